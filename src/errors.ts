@@ -1,0 +1,46 @@
+/**
+ * Typed errors. Every message names what is at fault (file, key, shape, option) so that a user can
+ * act on it without reading a stack trace from deep inside ONNX Runtime.
+ */
+
+export class VisionmixError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A shape rule failed while tracing: names the op, the module path and the shapes. */
+export class ShapeError extends VisionmixError {}
+
+/** A state dict does not fit a model: lists missing, unexpected and mis-shaped keys. */
+export class WeightsError extends VisionmixError {
+  constructor(
+    message: string,
+    readonly missing: string[] = [],
+    readonly unexpected: string[] = [],
+    readonly misShaped: { key: string; expected: number[]; got: number[] }[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** A data file or data set is unreadable or malformed. */
+export class DataError extends VisionmixError {}
+
+/** A model config or an option is invalid (unknown model, lr <= 0, ...). */
+export class ConfigError extends VisionmixError {}
+
+/** A safetensors file violates the format; names the file and, where known, the tensor. */
+export class SafetensorsError extends VisionmixError {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly tensor?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** ONNX Runtime refused or failed a graph; wraps its message with what we were running. */
+export class RuntimeError extends VisionmixError {}
