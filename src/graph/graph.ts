@@ -1,0 +1,253 @@
+/**
+ * The traced graph: symbolic values, nodes, and the op definitions they point to.
+ *
+ * A model's forward pass, run on `Value`s, appends `Node`s to the current `Graph`. Each node refers
+ * to an `OpDef`, the single place that knows the op's shape rule, its ONNX emission and its VJP rule.
+ */
+import { ShapeError } from '../errors.js';
+import type { DType, Tensor } from '../tensor.js';
+import type { Emitter } from './emit.js';
+
+export type Shape = readonly number[];
+
+/** A symbolic tensor: static shape and dtype, produced by a node (or a graph input / constant). */
+export class Value {
+  /** Optional stable name (graph inputs/outputs, parameters); others get `v<id>`. */
+  name: string | undefined;
+
+  constructor(
+    readonly graph: Graph,
+    readonly id: number,
+    readonly shape: Shape,
+    readonly dtype: DType,
+    readonly producer: Node | null,
+    /** Index of this value among its producer's outputs. */
+    readonly outputIndex = 0,
+  ) {}
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get size(): number {
+    let n = 1;
+    for (const d of this.shape) n *= d;
+    return n;
+  }
+
+  toString(): string {
+    return `${this.dtype}[${this.shape.join(',')}]`;
+  }
+}
+
+export interface Node<A = unknown> {
+  readonly id: number;
+  readonly op: OpDef<A>;
+  readonly inputs: Value[];
+  readonly outputs: Value[];
+  readonly attrs: A;
+  /** Module path active when the node was traced (for errors and profiles). */
+  readonly scope: string;
+}
+
+export interface OutputSpec {
+  shape: Shape;
+  dtype: DType;
+}
+
+/** Gradient context handed to VJP rules: the forward node plus helpers. */
+export interface VjpArgs<A> {
+  node: Node<A>;
+  inputs: Value[];
+  outputs: Value[];
+  attrs: A;
+  /** Gradients of the loss w.r.t. each output; null where an output does not reach the loss. */
+  dys: (Value | null)[];
+  /** Which inputs need a gradient (rules may skip work for the others). */
+  needs: boolean[];
+}
+
+export interface OpDef<A = unknown> {
+  /** Our op name (usually the ONNX op type). */
+  readonly type: string;
+  /** Shape rule: validates inputs and returns output shapes/dtypes. Throw `ShapeError` via `fail`. */
+  infer(inputs: Value[], attrs: A, fail: (msg: string) => never): OutputSpec[];
+  /** ONNX emission: one or more ONNX nodes computing `outputs` from `inputs`. */
+  emit(e: Emitter, node: Node<A>): void;
+  /** VJP rule: gradients w.r.t. inputs (null = no gradient). Absent = not differentiable. */
+  vjp?(args: VjpArgs<A>): (Value | null)[];
+  /** Inputs that never carry a gradient (indices, shapes). */
+  readonly nonDiff?: readonly number[];
+}
+
+export function defineOp<A>(def: OpDef<A>): OpDef<A> {
+  return def;
+}
+
+/** What a graph value is bound to when it is not computed by a node. */
+export type Binding =
+  | { kind: 'input' }
+  | { kind: 'constant'; tensor: Tensor }
+  /** A model parameter: an initializer in inference graphs, an input in training graphs. */
+  | { kind: 'param'; key: string; source: ParamSource; asInput: boolean };
+
+/** Where a parameter's tensor comes from (read only when the graph is serialised or fed). */
+export interface ParamSource {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly tensor: Tensor;
+}
+
+/** How to draw a random graph input. */
+export type RandomSpec =
+  /** Per-sample keep mask scaled by 1/keep (drop path): values 0 or 1/keep. */
+  { kind: 'dropPath'; keepProb: number };
+
+export class Graph {
+  readonly nodes: Node[] = [];
+  readonly inputs: Value[] = [];
+  readonly outputs: Value[] = [];
+  readonly bindings = new Map<Value, Binding>();
+  private nextId = 0;
+  private scopes: string[] = [];
+  private constCache = new Map<string, Value>();
+
+  constructor(readonly name = 'visionmix') {}
+
+  get scope(): string {
+    return this.scopes.join('.');
+  }
+
+  /** Run `fn` with `name` pushed on the module-path stack. */
+  inScope<T>(name: string, fn: () => T): T {
+    if (name === '') return fn();
+    this.scopes.push(name);
+    try {
+      return fn();
+    } finally {
+      this.scopes.pop();
+    }
+  }
+
+  private newValue(shape: Shape, dtype: DType, producer: Node | null, index = 0): Value {
+    return new Value(this, this.nextId++, [...shape], dtype, producer, index);
+  }
+
+  /** A named graph input (batch, labels, lr, …). */
+  input(name: string, shape: Shape, dtype: DType = 'float32'): Value {
+    const v = this.newValue(shape, dtype, null);
+    v.name = name;
+    this.inputs.push(v);
+    this.bindings.set(v, { kind: 'input' });
+    return v;
+  }
+
+  /** A parameter with its state-dict key; becomes an initializer or (asInput) a graph input. */
+  param(key: string, source: ParamSource, asInput: boolean): Value {
+    const v = this.newValue(source.shape, source.dtype, null);
+    v.name = key;
+    this.bindings.set(v, { kind: 'param', key, source, asInput });
+    if (asInput) this.inputs.push(v);
+    return v;
+  }
+
+  /** Parameters become graph inputs (training graphs) instead of initializers (inference). */
+  paramsAsInputs = false;
+  private paramValues = new Map<object, Value>();
+
+  /** The graph value of a model parameter (created on first use, then shared). */
+  bindParameter(owner: object, key: string, source: ParamSource): Value {
+    let v = this.paramValues.get(owner);
+    if (!v) {
+      v = this.param(key, source, this.paramsAsInputs);
+      this.paramValues.set(owner, v);
+    }
+    return v;
+  }
+
+  /** Bound parameter values by state-dict key. */
+  parameterValues(): Map<string, Value> {
+    const m = new Map<string, Value>();
+    for (const v of this.paramValues.values()) m.set(v.name!, v);
+    return m;
+  }
+
+  /**
+   * Random inputs requested while tracing (drop-path keep masks, …). They are generated in
+   * TypeScript from a seeded PRNG and fed each step, because ORT's random ops cannot be seeded per
+   * run (and its Bernoulli is inverted in 1.30; see ENGINE.md).
+   */
+  readonly randomInputs: { value: Value; spec: RandomSpec }[] = [];
+
+  randomInput(name: string, shape: Shape, spec: RandomSpec): Value {
+    const v = this.input(name, shape, 'float32');
+    this.randomInputs.push({ value: v, spec });
+    return v;
+  }
+
+  /** A constant tensor (an initializer). Small constants are shared by value. */
+  constant(tensor: Tensor): Value {
+    let cacheKey: string | undefined;
+    if (tensor.size <= 16) {
+      cacheKey = `${tensor.dtype}|${tensor.shape.join(',')}|${tensor.toArray().join(',')}`;
+      const hit = this.constCache.get(cacheKey);
+      if (hit) return hit;
+    }
+    const v = this.newValue(tensor.shape, tensor.dtype, null);
+    this.bindings.set(v, { kind: 'constant', tensor });
+    if (cacheKey) this.constCache.set(cacheKey, v);
+    return v;
+  }
+
+  /** Output names by value; a value is an output at most once. */
+  readonly outputNames = new Map<Value, string>();
+
+  markOutput(v: Value, name: string): void {
+    if (v.graph !== this) throw new Error(`markOutput: value ${name} belongs to another graph`);
+    if (this.outputNames.has(v)) throw new Error(`markOutput: value is already output ${this.outputNames.get(v)}`);
+    this.outputs.push(v);
+    this.outputNames.set(v, name);
+  }
+
+  /** Append a node after running the op's shape rule. */
+  apply<A>(op: OpDef<A>, inputs: Value[], attrs: A): Value[] {
+    for (const x of inputs) {
+      if (x.graph !== this)
+        throw new ShapeError(`${op.type} at ${this.scope || '<root>'}: an input belongs to another graph`);
+    }
+    const scope = this.scope;
+    const fail = (msg: string): never => {
+      throw new ShapeError(
+        `${op.type} at ${scope || '<root>'}: ${msg} (inputs: ${inputs.map((x) => x.toString()).join(', ')})`,
+      );
+    };
+    const specs = op.infer(inputs, attrs, fail);
+    const node: Node<A> = { id: this.nodes.length, op, inputs, outputs: [], attrs, scope };
+    specs.forEach((s, i) => node.outputs.push(this.newValue(s.shape, s.dtype, node as Node, i)));
+    this.nodes.push(node as Node);
+    return node.outputs;
+  }
+}
+
+// ---- the current graph (tracing context) ------------------------------------------------------
+
+const stack: Graph[] = [];
+
+export function currentGraph(): Graph {
+  const g = stack[stack.length - 1];
+  if (!g) throw new Error('no graph is being traced (call inside trace())');
+  return g;
+}
+
+export function tracing(): boolean {
+  return stack.length > 0;
+}
+
+export function withGraph<T>(g: Graph, fn: () => T): T {
+  stack.push(g);
+  try {
+    return fn();
+  } finally {
+    stack.pop();
+  }
+}

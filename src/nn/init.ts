@@ -1,0 +1,57 @@
+/** Parameter initialisers (timm conventions), drawing from a seeded Rng. */
+import { Tensor } from '../tensor.js';
+import { Rng } from '../util/rng.js';
+
+/**
+ * Parameters are initialised lazily, each from its own generator seeded by (init seed, key): the
+ * result does not depend on the order tensors are first touched, and a model whose weights are
+ * loaded never spends time drawing random numbers.
+ */
+let initSeed = 0;
+
+export function setInitSeed(seed: number): void {
+  initSeed = seed >>> 0;
+}
+
+export function initRngFor(key: string): Rng {
+  let h = 0x811c9dc5 ^ initSeed; // FNV-1a over the key, mixed with the seed
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return new Rng(h);
+}
+
+let defaultRng = new Rng(0);
+
+export function zeros(shape: number[]): Tensor {
+  return Tensor.zeros(shape);
+}
+
+export function full(shape: number[], v: number): Tensor {
+  const t = Tensor.zeros(shape);
+  (t.data as Float32Array).fill(v);
+  return t;
+}
+
+/**
+ * timm's trunc_normal_(std) with its default *absolute* bounds [-2, 2]: for std ≪ 1 this is
+ * effectively an untruncated normal (resample the rare draws outside).
+ */
+export function truncNormal(shape: number[], std: number, rng = defaultRng, lo = -2, hi = 2): Tensor {
+  const t = Tensor.zeros(shape);
+  const d = t.data as Float32Array;
+  for (let i = 0; i < d.length; i++) {
+    let v: number;
+    do v = rng.normal(0, std);
+    while (v < lo || v > hi);
+    d[i] = v;
+  }
+  return t;
+}
+
+/** PyTorch's default for Conv/Linear weights: kaiming_uniform(a=√5) = U(±1/√fan_in). */
+export function uniformFanIn(shape: number[], fanIn: number, rng = defaultRng): Tensor {
+  const t = Tensor.zeros(shape);
+  const d = t.data as Float32Array;
+  const b = 1 / Math.sqrt(fanIn);
+  for (let i = 0; i < d.length; i++) d[i] = rng.uniform(-b, b);
+  return t;
+}

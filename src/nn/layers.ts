@@ -1,0 +1,209 @@
+/** Layers shared by every model family. Property names are timm's state-dict names. */
+import { ConfigError } from '../errors.js';
+import { currentGraph, type Value } from '../graph/graph.js';
+import * as F from '../graph/ops.js';
+import { Module, Parameter, lazy } from './module.js';
+import { full, truncNormal, uniformFanIn, zeros } from './init.js';
+
+export type Init = 'trunc_normal' | 'torch_default';
+
+export interface Conv2dOptions extends F.ConvOptions {
+  bias?: boolean;
+  /** Weight init: timm ConvNeXt uses trunc_normal(std=.02); PyTorch's default otherwise. */
+  init?: Init;
+}
+
+function pairOf(v: number | [number, number]): [number, number] {
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+export class Conv2d extends Module {
+  weight: Parameter;
+  bias: Parameter | null;
+  readonly options: F.ConvOptions;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernel: number | [number, number],
+    opts: Conv2dOptions = {},
+  ) {
+    super();
+    const [kh, kw] = pairOf(kernel);
+    const groups = opts.groups ?? 1;
+    if (inChannels % groups || outChannels % groups)
+      throw new ConfigError(`Conv2d: channels ${inChannels}→${outChannels} must be divisible by groups=${groups}`);
+    const shape = [outChannels, inChannels / groups, kh, kw];
+    const fanIn = (inChannels / groups) * kh * kw;
+    this.weight = new Parameter(lazy(shape, (r) => (opts.init === 'trunc_normal' ? truncNormal(shape, 0.02, r) : uniformFanIn(shape, fanIn, r))));
+    this.bias =
+      opts.bias === false
+        ? null
+        : new Parameter(lazy([outChannels], (r) => (opts.init === 'trunc_normal' ? zeros([outChannels]) : uniformFanIn([outChannels], fanIn, r))));
+    this.options = { stride: opts.stride, padding: opts.padding, dilation: opts.dilation, groups };
+  }
+
+  forward(x: Value): Value {
+    return F.conv2d(x, this.weight.value, this.bias?.value ?? null, this.options);
+  }
+}
+
+/** y = x·Wᵀ + b over the last axis; weight is [out, in] as in PyTorch. */
+export class Linear extends Module {
+  weight: Parameter;
+  bias: Parameter | null;
+
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: {
+      bias?: boolean;
+      init?: Init;
+      /** Store the weight as a 1×1 conv kernel [out, in, 1, 1] (timm's conv_mlp checkpoints). */
+      convWeight?: boolean;
+    } = {},
+  ) {
+    super();
+    const shape = opts.convWeight ? [outFeatures, inFeatures, 1, 1] : [outFeatures, inFeatures];
+    this.weight = new Parameter(lazy(shape, (r) => (opts.init === 'trunc_normal' ? truncNormal(shape, 0.02, r) : uniformFanIn(shape, inFeatures, r))));
+    this.bias =
+      opts.bias === false
+        ? null
+        : new Parameter(lazy([outFeatures], (r) => (opts.init === 'trunc_normal' ? zeros([outFeatures]) : uniformFanIn([outFeatures], inFeatures, r))));
+  }
+
+  forward(x: Value): Value {
+    const w = F.reshape(this.weight.value, [this.outFeatures, this.inFeatures]);
+    const y = F.matmul(x, F.transpose(w, [1, 0]));
+    return this.bias ? F.add(y, this.bias.value) : y;
+  }
+}
+
+/** LayerNorm over the last axis (channels-last, NHWC or [N, L, C]). */
+export class LayerNorm extends Module {
+  weight: Parameter;
+  bias: Parameter;
+
+  constructor(
+    readonly dim: number,
+    readonly eps = 1e-5,
+  ) {
+    super();
+    this.weight = new Parameter(lazy([dim], () => full([dim], 1)));
+    this.bias = new Parameter(lazy([dim], () => zeros([dim])));
+  }
+
+  forward(x: Value): Value {
+    return F.layerNorm(x, this.weight.value, this.bias.value, -1, this.eps);
+  }
+}
+
+/**
+ * LayerNorm over the channel axis of an NCHW tensor. ONNX LayerNormalization normalises trailing
+ * axes only, so this moves channels last and back; ORT cancels adjacent transposes between layers.
+ */
+export class LayerNorm2d extends LayerNorm {
+  override forward(x: Value): Value {
+    const y = F.layerNorm(F.transpose(x, [0, 2, 3, 1]), this.weight.value, this.bias.value, -1, this.eps);
+    return F.transpose(y, [0, 3, 1, 2]);
+  }
+}
+
+/**
+ * Global Response Normalization (ConvNeXt V2) on a channels-last tensor [N, H, W, C]:
+ * out = γ·(x·Nx) + β + x with Nx = ‖x‖₂(H,W) / (mean_c ‖x‖₂ + eps). Written as x·(γ·Nx + 1) + β so
+ * the large tensor is touched by one multiply and one add.
+ */
+export class GRN extends Module {
+  weight: Parameter;
+  bias: Parameter;
+
+  constructor(
+    readonly dim: number,
+    readonly eps = 1e-6,
+  ) {
+    super();
+    this.weight = new Parameter(lazy([dim], () => zeros([dim])));
+    this.bias = new Parameter(lazy([dim], () => zeros([dim])));
+  }
+
+  forward(x: Value): Value {
+    const gx = F.sqrt(F.reduceSumSquare(x, [1, 2], true)); // [N,1,1,C]
+    const nx = F.div(gx, F.add(F.reduceMean(gx, [3], true), this.eps));
+    const scale = F.add(F.mul(nx, this.weight.value), 1);
+    return F.add(F.mul(x, scale), this.bias.value);
+  }
+}
+
+export class GELU extends Module {
+  forward(x: Value): Value {
+    return F.gelu(x);
+  }
+}
+
+export class Identity extends Module {
+  forward(x: Value): Value {
+    return x;
+  }
+}
+
+/**
+ * Stochastic depth on a residual branch: per sample, keep with probability 1−p and scale by
+ * 1/(1−p). The keep mask is a graph input drawn in TypeScript from the trainer's seeded Rng.
+ */
+export class DropPath extends Module {
+  constructor(readonly p: number) {
+    super();
+    if (!(p >= 0 && p < 1)) throw new ConfigError(`DropPath: drop probability must be in [0, 1), got ${p}`);
+  }
+
+  forward(x: Value): Value {
+    if (!this.training || this.p === 0) return x;
+    const g = currentGraph();
+    const n = x.shape[0]!;
+    const mask = g.randomInput(`droppath.${g.scope}`, [n, ...x.shape.slice(1).map(() => 1)], {
+      kind: 'dropPath',
+      keepProb: 1 - this.p,
+    });
+    return F.mul(x, F.cast(mask, x.dtype));
+  }
+}
+
+export class Sequential extends Module {
+  constructor(...layers: Module[]) {
+    super();
+    layers.forEach((m, i) => ((this as unknown as Record<string, Module>)[String(i)] = m));
+  }
+
+  get length(): number {
+    return this.namedChildren().length;
+  }
+
+  at(i: number): Module {
+    return (this as unknown as Record<string, Module>)[String(i)]!;
+  }
+
+  forward(x: Value): Value {
+    for (const [, m] of this.namedChildren()) x = (m as Module & { forward(v: Value): Value }).call(x);
+    return x;
+  }
+}
+
+export class ModuleList<M extends Module = Module> extends Module {
+  constructor(items: M[] = []) {
+    super();
+    items.forEach((m, i) => ((this as unknown as Record<string, M>)[String(i)] = m));
+  }
+
+  get length(): number {
+    return this.namedChildren().length;
+  }
+
+  at(i: number): M {
+    return (this as unknown as Record<string, M>)[String(i)]!;
+  }
+
+  *[Symbol.iterator](): Iterator<M> {
+    for (const [, m] of this.namedChildren()) yield m as M;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The Node execution backend for models: traces a model per (input shape, outputs, mode), compiles
+ * it with ONNX Runtime once, and runs it. Inference graphs carry weights as initializers (ORT can
+ * pre-pack them); gradient graphs take parameters as inputs.
+ */
+import { availableParallelism } from 'node:os';
+import { ConfigError, ShapeError } from '../errors.js';
+import { toModelProto } from '../graph/emit.js';
+import type { LossAndGrads, ModelBackend, RunOptions, RunOutput, VisionModel } from '../models/base.js';
+import { Session, SessionCache } from '../runtime/session.js';
+import { Tensor } from '../tensor.js';
+import { Rng } from '../util/rng.js';
+import { traceForward, traceLossAndGrads } from './trace.js';
+import { readWeightsSource } from './weights.js';
+
+const caches = new WeakMap<VisionModel, SessionCache>();
+const dropRng = new Rng(12345);
+
+function cacheOf(model: VisionModel): SessionCache {
+  let c = caches.get(model);
+  if (!c) {
+    c = new SessionCache(4);
+    caches.set(model, c);
+  }
+  return c;
+}
+
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
+function checkFloatInput(model: VisionModel, x: Tensor): void {
+  if (x.dtype !== 'float32') throw new ShapeError(`${model.name}: input must be float32, got ${x.dtype}`);
+}
+
+/** Random graph inputs (drop path) for a train-mode forward pass. */
+function randomFeeds(graph: ReturnType<typeof traceForward>, rng: Rng): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  for (const { value, spec } of graph.randomInputs) {
+    const d = new Float32Array(value.size);
+    for (let i = 0; i < d.length; i++) d[i] = rng.random() < spec.keepProb ? 1 / spec.keepProb : 0;
+    feeds[value.name!] = new Tensor(d, value.shape, 'float32');
+  }
+  return feeds;
+}
+
+export const nodeBackend: ModelBackend = {
+  async run(model: VisionModel, x: Tensor, opts: RunOptions): Promise<RunOutput> {
+    checkFloatInput(model, x);
+    const threads = opts.threads ?? defaultThreads();
+    const key = `run|${x.shape.join('x')}|f${opts.features ? 1 : 0}|t${model.training ? 1 : 0}|th${threads}|w${model.weightsVersion}`;
+    let graph: ReturnType<typeof traceForward> | undefined;
+    const session = await cacheOf(model).get(key, async () => {
+      graph = traceForward(model, x.shape, { features: opts.features });
+      return Session.create(toModelProto(graph), { threads, label: `${model.name} forward` });
+    });
+    const feeds: Record<string, Tensor> = { input: x };
+    if (model.training) {
+      graph ??= traceForward(model, x.shape, { features: opts.features });
+      Object.assign(feeds, randomFeeds(graph, dropRng));
+    }
+    const out = await session.run(feeds);
+    const features: Tensor[] = [];
+    for (let i = 0; `features.${i}` in out; i++) features.push(out[`features.${i}`]!);
+    return { logits: out.logits!, features };
+  },
+
+  async lossAndGrads(model: VisionModel, x: Tensor, labels: Int32Array | number[]): Promise<LossAndGrads> {
+    checkFloatInput(model, x);
+    const n = x.shape[0]!;
+    if (labels.length !== n) throw new ShapeError(`${model.name}: ${labels.length} labels for a batch of ${n}`);
+    const k = model.numClasses;
+    const targets = new Float32Array(n * k);
+    Array.from(labels).forEach((l, i) => {
+      if (!Number.isInteger(l) || l < 0 || l >= k) throw new ConfigError(`label ${l} at index ${i} is outside [0, ${k})`);
+      targets[i * k + l] = 1;
+    });
+    const key = `grad|${x.shape.join('x')}|t${model.training ? 1 : 0}`;
+    const traced = traceLossAndGrads(model, x.shape);
+    const session = await cacheOf(model).get(key, () =>
+      Session.create(toModelProto(traced.graph), { threads: defaultThreads(), label: `${model.name} loss+grad` }),
+    );
+    const feeds: Record<string, Tensor> = { input: x, targets: new Tensor(targets, [n, k], 'float32') };
+    const sd = model.stateDict();
+    for (const name of traced.params.keys()) feeds[name] = sd[name]!;
+    Object.assign(feeds, randomFeeds(traced.graph, dropRng));
+    const out = await session.run(feeds);
+    const grads: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(out)) if (name.startsWith('grad.')) grads[name.slice(5)] = t;
+    return { loss: out.loss!.toArray()[0]!, grads };
+  },
+
+  readWeights: readWeightsSource,
+
+  invalidate(model: VisionModel): void {
+    const c = caches.get(model);
+    if (c) {
+      caches.delete(model);
+      void c.clear();
+    }
+  },
+};

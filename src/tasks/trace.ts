@@ -1,0 +1,30 @@
+/** Trace a model into a Graph: eval graphs (weights as constants) and loss/gradient graphs. */
+import { gradients } from '../graph/autodiff.js';
+import { withGraph, type Graph, type Value } from '../graph/graph.js';
+import * as F from '../graph/ops.js';
+import type { VisionModel } from '../models/base.js';
+import { traceForward } from '../models/trace.js';
+
+export { traceForward };
+
+/** Mean cross-entropy of logits [N, K] against soft targets [N, K]. */
+export function softTargetCrossEntropy(logits: Value, targets: Value): Value {
+  const logp = F.logSoftmax(logits, -1);
+  return F.neg(F.reduceMean(F.reduceSum(F.mul(logp, targets), [1])));
+}
+
+/** Loss graph with gradients: inputs 'input', 'targets' (one-hot/soft), params; outputs 'loss', 'logits', 'grad.<key>'. */
+export function traceLossAndGrads(model: VisionModel, shape: readonly number[]): { graph: Graph; params: Map<string, Value> } {
+  const g = traceForward(model, shape, { paramsAsInputs: true });
+  const params = g.parameterValues();
+  withGraph(g, () => {
+    const logits = g.outputs[0]!;
+    const targets = g.input('targets', logits.shape);
+    const loss = softTargetCrossEntropy(logits, targets);
+    g.markOutput(loss, 'loss');
+    const keys = [...params.keys()];
+    const grads = gradients(loss, keys.map((k) => params.get(k)!));
+    keys.forEach((k, i) => g.markOutput(grads[i] ?? F.zerosLike(params.get(k)!), `grad.${k}`));
+  });
+  return { graph: g, params };
+}

@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Graph, withGraph, F, toModelProto, gradients } from '../src/graph/index.js';
+import { Session } from '../src/runtime/session.js';
+import { Tensor } from '../src/tensor.js';
+
+test('trace → ONNX → ORT: matmul + gelu + layernorm', async () => {
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', [2, 3], 'float32');
+    const w = g.constant(new Tensor(Float32Array.from([1, 2, 3, 4, 5, 6]), [3, 2], 'float32'));
+    const y = F.gelu(F.matmul(x, w));
+    const lw = g.constant(new Tensor(Float32Array.from([1, 1]), [2], 'float32'));
+    const z = F.layerNorm(y, lw, null, -1, 1e-6);
+    g.markOutput(y, 'y');
+    g.markOutput(z, 'z');
+  });
+  const s = await Session.create(toModelProto(g));
+  const out = await s.run({ x: new Tensor(Float32Array.from([1, 0, -1, 0.5, 0.5, 0.5]), [2, 3], 'float32') });
+  const y = out.y!.toArray();
+  // x·w = [1-5, 2-6] = [-4,-4], [4.5, 6]
+  const gelu = (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2));
+  assert.ok(Math.abs(y[0]! - gelu(-4)) < 1e-6);
+  assert.ok(Math.abs(y[3]! - gelu(6)) < 1e-5);
+  const z = out.z!.toArray();
+  assert.ok(Math.abs(z[2]! + 1) < 1e-3 && Math.abs(z[3]! - 1) < 1e-3);
+});
+
+test('gradients of a small float64 graph', async () => {
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', [2, 3], 'float64');
+    const w = g.input('w', [3, 2], 'float64');
+    const loss = F.reduceSum(F.mul(F.tanh(F.matmul(x, w)), F.matmul(x, w)));
+    const [dx, dw] = gradients(loss, [x, w]);
+    g.markOutput(loss, 'loss');
+    g.markOutput(dx!, 'dx');
+    g.markOutput(dw!, 'dw');
+  });
+  const s = await Session.create(toModelProto(g));
+  const xv = Float64Array.from([1, 0, -1, 0.5, 0.5, 0.5]);
+  const wv = Float64Array.from([0.1, 0.2, -0.3, 0.4, 0.5, -0.6]);
+  const run = async (xx: Float64Array) =>
+    (await s.run({ x: new Tensor(xx, [2, 3], 'float64'), w: new Tensor(wv, [3, 2], 'float64') }));
+  const base = await run(xv);
+  const dx = base.dx!.toArray();
+  for (let i = 0; i < 6; i++) {
+    const h = 1e-6;
+    const p = Float64Array.from(xv); p[i]! += h;
+    const m = Float64Array.from(xv); m[i]! -= h;
+    const fd = ((await run(p)).loss!.toArray()[0]! - (await run(m)).loss!.toArray()[0]!) / (2 * h);
+    assert.ok(Math.abs(fd - dx[i]!) < 1e-6, `dx[${i}] ${dx[i]} vs fd ${fd}`);
+  }
+});
+
+function erf(x: number): number {
+  // Abramowitz-Stegun 7.1.26 is too coarse for 1e-6; integrate the series instead.
+  let sum = 0, term = x, n = 0;
+  while (Math.abs(term) > 1e-17 && n < 200) { sum += term / (2 * n + 1); n++; term *= -x * x / n; }
+  return (2 / Math.sqrt(Math.PI)) * sum;
+}
