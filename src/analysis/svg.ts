@@ -258,7 +258,7 @@ function logTicks(min: number, max: number, fixed: boolean): Ticks {
 
 /** Tick label: fixed decimals on linear axes (0.0, 0.5, 1.0), exponent form for extreme magnitudes. */
 function formatTick(v: number, decimals: number): string {
-  if (v === 0) return '0';
+  if (v === 0) return (0).toFixed(Math.min(decimals, 20)); // `0.0` beside `0.5`, `0` beside `5`
   const abs = Math.abs(v);
   if (abs >= 1e6 || abs < 1e-4) {
     return Number(v.toPrecision(6)).toExponential().replace('e+', 'e');

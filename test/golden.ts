@@ -1,0 +1,50 @@
+/** Shared golden-case plumbing: read cases.json, compare tensors within a case's tolerance. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Tensor } from '../src/tensor.js';
+import { goldenDir } from './helpers.js';
+
+export interface GoldenCase {
+  name: string;
+  family: string;
+  mode: string;
+  files: Record<string, string>;
+  weight_naming?: string;
+  input_shape: number[];
+  reference: Record<string, unknown>;
+  outputs: Record<string, unknown>;
+  tolerance?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+export function goldenCases(family: string): GoldenCase[] {
+  return (JSON.parse(readFileSync(join(goldenDir(family), 'cases.json'), 'utf8')) as { cases: GoldenCase[] }).cases;
+}
+
+export function goldenFile(family: string, file: string): string {
+  return join(goldenDir(family), file);
+}
+
+/** max|ours − ref| and absmax(ref). */
+export function compare(ours: Tensor, ref: Tensor): { maxAbs: number; absMax: number } {
+  if (ours.shape.join(',') !== ref.shape.join(','))
+    throw new Error(`shape mismatch: ours [${ours.shape}] vs reference [${ref.shape}]`);
+  const a = ours.data as Float32Array;
+  const b = ref.data as Float32Array;
+  let maxAbs = 0;
+  let absMax = 0;
+  for (let i = 0; i < b.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? Infinity : d;
+    absMax = Math.max(absMax, Math.abs(b[i]!));
+  }
+  return { maxAbs, absMax };
+}
+
+/** Assert within max(floor, rel·absmax(ref)); returns a one-line report. */
+export function assertClose(label: string, ours: Tensor, ref: Tensor, rel: number, floor: number): string {
+  const { maxAbs, absMax } = compare(ours, ref);
+  const tol = Math.max(floor, rel * absMax);
+  if (!(maxAbs <= tol)) throw new Error(`${label}: max|err| ${maxAbs.toExponential(3)} > tolerance ${tol.toExponential(3)} (absmax ${absMax.toFixed(4)})`);
+  return `${label}: max|err| ${maxAbs.toExponential(2)} (tol ${tol.toExponential(2)})`;
+}
