@@ -185,6 +185,16 @@ export class Graph {
     return v;
   }
 
+  /**
+   * New values for buffers computed in training mode (BatchNorm running statistics). A train-step
+   * graph returns them as outputs; inference graphs ignore them.
+   */
+  readonly bufferUpdates = new Map<string, Value>();
+
+  updateBuffer(key: string, value: Value): void {
+    this.bufferUpdates.set(key, value);
+  }
+
   /** A constant tensor (an initializer). Small constants are shared by value. */
   constant(tensor: Tensor): Value {
     let cacheKey: string | undefined;
