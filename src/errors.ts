@@ -44,3 +44,13 @@ export class SafetensorsError extends VisionmixError {
 
 /** ONNX Runtime refused or failed a graph; wraps its message with what we were running. */
 export class RuntimeError extends VisionmixError {}
+
+/** Training cannot go on (a non-finite loss, …); names the step. The last good checkpoint is kept. */
+export class TrainingError extends VisionmixError {
+  constructor(
+    message: string,
+    readonly step?: number,
+  ) {
+    super(message);
+  }
+}

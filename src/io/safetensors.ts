@@ -219,7 +219,10 @@ export async function writeSafetensors(
   try {
     fh = await open(tmp, 'wx');
     await writeFully(fh, header);
-    for (const c of chunks) await writeFully(fh, c);
+    for (const [i, c] of chunks.entries()) {
+      if (i === chunks.length >> 1) await faultInjectionPause(path);
+      await writeFully(fh, c);
+    }
     await fh.sync();
     await fh.close();
     fh = undefined;
@@ -230,6 +233,18 @@ export async function writeSafetensors(
     throw err instanceof SafetensorsError ? err : fsError('write', path, err);
   }
   await syncDirectory(dir);
+}
+
+/**
+ * Crash testing: with VISIONMIX_FAULT_PAUSE_WRITE set to a substring of the target path, the writer
+ * announces itself on stderr half-way through the data and waits, so a test can SIGKILL the process
+ * in the middle of a checkpoint write deterministically. Unset (always, outside tests), it is free.
+ */
+async function faultInjectionPause(path: string): Promise<void> {
+  const pattern = process.env.VISIONMIX_FAULT_PAUSE_WRITE;
+  if (!pattern || !path.includes(pattern)) return;
+  process.stderr.write(`visionmix-fault: paused mid-write of ${path}\n`);
+  await new Promise((r) => setTimeout(r, 60_000));
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -94,7 +94,13 @@ export function buildTrainGraph(model: VisionModel, o: TrainStepOptions): { grap
     for (const key of bufferKeys) {
       const nb = graph.bufferUpdates.get(key)!;
       graph.markOutput(nb, `new.${key}`);
-      if (emaDecay) graph.markOutput(emaUpdate(graph.input(`ema.${key}`, nb.shape), nb, emaDecay), `new.ema.${key}`);
+      if (emaDecay) {
+        // Integer buffers (BatchNorm's num_batches_tracked) are counters, not weights: the EMA copy
+        // takes their current value, as timm's ModelEmaV3 does for non-float tensors.
+        const ema = graph.input(`ema.${key}`, nb.shape, nb.dtype);
+        const isFloat = nb.dtype === 'float32' || nb.dtype === 'float64' || nb.dtype === 'float16';
+        graph.markOutput(isFloat ? emaUpdate(ema, nb, emaDecay) : F.identity(nb), `new.ema.${key}`);
+      }
     }
   });
   return { graph, paramKeys, bufferKeys };

@@ -1,0 +1,136 @@
+/**
+ * The training job: data set + model + trainer + checkpoints + report, from options to a run folder:
+ *   DIR/metrics.jsonl          one record per step ({step, loss, …}) and per epoch ({epoch, test_acc, …})
+ *   DIR/checkpoint.safetensors the last good checkpoint (resume with `visionmix train --resume DIR`)
+ *   DIR/model.safetensors      final weights, timm key names (loadable with `loadWeights`)
+ *   DIR/curves.svg             loss and accuracy curves
+ *   DIR/run.json               the run's configuration
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { trainingCurves } from '../analysis/svg.js';
+import { ConfigError, DataError } from '../errors.js';
+import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, type FashionMnist } from '../data/fashion_mnist.js';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { BUNDLED_FASHION_MNIST_DIR, DEFAULT_FASHION_MNIST_DIR, loadFashionMnist } from '../io/fashion_mnist_files.js';
+import { MetricsLog } from '../io/metrics_log.js';
+import { writeSafetensors } from '../io/safetensors.js';
+import type { VisionModel } from '../models/base.js';
+import { createModel, type ModelSpec, type RawConfig } from '../models/registry.js';
+import { setInitSeed } from '../nn/init.js';
+import { Session } from '../runtime/session.js';
+import { DEFAULT_TRAIN_CONFIG, Trainer, type EvalResult, type TrainConfig, type TrainerEvent } from '../train/trainer.js';
+import { defaultThreads } from './engine.js';
+
+export interface RunConfig {
+  model: ModelSpec;
+  /** Config overrides applied on top of a registry model (num_classes, in_chans, drop_path_rate, …). */
+  modelOverrides: RawConfig;
+  data: string;
+  train: TrainConfig;
+  threads: number;
+}
+
+export interface TrainJobOptions {
+  model: ModelSpec;
+  modelOverrides?: RawConfig;
+  data: string;
+  out: string;
+  train?: Partial<TrainConfig>;
+  threads?: number;
+}
+
+export interface RunHooks {
+  onEvent?: (e: TrainerEvent) => void;
+  /** Stop after this many steps (tests, and the kill/resume check). */
+  stopAfterSteps?: number;
+}
+
+export interface TrainResult {
+  dir: string;
+  final: EvalResult | null;
+  model: VisionModel;
+  steps: number;
+}
+
+/**
+ * `fashion-mnist` (Debian's dataset-fashion-mnist), `fashion-mnist:PATH`, or `fashion-mnist:bundled`
+ * (the 6000/1000-image subset shipped in the repo).
+ */
+export async function loadDataSpec(spec: string): Promise<FashionMnist> {
+  const [name, ...rest] = spec.split(':');
+  const arg = rest.join(':');
+  if (name !== 'fashion-mnist')
+    throw new ConfigError(`--data '${spec}' is not a known data set (use fashion-mnist, fashion-mnist:PATH or fashion-mnist:bundled)`);
+  const dir = arg === '' ? DEFAULT_FASHION_MNIST_DIR : arg === 'bundled' ? BUNDLED_FASHION_MNIST_DIR : arg;
+  if (!existsSync(dir)) throw new DataError(`--data: folder ${dir} does not exist${arg === '' ? ' (apt-get install dataset-fashion-mnist, or use fashion-mnist:bundled)' : ''}`);
+  return loadFashionMnist(dir);
+}
+
+function buildModel(rc: RunConfig, data: FashionMnist): VisionModel {
+  setInitSeed(rc.train.seed);
+  const overrides: RawConfig = { num_classes: data.train.classes.length, in_chans: data.train.channels, ...rc.modelOverrides };
+  return createModel(rc.model, overrides);
+}
+
+function sessionFactory(threads: number) {
+  // No CPU arena for the train step: it doubles peak memory for a modest gain (ENGINE.md).
+  return (bytes: Uint8Array, label: string) => Session.create(bytes, { threads, label, memArena: true });
+}
+
+async function runWith(rc: RunConfig, dir: string, data: FashionMnist, resume: boolean, hooks: RunHooks): Promise<TrainResult> {
+  const model = buildModel(rc, data);
+  const train = { ...data.train, mean: [FASHION_MNIST_MEAN], std: [FASHION_MNIST_STD] };
+  const test = { ...data.test, mean: [FASHION_MNIST_MEAN], std: [FASHION_MNIST_STD] };
+  const log = new MetricsLog(join(dir, 'metrics.jsonl'));
+  const trainer = await Trainer.create(model, rc.train, train, test, {
+    createSession: sessionFactory(rc.threads),
+    saveCheckpoint: (ckpt) => saveCheckpoint(dir, ckpt, rc),
+    writeMetrics: (r) => log.write(r),
+    now: () => performance.now(),
+  });
+  if (resume) {
+    const { ckpt } = await loadCheckpoint(dir);
+    trainer.restore(ckpt);
+    log.open(ckpt.meta.metricsCount);
+  } else {
+    log.open();
+  }
+  try {
+    const final = await trainer.run(hooks.onEvent, hooks.stopAfterSteps);
+    const finished = trainer.step.stepCount === trainer.totalSteps;
+    if (finished) {
+      await writeSafetensors(join(dir, 'model.safetensors'), new Map(Object.entries(model.stateDict())), {
+        visionmix_model: JSON.stringify(rc.model),
+        visionmix_overrides: JSON.stringify({ num_classes: data.train.classes.length, in_chans: data.train.channels, ...rc.modelOverrides }),
+      });
+    }
+    writeFileSync(join(dir, 'curves.svg'), trainingCurves(MetricsLog.read(log.path), { title: `${model.name} on ${rc.data}` }));
+    return { dir, final, model, steps: trainer.step.stepCount };
+  } finally {
+    await trainer.release();
+  }
+}
+
+export async function trainJob(o: TrainJobOptions, hooks: RunHooks = {}): Promise<TrainResult> {
+  const rc: RunConfig = {
+    model: o.model,
+    modelOverrides: o.modelOverrides ?? {},
+    data: o.data,
+    train: { ...DEFAULT_TRAIN_CONFIG, ...o.train },
+    threads: o.threads ?? defaultThreads(),
+  };
+  if (hasCheckpoint(o.out))
+    throw new ConfigError(`--out ${o.out} already holds a training run; continue it with --resume ${o.out} or choose another --out`);
+  const data = await loadDataSpec(rc.data);
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, 'run.json'), JSON.stringify(rc, null, 2) + '\n');
+  return runWith(rc, o.out, data, false, hooks);
+}
+
+export async function resumeJob(dir: string, hooks: RunHooks = {}): Promise<TrainResult> {
+  const { runConfig } = await loadCheckpoint(dir);
+  const rc = runConfig as RunConfig;
+  const data = await loadDataSpec(rc.data);
+  return runWith(rc, dir, data, true, hooks);
+}

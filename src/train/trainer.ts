@@ -1,0 +1,315 @@
+/**
+ * The training loop: seeded batches → compiled train step → metrics, evaluation every epoch, and
+ * checkpoints that capture everything needed to continue bit-for-bit (weights, optimizer and EMA
+ * state, RNG state, sampler position, step). File access is injected (`TrainerIO`), so the loop
+ * itself runs anywhere ONNX Runtime does.
+ */
+import { ConfigError, TrainingError } from '../errors.js';
+import { EpochSampler, type SamplerState } from '../data/sampler.js';
+import { makeBatch, type ImageDataset } from '../data/transforms.js';
+import type { VisionModel } from '../models/base.js';
+import type { Session } from '../runtime/session.js';
+import type { Tensor } from '../tensor.js';
+import { Rng, type RngState } from '../util/rng.js';
+import { smoothedTargets } from './losses.js';
+import { makeOptimizer, type OptimizerOptions } from './optim.js';
+import { cosineLr } from './schedule.js';
+import { TrainStep, type TrainState } from './step.js';
+
+export interface TrainConfig {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  minLr: number;
+  warmupEpochs: number;
+  optimizer: OptimizerOptions;
+  labelSmoothing: number;
+  clipGradNorm: number;
+  /** EMA decay; 0 disables. */
+  emaDecay: number;
+  seed: number;
+  /** Square input size fed to the model (images are padded/cropped to it). */
+  inputSize: number;
+  /** Random-crop padding for training batches. */
+  cropPad: number;
+  /** Write a checkpoint every this many steps (and at every epoch end); 0 = epoch ends only. */
+  checkpointEvery: number;
+  evalBatchSize: number;
+}
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
+  epochs: 10,
+  batchSize: 64,
+  lr: 2e-3,
+  minLr: 1e-6,
+  warmupEpochs: 1,
+  optimizer: { kind: 'adamw', betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.05 },
+  labelSmoothing: 0.1,
+  clipGradNorm: 0,
+  emaDecay: 0,
+  seed: 0,
+  inputSize: 32,
+  cropPad: 4,
+  checkpointEvery: 0,
+  evalBatchSize: 250,
+};
+
+/** A step record (one per optimisation step) or an epoch record, as written to metrics.jsonl. */
+export type MetricsRecord = Record<string, number | string>;
+
+export interface Checkpoint {
+  train: TrainState;
+  meta: CheckpointMeta;
+}
+
+export interface CheckpointMeta {
+  format: 'visionmix-checkpoint/1';
+  epoch: number;
+  sampler: SamplerState;
+  rng: RngState;
+  /** Records written so far (the log is cut back to this on resume). */
+  metricsCount: number;
+  bestTestAcc: number;
+  /** Seconds of training so far (excluding time before a resume's restart). */
+  elapsed: number;
+}
+
+export interface TrainerIO {
+  createSession(bytes: Uint8Array, label: string): Promise<Session>;
+  saveCheckpoint(ckpt: Checkpoint): Promise<void>;
+  writeMetrics(record: MetricsRecord): void;
+  now(): number;
+}
+
+export type TrainerEvent =
+  | { type: 'start'; step: number; totalSteps: number; stepsPerEpoch: number; epoch: number }
+  | { type: 'step'; step: number; epoch: number; loss: number; acc: number; lr: number; imgPerSec: number }
+  | { type: 'eval'; epoch: number; done: number; total: number }
+  | { type: 'epoch'; record: MetricsRecord }
+  | { type: 'checkpoint'; step: number };
+
+export interface EvalResult {
+  accuracy: number;
+  loss: number;
+  count: number;
+}
+
+/** Accuracy and mean cross-entropy of a model (eval mode) on a data set. */
+export async function evaluate(
+  model: VisionModel,
+  data: ImageDataset,
+  inputSize: number,
+  batchSize: number,
+  onProgress?: (done: number, total: number) => void,
+): Promise<EvalResult> {
+  const wasTraining = model.training;
+  model.eval();
+  let correct = 0;
+  let lossSum = 0;
+  try {
+    for (let start = 0; start < data.count; start += batchSize) {
+      const idx = Array.from({ length: Math.min(batchSize, data.count - start) }, (_, i) => start + i);
+      const batch = makeBatch(data, idx, { size: inputSize, train: false, channels: model.defaultInputSize[0] });
+      const { logits } = await model.run(batch.x);
+      const k = logits.shape[1]!;
+      const z = logits.data as Float32Array;
+      batch.labels.forEach((label, i) => {
+        let best = 0;
+        let max = -Infinity;
+        for (let j = 0; j < k; j++) if (z[i * k + j]! > max) (max = z[i * k + j]!), (best = j);
+        if (best === label) correct++;
+        let lse = 0;
+        for (let j = 0; j < k; j++) lse += Math.exp(z[i * k + j]! - max);
+        lossSum += Math.log(lse) + max - z[i * k + label]!;
+      });
+      onProgress?.(Math.min(start + batchSize, data.count), data.count);
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  return { accuracy: correct / data.count, loss: lossSum / data.count, count: data.count };
+}
+
+export function validateConfig(c: TrainConfig, trainCount: number): void {
+  const bad = (opt: string, why: string) => {
+    throw new ConfigError(`--${opt} ${why}`);
+  };
+  if (!(Number.isInteger(c.epochs) && c.epochs > 0)) bad('epochs', `must be a positive integer (got ${c.epochs})`);
+  if (!(Number.isInteger(c.batchSize) && c.batchSize > 0)) bad('batch', `must be a positive integer (got ${c.batchSize})`);
+  if (c.batchSize > trainCount) bad('batch', `${c.batchSize} is larger than the training data (${trainCount} images)`);
+  if (!(c.lr > 0 && Number.isFinite(c.lr))) bad('lr', `must be > 0 (got ${c.lr})`);
+  if (!(c.minLr >= 0 && c.minLr <= c.lr)) bad('min-lr', `must be in [0, lr] (got ${c.minLr})`);
+  if (!(c.warmupEpochs >= 0)) bad('warmup-epochs', `must be ≥ 0 (got ${c.warmupEpochs})`);
+  if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 1)) bad('label-smoothing', `must be in [0, 1) (got ${c.labelSmoothing})`);
+  if (!(c.emaDecay >= 0 && c.emaDecay < 1)) bad('ema', `decay must be in [0, 1) (got ${c.emaDecay})`);
+  if (!(c.clipGradNorm >= 0)) bad('clip-grad', `must be ≥ 0 (got ${c.clipGradNorm})`);
+  if (!Number.isSafeInteger(c.seed)) bad('seed', `must be an integer (got ${c.seed})`);
+}
+
+export class Trainer {
+  readonly sampler: EpochSampler;
+  private rng: Rng;
+  private epoch = 0;
+  private metricsCount = 0;
+  private bestTestAcc = 0;
+  private elapsed = 0;
+  private constructor(
+    readonly model: VisionModel,
+    readonly config: TrainConfig,
+    readonly trainData: ImageDataset,
+    readonly testData: ImageDataset | null,
+    readonly step: TrainStep,
+    private readonly io: TrainerIO,
+  ) {
+    this.sampler = new EpochSampler(trainData.count, config.batchSize, config.seed, { dropLast: true });
+    this.rng = new Rng(config.seed ^ 0x5eed);
+  }
+
+  static async create(
+    model: VisionModel,
+    config: TrainConfig,
+    trainData: ImageDataset,
+    testData: ImageDataset | null,
+    io: TrainerIO,
+  ): Promise<Trainer> {
+    validateConfig(config, trainData.count);
+    model.train();
+    const c = model.defaultInputSize[0];
+    const step = await TrainStep.compile(
+      model,
+      {
+        optimizer: makeOptimizer(config.optimizer),
+        batchShape: [config.batchSize, c, config.inputSize, config.inputSize],
+        clipGradNorm: config.clipGradNorm,
+        emaDecay: config.emaDecay > 0 ? config.emaDecay : undefined,
+      },
+      io.createSession,
+    );
+    return new Trainer(model, config, trainData, testData, step, io);
+  }
+
+  get totalSteps(): number {
+    return this.config.epochs * this.sampler.batchesPerEpoch;
+  }
+
+  lrAt(step: number): number {
+    const c = this.config;
+    return cosineLr(
+      { baseLr: c.lr, minLr: c.minLr, totalSteps: this.totalSteps, warmupSteps: Math.round(c.warmupEpochs * this.sampler.batchesPerEpoch) },
+      step,
+    );
+  }
+
+  /** Continue from a checkpoint: weights, optimizer/EMA state, RNG, sampler and counters. */
+  restore(ckpt: Checkpoint): void {
+    this.step.setState(ckpt.train);
+    this.sampler.restore(ckpt.meta.sampler);
+    this.rng = Rng.fromState(ckpt.meta.rng);
+    this.epoch = ckpt.meta.epoch;
+    this.metricsCount = ckpt.meta.metricsCount;
+    this.bestTestAcc = ckpt.meta.bestTestAcc;
+    this.elapsed = ckpt.meta.elapsed;
+  }
+
+  private checkpoint(): Checkpoint {
+    return {
+      train: this.step.getState(),
+      meta: {
+        format: 'visionmix-checkpoint/1',
+        epoch: this.epoch,
+        sampler: this.sampler.state(),
+        rng: this.rng.getState(),
+        metricsCount: this.metricsCount,
+        bestTestAcc: this.bestTestAcc,
+        elapsed: this.elapsed,
+      },
+    };
+  }
+
+  private record(r: MetricsRecord): void {
+    this.io.writeMetrics(r);
+    this.metricsCount++;
+  }
+
+  private async save(onEvent?: (e: TrainerEvent) => void): Promise<void> {
+    await this.io.saveCheckpoint(this.checkpoint());
+    onEvent?.({ type: 'checkpoint', step: this.step.stepCount });
+  }
+
+  /** Train until `config.epochs` (or `stopAfterSteps` more steps, for tests); returns the final eval. */
+  async run(onEvent?: (e: TrainerEvent) => void, stopAfterSteps = Infinity): Promise<EvalResult | null> {
+    const c = this.config;
+    const spe = this.sampler.batchesPerEpoch;
+    const channels = this.model.defaultInputSize[0];
+    const k = this.model.numClasses;
+    onEvent?.({ type: 'start', step: this.step.stepCount, totalSteps: this.totalSteps, stepsPerEpoch: spe, epoch: this.epoch });
+    let last: EvalResult | null = null;
+    let stepsThisRun = 0;
+    while (this.epoch < c.epochs) {
+      // Optimisation steps until the sampler moves to the next epoch.
+      let epochLoss = 0;
+      let epochCorrect = 0;
+      let epochSeen = 0;
+      while (this.sampler.state().epoch === this.epoch) {
+        if (stepsThisRun >= stopAfterSteps) return last;
+        const t0 = this.io.now();
+        const idx = this.sampler.next();
+        const batch = makeBatch(this.trainData, idx, { size: c.inputSize, train: true, rng: this.rng, channels, pad: c.cropPad });
+        const targets = smoothedTargets(batch.labels, k, c.labelSmoothing);
+        const stepNo = this.step.stepCount;
+        const lr = this.lrAt(stepNo);
+        const res = await this.step.step(batch.x as Tensor, targets, batch.labels, lr, this.rng);
+        if (!Number.isFinite(res.loss))
+          throw new TrainingError(
+            `non-finite loss (${res.loss}) at step ${stepNo + 1} (epoch ${this.epoch + 1}); weights were not updated and the last good checkpoint is kept. Try a lower --lr or --clip-grad.`,
+            stepNo + 1,
+          );
+        const dt = (this.io.now() - t0) / 1000;
+        this.elapsed += dt;
+        stepsThisRun++;
+        const acc = res.correct / c.batchSize;
+        epochLoss += res.loss * c.batchSize;
+        epochCorrect += res.correct;
+        epochSeen += c.batchSize;
+        this.record({ step: stepNo + 1, epoch: this.epoch + 1, loss: res.loss, acc, lr, grad_norm: res.gradNorm, img_s: c.batchSize / dt });
+        onEvent?.({ type: 'step', step: stepNo + 1, epoch: this.epoch, loss: res.loss, acc, lr, imgPerSec: c.batchSize / dt });
+        if (c.checkpointEvery > 0 && (stepNo + 1) % c.checkpointEvery === 0 && this.sampler.state().epoch === this.epoch)
+          await this.save(onEvent);
+      }
+      // End of epoch: evaluate (raw weights, and EMA weights if kept), then checkpoint.
+      const record: MetricsRecord = {
+        epoch: this.epoch + 1,
+        step: this.step.stepCount,
+        train_loss: epochSeen ? epochLoss / epochSeen : NaN,
+        train_acc: epochSeen ? epochCorrect / epochSeen : NaN,
+        lr: this.lrAt(this.step.stepCount),
+        elapsed_s: this.elapsed,
+      };
+      if (this.testData) {
+        this.step.syncToModel(false);
+        last = await evaluate(this.model, this.testData, c.inputSize, c.evalBatchSize, (done, total) =>
+          onEvent?.({ type: 'eval', epoch: this.epoch, done, total }),
+        );
+        record.test_acc = last.accuracy;
+        record.test_loss = last.loss;
+        if (c.emaDecay > 0) {
+          this.step.syncToModel(true);
+          const ema = await evaluate(this.model, this.testData, c.inputSize, c.evalBatchSize);
+          record.test_acc_ema = ema.accuracy;
+          this.step.syncToModel(false);
+        }
+        this.bestTestAcc = Math.max(this.bestTestAcc, last.accuracy);
+      }
+      this.record(record);
+      onEvent?.({ type: 'epoch', record });
+      this.epoch++;
+      await this.save(onEvent);
+    }
+    this.step.syncToModel(false);
+    return last;
+  }
+
+  async release(): Promise<void> {
+    await this.step.release();
+  }
+}
