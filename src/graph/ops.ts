@@ -337,8 +337,14 @@ function reduceOp(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceSumSqu
     },
     emit: (e, n) => {
       const { axes, keepdims } = n.attrs;
+      // An empty axes list means "reduce everything" in ONNX, but "nothing" here.
+      if (axes.length === 0) {
+        const x = n.inputs[0]!;
+        if (type === 'ReduceSumSquare') e.node('Mul', [x, x], n.outputs);
+        else e.node('Identity', [x], n.outputs);
+      }
       // ReduceSum takes axes as an input since opset 13, the others since opset 18.
-      if (type === 'ReduceSum' || e.opset >= 18)
+      else if (type === 'ReduceSum' || e.opset >= 18)
         e.node(type, [n.inputs[0]!, e.int64s(axes)], n.outputs, { keepdims: attr.int(keepdims ? 1 : 0) });
       else e.node(type, n.inputs, n.outputs, { axes: attr.ints(axes), keepdims: attr.int(keepdims ? 1 : 0) });
     },
@@ -415,10 +421,26 @@ const MatMul = defineOp<null>({
   },
   emit: emitSimple('MatMul'),
   vjp: ({ inputs: [a, b], dys: [dy], needs }) => [
-    needs[0] ? unbroadcast(matmul(dy!, transposeLast2(b!)), a!.shape) : null,
-    needs[1] ? unbroadcast(matmul(transposeLast2(a!), dy!), b!.shape) : null,
+    needs[0] ? matmulOperandGrad(dy!, b!, a!, false) : null,
+    needs[1] ? matmulOperandGrad(dy!, a!, b!, true) : null,
   ],
 });
+
+/**
+ * Gradient of one MatMul operand. When that operand is a plain matrix shared across the other's
+ * batch dims (a Linear weight applied to [N,H,W,C]), the batch dims fold into the GEMM's inner
+ * dimension — one large GEMM instead of N·H small ones followed by a huge ReduceSum.
+ */
+function matmulOperandGrad(dy: Value, other: Value, self: Value, selfIsRight: boolean): Value {
+  if (selfIsRight && self.rank === 2 && other.rank > 2) {
+    // y = a·b with b [K,N] shared: db = Σ_batch aᵀ·dy = (a as [M·batch, K])ᵀ · (dy as [M·batch, N]).
+    const a2 = reshape(other, [-1, other.shape[other.rank - 1]!]);
+    const d2 = reshape(dy, [-1, dy.shape[dy.rank - 1]!]);
+    return matmul(transposeLast2(a2), d2);
+  }
+  const g = selfIsRight ? matmul(transposeLast2(other), dy) : matmul(dy, transposeLast2(other));
+  return unbroadcast(g, self.shape);
+}
 export const matmul = (a: Value, b: Value): Value => apply1(MatMul, [a, b], null);
 
 export function transposeLast2(x: Value): Value {
@@ -664,8 +686,14 @@ const Pad = defineOp<{ pads: number[]; value: number }>({
     });
   },
   vjp: ({ inputs: [x], dys: [dy], attrs: { pads } }) => {
+    // Added (positive) pads: slice them off dy. Cropped (negative) pads: those input elements did
+    // not reach the output, so pad their gradient back with zeros.
     const r = x!.rank;
-    return [slice(dy!, x!.shape.map((_, i) => pads[i]!), x!.shape.map((d, i) => pads[i]! + d), x!.shape.map((_, i) => i))];
+    const axes = x!.shape.map((_, i) => i);
+    const begin = axes.map((i) => Math.max(pads[i]!, 0));
+    const kept = axes.map((i) => x!.shape[i]! + Math.min(pads[i]!, 0) + Math.min(pads[i + r]!, 0));
+    const g = pads.some((p) => p > 0) ? slice(dy!, begin, axes.map((i) => begin[i]! + kept[i]!), axes) : dy!;
+    return [pad(g, pads.map((p) => Math.max(-p, 0)))];
   },
 });
 export function pad(x: Value, pads: readonly number[], value = 0): Value {
@@ -692,10 +720,11 @@ const LayerNorm = defineOp<LayerNormAttrs>({
     if (!sameShape(w!.shape, normShape)) fail(`weight ${fmt(w!.shape)} must be ${fmt(normShape)}`);
     if (b && !sameShape(b.shape, normShape)) fail(`bias ${fmt(b.shape)} must be ${fmt(normShape)}`);
     const statShape = x!.shape.map((d, i) => (i < axis ? d : 1));
+    // Mean and InvStdDev are float32 whatever the input type (ONNX: type U, stash_type = 1).
     return [
       { shape: x!.shape, dtype: x!.dtype },
-      { shape: statShape, dtype: x!.dtype },
-      { shape: statShape, dtype: x!.dtype },
+      { shape: statShape, dtype: 'float32' },
+      { shape: statShape, dtype: 'float32' },
     ];
   },
   emit: (e, n) => {
@@ -707,10 +736,21 @@ const LayerNorm = defineOp<LayerNormAttrs>({
       epsilon: attr.float(n.attrs.eps),
     });
   },
-  vjp: ({ inputs: [x, w, b], outputs: [, mean, inv], dys: [dy], attrs: { axis }, needs }) => {
+  vjp: ({ inputs: [x, w, b], outputs: [, mean32, inv32], dys: [dy], attrs: { axis, eps }, needs }) => {
     const normAxes = x!.shape.map((_, i) => i).filter((i) => i >= axis);
     const outerAxes = x!.shape.map((_, i) => i).filter((i) => i < axis);
-    const xhat = mul(sub(x!, mean!), inv!);
+    let mean: Value;
+    let inv: Value;
+    if (x!.dtype === 'float64') {
+      // The saved statistics are float32; recompute them in double to keep float64 exact.
+      mean = reduceMean(x!, normAxes, true);
+      const xc = sub(x!, mean);
+      inv = reciprocal(sqrt(add(reduceMean(mul(xc, xc), normAxes, true), eps)));
+    } else {
+      mean = cast(mean32!, x!.dtype);
+      inv = cast(inv32!, x!.dtype);
+    }
+    const xhat = mul(sub(x!, mean), inv);
     const dw = needs[1] ? reduceSum(mul(dy!, xhat), outerAxes) : null;
     const db = b && needs[2] ? reduceSum(dy!, outerAxes) : null;
     let dx: Value | null = null;
@@ -718,7 +758,7 @@ const LayerNorm = defineOp<LayerNormAttrs>({
       const dxhat = mul(dy!, w!);
       const m1 = reduceMean(dxhat, normAxes, true);
       const m2 = reduceMean(mul(dxhat, xhat), normAxes, true);
-      dx = mul(sub(sub(dxhat, m1), mul(xhat, m2)), inv!);
+      dx = mul(sub(sub(dxhat, m1), mul(xhat, m2)), inv);
     }
     return [dx, dw, db];
   },

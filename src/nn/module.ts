@@ -93,15 +93,17 @@ export abstract class Module {
     }
   }
 
-  /** Parameters with their full keys (also stored on each Parameter). */
+  /**
+   * Parameters with their full keys (also stored on each Parameter). Buffers get their keys here
+   * too: tracing calls only this before binding, and a buffer read in the forward pass (BatchNorm's
+   * running statistics) must be bound under its state-dict key.
+   */
   namedParameters(): [string, Parameter][] {
     const out: [string, Parameter][] = [];
     for (const [path, m] of this.modules()) {
       for (const [k, v] of Object.entries(m)) {
-        if (v instanceof Parameter) {
-          v.key = path ? `${path}.${k}` : k;
-          out.push([v.key, v]);
-        }
+        if (v instanceof Slot) v.key = path ? `${path}.${k}` : k;
+        if (v instanceof Parameter) out.push([v.key, v]);
       }
     }
     return out;
