@@ -11,13 +11,35 @@ export interface DecodedImage {
   width: number;
 }
 
+export interface DecodeOptions {
+  /** Resize so the shorter side has this length (bicubic), keeping the aspect ratio. */
+  resizeShorter?: number;
+  /** Then cut the central size×size square. */
+  centerCrop?: number;
+  /** Resize to exactly this square size (bilinear) instead. */
+  resizeTo?: number;
+}
+
 /** Decode an image file, converted to `channels` (1 = grayscale, 3 = RGB). */
-export async function decodeImage(path: string, channels: 1 | 3 = 3): Promise<DecodedImage> {
+export async function decodeImage(path: string, channels: 1 | 3 = 3, o: DecodeOptions = {}): Promise<DecodedImage> {
   if (!existsSync(path)) throw new DataError(`image not found: ${path}`);
   let raw: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
     let img = sharp(path).removeAlpha();
     img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
+    if (o.resizeTo) img = img.resize(o.resizeTo, o.resizeTo, { fit: 'fill', kernel: 'linear' });
+    if (o.resizeShorter) {
+      const meta = await sharp(path).metadata();
+      const [w, h] = [meta.width ?? 0, meta.height ?? 0];
+      const s = o.resizeShorter / Math.min(w, h);
+      img = sharp(await img.resize(Math.round(w * s), Math.round(h * s), { kernel: 'cubic' }).toBuffer());
+      if (o.centerCrop) {
+        const [rw, rh] = [Math.round(w * s), Math.round(h * s)];
+        const c = o.centerCrop;
+        img = img.extract({ left: Math.max(0, Math.round((rw - c) / 2)), top: Math.max(0, Math.round((rh - c) / 2)), width: Math.min(c, rw), height: Math.min(c, rh) });
+      }
+      img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
+    }
     raw = await img.raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw new DataError(`cannot decode image ${path}: ${(err as Error).message}`);

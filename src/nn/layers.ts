@@ -133,7 +133,10 @@ export class GRN extends Module {
     // Σ_hw x² as ones[1,HW]·(x²)[HW,C]: ORT's GEMV beats its ReduceSumSquare over middle axes ~3x.
     const ones = F.constant(onesTensor([1, 1, h * w], x.dtype));
     const sumSq = F.matmul(ones, F.reshape(F.mul(x, x), [n, h * w, c]));
-    const gx = F.reshape(F.sqrt(sumSq), [n, 1, 1, c]);
+    // ‖x‖ has an infinite derivative at 0 (a channel that is zero everywhere, e.g. GELU-saturated on
+    // a 1×1 map); flooring the squared norm at 1e-30 makes that gradient 0, as torch's norm backward
+    // does, and changes the value by at most 1e-15.
+    const gx = F.reshape(F.sqrt(F.maximum(sumSq, 1e-30)), [n, 1, 1, c]);
     const nx = F.div(gx, F.add(F.reduceMean(gx, [3], true), this.eps));
     const scale = F.add(F.mul(nx, this.weight.value), 1);
     return F.add(F.mul(x, scale), this.bias.value);

@@ -1,0 +1,431 @@
+/**
+ * One numerical gradient check per differentiable op (see gradcheck.ts), plus forward checks of the
+ * Resize interpolation matrices and of which backward formulation each conv shape gets.
+ *
+ * ORT's CPU provider has no float64 kernel for Erf (so Gelu), Conv, ConvTranspose, AveragePool or
+ * Resize: those are checked in float32. Conv, ConvTranspose, AveragePool and Resize are linear in
+ * each input, so central differences are exact for any step and a large step (0.5) keeps float32
+ * rounding small; Erf/Gelu use a 3e-3 step.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { ShapeError } from '../../src/errors.js';
+import { Graph, defineOp, gradients, toModelProto, withGraph, F, type Value } from '../../src/graph/index.js';
+import { resizeMatrix } from '../../src/graph/conv_grad.js';
+import type { ConvAttrs, PoolAttrs, ResizeAttrs } from '../../src/graph/ops.js';
+import { Session } from '../../src/runtime/session.js';
+import { Tensor } from '../../src/tensor.js';
+import { Rng } from '../../src/util/rng.js';
+import { formatReport, gradcheck, type GradcheckOptions, type GradInput } from './gradcheck.js';
+
+async function check(
+  t: TestContext,
+  op: string,
+  inputs: GradInput[],
+  build: (...xs: Value[]) => Value | Value[],
+  opts?: GradcheckOptions,
+): Promise<void> {
+  const r = await gradcheck(op, inputs, build, opts);
+  t.diagnostic(formatReport(r));
+}
+
+const positive = (rng: Rng): number => rng.uniform(0.5, 2);
+const awayFromZero = (rng: Rng): number => (rng.random() < 0.5 ? -1 : 1) * rng.uniform(0.5, 2);
+/** Linear-in-each-input float32 ops: exact central differences with a big step. */
+const LIN32: GradcheckOptions = { dtype: 'float32', eps: 0.5, tol: 1e-4 };
+/** Smooth nonlinear float32 ops. */
+const SMOOTH32: GradcheckOptions = { dtype: 'float32', eps: 3e-3, tol: 2e-3 };
+
+const s = (...shape: number[]): GradInput => ({ shape });
+
+// ---- elementwise binary (with broadcasting) ------------------------------------------------------
+
+test('Add/Sub/Mul/Div with broadcasting', async (t) => {
+  await check(t, 'Add', [s(2, 3, 4), s(3, 1)], (a, b) => F.add(a!, b!));
+  await check(t, 'Sub', [s(4), s(2, 3, 4)], (a, b) => F.sub(a!, b!));
+  await check(t, 'Mul', [s(2, 1, 4), s(3, 1)], (a, b) => F.mul(a!, b!));
+  await check(t, 'Div', [s(2, 3, 4), { shape: [1, 3, 1], init: awayFromZero }], (a, b) => F.div(a!, b!));
+  await check(t, 'Div (scalar numerator)', [{ shape: [5], init: awayFromZero }], (b) => F.div(2, b!));
+});
+
+test('Max/Min with broadcasting', async (t) => {
+  await check(t, 'Max', [s(2, 3, 4), s(3, 1)], (a, b) => F.maximum(a!, b!));
+  await check(t, 'Min', [s(4), s(2, 3, 4)], (a, b) => F.minimum(a!, b!));
+  await check(t, 'Max (scalar)', [s(3, 4)], (a) => F.maximum(a!, 0.1));
+});
+
+test('Where with broadcasting', async (t) => {
+  const cond: GradInput = { shape: [3, 1], dtype: 'bool', values: [1, 0, 1] };
+  await check(t, 'Where', [cond, s(2, 3, 4), s(4)], (c, a, b) => F.where(c!, a!, b!));
+});
+
+// ---- elementwise unary ----------------------------------------------------------------------------
+
+test('unary ops', async (t) => {
+  await check(t, 'Neg', [s(3, 4)], (x) => F.neg(x!));
+  await check(t, 'Exp', [s(3, 4)], (x) => F.exp(x!));
+  await check(t, 'Log', [{ shape: [3, 4], init: positive }], (x) => F.log(x!));
+  await check(t, 'Sqrt', [{ shape: [3, 4], init: positive }], (x) => F.sqrt(x!));
+  await check(t, 'Reciprocal', [{ shape: [3, 4], init: awayFromZero }], (x) => F.reciprocal(x!));
+  await check(t, 'Sigmoid', [s(3, 4)], (x) => F.sigmoid(x!));
+  await check(t, 'Tanh', [s(3, 4)], (x) => F.tanh(x!));
+  await check(t, 'Relu', [s(3, 4)], (x) => F.relu(x!));
+  await check(t, 'Abs', [s(3, 4)], (x) => F.abs(x!));
+  await check(t, 'Identity', [s(3, 4)], (x) => F.identity(x!));
+});
+
+test('Pow with constant exponents', async (t) => {
+  await check(t, 'Pow 3', [s(3, 4)], (x) => F.pow(x!, 3));
+  await check(t, 'Pow 2', [s(3, 4)], (x) => F.pow(x!, 2));
+  await check(t, 'Pow 0.5', [{ shape: [3, 4], init: positive }], (x) => F.pow(x!, 0.5));
+  await check(t, 'Pow -1.5', [{ shape: [3, 4], init: positive }], (x) => F.pow(x!, -1.5));
+});
+
+test('Erf and Gelu (float32: ORT has no double Erf)', async (t) => {
+  await check(t, 'Erf', [s(3, 5)], (x) => F.erf(x!), SMOOTH32);
+  await check(t, 'Gelu', [{ shape: [3, 5], init: (r) => r.normal(0, 2) }], (x) => F.gelu(x!), SMOOTH32);
+});
+
+test('Cast both ways', async (t) => {
+  // float32 → float64: the nonlinear part runs in double.
+  await check(t, 'Cast f32→f64', [{ shape: [3, 4], dtype: 'float32' }], (x) => F.tanh(F.cast(x!, 'float64')), {
+    eps: 1e-3,
+    tol: 1e-5,
+  });
+  // float64 → float32: linear afterwards, so a big step is exact up to float32 output rounding.
+  await check(t, 'Cast f64→f32', [s(3, 4)], (x) => F.mul(F.cast(x!, 'float32'), 3), { eps: 0.25, tol: 1e-5 });
+});
+
+// ---- softmax & reductions -------------------------------------------------------------------------
+
+test('Softmax and LogSoftmax', async (t) => {
+  await check(t, 'Softmax axis -1', [s(2, 3, 5)], (x) => F.softmax(x!, -1));
+  await check(t, 'Softmax axis 1', [s(2, 3, 5)], (x) => F.softmax(x!, 1));
+  await check(t, 'LogSoftmax axis -1', [s(2, 3, 5)], (x) => F.logSoftmax(x!, -1));
+  await check(t, 'LogSoftmax axis 0', [s(4, 3)], (x) => F.logSoftmax(x!, 0));
+});
+
+test('ReduceSum/Mean/Max/SumSquare, keepdims both ways', async (t) => {
+  for (const keep of [true, false]) {
+    await check(t, `ReduceSum [1] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceSum(x!, [1], keep));
+    await check(t, `ReduceSum all keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceSum(x!, undefined, keep));
+    await check(t, `ReduceMean [0,2] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceMean(x!, [0, 2], keep));
+    await check(t, `ReduceMax [-1] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceMax(x!, [-1], keep));
+    await check(t, `ReduceSumSquare [1,2] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceSumSquare(x!, [1, 2], keep));
+  }
+  // An empty axis list reduces nothing (ONNX would reduce everything).
+  await check(t, 'ReduceSum []', [s(2, 3)], (x) => F.reduceSum(x!, []));
+  await check(t, 'ReduceSumSquare []', [s(2, 3)], (x) => F.reduceSumSquare(x!, []));
+});
+
+test('ReduceMax splits the gradient among ties', async (t) => {
+  // Ties are not differentiable, so compare with the documented rule instead of finite differences.
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', [1, 4], 'float64');
+    const [dx] = gradients(F.reduceMax(x, [1]), [x]);
+    g.markOutput(dx!, 'dx');
+  });
+  const sess = await Session.create(toModelProto(g));
+  const out = await sess.run({ x: new Tensor(Float64Array.from([1, 3, 3, 2]), [1, 4], 'float64') });
+  assert.deepEqual(out.dx!.toArray(), [0, 0.5, 0.5, 0]);
+  t.diagnostic('ReduceMax ties: [0, 0.5, 0.5, 0]');
+});
+
+// ---- matmul & layout ------------------------------------------------------------------------------
+
+test('MatMul with batch broadcasting', async (t) => {
+  await check(t, 'MatMul 2D', [s(3, 4), s(4, 2)], (a, b) => F.matmul(a!, b!));
+  await check(t, 'MatMul [2,3,4,5]@[5,2]', [s(2, 3, 4, 5), s(5, 2)], (a, b) => F.matmul(a!, b!));
+  await check(t, 'MatMul [4,5]@[2,1,5,3]', [s(4, 5), s(2, 1, 5, 3)], (a, b) => F.matmul(a!, b!));
+  await check(t, 'MatMul [2,1,3,4]@[1,3,4,2]', [s(2, 1, 3, 4), s(1, 3, 4, 2)], (a, b) => F.matmul(a!, b!));
+});
+
+test('Transpose, Reshape, Expand', async (t) => {
+  await check(t, 'Transpose', [s(2, 3, 4)], (x) => F.transpose(x!, [2, 0, 1]));
+  await check(t, 'Reshape', [s(2, 3, 4)], (x) => F.mul(F.reshape(x!, [4, -1]), F.reshape(x!, [4, 6])));
+  await check(t, 'Expand', [s(3, 1)], (x) => F.expand(x!, [2, 3, 4]));
+});
+
+test('Concat and Split', async (t) => {
+  await check(t, 'Concat axis 1', [s(2, 1, 3), s(2, 3, 3), s(2, 2, 3)], (a, b, c) => F.concat([a!, b!, c!], 1));
+  await check(t, 'Split (all outputs)', [s(2, 6)], (x) => F.split(x!, [1, 2, 3], -1));
+  // Only the middle piece reaches the loss: the others contribute zeros.
+  await check(t, 'Split (one output)', [s(5, 2)], (x) => F.split(x!, [2, 2, 1], 0)[1]!);
+});
+
+test('Slice: steps 1, 2, -1, -2 and negative starts', async (t) => {
+  await check(t, 'Slice step 1', [s(5, 6)], (x) => F.slice(x!, [1, 2], [4, 5]));
+  await check(t, 'Slice step 2', [s(5, 7)], (x) => F.slice(x!, [0, 1], [5, 7], [0, 1], [2, 2]));
+  await check(t, 'Slice step -1 (reverse)', [s(4, 5)], (x) => F.slice(x!, [-1], [-6], [1], [-1]));
+  await check(t, 'Slice step -2', [s(4, 7)], (x) => F.slice(x!, [5, 3], [0, 0], [1, 0], [-2, -1]));
+  await check(t, 'Slice negative start', [s(4, 6)], (x) => F.slice(x!, [-3], [100], [-1]));
+  await check(t, 'Slice mixed axes', [s(3, 8, 5)], (x) => F.slice(x!, [-2, 6, 1], [0, -9, 5], [0, 1, 2], [-1, -3, 2]));
+});
+
+test('Pad: positive, asymmetric and negative (cropping) pads', async (t) => {
+  await check(t, 'Pad', [s(2, 3, 4)], (x) => F.pad(x!, [0, 1, 2, 1, 0, 3]));
+  await check(t, 'Pad with value', [s(2, 3)], (x) => F.pad(x!, [1, 0, 0, 2], 1.5));
+  await check(t, 'Pad negative (crop)', [s(3, 6)], (x) => F.pad(x!, [-1, 2, 0, -2]));
+});
+
+// ---- normalisation --------------------------------------------------------------------------------
+
+test('LayerNormalization (input, weight, bias)', async (t) => {
+  const opts: GradcheckOptions = { tol: 1e-6 };
+  await check(t, 'LayerNorm last axis', [s(2, 3, 5), s(5), s(5)], (x, w, b) => F.layerNorm(x!, w!, b!, -1, 1e-5), opts);
+  await check(t, 'LayerNorm axes [1..3)', [s(2, 3, 4), s(3, 4), s(3, 4)], (x, w, b) => F.layerNorm(x!, w!, b!, 1, 1e-5), opts);
+  await check(t, 'LayerNorm no bias', [s(4, 6), s(6)], (x, w) => F.layerNorm(x!, w!, null, -1, 1e-6), opts);
+  // axis 0: no outer axes, so the weight gradient is a reduction over an empty axis list.
+  await check(t, 'LayerNorm axis 0', [s(3, 4), s(3, 4), s(3, 4)], (x, w, b) => F.layerNorm(x!, w!, b!, 0, 1e-5), opts);
+  // float32 (the training dtype) reuses the op's saved Mean/InvStdDev outputs instead of recomputing.
+  await check(t, 'LayerNorm float32', [s(2, 3, 8), s(8), s(8)], (x, w, b) => F.layerNorm(x!, w!, b!, -1, 1e-5), SMOOTH32);
+});
+
+// ---- convolution ----------------------------------------------------------------------------------
+
+interface ConvCase {
+  name: string;
+  x: number[];
+  w: number[];
+  bias?: boolean;
+  o: F.ConvOptions;
+}
+
+const convCases: ConvCase[] = [
+  { name: 'dense 3×3 s1 p1 +bias', x: [2, 3, 6, 6], w: [4, 3, 3, 3], bias: true, o: { padding: 1 } },
+  { name: 'dense 3×3 s2 p1', x: [2, 3, 7, 8], w: [4, 3, 3, 3], o: { stride: 2, padding: 1 } },
+  { name: 'depthwise 7×7 s1 p3 +bias', x: [2, 4, 9, 9], w: [4, 1, 7, 7], bias: true, o: { padding: 3, groups: 4 } },
+  { name: 'dense 2×2 s2 +bias (odd width)', x: [2, 3, 8, 7], w: [5, 3, 2, 2], bias: true, o: { stride: 2 } },
+  { name: 'dense 4×4 s4 (remainder rows)', x: [1, 3, 9, 8], w: [6, 3, 4, 4], o: { stride: 4 } },
+  { name: 'depthwise 2×2 s2 (odd size)', x: [2, 4, 7, 6], w: [4, 1, 2, 2], o: { stride: 2, groups: 4 } },
+  { name: 'depthwise 4×4 s4 +bias', x: [1, 3, 8, 8], w: [3, 1, 4, 4], bias: true, o: { stride: 4, groups: 3 } },
+  { name: '1×1 +bias', x: [2, 5, 4, 3], w: [6, 5, 1, 1], bias: true, o: {} },
+  { name: '1×1 grouped g=2', x: [2, 4, 3, 3], w: [6, 2, 1, 1], o: { groups: 2 } },
+  { name: '1×1 s2', x: [1, 3, 5, 5], w: [4, 3, 1, 1], o: { stride: 2 } },
+  { name: 'grouped g=2 3×3 p1', x: [2, 4, 5, 5], w: [6, 2, 3, 3], o: { padding: 1, groups: 2 } },
+  { name: 'grouped g=2 3×3 s2 +bias', x: [1, 4, 6, 5], w: [4, 2, 3, 3], bias: true, o: { stride: 2, groups: 2 } },
+  { name: 'dilation 2 3×3 p2', x: [1, 3, 8, 8], w: [2, 3, 3, 3], o: { padding: 2, dilation: 2 } },
+  { name: 'dilation 2 stride 2 3×3 p1', x: [1, 2, 9, 8], w: [3, 2, 3, 3], o: { stride: 2, padding: 1, dilation: 2 } },
+  { name: 'asymmetric pads s1', x: [1, 3, 6, 5], w: [2, 3, 3, 3], o: { padding: [1, 0, 2, 1] } },
+  { name: 'asymmetric pads s2', x: [1, 3, 7, 6], w: [2, 3, 3, 3], o: { stride: 2, padding: [0, 1, 1, 0] } },
+  { name: 'depthwise 3×3 s2 p1', x: [2, 4, 7, 7], w: [4, 1, 3, 3], o: { stride: 2, padding: 1, groups: 4 } },
+  { name: 'depthwise ×2 multiplier 3×3 p1', x: [1, 3, 6, 6], w: [6, 1, 3, 3], o: { padding: 1, groups: 3 } },
+  { name: 'depthwise 5×5 s1 asymmetric pads', x: [1, 2, 6, 7], w: [2, 1, 5, 5], o: { padding: [2, 1, 1, 3], groups: 2 } },
+  { name: 'stride (2,1) 3×3 p1', x: [1, 2, 7, 6], w: [3, 2, 3, 3], o: { stride: [2, 1], padding: 1 } },
+  { name: 'pad beyond reach 3×3 p3', x: [1, 2, 4, 4], w: [3, 2, 3, 3], o: { padding: 3 } },
+  { name: '2×2 s2 p1 (not tiling)', x: [1, 2, 6, 6], w: [3, 2, 2, 2], o: { stride: 2, padding: 1 } },
+  { name: 'one input channel 4×4 s4 (grayscale stem)', x: [2, 1, 9, 8], w: [5, 1, 4, 4], bias: true, o: { stride: 4 } },
+  { name: 'one input channel 3×3 s1 p1', x: [2, 1, 5, 6], w: [3, 1, 3, 3], o: { padding: 1 } },
+  { name: 'one input channel 3×3 s2', x: [2, 1, 7, 7], w: [4, 1, 3, 3], o: { stride: 2 } },
+];
+
+test('Conv: input, weight and bias gradients (float32)', async (t) => {
+  for (const c of convCases) {
+    const inputs = [s(...c.x), s(...c.w), ...(c.bias ? [s(c.w[0]!)] : [])];
+    await check(t, `Conv ${c.name}`, inputs, (x, w, b) => F.conv2d(x!, w!, b ?? null, c.o), LIN32);
+  }
+});
+
+test('Conv VJPs use the fast formulations', () => {
+  // Which ONNX op types each backward emits (ENGINE.md's measured choices).
+  const backwardOps = (xs: number[], ws: number[], o: F.ConvOptions, wrt: 'x' | 'w'): string[] => {
+    const g = new Graph();
+    return withGraph(g, () => {
+      const x = g.input('x', xs, 'float32');
+      const w = g.input('w', ws, 'float32');
+      const y = F.conv2d(x, w, null, o);
+      const start = g.nodes.length;
+      gradients(F.reduceSum(y), [wrt === 'x' ? x : w]);
+      return g.nodes.slice(start + 1).map((n) => n.op.type);
+    });
+  };
+  const has = (ops: string[], t: string) => ops.includes(t);
+  // Depthwise 7×7 s1: dx = flipped depthwise Conv; dW = one grouped Conv.
+  let ops = backwardOps([2, 8, 14, 14], [8, 1, 7, 7], { padding: 3, groups: 8 }, 'x');
+  assert.ok(has(ops, 'Conv') && has(ops, 'Slice') && !has(ops, 'ConvTranspose'), `depthwise dx: ${ops}`);
+  ops = backwardOps([2, 8, 14, 14], [8, 1, 7, 7], { padding: 3, groups: 8 }, 'w');
+  assert.ok(has(ops, 'Conv') && !has(ops, 'MatMul') && !has(ops, 'Concat'), `depthwise dW: ${ops}`);
+  // Dense 3×3 s1: dx = Conv; dW = im2col + MatMul.
+  ops = backwardOps([2, 4, 8, 8], [6, 4, 3, 3], { padding: 1 }, 'x');
+  assert.ok(has(ops, 'Conv') && !has(ops, 'ConvTranspose'), `dense s1 dx: ${ops}`);
+  ops = backwardOps([2, 4, 8, 8], [6, 4, 3, 3], { padding: 1 }, 'w');
+  assert.ok(has(ops, 'Concat') && has(ops, 'MatMul') && !has(ops, 'Conv'), `dense s1 dW: ${ops}`);
+  // Dense 3×3 s2: dx = ConvTranspose; dW = strided-Slice im2col + MatMul.
+  ops = backwardOps([2, 4, 8, 8], [6, 4, 3, 3], { stride: 2, padding: 1 }, 'x');
+  assert.ok(has(ops, 'ConvTranspose'), `dense s2 dx: ${ops}`);
+  // Patchify 4×4 s4: dx = ConvTranspose; dW = space-to-depth + one MatMul (no im2col).
+  ops = backwardOps([2, 3, 16, 16], [8, 3, 4, 4], { stride: 4 }, 'x');
+  assert.deepEqual(ops.filter((o) => o.startsWith('Conv')), ['ConvTranspose'], `patchify dx: ${ops}`);
+  ops = backwardOps([2, 3, 16, 16], [8, 3, 4, 4], { stride: 4 }, 'w');
+  assert.ok(has(ops, 'MatMul') && !has(ops, 'Concat') && !has(ops, 'Slice'), `patchify dW: ${ops}`);
+  // Depthwise 2×2 s2: broadcast Mul both ways, no conv at all.
+  for (const wrt of ['x', 'w'] as const) {
+    ops = backwardOps([2, 8, 8, 8], [8, 1, 2, 2], { stride: 2, groups: 8 }, wrt);
+    assert.ok(has(ops, 'Mul') && !ops.some((o) => o.startsWith('Conv')), `depthwise k=s d${wrt}: ${ops}`);
+  }
+  // 1×1: MatMul only.
+  for (const wrt of ['x', 'w'] as const) {
+    ops = backwardOps([2, 8, 5, 5], [4, 8, 1, 1], {}, wrt);
+    assert.ok(has(ops, 'MatMul') && !ops.some((o) => o.startsWith('Conv')), `1×1 d${wrt}: ${ops}`);
+  }
+});
+
+test('ConvTranspose: input, weight and bias gradients (float32)', async (t) => {
+  const cases: { name: string; x: number[]; w: number[]; bias?: boolean; o: F.ConvOptions & { outputPadding?: number } }[] = [
+    { name: '2×2 s2 +bias', x: [2, 4, 3, 3], w: [4, 3, 2, 2], bias: true, o: { stride: 2 } },
+    { name: '3×3 s2 p1 output_padding 1', x: [1, 3, 4, 4], w: [3, 2, 3, 3], o: { stride: 2, padding: 1, outputPadding: 1 } },
+    { name: 'grouped g=2 3×3 p1', x: [1, 4, 4, 4], w: [4, 3, 3, 3], o: { padding: 1, groups: 2 } },
+    { name: 'depthwise 3×3 s2', x: [1, 3, 3, 4], w: [3, 1, 3, 3], bias: true, o: { stride: 2, groups: 3 } },
+    { name: 'dilation 2 s2 p1', x: [1, 2, 3, 3], w: [2, 3, 3, 3], o: { stride: 2, padding: 1, dilation: 2 } },
+    { name: 'asymmetric pads s2', x: [1, 2, 4, 3], w: [2, 2, 3, 3], o: { stride: 2, padding: [0, 1, 1, 0] } },
+    { name: '1×1', x: [2, 3, 3, 3], w: [3, 5, 1, 1], o: {} },
+  ];
+  for (const c of cases) {
+    const inputs = [s(...c.x), s(...c.w), ...(c.bias ? [s(c.w[1]! * (c.o.groups ?? 1))] : [])];
+    await check(t, `ConvTranspose ${c.name}`, inputs, (x, w, b) => F.convTranspose2d(x!, w!, b ?? null, c.o), LIN32);
+  }
+});
+
+// ---- pooling, gather, resize ----------------------------------------------------------------------
+
+test('AveragePool: count_include_pad both ways, padding, stride ≠ kernel (float32)', async (t) => {
+  const pool = (x: Value, a: PoolAttrs) => x.graph.apply(F.AveragePool, [x], a)[0]!;
+  await check(t, 'AveragePool 2×2 s2 (odd width)', [s(2, 3, 6, 7)], (x) => F.avgPool2d(x!, 2), LIN32);
+  await check(t, 'AveragePool 3×3 s2 no pad', [s(1, 2, 7, 7)], (x) => F.avgPool2d(x!, 3, { stride: 2 }), LIN32);
+  for (const include of [true, false]) {
+    await check(t, `AveragePool 3×3 s1 p1 include=${include}`, [s(2, 2, 5, 6)], (x) => F.avgPool2d(x!, 3, { stride: 1, padding: 1, countIncludePad: include }), LIN32);
+    await check(t, `AveragePool 3×3 s2 p1 include=${include}`, [s(1, 2, 7, 6)], (x) => F.avgPool2d(x!, 3, { stride: 2, padding: 1, countIncludePad: include }), LIN32);
+    await check(t, `AveragePool 2×3 s(2,1) asymmetric pads include=${include}`, [s(1, 2, 6, 5)], (x) => pool(x!, { kernel: [2, 3], strides: [2, 1], pads: [1, 0, 0, 2], countIncludePad: include }), LIN32);
+  }
+});
+
+test('Gather: relative-position table, other axes, negative/int32/scalar indices', async (t) => {
+  // Swin-style relative position index for a 3×3 window: a [9, 9] map into a [25, heads] table.
+  const m = 3;
+  const rel: number[] = [];
+  for (let a = 0; a < m * m; a++)
+    for (let b = 0; b < m * m; b++) {
+      const dy = Math.floor(a / m) - Math.floor(b / m) + m - 1;
+      const dx = (a % m) - (b % m) + m - 1;
+      rel.push(dy * (2 * m - 1) + dx);
+    }
+  await check(t, 'Gather rel-pos bias', [s((2 * m - 1) ** 2, 2), { shape: [9, 9], dtype: 'int64', values: rel }], (tb, idx) => F.gather(tb!, idx!, 0));
+  await check(t, 'Gather axis 1, int32 negative duplicates', [s(3, 5, 2), { shape: [4], dtype: 'int32', values: [0, -1, 2, 0] }], (x, idx) => F.gather(x!, idx!, 1));
+  await check(t, 'Gather last axis, 2-D indices', [s(2, 3, 4), { shape: [2, 2], dtype: 'int64', values: [3, 0, 3, 1] }], (x, idx) => F.gather(x!, idx!, -1));
+  await check(t, 'Gather scalar index', [s(4, 3), { shape: [], dtype: 'int64', values: [2] }], (x, idx) => F.gather(x!, idx!, 0));
+});
+
+const resizeModes: [ResizeAttrs['mode'], ResizeAttrs['coordinateMode']][] = [
+  ['linear', 'half_pixel'],
+  ['linear', 'pytorch_half_pixel'],
+  ['linear', 'align_corners'],
+  ['linear', 'asymmetric'],
+  ['nearest', 'asymmetric'],
+  ['nearest', 'half_pixel'],
+  ['nearest', 'align_corners'],
+  ['nearest', 'pytorch_half_pixel'],
+  ['cubic', 'half_pixel'],
+  ['cubic', 'align_corners'],
+];
+const resizeSizes: { name: string; x: number[]; size: [number, number] }[] = [
+  { name: 'upsample', x: [1, 2, 4, 5], size: [8, 7] },
+  { name: 'downsample', x: [1, 2, 9, 8], size: [4, 3] },
+  { name: 'mixed', x: [1, 1, 6, 4], size: [6, 9] },
+  { name: 'to 1 row', x: [1, 1, 5, 4], size: [1, 3] },
+];
+
+test('Resize interpolation matrices reproduce ORT forward exactly', async (t) => {
+  // Besides the gradient-check sizes, typical model sizes and awkward ratios (where float32
+  // coordinate rounding decides the nearest pixel).
+  const sizes = [
+    ...resizeSizes,
+    { name: '7→14', x: [1, 1, 7, 7], size: [14, 14] as [number, number] },
+    { name: '14→7', x: [1, 1, 14, 14], size: [7, 7] as [number, number] },
+    { name: '56→224', x: [1, 1, 56, 56], size: [224, 224] as [number, number] },
+    { name: '224→56', x: [1, 1, 224, 224], size: [56, 56] as [number, number] },
+    { name: '3→10, 13→6', x: [1, 1, 3, 13], size: [10, 6] as [number, number] },
+    { name: '17→40, 10→3', x: [1, 1, 17, 10], size: [40, 3] as [number, number] },
+  ];
+  const rng = new Rng(7);
+  let worst = 0;
+  for (const [mode, cm] of resizeModes) {
+    for (const sz of sizes) {
+      const g = new Graph();
+      withGraph(g, () => g.markOutput(F.resize(g.input('x', sz.x, 'float32'), sz.size, mode, cm), 'y'));
+      const sess = await Session.create(toModelProto(g));
+      const [n, c, h, w] = sz.x as [number, number, number, number];
+      const [ho, wo] = sz.size;
+      const x = Float32Array.from({ length: n * c * h * w }, () => rng.normal());
+      const y = (await sess.run({ x: new Tensor(x, sz.x, 'float32') })).y!.data as Float32Array;
+      const rh = resizeMatrix(h, ho, mode, cm);
+      const rw = resizeMatrix(w, wo, mode, cm);
+      for (let p = 0; p < n * c; p++) {
+        // Separably: t = X · Rwᵀ, then Rh · t.
+        const tmp = new Float64Array(h * wo);
+        for (let a = 0; a < h; a++)
+          for (let j = 0; j < wo; j++) {
+            let v = 0;
+            for (let b = 0; b < w; b++) v += rw[j * w + b]! * x[p * h * w + a * w + b]!;
+            tmp[a * wo + j] = v;
+          }
+        for (let i = 0; i < ho; i++)
+          for (let j = 0; j < wo; j++) {
+            let v = 0;
+            for (let a = 0; a < h; a++) v += rh[i * h + a]! * tmp[a * wo + j]!;
+            const got = y[p * ho * wo + i * wo + j]!;
+            const err = Math.abs(v - got);
+            worst = Math.max(worst, err);
+            assert.ok(err < 1e-5, `Resize ${mode}/${cm} ${sz.name} at (${p},${i},${j}): ORT ${got} vs matrices ${v}`);
+          }
+      }
+      await sess.release();
+    }
+  }
+  t.diagnostic(`max |ORT − Rh·X·Rwᵀ| = ${worst.toExponential(2)}`);
+});
+
+test('Resize: upsample and downsample in each mode (float32)', async (t) => {
+  for (const [mode, cm] of resizeModes) {
+    for (const sz of resizeSizes) {
+      await check(t, `Resize ${mode}/${cm} ${sz.name}`, [s(...sz.x)], (x) => F.resize(x!, sz.size, mode, cm), LIN32);
+    }
+  }
+});
+
+// ---- composition & errors -------------------------------------------------------------------------
+
+test('a small conv block end to end (conv → layernorm-free gelu → pool)', async (t) => {
+  // Exercise several rules chained, in float32 (Conv/Erf/AveragePool have no double kernels).
+  const attrs: ConvAttrs = { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], groups: 2 };
+  await check(
+    t,
+    'Conv→Gelu→AveragePool→Resize',
+    [s(1, 4, 6, 6), s(4, 2, 3, 3), s(4)],
+    (x, w, b) => {
+      const y = x!.graph.apply(F.Conv, [x!, w!, b!], attrs)[0]!;
+      return F.resize(F.avgPool2d(F.gelu(y), 2), [5, 5]);
+    },
+    { dtype: 'float32', eps: 1e-2, tol: 3e-3 },
+  );
+});
+
+test('a loss reaching an op without a VJP throws a ShapeError naming the op', () => {
+  const Floor = defineOp<null>({
+    type: 'Floor',
+    infer: ([x]) => [{ shape: x!.shape, dtype: x!.dtype }],
+    emit: (e, n) => {
+      e.node('Floor', n.inputs, n.outputs);
+    },
+  });
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', [3], 'float64');
+    const floored = g.inScope('head', () => g.apply(Floor, [F.exp(x)], null)[0]!);
+    const loss = F.reduceSum(F.mul(floored, x));
+    assert.throws(
+      () => gradients(loss, [x]),
+      (err: unknown) => err instanceof ShapeError && /Floor at head/.test(err.message) && /no gradient rule/.test(err.message),
+    );
+  });
+});
