@@ -2,31 +2,14 @@
  * Node adapter: load Fashion-MNIST from a directory holding the four IDX files (gzip or not).
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { findPackageRoot } from './package_root.js';
 import { DataError } from '../errors.js';
 import { assembleFashionMnist, FASHION_MNIST_FILES, type FashionMnist } from '../data/fashion_mnist.js';
 import { readIdxFile } from './idx_file.js';
 
 /** Where the Debian package `dataset-fashion-mnist` installs the full data set. */
 export const DEFAULT_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
-
-/**
- * The package root: the nearest folder above this module that holds a package.json. Walking up
- * (instead of a fixed number of `..`) works both from `src/io/` and from the compiled `dist/src/io/`,
- * and inside `node_modules/visionmix/` when installed as a dependency.
- */
-function findPackageRoot(): string {
-  const start = dirname(fileURLToPath(import.meta.url));
-  for (let dir = start; ; ) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    // No package.json anywhere above (e.g. a bundler inlined this module): fall back to the start
-    // so that loading fails later with a DataError naming the path, rather than at import time.
-    if (up === dir) return start;
-    dir = up;
-  }
-}
 
 /**
  * The class-balanced subset bundled with the package (6000 train / 1000 test images; see

@@ -19,7 +19,7 @@ import type { VisionModel } from '../models/base.js';
 import { createModel, type ModelSpec, type RawConfig } from '../models/registry.js';
 import { setInitSeed } from '../nn/init.js';
 import { Session } from '../runtime/session.js';
-import { DEFAULT_TRAIN_CONFIG, Trainer, type EvalResult, type TrainConfig, type TrainerEvent } from '../train/trainer.js';
+import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type EvalResult, type TrainConfig, type TrainerEvent } from '../train/trainer.js';
 import { defaultThreads } from './engine.js';
 
 export interface RunConfig {
@@ -78,8 +78,7 @@ function sessionFactory(threads: number) {
   return (bytes: Uint8Array, label: string) => Session.create(bytes, { threads, label, memArena: true });
 }
 
-async function runWith(rc: RunConfig, dir: string, data: FashionMnist, resume: boolean, hooks: RunHooks): Promise<TrainResult> {
-  const model = buildModel(rc, data);
+async function runWith(rc: RunConfig, dir: string, data: FashionMnist, model: VisionModel, resume: boolean, hooks: RunHooks): Promise<TrainResult> {
   const train = { ...data.train, mean: [FASHION_MNIST_MEAN], std: [FASHION_MNIST_STD] };
   const test = { ...data.test, mean: [FASHION_MNIST_MEAN], std: [FASHION_MNIST_STD] };
   const log = new MetricsLog(join(dir, 'metrics.jsonl'));
@@ -122,15 +121,18 @@ export async function trainJob(o: TrainJobOptions, hooks: RunHooks = {}): Promis
   };
   if (hasCheckpoint(o.out))
     throw new ConfigError(`--out ${o.out} already holds a training run; continue it with --resume ${o.out} or choose another --out`);
+  // Everything that can be wrong with the options is checked before the run folder is created.
   const data = await loadDataSpec(rc.data);
+  const model = buildModel(rc, data);
+  validateConfig(rc.train, data.train.count);
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'run.json'), JSON.stringify(rc, null, 2) + '\n');
-  return runWith(rc, o.out, data, false, hooks);
+  return runWith(rc, o.out, data, model, false, hooks);
 }
 
 export async function resumeJob(dir: string, hooks: RunHooks = {}): Promise<TrainResult> {
   const { runConfig } = await loadCheckpoint(dir);
   const rc = runConfig as RunConfig;
   const data = await loadDataSpec(rc.data);
-  return runWith(rc, dir, data, true, hooks);
+  return runWith(rc, dir, data, buildModel(rc, data), true, hooks);
 }

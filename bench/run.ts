@@ -1,0 +1,505 @@
+/**
+ * The benchmark suite: `npm run bench` (= `tsc -p . && node dist/bench/run.js`).
+ *
+ * What it measures, in one process, so that every figure is a measurement or a ratio of this run:
+ *  1. the GEMM peak (2048³ fp32 MatMul through our runtime, same thread count) — before the cases
+ *     and again after them; the larger of the two is "peak", and their ratio shows drift (a
+ *     neighbour starting to compute, thermal limits) that would make the other ratios doubtful;
+ *  2. the `cases`: fp32 inference of ConvNeXt-T and ConvNeXt V2-T at batch 1 and 8, 224², and a
+ *     peer comparison, the same serialized ONNX graph on onnxruntime-node and onnxruntime-web (wasm).
+ * It prints the tables and writes BENCHMARKS.md at the repository root.
+ *
+ * Adding benchmarks (training steps are next): write a function returning a `BenchCase` and put it
+ * in `cases`. A case returns `BenchRow`s for one of the `SECTIONS`; rows that carry
+ * `flopsPerImage` get GFLOP/s and a fraction of the GEMM peak computed for them at the end. The
+ * `training` section is declared already: it shows up as soon as a case fills it.
+ */
+import { writeFileSync, existsSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import '../src/index.js'; // installs the onnxruntime-node backend behind VisionModel.run
+import { defineCommand, parseCommand, renderHelp } from '../src/cli/args.js';
+import { ProgressBar } from '../src/cli/progress.js';
+import { renderMarkdownTable, renderTable, type TableColumn } from '../src/cli/table.js';
+import { VisionmixError } from '../src/errors.js';
+import { toModelProto } from '../src/graph/emit.js';
+import type { VisionModel } from '../src/models/base.js';
+import { createModel } from '../src/models/index.js';
+import { traceForward } from '../src/models/trace.js';
+import {
+  benchModel,
+  benchNativeSession,
+  benchWebSession,
+  machineInfo,
+  measureGemmPeak,
+  modelBenchCalls,
+  runtimeVersions,
+  type GemmPeak,
+  type MachineInfo,
+  type SessionBench,
+} from '../src/tasks/bench.js';
+
+// ---- the extension points ------------------------------------------------------------------------
+
+/** Tables of the report, in report order. */
+export type Section = 'inference' | 'training' | 'peers';
+
+/** One measured configuration: a line in a table. */
+export interface BenchRow {
+  section: Section;
+  /** What is measured, for humans: `ConvNeXt-T`. */
+  label: string;
+  /** Registry name: `convnext_tiny`. */
+  model: string;
+  /** `onnxruntime-node 1.30.0`, `onnxruntime-web 1.30.0 (wasm)`. */
+  runtime: string;
+  batch: number;
+  /** Square input side. */
+  size: number;
+  threads: number;
+  msPerImageMin: number;
+  msPerImageMedian: number;
+  /** From the median batch time. */
+  imagesPerSecond: number;
+  /**
+   * Floating-point work per image (2 × MACs for inference; a training step would count its forward
+   * and backward). With it the suite computes GFLOP/s and the fraction of the GEMM peak.
+   */
+  flopsPerImage?: number;
+  /** Speed of a reference row divided by this row's speed (peers: how much faster native is). */
+  slowdownVsReference?: number;
+}
+
+/** A row after the suite ends: the peak is known, so derived columns can be filled. */
+export interface FinalRow extends BenchRow {
+  gflops?: number;
+  fractionOfPeak?: number;
+}
+
+export interface SuiteContext {
+  /** Intra-op threads for every runtime. */
+  readonly threads: number;
+  /** A model by registry name, built once per suite (its compiled sessions are reused). */
+  model(name: string): VisionModel;
+  /** A progress bar on terminals; a no-op otherwise (the result line is printed instead). */
+  progress(label: string, total: number, imagesPerTick: number): { tick(): void; done(): void };
+  /** A status line on stderr. */
+  log(message: string): void;
+  /** A remark printed with the tables and written to BENCHMARKS.md (fallbacks, anomalies). */
+  note(message: string): void;
+}
+
+export interface BenchCase {
+  /** Stable id for `--only`: `inference/convnext_tiny/b1`. */
+  id: string;
+  run(ctx: SuiteContext): Promise<BenchRow[]>;
+}
+
+// ---- the cases ---------------------------------------------------------------------------------------
+
+/** Iterations sized so that the whole suite stays near a minute on 2 cores (~51 ms/img ConvNeXt-T). */
+const ITERS = { batch1: { warmup: 3, iters: 30 }, batch8: { warmup: 2, iters: 8 }, peer: { warmup: 2, iters: 10 } };
+
+/** fp32 inference through `VisionModel.run`, exactly as users call it. */
+export function inferenceCase(model: string, label: string, batch: number, size = 224): BenchCase {
+  return {
+    id: `inference/${model}/b${batch}`,
+    async run(ctx) {
+      const m = ctx.model(model);
+      const it = batch === 1 ? ITERS.batch1 : ITERS.batch8;
+      const bar = ctx.progress(`${label} b${batch}`, modelBenchCalls(it), batch);
+      const r = await benchModel({ model: m, batch, size, threads: ctx.threads, ...it, onIteration: () => bar.tick() });
+      bar.done();
+      return [
+        {
+          section: 'inference',
+          label,
+          model: r.model,
+          runtime: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}`,
+          batch,
+          size,
+          threads: r.threads,
+          msPerImageMin: r.msPerImageMin,
+          msPerImageMedian: r.msPerImageMedian,
+          imagesPerSecond: r.imagesPerSecond,
+          flopsPerImage: 2 * r.gmacsPerImage * 1e9,
+        },
+      ];
+    },
+  };
+}
+
+/**
+ * The same serialized ONNX bytes on onnxruntime-node and on onnxruntime-web (wasm, in Node): a
+ * peer that runs offline. Both runtimes get identical bytes, input, threads and iteration counts,
+ * so the ratio isolates the runtime.
+ */
+export function webPeerCase(model: string, label: string, size = 224): BenchCase {
+  return {
+    id: `peers/${model}/web`,
+    async run(ctx) {
+      const shape = [1, 3, size, size];
+      const modelBytes = toModelProto(traceForward(ctx.model(model), shape));
+      const common = { modelBytes, inputName: 'input', inputShape: shape, threads: ctx.threads, ...ITERS.peer };
+      const total = ITERS.peer.warmup + ITERS.peer.iters;
+
+      let bar = ctx.progress(`${label} node`, total, 1);
+      const native = await benchNativeSession({ ...common, onIteration: () => bar.tick() });
+      bar.done();
+
+      let web: SessionBench;
+      bar = ctx.progress(`${label} web`, total, 1);
+      try {
+        web = await benchWebSession({ ...common, onIteration: () => bar.tick() });
+      } catch (err) {
+        bar.done();
+        ctx.note(`onnxruntime-web could not run ${model} here, so there is no peer figure: ${(err as Error).message}`);
+        return [peerRow(label, model, size, native, 1)];
+      }
+      bar.done();
+      if (web.note) ctx.note(web.note);
+      const ratio = web.timing.minMs / native.timing.minMs;
+      return [peerRow(label, model, size, native, 1), peerRow(label, model, size, web, ratio)];
+    },
+  };
+}
+
+function peerRow(label: string, model: string, size: number, s: SessionBench, slowdown: number): BenchRow {
+  return {
+    section: 'peers',
+    label,
+    model,
+    runtime: s.runtime,
+    batch: 1,
+    size,
+    threads: s.threads,
+    msPerImageMin: s.timing.minMs,
+    msPerImageMedian: s.timing.medianMs,
+    imagesPerSecond: 1000 / s.timing.medianMs,
+    slowdownVsReference: slowdown,
+  };
+}
+
+/** The suite, in run order. Training cases go here too (section 'training'). */
+export const cases: BenchCase[] = [
+  inferenceCase('convnext_tiny', 'ConvNeXt-T', 1),
+  inferenceCase('convnext_tiny', 'ConvNeXt-T', 8),
+  inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 1),
+  inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 8),
+  webPeerCase('convnext_tiny', 'ConvNeXt-T'),
+];
+
+// ---- tables ------------------------------------------------------------------------------------------
+
+const fixed = (digits: number) => (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '' : v.toFixed(digits));
+
+const THROUGHPUT_COLUMNS: TableColumn<FinalRow>[] = [
+  { key: 'label', header: 'model' },
+  { key: 'batch', header: 'batch' },
+  { key: 'size', header: 'input', format: (s) => `${s}²` },
+  { key: 'threads', header: 'threads' },
+  { key: 'msPerImageMin', header: 'ms/img (min)', format: fixed(1) },
+  { key: 'msPerImageMedian', header: 'ms/img (median)', format: fixed(1) },
+  { key: 'imagesPerSecond', header: 'img/s', format: fixed(1) },
+  { key: 'gflops', header: 'GFLOP/s', format: fixed(1) },
+  { key: 'fractionOfPeak', header: 'fraction of peak', format: fixed(2) },
+];
+
+const PEER_COLUMNS: TableColumn<FinalRow>[] = [
+  { key: 'label', header: 'model' },
+  { key: 'runtime', header: 'runtime' },
+  { key: 'threads', header: 'threads' },
+  { key: 'msPerImageMin', header: 'ms/img (min)', format: fixed(1) },
+  { key: 'msPerImageMedian', header: 'ms/img (median)', format: fixed(1) },
+  { key: 'slowdownVsReference', header: 'time ÷ native', format: fixed(2) },
+];
+
+interface SectionDef {
+  title: string;
+  /** One paragraph under the title in BENCHMARKS.md. */
+  intro: (threads: number) => string;
+  columns: TableColumn<FinalRow>[];
+}
+
+export const SECTIONS: Record<Section, SectionDef> = {
+  inference: {
+    title: 'Inference (fp32)',
+    intro: (t) =>
+      `\`VisionModel.run\` on a random batch (random weights: fp32 timings do not depend on values), ${t} intra-op threads, ` +
+      'weights compiled in as initializers. GFLOP/s count 2 × MACs from the traced graph and use the fastest iteration; ' +
+      'img/s uses the median.',
+    columns: THROUGHPUT_COLUMNS,
+  },
+  training: {
+    title: 'Training steps (fp32)',
+    intro: (t) => `One compiled train-step graph (forward, backward, optimizer), ${t} intra-op threads.`,
+    columns: THROUGHPUT_COLUMNS,
+  },
+  peers: {
+    title: 'Peer: the same ONNX bytes on onnxruntime-web',
+    intro: () =>
+      'The graph `toModelProto(traceForward(model, [1,3,224,224]))`, serialized once and handed unchanged to ' +
+      'onnxruntime-node and to onnxruntime-web (wasm SIMD backend, running inside Node), same input, threads and ' +
+      "iteration counts. \"time ÷ native\" is a row's fastest time over native's fastest time: how many times faster native is.",
+    columns: PEER_COLUMNS,
+  },
+};
+
+interface GemmRow {
+  when: string;
+  ms: number;
+  msMedian: number;
+  gflops: number;
+  gflopsMedian: number;
+}
+
+const GEMM_COLUMNS: TableColumn<GemmRow>[] = [
+  { key: 'when', header: 'measured' },
+  { key: 'ms', header: 'ms (min)', format: fixed(1) },
+  { key: 'msMedian', header: 'ms (median)', format: fixed(1) },
+  { key: 'gflops', header: 'GFLOP/s (min time)', format: fixed(1) },
+  { key: 'gflopsMedian', header: 'GFLOP/s (median time)', format: fixed(1) },
+];
+
+function gemmRow(when: string, g: GemmPeak): GemmRow {
+  return { when, ms: g.timing.minMs, msMedian: g.timing.medianMs, gflops: g.gflops, gflopsMedian: g.gflopsMedian };
+}
+
+// ---- the run -----------------------------------------------------------------------------------------
+
+export interface SuiteResult {
+  date: Date;
+  command: string;
+  /** Taken before the first measurement (its load average reflects other work, not ours). */
+  machine: MachineInfo;
+  threads: number;
+  gemmStart: GemmPeak;
+  gemmEnd: GemmPeak;
+  peakGflops: number;
+  rows: FinalRow[];
+  notes: string[];
+  seconds: number;
+}
+
+export interface SuiteOptions {
+  threads: number;
+  /** Only cases whose id contains this text. */
+  only?: string;
+  /** Status output (default: stderr). */
+  stderr?: NodeJS.WriteStream;
+}
+
+export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
+  const stderr = opts.stderr ?? process.stderr;
+  const tty = stderr.isTTY === true;
+  const t0 = performance.now();
+  const machine = machineInfo();
+  const notes: string[] = [];
+  const models = new Map<string, VisionModel>();
+  const ctx: SuiteContext = {
+    threads: opts.threads,
+    model(name) {
+      let m = models.get(name);
+      if (!m) {
+        m = createModel(name);
+        models.set(name, m);
+      }
+      return m;
+    },
+    progress(label, total, imagesPerTick) {
+      if (!tty) return { tick() {}, done() {} };
+      const bar = new ProgressBar({ total, label, unit: 'run', rateUnit: 'img', rateScale: imagesPerTick, stream: stderr });
+      return { tick: () => bar.tick(), done: () => bar.done() };
+    },
+    log: (message) => void stderr.write(`${message}\n`),
+    note: (message) => void notes.push(message),
+  };
+
+  const selected = cases.filter((c) => !opts.only || c.id.includes(opts.only));
+  if (selected.length === 0) throw new VisionmixError(`no benchmark case id contains '${opts.only}'; ids: ${cases.map((c) => c.id).join(', ')}`);
+
+  ctx.log(`GEMM peak (2048³ fp32 MatMul, ${opts.threads} threads)...`);
+  const gemmStart = await measureGemmPeak({ threads: opts.threads });
+  ctx.log(`  ${gemmStart.gflops.toFixed(1)} GFLOP/s`);
+
+  const rows: BenchRow[] = [];
+  for (const c of selected) {
+    ctx.log(`${c.id}...`);
+    const got = await c.run(ctx);
+    for (const r of got) ctx.log(`  ${r.label} b${r.batch} ${r.runtime}: ${r.msPerImageMin.toFixed(1)} ms/img (min)`);
+    rows.push(...got);
+  }
+
+  ctx.log('GEMM peak again...');
+  const gemmEnd = await measureGemmPeak({ threads: opts.threads });
+  ctx.log(`  ${gemmEnd.gflops.toFixed(1)} GFLOP/s`);
+
+  // The peak is what the machine demonstrably did in this run; a lower reading means interference.
+  const peakGflops = Math.max(gemmStart.gflops, gemmEnd.gflops);
+  const drift = Math.min(gemmStart.gflops, gemmEnd.gflops) / peakGflops;
+  if (drift < 0.9)
+    notes.push(
+      `The two GEMM readings differ by ${((1 - drift) * 100).toFixed(0)}%: the machine was not equally free during the run ` +
+        '(other processes, frequency changes), so the fractions of peak below are less certain than usual.',
+    );
+
+  const finalRows: FinalRow[] = rows.map((r) => {
+    if (r.flopsPerImage === undefined) return { ...r };
+    const gflops = r.flopsPerImage / (r.msPerImageMin * 1e6);
+    return { ...r, gflops, fractionOfPeak: gflops / peakGflops };
+  });
+
+  return {
+    date: new Date(),
+    command: commandLine(),
+    machine,
+    threads: opts.threads,
+    gemmStart,
+    gemmEnd,
+    peakGflops,
+    rows: finalRows,
+    notes,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** How this process was started, as a user would type it again. */
+function commandLine(): string {
+  const args = process.argv.slice(2).map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
+  if (process.env.npm_lifecycle_event === 'bench') return `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
+  const script = relative(process.cwd(), fileURLToPath(import.meta.url)) || 'dist/bench/run.js';
+  return ['node', script, ...args].join(' ');
+}
+
+function sectionsWithRows(result: SuiteResult): [SectionDef, FinalRow[]][] {
+  return (Object.keys(SECTIONS) as Section[])
+    .map((s): [SectionDef, FinalRow[]] => [SECTIONS[s], result.rows.filter((r) => r.section === s)])
+    .filter(([, rows]) => rows.length > 0);
+}
+
+/** The console report: the same tables as BENCHMARKS.md, as text. */
+export function renderText(result: SuiteResult): string {
+  const out: string[] = [`GEMM peak (2048³ fp32 MatMul, ${result.threads} threads): ${result.peakGflops.toFixed(1)} GFLOP/s`, ''];
+  out.push(renderTable(GEMM_COLUMNS, [gemmRow('before the cases', result.gemmStart), gemmRow('after the cases', result.gemmEnd)]), '');
+  for (const [def, rows] of sectionsWithRows(result)) out.push(def.title, renderTable(def.columns, rows), '');
+  for (const n of result.notes) out.push(`note: ${n}`);
+  out.push(`(${result.seconds.toFixed(0)} s)`);
+  return out.join('\n');
+}
+
+function utcStamp(d: Date): string {
+  return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+export function renderMarkdown(result: SuiteResult): string {
+  const m = result.machine;
+  const webRuntime = result.rows.find((r) => r.runtime.startsWith('onnxruntime-web'))?.runtime;
+  const out: string[] = [
+    '# Benchmarks',
+    '',
+    `Generated by \`bench/run.ts\` on ${utcStamp(result.date)}; the suite took ${result.seconds.toFixed(0)} s. ` +
+      'Every number below was measured in that one run; no figure is carried over from elsewhere.',
+    '',
+    '## Machine',
+    '',
+    `- CPU: ${m.cpu}`,
+    `- cores available: ${m.cores}`,
+    `- OS: ${m.platform}`,
+    `- Node ${m.node}, onnxruntime-node ${m.onnxruntimeNode}${webRuntime ? `, ${webRuntime.replace(' (wasm)', '')}` : ''}`,
+    `- threads used by every runtime: ${result.threads}`,
+    `- 1-minute load average before the suite started: ${m.load1.toFixed(2)} ` +
+      `(on ${m.cores} cores, anything well above 0 means other work was competing for the CPU)`,
+    '',
+    '## Command',
+    '',
+    '```sh',
+    result.command,
+    '```',
+    '',
+    '## GEMM peak',
+    '',
+    `A 2048×2048×2048 fp32 MatMul graph (built with src/graph, inputs \`a\`, \`b\`, output \`c\`) on onnxruntime-node, ` +
+      `${result.threads} threads, measured before and after the cases. **Peak = ${result.peakGflops.toFixed(1)} GFLOP/s**, ` +
+      'the larger reading (from the fastest iteration).',
+    '',
+    renderMarkdownTable(GEMM_COLUMNS, [gemmRow('before the cases', result.gemmStart), gemmRow('after the cases', result.gemmEnd)]),
+    '',
+  ];
+  for (const [def, rows] of sectionsWithRows(result)) {
+    out.push(`## ${def.title}`, '', def.intro(result.threads), '', renderMarkdownTable(def.columns, rows), '');
+  }
+  if (result.notes.length) {
+    out.push('## Notes', '');
+    for (const n of result.notes) out.push(`- ${n}`);
+    out.push('');
+  }
+  out.push(
+    '## How to read this',
+    '',
+    'Absolute times depend on the CPU, its clock and whatever else runs, so compare ratios, not milliseconds. ' +
+      '"Fraction of peak" is a model\'s achieved GFLOP/s (2 × multiply-accumulates per image, counted from the traced ' +
+      'graph, over the fastest iteration) divided by the GEMM peak of the same run with the same threads: 1.0 would ' +
+      'mean every cycle did useful matrix math; the gap is depthwise convolutions, LayerNorm, GELU and other ' +
+      'memory-bound work. A fraction can exceed 1 slightly when the GEMM itself was disturbed; compare the two GEMM ' +
+      'readings to judge how quiet the machine was. "min" is the best of the timed iterations (the machine\'s ' +
+      'capability), "median" the typical one; a large gap between them means noise. Batch 8 against batch 1 shows whether ' +
+      'batching pays on this CPU: larger matrices, but activations that no longer fit in cache. In the peer table, "time ÷ native" says how many times longer onnxruntime-web needs than ' +
+      'onnxruntime-node for the identical graph.',
+    '',
+  );
+  return out.join('\n');
+}
+
+// ---- command line ------------------------------------------------------------------------------------
+
+const spec = defineCommand({
+  name: 'bench',
+  program: 'node dist/bench/run.js',
+  summary: 'Run the benchmark suite, print the tables and write BENCHMARKS.md',
+  options: {
+    threads: { type: 'int', min: 1, default: 2, description: 'intra-op threads for every runtime' },
+    only: { type: 'string', placeholder: 'text', description: 'run only cases whose id contains this text (GEMM peaks always run)' },
+    out: { type: 'string', placeholder: 'file', description: 'report path (default: BENCHMARKS.md at the repository root)' },
+    write: { type: 'boolean', default: true, description: 'write the report file' },
+  },
+});
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+  return dir;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseCommand(spec, argv);
+  if (parsed.help) {
+    process.stdout.write(`${renderHelp(spec)}\n`);
+    return 0;
+  }
+  const { threads, only, out, write } = parsed.values;
+  const result = await runSuite({ threads, only });
+  process.stdout.write(`${renderText(result)}\n`);
+  if (write) {
+    const path = resolve(out ?? join(repoRoot(), 'BENCHMARKS.md'));
+    writeFileSync(path, renderMarkdown(result));
+    process.stderr.write(`wrote ${path}\n`);
+  }
+  return 0;
+}
+
+// Run only as a script: importing this module (to reuse `cases` or the renderers) must not start it.
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(err instanceof VisionmixError ? `error: ${err.message}\n` : `${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

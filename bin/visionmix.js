@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// The `visionmix` command. The CLI is written in TypeScript and compiled to dist/; this stub only
+// loads it, so that a fresh checkout gets a clear hint instead of a module-not-found stack.
+import { existsSync } from 'node:fs';
+
+const entry = new URL('../dist/src/cli/main.js', import.meta.url);
+
+if (!existsSync(entry)) {
+  process.stderr.write('visionmix: the CLI is not built yet; run `npm run build` first\n');
+  process.exit(1);
+}
+
+const { main } = await import(entry.href);
+// exitCode rather than process.exit(): pending stdout writes to a pipe are flushed before exit.
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,105 @@
+/**
+ * `visionmix bench --model NAME`: fp32 inference speed of one model, and in the same run the GEMM
+ * peak of this machine at the same thread count, so that the result is a ratio that means the same
+ * on any machine. The job itself lives in src/tasks/bench.ts; this file parses and prints.
+ */
+import { availableParallelism } from 'node:os';
+import type { InferenceBench } from '../tasks/bench.js';
+import { defineCommand } from './args.js';
+import type { CliIO, CommandArgs } from './main.js';
+import { ProgressBar, formatRate } from './progress.js';
+import { renderTable, type TableColumn } from './table.js';
+
+export const spec = defineCommand({
+  name: 'bench',
+  summary: 'Measure fp32 inference speed against the same-run GEMM peak',
+  description:
+    'Runs the model (random weights: timings do not depend on values) on a random batch through ONNX ' +
+    'Runtime, then a 2048x2048x2048 fp32 MatMul with the same thread count. Reports per-image latency ' +
+    '(min and median), images/s, achieved GFLOP/s (2 x MACs) and its ratio to the GEMM peak; ' +
+    'GFLOP/s and the ratio compare fastest iteration with fastest iteration.',
+  options: {
+    model: { type: 'string', required: true, short: 'm', placeholder: 'name', description: "model name (see 'visionmix models')" },
+    batch: { type: 'int', min: 1, default: 1, short: 'b', description: 'images per run' },
+    threads: { type: 'int', min: 1, description: 'intra-op threads; all cores when omitted' },
+    size: { type: 'int', min: 8, description: "square input side; the model's input size when omitted" },
+    iters: { type: 'int', min: 1, default: 10, description: 'timed iterations' },
+    warmup: { type: 'int', min: 0, default: 2, description: 'untimed iterations first (the first one compiles)' },
+    gemmIters: { type: 'int', min: 1, default: 5, description: 'timed iterations of the GEMM peak' },
+    json: { type: 'boolean', description: 'print the measurements as JSON' },
+  },
+  examples: ['visionmix bench --model convnext_tiny --threads 2', 'visionmix bench -m convnextv2_atto -b 8 --size 160'],
+});
+
+interface Line {
+  quantity: string;
+  value: string;
+}
+
+const COLUMNS: TableColumn<Line>[] = [
+  { key: 'quantity', header: 'quantity' },
+  { key: 'value', header: 'value' },
+];
+
+const ms = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
+
+/** The report as lines; the last one is the ratio, the figure this command exists for. */
+export function reportLines(r: InferenceBench): Line[] {
+  const m = r.model;
+  return [
+    { quantity: 'model', value: `${m.model} (${m.family}), fp32, ${m.gmacsPerImage.toPrecision(3)} GMACs/img` },
+    { quantity: 'input', value: `batch ${m.batch} x 3x${m.size}x${m.size}, ${m.threads} thread${m.threads === 1 ? '' : 's'}` },
+    { quantity: 'first run (compile)', value: ms(m.firstRunMs) },
+    { quantity: 'latency/img min', value: ms(m.msPerImageMin) },
+    { quantity: 'latency/img median', value: ms(m.msPerImageMedian) },
+    { quantity: 'throughput', value: formatRate(m.imagesPerSecond, 'img') },
+    { quantity: 'achieved', value: `${m.gflops.toFixed(1)} GFLOP/s` },
+    { quantity: 'GEMM peak', value: `${r.gemm.gflops.toFixed(1)} GFLOP/s (${r.gemm.n}³ fp32 MatMul, same run)` },
+    { quantity: 'ratio to GEMM peak', value: r.fractionOfPeak.toFixed(3) },
+  ];
+}
+
+export async function run({ values }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
+  // Loaded here rather than at the top: the Node entry installs the ONNX Runtime backend, which
+  // `visionmix --help` or `visionmix models` should neither pay for nor depend on.
+  await import('../index.js');
+  const { benchInference, modelBenchCalls } = await import('../tasks/bench.js');
+
+  const threads = values.threads ?? availableParallelism();
+  const tty = io.stderr.isTTY === true;
+  let bar: ProgressBar | undefined;
+  const result = await benchInference({
+    model: values.model,
+    batch: values.batch,
+    size: values.size,
+    threads,
+    iters: values.iters,
+    warmup: values.warmup,
+    gemmIters: values.gemmIters,
+    onPhase: (phase) => {
+      bar?.done();
+      bar = undefined;
+      if (phase === 'model') {
+        // A bar only on terminals: in logs, per-iteration lines would be noise around the result.
+        if (tty)
+          bar = new ProgressBar({
+            total: modelBenchCalls(values),
+            label: `${values.model} b${values.batch}`,
+            unit: 'run',
+            rateUnit: 'img',
+            rateScale: values.batch,
+            stream: io.stderr,
+          });
+        else io.stderr.write(`benchmarking ${values.model} (batch ${values.batch}, ${threads} threads)...\n`);
+      } else {
+        io.stderr.write(`measuring the GEMM peak (2048³ fp32 MatMul, ${threads} threads)...\n`);
+      }
+    },
+    onIteration: () => bar?.tick(),
+  });
+  bar?.done();
+
+  if (values.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else io.stdout.write(`${renderTable(COLUMNS, reportLines(result))}\n`);
+  return 0;
+}

@@ -1,0 +1,98 @@
+/** `visionmix train`: train or fine-tune a model; `--resume DIR` continues a run exactly. */
+import { ConfigError } from '../errors.js';
+import { defineCommand } from './args.js';
+import type { CliIO, CommandArgs } from './main.js';
+import { trainProgress } from './train_progress.js';
+
+export const spec = defineCommand({
+  name: 'train',
+  summary: 'Train a model (AdamW, cosine + warmup, label smoothing, drop path, EMA); --resume continues a run',
+  description:
+    'Writes DIR/metrics.jsonl (a record per step with step and loss, and per epoch with epoch and test_acc), ' +
+    'DIR/checkpoint.safetensors (atomic, every --ckpt-every steps and each epoch), DIR/curves.svg and, when ' +
+    'finished, DIR/model.safetensors (timm key names). Data: fashion-mnist (Debian package ' +
+    'dataset-fashion-mnist), fashion-mnist:PATH (a folder with the four IDX files) or fashion-mnist:bundled ' +
+    '(the subset shipped with visionmix).',
+  options: {
+    model: { type: 'string', short: 'm', placeholder: 'name', description: "registry name (see 'visionmix models') or a family (convnext, convnextv2) with --config" },
+    config: { type: 'string', placeholder: 'json', description: 'model config overrides as JSON, e.g. \'{"depths":[2,2,6,2],"dims":[40,80,160,320]}\'' },
+    data: { type: 'string', default: 'fashion-mnist', placeholder: 'spec', description: 'fashion-mnist | fashion-mnist:PATH | fashion-mnist:bundled' },
+    epochs: { type: 'int', min: 1, default: 10, description: 'epochs' },
+    batch: { type: 'int', min: 1, default: 64, short: 'b', description: 'batch size' },
+    lr: { type: 'number', positive: true, default: 2e-3, description: 'peak learning rate' },
+    minLr: { type: 'number', min: 0, default: 1e-6, description: 'final learning rate of the cosine schedule' },
+    warmupEpochs: { type: 'number', min: 0, default: 1, description: 'linear warmup (epochs, may be fractional)' },
+    optimizer: { type: 'string', choices: ['adamw', 'sgd'] as const, default: 'adamw', description: 'optimizer' },
+    weightDecay: { type: 'number', min: 0, default: 0.05, description: 'weight decay (not on norms, biases, GRN, layer scale)' },
+    momentum: { type: 'number', min: 0, max: 1, default: 0.9, description: 'SGD momentum' },
+    labelSmoothing: { type: 'number', min: 0, max: 0.99, default: 0.1, description: 'label smoothing' },
+    dropPath: { type: 'number', min: 0, max: 0.99, description: 'stochastic depth rate (linear over blocks)' },
+    ema: { type: 'number', min: 0, max: 0.999999, default: 0, description: 'EMA decay of the weights (0: off)' },
+    clipGrad: { type: 'number', min: 0, default: 0, description: 'clip gradients to this global norm (0: off)' },
+    size: { type: 'int', min: 8, default: 32, description: 'square input size (images are padded to it)' },
+    seed: { type: 'int', default: 0, description: 'seed for init, shuffling, augmentation and drop path' },
+    ckptEvery: { type: 'int', min: 0, default: 200, description: 'checkpoint every N steps (and every epoch)' },
+    threads: { type: 'int', min: 1, description: 'intra-op threads (default: all cores)' },
+    out: { type: 'string', short: 'o', placeholder: 'dir', description: 'run folder (must not hold a run already)' },
+    resume: { type: 'string', placeholder: 'dir', description: 'continue the run in this folder from its last checkpoint' },
+  },
+  examples: [
+    'visionmix train --model convnextv2_atto --data fashion-mnist --epochs 10 --batch 64 --lr 2e-3 --seed 0 --out runs/atto',
+    'visionmix train --resume runs/atto',
+  ],
+});
+
+export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
+  await import('../index.js');
+  const { trainJob, resumeJob } = await import('../tasks/train.js');
+  let result;
+  if (v.resume) {
+    const { loadCheckpoint } = await import('../io/checkpoint.js');
+    const { runConfig } = await loadCheckpoint(v.resume);
+    const rc = runConfig as { train: { epochs: number; batchSize: number } };
+    result = await resumeJob(v.resume, { onEvent: trainProgress(io.stderr, rc.train.epochs, rc.train.batchSize) });
+  } else {
+    if (!v.model) throw new ConfigError("--model is required (or --resume DIR); see 'visionmix models'");
+    if (!v.out) throw new ConfigError('--out DIR is required: the folder for metrics, checkpoints and the final model');
+    let overrides: Record<string, unknown> = {};
+    if (v.config) {
+      try {
+        overrides = JSON.parse(v.config) as Record<string, unknown>;
+      } catch (err) {
+        throw new ConfigError(`--config is not valid JSON: ${(err as Error).message}`);
+      }
+    }
+    if (v.dropPath !== undefined) overrides.drop_path_rate = v.dropPath;
+    const family = ['convnext', 'convnextv2'].includes(v.model);
+    result = await trainJob(
+      {
+        model: family ? { family: v.model, ...overrides } : v.model,
+        modelOverrides: family ? {} : overrides,
+        data: v.data,
+        out: v.out,
+        threads: v.threads,
+        train: {
+          epochs: v.epochs,
+          batchSize: v.batch,
+          lr: v.lr,
+          minLr: Math.min(v.minLr, v.lr),
+          warmupEpochs: v.warmupEpochs,
+          optimizer:
+            v.optimizer === 'sgd'
+              ? { kind: 'sgd', momentum: v.momentum, weightDecay: v.weightDecay }
+              : { kind: 'adamw', betas: [0.9, 0.999], eps: 1e-8, weightDecay: v.weightDecay },
+          labelSmoothing: v.labelSmoothing,
+          emaDecay: v.ema,
+          clipGradNorm: v.clipGrad,
+          inputSize: v.size,
+          seed: v.seed,
+          checkpointEvery: v.ckptEvery,
+        },
+      },
+      { onEvent: trainProgress(io.stderr, v.epochs, v.batch) },
+    );
+  }
+  const acc = result.final ? `test accuracy ${(result.final.accuracy * 100).toFixed(2)}%` : 'no test set';
+  io.stdout.write(`finished ${result.steps} steps: ${acc}\nrun folder: ${result.dir} (metrics.jsonl, curves.svg, checkpoint.safetensors, model.safetensors)\n`);
+  return 0;
+}

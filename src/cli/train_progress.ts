@@ -1,0 +1,46 @@
+/** Progress bars for a training run: one bar per epoch (loss, accuracy, img/s, ETA), one per eval. */
+import type { TrainerEvent } from '../train/trainer.js';
+import { ProgressBar, type ProgressStream } from './progress.js';
+
+export function trainProgress(stream: ProgressStream, epochs: number, batchSize: number): (e: TrainerEvent) => void {
+  let bar: ProgressBar | null = null;
+  let spe = 0;
+  let lossEma = NaN;
+  let accEma = NaN;
+  const smooth = (prev: number, v: number) => (Number.isNaN(prev) ? v : 0.9 * prev + 0.1 * v);
+  return (e) => {
+    switch (e.type) {
+      case 'start':
+        spe = e.stepsPerEpoch;
+        if (e.step > 0) stream.write(`resuming at step ${e.step} (epoch ${e.epoch + 1}/${epochs})\n`);
+        break;
+      case 'step': {
+        if (!bar) {
+          bar = new ProgressBar({ total: spe, label: `train ep ${e.epoch + 1}/${epochs}`, unit: 'step', rateUnit: 'img', rateScale: batchSize, stream });
+          bar.update((e.step - 1) % spe);
+        }
+        lossEma = smooth(lossEma, e.loss);
+        accEma = smooth(accEma, e.acc);
+        bar.tick(1, { loss: lossEma.toFixed(4), acc: accEma.toFixed(3), lr: e.lr.toExponential(2) });
+        if (e.step % spe === 0) {
+          bar.done();
+          bar = null;
+        }
+        break;
+      }
+      case 'eval':
+        if (e.done === e.total) stream.write(`  evaluated ${e.total} test images\n`);
+        break;
+      case 'epoch': {
+        const r = e.record;
+        const parts = [`epoch ${r.epoch}/${epochs}`, `train_loss ${Number(r.train_loss).toFixed(4)}`, `train_acc ${Number(r.train_acc).toFixed(4)}`];
+        if (r.test_acc !== undefined) parts.push(`test_acc ${Number(r.test_acc).toFixed(4)}`, `test_loss ${Number(r.test_loss).toFixed(4)}`);
+        if (r.test_acc_ema !== undefined) parts.push(`test_acc_ema ${Number(r.test_acc_ema).toFixed(4)}`);
+        stream.write(parts.join('  ') + '\n');
+        break;
+      }
+      case 'checkpoint':
+        break;
+    }
+  };
+}

@@ -1,0 +1,21 @@
+/** Locate files shipped with the package (bundled data, sample images, package.json). */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The package root: the nearest folder above this module that holds a package.json. Walking up
+ * (instead of a fixed number of `..`) works both from `src/io/` and from the compiled `dist/src/io/`,
+ * and inside `node_modules/visionmix/` when installed as a dependency.
+ */
+export function findPackageRoot(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; ) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    // No package.json anywhere above (e.g. a bundler inlined this module): fall back to the start
+    // so that loading fails later with an error naming the path, rather than at import time.
+    if (up === dir) return start;
+    dir = up;
+  }
+}

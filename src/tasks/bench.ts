@@ -1,0 +1,373 @@
+/**
+ * Inference benchmarks: the whole job behind `visionmix bench` and the building blocks of
+ * `bench/run.ts` (`npm run bench`). No CLI parsing here.
+ *
+ * Every absolute number depends on the machine, its load and its clock, so the figures we stand
+ * behind are ratios measured in the same process: a model's achieved GFLOP/s against the GEMM peak
+ * (a 2048³ fp32 MatMul through the same runtime, same thread count), and one runtime against another
+ * on the same serialized graph. See DESIGN.md, "Conventions".
+ *
+ * Statistics: each timed iteration is one `run()` call on a full batch. We report the minimum (what
+ * the machine can do when nothing interferes — the usual convention for peaks, and what ENGINE.md
+ * quotes) and the median (what a user typically sees). GFLOP/s and fractions of peak compare
+ * minimum against minimum, so that a noisy neighbour on a 2-core box does not bias one side only.
+ *
+ * Model execution goes through `VisionModel.run`, so the Node backend must be installed: import
+ * `visionmix` (src/index.ts) before calling `benchModel`, as the CLI and bench/run.ts do.
+ */
+import { availableParallelism, cpus, loadavg, platform, arch } from 'node:os';
+import { env as ortNodeEnv } from 'onnxruntime-node';
+import { ConfigError } from '../errors.js';
+import { toModelProto } from '../graph/emit.js';
+import { Graph, withGraph } from '../graph/graph.js';
+import { matmul } from '../graph/ops.js';
+import type { VisionModel } from '../models/base.js';
+import { createModel, modelInfo } from '../models/index.js';
+import { Session } from '../runtime/session.js';
+import { Tensor } from '../tensor.js';
+import { Rng } from '../util/rng.js';
+
+// ---- timing -------------------------------------------------------------------------------------
+
+export interface TimingOptions {
+  /** Timed iterations (≥ 1). */
+  iters: number;
+  /** Untimed iterations first: lazy allocations, caches, CPU frequency ramp-up (≥ 0). */
+  warmup: number;
+  /** Called after every iteration, warm-up included (drives a progress bar). */
+  onIteration?: () => void;
+}
+
+export interface Timing {
+  /** Wall time of each timed iteration, in milliseconds, in run order. */
+  samplesMs: number[];
+  minMs: number;
+  medianMs: number;
+}
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function checkTimingOptions(opts: TimingOptions): void {
+  if (!Number.isInteger(opts.iters) || opts.iters < 1) throw new ConfigError(`benchmark iterations must be an integer ≥ 1 (got ${opts.iters})`);
+  if (!Number.isInteger(opts.warmup) || opts.warmup < 0) throw new ConfigError(`benchmark warm-up must be an integer ≥ 0 (got ${opts.warmup})`);
+}
+
+/** Runs `fn` warmup + iters times, sequentially, and times the last `iters` calls. */
+export async function timeAsync(fn: () => Promise<unknown>, opts: TimingOptions): Promise<Timing> {
+  checkTimingOptions(opts);
+  for (let i = 0; i < opts.warmup; i++) {
+    await fn();
+    opts.onIteration?.();
+  }
+  const samplesMs: number[] = [];
+  for (let i = 0; i < opts.iters; i++) {
+    const t0 = performance.now();
+    await fn();
+    samplesMs.push(performance.now() - t0);
+    opts.onIteration?.();
+  }
+  return { samplesMs, minMs: Math.min(...samplesMs), medianMs: median(samplesMs) };
+}
+
+/** A float32 tensor of uniform noise in [-1, 1): values do not change fp32 timings, only shapes do. */
+export function randomTensor(shape: readonly number[], seed = 0): Tensor {
+  const rng = new Rng(seed);
+  let n = 1;
+  for (const d of shape) n *= d;
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = rng.uniform(-1, 1);
+  return new Tensor(data, shape, 'float32');
+}
+
+function checkThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1) throw new ConfigError(`threads must be an integer ≥ 1 (got ${threads})`);
+}
+
+// ---- GEMM peak ----------------------------------------------------------------------------------
+
+export interface GemmPeakOptions extends Partial<TimingOptions> {
+  threads: number;
+  /** Square size n of the n×n·n×n product (default 2048). */
+  n?: number;
+}
+
+export interface GemmPeak {
+  n: number;
+  threads: number;
+  /** 2·n³ floating-point operations per product. */
+  flops: number;
+  timing: Timing;
+  /** From the fastest iteration: the number used as "peak". */
+  gflops: number;
+  /** From the median iteration (how steady the peak is). */
+  gflopsMedian: number;
+}
+
+/** The ONNX graph `c = a · b` for n×n float32 inputs, built with our own tracer and emitter. */
+export function gemmModelProto(n: number): Uint8Array {
+  const g = new Graph(`gemm_${n}`);
+  withGraph(g, () => {
+    const a = g.input('a', [n, n]);
+    const b = g.input('b', [n, n]);
+    g.markOutput(matmul(a, b), 'c');
+  });
+  return toModelProto(g);
+}
+
+/**
+ * The practical fp32 peak of this machine for this runtime and thread count: ORT's MatMul (MLAS)
+ * runs a large square GEMM at close to the FMA units' limit, so a model reaching a fraction f of
+ * it loses (1 − f) to memory-bound ops, small shapes and scheduling — which is what we want to see.
+ */
+export async function measureGemmPeak(opts: GemmPeakOptions): Promise<GemmPeak> {
+  const n = opts.n ?? 2048;
+  checkThreads(opts.threads);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`GEMM size must be an integer ≥ 1 (got ${n})`);
+  const session = await Session.create(gemmModelProto(n), { threads: opts.threads, label: `MatMul ${n}³` });
+  try {
+    const feeds = { a: randomTensor([n, n], 1), b: randomTensor([n, n], 2) };
+    const timing = await timeAsync(() => session.run(feeds), {
+      iters: opts.iters ?? 8,
+      warmup: opts.warmup ?? 2,
+      onIteration: opts.onIteration,
+    });
+    const flops = 2 * n ** 3;
+    return {
+      n,
+      threads: opts.threads,
+      flops,
+      timing,
+      gflops: flops / (timing.minMs * 1e6),
+      gflopsMedian: flops / (timing.medianMs * 1e6),
+    };
+  } finally {
+    await session.release();
+  }
+}
+
+// ---- model inference ----------------------------------------------------------------------------
+
+export interface ModelBenchOptions extends TimingOptions {
+  /**
+   * Untimed iterations; the first one also compiles the graph, so at least one always happens
+   * (`modelBenchCalls` gives the total number of `onIteration` calls).
+   */
+  warmup: number;
+  /** Registry name, or a model built by the caller (reused across calls: sessions stay cached). */
+  model: string | VisionModel;
+  batch: number;
+  /** Square input side (default: the model's pretrained input size). */
+  size?: number;
+  threads: number;
+  /** Seed of the random input batch (default 0). */
+  seed?: number;
+}
+
+export interface ModelBench {
+  model: string;
+  family: string;
+  batch: number;
+  size: number;
+  threads: number;
+  /** Multiply-accumulates of one image at this size, ×1e9 (counted from the traced graph). */
+  gmacsPerImage: number;
+  /** The first call: tracing, serialisation, ORT session creation (weight pre-packing) and one run. */
+  firstRunMs: number;
+  /** Timings of whole batches. */
+  timing: Timing;
+  msPerImageMin: number;
+  msPerImageMedian: number;
+  /** Sustained throughput, from the median batch time. */
+  imagesPerSecond: number;
+  /** Achieved GFLOP/s (2 × MACs) from the fastest batch: compare with `GemmPeak.gflops`. */
+  gflops: number;
+}
+
+/** How many runs (and `onIteration` calls) `benchModel` makes: the compiling first run is a warm-up. */
+export function modelBenchCalls(opts: Pick<ModelBenchOptions, 'iters' | 'warmup'>): number {
+  return Math.max(1, opts.warmup) + opts.iters;
+}
+
+/** Times fp32 inference of one model through `model.run` (weights as they are: random is fine). */
+export async function benchModel(opts: ModelBenchOptions): Promise<ModelBench> {
+  checkThreads(opts.threads);
+  checkTimingOptions(opts);
+  if (!Number.isInteger(opts.batch) || opts.batch < 1) throw new ConfigError(`batch must be an integer ≥ 1 (got ${opts.batch})`);
+  const model = typeof opts.model === 'string' ? createModel(opts.model) : opts.model;
+  model.eval();
+  const channels = model.defaultInputSize[0];
+  const size = opts.size ?? (model.pretrainedConfig?.inputSize ?? model.defaultInputSize)[1];
+  if (!Number.isInteger(size) || size < 1) throw new ConfigError(`input size must be an integer ≥ 1 (got ${size})`);
+
+  // MACs are counted from the traced graph at this very input size (they scale with H·W).
+  const gmacsPerImage = modelInfo(model, [channels, size, size]).gmacs;
+  const x = randomTensor([opts.batch, channels, size, size], opts.seed ?? 0);
+  const run = () => model.run(x, { threads: opts.threads });
+
+  // The first call compiles (and is cached by the backend per shape and thread count); keep it out
+  // of the statistics but report it, since it is what a one-shot CLI call pays.
+  const t0 = performance.now();
+  await run();
+  const firstRunMs = performance.now() - t0;
+  opts.onIteration?.();
+
+  const timing = await timeAsync(run, {
+    iters: opts.iters,
+    warmup: Math.max(0, opts.warmup - 1),
+    onIteration: opts.onIteration,
+  });
+  const flopsPerBatch = 2 * gmacsPerImage * 1e9 * opts.batch;
+  return {
+    model: model.name || model.family,
+    family: model.family,
+    batch: opts.batch,
+    size,
+    threads: opts.threads,
+    gmacsPerImage,
+    firstRunMs,
+    timing,
+    msPerImageMin: timing.minMs / opts.batch,
+    msPerImageMedian: timing.medianMs / opts.batch,
+    imagesPerSecond: (opts.batch * 1000) / timing.medianMs,
+    gflops: flopsPerBatch / (timing.minMs * 1e6),
+  };
+}
+
+// ---- the `visionmix bench` job ----------------------------------------------------------------
+
+export interface InferenceBenchOptions extends ModelBenchOptions {
+  /** GEMM size for the peak (default 2048). */
+  gemmN?: number;
+  gemmIters?: number;
+  gemmWarmup?: number;
+  /** Told when a phase starts, for status lines. */
+  onPhase?: (phase: 'model' | 'gemm') => void;
+}
+
+export interface InferenceBench {
+  model: ModelBench;
+  gemm: GemmPeak;
+  /** model.gflops / gemm.gflops: the share of this machine's fp32 peak the model reaches. */
+  fractionOfPeak: number;
+}
+
+/**
+ * One model at one batch and size, and the GEMM peak at the same thread count, in one process.
+ * The model goes first so that the peak is measured on an already warm CPU, as the model was.
+ */
+export async function benchInference(opts: InferenceBenchOptions): Promise<InferenceBench> {
+  opts.onPhase?.('model');
+  const model = await benchModel(opts);
+  opts.onPhase?.('gemm');
+  const gemm = await measureGemmPeak({
+    threads: opts.threads,
+    n: opts.gemmN,
+    iters: opts.gemmIters,
+    warmup: opts.gemmWarmup,
+  });
+  return { model, gemm, fractionOfPeak: model.gflops / gemm.gflops };
+}
+
+// ---- raw sessions: the same bytes on two runtimes -----------------------------------------------
+
+export interface SessionBench {
+  runtime: string;
+  /** Threads actually in use (onnxruntime-web may fall back to 1). */
+  threads: number;
+  /** Why `threads` differs from the request, when it does. */
+  note?: string;
+  createMs: number;
+  timing: Timing;
+}
+
+export interface SessionBenchOptions extends TimingOptions {
+  /** A serialized ONNX ModelProto with one float32 input. */
+  modelBytes: Uint8Array;
+  inputName: string;
+  inputShape: readonly number[];
+  threads: number;
+}
+
+/** Times a serialized graph on onnxruntime-node (via src/runtime/session.ts). */
+export async function benchNativeSession(opts: SessionBenchOptions): Promise<SessionBench> {
+  checkThreads(opts.threads);
+  const t0 = performance.now();
+  const session = await Session.create(opts.modelBytes, { threads: opts.threads, label: 'benchmark' });
+  const createMs = performance.now() - t0;
+  try {
+    const feeds = { [opts.inputName]: randomTensor(opts.inputShape) };
+    const timing = await timeAsync(() => session.run(feeds), opts);
+    return { runtime: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}`, threads: opts.threads, createMs, timing };
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * Times a serialized graph on onnxruntime-web's wasm backend, inside Node. Thread count: wasm
+ * threads need SharedArrayBuffer and worker threads, which Node provides; where they are missing,
+ * onnxruntime-web silently drops to 1 thread, so we read the setting back after the first session
+ * and report what was used. The wasm module is initialised once per process, so the first call's
+ * thread count holds for the whole process.
+ */
+export async function benchWebSession(opts: SessionBenchOptions): Promise<SessionBench> {
+  checkThreads(opts.threads);
+  // Loaded on demand: the CLI must not pay for (or depend on) the wasm runtime unless asked.
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = opts.threads;
+  ort.env.logLevel = 'error';
+  const t0 = performance.now();
+  const session = await ort.InferenceSession.create(opts.modelBytes, {
+    executionProviders: ['wasm'],
+    graphOptimizationLevel: 'all',
+  });
+  const createMs = performance.now() - t0;
+  try {
+    const used = typeof ort.env.wasm.numThreads === 'number' && ort.env.wasm.numThreads > 0 ? ort.env.wasm.numThreads : 1;
+    const x = randomTensor(opts.inputShape);
+    const feeds = { [opts.inputName]: new ort.Tensor('float32', x.data as Float32Array, opts.inputShape as number[]) };
+    const timing = await timeAsync(() => session.run(feeds), opts);
+    return {
+      runtime: `onnxruntime-web ${ort.env.versions.web ?? '(version unknown)'} (wasm)`,
+      threads: used,
+      note: used !== opts.threads ? `asked for ${opts.threads} wasm threads, onnxruntime-web used ${used} (no wasm threads in this Node)` : undefined,
+      createMs,
+      timing,
+    };
+  } finally {
+    await session.release();
+  }
+}
+
+// ---- machine --------------------------------------------------------------------------------------
+
+export function runtimeVersions(): { node: string; onnxruntimeNode: string } {
+  return { node: process.version, onnxruntimeNode: ortNodeEnv.versions.node ?? 'unknown' };
+}
+
+export interface MachineInfo {
+  cpu: string;
+  /** Logical cores the OS offers this process. */
+  cores: number;
+  platform: string;
+  node: string;
+  onnxruntimeNode: string;
+  /** 1-minute load average at the time of the call: > 0.5 on 2 cores means someone else is busy. */
+  load1: number;
+}
+
+export function machineInfo(): MachineInfo {
+  const list = cpus();
+  return {
+    cpu: list[0]?.model.trim() || 'unknown CPU',
+    cores: availableParallelism(),
+    platform: `${platform()} ${arch()}`,
+    ...runtimeVersions(),
+    load1: loadavg()[0] ?? 0,
+  };
+}
