@@ -115,13 +115,12 @@ export class Graph {
   constructor(readonly name = 'visionmix') {}
 
   get scope(): string {
-    return this.scopes.join('.');
+    return this.scopes[this.scopes.length - 1] ?? '';
   }
 
-  /** Run `fn` with `name` pushed on the module-path stack. */
-  inScope<T>(name: string, fn: () => T): T {
-    if (name === '') return fn();
-    this.scopes.push(name);
+  /** Run `fn` with `path` (an absolute module path such as `stages.1.blocks.0`) as the scope. */
+  inScope<T>(path: string, fn: () => T): T {
+    this.scopes.push(path);
     try {
       return fn();
     } finally {

@@ -75,8 +75,8 @@ export class Buffer extends Slot {}
 
 export abstract class Module {
   training = false;
-  /** This module's name inside its parent (its scope while tracing). */
-  localName = '';
+  /** Full module path from the root (`stages.1.blocks.0`): its scope while tracing. */
+  path = '';
 
   /** Children in declaration order (own properties that are modules). */
   namedChildren(): [string, Module][] {
@@ -86,11 +86,9 @@ export abstract class Module {
   }
 
   *modules(prefix = ''): Generator<[string, Module]> {
+    this.path = prefix;
     yield [prefix, this];
-    for (const [k, m] of this.namedChildren()) {
-      m.localName = k;
-      yield* m.modules(prefix ? `${prefix}.${k}` : k);
-    }
+    for (const [k, m] of this.namedChildren()) yield* m.modules(prefix ? `${prefix}.${k}` : k);
   }
 
   /**
@@ -173,7 +171,7 @@ export abstract class Module {
 
   /** Run `forward` inside this module's scope, so shape errors and profiles name its path. */
   call<A extends unknown[], R>(this: Module & { forward(...a: A): R }, ...args: A): R {
-    return currentGraph().inScope(this.localName, () => this.forward(...args));
+    return currentGraph().inScope(this.path, () => this.forward(...args));
   }
 
   train(on = true): this {

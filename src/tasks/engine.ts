@@ -10,10 +10,13 @@ import type { LossAndGrads, ModelBackend, RunOptions, RunOutput, VisionModel } f
 import { Session, SessionCache } from '../runtime/session.js';
 import { Tensor } from '../tensor.js';
 import { Rng } from '../util/rng.js';
+import { drawRandomInputs } from '../train/step.js';
 import { traceForward, traceLossAndGrads } from './trace.js';
 import { readWeightsSource } from './weights.js';
 
 const caches = new WeakMap<VisionModel, SessionCache>();
+/** Traced loss+gradient graphs (their parameter lists are needed to feed every call). */
+const gradGraphs = new WeakMap<VisionModel, Map<string, ReturnType<typeof traceLossAndGrads>>>();
 const dropRng = new Rng(12345);
 
 function cacheOf(model: VisionModel): SessionCache {
@@ -33,17 +36,6 @@ function checkFloatInput(model: VisionModel, x: Tensor): void {
   if (x.dtype !== 'float32') throw new ShapeError(`${model.name}: input must be float32, got ${x.dtype}`);
 }
 
-/** Random graph inputs (drop path) for a train-mode forward pass. */
-function randomFeeds(graph: ReturnType<typeof traceForward>, rng: Rng): Record<string, Tensor> {
-  const feeds: Record<string, Tensor> = {};
-  for (const { value, spec } of graph.randomInputs) {
-    const d = new Float32Array(value.size);
-    for (let i = 0; i < d.length; i++) d[i] = rng.random() < spec.keepProb ? 1 / spec.keepProb : 0;
-    feeds[value.name!] = new Tensor(d, value.shape, 'float32');
-  }
-  return feeds;
-}
-
 export const nodeBackend: ModelBackend = {
   async run(model: VisionModel, x: Tensor, opts: RunOptions): Promise<RunOutput> {
     checkFloatInput(model, x);
@@ -57,7 +49,7 @@ export const nodeBackend: ModelBackend = {
     const feeds: Record<string, Tensor> = { input: x };
     if (model.training) {
       graph ??= traceForward(model, x.shape, { features: opts.features });
-      Object.assign(feeds, randomFeeds(graph, dropRng));
+      Object.assign(feeds, drawRandomInputs(graph, dropRng));
     }
     const out = await session.run(feeds);
     const features: Tensor[] = [];
@@ -76,14 +68,20 @@ export const nodeBackend: ModelBackend = {
       targets[i * k + l] = 1;
     });
     const key = `grad|${x.shape.join('x')}|t${model.training ? 1 : 0}`;
-    const traced = traceLossAndGrads(model, x.shape);
+    let traced = gradGraphs.get(model)?.get(key);
+    if (!traced) {
+      traced = traceLossAndGrads(model, x.shape);
+      if (!gradGraphs.has(model)) gradGraphs.set(model, new Map());
+      gradGraphs.get(model)!.set(key, traced);
+    }
+    const graph = traced.graph;
     const session = await cacheOf(model).get(key, () =>
-      Session.create(toModelProto(traced.graph), { threads: defaultThreads(), label: `${model.name} loss+grad` }),
+      Session.create(toModelProto(graph), { threads: defaultThreads(), label: `${model.name} loss+grad` }),
     );
     const feeds: Record<string, Tensor> = { input: x, targets: new Tensor(targets, [n, k], 'float32') };
     const sd = model.stateDict();
     for (const name of traced.params.keys()) feeds[name] = sd[name]!;
-    Object.assign(feeds, randomFeeds(traced.graph, dropRng));
+    Object.assign(feeds, drawRandomInputs(traced.graph, dropRng));
     const out = await session.run(feeds);
     const grads: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(out)) if (name.startsWith('grad.')) grads[name.slice(5)] = t;
@@ -98,5 +96,6 @@ export const nodeBackend: ModelBackend = {
       caches.delete(model);
       void c.clear();
     }
+    gradGraphs.delete(model);
   },
 };

@@ -2,16 +2,11 @@
 import { gradients } from '../graph/autodiff.js';
 import { withGraph, type Graph, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops.js';
+import { softTargetCrossEntropy } from '../train/losses.js';
 import type { VisionModel } from '../models/base.js';
 import { traceForward } from '../models/trace.js';
 
 export { traceForward };
-
-/** Mean cross-entropy of logits [N, K] against soft targets [N, K]. */
-export function softTargetCrossEntropy(logits: Value, targets: Value): Value {
-  const logp = F.logSoftmax(logits, -1);
-  return F.neg(F.reduceMean(F.reduceSum(F.mul(logp, targets), [1])));
-}
 
 /** Loss graph with gradients: inputs 'input', 'targets' (one-hot/soft), params; outputs 'loss', 'logits', 'grad.<key>'. */
 export function traceLossAndGrads(model: VisionModel, shape: readonly number[]): { graph: Graph; params: Map<string, Value> } {
