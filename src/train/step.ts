@@ -47,13 +47,44 @@ export interface StepResult {
 }
 
 /** Builds the train-step graph for a model (in train mode). */
-export function buildTrainGraph(model: VisionModel, o: TrainStepOptions): { graph: Graph; paramKeys: string[]; bufferKeys: string[] } {
+/** Parameters updated together as one flat vector: same weight decay and lr scale. */
+export interface ParamBucket {
+  weightDecay: number;
+  lrScale: number;
+  keys: string[];
+  sizes: number[];
+  total: number;
+}
+
+function paramBuckets(model: VisionModel, paramKeys: string[], o: TrainStepOptions): ParamBucket[] {
+  const named = new Map(model.namedParameters());
+  const byKey = new Map<string, ParamBucket>();
+  for (const key of paramKeys) {
+    const p = named.get(key)!;
+    const weightDecay = o.decayAll || !p.noWeightDecay ? o.optimizer.defaultWeightDecay : 0;
+    const lrScale = o.lrScales?.get(key) ?? 1;
+    const id = `${weightDecay}|${lrScale}`;
+    let b = byKey.get(id);
+    if (!b) byKey.set(id, (b = { weightDecay, lrScale, keys: [], sizes: [], total: 0 }));
+    const n = p.shape.reduce((a, d) => a * d, 1);
+    b.keys.push(key);
+    b.sizes.push(n);
+    b.total += n;
+  }
+  return [...byKey.values()];
+}
+
+export function buildTrainGraph(
+  model: VisionModel,
+  o: TrainStepOptions,
+): { graph: Graph; paramKeys: string[]; bufferKeys: string[]; buckets: ParamBucket[] } {
   if (!model.training) throw new ConfigError('buildTrainGraph: call model.train() first');
   const graph = traceForward(model, o.batchShape, { paramsAsInputs: true });
   const named = new Map(model.namedParameters());
   const boundParams = graph.parameterValues();
   const paramKeys = [...named.keys()].filter((k) => boundParams.has(k));
   const bufferKeys = [...graph.bufferUpdates.keys()];
+  const buckets = paramBuckets(model, paramKeys, o);
   withGraph(graph, () => {
     const logits = graph.outputs[0]!;
     const n = o.batchShape[0]!;
@@ -78,18 +109,22 @@ export function buildTrainGraph(model: VisionModel, o: TrainStepOptions): { grap
       grads = grads.map((g) => F.mul(g, coef));
     }
 
+    // The update runs on flat vectors, one per bucket of parameters sharing (weight decay, lr
+    // scale): a dozen large elementwise ops instead of a dozen per tensor (ConvNeXt-atto has ~150
+    // tensors; thousands of tiny ORT nodes cost more than the arithmetic).
     const emaDecay = o.emaDecay !== undefined ? graph.input('ema_decay', []) : null;
-    paramKeys.forEach((key, i) => {
-      const p = params[i]!;
-      const state = o.optimizer.stateNames.map((s) => graph.input(`${s}.${key}`, p.shape));
-      const wd = o.decayAll || !named.get(key)!.noWeightDecay ? o.optimizer.defaultWeightDecay : 0;
+    buckets.forEach((b, j) => {
+      const idx = b.keys.map((key) => paramKeys.indexOf(key));
+      const flat = (vs: Value[]) => F.concat(vs.map((v) => F.reshape(v, [v.size])), 0);
+      const state = o.optimizer.stateNames.map((s) => graph.input(`${s}.${j}`, [b.total]));
       const upd = o.optimizer.update(
-        { param: p, grad: grads[i]!, state, weightDecay: wd, lrScale: o.lrScales?.get(key) ?? 1 },
+        { param: flat(idx.map((i) => params[i]!)), grad: flat(idx.map((i) => grads[i]!)), state, weightDecay: b.weightDecay, lrScale: b.lrScale },
         { lr, bc1, bc2 },
       );
-      graph.markOutput(upd.param, `new.${key}`);
-      upd.state.forEach((s, j) => graph.markOutput(s, `new.${o.optimizer.stateNames[j]}.${key}`));
-      if (emaDecay) graph.markOutput(emaUpdate(graph.input(`ema.${key}`, p.shape), upd.param, emaDecay), `new.ema.${key}`);
+      const parts = b.keys.length > 1 ? F.split(upd.param, b.sizes, 0) : [upd.param];
+      b.keys.forEach((key, i) => graph.markOutput(F.reshape(parts[i]!, params[idx[i]!]!.shape), `new.${key}`));
+      upd.state.forEach((s, k) => graph.markOutput(s, `new.${o.optimizer.stateNames[k]}.${j}`));
+      if (emaDecay) graph.markOutput(emaUpdate(graph.input(`ema.${j}`, [b.total]), upd.param, emaDecay), `new.ema.${j}`);
     });
     for (const key of bufferKeys) {
       const nb = graph.bufferUpdates.get(key)!;
@@ -103,7 +138,7 @@ export function buildTrainGraph(model: VisionModel, o: TrainStepOptions): { grap
       }
     }
   });
-  return { graph, paramKeys, bufferKeys };
+  return { graph, paramKeys, bufferKeys, buckets };
 }
 
 function emaUpdate(ema: Value, current: Value, decay: Value): Value {
@@ -121,7 +156,18 @@ export function drawRandomInputs(graph: Graph, rng: Rng): Record<string, Tensor>
   return feeds;
 }
 
+/**
+ * Runs the compiled step and owns the optimisation state between steps. Optimizer moments and EMA
+ * weights live as one flat vector per parameter bucket (the layout the graph consumes); the public
+ * `TrainState` presents them per parameter, as views.
+ */
 export class TrainStep {
+  private step_ = 0;
+  private params = new Map<string, Tensor>();
+  private buffers = new Map<string, Tensor>();
+  /** `<state name>.<bucket>` and `ema.<bucket>` (flat), `ema.<buffer key>` (per buffer). */
+  private flat = new Map<string, Tensor>();
+
   private constructor(
     readonly model: VisionModel,
     readonly options: TrainStepOptions,
@@ -129,38 +175,36 @@ export class TrainStep {
     private readonly session: Session,
     readonly paramKeys: string[],
     readonly bufferKeys: string[],
-    private state: TrainState,
-  ) {}
+    readonly buckets: ParamBucket[],
+  ) {
+    const sd = model.stateDict();
+    for (const k of paramKeys) this.params.set(k, sd[k]!);
+    for (const k of bufferKeys) this.buffers.set(k, sd[k]!);
+    const ema = options.emaDecay !== undefined;
+    buckets.forEach((b, j) => {
+      for (const s of options.optimizer.stateNames) this.flat.set(`${s}.${j}`, Tensor.zeros([b.total]));
+      if (ema) this.flat.set(`ema.${j}`, this.flatten(b, this.params));
+    });
+    if (ema) for (const k of bufferKeys) this.flat.set(`ema.${k}`, copy(sd[k]!));
+  }
 
   static async compile(
     model: VisionModel,
     o: TrainStepOptions,
     createSession: (bytes: Uint8Array, label: string) => Promise<Session>,
   ): Promise<TrainStep> {
-    const { graph, paramKeys, bufferKeys } = buildTrainGraph(model, o);
+    const { graph, paramKeys, bufferKeys, buckets } = buildTrainGraph(model, o);
     const session = await createSession(toModelProto(graph), `${model.name} train step`);
-    const sd = model.stateDict();
-    const state: TrainState = { step: 0, params: new Map(), buffers: new Map(), optimizer: new Map(), ema: new Map() };
-    for (const k of paramKeys) {
-      state.params.set(k, sd[k]!);
-      for (const s of o.optimizer.stateNames) state.optimizer.set(`${s}.${k}`, Tensor.zeros(sd[k]!.shape));
-      if (o.emaDecay !== undefined) state.ema.set(k, copy(sd[k]!));
-    }
-    for (const k of bufferKeys) {
-      state.buffers.set(k, sd[k]!);
-      if (o.emaDecay !== undefined) state.ema.set(k, copy(sd[k]!));
-    }
-    return new TrainStep(model, o, graph, session, paramKeys, bufferKeys, state);
+    return new TrainStep(model, o, graph, session, paramKeys, bufferKeys, buckets);
   }
 
   get stepCount(): number {
-    return this.state.step;
+    return this.step_;
   }
 
   /** One optimisation step. On a non-finite loss nothing is updated and the loss is returned as is. */
   async step(x: Tensor, targets: Float32Array, labels: Int32Array, lr: number, rng: Rng): Promise<StepResult> {
-    const st = this.state;
-    const t = st.step + 1;
+    const t = this.step_ + 1;
     const { bc1, bc2 } = this.options.optimizer.corrections(t);
     const n = this.options.batchShape[0]!;
     const feeds: Record<string, Tensor> = {
@@ -172,46 +216,76 @@ export class TrainStep {
       bc2: scalar(bc2),
       ...drawRandomInputs(this.graph, rng),
     };
-    for (const [k, v] of st.params) feeds[k] = v;
-    for (const [k, v] of st.buffers) feeds[k] = v;
-    for (const [k, v] of st.optimizer) feeds[k] = v;
-    if (this.options.emaDecay !== undefined) {
-      feeds.ema_decay = scalar(this.options.emaDecay);
-      for (const [k, v] of st.ema) feeds[`ema.${k}`] = v;
-    }
+    for (const [k, v] of this.params) feeds[k] = v;
+    for (const [k, v] of this.buffers) feeds[k] = v;
+    for (const [k, v] of this.flat) feeds[k] = v;
+    if (this.options.emaDecay !== undefined) feeds.ema_decay = scalar(this.options.emaDecay);
     const out = await this.session.run(feeds);
     const loss = out.loss!.toArray()[0]!;
     const result = { loss, correct: out.correct!.toArray()[0]!, gradNorm: out.grad_norm!.toArray()[0]! };
     if (!Number.isFinite(loss)) return result;
-    for (const k of st.params.keys()) st.params.set(k, out[`new.${k}`]!);
-    for (const k of st.buffers.keys()) st.buffers.set(k, out[`new.${k}`]!);
-    for (const k of st.optimizer.keys()) st.optimizer.set(k, out[`new.${k}`]!);
-    for (const k of st.ema.keys()) st.ema.set(k, out[`new.ema.${k}`]!);
-    st.step = t;
+    for (const m of [this.params, this.buffers, this.flat]) for (const k of m.keys()) m.set(k, out[`new.${k}`]!);
+    this.step_ = t;
     return result;
   }
 
   /** Copy the current weights into the model (for evaluation or saving). */
   syncToModel(useEma = false): void {
     const named = new Map<string, { tensor: Tensor }>([...this.model.namedParameters(), ...this.model.namedBuffers()]);
-    const src = useEma ? this.state.ema : new Map([...this.state.params, ...this.state.buffers]);
+    const st = this.getState();
+    const src = useEma ? st.ema : new Map([...st.params, ...st.buffers]);
     for (const [k, v] of src) named.get(k)!.tensor = v;
     this.model.weightsChanged();
   }
 
+  /** The state per parameter (optimizer moments and EMA as views into the flat vectors). */
   getState(): TrainState {
-    return this.state;
+    const optimizer = new Map<string, Tensor>();
+    const ema = new Map<string, Tensor>();
+    this.buckets.forEach((b, j) => {
+      for (const s of this.options.optimizer.stateNames) this.unflatten(b, this.flat.get(`${s}.${j}`)!, optimizer, `${s}.`);
+      if (this.flat.has(`ema.${j}`)) this.unflatten(b, this.flat.get(`ema.${j}`)!, ema, '');
+    });
+    for (const k of this.bufferKeys) if (this.flat.has(`ema.${k}`)) ema.set(k, this.flat.get(`ema.${k}`)!);
+    return { step: this.step_, params: new Map(this.params), buffers: new Map(this.buffers), optimizer, ema };
   }
 
   setState(s: TrainState): void {
     const need = (m: Map<string, Tensor>, keys: Iterable<string>, what: string) => {
       for (const k of keys) if (!m.has(k)) throw new ConfigError(`train state is missing ${what} '${k}'`);
     };
-    need(s.params, this.state.params.keys(), 'parameter');
-    need(s.buffers, this.state.buffers.keys(), 'buffer');
-    need(s.optimizer, this.state.optimizer.keys(), 'optimizer state');
-    need(s.ema, this.state.ema.keys(), 'EMA tensor');
-    this.state = s;
+    const current = this.getState();
+    need(s.params, current.params.keys(), 'parameter');
+    need(s.buffers, current.buffers.keys(), 'buffer');
+    need(s.optimizer, current.optimizer.keys(), 'optimizer state');
+    need(s.ema, current.ema.keys(), 'EMA tensor');
+    for (const k of this.paramKeys) this.params.set(k, s.params.get(k)!);
+    for (const k of this.bufferKeys) this.buffers.set(k, s.buffers.get(k)!);
+    this.buckets.forEach((b, j) => {
+      for (const name of this.options.optimizer.stateNames) this.flat.set(`${name}.${j}`, this.flatten(b, s.optimizer, `${name}.`));
+      if (this.flat.has(`ema.${j}`)) this.flat.set(`ema.${j}`, this.flatten(b, s.ema));
+    });
+    for (const k of this.bufferKeys) if (this.flat.has(`ema.${k}`)) this.flat.set(`ema.${k}`, s.ema.get(k)!);
+    this.step_ = s.step;
+  }
+
+  private flatten(b: ParamBucket, m: Map<string, Tensor>, prefix = ''): Tensor {
+    const out = new Float32Array(b.total);
+    let off = 0;
+    b.keys.forEach((k, i) => {
+      out.set(m.get(prefix + k)!.data as Float32Array, off);
+      off += b.sizes[i]!;
+    });
+    return new Tensor(out, [b.total], 'float32');
+  }
+
+  private unflatten(b: ParamBucket, flat: Tensor, into: Map<string, Tensor>, prefix: string): void {
+    const data = flat.data as Float32Array;
+    let off = 0;
+    b.keys.forEach((k, i) => {
+      into.set(prefix + k, new Tensor(data.subarray(off, off + b.sizes[i]!), this.params.get(k)!.shape, 'float32'));
+      off += b.sizes[i]!;
+    });
   }
 
   async release(): Promise<void> {
