@@ -15,6 +15,7 @@
  * `training` section is declared already: it shows up as soon as a case fills it.
  */
 import { writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import '../src/index.js'; // installs the onnxruntime-node backend behind VisionModel.run
@@ -26,6 +27,8 @@ import { toModelProto } from '../src/graph/emit.js';
 import type { VisionModel } from '../src/models/base.js';
 import { createModel } from '../src/models/index.js';
 import { traceForward } from '../src/models/trace.js';
+import type { ModelSpec } from '../src/models/registry.js';
+import { benchTrainStep } from '../src/tasks/bench_train.js';
 import {
   benchModel,
   benchNativeSession,
@@ -180,6 +183,41 @@ function peerRow(label: string, model: string, size: number, s: SessionBench, sl
   };
 }
 
+/**
+ * One compiled train step (forward, backward, AdamW) on a random batch. GFLOP/s count 3 × the
+ * forward's 2 × MACs per image; a note lists where one step's kernel time goes, by op type.
+ */
+export function trainStepCase(spec: ModelSpec, label: string, batch: number, size: number, iters = { warmup: 2, iters: 4 }): BenchCase {
+  const name = typeof spec === 'string' ? spec : spec.family;
+  return {
+    id: `training/${typeof spec === 'string' ? spec : label.replace(/\W+/g, '_')}/b${batch}/s${size}`,
+    async run(ctx) {
+      const m = createModel(spec);
+      const bar = ctx.progress(`${label} train b${batch}`, iters.warmup + iters.iters, batch);
+      const prefix = join(tmpdir(), `visionmix-bench-${process.pid}`);
+      const r = await benchTrainStep({ model: m, batch, size, threads: ctx.threads, ...iters, onIteration: () => bar.tick(), profilePrefix: prefix });
+      bar.done();
+      const top = r.ops.slice(0, 8).map((o) => `${o.op} ${(o.share * 100).toFixed(0)}%`).join(', ');
+      ctx.note(`${label} train step (batch ${batch}, ${size}²): kernel time by op type in one profiled step — ${top}.`);
+      return [
+        {
+          section: 'training',
+          label,
+          model: name,
+          runtime: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}`,
+          batch,
+          size,
+          threads: ctx.threads,
+          msPerImageMin: r.timing.minMs / batch,
+          msPerImageMedian: r.timing.medianMs / batch,
+          imagesPerSecond: (1000 * batch) / r.timing.medianMs,
+          flopsPerImage: r.flopsPerImage,
+        },
+      ];
+    },
+  };
+}
+
 /** The suite, in run order. Training cases go here too (section 'training'). */
 export const cases: BenchCase[] = [
   inferenceCase('convnext_tiny', 'ConvNeXt-T', 1),
@@ -187,6 +225,15 @@ export const cases: BenchCase[] = [
   inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 1),
   inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 8),
   webPeerCase('convnext_tiny', 'ConvNeXt-T'),
+  trainStepCase('convnextv2_atto', 'ConvNeXt V2-A', 32, 224),
+  // The model and batch of the Fashion-MNIST run in this file (1 channel, 2×2 stem, 32² input).
+  trainStepCase(
+    { family: 'convnextv2', depths: [2, 2, 4, 2], dims: [32, 64, 128, 256], patch_size: 2, in_chans: 1, num_classes: 10 },
+    'ConvNeXt V2 (Fashion-MNIST config)',
+    128,
+    32,
+    { warmup: 3, iters: 10 },
+  ),
 ];
 
 // ---- tables ------------------------------------------------------------------------------------------
@@ -232,7 +279,10 @@ export const SECTIONS: Record<Section, SectionDef> = {
   },
   training: {
     title: 'Training steps (fp32)',
-    intro: (t) => `One compiled train-step graph (forward, backward, optimizer), ${t} intra-op threads.`,
+    intro: (t) =>
+      `One compiled train-step graph (forward, our autodiff's backward, AdamW update), ${t} intra-op threads, random batch. ` +
+      'ms/img and img/s are per training image; GFLOP/s count 3 × the forward pass (2 × MACs from the traced graph) per image, ' +
+      'the usual estimate of forward + backward work.',
     columns: THROUGHPUT_COLUMNS,
   },
   peers: {

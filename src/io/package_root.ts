@@ -1,5 +1,5 @@
 /** Locate files shipped with the package (bundled data, sample images, package.json). */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,4 +18,13 @@ export function findPackageRoot(): string {
     if (up === dir) return start;
     dir = up;
   }
+}
+
+/** The sample images shipped in `assets/samples/` (PNG files, sorted by name, as full paths). */
+export function bundledSampleImages(): string[] {
+  const dir = join(findPackageRoot(), 'assets', 'samples');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.png'))
+    .sort()
+    .map((f) => join(dir, f));
 }

@@ -15,14 +15,13 @@
  * Model execution goes through `VisionModel.run`, so the Node backend must be installed: import
  * `visionmix` (src/index.ts) before calling `benchModel`, as the CLI and bench/run.ts do.
  */
-import { availableParallelism, cpus, loadavg, platform, arch } from 'node:os';
-import { env as ortNodeEnv } from 'onnxruntime-node';
 import { ConfigError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
 import { Graph, withGraph } from '../graph/graph.js';
 import { matmul } from '../graph/ops.js';
 import type { VisionModel } from '../models/base.js';
 import { createModel, modelInfo } from '../models/index.js';
+import { runtimeVersions } from '../runtime/machine.js';
 import { Session } from '../runtime/session.js';
 import { Tensor } from '../tensor.js';
 import { Rng } from '../util/rng.js';
@@ -346,28 +345,6 @@ export async function benchWebSession(opts: SessionBenchOptions): Promise<Sessio
 
 // ---- machine --------------------------------------------------------------------------------------
 
-export function runtimeVersions(): { node: string; onnxruntimeNode: string } {
-  return { node: process.version, onnxruntimeNode: ortNodeEnv.versions.node ?? 'unknown' };
-}
-
-export interface MachineInfo {
-  cpu: string;
-  /** Logical cores the OS offers this process. */
-  cores: number;
-  platform: string;
-  node: string;
-  onnxruntimeNode: string;
-  /** 1-minute load average at the time of the call: > 0.5 on 2 cores means someone else is busy. */
-  load1: number;
-}
-
-export function machineInfo(): MachineInfo {
-  const list = cpus();
-  return {
-    cpu: list[0]?.model.trim() || 'unknown CPU',
-    cores: availableParallelism(),
-    platform: `${platform()} ${arch()}`,
-    ...runtimeVersions(),
-    load1: loadavg()[0] ?? 0,
-  };
-}
+// Machine and runtime facts come from `runtime/` (they need node:os and onnxruntime-node); they are
+// re-exported here because bench/run.ts reports them alongside the figures.
+export { machineInfo, runtimeVersions, type MachineInfo } from '../runtime/machine.js';

@@ -3,12 +3,12 @@
  * transform) or with a registry model + weights (its pretrained config: resize, centre crop,
  * ImageNet normalisation).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_SIZE, FASHION_MNIST_STD } from '../data/fashion_mnist.js';
 import { makeBatch } from '../data/transforms.js';
 import { ConfigError } from '../errors.js';
+import { pathExists, readJsonFile } from '../io/files.js';
 import { decodeImage } from '../io/image.js';
+import { runFolderFiles } from '../io/run_folder.js';
 import type { VisionModel } from '../models/base.js';
 import { createModel } from '../models/registry.js';
 import { Tensor } from '../tensor.js';
@@ -29,11 +29,10 @@ export interface Prediction {
 
 /** A classifier from a training run folder (run.json + model.safetensors). */
 export async function runClassifier(dir: string): Promise<Classifier> {
-  const runFile = join(dir, 'run.json');
-  const weights = join(dir, 'model.safetensors');
-  if (!existsSync(runFile) || !existsSync(weights))
+  const { config: runFile, weights } = runFolderFiles(dir);
+  if (!pathExists(runFile) || !pathExists(weights))
     throw new ConfigError(`--run ${dir} is not a finished training run (needs run.json and model.safetensors)`);
-  const rc = JSON.parse(readFileSync(runFile, 'utf8')) as RunConfig;
+  const rc = readJsonFile<RunConfig>(runFile);
   const classes = FASHION_MNIST_CLASSES;
   const model = createModel(rc.model, { num_classes: classes.length, in_chans: 1, ...rc.modelOverrides });
   await model.loadWeights(weights);

@@ -2,10 +2,10 @@
  * The main job a newcomer runs: train a small ConvNeXt V2 from scratch on the bundled Fashion-MNIST
  * subset, evaluate it, classify the bundled sample images, and write a report with curves.
  */
-import { readdirSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { fileName, writeTextFile } from '../io/files.js';
 import { MetricsLog } from '../io/metrics_log.js';
-import { findPackageRoot } from '../io/package_root.js';
+import { bundledSampleImages } from '../io/package_root.js';
+import { runFolderFiles } from '../io/run_folder.js';
 import { modelInfo } from '../models/index.js';
 import type { ModelSpec } from '../models/registry.js';
 import type { TrainConfig, TrainerEvent } from '../train/trainer.js';
@@ -25,26 +25,18 @@ export interface DemoResult {
   report: string;
 }
 
-export function sampleImages(): string[] {
-  const dir = join(findPackageRoot(), 'assets', 'samples');
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.png'))
-    .sort()
-    .map((f) => join(dir, f));
-}
-
 export async function runDemo(out: string, onEvent?: (e: TrainerEvent) => void, train: Partial<TrainConfig> = {}): Promise<DemoResult> {
   const result = await trainJob({ model: DEMO_MODEL, data: 'fashion-mnist:bundled', out, train: { ...DEMO_TRAIN, ...train } }, { onEvent });
   const clf = await runClassifier(out);
-  const predictions = await classify(clf, sampleImages(), 3);
+  const predictions = await classify(clf, bundledSampleImages(), 3);
   const info = modelInfo(result.model, [1, DEMO_TRAIN.inputSize!, DEMO_TRAIN.inputSize!]);
   const report = demoReport(out, info.params, info.gmacs, result, predictions);
-  writeFileSync(join(out, 'report.md'), report);
+  writeTextFile(runFolderFiles(out).report, report);
   return { train: result, predictions, report };
 }
 
 function demoReport(out: string, params: number, gmacs: number, r: TrainResult, preds: Prediction[]): string {
-  const records = MetricsLog.read(join(out, 'metrics.jsonl'));
+  const records = MetricsLog.read(runFolderFiles(out).metrics);
   const epochs = records.filter((x) => x.test_acc !== undefined);
   const steps = records.filter((x) => x.test_acc === undefined && x.img_s !== undefined);
   const imgPerSec = steps.length ? steps.slice(5).reduce((a, x) => a + Number(x.img_s), 0) / Math.max(1, steps.length - 5) : NaN;
@@ -69,8 +61,9 @@ function demoReport(out: string, params: number, gmacs: number, r: TrainResult, 
     '| image | true class | top-1 | p | top-2 |',
     '| --- | --- | --- | ---: | --- |',
     ...preds.map((p) => {
-      const truth = basename(p.path).replace(/^fmnist_test_\d+_/, '').replace(/\.png$/, '').replace(/_/g, ' ');
-      return `| ${basename(p.path)} | ${truth} | ${p.top[0]!.label} | ${(p.top[0]!.prob * 100).toFixed(1)}% | ${p.top[1]?.label ?? ''} |`;
+      const name = fileName(p.path);
+      const truth = name.replace(/^fmnist_test_\d+_/, '').replace(/\.png$/, '').replace(/_/g, ' ');
+      return `| ${name} | ${truth} | ${p.top[0]!.label} | ${(p.top[0]!.prob * 100).toFixed(1)}% | ${p.top[1]?.label ?? ''} |`;
     }),
     '',
   ];

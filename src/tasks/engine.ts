@@ -3,16 +3,16 @@
  * it with ONNX Runtime once, and runs it. Inference graphs carry weights as initializers (ORT can
  * pre-pack them); gradient graphs take parameters as inputs.
  */
-import { availableParallelism } from 'node:os';
 import { ConfigError, ShapeError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
+import { readWeightsSource } from '../io/weights_source.js';
 import type { LossAndGrads, ModelBackend, RunOptions, RunOutput, VisionModel } from '../models/base.js';
+import { defaultThreads } from '../runtime/machine.js';
 import { Session, SessionCache } from '../runtime/session.js';
 import { Tensor } from '../tensor.js';
 import { Rng } from '../util/rng.js';
 import { drawRandomInputs } from '../train/step.js';
 import { traceForward, traceLossAndGrads } from './trace.js';
-import { readWeightsSource } from './weights.js';
 
 const caches = new WeakMap<VisionModel, SessionCache>();
 /** Traced loss+gradient graphs (their parameter lists are needed to feed every call). */
@@ -26,10 +26,6 @@ function cacheOf(model: VisionModel): SessionCache {
     caches.set(model, c);
   }
   return c;
-}
-
-export function defaultThreads(): number {
-  return Math.max(1, availableParallelism());
 }
 
 function checkFloatInput(model: VisionModel, x: Tensor): void {

@@ -6,21 +6,21 @@
  *   DIR/curves.svg             loss and accuracy curves
  *   DIR/run.json               the run's configuration
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { trainingCurves } from '../analysis/svg.js';
 import { ConfigError, DataError } from '../errors.js';
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, type FashionMnist } from '../data/fashion_mnist.js';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { BUNDLED_FASHION_MNIST_DIR, DEFAULT_FASHION_MNIST_DIR, loadFashionMnist } from '../io/fashion_mnist_files.js';
+import { pathExists, writeTextFile } from '../io/files.js';
 import { MetricsLog } from '../io/metrics_log.js';
+import { createRunFolder, runFolderFiles } from '../io/run_folder.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import type { VisionModel } from '../models/base.js';
 import { createModel, type ModelSpec, type RawConfig } from '../models/registry.js';
 import { setInitSeed } from '../nn/init.js';
+import { defaultThreads } from '../runtime/machine.js';
 import { Session } from '../runtime/session.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type EvalResult, type TrainConfig, type TrainerEvent } from '../train/trainer.js';
-import { defaultThreads } from './engine.js';
 
 export interface RunConfig {
   model: ModelSpec;
@@ -63,7 +63,7 @@ export async function loadDataSpec(spec: string): Promise<FashionMnist> {
   if (name !== 'fashion-mnist')
     throw new ConfigError(`--data '${spec}' is not a known data set (use fashion-mnist, fashion-mnist:PATH or fashion-mnist:bundled)`);
   const dir = arg === '' ? DEFAULT_FASHION_MNIST_DIR : arg === 'bundled' ? BUNDLED_FASHION_MNIST_DIR : arg;
-  if (!existsSync(dir)) throw new DataError(`--data: folder ${dir} does not exist${arg === '' ? ' (apt-get install dataset-fashion-mnist, or use fashion-mnist:bundled)' : ''}`);
+  if (!pathExists(dir)) throw new DataError(`--data: folder ${dir} does not exist${arg === '' ? ' (apt-get install dataset-fashion-mnist, or use fashion-mnist:bundled)' : ''}`);
   return loadFashionMnist(dir);
 }
 
@@ -81,7 +81,8 @@ function sessionFactory(threads: number) {
 async function runWith(rc: RunConfig, dir: string, data: FashionMnist, model: VisionModel, resume: boolean, hooks: RunHooks): Promise<TrainResult> {
   const train = { ...data.train, mean: [FASHION_MNIST_MEAN], std: [FASHION_MNIST_STD] };
   const test = { ...data.test, mean: [FASHION_MNIST_MEAN], std: [FASHION_MNIST_STD] };
-  const log = new MetricsLog(join(dir, 'metrics.jsonl'));
+  const files = runFolderFiles(dir);
+  const log = new MetricsLog(files.metrics);
   const trainer = await Trainer.create(model, rc.train, train, test, {
     createSession: sessionFactory(rc.threads),
     saveCheckpoint: (ckpt) => saveCheckpoint(dir, ckpt, rc),
@@ -99,12 +100,12 @@ async function runWith(rc: RunConfig, dir: string, data: FashionMnist, model: Vi
     const final = await trainer.run(hooks.onEvent, hooks.stopAfterSteps);
     const finished = trainer.step.stepCount === trainer.totalSteps;
     if (finished) {
-      await writeSafetensors(join(dir, 'model.safetensors'), new Map(Object.entries(model.stateDict())), {
+      await writeSafetensors(files.weights, new Map(Object.entries(model.stateDict())), {
         visionmix_model: JSON.stringify(rc.model),
         visionmix_overrides: JSON.stringify({ num_classes: data.train.classes.length, in_chans: data.train.channels, ...rc.modelOverrides }),
       });
     }
-    writeFileSync(join(dir, 'curves.svg'), trainingCurves(MetricsLog.read(log.path), { title: `${model.name} on ${rc.data}` }));
+    writeTextFile(files.curves, trainingCurves(MetricsLog.read(log.path), { title: `${model.name} on ${rc.data}` }));
     return { dir, final, model, steps: trainer.step.stepCount };
   } finally {
     await trainer.release();
@@ -125,8 +126,7 @@ export async function trainJob(o: TrainJobOptions, hooks: RunHooks = {}): Promis
   const data = await loadDataSpec(rc.data);
   const model = buildModel(rc, data);
   validateConfig(rc.train, data.train.count);
-  mkdirSync(o.out, { recursive: true });
-  writeFileSync(join(o.out, 'run.json'), JSON.stringify(rc, null, 2) + '\n');
+  createRunFolder(o.out, rc);
   return runWith(rc, o.out, data, model, false, hooks);
 }
 

@@ -288,6 +288,11 @@ export class TrainStep {
     });
   }
 
+  /** Write the ORT profile (sessions created with a profile prefix only). */
+  endProfiling(): void {
+    this.session.endProfiling();
+  }
+
   async release(): Promise<void> {
     await this.session.release();
   }
