@@ -121,9 +121,9 @@ export class Emitter {
     return outs;
   }
 
-  /** A constant initializer, shared by value; returns its name. */
-  constant(tensor: Tensor): string {
-    const key = `${tensor.dtype}|${tensor.shape.join(',')}|${Array.from(tensor.data as ArrayLike<number | bigint>).join(',')}`;
+  /** A constant initializer, shared by value (or by `key` for large ones); returns its name. */
+  constant(tensor: Tensor, key?: string): string {
+    key ??= `${tensor.dtype}|${tensor.shape.join(',')}|${Array.from(tensor.data as ArrayLike<number | bigint>).join(',')}`;
     let n = this.constNames.get(key);
     if (n === undefined) {
       n = `const_${this.constNames.size}`;

@@ -343,6 +343,7 @@ function reduceOp(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceSumSqu
         if (type === 'ReduceSumSquare') e.node('Mul', [x, x], n.outputs);
         else e.node('Identity', [x], n.outputs);
       }
+      else if ((type === 'ReduceSum' || type === 'ReduceMean') && emitReduceAsGemv(e, n, type === 'ReduceMean')) return;
       // ReduceSum takes axes as an input since opset 13, the others since opset 18.
       else if (type === 'ReduceSum' || e.opset >= 18)
         e.node(type, [n.inputs[0]!, e.int64s(axes)], n.outputs, { keepdims: attr.int(keepdims ? 1 : 0) });
@@ -369,6 +370,32 @@ function reduceOp(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceSumSqu
     },
   });
 }
+/**
+ * Sums over a contiguous block of axes that leaves the last axis alone (bias and norm-weight
+ * gradients, per-sample spatial sums) run ~2.5x faster in ORT as a GEMV with a ones vector,
+ * ones[1,M]·x[B,M,R], than as ReduceSum over non-innermost axes. Returns false when the pattern
+ * does not apply (then the plain reduction is emitted).
+ */
+function emitReduceAsGemv(e: Emitter, n: Node<ReduceAttrs>, mean: boolean): boolean {
+  const x = n.inputs[0]!;
+  const { axes } = n.attrs;
+  const r = x.rank;
+  const first = axes[0]!;
+  const last = axes[axes.length - 1]!;
+  const contiguous = axes.every((a, i) => a === first + i);
+  if (!contiguous || last === r - 1 || !FLOAT_TYPES.has(x.dtype) || x.dtype === 'float16' || x.size < 65536) return false;
+  const b = prod(x.shape.slice(0, first));
+  const m = prod(x.shape.slice(first, last + 1));
+  const rest = prod(x.shape.slice(last + 1));
+  const ones = x.dtype === 'float64' ? new Float64Array(m) : new Float32Array(m);
+  ones.fill(mean ? 1 / m : 1);
+  const onesName = e.constant(new Tensor(ones, [1, m], x.dtype), `reduce-ones|${x.dtype}|${m}|${mean}`);
+  const [x3] = e.node('Reshape', [x, e.int64s([b, m, rest])], 1);
+  const [y] = e.node('MatMul', [onesName, x3!], 1);
+  e.node('Reshape', [y!, e.int64s(n.outputs[0]!.shape)], n.outputs);
+  return true;
+}
+
 const ReduceSum = reduceOp('ReduceSum');
 const ReduceMean = reduceOp('ReduceMean');
 const ReduceMax = reduceOp('ReduceMax');
