@@ -14,7 +14,8 @@
  * `flopsPerImage` get GFLOP/s and a fraction of the GEMM peak computed for them at the end. The
  * `training` section is declared already: it shows up as soon as a case fills it.
  */
-import { writeFileSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { RunRecord } from './record_run.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -345,6 +346,13 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
   const t0 = performance.now();
   const machine = machineInfo();
   const notes: string[] = [];
+  // The suite uses every core it asks for, so any other busy process skews it; the two GEMM
+  // readings catch load that changes during the run, the load average load that was already there.
+  if (machine.load1 > 0.5)
+    notes.push(
+      `The machine was busy when the suite started (1-minute load average ${machine.load1.toFixed(2)} on ${machine.cores} cores): ` +
+        'other processes competed for the CPU, so every figure here is lower and noisier than on a quiet machine. Rerun when it is idle.',
+    );
   const models = new Map<string, VisionModel>();
   const ctx: SuiteContext = {
     threads: opts.threads,
@@ -478,6 +486,7 @@ export function renderMarkdown(result: SuiteResult): string {
   for (const [def, rows] of sectionsWithRows(result)) {
     out.push(`## ${def.title}`, '', def.intro(result.threads), '', renderMarkdownTable(def.columns, rows), '');
   }
+  out.push(...renderRecords(result));
   if (result.notes.length) {
     out.push('## Notes', '');
     for (const n of result.notes) out.push(`- ${n}`);
@@ -498,6 +507,41 @@ export function renderMarkdown(result: SuiteResult): string {
     '',
   );
   return out.join('\n');
+}
+
+/**
+ * Long training runs are recorded once (bench/record_run.ts → bench/records/*.json) rather than
+ * repeated by every suite run; their throughput is set against this run's GEMM peak through the
+ * suite's train-step row for the same model, batch and input size.
+ */
+function renderRecords(result: SuiteResult): string[] {
+  const dir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'records');
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
+    const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as RunRecord;
+    const row = result.rows.find((x) => x.section === 'training' && x.batch === r.batch && x.label.includes('Fashion-MNIST'));
+    const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+    out.push(
+      `## ${r.title}`,
+      '',
+      `Recorded from the run folder by \`bench/record_run.ts\` (finished ${r.finishedAt.slice(0, 16).replace('T', ' ')} UTC, file \`bench/records/${f}\`).`,
+      '',
+      '```sh',
+      r.command,
+      '```',
+      '',
+      `- **final test accuracy ${pct(r.finalTestAcc)}** (best epoch ${pct(r.bestTestAcc)}) on the 10,000 test images after ${r.epochs} epochs (${r.steps} steps of ${r.batch})`,
+      `- per epoch: ${r.testAccByEpoch.map((a) => (a * 100).toFixed(1)).join(', ')}`,
+      `- wall time ${(r.wallSeconds / 60).toFixed(1)} min (of which ${(r.pausedSeconds / 60).toFixed(1)} min paused with SIGSTOP while other benchmarks ran), ` +
+        `${(r.stepSeconds / 60).toFixed(1)} min in training steps: **${r.imagesPerSecond.toFixed(0)} training img/s** over the whole run`,
+      row?.fractionOfPeak !== undefined
+        ? `- the same train step in this suite: ${row.imagesPerSecond.toFixed(0)} img/s, ${row.gflops!.toFixed(1)} GFLOP/s = **${row.fractionOfPeak.toFixed(2)} of this run's GEMM peak** (3 × forward FLOPs)`
+        : '- (run the full suite for the same-run fraction of the GEMM peak)',
+      '',
+    );
+  }
+  return out;
 }
 
 // ---- command line ------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * Only nodes that the outputs depend on are emitted, and optional outputs nobody reads are left
  * unnamed — ORT then skips computing them (LayerNormalization's Mean/InvStdDev in inference).
  */
-import type { DType, Tensor } from '../tensor.js';
+import { Tensor, type DType } from '../tensor.js';
 import { ProtoWriter } from './protobuf.js';
 import type { Graph, Node, Value } from './graph.js';
 
@@ -134,12 +134,7 @@ export class Emitter {
   }
 
   int64s(values: readonly number[]): string {
-    return this.constant({
-      data: BigInt64Array.from(values.map((v) => BigInt(v))),
-      shape: [values.length],
-      dtype: 'int64',
-      size: values.length,
-    } as unknown as Tensor);
+    return this.constant(new Tensor(BigInt64Array.from(values, (v) => BigInt(v)), [values.length], 'int64'));
   }
 }
 

@@ -809,8 +809,7 @@ function convOut(inp: number, k: number, s: number, pb: number, pe: number, d: n
   return Math.floor((inp + pb + pe - d * (k - 1) - 1) / s) + 1;
 }
 
-function convAttrs(e: Emitter, a: ConvAttrs, kernel: readonly number[]): Record<string, Attr> {
-  void e;
+function convAttrs(a: ConvAttrs, kernel: readonly number[]): Record<string, Attr> {
   return {
     kernel_shape: attr.ints(kernel),
     strides: attr.ints(a.strides),
@@ -836,7 +835,7 @@ export const Conv = defineOp<ConvAttrs>({
   },
   emit: (e, n) => {
     const w = n.inputs[1]!;
-    e.node('Conv', n.inputs, n.outputs, convAttrs(e, n.attrs, w.shape.slice(2)));
+    e.node('Conv', n.inputs, n.outputs, convAttrs(n.attrs, w.shape.slice(2)));
   },
   // VJP installed by graph/conv_grad.ts
 });
@@ -886,7 +885,7 @@ export const ConvTranspose = defineOp<ConvTransposeAttrs>({
   emit: (e, n) => {
     const w = n.inputs[1]!;
     e.node('ConvTranspose', n.inputs, n.outputs, {
-      ...convAttrs(e, n.attrs, w.shape.slice(2)),
+      ...convAttrs(n.attrs, w.shape.slice(2)),
       output_padding: attr.ints(n.attrs.outputPadding),
     });
   },
