@@ -11,9 +11,9 @@
  * error (unknown command, bad option), as is conventional for command-line tools.
  */
 import { readFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ConfigError, VisionmixError } from '../errors.js';
+import { findPackageRoot } from '../io/package_root.js';
 import { parseCommand, renderHelp, type CommandSpec, type OptionValues, type ParsedCommand } from './args.js';
 import type { ProgressStream } from './progress.js';
 import * as bench from './cmd_bench.js';
@@ -58,14 +58,8 @@ class UsageError extends VisionmixError {}
 
 /** package.json of this package: the nearest one above this file (dist/src/cli or src/cli). */
 function packageJson(): { version?: string; description?: string } {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'package.json');
-    if (existsSync(candidate)) return JSON.parse(readFileSync(candidate, 'utf8')) as { version?: string; description?: string };
-    const up = dirname(dir);
-    if (up === dir) return {};
-    dir = up;
-  }
+  const path = join(findPackageRoot(), 'package.json');
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { version?: string; description?: string }) : {};
 }
 
 export function version(): string {
