@@ -22,14 +22,10 @@ export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): P
   const { runClassifier } = await import('../tasks/classify.js');
   const { loadDataSpec } = await import('../tasks/train.js');
   const { evaluate } = await import('../train/trainer.js');
-  const { FASHION_MNIST_MEAN, FASHION_MNIST_STD } = await import('../data/fashion_mnist.js');
-  const { readFileSync } = await import('node:fs');
-  const rc = JSON.parse(readFileSync(`${v.run}/run.json`, 'utf8')) as { data: string; train: { inputSize: number } };
   const clf = await runClassifier(v.run);
-  const data = await loadDataSpec(v.data ?? rc.data);
-  const test = { ...data.test, mean: [FASHION_MNIST_MEAN], std: [FASHION_MNIST_STD] };
+  const { test } = await loadDataSpec(v.data ?? clf.run!.data);
   const bar = new ProgressBar({ total: test.count, label: 'eval', unit: 'img', stream: io.stderr });
-  const r = await evaluate(clf.model, test, rc.train.inputSize, v.batch, (done) => bar.update(done));
+  const r = await evaluate(clf.model, test, clf.inputShape[1], v.batch, (done) => bar.update(done));
   bar.done();
   if (v.json) io.stdout.write(JSON.stringify(r) + '\n');
   else io.stdout.write(`test accuracy ${(r.accuracy * 100).toFixed(2)}%  cross-entropy ${r.loss.toFixed(4)}  (${r.count} images)\n`);

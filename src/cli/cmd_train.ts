@@ -48,9 +48,8 @@ export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): P
   const { trainJob, resumeJob } = await import('../tasks/train.js');
   let result;
   if (v.resume) {
-    const { loadCheckpoint } = await import('../io/checkpoint.js');
-    const { runConfig } = await loadCheckpoint(v.resume);
-    const rc = runConfig as { train: { epochs: number; batchSize: number } };
+    const { loadCheckpointConfig } = await import('../io/checkpoint.js');
+    const rc = (await loadCheckpointConfig(v.resume)) as { train: { epochs: number; batchSize: number } };
     result = await resumeJob(v.resume, { onEvent: trainProgress(io.stderr, rc.train.epochs, rc.train.batchSize) });
   } else {
     if (!v.model) throw new ConfigError("--model is required (or --resume DIR); see 'visionmix models'");

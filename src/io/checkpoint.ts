@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DataError } from '../errors.js';
 import type { Checkpoint, CheckpointMeta } from '../train/trainer.js';
 import type { Tensor } from '../tensor.js';
-import { readSafetensors, SafetensorsFile, writeSafetensors } from './safetensors.js';
+import { SafetensorsFile, writeSafetensors } from './safetensors.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 
@@ -32,8 +32,8 @@ export function hasCheckpoint(dir: string): boolean {
   return existsSync(join(dir, CHECKPOINT_FILE));
 }
 
-/** Read a checkpoint and the run config saved with it. */
-export async function loadCheckpoint(dir: string): Promise<{ ckpt: Checkpoint; runConfig: unknown }> {
+/** Open a checkpoint and parse its metadata; the caller closes the file. */
+async function openCheckpoint(dir: string): Promise<{ file: SafetensorsFile; path: string; meta: CheckpointMeta & { step: number }; runConfig: unknown }> {
   const path = join(dir, CHECKPOINT_FILE);
   if (!existsSync(path)) throw new DataError(`no checkpoint to resume in ${dir} (expected ${path})`);
   const file = await SafetensorsFile.open(path);
@@ -43,13 +43,32 @@ export async function loadCheckpoint(dir: string): Promise<{ ckpt: Checkpoint; r
     meta = JSON.parse(file.metadata.visionmix ?? 'null');
     runConfig = JSON.parse(file.metadata.config ?? 'null');
   } catch (err) {
+    await file.close();
     throw new DataError(`checkpoint ${path} has unreadable metadata: ${(err as Error).message}`);
+  }
+  if (!meta || meta.format !== 'visionmix-checkpoint/1' || !runConfig) {
+    await file.close();
+    throw new DataError(`${path} is not a visionmix training checkpoint (metadata 'visionmix'/'config' missing or of another format)`);
+  }
+  return { file, path, meta, runConfig };
+}
+
+/** Only the run config saved with a checkpoint (reads the header, not the tensors). */
+export async function loadCheckpointConfig(dir: string): Promise<unknown> {
+  const { file, runConfig } = await openCheckpoint(dir);
+  await file.close();
+  return runConfig;
+}
+
+/** Read a checkpoint and the run config saved with it. */
+export async function loadCheckpoint(dir: string): Promise<{ ckpt: Checkpoint; runConfig: unknown }> {
+  const { file, meta, runConfig } = await openCheckpoint(dir);
+  let all: Map<string, Tensor>;
+  try {
+    all = await file.readAll();
   } finally {
     await file.close();
   }
-  if (!meta || meta.format !== 'visionmix-checkpoint/1' || !runConfig)
-    throw new DataError(`${path} is not a visionmix training checkpoint (metadata 'visionmix'/'config' missing or of another format)`);
-  const all = await readSafetensors(path);
   const pick = (prefix: string) =>
     new Map([...all].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v] as const));
   const { step, ...rest } = meta;

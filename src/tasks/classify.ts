@@ -12,7 +12,7 @@ import { runFolderFiles } from '../io/run_folder.js';
 import type { VisionModel } from '../models/base.js';
 import { createModel } from '../models/registry.js';
 import { Tensor } from '../tensor.js';
-import type { RunConfig } from './train.js';
+import { runModelOverrides, type RunConfig } from './train.js';
 
 export interface Classifier {
   model: VisionModel;
@@ -20,6 +20,8 @@ export interface Classifier {
   /** Image file → [C, H, W] float32 as the model expects. */
   load(path: string): Promise<Float32Array>;
   inputShape: [number, number, number];
+  /** The training run's configuration, for classifiers made from a run folder. */
+  run?: RunConfig;
 }
 
 export interface Prediction {
@@ -34,7 +36,7 @@ export async function runClassifier(dir: string): Promise<Classifier> {
     throw new ConfigError(`--run ${dir} is not a finished training run (needs run.json and model.safetensors)`);
   const rc = readJsonFile<RunConfig>(runFile);
   const classes = FASHION_MNIST_CLASSES;
-  const model = createModel(rc.model, { num_classes: classes.length, in_chans: 1, ...rc.modelOverrides });
+  const model = createModel(rc.model, runModelOverrides(rc, classes.length, 1));
   await model.loadWeights(weights);
   model.eval();
   const size = rc.train.inputSize;
@@ -43,6 +45,7 @@ export async function runClassifier(dir: string): Promise<Classifier> {
     model,
     classes,
     inputShape: [1, size, size],
+    run: rc,
     async load(path) {
       // Same transform as evaluation: 28×28 grayscale, centre-padded to the input size.
       const img = await decodeImage(path, 1, { resizeTo: FASHION_MNIST_SIZE });

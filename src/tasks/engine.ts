@@ -3,20 +3,25 @@
  * it with ONNX Runtime once, and runs it. Inference graphs carry weights as initializers (ORT can
  * pre-pack them); gradient graphs take parameters as inputs.
  */
-import { ConfigError, ShapeError } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
+import type { Graph } from '../graph/graph.js';
 import { readWeightsSource } from '../io/weights_source.js';
 import type { LossAndGrads, ModelBackend, RunOptions, RunOutput, VisionModel } from '../models/base.js';
 import { defaultThreads } from '../runtime/machine.js';
 import { Session, SessionCache } from '../runtime/session.js';
 import { Tensor } from '../tensor.js';
 import { Rng } from '../util/rng.js';
+import { smoothedTargets } from '../train/losses.js';
 import { drawRandomInputs } from '../train/step.js';
 import { traceForward, traceLossAndGrads } from './trace.js';
 
 const caches = new WeakMap<VisionModel, SessionCache>();
-/** Traced loss+gradient graphs (their parameter lists are needed to feed every call). */
-const gradGraphs = new WeakMap<VisionModel, Map<string, ReturnType<typeof traceLossAndGrads>>>();
+/**
+ * Traced graphs by the same keys as the sessions: gradient graphs list the parameters to feed and
+ * train-mode graphs the random inputs to draw, on every call — tracing again would cost more.
+ */
+const traced = new WeakMap<VisionModel, Map<string, Graph>>();
 const dropRng = new Rng(12345);
 
 function cacheOf(model: VisionModel): SessionCache {
@@ -28,6 +33,14 @@ function cacheOf(model: VisionModel): SessionCache {
   return c;
 }
 
+function tracedGraph(model: VisionModel, key: string, trace: () => Graph): Graph {
+  let m = traced.get(model);
+  if (!m) traced.set(model, (m = new Map()));
+  let g = m.get(key);
+  if (!g) m.set(key, (g = trace()));
+  return g;
+}
+
 function checkFloatInput(model: VisionModel, x: Tensor): void {
   if (x.dtype !== 'float32') throw new ShapeError(`${model.name}: input must be float32, got ${x.dtype}`);
 }
@@ -37,16 +50,11 @@ export const nodeBackend: ModelBackend = {
     checkFloatInput(model, x);
     const threads = opts.threads ?? defaultThreads();
     const key = `run|${x.shape.join('x')}|f${opts.features ? 1 : 0}|t${model.training ? 1 : 0}|th${threads}|w${model.weightsVersion}`;
-    let graph: ReturnType<typeof traceForward> | undefined;
-    const session = await cacheOf(model).get(key, async () => {
-      graph = traceForward(model, x.shape, { features: opts.features });
-      return Session.create(toModelProto(graph), { threads, label: `${model.name} forward` });
-    });
-    const feeds: Record<string, Tensor> = { input: x };
-    if (model.training) {
-      graph ??= traceForward(model, x.shape, { features: opts.features });
-      Object.assign(feeds, drawRandomInputs(graph, dropRng));
-    }
+    const graph = tracedGraph(model, key, () => traceForward(model, x.shape, { features: opts.features }));
+    const session = await cacheOf(model).get(key, async () =>
+      Session.create(toModelProto(graph), { threads, label: `${model.name} forward` }),
+    );
+    const feeds: Record<string, Tensor> = { input: x, ...drawRandomInputs(graph, dropRng) };
     const out = await session.run(feeds);
     const features: Tensor[] = [];
     for (let i = 0; `features.${i}` in out; i++) features.push(out[`features.${i}`]!);
@@ -58,26 +66,16 @@ export const nodeBackend: ModelBackend = {
     const n = x.shape[0]!;
     if (labels.length !== n) throw new ShapeError(`${model.name}: ${labels.length} labels for a batch of ${n}`);
     const k = model.numClasses;
-    const targets = new Float32Array(n * k);
-    Array.from(labels).forEach((l, i) => {
-      if (!Number.isInteger(l) || l < 0 || l >= k) throw new ConfigError(`label ${l} at index ${i} is outside [0, ${k})`);
-      targets[i * k + l] = 1;
-    });
+    const targets = smoothedTargets(labels, k, 0);
     const key = `grad|${x.shape.join('x')}|t${model.training ? 1 : 0}`;
-    let traced = gradGraphs.get(model)?.get(key);
-    if (!traced) {
-      traced = traceLossAndGrads(model, x.shape);
-      if (!gradGraphs.has(model)) gradGraphs.set(model, new Map());
-      gradGraphs.get(model)!.set(key, traced);
-    }
-    const graph = traced.graph;
+    const graph = tracedGraph(model, key, () => traceLossAndGrads(model, x.shape));
     const session = await cacheOf(model).get(key, () =>
       Session.create(toModelProto(graph), { threads: defaultThreads(), label: `${model.name} loss+grad` }),
     );
     const feeds: Record<string, Tensor> = { input: x, targets: new Tensor(targets, [n, k], 'float32') };
     const sd = model.stateDict();
-    for (const name of traced.params.keys()) feeds[name] = sd[name]!;
-    Object.assign(feeds, drawRandomInputs(traced.graph, dropRng));
+    for (const name of graph.parameterValues().keys()) feeds[name] = sd[name]!;
+    Object.assign(feeds, drawRandomInputs(graph, dropRng));
     const out = await session.run(feeds);
     const grads: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(out)) if (name.startsWith('grad.')) grads[name.slice(5)] = t;
@@ -92,6 +90,6 @@ export const nodeBackend: ModelBackend = {
       caches.delete(model);
       void c.clear();
     }
-    gradGraphs.delete(model);
+    traced.delete(model);
   },
 };

@@ -1,6 +1,6 @@
 /** Trace a model into a Graph: eval graphs (weights as constants) and loss/gradient graphs. */
 import { gradients } from '../graph/autodiff.js';
-import { withGraph, type Graph, type Value } from '../graph/graph.js';
+import { withGraph, type Graph } from '../graph/graph.js';
 import * as F from '../graph/ops.js';
 import { softTargetCrossEntropy } from '../train/losses.js';
 import type { VisionModel } from '../models/base.js';
@@ -9,7 +9,7 @@ import { traceForward } from '../models/trace.js';
 export { traceForward };
 
 /** Loss graph with gradients: inputs 'input', 'targets' (one-hot/soft), params; outputs 'loss', 'logits', 'grad.<key>'. */
-export function traceLossAndGrads(model: VisionModel, shape: readonly number[]): { graph: Graph; params: Map<string, Value> } {
+export function traceLossAndGrads(model: VisionModel, shape: readonly number[]): Graph {
   const g = traceForward(model, shape, { paramsAsInputs: true });
   const params = g.parameterValues();
   withGraph(g, () => {
@@ -21,5 +21,5 @@ export function traceLossAndGrads(model: VisionModel, shape: readonly number[]):
     const grads = gradients(loss, keys.map((k) => params.get(k)!));
     keys.forEach((k, i) => g.markOutput(grads[i] ?? F.zerosLike(params.get(k)!), `grad.${k}`));
   });
-  return { graph: g, params };
+  return g;
 }

@@ -9,6 +9,7 @@ import { toModelProto } from '../graph/emit.js';
 import { withGraph, type Graph, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops.js';
 import type { VisionModel } from '../models/base.js';
+import type { Parameter } from '../nn/module.js';
 import { traceForward } from '../models/trace.js';
 import type { Session } from '../runtime/session.js';
 import { Tensor } from '../tensor.js';
@@ -56,8 +57,7 @@ export interface ParamBucket {
   total: number;
 }
 
-function paramBuckets(model: VisionModel, paramKeys: string[], o: TrainStepOptions): ParamBucket[] {
-  const named = new Map(model.namedParameters());
+function paramBuckets(named: Map<string, Parameter>, paramKeys: string[], o: TrainStepOptions): ParamBucket[] {
   const byKey = new Map<string, ParamBucket>();
   for (const key of paramKeys) {
     const p = named.get(key)!;
@@ -84,7 +84,7 @@ export function buildTrainGraph(
   const boundParams = graph.parameterValues();
   const paramKeys = [...named.keys()].filter((k) => boundParams.has(k));
   const bufferKeys = [...graph.bufferUpdates.keys()];
-  const buckets = paramBuckets(model, paramKeys, o);
+  const buckets = paramBuckets(named, paramKeys, o);
   withGraph(graph, () => {
     const logits = graph.outputs[0]!;
     const n = o.batchShape[0]!;
@@ -98,31 +98,32 @@ export function buildTrainGraph(
     graph.markOutput(loss, 'loss');
     graph.markOutput(correctCount(logits, labels), 'correct');
 
+    // Gradient norm, clipping and the update run on flat vectors, one per bucket of parameters
+    // sharing (weight decay, lr scale): a dozen large elementwise ops instead of a dozen per tensor
+    // (ConvNeXt-atto has ~150 tensors; thousands of tiny ORT nodes cost more than the arithmetic).
     const params = paramKeys.map((key) => boundParams.get(key)!);
-    let grads = gradients(loss, params).map((g, i) => g ?? F.zerosLike(params[i]!));
-    const sq = grads.map((g) => F.reduceSumSquare(g, undefined, false));
-    const gradNorm = F.sqrt(sq.reduce((a, b) => F.add(a, b)));
+    const grads = gradients(loss, params).map((g, i) => g ?? F.zerosLike(params[i]!));
+    const index = new Map(paramKeys.map((key, i) => [key, i] as const));
+    const flat = (vs: Value[]) => F.concat(vs.map((v) => F.reshape(v, [v.size])), 0);
+    const bucketParams = buckets.map((b) => flat(b.keys.map((key) => params[index.get(key)!]!)));
+    let bucketGrads = buckets.map((b) => flat(b.keys.map((key) => grads[index.get(key)!]!)));
+    const gradNorm = F.sqrt(bucketGrads.map((g) => F.reduceSumSquare(g, undefined, false)).reduce((a, b) => F.add(a, b)));
     graph.markOutput(gradNorm, 'grad_norm');
     if (o.clipGradNorm && o.clipGradNorm > 0) {
       // torch.nn.utils.clip_grad_norm_: scale by min(1, max_norm / (norm + 1e-6)).
       const coef = F.minimum(F.div(o.clipGradNorm, F.add(gradNorm, 1e-6)), 1);
-      grads = grads.map((g) => F.mul(g, coef));
+      bucketGrads = bucketGrads.map((g) => F.mul(g, coef));
     }
 
-    // The update runs on flat vectors, one per bucket of parameters sharing (weight decay, lr
-    // scale): a dozen large elementwise ops instead of a dozen per tensor (ConvNeXt-atto has ~150
-    // tensors; thousands of tiny ORT nodes cost more than the arithmetic).
     const emaDecay = o.emaDecay !== undefined ? graph.input('ema_decay', []) : null;
     buckets.forEach((b, j) => {
-      const idx = b.keys.map((key) => paramKeys.indexOf(key));
-      const flat = (vs: Value[]) => F.concat(vs.map((v) => F.reshape(v, [v.size])), 0);
       const state = o.optimizer.stateNames.map((s) => graph.input(`${s}.${j}`, [b.total]));
       const upd = o.optimizer.update(
-        { param: flat(idx.map((i) => params[i]!)), grad: flat(idx.map((i) => grads[i]!)), state, weightDecay: b.weightDecay, lrScale: b.lrScale },
+        { param: bucketParams[j]!, grad: bucketGrads[j]!, state, weightDecay: b.weightDecay, lrScale: b.lrScale },
         { lr, bc1, bc2 },
       );
       const parts = b.keys.length > 1 ? F.split(upd.param, b.sizes, 0) : [upd.param];
-      b.keys.forEach((key, i) => graph.markOutput(F.reshape(parts[i]!, params[idx[i]!]!.shape), `new.${key}`));
+      b.keys.forEach((key, i) => graph.markOutput(F.reshape(parts[i]!, params[index.get(key)!]!.shape), `new.${key}`));
       upd.state.forEach((s, k) => graph.markOutput(s, `new.${o.optimizer.stateNames[k]}.${j}`));
       if (emaDecay) graph.markOutput(emaUpdate(graph.input(`ema.${j}`, [b.total]), upd.param, emaDecay), `new.ema.${j}`);
     });
