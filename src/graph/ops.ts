@@ -265,10 +265,14 @@ const Gelu = defineOp<null>({
     e.node('Mul', [xm!, c(0.5)], n.outputs);
   },
   vjp: ({ inputs: [x], dys: [dy] }) => {
-    // d/dx [x Φ(x)] = Φ(x) + x φ(x)
-    const cdf = mul(add(erf(mul(x!, Math.SQRT1_2)), 1), 0.5);
-    const pdf = mul(exp(mul(mul(x!, x!), -0.5)), 1 / Math.sqrt(2 * Math.PI));
-    return [mul(dy!, add(cdf, mul(x!, pdf)))];
+    // d/dx [x Φ(x)] = Φ(x) + x φ(x); with s = x/√2: 2·gelu'(x) = 1 + erf(s) + (2/√π)·s·e^(−s²).
+    // ORT has no fused GeluGrad here and runs each op as a full pass over the (largest) MLP tensor,
+    // so the form matters: s/exp(s²) yields s·e^(−s²) without a negation or a second scaling of x
+    // (exp overflows to ∞ only where the term is 0 anyway).
+    const s = mul(x!, Math.SQRT1_2);
+    const sExpNeg = div(s, exp(mul(s, s)));
+    const twice = add(add(erf(s), 1), mul(sExpNeg, 2 / Math.sqrt(Math.PI)));
+    return [mul(mul(dy!, twice), 0.5)];
   },
 });
 export const gelu = (x: Value): Value => apply1(Gelu, [x], null);
@@ -343,7 +347,7 @@ function reduceOp(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceSumSqu
         if (type === 'ReduceSumSquare') e.node('Mul', [x, x], n.outputs);
         else e.node('Identity', [x], n.outputs);
       }
-      else if ((type === 'ReduceSum' || type === 'ReduceMean') && emitReduceAsGemv(e, n, type === 'ReduceMean')) return;
+      else if (type !== 'ReduceMax' && emitReduceAsGemv(e, n, type)) return;
       // ReduceSum takes axes as an input since opset 13, the others since opset 18.
       else if (type === 'ReduceSum' || e.opset >= 18)
         e.node(type, [n.inputs[0]!, e.int64s(axes)], n.outputs, { keepdims: attr.int(keepdims ? 1 : 0) });
@@ -358,7 +362,8 @@ function reduceOp(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceSumSqu
         case 'ReduceMean':
           return [expand(mul(g, 1 / prod(axes.map((a) => x!.shape[a]!))), x!.shape)];
         case 'ReduceSumSquare':
-          return [mul(mul(g, x!), 2)];
+          // Scale the small gradient, not the large product: one pass over x instead of two.
+          return [mul(x!, mul(g, 2))];
         case 'ReduceMax': {
           // Split the gradient evenly among tied maxima (as torch.amax does).
           const yk = keepdims ? y! : reshape(y!, kshape);
@@ -373,10 +378,11 @@ function reduceOp(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceSumSqu
 /**
  * Sums over a contiguous block of axes that leaves the last axis alone (bias and norm-weight
  * gradients, per-sample spatial sums) run ~2.5x faster in ORT as a GEMV with a ones vector,
- * ones[1,M]·x[B,M,R], than as ReduceSum over non-innermost axes. Returns false when the pattern
- * does not apply (then the plain reduction is emitted).
+ * ones[1,M]·x[B,M,R], than as ReduceSum over non-innermost axes (sums of squares: x·x first).
+ * Returns false when the pattern does not apply (then the plain reduction is emitted).
  */
-function emitReduceAsGemv(e: Emitter, n: Node<ReduceAttrs>, mean: boolean): boolean {
+function emitReduceAsGemv(e: Emitter, n: Node<ReduceAttrs>, type: 'ReduceSum' | 'ReduceMean' | 'ReduceSumSquare'): boolean {
+  const mean = type === 'ReduceMean';
   const x = n.inputs[0]!;
   const { axes } = n.attrs;
   const r = x.rank;
@@ -390,7 +396,8 @@ function emitReduceAsGemv(e: Emitter, n: Node<ReduceAttrs>, mean: boolean): bool
   const ones = x.dtype === 'float64' ? new Float64Array(m) : new Float32Array(m);
   ones.fill(mean ? 1 / m : 1);
   const onesName = e.constant(new Tensor(ones, [1, m], x.dtype), `reduce-ones|${x.dtype}|${m}|${mean}`);
-  const [x3] = e.node('Reshape', [x, e.int64s([b, m, rest])], 1);
+  const summed = type === 'ReduceSumSquare' ? e.node('Mul', [x, x], 1)[0]! : x;
+  const [x3] = e.node('Reshape', [summed, e.int64s([b, m, rest])], 1);
   const [y] = e.node('MatMul', [onesName, x3!], 1);
   e.node('Reshape', [y!, e.int64s(n.outputs[0]!.shape)], n.outputs);
   return true;
@@ -463,6 +470,10 @@ function matmulOperandGrad(dy: Value, other: Value, self: Value, selfIsRight: bo
     // y = a·b with b [K,N] shared: db = Σ_batch aᵀ·dy = (a as [M·batch, K])ᵀ · (dy as [M·batch, N]).
     const a2 = reshape(other, [-1, other.shape[other.rank - 1]!]);
     const d2 = reshape(dy, [-1, dy.shape[dy.rank - 1]!]);
+    // With a long contraction axis, ORT's GEMM is ~1.6x faster when the small product has more
+    // columns than rows (measured: [160,40] 60 ms vs its transpose [40,160] 37 ms at K = 100k),
+    // so compute the wider orientation and transpose the small result.
+    if (a2.shape[1]! > d2.shape[1]!) return transposeLast2(matmul(transposeLast2(d2), a2));
     return matmul(transposeLast2(a2), d2);
   }
   const g = selfIsRight ? matmul(transposeLast2(other), dy) : matmul(dy, transposeLast2(other));

@@ -4,7 +4,6 @@ import { currentGraph, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops.js';
 import { Module, Parameter, lazy } from './module.js';
 import { full, truncNormal, uniformFanIn, zeros } from './init.js';
-import { Tensor, type DType } from '../tensor.js';
 
 export type Init = 'trunc_normal' | 'torch_default';
 
@@ -129,24 +128,17 @@ export class GRN extends Module {
   }
 
   forward(x: Value): Value {
-    const [n, h, w, c] = x.shape as [number, number, number, number];
-    // Σ_hw x² as ones[1,HW]·(x²)[HW,C]: ORT's GEMV beats its ReduceSumSquare over middle axes ~3x.
-    const ones = F.constant(onesTensor([1, 1, h * w], x.dtype));
-    const sumSq = F.matmul(ones, F.reshape(F.mul(x, x), [n, h * w, c]));
+    // Σ_hw x² (emitted as a ones-GEMV, ~3x faster in ORT than ReduceSumSquare over middle axes;
+    // its gradient is one broadcast multiply of x).
+    const sumSq = F.reduceSumSquare(x, [1, 2], true);
     // ‖x‖ has an infinite derivative at 0 (a channel that is zero everywhere, e.g. GELU-saturated on
     // a 1×1 map); flooring the squared norm at 1e-30 makes that gradient 0, as torch's norm backward
     // does, and changes the value by at most 1e-15.
-    const gx = F.reshape(F.sqrt(F.maximum(sumSq, 1e-30)), [n, 1, 1, c]);
+    const gx = F.sqrt(F.maximum(sumSq, 1e-30));
     const nx = F.div(gx, F.add(F.reduceMean(gx, [3], true), this.eps));
     const scale = F.add(F.mul(nx, this.weight.value), 1);
     return F.add(F.mul(x, scale), this.bias.value);
   }
-}
-
-function onesTensor(shape: number[], dtype: DType): Tensor {
-  const t = Tensor.zeros(shape, dtype);
-  (t.data as Float32Array | Float64Array).fill(1);
-  return t;
 }
 
 export class GELU extends Module {

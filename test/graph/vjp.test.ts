@@ -84,6 +84,9 @@ test('Pow with constant exponents', async (t) => {
 test('Erf and Gelu (float32: ORT has no double Erf)', async (t) => {
   await check(t, 'Erf', [s(3, 5)], (x) => F.erf(x!), SMOOTH32);
   await check(t, 'Gelu', [{ shape: [3, 5], init: (r) => r.normal(0, 2) }], (x) => F.gelu(x!), SMOOTH32);
+  // Far tails: the backward's exp(x²/2) overflows to ∞ beyond |x| ≈ 13.3; the gradient must be 0 / 1.
+  const tails = [-40, -20, -13.5, -13, -8, 8, 13, 13.5, 20, 40];
+  await check(t, 'Gelu tails', [{ shape: [tails.length], values: tails }], (x) => F.gelu(x!), SMOOTH32);
 });
 
 test('Cast both ways', async (t) => {
@@ -112,6 +115,14 @@ test('ReduceSum/Mean/Max/SumSquare, keepdims both ways', async (t) => {
     await check(t, `ReduceMean [0,2] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceMean(x!, [0, 2], keep));
     await check(t, `ReduceMax [-1] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceMax(x!, [-1], keep));
     await check(t, `ReduceSumSquare [1,2] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceSumSquare(x!, [1, 2], keep));
+  }
+  // Large tensors summed over middle axes are emitted as a ones-GEMV instead (≥ 65536 elements).
+  for (const keep of [true, false]) {
+    await check(t, `ReduceSum [1,2] as GEMV keep=${keep}`, [s(2, 64, 64, 9)], (x) => F.reduceSum(x!, [1, 2], keep));
+    await check(t, `ReduceMean [0,1] as GEMV keep=${keep}`, [s(2, 64, 64, 9)], (x) => F.reduceMean(x!, [0, 1], keep));
+    await check(t, `ReduceSumSquare [1,2] as GEMV keep=${keep}`, [s(2, 64, 64, 9)], (x) =>
+      F.reduceSumSquare(x!, [1, 2], keep),
+    );
   }
   // An empty axis list reduces nothing (ONNX would reduce everything).
   await check(t, 'ReduceSum []', [s(2, 3)], (x) => F.reduceSum(x!, []));
