@@ -10,7 +10,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { ShapeError } from '../../src/errors.js';
-import { Graph, defineOp, gradients, toModelProto, withGraph, F, type Value } from '../../src/graph/index.js';
+import { Emitter, Graph, defineOp, gradients, toModelProto, withGraph, F, type Value } from '../../src/graph/index.js';
 import { resizeMatrix } from '../../src/graph/conv_grad.js';
 import type { ConvAttrs, PoolAttrs, ResizeAttrs } from '../../src/graph/ops.js';
 import { Session } from '../../src/runtime/session.js';
@@ -127,6 +127,46 @@ test('ReduceSum/Mean/Max/SumSquare, keepdims both ways', async (t) => {
   // An empty axis list reduces nothing (ONNX would reduce everything).
   await check(t, 'ReduceSum []', [s(2, 3)], (x) => F.reduceSum(x!, []));
   await check(t, 'ReduceSumSquare []', [s(2, 3)], (x) => F.reduceSumSquare(x!, []));
+});
+
+test('sums over middle axes of large tensors are emitted as a ones-GEMV', () => {
+  // The ONNX node types one traced reduction emits.
+  const emitted = (shape: number[], reduce: (x: Value) => Value): string[] => {
+    const g = new Graph();
+    return withGraph(g, () => {
+      reduce(g.input('x', shape, 'float32'));
+      const n = g.nodes[g.nodes.length - 1]!;
+      const e = new Emitter(17);
+      n.op.emit(e, n);
+      return e.nodes.map((x) => x.opType);
+    });
+  };
+  const big = [2, 64, 64, 9];
+  assert.deepEqual(emitted(big, (x) => F.reduceSum(x, [1, 2], true)), ['Reshape', 'MatMul', 'Reshape']);
+  assert.deepEqual(emitted(big, (x) => F.reduceMean(x, [0, 1])), ['Reshape', 'MatMul', 'Reshape']);
+  assert.deepEqual(emitted(big, (x) => F.reduceSumSquare(x, [1, 2], true)), ['Mul', 'Reshape', 'MatMul', 'Reshape']);
+  // Innermost axis, small tensors and maxima keep the plain reduction.
+  assert.deepEqual(emitted(big, (x) => F.reduceSum(x, [3])), ['ReduceSum']);
+  assert.deepEqual(emitted([2, 3, 4, 5], (x) => F.reduceSumSquare(x, [1, 2], true)), ['ReduceSumSquare']);
+  assert.deepEqual(emitted(big, (x) => F.reduceMax(x, [1, 2])), ['ReduceMax']);
+});
+
+test('a shared MatMul weight gradient is computed in its wider orientation', () => {
+  // y = x[N,H,W,K]·w[K,M]: dW folds the batch into one GEMM whose small product has ≥ as many
+  // columns as rows (ORT's GEMM is faster that way round), transposed afterwards if needed.
+  const productShapes = (k: number, m: number): number[][] => {
+    const g = new Graph();
+    return withGraph(g, () => {
+      const x = g.input('x', [2, 4, 4, k], 'float32');
+      const w = g.input('w', [k, m], 'float32');
+      const y = F.matmul(x, w);
+      const start = g.nodes.length;
+      gradients(F.reduceSum(y), [w]);
+      return g.nodes.slice(start + 1).filter((n) => n.op.type === 'MatMul').map((n) => [...n.outputs[0]!.shape]);
+    });
+  };
+  assert.deepEqual(productShapes(40, 160), [[40, 160]]);
+  assert.deepEqual(productShapes(160, 40), [[40, 160]]);
 });
 
 test('ReduceMax splits the gradient among ties', async (t) => {
