@@ -1,5 +1,4 @@
 /** visionmix — Node entry. */
-import './graph/conv_grad.js';
 import './models/convnext.js';
 import { setBackend } from './models/base.js';
 import { nodeBackend } from './tasks/engine.js';

@@ -5,7 +5,7 @@
  */
 import { ShapeError } from '../errors.js';
 import type { Node, Value } from './graph.js';
-import { add, expand, scalar } from './ops.js';
+import { add, expand, scalar } from './ops/index.js';
 import { withGraph } from './graph.js';
 
 /** Gradients of scalar `loss` (or of `loss` weighted by `seed`) w.r.t. each of `wrt` (null if unreachable). */

@@ -7,7 +7,7 @@
  * block's output by a learned per-channel `gamma` (layer scale); V2 drops it and adds GRN after GELU.
  */
 import type { Value } from '../graph/graph.js';
-import * as F from '../graph/ops.js';
+import * as F from '../graph/ops/index.js';
 import { truncNormal } from '../nn/init.js';
 import { DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, ModuleList, Sequential, Conv2d } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';

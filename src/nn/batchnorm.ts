@@ -9,7 +9,7 @@
  */
 import { ConfigError, ShapeError } from '../errors.js';
 import { currentGraph, type Value } from '../graph/graph.js';
-import * as F from '../graph/ops.js';
+import * as F from '../graph/ops/index.js';
 import { Tensor } from '../tensor.js';
 import { full, zeros } from './init.js';
 import { Buffer, Module, Parameter, lazy } from './module.js';

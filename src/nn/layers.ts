@@ -1,7 +1,7 @@
 /** Layers shared by every model family. Property names are timm's state-dict names. */
 import { ConfigError } from '../errors.js';
 import { currentGraph, type Value } from '../graph/graph.js';
-import * as F from '../graph/ops.js';
+import * as F from '../graph/ops/index.js';
 import { Module, Parameter, lazy } from './module.js';
 import { full, truncNormal, uniformFanIn, zeros } from './init.js';
 

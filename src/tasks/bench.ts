@@ -18,7 +18,7 @@
 import { ConfigError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
 import { Graph, withGraph } from '../graph/graph.js';
-import { matmul } from '../graph/ops.js';
+import { matmul } from '../graph/ops/index.js';
 import type { VisionModel } from '../models/base.js';
 import { createModel, modelInfo } from '../models/index.js';
 import { runtimeVersions } from '../runtime/machine.js';

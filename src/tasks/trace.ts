@@ -1,7 +1,7 @@
 /** Trace a model into a Graph: eval graphs (weights as constants) and loss/gradient graphs. */
 import { gradients } from '../graph/autodiff.js';
 import { withGraph, type Graph } from '../graph/graph.js';
-import * as F from '../graph/ops.js';
+import * as F from '../graph/ops/index.js';
 import { softTargetCrossEntropy } from '../train/losses.js';
 import type { VisionModel } from '../models/base.js';
 import { traceForward } from '../models/trace.js';

@@ -1,7 +1,7 @@
 /** Classification losses as graph ops, and the soft targets they consume. */
 import { ConfigError } from '../errors.js';
 import type { Value } from '../graph/graph.js';
-import * as F from '../graph/ops.js';
+import * as F from '../graph/ops/index.js';
 
 /** Mean over the batch of −Σ_k t_k log softmax(z)_k (timm's SoftTargetCrossEntropy). */
 export function softTargetCrossEntropy(logits: Value, targets: Value): Value {

@@ -5,7 +5,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { Value } from '../graph/graph.js';
-import * as F from '../graph/ops.js';
+import * as F from '../graph/ops/index.js';
 
 export interface AdamWOptions {
   kind: 'adamw';

@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import { gradients } from '../graph/autodiff.js';
 import { toModelProto } from '../graph/emit.js';
 import { withGraph, type Graph, type Value } from '../graph/graph.js';
-import * as F from '../graph/ops.js';
+import * as F from '../graph/ops/index.js';
 import type { VisionModel } from '../models/base.js';
 import type { Parameter } from '../nn/module.js';
 import { traceForward } from '../models/trace.js';

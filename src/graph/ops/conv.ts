@@ -1,7 +1,7 @@
 /**
- * VJP rules for convolution, transposed convolution, average pooling, gather and resize.
+ * Convolution and transposed convolution: shape rules, emission and VJP rules side by side.
  *
- * The forward ops live in ops.ts; importing this module installs their `vjp`. ORT's npm builds have
+ * ORT's npm builds have
  * no fused gradient kernels (ConvGrad & co.), so every backward here is built from standard ONNX
  * ops. Which formulation a conv gets follows the measurements in ../shared/ENGINE.md (first match):
  *
@@ -20,34 +20,120 @@
  * Every path is exact; the last ones in each list are correct for any stride, padding (asymmetric
  * included), dilation and group count.
  */
-import { ShapeError } from '../errors.js';
-import { Tensor, type DType } from '../tensor.js';
-import { attr } from './emit.js';
-import { currentGraph, defineOp, type Shape, type Value } from './graph.js';
-import {
-  AveragePool,
-  Conv,
-  ConvTranspose,
-  Gather,
-  Resize,
-  cast,
-  concat,
-  constant,
-  expand,
-  matmul,
-  mul,
-  pad,
-  reduceSum,
-  reshape,
-  scalar,
-  slice,
-  transpose,
-  transposeLast2,
-  type ConvAttrs,
-  type ConvTransposeAttrs,
-  type ResizeAttrs,
-} from './ops.js';
-import { fmt } from './shape.js';
+import { ShapeError } from '../../errors.js';
+import { Tensor, type DType } from '../../tensor.js';
+import { attr, type Attr } from '../emit.js';
+import { currentGraph, defineOp, type Shape, type Value, type VjpArgs } from '../graph.js';
+import { fmt } from '../shape.js';
+import { apply1, constant } from './core.js';
+import { mul } from './elementwise.js';
+import { concat, pad, reshape, slice, transpose } from './layout.js';
+import { matmul, transposeLast2 } from './matmul.js';
+import { reduceSum } from './reduce.js';
+
+export interface ConvAttrs {
+  strides: number[];
+  /** ONNX order: [begin_h, begin_w, end_h, end_w]. */
+  pads: number[];
+  dilations: number[];
+  groups: number;
+}
+
+export function convOut(inp: number, k: number, s: number, pb: number, pe: number, d: number): number {
+  return Math.floor((inp + pb + pe - d * (k - 1) - 1) / s) + 1;
+}
+
+function convAttrs(a: ConvAttrs, kernel: readonly number[]): Record<string, Attr> {
+  return {
+    kernel_shape: attr.ints(kernel),
+    strides: attr.ints(a.strides),
+    pads: attr.ints(a.pads),
+    dilations: attr.ints(a.dilations),
+    group: attr.int(a.groups),
+  };
+}
+
+export const Conv = defineOp<ConvAttrs>({
+  type: 'Conv',
+  infer: ([x, w, b], a, fail) => {
+    if (x!.rank !== 4 || w!.rank !== 4) fail('expects NCHW input and OIHW weight');
+    const [n, c, h, wd] = x!.shape as [number, number, number, number];
+    const [o, cg, kh, kw] = w!.shape as [number, number, number, number];
+    if (c % a.groups !== 0 || o % a.groups !== 0) fail(`channels ${c}→${o} not divisible by groups ${a.groups}`);
+    if (cg * a.groups !== c) fail(`weight expects ${cg * a.groups} input channels, input has ${c}`);
+    if (b && (b.rank !== 1 || b.shape[0] !== o)) fail(`bias ${fmt(b.shape)} must be [${o}]`);
+    const oh = convOut(h, kh, a.strides[0]!, a.pads[0]!, a.pads[2]!, a.dilations[0]!);
+    const ow = convOut(wd, kw, a.strides[1]!, a.pads[1]!, a.pads[3]!, a.dilations[1]!);
+    if (oh <= 0 || ow <= 0) fail(`output would be ${oh}x${ow} (input ${h}x${wd}, kernel ${kh}x${kw})`);
+    return [{ shape: [n, o, oh, ow], dtype: x!.dtype }];
+  },
+  emit: (e, n) => {
+    const w = n.inputs[1]!;
+    e.node('Conv', n.inputs, n.outputs, convAttrs(n.attrs, w.shape.slice(2)));
+  },
+  vjp: convVjp,
+});
+
+export interface ConvOptions {
+  stride?: number | [number, number];
+  /** Symmetric padding per spatial dim, or explicit [top, left, bottom, right]. */
+  padding?: number | [number, number] | [number, number, number, number];
+  dilation?: number | [number, number];
+  groups?: number;
+}
+
+export function pair(v: number | [number, number] | undefined, dflt: number): [number, number] {
+  if (v === undefined) return [dflt, dflt];
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+export function convAttrsFrom(o: ConvOptions): ConvAttrs {
+  const p = o.padding ?? 0;
+  const pads =
+    typeof p === 'number' ? [p, p, p, p] : p.length === 2 ? [p[0], p[1], p[0], p[1]] : [...p];
+  return { strides: pair(o.stride, 1), pads, dilations: pair(o.dilation, 1), groups: o.groups ?? 1 };
+}
+
+export function conv2d(x: Value, w: Value, b: Value | null, o: ConvOptions = {}): Value {
+  return apply1(Conv, b ? [x, w, b] : [x, w], convAttrsFrom(o));
+}
+
+export interface ConvTransposeAttrs extends ConvAttrs {
+  outputPadding: number[];
+}
+
+export const ConvTranspose = defineOp<ConvTransposeAttrs>({
+  type: 'ConvTranspose',
+  infer: ([x, w, b], a, fail) => {
+    if (x!.rank !== 4 || w!.rank !== 4) fail('expects NCHW input and [C_in, C_out/g, kh, kw] weight');
+    const [n, c, h, wd] = x!.shape as [number, number, number, number];
+    const [ci, og, kh, kw] = w!.shape as [number, number, number, number];
+    if (ci !== c) fail(`weight expects ${ci} input channels, input has ${c}`);
+    const o = og * a.groups;
+    if (b && (b.rank !== 1 || b.shape[0] !== o)) fail(`bias ${fmt(b.shape)} must be [${o}]`);
+    const oh = a.strides[0]! * (h - 1) + a.outputPadding[0]! + (kh - 1) * a.dilations[0]! + 1 - a.pads[0]! - a.pads[2]!;
+    const ow = a.strides[1]! * (wd - 1) + a.outputPadding[1]! + (kw - 1) * a.dilations[1]! + 1 - a.pads[1]! - a.pads[3]!;
+    if (oh <= 0 || ow <= 0) fail(`output would be ${oh}x${ow}`);
+    return [{ shape: [n, o, oh, ow], dtype: x!.dtype }];
+  },
+  emit: (e, n) => {
+    const w = n.inputs[1]!;
+    e.node('ConvTranspose', n.inputs, n.outputs, {
+      ...convAttrs(n.attrs, w.shape.slice(2)),
+      output_padding: attr.ints(n.attrs.outputPadding),
+    });
+  },
+  vjp: convTransposeVjp,
+});
+
+export function convTranspose2d(
+  x: Value,
+  w: Value,
+  b: Value | null,
+  o: ConvOptions & { outputPadding?: number | [number, number] } = {},
+): Value {
+  return apply1(ConvTranspose, b ? [x, w, b] : [x, w], { ...convAttrsFrom(o), outputPadding: pair(o.outputPadding, 0) });
+}
 
 // ---- small helpers ---------------------------------------------------------------------------------
 
@@ -60,14 +146,14 @@ function applyConvTranspose(x: Value, w: Value, a: ConvTransposeAttrs): Value {
 }
 
 /** A constant tensor of the given float dtype. */
-function floatConstant(values: ArrayLike<number>, shape: Shape, dtype: DType): Value {
+export function floatConstant(values: ArrayLike<number>, shape: Shape, dtype: DType): Value {
   if (dtype === 'float64') return constant(new Tensor(Float64Array.from(values), shape, 'float64'));
   if (dtype === 'float32') return constant(new Tensor(Float32Array.from(values), shape, 'float32'));
   throw new ShapeError(`gradient constants: unsupported dtype ${dtype}`);
 }
 
 /** Keep the top-left h×w of an NCHW tensor (no node when it already has that size). */
-function cropSpatial(x: Value, h: number, w: number): Value {
+export function cropSpatial(x: Value, h: number, w: number): Value {
   if (x.shape[2] === h && x.shape[3] === w) return x;
   return slice(x, [0, 0], [h, w], [2, 3]);
 }
@@ -247,11 +333,13 @@ export function convWeightGrad(x: Value, dy: Value, wShape: Shape, a: ConvAttrs)
   return reshape(reduceSum(matmul(d, transposeLast2(cols)), [0]), wShape);
 }
 
-Conv.vjp = ({ inputs: [x, w, b], dys: [dy], attrs, needs }) => [
-  needs[0] ? convInputGrad(dy!, w!, x!.shape, attrs) : null,
-  needs[1] ? convWeightGrad(x!, dy!, w!.shape, attrs) : null,
-  b && needs[2] ? reduceSum(dy!, [0, 2, 3]) : null,
-];
+function convVjp({ inputs: [x, w, b], dys: [dy], attrs, needs }: VjpArgs<ConvAttrs>): (Value | null)[] {
+  return [
+    needs[0] ? convInputGrad(dy!, w!, x!.shape, attrs) : null,
+    needs[1] ? convWeightGrad(x!, dy!, w!.shape, attrs) : null,
+    b && needs[2] ? reduceSum(dy!, [0, 2, 3]) : null,
+  ];
+}
 
 // ---- ConvTranspose ----------------------------------------------------------------------------------
 
@@ -261,7 +349,7 @@ Conv.vjp = ({ inputs: [x, w, b], dys: [dy], attrs, needs }) => [
  *   dx = Conv(dy, W)                         — the adjoint of the adjoint;
  *   dW = the Conv weight gradient with the roles swapped: "input" dy, "output gradient" x.
  */
-ConvTranspose.vjp = ({ inputs: [x, w, b], dys: [dy], attrs, needs }) => {
+function convTransposeVjp({ inputs: [x, w, b], dys: [dy], attrs, needs }: VjpArgs<ConvTransposeAttrs>): (Value | null)[] {
   const conv: ConvAttrs = { strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations, groups: attrs.groups };
   let dx: Value | null = null;
   if (needs[0]) {
@@ -272,178 +360,3 @@ ConvTranspose.vjp = ({ inputs: [x, w, b], dys: [dy], attrs, needs }) => {
   return [dx, needs[1] ? convWeightGrad(dy!, x!, w!.shape, conv) : null, b && needs[2] ? reduceSum(dy!, [0, 2, 3]) : null];
 };
 
-// ---- AveragePool ------------------------------------------------------------------------------------
-
-/**
- * Divisor of each output of AveragePool along one axis, as ORT computes it: the window clipped to
- * the padded extent (count_include_pad) or to the input itself (exclude padding).
- */
-function poolCounts(len: number, outLen: number, kernel: number, stride: number, pb: number, pe: number, includePad: boolean): number[] {
-  const counts: number[] = [];
-  for (let i = 0; i < outLen; i++) {
-    const start = i * stride - pb;
-    const end = Math.min(start + kernel, len + pe);
-    counts.push(includePad ? end - start : Math.min(end, len) - Math.max(start, 0));
-  }
-  return counts;
-}
-
-/*
- * AveragePool is a depthwise conv whose taps are 1/count, so its input gradient is that conv's
- * input gradient (convInputGrad picks flipped-conv / broadcast / ConvTranspose as for any
- * depthwise conv). When the divisor is the same for every window the taps are constant; when it
- * varies (count_include_pad = 0 with padding), dy is divided by the per-window count first.
- */
-AveragePool.vjp = ({ inputs: [x], dys: [dy], attrs: a }) => {
-  const [, c, h, w] = x!.shape as [number, number, number, number];
-  const [, , ho, wo] = dy!.shape as [number, number, number, number];
-  const [kh, kw] = a.kernel as [number, number];
-  const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
-  const rows = poolCounts(h, ho, kh, a.strides[0]!, pt, pb, a.countIncludePad);
-  const cols = poolCounts(w, wo, kw, a.strides[1]!, pl, pr, a.countIncludePad);
-  const uniform = rows.every((r) => r === kh) && cols.every((q) => q === kw);
-  let g = dy!;
-  let tap = 1 / (kh * kw);
-  if (!uniform) {
-    const inv = new Float64Array(ho * wo);
-    for (let i = 0; i < ho; i++) for (let j = 0; j < wo; j++) inv[i * wo + j] = 1 / (rows[i]! * cols[j]!);
-    g = mul(g, floatConstant(inv, [ho, wo], g.dtype));
-    tap = 1;
-  }
-  const kernel = floatConstant(new Float64Array(c * kh * kw).fill(tap), [c, 1, kh, kw], g.dtype);
-  return [convInputGrad(g, kernel, x!.shape, { strides: [...a.strides], pads: [...a.pads], dilations: [1, 1], groups: c })];
-};
-
-// ---- Gather -----------------------------------------------------------------------------------------
-
-/**
- * ScatterND with reduction = 'add' (opset ≥ 16): adds each update slice into `data` at its index,
- * accumulating duplicates. Only used by the Gather VJP, so it has no VJP of its own.
- */
-const ScatterNDAdd = defineOp<null>({
-  type: 'ScatterND',
-  nonDiff: [1],
-  infer: ([data, indices, updates], _a, fail) => {
-    if (indices!.dtype !== 'int64') fail(`indices must be int64, got ${indices!.dtype}`);
-    const kq = indices!.shape[indices!.rank - 1]!;
-    const want = [...indices!.shape.slice(0, -1), ...data!.shape.slice(kq)];
-    if (updates!.dtype !== data!.dtype) fail(`updates dtype ${updates!.dtype} differs from data ${data!.dtype}`);
-    if (updates!.rank !== want.length || updates!.shape.some((d, i) => d !== want[i]))
-      fail(`updates ${fmt(updates!.shape)} must be ${fmt(want)}`);
-    return [{ shape: data!.shape, dtype: data!.dtype }];
-  },
-  emit: (e, n) => {
-    e.node('ScatterND', n.inputs, n.outputs, { reduction: attr.str('add') });
-  },
-});
-
-const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
-
-/*
- * y = Gather(x, idx, axis) copies slices of x; its VJP adds each dy slice back at its index, with
- * repeated indices accumulating (a relative-position-bias table is read many times per entry).
- * ScatterND-add does exactly that along the leading axis, so the gathered axis is moved to the
- * front and back. Works for runtime indices too, negative ones included.
- */
-Gather.vjp = ({ inputs: [x, idx], dys: [dy], attrs: { axis } }) => {
-  const q = idx!.rank;
-  // dy is [x.shape[:axis], idx.shape, x.shape[axis+1:]]; ScatterND wants [idx.shape, rest].
-  const updates = transpose(dy!, [...range(axis, axis + q), ...range(0, axis), ...range(axis + q, dy!.rank)]);
-  const frontShape = [x!.shape[axis]!, ...x!.shape.slice(0, axis), ...x!.shape.slice(axis + 1)];
-  const zeros = expand(scalar(0, x!.dtype), frontShape);
-  const indices = reshape(cast(idx!, 'int64'), [...idx!.shape, 1]);
-  const g = currentGraph().apply(ScatterNDAdd, [zeros, indices, updates], null)[0]!;
-  return [transpose(g, [...range(1, axis + 1), 0, ...range(axis + 1, x!.rank)]), null];
-};
-
-// ---- Resize -----------------------------------------------------------------------------------------
-
-const f32 = Math.fround;
-
-/** Keys cubic convolution weights for the 4 taps around a sample at fractional offset s (ORT's form). */
-function cubicCoeffs(s: number, a: number): number[] {
-  const t = Math.abs(s);
-  return [
-    ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
-    ((a + 2) * t - (a + 3)) * t * t + 1,
-    ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
-    ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a,
-  ].map(f32);
-}
-
-/**
- * The [outLen, inLen] matrix of a 1-D Resize along one axis, reproducing ONNX Runtime's CPU kernel
- * (opset 13) bit for bit where it matters: coordinates are computed in float32 (hence Math.fround
- * after every operation), the scale is out/in as a float, linear samples are clamped to the input
- * (border pixels get both weights 0.5 on the same index), nearest uses nearest_mode = floor (as
- * ops.ts emits) and cubic clamps its taps to the border with a = −0.75.
- *
- * Resize acts separably on H and W, so out = Rh · X · Rwᵀ per image; these matrices give both the
- * forward (in tests) and the gradient Rhᵀ · dY · Rw.
- */
-export function resizeMatrix(
-  inLen: number,
-  outLen: number,
-  mode: ResizeAttrs['mode'],
-  coordinateMode: ResizeAttrs['coordinateMode'],
-): Float64Array {
-  const m = new Float64Array(outLen * inLen);
-  if (inLen === outLen) {
-    // ORT short-cuts a scale of exactly 1 to the identity for every mode.
-    for (let i = 0; i < outLen; i++) m[i * inLen + i] = 1;
-    return m;
-  }
-  const scale = f32(outLen / inLen);
-  const original = (x: number): number => {
-    switch (coordinateMode) {
-      case 'asymmetric':
-        return f32(x / scale);
-      case 'pytorch_half_pixel':
-        return outLen > 1 ? f32(f32(f32(x + 0.5) / scale) - 0.5) : 0;
-      case 'align_corners':
-        return outLen === 1 ? 0 : f32(f32(x * (inLen - 1)) / (outLen - 1));
-      case 'half_pixel':
-        return f32(f32(f32(x + 0.5) / scale) - 0.5);
-    }
-  };
-  const clampIdx = (i: number) => Math.min(Math.max(i, 0), inLen - 1);
-  for (let y = 0; y < outLen; y++) {
-    const row = y * inLen;
-    const src = original(y);
-    if (mode === 'nearest') {
-      m[row + clampIdx(Math.floor(src))] = 1;
-    } else if (mode === 'linear') {
-      const v = Math.max(0, Math.min(src, inLen - 1));
-      const i1 = Math.min(Math.trunc(v), inLen - 1);
-      const i2 = Math.min(i1 + 1, inLen - 1);
-      // ORT's weights: the far neighbour's distance weights the near one.
-      let d1 = f32(Math.abs(v - i1));
-      let d2 = f32(Math.abs(v - i2));
-      if (i1 === i2) d1 = d2 = 0.5;
-      m[row + i1] += d2;
-      m[row + i2] += d1;
-    } else {
-      const base = Math.floor(src);
-      const coeffs = cubicCoeffs(f32(src - base), -0.75);
-      for (let t = 0; t < 4; t++) m[row + clampIdx(base - 1 + t)] += coeffs[t]!;
-    }
-  }
-  return m;
-}
-
-function transposed(m: Float64Array, rows: number, cols: number): Float64Array {
-  const t = new Float64Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = m[i * cols + j]!;
-  return t;
-}
-
-/* For a fixed size, Resize is linear: Y = Rh · X · Rwᵀ, so dX = Rhᵀ · dY · Rw (constant matrices). */
-Resize.vjp = ({ inputs: [x], dys: [dy], attrs: { size, mode, coordinateMode } }) => {
-  const [, , h, w] = x!.shape as [number, number, number, number];
-  const [ho, wo] = size as [number, number];
-  let g = dy!;
-  if (w !== wo) g = matmul(g, floatConstant(resizeMatrix(w, wo, mode, coordinateMode), [wo, w], g.dtype));
-  if (h !== ho)
-    g = matmul(floatConstant(transposed(resizeMatrix(h, ho, mode, coordinateMode), ho, h), [h, ho], g.dtype), g);
-  return [g];
-};
