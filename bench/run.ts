@@ -19,14 +19,13 @@ import type { RunRecord } from './record_run.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import '../src/index.js'; // installs the onnxruntime-node backend behind VisionModel.run
+import { createModel } from '../src/index.js'; // models on the Node entry's engine (onnxruntime-node)
 import { defineCommand, parseCommand, renderHelp } from '../src/cli/args.js';
 import { ProgressBar } from '../src/cli/progress.js';
 import { renderMarkdownTable, renderTable, type TableColumn } from '../src/cli/table.js';
 import { VisionmixError } from '../src/errors.js';
 import { toModelProto } from '../src/graph/emit.js';
 import type { VisionModel } from '../src/models/base.js';
-import { createModel } from '../src/models/index.js';
 import { traceForward } from '../src/models/trace.js';
 import type { ModelSpec } from '../src/models/registry.js';
 import { benchTrainStep } from '../src/tasks/bench_train.js';

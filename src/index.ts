@@ -1,16 +1,43 @@
-/** visionmix — Node entry. */
-import './models/convnext.js';
-import { setBackend } from './models/base.js';
-import { nodeBackend } from './tasks/engine.js';
+/**
+ * visionmix — Node entry: the model zoo, run on onnxruntime-node, weights read from the file system.
+ * Importing it installs nothing globally; models made by its `createModel` run on its own engine.
+ */
+import { readWeightsSource } from './io/weights_source.js';
+import { createModel as buildModel, type ModelSpec, type RawConfig } from './models/registry.js';
+import type { VisionModel } from './models/base.js';
+import { nodeRuntime } from './runtime/node.js';
+import { Engine, type EngineOptions } from './tasks/engine.js';
 
-setBackend(nodeBackend);
+/** An engine on onnxruntime-node (own session caches, e.g. with another `sessionCacheSize`). */
+export function createEngine(opts: EngineOptions = {}): Engine {
+  return new Engine(nodeRuntime(readWeightsSource), opts);
+}
+
+/** The engine behind this entry's `createModel`. */
+export const engine: Engine = createEngine();
+
+/**
+ * Build a model: a registry name ('convnextv2_atto'), a weight tag ('convnext_atto.d2_in1k') or
+ * `{ family, ...config }` with the reference constructor's keywords, plus config overrides.
+ */
+export function createModel(spec: ModelSpec, overrides?: RawConfig): VisionModel {
+  return engine.createModel(spec, overrides);
+}
 
 export { Tensor } from './tensor.js';
 export type { DType } from './tensor.js';
 export * from './errors.js';
-export { createModel, listModels } from './models/index.js';
-export type { ModelInfo } from './models/index.js';
+export { listModels } from './models/index.js';
+export type { ModelInfo, ListOptions } from './models/index.js';
 export { VisionModel } from './models/base.js';
-export type { RunOptions, RunOutput, LossAndGrads, PretrainedConfig } from './models/base.js';
+export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, TensorTree } from './models/base.js';
+export type { PretrainedConfig } from './models/pretrained.js';
+export type { ModelSpec, RawConfig } from './models/registry.js';
+export { describeSchema } from './models/config.js';
+export { familySchema, familyNames, pretrainedConfig } from './models/registry.js';
+export { Engine } from './tasks/engine.js';
+export type { EngineOptions } from './tasks/engine.js';
+export { crossEntropy } from './train/losses.js';
+export type { Objective, ObjectiveContext, BuiltObjective } from './train/objective.js';
 export { readSafetensors, writeSafetensors, SafetensorsFile } from './io/safetensors.js';
 export { Module, Parameter } from './nn/module.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, withGraph, F, toModelProto, gradients } from '../src/graph/index.js';
-import { Session } from '../src/runtime/session.js';
+import { createNodeSession } from '../src/runtime/node.js';
 import { Tensor } from '../src/tensor.js';
 
 test('trace → ONNX → ORT: matmul + gelu + layernorm', async () => {
@@ -15,7 +15,7 @@ test('trace → ONNX → ORT: matmul + gelu + layernorm', async () => {
     g.markOutput(y, 'y');
     g.markOutput(z, 'z');
   });
-  const s = await Session.create(toModelProto(g));
+  const s = await createNodeSession(toModelProto(g));
   const out = await s.run({ x: new Tensor(Float32Array.from([1, 0, -1, 0.5, 0.5, 0.5]), [2, 3], 'float32') });
   const y = out.y!.toArray();
   // x·w = [1-5, 2-6] = [-4,-4], [4.5, 6]
@@ -37,7 +37,7 @@ test('gradients of a small float64 graph', async () => {
     g.markOutput(dx!, 'dx');
     g.markOutput(dw!, 'dw');
   });
-  const s = await Session.create(toModelProto(g));
+  const s = await createNodeSession(toModelProto(g));
   const xv = Float64Array.from([1, 0, -1, 0.5, 0.5, 0.5]);
   const wv = Float64Array.from([0.1, 0.2, -0.3, 0.4, 0.5, -0.6]);
   const run = async (xx: Float64Array) =>

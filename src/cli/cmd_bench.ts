@@ -62,14 +62,14 @@ export function reportLines(r: InferenceBench): Line[] {
 export async function run({ values }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   // Loaded here rather than at the top: the Node entry installs the ONNX Runtime backend, which
   // `visionmix --help` or `visionmix models` should neither pay for nor depend on.
-  await import('../index.js');
+  const engine = (await import('./engine.js')).nodeEngine();
   const { benchInference, modelBenchCalls } = await import('../tasks/bench.js');
 
   const threads = values.threads ?? availableParallelism();
   const tty = io.stderr.isTTY === true;
   let bar: ProgressBar | undefined;
   const result = await benchInference({
-    model: values.model,
+    model: engine.createModel(values.model),
     batch: values.batch,
     size: values.size,
     threads,

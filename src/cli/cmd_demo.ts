@@ -14,7 +14,7 @@ export const spec = defineCommand({
 });
 
 export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
-  await import('../index.js');
+  const engine = (await import('./engine.js')).nodeEngine();
   const { runDemo, DEMO_MODEL, DEMO_TRAIN } = await import('../tasks/demo.js');
   const { modelInfo } = await import('../models/index.js');
   const { createModel } = await import('../models/registry.js');
@@ -37,7 +37,7 @@ export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): P
       ) +
       '\n',
   );
-  const r = await runDemo(out, trainProgress(io.stderr, epochs, DEMO_TRAIN.batchSize!), { epochs });
+  const r = await runDemo(engine, out, trainProgress(io.stderr, epochs, DEMO_TRAIN.batchSize!), { epochs });
   io.stdout.write('\nSample predictions:\n');
   for (const p of r.predictions) {
     const name = p.path.split('/').pop()!;

@@ -18,11 +18,11 @@ export const spec = defineCommand({
 
 export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   if (!v.run) throw new ConfigError('--run DIR is required');
-  await import('../index.js');
+  const engine = (await import('./engine.js')).nodeEngine();
   const { runClassifier } = await import('../tasks/classify.js');
   const { loadDataSpec } = await import('../tasks/train.js');
   const { evaluate } = await import('../train/trainer.js');
-  const clf = await runClassifier(v.run);
+  const clf = await runClassifier(engine, v.run);
   const { test } = await loadDataSpec(v.data ?? clf.run!.data);
   const bar = new ProgressBar({ total: test.count, label: 'eval', unit: 'img', stream: io.stderr });
   const r = await evaluate(clf.model, test, clf.inputShape[1], v.batch, (done) => bar.update(done));

@@ -1,8 +1,12 @@
 /**
  * `visionmix models [pattern]`: the registered models with parameters and GMACs counted from their
- * traced graphs (not copied from papers), input size and hub id.
+ * traced graphs (not copied from papers), input size and hub id; `--pretrained` lists weight tags;
+ * `--config-help FAMILY` lists a family's config keys.
  */
+import { ConfigError } from '../errors.js';
+import { describeSchema } from '../models/config.js';
 import { listModels, type ModelInfo } from '../models/index.js';
+import { familyNames, familySchema } from '../models/registry.js';
 import { defineCommand } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
 import { renderTable, type TableColumn } from './table.js';
@@ -17,8 +21,15 @@ export const spec = defineCommand({
   positionals: [{ name: 'pattern', description: "model names to show, e.g. 'convnextv2_*' (default: all)" }],
   options: {
     json: { type: 'boolean', description: 'print JSON (exact counts) instead of a table' },
+    pretrained: { type: 'boolean', description: "list pretrained weight tags ('convnext_atto.d2_in1k') with their licences" },
+    configHelp: { type: 'string', placeholder: 'family', description: "list the config keys of a family (type, default, meaning) and exit" },
   },
-  examples: ["visionmix models 'convnext*'", 'visionmix models convnextv2_tiny --json'],
+  examples: [
+    "visionmix models 'convnext*'",
+    'visionmix models convnextv2_tiny --json',
+    "visionmix models 'convnextv2_atto.*' --pretrained",
+    'visionmix models --config-help convnext',
+  ],
 });
 
 /** `28589128` → `28.59M`: two decimals in millions, the precision model cards use. */
@@ -40,9 +51,32 @@ const COLUMNS: TableColumn<ModelInfo>[] = [
   { key: 'hubId', header: 'hub id', format: (h) => h ?? '' },
 ];
 
+const TAG_COLUMNS: TableColumn<ModelInfo>[] = [...COLUMNS.filter((c) => c.key !== 'hubId'), { key: 'license', header: 'licence', format: (l) => l ?? '' }];
+
+/** The config keys of a family, from its schema (the same table that parses and validates them). */
+function configHelp(family: string): string {
+  if (!familyNames().includes(family)) throw new ConfigError(`--config-help: unknown family '${family}' (known: ${familyNames().join(', ')})`);
+  const rows = describeSchema(familySchema(family));
+  const table = renderTable(
+    [
+      { key: 'key', header: 'key' },
+      { key: 'alias', header: 'camelCase' },
+      { key: 'type', header: 'type' },
+      { key: 'default', header: 'default' },
+      { key: 'doc', header: 'meaning' },
+    ],
+    rows,
+  );
+  return `config keys of family '${family}' (createModel({ family: '${family}', ... }) or --model ${family} --config '{...}'):\n${table}\n`;
+}
+
 export async function run({ values, positionals }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
+  if (values.configHelp !== undefined) {
+    io.stdout.write(configHelp(values.configHelp));
+    return 0;
+  }
   const pattern = positionals[0] ?? '*';
-  const found = listModels(pattern);
+  const found = listModels(pattern, { pretrained: values.pretrained });
   if (found.length === 0) {
     // Status 1, so that scripts can tell "nothing matched" from a listing; JSON mode still prints
     // a valid (empty) document on stdout for consumers that parse it unconditionally.
@@ -51,6 +85,6 @@ export async function run({ values, positionals }: CommandArgs<typeof spec>, io:
     return 1;
   }
   if (values.json) io.stdout.write(`${JSON.stringify(found, null, 2)}\n`);
-  else io.stdout.write(`${renderTable(COLUMNS, found)}\n`);
+  else io.stdout.write(`${renderTable(values.pretrained ? TAG_COLUMNS : COLUMNS, found)}\n`);
   return 0;
 }

@@ -18,11 +18,11 @@ export const spec = defineCommand({
 });
 
 export async function run({ values: v, positionals }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
-  await import('../index.js');
+  const engine = (await import('./engine.js')).nodeEngine();
   const { runClassifier, modelClassifier, classify } = await import('../tasks/classify.js');
   let clf;
-  if (v.run) clf = await runClassifier(v.run);
-  else if (v.model && v.weights) clf = await modelClassifier(v.model, v.weights);
+  if (v.run) clf = await runClassifier(engine, v.run);
+  else if (v.model && v.weights) clf = await modelClassifier(engine, v.model, v.weights);
   else throw new ConfigError('give --run DIR, or --model NAME with --weights FILE');
   const preds = await classify(clf, positionals, v.topk);
   if (v.json) io.stdout.write(JSON.stringify(preds, null, 2) + '\n');

@@ -44,13 +44,14 @@ export const spec = defineCommand({
 });
 
 export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
-  await import('../index.js');
+  const engine = (await import('./engine.js')).nodeEngine();
   const { trainJob, resumeJob } = await import('../tasks/train.js');
+  const { familyNames } = await import('../models/registry.js');
   let result;
   if (v.resume) {
     const { loadCheckpointConfig } = await import('../io/checkpoint.js');
     const rc = (await loadCheckpointConfig(v.resume)) as { train: { epochs: number; batchSize: number } };
-    result = await resumeJob(v.resume, { onEvent: trainProgress(io.stderr, rc.train.epochs, rc.train.batchSize) });
+    result = await resumeJob(engine, v.resume, { onEvent: trainProgress(io.stderr, rc.train.epochs, rc.train.batchSize) });
   } else {
     if (!v.model) throw new ConfigError("--model is required (or --resume DIR); see 'visionmix models'");
     if (!v.out) throw new ConfigError('--out DIR is required: the folder for metrics, checkpoints and the final model');
@@ -61,10 +62,16 @@ export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): P
       } catch (err) {
         throw new ConfigError(`--config is not valid JSON: ${(err as Error).message}`);
       }
+      if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides))
+        throw new ConfigError(`--config must be a JSON object of config keys, e.g. '{"depths":[2,2,6,2]}'; got ${v.config}`);
     }
     if (v.dropPath !== undefined) overrides.drop_path_rate = v.dropPath;
-    const family = ['convnext', 'convnextv2'].includes(v.model);
+    // --model is a family (a custom config) or a registry name / weight tag (overrides on top).
+    const family = familyNames().includes(v.model);
+    if ('family' in overrides && overrides.family !== v.model)
+      throw new ConfigError(`--config says family ${JSON.stringify(overrides.family)} but --model is '${v.model}'; drop the 'family' key or make them agree`);
     result = await trainJob(
+      engine,
       {
         model: family ? { family: v.model, ...overrides } : v.model,
         modelOverrides: family ? {} : overrides,

@@ -6,6 +6,7 @@
  */
 import { ShapeError } from '../errors.js';
 import type { DType, Tensor } from '../tensor.js';
+import type { Rng } from '../util/rng.js';
 import type { Emitter } from './emit.js';
 
 export type Shape = readonly number[];
@@ -98,10 +99,15 @@ export interface ParamSource {
   readonly tensor: Tensor;
 }
 
-/** How to draw a random graph input. */
-export type RandomSpec =
-  /** Per-sample keep mask scaled by 1/keep (drop path): values 0 or 1/keep. */
-  { kind: 'dropPath'; keepProb: number };
+/**
+ * How a random graph input is drawn for each run, from the caller's seeded generator (drop-path keep
+ * masks, FCMAE patch masks, Mixup permutations, …). Whoever declares the input says how to draw it.
+ */
+export interface RandomDraw {
+  /** What is drawn, for messages and tests ('drop path, keep 0.9'). */
+  readonly describe: string;
+  draw(rng: Rng, shape: Shape): Tensor;
+}
 
 export class Graph {
   readonly nodes: Node[] = [];
@@ -176,12 +182,25 @@ export class Graph {
    * TypeScript from a seeded PRNG and fed each step, because ORT's random ops cannot be seeded per
    * run (and its Bernoulli is inverted in 1.30; see ENGINE.md).
    */
-  readonly randomInputs: { value: Value; spec: RandomSpec }[] = [];
+  readonly randomInputs: { value: Value; spec: RandomDraw }[] = [];
 
-  randomInput(name: string, shape: Shape, spec: RandomSpec): Value {
-    const v = this.input(name, shape, 'float32');
+  randomInput(name: string, shape: Shape, spec: RandomDraw, dtype: DType = 'float32'): Value {
+    const v = this.input(name, shape, dtype);
     this.randomInputs.push({ value: v, spec });
     return v;
+  }
+
+  /**
+   * Draw every random input, in declaration order, from `rng` — except those `given` already
+   * (a caller may fix a mask). The order is the graph's, so a seeded run repeats exactly.
+   */
+  drawRandomInputs(rng: Rng, given: Record<string, unknown> = {}): Record<string, Tensor> {
+    const feeds: Record<string, Tensor> = {};
+    for (const { value, spec } of this.randomInputs) {
+      if (value.name! in given) continue;
+      feeds[value.name!] = spec.draw(rng, value.shape);
+    }
+    return feeds;
   }
 
   /**

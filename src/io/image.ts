@@ -12,8 +12,10 @@ export interface DecodedImage {
 }
 
 export interface DecodeOptions {
-  /** Resize so the shorter side has this length (bicubic), keeping the aspect ratio. */
+  /** Resize so the shorter side has this length, keeping the aspect ratio. */
   resizeShorter?: number;
+  /** Kernel of the `resizeShorter` resize: the weights' pretrained interpolation (default bicubic). */
+  interpolation?: 'bicubic' | 'bilinear';
   /** Then cut the central size×size square. */
   centerCrop?: number;
   /** Resize to exactly this square size (bilinear) instead. */
@@ -32,7 +34,7 @@ export async function decodeImage(path: string, channels: 1 | 3 = 3, o: DecodeOp
       const meta = await sharp(path).metadata();
       const [w, h] = [meta.width ?? 0, meta.height ?? 0];
       const s = o.resizeShorter / Math.min(w, h);
-      img = sharp(await img.resize(Math.round(w * s), Math.round(h * s), { kernel: 'cubic' }).toBuffer());
+      img = sharp(await img.resize(Math.round(w * s), Math.round(h * s), { kernel: o.interpolation === 'bilinear' ? 'linear' : 'cubic' }).toBuffer());
       if (o.centerCrop) {
         const [rw, rh] = [Math.round(w * s), Math.round(h * s)];
         const c = o.centerCrop;

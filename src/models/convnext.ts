@@ -8,76 +8,62 @@
  */
 import type { Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
+import { ClassifierHead } from '../nn/heads.js';
 import { truncNormal } from '../nn/init.js';
-import { DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, ModuleList, Sequential, Conv2d } from '../nn/layers.js';
+import { Conv2d, DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, ModuleList, Sequential } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type TracedOutputs } from './base.js';
-import { cfg, IMAGENET_MEAN, IMAGENET_STD, registerFamily, registerModel, type RawConfig } from './registry.js';
+import { configSchema, field, withDefaults, type ConfigOf } from './config.js';
+import { CONVNEXT_PRETRAINED } from './pretrained/convnext.js';
+import { registerFamily, registerModel, registerPretrained } from './registry.js';
 
 // ---- configuration ----------------------------------------------------------------------------
 
-export interface ConvNeXtConfig {
-  depths: number[];
-  dims: number[];
-  numClasses: number;
-  inChans: number;
-  /** Stem patch size (4 in the papers). */
-  patchSize: number;
-  /** V2: GRN in the MLP and no layer scale. */
-  v2: boolean;
-  /** V1 layer-scale init (1e-6); 0 disables layer scale. */
-  lsInitValue: number;
-  /** timm stores the MLP as 1×1 convs ([out,in,1,1] weights) for atto…nano. */
-  convMlp: boolean;
-  dropPathRate: number;
-  headInitScale: number;
-  lnEps: number;
-}
+/** timm's `ConvNeXt(...)` keywords (the subset visionmix builds). */
+const CONVNEXT_SCHEMA = configSchema(
+  'convnext',
+  {
+    depths: field.ints({ min: 1, default: [3, 3, 9, 3], doc: 'blocks per stage' }),
+    dims: field.ints({ min: 1, default: [96, 192, 384, 768], doc: 'channels per stage' }),
+    num_classes: field.int({ min: 0, default: 1000, doc: 'classifier outputs (0: the head returns pooled features)' }),
+    in_chans: field.int({ min: 1, default: 3, doc: 'input channels' }),
+    patch_size: field.int({ min: 1, default: 4, doc: 'stem patchify conv kernel and stride' }),
+    ls_init_value: field.float({ min: 0, default: 1e-6, nullable: true, doc: 'layer-scale init (V1); null: no layer scale' }),
+    use_grn: field.bool({ default: false, doc: 'Global Response Normalization in the MLP (V2)' }),
+    conv_mlp: field.bool({ default: false, doc: 'store the MLP as 1×1 convs ([out,in,1,1] weights), as timm does for atto…nano' }),
+    drop_rate: field.float({ min: 0, below: 1, default: 0, doc: 'dropout before the classifier (training)' }),
+    drop_path_rate: field.float({ min: 0, below: 1, default: 0, doc: 'stochastic depth, linear from 0 at the first block' }),
+    head_init_scale: field.float({ min: 0, default: 1, doc: 'multiplies the classifier weights at init' }),
+    norm_eps: field.float({ min: 0, default: 1e-6, doc: 'LayerNorm eps (1e-6 everywhere in the papers)' }),
+  },
+  (c, _given, fail) => {
+    if (c.depths.length !== c.dims.length) fail('depths', `has ${c.depths.length} stages but dims has ${c.dims.length}`);
+  },
+);
 
-const CONFIG_KEYS = [
-  'depths',
-  'dims',
-  'num_classes',
-  'in_chans',
-  'patch_size',
-  'ls_init_value',
-  'conv_mlp',
-  'drop_path_rate',
-  'head_init_scale',
-  'ln_eps',
-] as const;
+/** ConvNeXt V2 = timm's ConvNeXt(use_grn=True, ls_init_value=None): GRN and no layer scale. */
+const CONVNEXTV2_SCHEMA = withDefaults(CONVNEXT_SCHEMA, 'convnextv2', { use_grn: true, ls_init_value: null }, (c, given, fail) => {
+  CONVNEXT_SCHEMA.validate!(c, given, fail);
+  if (!c.use_grn) fail('use_grn', "ConvNeXt V2 always has GRN; for a ConvNeXt without it use family 'convnext'");
+  if (c.ls_init_value !== null)
+    fail('ls_init_value', "ConvNeXt V2 has no layer scale (null); for GRN plus layer scale use family 'convnext' with use_grn: true");
+});
 
-function parseConfig(c: RawConfig, v2: boolean): ConvNeXtConfig {
-  const depths = cfg.ints(c, 'depths', [3, 3, 9, 3], 4);
-  const dims = cfg.ints(c, 'dims', [96, 192, 384, 768], 4);
-  return {
-    depths,
-    dims,
-    numClasses: cfg.int(c, 'num_classes', 1000, 0),
-    inChans: cfg.int(c, 'in_chans', 3),
-    patchSize: cfg.int(c, 'patch_size', 4),
-    v2,
-    lsInitValue: v2 ? 0 : cfg.num(c, 'ls_init_value', 1e-6, 0),
-    convMlp: cfg.bool(c, 'conv_mlp', false),
-    dropPathRate: cfg.num(c, 'drop_path_rate', 0, 0, 0.999),
-    headInitScale: cfg.num(c, 'head_init_scale', 1, 0),
-    lnEps: cfg.num(c, 'ln_eps', 1e-6, 0),
-  };
-}
+export type ConvNeXtConfig = ConfigOf<typeof CONVNEXT_SCHEMA>;
 
 // ---- block ---------------------------------------------------------------------------------------
 
-/** The inverted MLP of a block, on channels-last input: fc1 → GELU → (GRN) → fc2. */
+/** The inverted MLP of a block, on channels-last input: fc1 → GELU → (GRN) → fc2 (timm's GlobalResponseNormMlp). */
 class ConvNeXtMlp extends Module {
   fc1: Linear;
   grn: GRN | Identity;
   fc2: Linear;
 
-  constructor(dim: number, hidden: number, v2: boolean, convWeight: boolean) {
+  constructor(dim: number, hidden: number, useGrn: boolean, convWeight: boolean) {
     super();
     this.fc1 = new Linear(dim, hidden, { init: 'trunc_normal', convWeight });
-    this.grn = v2 ? new GRN(hidden) : new Identity();
+    this.grn = useGrn ? new GRN(hidden) : new Identity();
     this.fc2 = new Linear(hidden, dim, { init: 'trunc_normal', convWeight });
   }
 
@@ -97,15 +83,17 @@ export class ConvNeXtBlock extends Module {
   conv_dw: Conv2d;
   norm: LayerNorm;
   mlp: ConvNeXtMlp;
+  /** Layer scale, stored as `gamma` on the block itself (timm's key). */
   gamma: Parameter | null;
   drop_path: DropPath | Identity;
 
   constructor(dim: number, c: ConvNeXtConfig, dropPath: number) {
     super();
     this.conv_dw = new Conv2d(dim, dim, 7, { padding: 3, groups: dim, init: 'trunc_normal' });
-    this.norm = new LayerNorm(dim, c.lnEps);
-    this.mlp = new ConvNeXtMlp(dim, 4 * dim, c.v2, c.convMlp);
-    this.gamma = c.lsInitValue > 0 ? new Parameter(lazy([dim], () => Tensor.from(new Float32Array(dim).fill(c.lsInitValue), [dim]))) : null;
+    this.norm = new LayerNorm(dim, c.norm_eps);
+    this.mlp = new ConvNeXtMlp(dim, 4 * dim, c.use_grn, c.conv_mlp);
+    const ls = c.ls_init_value;
+    this.gamma = ls !== null && ls > 0 ? new Parameter(lazy([dim], () => Tensor.from(new Float32Array(dim).fill(ls), [dim]))) : null;
     this.drop_path = dropPath > 0 ? new DropPath(dropPath) : new Identity();
   }
 
@@ -132,7 +120,7 @@ export class ConvNeXtStage extends Module {
     // Stage 0 follows the stem directly; later stages start with LN then a 2×2 stride-2 conv.
     this.downsample = first
       ? new Identity()
-      : new Sequential(new LayerNorm2d(inDim, c.lnEps), new Conv2d(inDim, dim, 2, { stride: 2, init: 'trunc_normal' }));
+      : new Sequential(new LayerNorm2d(inDim, c.norm_eps), new Conv2d(inDim, dim, 2, { stride: 2, init: 'trunc_normal' }));
     this.blocks = new Sequential(...Array.from({ length: depth }, (_, j) => new ConvNeXtBlock(dim, c, dropRates[j]!)));
   }
 
@@ -141,26 +129,16 @@ export class ConvNeXtStage extends Module {
   }
 }
 
-/** Classifier head: global average pool → LN → Linear (timm's NormMlpClassifierHead). */
-class ConvNeXtHead extends Module {
-  norm: LayerNorm;
-  fc: Linear | Identity;
-
-  constructor(dim: number, numClasses: number, c: ConvNeXtConfig) {
-    super();
-    this.norm = new LayerNorm(dim, c.lnEps);
-    this.fc = numClasses > 0 ? new Linear(dim, numClasses, { init: 'trunc_normal' }) : new Identity();
-    if (this.fc instanceof Linear && c.headInitScale !== 1) {
-      const s = c.headInitScale;
-      const w = [c.numClasses, dim];
-      this.fc.weight = new Parameter(lazy(w, (r) => scaled(truncNormal(w, 0.02, r), s)));
-    }
-  }
-
-  forward(x: Value): Value {
-    const pooled = F.reduceMean(x, [2, 3]); // [N, C]
-    return this.fc.call(this.norm.call(pooled));
-  }
+/** Drop-path rate per block, linear in the global block index: first 0, last `rate` (timm and official). */
+export function dropPathRates(depths: readonly number[], rate: number): number[][] {
+  const total = depths.reduce((a, b) => a + b, 0);
+  const linear = (k: number) => (total > 1 ? (rate * k) / (total - 1) : 0);
+  let first = 0;
+  return depths.map((d) => {
+    const rates = Array.from({ length: d }, (_, j) => linear(first + j));
+    first += d;
+    return rates;
+  });
 }
 
 export class ConvNeXt extends VisionModel {
@@ -169,30 +147,34 @@ export class ConvNeXt extends VisionModel {
   readonly defaultInputSize: [number, number, number];
   stem: Sequential;
   stages: ModuleList<ConvNeXtStage>;
-  head: ConvNeXtHead;
+  /** Global average pool → LN → (dropout) → Linear (timm's NormMlpClassifierHead). */
+  head: ClassifierHead;
 
-  constructor(readonly config: ConvNeXtConfig) {
+  constructor(
+    readonly config: ConvNeXtConfig,
+    family = 'convnext',
+  ) {
     super();
     const c = config;
-    this.family = c.v2 ? 'convnextv2' : 'convnext';
-    this.numClasses = c.numClasses;
-    this.defaultInputSize = [c.inChans, 224, 224];
+    this.family = family;
+    this.numClasses = c.num_classes;
+    this.defaultInputSize = [c.in_chans, 224, 224];
+    const dims = c.dims;
     this.stem = new Sequential(
-      new Conv2d(c.inChans, c.dims[0]!, c.patchSize, { stride: c.patchSize, init: 'trunc_normal' }),
-      new LayerNorm2d(c.dims[0]!, c.lnEps),
+      new Conv2d(c.in_chans, dims[0]!, c.patch_size, { stride: c.patch_size, init: 'trunc_normal' }),
+      new LayerNorm2d(dims[0]!, c.norm_eps),
     );
-    // Drop-path rate grows linearly with the global block index: first 0, last drop_path_rate.
-    const total = c.depths.reduce((a, b) => a + b, 0);
-    const rates = Array.from({ length: total }, (_, k) => (total > 1 ? (c.dropPathRate * k) / (total - 1) : 0));
-    let k = 0;
+    const rates = dropPathRates(c.depths, c.drop_path_rate);
     this.stages = new ModuleList(
-      c.depths.map((d, i) => {
-        const stage = new ConvNeXtStage(i === 0 ? c.dims[0]! : c.dims[i - 1]!, c.dims[i]!, d, c, rates.slice(k, k + d), i === 0);
-        k += d;
-        return stage;
-      }),
+      c.depths.map((d, i) => new ConvNeXtStage(i === 0 ? dims[0]! : dims[i - 1]!, dims[i]!, d, c, rates[i]!, i === 0)),
     );
-    this.head = new ConvNeXtHead(c.dims[3]!, c.numClasses, c);
+    const last = dims[dims.length - 1]!;
+    this.head = new ClassifierHead(last, c.num_classes, { normEps: c.norm_eps, drop: c.drop_rate, init: 'trunc_normal' });
+    if (this.head.fc instanceof Linear && c.head_init_scale !== 1) {
+      const s = c.head_init_scale;
+      const w = [c.num_classes, last];
+      this.head.fc.weight = new Parameter(lazy(w, (r) => scaled(truncNormal(w, 0.02, r), s)));
+    }
   }
 
   forwardTraced(x: Value): TracedOutputs {
@@ -250,52 +232,37 @@ export function officialToTimm(k: string): string {
 
 // ---- registry ----------------------------------------------------------------------------------------
 
-registerFamily({ family: 'convnext', keys: CONFIG_KEYS, build: (c) => new ConvNeXt(parseConfig(c, false)) });
-registerFamily({ family: 'convnextv2', keys: CONFIG_KEYS, build: (c) => new ConvNeXt(parseConfig(c, true)) });
+registerFamily({ family: 'convnext', schema: CONVNEXT_SCHEMA, build: (c) => new ConvNeXt(c, 'convnext') });
+registerFamily({ family: 'convnextv2', schema: CONVNEXTV2_SCHEMA, build: (c) => new ConvNeXt(c, 'convnextv2') });
 
-const SIZES: Record<string, { depths: number[]; dims: number[]; convMlp: boolean }> = {
-  atto: { depths: [2, 2, 6, 2], dims: [40, 80, 160, 320], convMlp: true },
-  femto: { depths: [2, 2, 6, 2], dims: [48, 96, 192, 384], convMlp: true },
-  pico: { depths: [2, 2, 6, 2], dims: [64, 128, 256, 512], convMlp: true },
-  nano: { depths: [2, 2, 8, 2], dims: [80, 160, 320, 640], convMlp: true },
-  tiny: { depths: [3, 3, 9, 3], dims: [96, 192, 384, 768], convMlp: false },
-  small: { depths: [3, 3, 27, 3], dims: [96, 192, 384, 768], convMlp: false },
-  base: { depths: [3, 3, 27, 3], dims: [128, 256, 512, 1024], convMlp: false },
-  large: { depths: [3, 3, 27, 3], dims: [192, 384, 768, 1536], convMlp: false },
-  xlarge: { depths: [3, 3, 27, 3], dims: [256, 512, 1024, 2048], convMlp: false },
-  huge: { depths: [3, 3, 27, 3], dims: [352, 704, 1408, 2816], convMlp: false },
+const SIZES: Record<string, { depths: number[]; dims: number[]; conv_mlp: boolean }> = {
+  atto: { depths: [2, 2, 6, 2], dims: [40, 80, 160, 320], conv_mlp: true },
+  femto: { depths: [2, 2, 6, 2], dims: [48, 96, 192, 384], conv_mlp: true },
+  pico: { depths: [2, 2, 6, 2], dims: [64, 128, 256, 512], conv_mlp: true },
+  nano: { depths: [2, 2, 8, 2], dims: [80, 160, 320, 640], conv_mlp: true },
+  tiny: { depths: [3, 3, 9, 3], dims: [96, 192, 384, 768], conv_mlp: false },
+  small: { depths: [3, 3, 27, 3], dims: [96, 192, 384, 768], conv_mlp: false },
+  base: { depths: [3, 3, 27, 3], dims: [128, 256, 512, 1024], conv_mlp: false },
+  large: { depths: [3, 3, 27, 3], dims: [192, 384, 768, 1536], conv_mlp: false },
+  xlarge: { depths: [3, 3, 27, 3], dims: [256, 512, 1024, 2048], conv_mlp: false },
+  huge: { depths: [3, 3, 27, 3], dims: [352, 704, 1408, 2816], conv_mlp: false },
 };
 
-/** timm's default pretrained tags (hub ids on the Hugging Face hub). */
-const V1_TAGS: Record<string, string> = {
-  atto: 'd2_in1k', femto: 'd1_in1k', pico: 'd1_in1k', nano: 'in12k_ft_in1k', tiny: 'in12k_ft_in1k',
-  small: 'in12k_ft_in1k', base: 'fb_in22k_ft_in1k', large: 'fb_in22k_ft_in1k', xlarge: 'fb_in22k_ft_in1k',
-};
-const V2_TAGS: Record<string, string> = {
-  atto: 'fcmae_ft_in1k', femto: 'fcmae_ft_in1k', pico: 'fcmae_ft_in1k', nano: 'fcmae_ft_in22k_in1k',
-  tiny: 'fcmae_ft_in22k_in1k', base: 'fcmae_ft_in22k_in1k', large: 'fcmae_ft_in22k_in1k', huge: 'fcmae_ft_in22k_in1k',
+/** The weights `createModel('<variant>')` describes by default (timm's default tag of each variant). */
+const DEFAULT_TAGS: Record<string, string> = {
+  convnext_atto: 'd2_in1k', convnext_femto: 'd1_in1k', convnext_pico: 'd1_in1k', convnext_nano: 'in12k_ft_in1k',
+  convnext_tiny: 'in12k_ft_in1k', convnext_small: 'in12k_ft_in1k', convnext_base: 'fb_in22k_ft_in1k',
+  convnext_large: 'fb_in22k_ft_in1k', convnext_xlarge: 'fb_in22k_ft_in1k',
+  convnextv2_atto: 'fcmae_ft_in1k', convnextv2_femto: 'fcmae_ft_in1k', convnextv2_pico: 'fcmae_ft_in1k',
+  convnextv2_nano: 'fcmae_ft_in22k_in1k', convnextv2_tiny: 'fcmae_ft_in22k_in1k', convnextv2_base: 'fcmae_ft_in22k_in1k',
+  convnextv2_large: 'fcmae_ft_in22k_in1k', convnextv2_huge: 'fcmae_ft_in1k',
 };
 
-function register(version: 'convnext' | 'convnextv2', size: string, tag: string): void {
-  const s = SIZES[size]!;
-  const small = ['atto', 'femto', 'pico', 'nano'].includes(size);
-  registerModel({
-    name: `${version}_${size}`,
-    family: version,
-    config: { depths: s.depths, dims: s.dims, conv_mlp: s.convMlp },
-    pretrained: {
-      inputSize: [3, 224, 224],
-      mean: IMAGENET_MEAN,
-      std: IMAGENET_STD,
-      cropPct: small && version === 'convnext' ? 0.95 : 0.875,
-      interpolation: 'bicubic',
-      hubId: `timm/${version}_${size}.${tag}`,
-    },
-  });
+for (const [name, tag] of Object.entries(DEFAULT_TAGS)) {
+  const [family, size] = name.split('_') as [string, string];
+  registerModel({ name, family, config: { ...SIZES[size]! }, defaultTag: `${name}.${tag}` });
 }
-
-for (const size of Object.keys(V1_TAGS)) register('convnext', size, V1_TAGS[size]!);
-for (const size of Object.keys(V2_TAGS)) register('convnextv2', size, V2_TAGS[size]!);
+registerPretrained(CONVNEXT_PRETRAINED);
 
 function scaled(t: Tensor, s: number): Tensor {
   (t.data as Float32Array).forEach((v, i, a) => (a[i] = v * s));

@@ -1,49 +1,71 @@
 /** The model zoo: every family registers itself on import. */
 import { countMacs, countParams } from '../analysis/count.js';
+import { ConfigError } from '../errors.js';
 import './convnext.js';
 import type { VisionModel } from './base.js';
-import { createModel, matchPattern, modelEntries } from './registry.js';
+import { createModel, matchPattern, modelEntries, pretrainedTags } from './registry.js';
 import { traceForward } from './trace.js';
 
 export { createModel };
 
 export interface ModelInfo {
+  /** Registry name, or a weight tag when listing pretrained weights. */
   name: string;
   family: string;
-  /** Parameters (num_classes as registered, 1000 for ImageNet variants). */
+  /** Parameters (with the classifier of the variant or tag: 1000 classes for ImageNet-1k). */
   params: number;
-  /** Multiply-accumulates (×1e9) of one image at the default input size. */
+  /** Multiply-accumulates (×1e9) of one image at the input size. */
   gmacs: number;
   /** [C, H, W] */
   inputSize: [number, number, number];
   hubId?: string;
+  /** Licence of the weights (pretrained tags). */
+  license?: string;
+}
+
+export interface ListOptions {
+  /** List pretrained weight tags (`convnext_atto.d2_in1k`) instead of architectures. */
+  pretrained?: boolean;
 }
 
 const infoCache = new Map<string, ModelInfo>();
 
 /** Params and GMACs of a model, counted from its traced graph at batch 1. */
 export function modelInfo(model: VisionModel, inputSize = model.pretrainedConfig?.inputSize ?? model.defaultInputSize): ModelInfo {
-  const g = traceForward(model, [1, ...inputSize]);
+  const size = [...inputSize] as [number, number, number];
+  const g = traceForward(model, [1, ...size]);
   return {
     name: model.name,
     family: model.family,
     params: countParams(g),
     gmacs: countMacs(g) / 1e9,
-    inputSize,
+    inputSize: size,
     hubId: model.pretrainedConfig?.hubId,
+    license: model.pretrainedConfig?.license,
   };
 }
 
-/** Registered models whose names match a shell pattern (`*` and `?`), with params and GMACs. */
-export function listModels(pattern = '*'): ModelInfo[] {
+function cachedInfo(name: string): ModelInfo {
+  let info = infoCache.get(name);
+  if (!info) {
+    info = modelInfo(createModel(name));
+    infoCache.set(name, info);
+  }
+  return info;
+}
+
+/**
+ * Registered models (or, with `pretrained: true`, weight tags) whose names match a shell pattern
+ * (`*` and `?`), with params and GMACs counted from the traced graph.
+ */
+export function listModels(pattern = '*', opts: ListOptions = {}): ModelInfo[] {
+  if (typeof pattern !== 'string') throw new ConfigError(`listModels: the pattern must be a string such as 'convnext*', got ${JSON.stringify(pattern) ?? String(pattern)}`);
+  if (opts.pretrained) {
+    return pretrainedTags()
+      .filter((t) => matchPattern(pattern, t.tag))
+      .map((t) => cachedInfo(t.tag));
+  }
   return modelEntries()
     .filter((e) => matchPattern(pattern, e.name))
-    .map((e) => {
-      let info = infoCache.get(e.name);
-      if (!info) {
-        info = modelInfo(createModel(e.name));
-        infoCache.set(e.name, info);
-      }
-      return info;
-    });
+    .map((e) => cachedInfo(e.name));
 }

@@ -1,41 +1,75 @@
 /**
- * Model registry: variant names → family + config (+ pretrained config), `createModel` and
- * `listModels`. Families register themselves from their own files.
+ * Model registry: families (a config schema and a builder), variants (a family + a config, as timm's
+ * model names) and pretrained weight tags (a variant + its weights' pretrained config). Families
+ * register themselves from their own files.
  */
 import { ConfigError } from '../errors.js';
-import type { PretrainedConfig, VisionModel } from './base.js';
+import type { VisionModel } from './base.js';
+import { parseConfig, type ConfigOf, type ConfigSchema, type RawConfig } from './config.js';
+import { tagArchitecture, type PretrainedConfig } from './pretrained.js';
 
-export type RawConfig = Record<string, unknown>;
+export type { RawConfig };
 
-export interface FamilyDef {
+export interface FamilyDef<S extends ConfigSchema = ConfigSchema> {
   family: string;
-  /** Accepted config keys in snake_case (camelCase spellings are accepted too). */
-  keys: readonly string[];
-  build(config: RawConfig): VisionModel;
+  schema: S;
+  build(config: ConfigOf<S>): VisionModel;
 }
 
 export interface ModelEntry {
   name: string;
   family: string;
+  /** The variant's config (snake_case keys of its family's schema). */
   config: RawConfig;
-  pretrained?: PretrainedConfig;
-  /** Paper / source of the figures, shown by `visionmix models`. */
-  notes?: string;
+  /** Tag of the weights `createModel(name)` describes by default (timm's default tag). */
+  defaultTag?: string;
 }
 
 const families = new Map<string, FamilyDef>();
 const entries = new Map<string, ModelEntry>();
+const tags = new Map<string, PretrainedConfig>();
 
-export function registerFamily(def: FamilyDef): void {
-  families.set(def.family, def);
+export function registerFamily<S extends ConfigSchema>(def: FamilyDef<S>): void {
+  families.set(def.family, def as unknown as FamilyDef);
 }
 
 export function registerModel(entry: ModelEntry): void {
   entries.set(entry.name, entry);
 }
 
+/** Register weight tags; each tag's architecture must be a registered variant. */
+export function registerPretrained(list: readonly PretrainedConfig[]): void {
+  for (const p of list) {
+    if (!entries.has(tagArchitecture(p.tag))) throw new Error(`pretrained tag ${p.tag}: no variant '${tagArchitecture(p.tag)}' is registered`);
+    tags.set(p.tag, p);
+  }
+}
+
 export function modelEntries(): ModelEntry[] {
   return [...entries.values()];
+}
+
+export function familyNames(): string[] {
+  return [...families.keys()];
+}
+
+export function familySchema(family: string): ConfigSchema {
+  return getFamily(family).schema;
+}
+
+/** Pretrained tags, optionally of one architecture, in registration order. */
+export function pretrainedTags(architecture?: string): PretrainedConfig[] {
+  return [...tags.values()].filter((t) => architecture === undefined || tagArchitecture(t.tag) === architecture);
+}
+
+export function pretrainedConfig(tag: string): PretrainedConfig | undefined {
+  return tags.get(tag);
+}
+
+function getFamily(name: string): FamilyDef {
+  const f = families.get(name);
+  if (!f) throw new ConfigError(`unknown model family '${name}' (known: ${familyNames().join(', ')})`);
+  return f;
 }
 
 export function getModelEntry(name: string): ModelEntry {
@@ -47,48 +81,75 @@ export function getModelEntry(name: string): ModelEntry {
   return e;
 }
 
-const camelToSnake = (k: string) => k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
-
-/** Normalise user config keys to snake_case and reject unknown ones. */
-export function normalizeConfig(family: FamilyDef, raw: RawConfig): RawConfig {
-  const out: RawConfig = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (k === 'family' || v === undefined) continue;
-    const snake = camelToSnake(k);
-    if (!family.keys.includes(snake))
-      throw new ConfigError(`unknown config key '${k}' for family '${family.family}'; accepted: ${family.keys.join(', ')}`);
-    out[snake] = v;
-  }
-  return out;
-}
-
 export type ModelSpec = string | ({ family: string } & RawConfig);
 
-/** Build a model from a registry name (plus overrides) or from `{ family, ...config }`. */
-export function createModel(spec: ModelSpec, overrides: RawConfig = {}): VisionModel {
-  let familyName: string;
-  let config: RawConfig;
-  let name: string;
-  let pretrained: PretrainedConfig | undefined;
+const isPlainObject = (v: unknown): v is RawConfig => typeof v === 'object' && v !== null && !Array.isArray(v);
+const show = (v: unknown): string => (v === undefined ? 'undefined' : JSON.stringify(v) ?? String(v));
+
+/** A model name, a weight tag, or a config object: what `createModel` was given, resolved. */
+interface Resolved {
+  family: FamilyDef;
+  name: string;
+  layers: RawConfig[];
+  pretrained?: PretrainedConfig;
+}
+
+function resolve(spec: unknown, overrides: unknown): Resolved {
+  if (overrides !== undefined && !isPlainObject(overrides))
+    throw new ConfigError(`model config overrides must be an object of config keys, got ${show(overrides)}`);
+  const over = (overrides ?? {}) as RawConfig;
   if (typeof spec === 'string') {
-    const e = getModelEntry(spec);
-    familyName = e.family;
-    config = e.config;
-    name = e.name;
-    pretrained = e.pretrained;
-  } else {
-    if (typeof spec.family !== 'string') throw new ConfigError(`model config needs a 'family' (one of: ${[...families.keys()].join(', ')})`);
-    familyName = spec.family;
-    config = spec;
-    name = spec.family;
+    const tag = tags.get(spec);
+    const entry = getModelEntry(tag ? tagArchitecture(spec) : spec);
+    const family = getFamily(entry.family);
+    if ('family' in over && over.family !== entry.family)
+      throw new ConfigError(`model '${spec}' is of family '${entry.family}', but the config says family ${show(over.family)}`);
+    const pretrained = tag ?? (entry.defaultTag ? tags.get(entry.defaultTag) : undefined);
+    // A tag fixes the classifier to its weights' classes (a user override still wins).
+    const fromTag: RawConfig = tag ? { num_classes: tag.numClasses } : {};
+    return { family, name: spec, layers: [entry.config, fromTag, withoutFamily(over)], pretrained };
   }
-  const fam = families.get(familyName);
-  if (!fam) throw new ConfigError(`unknown model family '${familyName}' (known: ${[...families.keys()].join(', ')})`);
-  const model = fam.build({ ...normalizeConfig(fam, config), ...normalizeConfig(fam, overrides) });
-  model.name = name;
-  if (pretrained) model.pretrainedConfig = pretrained;
-  model.namedParameters(); // assign state-dict keys and module scopes
+  if (!isPlainObject(spec))
+    throw new ConfigError(
+      `a model is a registry name (e.g. 'convnext_tiny'), a weight tag (e.g. 'convnext_atto.d2_in1k') or a config object with a 'family' key; got ${show(spec)}`,
+    );
+  if (typeof spec.family !== 'string')
+    throw new ConfigError(`model config needs a 'family' (one of: ${familyNames().join(', ')}), got ${show(spec.family)}`);
+  if ('family' in over && over.family !== spec.family)
+    throw new ConfigError(`the config says family '${spec.family}', but the overrides say family ${show(over.family)}`);
+  return { family: getFamily(spec.family), name: spec.family, layers: [withoutFamily(spec), withoutFamily(over)] };
+}
+
+function withoutFamily(c: RawConfig): RawConfig {
+  const { family: _family, ...rest } = c;
+  return rest;
+}
+
+/**
+ * Build a model from a registry name, a weight tag (`convnext_atto.d2_in1k`) or `{ family, ...config }`,
+ * plus config overrides (snake_case or camelCase keys of the family's schema). The model is not
+ * attached to an engine: the entry's `createModel` does that.
+ */
+export function createModel(spec: ModelSpec, overrides: RawConfig = {}): VisionModel {
+  const r = resolve(spec, overrides);
+  // Each layer is parsed on its own (so a camelCase override replaces the variant's snake_case key),
+  // then the merged result once more, so cross-key rules see the final config.
+  const merged: RawConfig = {};
+  for (const layer of r.layers) Object.assign(merged, snakeKeys(r.family.schema, layer));
+  const { config } = parseConfig(r.family.schema, merged);
+  const model = r.family.build(config as never);
+  model.name = r.name;
+  if (r.pretrained) model.pretrainedConfig = r.pretrained;
+  model.bindKeys();
   return model;
+}
+
+/** A layer's keys in snake_case, checked (unknown keys and bad values are ConfigErrors naming family and key). */
+function snakeKeys(schema: ConfigSchema, layer: RawConfig): RawConfig {
+  const { given, config } = parseConfig({ family: schema.family, fields: schema.fields }, layer);
+  const out: RawConfig = {};
+  for (const k of given) out[k] = (config as RawConfig)[k];
+  return out;
 }
 
 /** Shell-style pattern: `*` any run, `?` one char. */
@@ -97,37 +158,5 @@ export function matchPattern(pattern: string, name: string): boolean {
   return re.test(name);
 }
 
-export function familyKeys(family: string): readonly string[] {
-  const f = families.get(family);
-  if (!f) throw new ConfigError(`unknown model family '${family}'`);
-  return f.keys;
-}
-
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
-
-/** Typed reads of a normalised config, with errors naming the key. */
-export const cfg = {
-  ints(c: RawConfig, key: string, dflt: number[], len?: number): number[] {
-    const v = c[key] ?? dflt;
-    if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x) && x > 0) || (len !== undefined && v.length !== len))
-      throw new ConfigError(`config '${key}' must be ${len ?? 'a list of'} positive integers, got ${JSON.stringify(v)}`);
-    return v as number[];
-  },
-  int(c: RawConfig, key: string, dflt: number, min = 1): number {
-    const v = c[key] ?? dflt;
-    if (!Number.isInteger(v) || (v as number) < min) throw new ConfigError(`config '${key}' must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
-    return v as number;
-  },
-  num(c: RawConfig, key: string, dflt: number, lo = -Infinity, hi = Infinity): number {
-    const v = c[key] ?? dflt;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi)
-      throw new ConfigError(`config '${key}' must be a number in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
-    return v;
-  },
-  bool(c: RawConfig, key: string, dflt: boolean): boolean {
-    const v = c[key] ?? dflt;
-    if (typeof v !== 'boolean') throw new ConfigError(`config '${key}' must be true or false, got ${JSON.stringify(v)}`);
-    return v;
-  },
-};

@@ -1,32 +1,87 @@
-/** Trace a model's forward pass into a Graph. */
-import { ShapeError } from '../errors.js';
-import { Graph, withGraph } from '../graph/graph.js';
-import type { VisionModel } from './base.js';
+/** Trace a model's forward pass into a Graph, with the requested named outputs marked. */
+import { ConfigError, ShapeError } from '../errors.js';
+import { Graph, withGraph, type Value } from '../graph/graph.js';
+import * as F from '../graph/ops/index.js';
+import type { Tensor } from '../tensor.js';
+import type { OutputTree, TensorTree, TracedOutputs, VisionModel } from './base.js';
 
 export interface TraceOptions {
-  features?: boolean;
+  /** Named outputs to mark as graph outputs (default: logits only). `logits` is always included. */
+  outputs?: readonly string[];
   /** Parameters as graph inputs (training) rather than initializers (inference). */
   paramsAsInputs?: boolean;
+}
+
+/** Where each requested output went: the tree's shape with graph output names at the leaves. */
+export type OutputLayout = string | OutputLayout[] | { [name: string]: OutputLayout };
+
+export interface TracedModel {
+  graph: Graph;
+  /** Every named output of the forward pass (marked or not). */
+  outputs: TracedOutputs;
+  /** The marked outputs, by name. */
+  layout: { [name: string]: OutputLayout };
 }
 
 export function checkInputShape(model: VisionModel, shape: readonly number[]): void {
   const c = model.defaultInputSize[0];
   if (shape.length !== 4 || shape[1] !== c || shape.some((d) => !Number.isInteger(d) || d <= 0))
-    throw new ShapeError(`${model.name}: input must be [N, ${c}, H, W] float32, got [${shape.join(',')}]`);
+    throw new ShapeError(`${model.name || model.family}: input must be [N, ${c}, H, W] float32, got [${shape.join(',')}]`);
+  model.checkInputSize([shape[1]!, shape[2]!, shape[3]!]);
+}
+
+/** Reject output names the model does not have (a typo in a run option must not pass silently). */
+export function checkOutputNames(model: VisionModel, names: readonly string[]): void {
+  for (const n of names)
+    if (!model.outputNames.includes(n))
+      throw new ConfigError(`${model.name || model.family} has no output '${n}' (its outputs: ${model.outputNames.join(', ')})`);
+}
+
+/** Mark every value of `tree` as a graph output named by its path (`features.0`, `slots.<block>.assign`). */
+export function markOutputTree(g: Graph, tree: OutputTree, name: string): OutputLayout {
+  if (Array.isArray(tree)) return tree.map((t, i) => markOutputTree(g, t, `${name}.${i}`));
+  if (isValue(tree)) {
+    // A value can be one graph output only; the same value asked for twice gets an Identity copy.
+    g.markOutput(g.outputNames.has(tree) ? withGraph(g, () => F.identity(tree)) : tree, name);
+    return name;
+  }
+  const out: { [k: string]: OutputLayout } = {};
+  for (const [k, t] of Object.entries(tree as Record<string, OutputTree>)) out[k] = markOutputTree(g, t, `${name}.${k}`);
+  return out;
+}
+
+function isValue(t: OutputTree): t is Value {
+  return typeof (t as Value).id === 'number' && Array.isArray((t as Value).shape);
+}
+
+/** Rebuild the concrete output tree from a session's results. */
+export function collectOutputs(layout: OutputLayout, results: Record<string, Tensor>): TensorTree {
+  if (typeof layout === 'string') return results[layout]!;
+  if (Array.isArray(layout)) return layout.map((l) => collectOutputs(l, results));
+  const out: { [k: string]: TensorTree } = {};
+  for (const [k, l] of Object.entries(layout)) out[k] = collectOutputs(l, results);
+  return out;
+}
+
+/** Trace `model` on an input of `shape`; input 'input', the requested outputs marked under their names. */
+export function traceModel(model: VisionModel, shape: readonly number[], opts: TraceOptions = {}): TracedModel {
+  checkInputShape(model, shape);
+  const wanted = ['logits', ...(opts.outputs ?? []).filter((n) => n !== 'logits')];
+  checkOutputNames(model, wanted);
+  model.bindKeys();
+  const g = new Graph(model.name || model.family);
+  g.paramsAsInputs = opts.paramsAsInputs ?? false;
+  const layout: { [name: string]: OutputLayout } = {};
+  const outputs = withGraph(g, () => {
+    const x = g.input('input', shape);
+    const all = model.forwardTraced(x);
+    for (const name of wanted) layout[name] = markOutputTree(g, all[name]!, name);
+    return all;
+  });
+  return { graph: g, outputs, layout };
 }
 
 /** Forward graph: input 'input' → outputs 'logits' (+ 'features.i'). */
-export function traceForward(model: VisionModel, shape: readonly number[], opts: TraceOptions = {}): Graph {
-  checkInputShape(model, shape);
-  model.namedParameters();
-  const g = new Graph(model.name || model.family);
-  g.paramsAsInputs = opts.paramsAsInputs ?? false;
-  withGraph(g, () => {
-    const x = g.input('input', shape);
-    const out = model.forwardTraced(x);
-    g.markOutput(out.logits, 'logits');
-    if (opts.features) out.features.forEach((f, i) => g.markOutput(f, `features.${i}`));
-  });
-  return g;
+export function traceForward(model: VisionModel, shape: readonly number[], opts: { features?: boolean; paramsAsInputs?: boolean } = {}): Graph {
+  return traceModel(model, shape, { outputs: opts.features ? ['features'] : [], paramsAsInputs: opts.paramsAsInputs }).graph;
 }
-

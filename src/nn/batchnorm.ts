@@ -114,6 +114,21 @@ export class BatchNorm2d extends Module {
     this.num_batches_tracked = new Buffer(new Tensor(BigInt64Array.of(0n), [], 'int64'));
   }
 
+  /**
+   * The eval-mode BatchNorm folded into the preceding convolution: W' = W·s and b' = (b − μ)·s + β
+   * with s = γ/√(σ² + eps) per output channel. Every input is a parameter or buffer, so in an
+   * inference graph (weights as initializers) ORT computes W' and b' once, at load.
+   */
+  foldInto(convWeight: Value, convBias: Value | null): { weight: Value; bias: Value } {
+    const c = this.numFeatures;
+    if (convWeight.shape[0] !== c)
+      throw new ShapeError(`BatchNorm2d at ${currentGraph().scope || '<root>'}: cannot fold into a conv with ${convWeight.shape[0]} output channels (have ${c})`);
+    const scale = F.div(this.weight.value, F.sqrt(F.add(this.running_var.value, this.eps))); // [C]
+    const weight = F.mul(convWeight, F.reshape(scale, [c, 1, 1, 1]));
+    const centred = convBias ? F.sub(convBias, this.running_mean.value) : F.neg(this.running_mean.value);
+    return { weight, bias: F.add(F.mul(centred, scale), this.bias.value) };
+  }
+
   forward(x: Value): Value {
     const w = this.weight.value;
     const b = this.bias.value;

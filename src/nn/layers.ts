@@ -1,7 +1,8 @@
 /** Layers shared by every model family. Property names are timm's state-dict names. */
 import { ConfigError } from '../errors.js';
-import { currentGraph, type Value } from '../graph/graph.js';
+import { currentGraph, type RandomDraw, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
+import { Tensor, sizeOf } from '../tensor.js';
 import { Module, Parameter, lazy } from './module.js';
 import { full, truncNormal, uniformFanIn, zeros } from './init.js';
 
@@ -147,15 +148,65 @@ export class GELU extends Module {
   }
 }
 
+/** SiLU / Swish: x·σ(x). */
+export class SiLU extends Module {
+  forward(x: Value): Value {
+    return F.silu(x);
+  }
+}
+
 export class Identity extends Module {
   forward(x: Value): Value {
     return x;
   }
 }
 
+export type Activation = 'gelu' | 'silu' | 'relu' | 'identity';
+
+/** An activation module by name (as the reference configs spell them). */
+export function activation(name: Activation): Module & { forward(x: Value): Value } {
+  switch (name) {
+    case 'gelu':
+      return new GELU();
+    case 'silu':
+      return new SiLU();
+    case 'relu':
+      return new ReLU();
+    case 'identity':
+      return new Identity();
+  }
+}
+
+export class ReLU extends Module {
+  forward(x: Value): Value {
+    return F.relu(x);
+  }
+}
+
+/**
+ * Keep-mask draws: each element is 1/keep with probability `keep`, else 0 — inverted dropout's
+ * scaling folded into the mask, so the graph needs one multiply.
+ */
+export interface KeepMask extends RandomDraw {
+  /** Probability of keeping an element (or sample). */
+  readonly keep: number;
+}
+
+export function keepMask(keep: number, what: string): KeepMask {
+  return {
+    keep,
+    describe: `${what}, keep ${keep}`,
+    draw(rng, shape) {
+      const d = new Float32Array(sizeOf(shape));
+      for (let i = 0; i < d.length; i++) d[i] = rng.random() < keep ? 1 / keep : 0;
+      return new Tensor(d, shape, 'float32');
+    },
+  };
+}
+
 /**
  * Stochastic depth on a residual branch: per sample, keep with probability 1−p and scale by
- * 1/(1−p). The keep mask is a graph input drawn in TypeScript from the trainer's seeded Rng.
+ * 1/(1−p). The keep mask is a graph input drawn in TypeScript from the caller's seeded Rng.
  */
 export class DropPath extends Module {
   constructor(readonly p: number) {
@@ -167,11 +218,41 @@ export class DropPath extends Module {
     if (!this.training || this.p === 0) return x;
     const g = currentGraph();
     const n = x.shape[0]!;
-    const mask = g.randomInput(`droppath.${g.scope}`, [n, ...x.shape.slice(1).map(() => 1)], {
-      kind: 'dropPath',
-      keepProb: 1 - this.p,
-    });
+    const mask = g.randomInput(`droppath.${g.scope}`, [n, ...x.shape.slice(1).map(() => 1)], keepMask(1 - this.p, 'drop path'));
     return F.mul(x, F.cast(mask, x.dtype));
+  }
+}
+
+/** Element-wise dropout (training only), scaled by 1/(1−p) as torch's nn.Dropout. */
+export class Dropout extends Module {
+  constructor(readonly p: number) {
+    super();
+    if (!(p >= 0 && p < 1)) throw new ConfigError(`Dropout: drop probability must be in [0, 1), got ${p}`);
+  }
+
+  forward(x: Value): Value {
+    if (!this.training || this.p === 0) return x;
+    const g = currentGraph();
+    const mask = g.randomInput(`dropout.${g.scope}`, x.shape, keepMask(1 - this.p, 'dropout'));
+    return F.mul(x, F.cast(mask, x.dtype));
+  }
+}
+
+/**
+ * Layer scale (CaiT; timm's LayerScale): a learned per-channel factor `gamma`, initialised to a small
+ * constant. `channelsFirst` shapes it [1, C, 1, 1] for NCHW inputs (as GLNet stores it), else [C].
+ */
+export class LayerScale extends Module {
+  gamma: Parameter;
+
+  constructor(readonly dim: number, initValue: number, opts: { channelsFirst?: boolean } = {}) {
+    super();
+    const shape = opts.channelsFirst ? [1, dim, 1, 1] : [dim];
+    this.gamma = new Parameter(lazy(shape, () => full(shape, initValue)));
+  }
+
+  forward(x: Value): Value {
+    return F.mul(x, this.gamma.value);
   }
 }
 

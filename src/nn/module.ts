@@ -20,7 +20,7 @@ export function lazy(shape: number[], init: (rng: Rng) => Tensor): LazyInit {
 }
 
 abstract class Slot {
-  /** Full state-dict key, assigned by the root module. */
+  /** Full state-dict key, assigned once by the root module (`Module.bindKeys`). */
   key = '';
   private _tensor: Tensor | null;
   private readonly initFn: ((rng: Rng) => Tensor) | null;
@@ -38,9 +38,12 @@ abstract class Slot {
     }
   }
 
-  /** The tensor (initialised on first access). */
+  /** The tensor (initialised on first access, from a generator seeded by the key). */
   get tensor(): Tensor {
-    if (!this._tensor) this._tensor = this.initFn!(initRngFor(this.key));
+    if (!this._tensor) {
+      if (!this.key) throw new Error('a parameter was read before its module tree was bound: call bindKeys() on the root module');
+      this._tensor = this.initFn!(initRngFor(this.key));
+    }
     return this._tensor;
   }
 
@@ -55,6 +58,7 @@ abstract class Slot {
   }
 
   get value(): Value {
+    if (!this.key) throw new Error('a parameter was traced before its module tree was bound: call bindKeys() on the root module');
     return currentGraph().bindParameter(this, this.key, this);
   }
 }
@@ -85,39 +89,46 @@ export abstract class Module {
     return out;
   }
 
+  /** This module and its descendants with their paths relative to this module. Does not change anything. */
   *modules(prefix = ''): Generator<[string, Module]> {
-    this.path = prefix;
     yield [prefix, this];
     for (const [k, m] of this.namedChildren()) yield* m.modules(prefix ? `${prefix}.${k}` : k);
   }
 
+  private *slots(): Generator<[string, Slot]> {
+    for (const [path, m] of this.modules())
+      for (const [k, v] of Object.entries(m)) if (v instanceof Slot) yield [path ? `${path}.${k}` : k, v];
+  }
+
   /**
-   * Parameters with their full keys (also stored on each Parameter). Buffers get their keys here
-   * too: tracing calls only this before binding, and a buffer read in the forward pass (BatchNorm's
-   * running statistics) must be bound under its state-dict key.
+   * Make this module the root of its tree: every module's `path` and every parameter's and buffer's
+   * `key` become their full names from here (timm's state-dict keys). Called by `createModel` and
+   * before tracing a model; a sub-module's names are never changed by reading them.
    */
-  namedParameters(): [string, Parameter][] {
-    const out: [string, Parameter][] = [];
-    for (const [path, m] of this.modules()) {
-      for (const [k, v] of Object.entries(m)) {
-        if (v instanceof Slot) v.key = path ? `${path}.${k}` : k;
-        if (v instanceof Parameter) out.push([v.key, v]);
-      }
+  bindKeys(): this {
+    for (const [path, m] of this.modules()) m.path = path;
+    for (const [name, s] of this.slots()) s.key = name;
+    return this;
+  }
+
+  /**
+   * Give names relative to this module to parameters and buffers that have none yet (a module used
+   * on its own, never bound by a root): names already bound by a root are left alone.
+   */
+  private bindUnboundKeys(): void {
+    if ([...this.slots()].some(([, s]) => !s.key)) {
+      for (const [path, m] of this.modules()) if (!m.path) m.path = path;
+      for (const [name, s] of this.slots()) if (!s.key) s.key = name;
     }
-    return out;
+  }
+
+  /** Parameters with their names relative to this module (the state-dict keys when called on the root). */
+  namedParameters(): [string, Parameter][] {
+    return [...this.slots()].filter((e): e is [string, Parameter] => e[1] instanceof Parameter);
   }
 
   namedBuffers(): [string, Buffer][] {
-    const out: [string, Buffer][] = [];
-    for (const [path, m] of this.modules()) {
-      for (const [k, v] of Object.entries(m)) {
-        if (v instanceof Buffer) {
-          v.key = path ? `${path}.${k}` : k;
-          out.push([v.key, v]);
-        }
-      }
-    }
-    return out;
+    return [...this.slots()].filter((e): e is [string, Buffer] => e[1] instanceof Buffer);
   }
 
   parameters(): Parameter[] {
@@ -130,6 +141,7 @@ export abstract class Module {
 
   /** name → tensor (parameters then buffers), timm key names. Tensors are shared, not copied. */
   stateDict(): Record<string, Tensor> {
+    this.bindUnboundKeys();
     const sd: Record<string, Tensor> = {};
     for (const [k, p] of this.namedParameters()) sd[k] = p.tensor;
     for (const [k, b] of this.namedBuffers()) sd[k] = b.tensor;
@@ -145,6 +157,7 @@ export abstract class Module {
     sd: Record<string, Tensor> | Map<string, Tensor>,
     opts: { strict?: boolean; source?: string } = {},
   ): { missing: string[]; unexpected: string[] } {
+    this.bindUnboundKeys();
     const strict = opts.strict ?? true;
     const entries = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const targets = new Map<string, Parameter | Buffer>([...this.namedParameters(), ...this.namedBuffers()]);

@@ -1,27 +1,36 @@
 /**
- * ONNX Runtime sessions (onnxruntime-node). Tensors cross the boundary as views, not copies, where
- * the API allows: inputs wrap our typed arrays, outputs are wrapped as returned.
+ * ONNX Runtime sessions over an injected ort module (onnxruntime-node in Node, onnxruntime-web in
+ * browsers: both implement onnxruntime-common's API). Tensors cross the boundary as views, not
+ * copies, where the API allows: inputs wrap our typed arrays, outputs are wrapped as returned.
  */
-import * as ort from 'onnxruntime-node';
+import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import { RuntimeError } from '../errors.js';
 import { Tensor, type DType, type TensorData } from '../tensor.js';
 
+/** The part of an onnxruntime module (node or web) that visionmix uses. */
+export interface OrtModule {
+  InferenceSession: { create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
+  Tensor: new (type: OrtTensor.Type, data: TensorData, dims: readonly number[]) => OrtTensor;
+}
+
 export interface SessionOptions {
-  /** Intra-op threads (default: all cores, at most os cores). */
+  /** Intra-op threads (default: ORT's choice). */
   threads?: number;
   /** ORT's CPU memory arena: faster, but doubles peak memory on training graphs. */
   memArena?: boolean;
   /** Graph optimisation level (default 'all'). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** Write ORT's optimised model here (debugging). */
+  /** Write ORT's optimised model here (debugging; Node only). */
   optimizedModelPath?: string;
-  /** Collect an ORT profile with this file prefix. */
+  /** Collect an ORT profile with this file prefix (Node only). */
   profilePrefix?: string;
+  /** Execution providers in order of preference (default ['cpu']; the browser uses 'wasm' / 'webgpu'). */
+  executionProviders?: string[];
   /** A label for error messages (model name, graph kind). */
   label?: string;
 }
 
-const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
+const ORT_TYPES: Partial<Record<DType, OrtTensor.Type>> = {
   float32: 'float32',
   float64: 'float64',
   float16: 'float16',
@@ -31,27 +40,22 @@ const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
   bool: 'bool',
 };
 
-function toOrt(t: Tensor): ort.Tensor {
-  const type = ORT_TYPES[t.dtype];
-  if (!type) throw new RuntimeError(`dtype ${t.dtype} cannot be fed to ONNX Runtime`);
-  return new ort.Tensor(type, t.data as never, t.shape);
-}
-
-function fromOrt(t: ort.Tensor): Tensor {
+function fromOrt(t: OrtTensor): Tensor {
   const dtype = (t.type === 'bool' ? 'bool' : t.type) as DType;
   return new Tensor(t.data as TensorData as never, t.dims as number[], dtype);
 }
 
 export class Session {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly ort: OrtModule,
+    private readonly session: InferenceSession,
     readonly label: string,
   ) {}
 
-  static async create(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+  static async create(ort: OrtModule, model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
     const label = opts.label ?? 'graph';
-    const options: ort.InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'],
+    const options: InferenceSession.SessionOptions = {
+      executionProviders: opts.executionProviders ?? ['cpu'],
       graphOptimizationLevel: opts.optimization ?? 'all',
       enableCpuMemArena: opts.memArena ?? true,
       executionMode: 'sequential',
@@ -65,7 +69,7 @@ export class Session {
       options.profileFilePrefix = opts.profilePrefix;
     }
     try {
-      return new Session(await ort.InferenceSession.create(model, options), label);
+      return new Session(ort, await ort.InferenceSession.create(model, options), label);
     } catch (err) {
       throw new RuntimeError(`ONNX Runtime could not load the ${label} graph: ${(err as Error).message}`);
     }
@@ -79,10 +83,16 @@ export class Session {
     return this.session.outputNames;
   }
 
+  private toOrt(name: string, t: Tensor): OrtTensor {
+    const type = ORT_TYPES[t.dtype];
+    if (!type) throw new RuntimeError(`${this.label}: input '${name}' has dtype ${t.dtype}, which cannot be fed to ONNX Runtime`);
+    return new this.ort.Tensor(type, t.data, t.shape);
+  }
+
   async run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
-    let out: ort.InferenceSession.ReturnType;
+    const ortFeeds: Record<string, OrtTensor> = {};
+    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = this.toOrt(k, v);
+    let out: InferenceSession.ReturnType;
     try {
       out = fetches ? await this.session.run(ortFeeds, fetches as string[]) : await this.session.run(ortFeeds);
     } catch (err) {
@@ -102,34 +112,108 @@ export class Session {
   }
 }
 
-/** A small LRU of compiled sessions keyed by (graph identity, input shapes, options). */
+interface CacheEntry {
+  session: Promise<Session>;
+  /** Calls holding the session right now: an entry in use is never evicted. */
+  users: number;
+  /** Dropped from the cache while in use: released when its last user is done. */
+  retired: boolean;
+}
+
+function dispose(e: CacheEntry): void {
+  void e.session.then((s) => s.release()).catch(() => undefined);
+}
+
+/** A session borrowed from a `SessionCache`: call `release()` when the run is over. */
+export interface Lease {
+  session: Session;
+  release(): void;
+}
+
+/**
+ * An LRU of compiled sessions keyed by (graph, input shapes, options), bounded by `capacity`.
+ * Sessions are reference-counted: a session that a pending call still uses is never released,
+ * even past capacity (the cache then holds more until those calls finish, and trims itself again).
+ */
 export class SessionCache {
-  private entries = new Map<string, Promise<Session>>();
+  private entries = new Map<string, CacheEntry>();
 
-  constructor(private readonly capacity = 4) {}
-
-  get(key: string, build: () => Promise<Session>): Promise<Session> {
-    let s = this.entries.get(key);
-    if (s) {
-      this.entries.delete(key);
-      this.entries.set(key, s);
-      return s;
-    }
-    s = build();
-    // A failed build must not poison the cache.
-    s.catch(() => this.entries.delete(key));
-    this.entries.set(key, s);
-    while (this.entries.size > this.capacity) {
-      const [oldKey, old] = this.entries.entries().next().value as [string, Promise<Session>];
-      this.entries.delete(oldKey);
-      void old.then((x) => x.release()).catch(() => undefined);
-    }
-    return s;
+  constructor(private capacity = 8) {
+    SessionCache.checkCapacity(capacity);
   }
 
-  async clear(): Promise<void> {
-    const all = [...this.entries.values()];
-    this.entries.clear();
-    for (const s of all) await s.then((x) => x.release()).catch(() => undefined);
+  static checkCapacity(capacity: number): void {
+    if (!(Number.isInteger(capacity) && capacity >= 1))
+      throw new RuntimeError(`session cache size must be an integer ≥ 1, got ${capacity}`);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  setCapacity(capacity: number): void {
+    SessionCache.checkCapacity(capacity);
+    this.capacity = capacity;
+    this.trim();
+  }
+
+  /** Borrow the session for `key`, building it on a miss. The lease must be released. */
+  async acquire(key: string, build: () => Promise<Session>): Promise<Lease> {
+    let e = this.entries.get(key);
+    if (e) {
+      // Most recently used last.
+      this.entries.delete(key);
+      this.entries.set(key, e);
+    } else {
+      e = { session: build(), users: 0, retired: false };
+      this.entries.set(key, e);
+    }
+    e.users++;
+    const entry = e;
+    let session: Session;
+    try {
+      session = await entry.session;
+    } catch (err) {
+      entry.users--;
+      // A failed build must not poison the cache.
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+      throw err;
+    }
+    this.trim();
+    let released = false;
+    return {
+      session,
+      release: () => {
+        if (released) return;
+        released = true;
+        entry.users--;
+        if (entry.retired && entry.users === 0) dispose(entry);
+        else this.trim();
+      },
+    };
+  }
+
+  /** Release idle sessions, least recently used first, until the cache fits its capacity. */
+  private trim(): void {
+    if (this.entries.size <= this.capacity) return;
+    for (const [key, e] of this.entries) {
+      if (this.entries.size <= this.capacity) break;
+      if (e.users > 0) continue;
+      this.entries.delete(key);
+      dispose(e);
+    }
+  }
+
+  /**
+   * Drop the sessions whose keys match (all by default): idle ones are released now, those in use
+   * when their last user is done.
+   */
+  clear(matches: (key: string) => boolean = () => true): void {
+    for (const [key, e] of [...this.entries]) {
+      if (!matches(key)) continue;
+      this.entries.delete(key);
+      if (e.users === 0) dispose(e);
+      else e.retired = true;
+    }
   }
 }

@@ -12,17 +12,18 @@
  * quotes) and the median (what a user typically sees). GFLOP/s and fractions of peak compare
  * minimum against minimum, so that a noisy neighbour on a 2-core box does not bias one side only.
  *
- * Model execution goes through `VisionModel.run`, so the Node backend must be installed: import
- * `visionmix` (src/index.ts) before calling `benchModel`, as the CLI and bench/run.ts do.
+ * Model execution goes through `VisionModel.run`: `benchModel` takes a model created by an engine
+ * (the CLI's and bench/run.ts's Node engine). Raw graphs (GEMM peak, exported bytes) run on
+ * onnxruntime-node sessions directly: these benchmarks are Node tools.
  */
 import { ConfigError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
 import { Graph, withGraph } from '../graph/graph.js';
 import { matmul } from '../graph/ops/index.js';
 import type { VisionModel } from '../models/base.js';
-import { createModel, modelInfo } from '../models/index.js';
-import { runtimeVersions } from '../runtime/machine.js';
-import { Session } from '../runtime/session.js';
+import { modelInfo } from '../models/index.js';
+import { createNodeSession } from '../runtime/node.js';
+import { runtimeVersions } from '../runtime/node_machine.js';
 import { Tensor } from '../tensor.js';
 import { Rng } from '../util/rng.js';
 
@@ -127,7 +128,7 @@ export async function measureGemmPeak(opts: GemmPeakOptions): Promise<GemmPeak> 
   const n = opts.n ?? 2048;
   checkThreads(opts.threads);
   if (!Number.isInteger(n) || n < 1) throw new ConfigError(`GEMM size must be an integer ≥ 1 (got ${n})`);
-  const session = await Session.create(gemmModelProto(n), { threads: opts.threads, label: `MatMul ${n}³` });
+  const session = await createNodeSession(gemmModelProto(n), { threads: opts.threads, label: `MatMul ${n}³` });
   try {
     const feeds = { a: randomTensor([n, n], 1), b: randomTensor([n, n], 2) };
     const timing = await timeAsync(() => session.run(feeds), {
@@ -158,7 +159,8 @@ export interface ModelBenchOptions extends TimingOptions {
    */
   warmup: number;
   /** Registry name, or a model built by the caller (reused across calls: sessions stay cached). */
-  model: string | VisionModel;
+  /** A model attached to an engine (`engine.createModel(name)`). */
+  model: VisionModel;
   batch: number;
   /** Square input side (default: the model's pretrained input size). */
   size?: number;
@@ -197,7 +199,7 @@ export async function benchModel(opts: ModelBenchOptions): Promise<ModelBench> {
   checkThreads(opts.threads);
   checkTimingOptions(opts);
   if (!Number.isInteger(opts.batch) || opts.batch < 1) throw new ConfigError(`batch must be an integer ≥ 1 (got ${opts.batch})`);
-  const model = typeof opts.model === 'string' ? createModel(opts.model) : opts.model;
+  const model = opts.model;
   model.eval();
   const channels = model.defaultInputSize[0];
   const size = opts.size ?? (model.pretrainedConfig?.inputSize ?? model.defaultInputSize)[1];
@@ -296,7 +298,7 @@ export interface SessionBenchOptions extends TimingOptions {
 export async function benchNativeSession(opts: SessionBenchOptions): Promise<SessionBench> {
   checkThreads(opts.threads);
   const t0 = performance.now();
-  const session = await Session.create(opts.modelBytes, { threads: opts.threads, label: 'benchmark' });
+  const session = await createNodeSession(opts.modelBytes, { threads: opts.threads, label: 'benchmark' });
   const createMs = performance.now() - t0;
   try {
     const feeds = { [opts.inputName]: randomTensor(opts.inputShape) };
@@ -347,4 +349,4 @@ export async function benchWebSession(opts: SessionBenchOptions): Promise<Sessio
 
 // Machine and runtime facts come from `runtime/` (they need node:os and onnxruntime-node); they are
 // re-exported here because bench/run.ts reports them alongside the figures.
-export { machineInfo, runtimeVersions, type MachineInfo } from '../runtime/machine.js';
+export { machineInfo, runtimeVersions, type MachineInfo } from '../runtime/node_machine.js';

@@ -4,11 +4,11 @@
  */
 import type { VisionModel } from '../models/base.js';
 import { modelInfo } from '../models/index.js';
-import { lastRunOpTimes, type OpTime } from '../runtime/profile.js';
-import { Session } from '../runtime/session.js';
+import { createNodeSession } from '../runtime/node.js';
+import { lastRunOpTimes, type OpTime } from '../runtime/node_profile.js';
 import { adamw } from '../train/optim.js';
 import { TrainStep } from '../train/step.js';
-import { smoothedTargets } from '../train/losses.js';
+import { crossEntropy, type ClassTargets } from '../train/losses.js';
 import { Rng } from '../util/rng.js';
 import { randomTensor, timeAsync, type Timing } from './bench.js';
 
@@ -38,15 +38,14 @@ export async function benchTrainStep(o: TrainBenchOptions): Promise<TrainBench> 
   m.train();
   const shape = [o.batch, c, o.size, o.size];
   const compile = (profilePrefix?: string) =>
-    TrainStep.compile(m, { optimizer: adamw(), batchShape: shape }, (bytes, label) =>
-      Session.create(bytes, { threads: o.threads, label, profilePrefix }),
+    TrainStep.compile(m, crossEntropy(), { optimizer: adamw(), batchShape: shape }, (bytes, label) =>
+      createNodeSession(bytes, { threads: o.threads, label, profilePrefix }),
     );
   const x = randomTensor(shape, 1);
   const labels = Int32Array.from({ length: o.batch }, (_, i) => i % m.numClasses);
-  const targets = smoothedTargets(labels, m.numClasses);
   const rng = new Rng(0);
   // A tiny lr keeps the random model from drifting into a region with different timings.
-  const run = (step: TrainStep) => step.step(x, targets, labels, 1e-6, rng);
+  const run = (step: TrainStep<ClassTargets>) => step.step(x, labels, 1e-6, rng);
 
   const step = await compile();
   const timing = await timeAsync(() => run(step), { warmup: o.warmup, iters: o.iters, onIteration: o.onIteration });

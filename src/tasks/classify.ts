@@ -10,8 +10,8 @@ import { pathExists, readJsonFile } from '../io/files.js';
 import { decodeImage } from '../io/image.js';
 import { runFolderFiles } from '../io/run_folder.js';
 import type { VisionModel } from '../models/base.js';
-import { createModel } from '../models/registry.js';
 import { Tensor } from '../tensor.js';
+import type { Engine } from './engine.js';
 import { runModelOverrides, type RunConfig } from './train.js';
 
 export interface Classifier {
@@ -30,13 +30,13 @@ export interface Prediction {
 }
 
 /** A classifier from a training run folder (run.json + model.safetensors). */
-export async function runClassifier(dir: string): Promise<Classifier> {
+export async function runClassifier(engine: Engine, dir: string): Promise<Classifier> {
   const { config: runFile, weights } = runFolderFiles(dir);
   if (!pathExists(runFile) || !pathExists(weights))
     throw new ConfigError(`--run ${dir} is not a finished training run (needs run.json and model.safetensors)`);
   const rc = readJsonFile<RunConfig>(runFile);
   const classes = FASHION_MNIST_CLASSES;
-  const model = createModel(rc.model, runModelOverrides(rc, classes.length, 1));
+  const model = engine.createModel(rc.model, runModelOverrides(rc, classes.length, 1));
   await model.loadWeights(weights);
   model.eval();
   const size = rc.train.inputSize;
@@ -56,8 +56,8 @@ export async function runClassifier(dir: string): Promise<Classifier> {
 }
 
 /** A classifier from a registry model name and a weights source. */
-export async function modelClassifier(name: string, weights: string): Promise<Classifier> {
-  const model = createModel(name);
+export async function modelClassifier(engine: Engine, name: string, weights: string): Promise<Classifier> {
+  const model = engine.createModel(name);
   await model.loadWeights(weights);
   model.eval();
   const pc = model.pretrainedConfig;
@@ -66,9 +66,9 @@ export async function modelClassifier(name: string, weights: string): Promise<Cl
   return {
     model,
     classes: null,
-    inputShape: pc.inputSize,
+    inputShape: [...pc.inputSize],
     async load(path) {
-      const img = await decodeImage(path, 3, { resizeShorter: Math.floor(size / pc.cropPct), centerCrop: size });
+      const img = await decodeImage(path, 3, { resizeShorter: Math.floor(size / pc.cropPct), centerCrop: size, interpolation: pc.interpolation });
       const out = new Float32Array(3 * size * size);
       for (let c = 0; c < 3; c++)
         for (let i = 0; i < size * size; i++) out[c * size * size + i] = (img.data[c * size * size + i]! / 255 - pc.mean[c]!) / pc.std[c]!;

@@ -10,6 +10,7 @@ import { modelInfo } from '../models/index.js';
 import type { ModelSpec } from '../models/registry.js';
 import type { TrainConfig, TrainerEvent } from '../train/trainer.js';
 import { classify, runClassifier, type Prediction } from './classify.js';
+import type { Engine } from './engine.js';
 import { trainJob, type TrainResult } from './train.js';
 
 /**
@@ -29,9 +30,9 @@ export interface DemoResult {
   report: string;
 }
 
-export async function runDemo(out: string, onEvent?: (e: TrainerEvent) => void, train: Partial<TrainConfig> = {}): Promise<DemoResult> {
-  const result = await trainJob({ model: DEMO_MODEL, data: 'fashion-mnist:bundled', out, train: { ...DEMO_TRAIN, ...train } }, { onEvent });
-  const clf = await runClassifier(out);
+export async function runDemo(engine: Engine, out: string, onEvent?: (e: TrainerEvent) => void, train: Partial<TrainConfig> = {}): Promise<DemoResult> {
+  const result = await trainJob(engine, { model: DEMO_MODEL, data: 'fashion-mnist:bundled', out, train: { ...DEMO_TRAIN, ...train } }, { onEvent });
+  const clf = await runClassifier(engine, out);
   const predictions = await classify(clf, bundledSampleImages(), 3);
   const info = modelInfo(result.model, [1, DEMO_TRAIN.inputSize!, DEMO_TRAIN.inputSize!]);
   const report = demoReport(out, info.params, info.gmacs, result, predictions);

@@ -1,95 +1,247 @@
 /**
- * The Node execution backend for models: traces a model per (input shape, outputs, mode), compiles
- * it with ONNX Runtime once, and runs it. Inference graphs carry weights as initializers (ORT can
- * pre-pack them); gradient graphs take parameters as inputs.
+ * The engine: runs models on ONNX Runtime. It traces a model per (input shape, requested outputs,
+ * mode), compiles the graph once, keeps the sessions in a bounded, reference-counted cache and
+ * assembles the feeds (input, parameters, targets, random draws). One engine serves every entry:
+ * what differs between Node and the browser (the ort module, reading weights, the core count) comes
+ * in as a `Runtime`.
+ *
+ * Inference graphs (eval mode) carry weights as initializers (ORT pre-packs them). Train-mode graphs
+ * take parameters and buffers as inputs: they do not depend on the weights' values, so they survive
+ * weight updates, and BatchNorm's running statistics come back as outputs.
  */
-import { ShapeError } from '../errors.js';
+import { ConfigError, ShapeError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
-import type { Graph } from '../graph/graph.js';
-import { readWeightsSource } from '../io/weights_source.js';
-import type { LossAndGrads, ModelBackend, RunOptions, RunOutput, VisionModel } from '../models/base.js';
-import { defaultThreads } from '../runtime/machine.js';
-import { Session, SessionCache } from '../runtime/session.js';
+import { withGraph, type Graph } from '../graph/graph.js';
+import type { LossAndGrads, LossOptions, ModelBackend, RunOptions, RunOutput, VisionModel } from '../models/base.js';
+import { createModel as buildModel, type ModelSpec, type RawConfig } from '../models/registry.js';
+import { collectOutputs, traceModel, type OutputLayout } from '../models/trace.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { Session, SessionCache, type SessionOptions } from '../runtime/session.js';
 import { Tensor } from '../tensor.js';
-import { Rng } from '../util/rng.js';
-import { smoothedTargets } from '../train/losses.js';
-import { drawRandomInputs } from '../train/step.js';
-import { traceForward, traceLossAndGrads } from './trace.js';
+import { crossEntropy } from '../train/losses.js';
+import { buildLossGraph, type Objective } from '../train/objective.js';
+import { TrainStep, type TrainStepOptions } from '../train/step.js';
 
-const caches = new WeakMap<VisionModel, SessionCache>();
-/**
- * Traced graphs by the same keys as the sessions: gradient graphs list the parameters to feed and
- * train-mode graphs the random inputs to draw, on every call — tracing again would cost more.
- */
-const traced = new WeakMap<VisionModel, Map<string, Graph>>();
-const dropRng = new Rng(12345);
+export interface EngineOptions {
+  /** Compiled sessions kept per model (idle ones beyond this are released; default 8). */
+  sessionCacheSize?: number;
+}
 
-function cacheOf(model: VisionModel): SessionCache {
-  let c = caches.get(model);
-  if (!c) {
-    c = new SessionCache(4);
-    caches.set(model, c);
+/** A traced graph and what feeding it and reading it back needs. */
+interface Compiled {
+  graph: Graph;
+  /** Where the requested named outputs are among the graph outputs. */
+  layout: { [name: string]: OutputLayout };
+  /** Keys of parameters and buffers fed as inputs (train-mode graphs). */
+  stateKeys: string[];
+  /** Buffers updated by a train-mode forward, with their output names. */
+  bufferOutputs: string[];
+  /** Feeds for an objective's targets (loss graphs). */
+  feedTargets?: (targets: unknown) => Record<string, Tensor>;
+}
+
+interface ModelState {
+  sessions: SessionCache;
+  /** Traced graphs by the same keys as the sessions (tracing again would cost more than the lookup). */
+  traced: Map<string, Compiled>;
+}
+
+export class Engine implements ModelBackend {
+  private readonly states = new WeakMap<VisionModel, ModelState>();
+  private cacheSize: number;
+
+  constructor(
+    readonly runtime: Runtime,
+    opts: EngineOptions = {},
+  ) {
+    this.cacheSize = opts.sessionCacheSize ?? 8;
+    SessionCache.checkCapacity(this.cacheSize);
   }
-  return c;
-}
 
-function tracedGraph(model: VisionModel, key: string, trace: () => Graph): Graph {
-  let m = traced.get(model);
-  if (!m) traced.set(model, (m = new Map()));
-  let g = m.get(key);
-  if (!g) m.set(key, (g = trace()));
-  return g;
-}
+  /** Build a model (registry name, weight tag or `{ family, ...config }`) attached to this engine. */
+  createModel(spec: ModelSpec, overrides?: RawConfig): VisionModel {
+    return this.attach(buildModel(spec, overrides));
+  }
 
-function checkFloatInput(model: VisionModel, x: Tensor): void {
-  if (x.dtype !== 'float32') throw new ShapeError(`${model.name}: input must be float32, got ${x.dtype}`);
-}
+  attach<M extends VisionModel>(model: M): M {
+    model.backend = this;
+    return model;
+  }
 
-export const nodeBackend: ModelBackend = {
-  async run(model: VisionModel, x: Tensor, opts: RunOptions): Promise<RunOutput> {
-    checkFloatInput(model, x);
-    const threads = opts.threads ?? defaultThreads();
-    const key = `run|${x.shape.join('x')}|f${opts.features ? 1 : 0}|t${model.training ? 1 : 0}|th${threads}|w${model.weightsVersion}`;
-    const graph = tracedGraph(model, key, () => traceForward(model, x.shape, { features: opts.features }));
-    const session = await cacheOf(model).get(key, async () =>
-      Session.create(toModelProto(graph), { threads, label: `${model.name} forward` }),
-    );
-    const feeds: Record<string, Tensor> = { input: x, ...drawRandomInputs(graph, dropRng) };
-    const out = await session.run(feeds);
-    const features: Tensor[] = [];
-    for (let i = 0; `features.${i}` in out; i++) features.push(out[`features.${i}`]!);
-    return { logits: out.logits!, features };
-  },
+  /** How many compiled sessions each model keeps (idle sessions beyond it are released). */
+  setSessionCacheSize(n: number): void {
+    SessionCache.checkCapacity(n);
+    this.cacheSize = n;
+  }
 
-  async lossAndGrads(model: VisionModel, x: Tensor, labels: Int32Array | number[]): Promise<LossAndGrads> {
-    checkFloatInput(model, x);
-    const n = x.shape[0]!;
-    if (labels.length !== n) throw new ShapeError(`${model.name}: ${labels.length} labels for a batch of ${n}`);
-    const k = model.numClasses;
-    const targets = smoothedTargets(labels, k, 0);
-    const key = `grad|${x.shape.join('x')}|t${model.training ? 1 : 0}`;
-    const graph = tracedGraph(model, key, () => traceLossAndGrads(model, x.shape));
-    const session = await cacheOf(model).get(key, () =>
-      Session.create(toModelProto(graph), { threads: defaultThreads(), label: `${model.name} loss+grad` }),
-    );
-    const feeds: Record<string, Tensor> = { input: x, targets: new Tensor(targets, [n, k], 'float32') };
+  /** A session on this engine's runtime. */
+  createSession(bytes: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+    return Session.create(this.runtime.ort, bytes, {
+      executionProviders: [...this.runtime.executionProviders],
+      ...this.runtime.sessionDefaults,
+      ...opts,
+    });
+  }
+
+  /** `threads` as asked for, validated; more than the machine has is capped at its core count. */
+  threads(requested: number | undefined, option = 'threads'): number {
+    const max = this.runtime.maxThreads();
+    if (requested === undefined) return max;
+    if (!(Number.isInteger(requested) && requested >= 1)) throw new ConfigError(`${option} must be an integer ≥ 1, got ${requested}`);
+    return Math.min(requested, max);
+  }
+
+  private state(model: VisionModel): ModelState {
+    let s = this.states.get(model);
+    if (!s) {
+      s = { sessions: new SessionCache(this.cacheSize), traced: new Map() };
+      this.states.set(model, s);
+    } else s.sessions.setCapacity(this.cacheSize);
+    return s;
+  }
+
+  private compiled(s: ModelState, key: string, build: () => Compiled): Compiled {
+    let c = s.traced.get(key);
+    if (c) {
+      s.traced.delete(key);
+    } else {
+      c = build();
+    }
+    s.traced.set(key, c);
+    // Keep the traced graphs bounded too (a few times the sessions: re-tracing is cheap next to compiling).
+    while (s.traced.size > 2 * this.cacheSize) s.traced.delete(s.traced.keys().next().value as string);
+    return c;
+  }
+
+  private async execute(model: VisionModel, key: string, c: Compiled, threads: number, label: string, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const s = this.state(model);
+    const lease = await s.sessions.acquire(key, () => this.createSession(toModelProto(c.graph), { threads, label: `${model.name || model.family} ${label}` }));
+    try {
+      return await lease.session.run(feeds);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Parameters and buffers fed to a train-mode graph, by key. */
+  private stateFeeds(model: VisionModel, c: Compiled): Record<string, Tensor> {
     const sd = model.stateDict();
-    for (const name of graph.parameterValues().keys()) feeds[name] = sd[name]!;
-    Object.assign(feeds, drawRandomInputs(graph, dropRng));
-    const out = await session.run(feeds);
-    const grads: Record<string, Tensor> = {};
-    for (const [name, t] of Object.entries(out)) if (name.startsWith('grad.')) grads[name.slice(5)] = t;
-    return { loss: out.loss!.toArray()[0]!, grads };
-  },
+    const feeds: Record<string, Tensor> = {};
+    for (const k of c.stateKeys) feeds[k] = sd[k]!;
+    return feeds;
+  }
 
-  readWeights: readWeightsSource,
+  /** Train-mode forward: BatchNorm's new running statistics go into the model, as in PyTorch. */
+  private applyBufferUpdates(model: VisionModel, c: Compiled, out: Record<string, Tensor>): void {
+    if (!c.bufferOutputs.length) return;
+    const named = new Map(model.namedBuffers());
+    for (const key of c.bufferOutputs) named.get(key)!.tensor = out[`new.${key}`]!;
+    model.weightsChanged();
+  }
+
+  async run(model: VisionModel, x: Tensor, opts: RunOptions = {}): Promise<RunOutput> {
+    const input = checkInput(model, x, 'run');
+    const threads = this.threads(opts.threads);
+    const wanted = requestedOutputs(model, opts);
+    const train = model.training;
+    // Eval graphs embed the weights, so their key carries the weights' version.
+    const key = `run|${input.shape.join('x')}|${wanted.join(',')}|${train ? 'train' : `eval|w${model.weightsVersion}`}|th${threads}`;
+    const c = this.compiled(this.state(model), key, () => {
+      const t = traceModel(model, input.shape, { outputs: wanted, paramsAsInputs: train });
+      const bufferOutputs = markBufferUpdates(t.graph);
+      return { graph: t.graph, layout: t.layout, stateKeys: train ? [...t.graph.parameterValues().keys()] : [], bufferOutputs };
+    });
+    const feeds: Record<string, Tensor> = { input, ...this.stateFeeds(model, c), ...c.graph.drawRandomInputs(model.random) };
+    const out = await this.execute(model, key, c, threads, train ? 'forward (train mode)' : 'forward', feeds);
+    this.applyBufferUpdates(model, c, out);
+    return unpack(c.layout, out);
+  }
+
+  async lossAndGrads(model: VisionModel, x: Tensor, targets: unknown, opts: LossOptions = {}): Promise<LossAndGrads> {
+    const input = checkInput(model, x, 'lossAndGrads');
+    const threads = this.threads(opts.threads);
+    const objective = (opts.objective ?? crossEntropy()) as Objective<unknown>;
+    const key = `loss|${input.shape.join('x')}|${objective.name}|${model.training ? 'train' : 'eval'}|th${threads}`;
+    const c = this.compiled(this.state(model), key, () => {
+      const lg = buildLossGraph(model, objective, input.shape);
+      const g = lg.graph;
+      withGraph(g, () => {
+        g.markOutput(lg.loss, 'loss');
+        for (const [name, v] of Object.entries(lg.metrics)) g.markOutput(v, `metric.${name}`);
+        lg.paramKeys.forEach((k, i) => g.markOutput(lg.grads[i]!, `grad.${k}`));
+      });
+      const bufferOutputs = markBufferUpdates(g);
+      return { graph: g, layout: {}, stateKeys: [...g.parameterValues().keys()], bufferOutputs, feedTargets: lg.feed };
+    });
+    const given = c.feedTargets!(targets);
+    const feeds: Record<string, Tensor> = { input, ...given, ...this.stateFeeds(model, c), ...c.graph.drawRandomInputs(model.random, given) };
+    const out = await this.execute(model, key, c, threads, `loss and gradients (${objective.name})`, feeds);
+    this.applyBufferUpdates(model, c, out);
+    const grads: Record<string, Tensor> = {};
+    const metrics: Record<string, number> = {};
+    for (const [name, t] of Object.entries(out)) {
+      if (name.startsWith('grad.')) grads[name.slice(5)] = t;
+      else if (name.startsWith('metric.')) metrics[name.slice(7)] = t.toArray()[0]!;
+    }
+    return { loss: out.loss!.toArray()[0]!, metrics, grads };
+  }
+
+  /** Compile the train step of `model` (switched to train mode) under `objective`. */
+  compileTrainStep<T>(model: VisionModel, objective: Objective<T>, o: TrainStepOptions, session: SessionOptions = {}): Promise<TrainStep<T>> {
+    model.train();
+    return TrainStep.compile(model, objective, o, (bytes, label) => this.createSession(bytes, { label, ...session }));
+  }
+
+  readWeights(source: string): Promise<Map<string, Tensor>> {
+    return this.runtime.readWeights(source);
+  }
 
   invalidate(model: VisionModel): void {
-    const c = caches.get(model);
-    if (c) {
-      caches.delete(model);
-      void c.clear();
-    }
-    traced.delete(model);
-  },
-};
+    const s = this.states.get(model);
+    if (!s) return;
+    // Only eval graphs embed weights (their keys carry the old version and would never be hit
+    // again); train-mode graphs take the weights as inputs and stay valid.
+    for (const key of [...s.traced.keys()]) if (key.includes('|eval|w')) s.traced.delete(key);
+    s.sessions.clear((key) => key.includes('|eval|w'));
+  }
+}
+
+/** Mark BatchNorm's running-statistic updates of a train-mode graph as outputs `new.<key>`. */
+function markBufferUpdates(g: Graph): string[] {
+  const keys = [...g.bufferUpdates.keys()];
+  for (const k of keys) g.markOutput(g.bufferUpdates.get(k)!, `new.${k}`);
+  return keys;
+}
+
+/**
+ * A validated copy of the input: ORT reads the feeds after `run` has returned its promise, so a
+ * caller reusing its buffer for the next batch must not change this one.
+ */
+function checkInput(model: VisionModel, x: unknown, what: string): Tensor {
+  const name = model.name || model.family;
+  if (!(x instanceof Tensor))
+    throw new ConfigError(`${name}.${what}: the input must be a visionmix Tensor [N, ${model.defaultInputSize[0]}, H, W] (Tensor.from(data, shape)), got ${x === null ? 'null' : typeof x}`);
+  if (x.dtype !== 'float32') throw new ShapeError(`${name}.${what}: the input must be float32, got ${x.dtype}`);
+  return new Tensor((x.data as Float32Array).slice(), x.shape, 'float32');
+}
+
+/** Output names asked for by `run` options (`features: true`, …), validated against the model's outputs. */
+function requestedOutputs(model: VisionModel, opts: RunOptions): string[] {
+  const names: string[] = [];
+  for (const [k, v] of Object.entries(opts)) {
+    if (k === 'threads' || v === undefined || v === false) continue;
+    if (v !== true) throw new ConfigError(`run option '${k}' must be true or false, got ${JSON.stringify(v)}`);
+    if (!model.outputNames.includes(k) || k === 'logits')
+      throw new ConfigError(
+        `${model.name || model.family}: unknown run option '${k}' (outputs to ask for: ${model.outputNames.filter((n) => n !== 'logits').join(', ')}; and 'threads')`,
+      );
+    names.push(k);
+  }
+  return names.sort();
+}
+
+function unpack(layout: { [name: string]: OutputLayout }, out: Record<string, Tensor>): RunOutput {
+  const res: RunOutput = { logits: out.logits!, features: [] };
+  for (const [name, l] of Object.entries(layout)) if (name !== 'logits') res[name] = collectOutputs(l, out);
+  return res;
+}

@@ -16,10 +16,9 @@ import { MetricsLog } from '../io/metrics_log.js';
 import { createRunFolder, runFolderFiles } from '../io/run_folder.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import type { VisionModel } from '../models/base.js';
-import { createModel, type ModelSpec, type RawConfig } from '../models/registry.js';
+import type { ModelSpec, RawConfig } from '../models/registry.js';
 import { setInitSeed } from '../nn/init.js';
-import { defaultThreads } from '../runtime/machine.js';
-import { Session } from '../runtime/session.js';
+import type { Engine } from './engine.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type EvalResult, type TrainConfig, type TrainerEvent } from '../train/trainer.js';
 
 export interface RunConfig {
@@ -72,22 +71,30 @@ export function runModelOverrides(rc: RunConfig, numClasses: number, channels: n
   return { num_classes: numClasses, in_chans: channels, ...rc.modelOverrides };
 }
 
-function buildModel(rc: RunConfig, data: FashionMnist): VisionModel {
+function buildModel(engine: Engine, rc: RunConfig, data: FashionMnist): VisionModel {
   setInitSeed(rc.train.seed);
-  return createModel(rc.model, runModelOverrides(rc, data.train.classes.length, data.train.channels));
+  return engine.createModel(rc.model, runModelOverrides(rc, data.train.classes.length, data.train.channels));
 }
 
-function sessionFactory(threads: number) {
+function sessionFactory(engine: Engine, threads: number) {
   // The CPU arena stays on: it doubles the train step's peak memory (ENGINE.md), but without it
   // steps run ~50% slower, and these models are small.
-  return (bytes: Uint8Array, label: string) => Session.create(bytes, { threads, label, memArena: true });
+  return (bytes: Uint8Array, label: string) => engine.createSession(bytes, { threads, label, memArena: true });
 }
 
-async function runWith(rc: RunConfig, dir: string, data: FashionMnist, model: VisionModel, resumeFrom: Checkpoint | null, hooks: RunHooks): Promise<TrainResult> {
+async function runWith(
+  engine: Engine,
+  rc: RunConfig,
+  dir: string,
+  data: FashionMnist,
+  model: VisionModel,
+  resumeFrom: Checkpoint | null,
+  hooks: RunHooks,
+): Promise<TrainResult> {
   const files = runFolderFiles(dir);
   const log = new MetricsLog(files.metrics);
   const trainer = await Trainer.create(model, rc.train, data.train, data.test, {
-    createSession: sessionFactory(rc.threads),
+    createSession: sessionFactory(engine, rc.threads),
     saveCheckpoint: (ckpt) => saveCheckpoint(dir, ckpt, rc),
     writeMetrics: (r) => log.write(r),
     now: () => performance.now(),
@@ -114,27 +121,27 @@ async function runWith(rc: RunConfig, dir: string, data: FashionMnist, model: Vi
   }
 }
 
-export async function trainJob(o: TrainJobOptions, hooks: RunHooks = {}): Promise<TrainResult> {
+export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHooks = {}): Promise<TrainResult> {
   const rc: RunConfig = {
     model: o.model,
     modelOverrides: o.modelOverrides ?? {},
     data: o.data,
     train: { ...DEFAULT_TRAIN_CONFIG, ...o.train },
-    threads: o.threads ?? defaultThreads(),
+    threads: engine.threads(o.threads, '--threads'),
   };
   if (hasCheckpoint(o.out))
     throw new ConfigError(`--out ${o.out} already holds a training run; continue it with --resume ${o.out} or choose another --out`);
   // Everything that can be wrong with the options is checked before the run folder is created.
   const data = await loadDataSpec(rc.data);
-  const model = buildModel(rc, data);
+  const model = buildModel(engine, rc, data);
   validateConfig(rc.train, data.train.count);
   createRunFolder(o.out, rc);
-  return runWith(rc, o.out, data, model, null, hooks);
+  return runWith(engine, rc, o.out, data, model, null, hooks);
 }
 
-export async function resumeJob(dir: string, hooks: RunHooks = {}): Promise<TrainResult> {
+export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {}): Promise<TrainResult> {
   const { ckpt, runConfig } = await loadCheckpoint(dir);
   const rc = runConfig as RunConfig;
   const data = await loadDataSpec(rc.data);
-  return runWith(rc, dir, data, buildModel(rc, data), ckpt, hooks);
+  return runWith(engine, rc, dir, data, buildModel(engine, rc, data), ckpt, hooks);
 }

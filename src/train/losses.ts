@@ -1,7 +1,9 @@
-/** Classification losses as graph ops, and the soft targets they consume. */
+/** Classification losses as graph ops, the soft targets they consume, and the cross-entropy objective. */
 import { ConfigError } from '../errors.js';
 import type { Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
+import { Tensor } from '../tensor.js';
+import type { Objective } from './objective.js';
 
 /** Mean over the batch of −Σ_k t_k log softmax(z)_k (timm's SoftTargetCrossEntropy). */
 export function softTargetCrossEntropy(logits: Value, targets: Value): Value {
@@ -27,7 +29,53 @@ export function smoothedTargets(labels: ArrayLike<number>, numClasses: number, s
   return t;
 }
 
-/** Number of rows whose arg-max logit equals the label (int64 labels [N]). */
-export function correctCount(logits: Value, labels: Value): Value {
-  return F.reduceSum(F.cast(F.equal(F.argMax(logits, -1), labels), 'float32'));
+/** Fraction of rows whose arg-max logit is the arg-max target (the label, for one-hot or smoothed targets). */
+export function accuracy(logits: Value, targets: Value): Value {
+  const hits = F.cast(F.equal(F.argMax(logits, -1), F.argMax(targets, -1)), 'float32');
+  return F.reduceMean(hits);
+}
+
+/**
+ * Class targets: integer labels [N] (Int32Array, number[], BigInt64Array, Uint8Array) or soft
+ * targets as a float32 Tensor [N, K] (Mixup/CutMix, distillation).
+ */
+export type ClassTargets = Int32Array | Uint8Array | BigInt64Array | readonly number[] | Tensor;
+
+/** Labels as numbers, whatever integer array they came in. */
+function labelArray(t: Exclude<ClassTargets, Tensor>): ArrayLike<number> {
+  return t instanceof BigInt64Array ? Array.from(t, (v) => Number(v)) : t;
+}
+
+/**
+ * Mean cross-entropy of the `logits` output against class targets, with optional label smoothing of
+ * integer labels; metric `acc`.
+ */
+export function crossEntropy(o: { labelSmoothing?: number } = {}): Objective<ClassTargets> {
+  const smoothing = o.labelSmoothing ?? 0;
+  if (!(smoothing >= 0 && smoothing < 1)) throw new ConfigError(`label smoothing must be in [0, 1), got ${smoothing}`);
+  return {
+    name: `cross_entropy(smoothing=${smoothing})`,
+    reads: ['logits'],
+    build(ctx) {
+      const logits = ctx.outputs.logits;
+      const [n, k] = logits.shape as [number, number];
+      const targets = ctx.target('class', [n, k]);
+      return {
+        loss: softTargetCrossEntropy(logits, targets),
+        metrics: { acc: accuracy(logits, targets) },
+        feed(t) {
+          if (t instanceof Tensor) {
+            if (t.dtype !== 'float32' || t.shape.length !== 2 || t.shape[0] !== n || t.shape[1] !== k)
+              throw new ConfigError(`soft targets must be a float32 Tensor [${n}, ${k}], got ${t.dtype} [${t.shape}]`);
+            return { 'target.class': t };
+          }
+          if (t === null || typeof t !== 'object' || typeof (t as { length?: unknown }).length !== 'number')
+            throw new ConfigError(`targets must be ${n} integer labels or a float32 Tensor [${n}, ${k}] of soft targets`);
+          const labels = labelArray(t);
+          if (labels.length !== n) throw new ConfigError(`${labels.length} labels for a batch of ${n}`);
+          return { 'target.class': new Tensor(smoothedTargets(labels, k, smoothing), [n, k], 'float32') };
+        },
+      };
+    },
+  };
 }

@@ -4,17 +4,15 @@
  * optimizer state go in as inputs and come back as outputs (ORT's Node API has no IO binding).
  */
 import { ConfigError } from '../errors.js';
-import { gradients } from '../graph/autodiff.js';
 import { toModelProto } from '../graph/emit.js';
 import { withGraph, type Graph, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import type { VisionModel } from '../models/base.js';
 import type { Parameter } from '../nn/module.js';
-import { traceForward } from '../models/trace.js';
 import type { Session } from '../runtime/session.js';
 import { Tensor } from '../tensor.js';
 import type { Rng } from '../util/rng.js';
-import { correctCount, softTargetCrossEntropy } from './losses.js';
+import { buildLossGraph, type Objective } from './objective.js';
 import type { Optimizer } from './optim.js';
 
 export interface TrainStepOptions {
@@ -43,11 +41,11 @@ export interface TrainState {
 
 export interface StepResult {
   loss: number;
-  correct: number;
+  /** The objective's metrics for this batch (batch means; cross-entropy: `acc`). */
+  metrics: Record<string, number>;
   gradNorm: number;
 }
 
-/** Builds the train-step graph for a model (in train mode). */
 /** Parameters updated together as one flat vector: same weight decay and lr scale. */
 export interface ParamBucket {
   weightDecay: number;
@@ -74,39 +72,38 @@ function paramBuckets(named: Map<string, Parameter>, paramKeys: string[], o: Tra
   return [...byKey.values()];
 }
 
-export function buildTrainGraph(
+/**
+ * The train-step graph of a model (in train mode) and an objective: the objective's loss graph
+ * (buildLossGraph), then gradient norm, clipping, the optimizer update and the EMA update.
+ * Inputs: 'input', the objective's targets and random inputs, parameters, buffers, optimizer state
+ * per bucket, 'lr', 'bc1', 'bc2' (and 'ema_decay'); outputs: 'loss', 'metric.<name>', 'grad_norm',
+ * 'new.<key>' for every updated tensor.
+ */
+export function buildTrainGraph<T>(
   model: VisionModel,
+  objective: Objective<T>,
   o: TrainStepOptions,
-): { graph: Graph; paramKeys: string[]; bufferKeys: string[]; buckets: ParamBucket[] } {
+): { graph: Graph; paramKeys: string[]; bufferKeys: string[]; buckets: ParamBucket[]; feed: (targets: T) => Record<string, Tensor> } {
   if (!model.training) throw new ConfigError('buildTrainGraph: call model.train() first');
-  const graph = traceForward(model, o.batchShape, { paramsAsInputs: true });
+  const lg = buildLossGraph(model, objective, o.batchShape);
+  const { graph, paramKeys, params } = lg;
   const named = new Map(model.namedParameters());
-  const boundParams = graph.parameterValues();
-  const paramKeys = [...named.keys()].filter((k) => boundParams.has(k));
-  const bufferKeys = [...graph.bufferUpdates.keys()];
+  const bufferKeys = [...lg.bufferUpdates.keys()];
   const buckets = paramBuckets(named, paramKeys, o);
   withGraph(graph, () => {
-    const logits = graph.outputs[0]!;
-    const n = o.batchShape[0]!;
-    const k = logits.shape[1]!;
-    const targets = graph.input('targets', [n, k]);
-    const labels = graph.input('labels', [n], 'int64');
     const lr = graph.input('lr', []);
     const bc1 = graph.input('bc1', []);
     const bc2 = graph.input('bc2', []);
-    const loss = softTargetCrossEntropy(logits, targets);
-    graph.markOutput(loss, 'loss');
-    graph.markOutput(correctCount(logits, labels), 'correct');
+    graph.markOutput(lg.loss, 'loss');
+    for (const [name, v] of Object.entries(lg.metrics)) graph.markOutput(v, `metric.${name}`);
 
     // Gradient norm, clipping and the update run on flat vectors, one per bucket of parameters
     // sharing (weight decay, lr scale): a dozen large elementwise ops instead of a dozen per tensor
     // (ConvNeXt-atto has ~150 tensors; thousands of tiny ORT nodes cost more than the arithmetic).
-    const params = paramKeys.map((key) => boundParams.get(key)!);
-    const grads = gradients(loss, params).map((g, i) => g ?? F.zerosLike(params[i]!));
     const index = new Map(paramKeys.map((key, i) => [key, i] as const));
     const flat = (vs: Value[]) => F.concat(vs.map((v) => F.reshape(v, [v.size])), 0);
     const bucketParams = buckets.map((b) => flat(b.keys.map((key) => params[index.get(key)!]!)));
-    let bucketGrads = buckets.map((b) => flat(b.keys.map((key) => grads[index.get(key)!]!)));
+    let bucketGrads = buckets.map((b) => flat(b.keys.map((key) => lg.grads[index.get(key)!]!)));
     const gradNorm = F.sqrt(bucketGrads.map((g) => F.reduceSumSquare(g, undefined, false)).reduce((a, b) => F.add(a, b)));
     graph.markOutput(gradNorm, 'grad_norm');
     if (o.clipGradNorm && o.clipGradNorm > 0) {
@@ -128,7 +125,7 @@ export function buildTrainGraph(
       if (emaDecay) graph.markOutput(emaUpdate(graph.input(`ema.${j}`, [b.total]), upd.param, emaDecay), `new.ema.${j}`);
     });
     for (const key of bufferKeys) {
-      const nb = graph.bufferUpdates.get(key)!;
+      const nb = lg.bufferUpdates.get(key)!;
       graph.markOutput(nb, `new.${key}`);
       if (emaDecay) {
         // Integer buffers (BatchNorm's num_batches_tracked) are counters, not weights: the EMA copy
@@ -139,22 +136,11 @@ export function buildTrainGraph(
       }
     }
   });
-  return { graph, paramKeys, bufferKeys, buckets };
+  return { graph, paramKeys, bufferKeys, buckets, feed: lg.feed };
 }
 
 function emaUpdate(ema: Value, current: Value, decay: Value): Value {
   return F.add(F.mul(ema, decay), F.mul(current, F.sub(1, decay)));
-}
-
-/** Draw the graph's random inputs (drop-path keep masks) from the trainer's generator. */
-export function drawRandomInputs(graph: Graph, rng: Rng): Record<string, Tensor> {
-  const feeds: Record<string, Tensor> = {};
-  for (const { value, spec } of graph.randomInputs) {
-    const d = new Float32Array(value.size);
-    for (let i = 0; i < d.length; i++) d[i] = rng.random() < spec.keepProb ? 1 / spec.keepProb : 0;
-    feeds[value.name!] = new Tensor(d, value.shape, 'float32');
-  }
-  return feeds;
 }
 
 /**
@@ -162,7 +148,7 @@ export function drawRandomInputs(graph: Graph, rng: Rng): Record<string, Tensor>
  * weights live as one flat vector per parameter bucket (the layout the graph consumes); the public
  * `TrainState` presents them per parameter, as views.
  */
-export class TrainStep {
+export class TrainStep<T = unknown> {
   private step_ = 0;
   private params = new Map<string, Tensor>();
   private buffers = new Map<string, Tensor>();
@@ -177,6 +163,7 @@ export class TrainStep {
     readonly paramKeys: string[],
     readonly bufferKeys: string[],
     readonly buckets: ParamBucket[],
+    private readonly feedTargets: (targets: T) => Record<string, Tensor>,
   ) {
     const sd = model.stateDict();
     for (const k of paramKeys) this.params.set(k, sd[k]!);
@@ -189,14 +176,15 @@ export class TrainStep {
     if (ema) for (const k of bufferKeys) this.flat.set(`ema.${k}`, copy(sd[k]!));
   }
 
-  static async compile(
+  static async compile<T>(
     model: VisionModel,
+    objective: Objective<T>,
     o: TrainStepOptions,
     createSession: (bytes: Uint8Array, label: string) => Promise<Session>,
-  ): Promise<TrainStep> {
-    const { graph, paramKeys, bufferKeys, buckets } = buildTrainGraph(model, o);
+  ): Promise<TrainStep<T>> {
+    const { graph, paramKeys, bufferKeys, buckets, feed } = buildTrainGraph(model, objective, o);
     const session = await createSession(toModelProto(graph), `${model.name} train step`);
-    return new TrainStep(model, o, graph, session, paramKeys, bufferKeys, buckets);
+    return new TrainStep(model, o, graph, session, paramKeys, bufferKeys, buckets, feed);
   }
 
   get stepCount(): number {
@@ -204,18 +192,17 @@ export class TrainStep {
   }
 
   /** One optimisation step. On a non-finite loss nothing is updated and the loss is returned as is. */
-  async step(x: Tensor, targets: Float32Array, labels: Int32Array, lr: number, rng: Rng): Promise<StepResult> {
+  async step(x: Tensor, targets: T, lr: number, rng: Rng): Promise<StepResult> {
     const t = this.step_ + 1;
     const { bc1, bc2 } = this.options.optimizer.corrections(t);
-    const n = this.options.batchShape[0]!;
+    const given = this.feedTargets(targets);
     const feeds: Record<string, Tensor> = {
       input: x,
-      targets: new Tensor(targets, [n, targets.length / n], 'float32'),
-      labels: new Tensor(BigInt64Array.from(labels, (l) => BigInt(l)), [n], 'int64'),
+      ...given,
       lr: scalar(lr),
       bc1: scalar(bc1),
       bc2: scalar(bc2),
-      ...drawRandomInputs(this.graph, rng),
+      ...this.graph.drawRandomInputs(rng, given),
     };
     for (const [k, v] of this.params) feeds[k] = v;
     for (const [k, v] of this.buffers) feeds[k] = v;
@@ -223,7 +210,9 @@ export class TrainStep {
     if (this.options.emaDecay !== undefined) feeds.ema_decay = scalar(this.options.emaDecay);
     const out = await this.session.run(feeds);
     const loss = out.loss!.toArray()[0]!;
-    const result = { loss, correct: out.correct!.toArray()[0]!, gradNorm: out.grad_norm!.toArray()[0]! };
+    const metrics: Record<string, number> = {};
+    for (const [k, v] of Object.entries(out)) if (k.startsWith('metric.')) metrics[k.slice(7)] = v.toArray()[0]!;
+    const result = { loss, metrics, gradNorm: out.grad_norm!.toArray()[0]! };
     if (!Number.isFinite(loss)) return result;
     for (const m of [this.params, this.buffers, this.flat]) for (const k of m.keys()) m.set(k, out[`new.${k}`]!);
     this.step_ = t;

@@ -11,7 +11,7 @@ import type { VisionModel } from '../models/base.js';
 import type { Session } from '../runtime/session.js';
 import type { Tensor } from '../tensor.js';
 import { Rng, type RngState } from '../util/rng.js';
-import { smoothedTargets } from './losses.js';
+import { crossEntropy, type ClassTargets } from './losses.js';
 import { makeOptimizer, type OptimizerOptions } from './optim.js';
 import { cosineLr } from './schedule.js';
 import { TrainStep, type TrainState } from './step.js';
@@ -158,7 +158,7 @@ export class Trainer {
     readonly config: TrainConfig,
     readonly trainData: ImageDataset,
     readonly testData: ImageDataset | null,
-    readonly step: TrainStep,
+    readonly step: TrainStep<ClassTargets>,
     private readonly io: TrainerIO,
   ) {
     this.sampler = new EpochSampler(trainData.count, config.batchSize, config.seed, { dropLast: true });
@@ -177,6 +177,7 @@ export class Trainer {
     const c = model.defaultInputSize[0];
     const step = await TrainStep.compile(
       model,
+      crossEntropy({ labelSmoothing: config.labelSmoothing }),
       {
         optimizer: makeOptimizer(config.optimizer),
         batchShape: [config.batchSize, c, config.inputSize, config.inputSize],
@@ -241,7 +242,6 @@ export class Trainer {
     const c = this.config;
     const spe = this.sampler.batchesPerEpoch;
     const channels = this.model.defaultInputSize[0];
-    const k = this.model.numClasses;
     onEvent?.({ type: 'start', step: this.step.stepCount, totalSteps: this.totalSteps, stepsPerEpoch: spe, epoch: this.epoch });
     let last: EvalResult | null = null;
     let stepsThisRun = 0;
@@ -255,10 +255,9 @@ export class Trainer {
         const t0 = this.io.now();
         const idx = this.sampler.next();
         const batch = makeBatch(this.trainData, idx, { size: c.inputSize, train: true, rng: this.rng, channels, pad: c.cropPad });
-        const targets = smoothedTargets(batch.labels, k, c.labelSmoothing);
         const stepNo = this.step.stepCount;
         const lr = this.lrAt(stepNo);
-        const res = await this.step.step(batch.x as Tensor, targets, batch.labels, lr, this.rng);
+        const res = await this.step.step(batch.x as Tensor, batch.labels, lr, this.rng);
         if (!Number.isFinite(res.loss))
           throw new TrainingError(
             `non-finite loss (${res.loss}) at step ${stepNo + 1} (epoch ${this.epoch + 1}); weights were not updated and the last good checkpoint is kept. Try a lower --lr or --clip-grad.`,
@@ -267,9 +266,9 @@ export class Trainer {
         const dt = (this.io.now() - t0) / 1000;
         this.elapsed += dt;
         stepsThisRun++;
-        const acc = res.correct / c.batchSize;
+        const acc = res.metrics.acc!;
         epochLoss += res.loss * c.batchSize;
-        epochCorrect += res.correct;
+        epochCorrect += acc * c.batchSize;
         epochSeen += c.batchSize;
         this.record({ step: stepNo + 1, epoch: this.epoch + 1, loss: res.loss, acc, lr, grad_norm: res.gradNorm, img_s: c.batchSize / dt });
         onEvent?.({ type: 'step', step: stepNo + 1, epoch: this.epoch, loss: res.loss, acc, lr, imgPerSec: c.batchSize / dt });

@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { Graph, gradients, toModelProto, withGraph, F, type Value } from '../../src/graph/index.js';
-import { Session } from '../../src/runtime/session.js';
+import { createNodeSession } from '../../src/runtime/node.js';
 import { Tensor, type DType } from '../../src/tensor.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -153,8 +153,8 @@ export async function gradcheck(
     });
   });
 
-  const fwd = await Session.create(toModelProto(fg), { label: `${op} forward`, threads: 1 });
-  const grad = await Session.create(toModelProto(gg), { label: `${op} gradient`, threads: 1 });
+  const fwd = await createNodeSession(toModelProto(fg), { label: `${op} forward`, threads: 1 });
+  const grad = await createNodeSession(toModelProto(gg), { label: `${op} gradient`, threads: 1 });
   const feeds = (override?: { i: number; t: Tensor }): Record<string, Tensor> => {
     const f: Record<string, Tensor> = {};
     specs.forEach((s, i) => {

@@ -13,7 +13,7 @@ import { ShapeError } from '../../src/errors.js';
 import { Emitter, Graph, defineOp, gradients, toModelProto, withGraph, F, type Value } from '../../src/graph/index.js';
 import { resizeMatrix } from '../../src/graph/ops/index.js';
 import type { ConvAttrs, PoolAttrs, ResizeAttrs } from '../../src/graph/ops/index.js';
-import { Session } from '../../src/runtime/session.js';
+import { createNodeSession } from '../../src/runtime/node.js';
 import { Tensor } from '../../src/tensor.js';
 import { Rng } from '../../src/util/rng.js';
 import { formatReport, gradcheck, type GradcheckOptions, type GradInput } from './gradcheck.js';
@@ -177,7 +177,7 @@ test('ReduceMax splits the gradient among ties', async (t) => {
     const [dx] = gradients(F.reduceMax(x, [1]), [x]);
     g.markOutput(dx!, 'dx');
   });
-  const sess = await Session.create(toModelProto(g));
+  const sess = await createNodeSession(toModelProto(g));
   const out = await sess.run({ x: new Tensor(Float64Array.from([1, 3, 3, 2]), [1, 4], 'float64') });
   assert.deepEqual(out.dx!.toArray(), [0, 0.5, 0.5, 0]);
   t.diagnostic('ReduceMax ties: [0, 0.5, 0.5, 0]');
@@ -404,7 +404,7 @@ test('Resize interpolation matrices reproduce ORT forward exactly', async (t) =>
     for (const sz of sizes) {
       const g = new Graph();
       withGraph(g, () => g.markOutput(F.resize(g.input('x', sz.x, 'float32'), sz.size, mode, cm), 'y'));
-      const sess = await Session.create(toModelProto(g));
+      const sess = await createNodeSession(toModelProto(g));
       const [n, c, h, w] = sz.x as [number, number, number, number];
       const [ho, wo] = sz.size;
       const x = Float32Array.from({ length: n * c * h * w }, () => rng.normal());

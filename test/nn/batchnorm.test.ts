@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { Graph, gradients, toModelProto, withGraph, F, type Value } from '../../src/graph/index.js';
 import { BatchNorm2d, Conv2d, Linear, Sequential, batchNorm2dTrain } from '../../src/nn/index.js';
 import { VisionModel, type TracedOutputs } from '../../src/models/base.js';
-import { Session } from '../../src/runtime/session.js';
+import { createNodeSession } from '../../src/runtime/node.js';
 import { Tensor } from '../../src/tensor.js';
 import { TrainStep } from '../../src/train/step.js';
 import { sgd } from '../../src/train/optim.js';
-import { smoothedTargets } from '../../src/train/losses.js';
+import { crossEntropy, smoothedTargets } from '../../src/train/losses.js';
 import { Rng } from '../../src/util/rng.js';
 import { gradcheck, formatReport } from '../graph/gradcheck.js';
 
@@ -105,7 +105,7 @@ function makeBn(c: number, rng: Rng, opts: { eps?: number; momentum?: number } =
   const bn = new BatchNorm2d(c, opts);
   bn.weight.tensor = new Tensor(Float32Array.from({ length: c }, () => rng.uniform(0.5, 1.5)), [c], 'float32');
   bn.bias.tensor = randomTensor([c], rng, 0, 0.5);
-  bn.namedParameters();
+  bn.bindKeys();
   return bn;
 }
 
@@ -130,7 +130,7 @@ test('BatchNorm2d (a): train-mode forward equals the float64 reference', async (
   const bn = makeBn(3, rng).train();
   // A channel offset and scale, so that mean and variance both matter.
   const x = randomTensor(SHAPE, rng, 2, 3);
-  const s = await Session.create(toModelProto(traceBn(bn, SHAPE, false)), { label: 'bn train' });
+  const s = await createNodeSession(toModelProto(traceBn(bn, SHAPE, false)), { label: 'bn train' });
   const out = await s.run({ x });
   const ref = refTrain(x.data as Float32Array, SHAPE, bn.weight.tensor.toArray(), bn.bias.tensor.toArray(), bn.eps);
   assertClose('y', out.y!.data as Float32Array, ref.y, 2e-6);
@@ -145,7 +145,7 @@ test('BatchNorm2d (b): running statistics after 2 steps equal the reference (unb
   const g = traceBn(bn, SHAPE, true);
   assert.deepEqual([...g.bufferUpdates.keys()].sort(), ['num_batches_tracked', 'running_mean', 'running_var']);
   assert.equal(g.bufferUpdates.get('num_batches_tracked')!.dtype, 'int64');
-  const s = await Session.create(toModelProto(g), { label: 'bn train step' });
+  const s = await createNodeSession(toModelProto(g), { label: 'bn train step' });
 
   const w = bn.weight.tensor.toArray();
   const b = bn.bias.tensor.toArray();
@@ -190,7 +190,7 @@ test('BatchNorm2d (c): eval-mode forward uses the running statistics and updates
   const g = traceBn(bn, SHAPE, false);
   assert.equal(g.bufferUpdates.size, 0, 'eval mode registers no buffer updates');
   const x = randomTensor(SHAPE, rng, 1, 2);
-  const s = await Session.create(toModelProto(g), { label: 'bn eval' });
+  const s = await createNodeSession(toModelProto(g), { label: 'bn eval' });
   const out = await s.run({ x });
   const ref = refEval(
     x.data as Float32Array,
@@ -252,7 +252,7 @@ test('BatchNorm2d (c): in eval mode ORT folds it into the preceding Conv', async
   bn.running_mean.tensor = randomTensor([4], rng);
   bn.running_var.tensor = new Tensor(Float32Array.from({ length: 4 }, () => rng.uniform(0.5, 2)), [4], 'float32');
   const net = new Sequential(conv, bn).eval();
-  net.namedParameters(); // keys 0.weight, 1.running_mean, …
+  net.bindKeys(); // keys 0.weight, 1.running_mean, …
   const g = new Graph('conv_bn');
   withGraph(g, () => g.markOutput(net.call(g.input('x', [2, 3, 6, 6])), 'y'));
   const dir = mkdtempSync(join(tmpdir(), 'visionmix-bn-'));
@@ -261,11 +261,11 @@ test('BatchNorm2d (c): in eval mode ORT folds it into the preceding Conv', async
     // 'basic' = ORT level 1: constant folding plus the Conv+Mul / Conv+Add fusions, without the
     // layout transforms of higher levels that would obscure the node list.
     const bytes = toModelProto(g);
-    const folded = await Session.create(bytes, { optimization: 'basic', optimizedModelPath: path, label: 'conv+bn' });
+    const folded = await createNodeSession(bytes, { optimization: 'basic', optimizedModelPath: path, label: 'conv+bn' });
     const ops = opTypes(readFileSync(path));
     assert.deepEqual(ops, ['Conv'], `optimised graph should be a single Conv, got [${ops.join(', ')}]`);
     // …and the folded Conv computes what the unoptimised Conv → Mul → Add does.
-    const plain = await Session.create(bytes, { optimization: 'disabled', label: 'conv+bn unoptimised' });
+    const plain = await createNodeSession(bytes, { optimization: 'disabled', label: 'conv+bn unoptimised' });
     const x = randomTensor([2, 3, 6, 6], rng);
     const [a, b] = [(await folded.run({ x })).y!, (await plain.run({ x })).y!];
     assertClose('folded vs unfolded', a.data as Float32Array, b.data as Float32Array, 1e-5);
@@ -372,13 +372,13 @@ test('BatchNorm2d in a TrainStep: running statistics and their EMA are updated (
   model.train();
   const shape = [3, 2, 4, 4];
   const decay = 0.9;
-  const step = await TrainStep.compile(model, { optimizer: sgd({ momentum: 0.9 }), batchShape: shape, emaDecay: decay }, (bytes, label) =>
-    Session.create(bytes, { label }),
+  const step = await TrainStep.compile(model, crossEntropy(), { optimizer: sgd({ momentum: 0.9 }), batchShape: shape, emaDecay: decay }, (bytes, label) =>
+    createNodeSession(bytes, { label }),
   );
   assert.deepEqual([...step.bufferKeys].sort(), ['bn.num_batches_tracked', 'bn.running_mean', 'bn.running_var']);
   const x = randomTensor(shape, rng, 0.5, 2);
   const labels = Int32Array.of(0, 2, 1);
-  await step.step(x, smoothedTargets(labels, 3), labels, 0.1, rng);
+  await step.step(x, new Tensor(smoothedTargets(labels, 3), [labels.length, 3], 'float32'), 0.1, rng);
   const st = step.getState();
   const ref = refTrain(x.data as Float32Array, shape, [1.2, 0.8], [0, 0], 1e-5);
   const rm = Array.from(ref.mean, (m) => 0.1 * m);

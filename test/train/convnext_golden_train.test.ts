@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createModel, readSafetensors } from '../../src/index.js';
 import { Graph, withGraph } from '../../src/graph/graph.js';
 import { toModelProto } from '../../src/graph/emit.js';
-import { Session } from '../../src/runtime/session.js';
+import { createNodeSession } from '../../src/runtime/node.js';
 import { adamw } from '../../src/train/optim.js';
 import { Tensor } from '../../src/tensor.js';
 import { assertClose, compare, goldenCases, goldenFile, type GoldenCase } from '../golden.js';
@@ -76,7 +76,7 @@ test('convnextv2_tiny_custom_train: one AdamW step (updated.*) from the stored g
       g.markOutput(upd.param, `new.${k}`);
     }
   });
-  const s = await Session.create(toModelProto(g));
+  const s = await createNodeSession(toModelProto(g));
   const { bc1, bc2 } = opt.corrections(1);
   const feeds: Record<string, Tensor> = {
     lr: new Tensor(Float32Array.of(o.lr), [], 'float32'),

@@ -8,13 +8,13 @@ import { createModel } from '../../src/index.js';
 import { Graph, withGraph, toModelProto } from '../../src/graph/index.js';
 import type { VisionModel } from '../../src/models/base.js';
 import { traceForward } from '../../src/models/trace.js';
-import { DropPath } from '../../src/nn/index.js';
-import { Session } from '../../src/runtime/session.js';
+import { DropPath, type KeepMask } from '../../src/nn/index.js';
+import { createNodeSession } from '../../src/runtime/node.js';
 import { Tensor, type DType } from '../../src/tensor.js';
-import { smoothedTargets } from '../../src/train/losses.js';
+import { crossEntropy, smoothedTargets, type ClassTargets } from '../../src/train/losses.js';
 import { adamw, sgd, type Optimizer } from '../../src/train/optim.js';
 import { cosineLr } from '../../src/train/schedule.js';
-import { TrainStep, drawRandomInputs, type TrainStepOptions } from '../../src/train/step.js';
+import { TrainStep, type TrainStepOptions } from '../../src/train/step.js';
 import { ConfigError } from '../../src/errors.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -168,7 +168,7 @@ async function compareOptimizer(
 ): Promise<number> {
   const rng = new Rng(7);
   const specs = SPECS.map((s) => ({ ...s, weightDecay: s.weightDecay < 0 ? opt.defaultWeightDecay : s.weightDecay }));
-  const session = await Session.create(toModelProto(optimizerGraph(opt, specs, dtype)), { label: `${opt.kind} graph` });
+  const session = await createNodeSession(toModelProto(optimizerGraph(opt, specs, dtype)), { label: `${opt.kind} graph` });
   const refP = specs.map((s) => Float64Array.from({ length: size(s.shape) }, () => rng.normal()));
   const refs = specs.map((s, i) => makeRef(refP[i]!.length, s.weightDecay));
   // Graph-side state; starts from the same (representable) values as the reference.
@@ -289,8 +289,8 @@ function batch(seed: number): Tensor {
   return new Tensor(Float32Array.from({ length: size(BATCH) }, () => rng.normal()), BATCH, 'float32');
 }
 
-function compile(model: VisionModel, o: Omit<TrainStepOptions, 'batchShape'>): Promise<TrainStep> {
-  return TrainStep.compile(model, { batchShape: BATCH, ...o }, (bytes, label) => Session.create(bytes, { label }));
+function compile(model: VisionModel, o: Omit<TrainStepOptions, 'batchShape'>): Promise<TrainStep<ClassTargets>> {
+  return TrainStep.compile(model, crossEntropy(), { batchShape: BATCH, ...o }, (bytes, label) => createNodeSession(bytes, { label }));
 }
 
 /** A snapshot (copies) of tensors that a later step may replace. */
@@ -316,7 +316,7 @@ test('TrainStep: clipped AdamW update equals reference AdamW on grads scaled to 
   const lr = 0.01;
   const step = await compile(model, { optimizer: adamw(o), clipGradNorm: maxNorm });
   const before = snapshot(step.getState().params);
-  const res = await step.step(x, smoothedTargets(LABELS, 10), LABELS, lr, new Rng(0));
+  const res = await step.step(x, new Tensor(smoothedTargets(LABELS, 10), [LABELS.length, 10], 'float32'), lr, new Rng(0));
   assert.ok(Math.abs(res.loss - refLoss) <= 1e-5, `loss ${res.loss} vs ${refLoss}`);
   assert.ok(Math.abs(res.gradNorm - norm) <= 1e-4 * norm, `grad norm ${res.gradNorm} vs ${norm} (reported before clipping)`);
 
@@ -359,7 +359,7 @@ test('TrainStep: EMA after 2 steps is the decay-weighted average of the paramete
   const step = await compile(model, { optimizer: adamw({ weightDecay: 0.05 }), emaDecay: decay });
   const traj = [snapshot(step.getState().params)];
   for (let i = 0; i < 2; i++) {
-    await step.step(batch(20 + i), smoothedTargets(LABELS, 10, 0.1), LABELS, 0.05, new Rng(i));
+    await step.step(batch(20 + i), new Tensor(smoothedTargets(LABELS, 10, 0.1), [LABELS.length, 10], 'float32'), 0.05, new Rng(i));
     traj.push(snapshot(step.getState().params));
   }
   assert.equal(step.stepCount, 2);
@@ -382,13 +382,13 @@ test('TrainStep: a non-finite loss leaves params, optimizer state and EMA unchan
   (x.data as Float32Array)[5] = NaN;
   const st = step.getState();
   const before = { params: snapshot(st.params), optimizer: snapshot(st.optimizer), ema: snapshot(st.ema) };
-  const res = await step.step(x, smoothedTargets(LABELS, 10), LABELS, 0.01, new Rng(1));
+  const res = await step.step(x, new Tensor(smoothedTargets(LABELS, 10), [LABELS.length, 10], 'float32'), 0.01, new Rng(1));
   assert.ok(Number.isNaN(res.loss), `loss should be NaN, got ${res.loss}`);
   assert.equal(step.stepCount, 0, 'the step counter does not advance');
   for (const part of ['params', 'optimizer', 'ema'] as const)
     for (const [k, v] of before[part]) assert.deepEqual(f64(step.getState()[part].get(k)!), v, `${part} ${k} values unchanged`);
   // A finite batch afterwards trains normally, as step 1.
-  const ok = await step.step(batch(31), smoothedTargets(LABELS, 10), LABELS, 0.01, new Rng(1));
+  const ok = await step.step(batch(31), new Tensor(smoothedTargets(LABELS, 10), [LABELS.length, 10], 'float32'), 0.01, new Rng(1));
   assert.ok(Number.isFinite(ok.loss));
   assert.equal(step.stepCount, 1);
   await step.release();
@@ -402,7 +402,7 @@ test('TrainStep: weight decay skips 1-D params by default, applies to all with d
     const model = tinyModel(); // same init seed → same initial weights
     const step = await compile(model, { optimizer: adamw({ weightDecay: wd }), decayAll });
     const p0 = snapshot(step.getState().params);
-    await step.step(x, smoothedTargets(LABELS, 10), LABELS, lr, new Rng(0));
+    await step.step(x, new Tensor(smoothedTargets(LABELS, 10), [LABELS.length, 10], 'float32'), lr, new Rng(0));
     const p1 = snapshot(step.getState().params);
     await step.release();
     return { p0, p1, shapes: new Map(model.namedParameters().map(([k, p]) => [k, p.shape])) };
@@ -440,7 +440,8 @@ test('DropPath in train mode requests a random keep-mask input; drawRandomInputs
   const g = trace();
   assert.equal(g.randomInputs.length, 1);
   const { value, spec } = g.randomInputs[0]!;
-  assert.deepEqual(spec, { kind: 'dropPath', keepProb: keep });
+  assert.equal((spec as KeepMask).keep, keep);
+  assert.equal(spec.describe, `drop path, keep ${keep}`);
   assert.deepEqual(value.shape, [6, 1, 1, 1], 'one draw per sample');
   assert.ok(g.inputs.includes(value), 'the mask is a graph input');
 
@@ -450,7 +451,7 @@ test('DropPath in train mode requests a random keep-mask input; drawRandomInputs
   let sum = 0;
   let n = 0;
   for (let i = 0; i < 2000; i++) {
-    const mask = drawRandomInputs(g, rng)[value.name!]!;
+    const mask = g.drawRandomInputs(rng)[value.name!]!;
     assert.deepEqual(mask.shape, [6, 1, 1, 1]);
     for (const v of mask.data as Float32Array) {
       assert.ok(v === 0 || v === Math.fround(1 / keep), `mask value ${v}`);
@@ -463,12 +464,12 @@ test('DropPath in train mode requests a random keep-mask input; drawRandomInputs
   assert.ok(Math.abs(kept / n - keep) < 0.02, `keep fraction ${kept / n}`);
   assert.ok(Math.abs(sum / n - 1) < 0.03, `mean ${sum / n}`);
   // Reproducible: the same seed gives the same masks.
-  assert.deepEqual(drawRandomInputs(g, new Rng(5)), drawRandomInputs(g, new Rng(5)));
+  assert.deepEqual(g.drawRandomInputs(new Rng(5)), g.drawRandomInputs(new Rng(5)));
 
   // The graph multiplies each sample by its mask.
-  const s = await Session.create(toModelProto(g));
+  const s = await createNodeSession(toModelProto(g));
   const x = new Tensor(Float32Array.from({ length: 6 * 36 }, (_, i) => i + 1), [6, 4, 3, 3], 'float32');
-  const masks = drawRandomInputs(g, new Rng(3));
+  const masks = g.drawRandomInputs(new Rng(3));
   const y = (await s.run({ x, ...masks })).y!.data as Float32Array;
   const m = masks[value.name!]!.data as Float32Array;
   y.forEach((v, i) => assert.ok(Math.abs(v - (i + 1) * m[Math.floor(i / 36)]!) < 1e-4));
@@ -480,7 +481,7 @@ test('ConvNeXt with drop_path_rate: one random input per block with a non-zero r
   // Rates grow linearly over the 4 blocks: 0, 0.1, 0.2, 0.3 — the first block has no drop path.
   const g = traceForward(model, [2, 3, 32, 32], { paramsAsInputs: true });
   assert.deepEqual(
-    g.randomInputs.map((r) => Number((1 - (r.spec as { keepProb: number }).keepProb).toFixed(6))),
+    g.randomInputs.map((r) => Number((1 - (r.spec as KeepMask).keep).toFixed(6))),
     [0.1, 0.2, 0.3],
   );
   const names = g.randomInputs.map((r) => r.value.name!);

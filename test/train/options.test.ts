@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import '../../src/index.js';
+import { engine } from '../../src/index.js';
 import { ConfigError, DataError, TrainingError } from '../../src/errors.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
@@ -46,7 +46,7 @@ test(
       [{ data: 'cifar-10' }, ConfigError, /--data 'cifar-10' is not a known data set/],
     ];
     for (const [o, cls, re] of cases) {
-      await assert.rejects(trainJob(job(out, o)), (e: unknown) => {
+      await assert.rejects(trainJob(engine, job(out, o)), (e: unknown) => {
         assert.ok(e instanceof cls, `${JSON.stringify(o)}: expected ${cls.name}, got ${String(e)}`);
         assert.match((e as Error).message, re);
         return true;
@@ -62,6 +62,7 @@ test(
     const out = join(dir, 'diverge');
     // SGD with lr 1e4 blows the weights up within a few steps (deterministic for this seed).
     const err = await trainJob(
+      engine,
       job(out, { train: { lr: 1e4, optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0 }, warmupEpochs: 0, checkpointEvery: 1, seed: 3 } }),
     ).catch((e: unknown) => e);
     assert.ok(err instanceof TrainingError, String(err));

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import '../../src/index.js';
+import { engine } from '../../src/index.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
 import { trainJob } from '../../src/tasks/train.js';
@@ -52,7 +52,7 @@ test('SIGKILL during training and during a checkpoint write: resume reproduces t
   try {
     // Reference: uninterrupted.
     const ref = join(root, 'ref');
-    await trainJob({ ...RESUME_TEST_JOB, out: ref });
+    await trainJob(engine, { ...RESUME_TEST_JOB, out: ref });
     const want = stepLosses(ref);
     assert.equal(want.size, 40, '2 epochs × 20 steps');
 

@@ -216,6 +216,9 @@ const Gelu = defineOp<null>({
 });
 export const gelu = (x: Value): Value => apply1(Gelu, [x], null);
 
+/** SiLU / Swish, x·σ(x): ORT fuses the pattern; the VJP comes from Mul's and Sigmoid's. */
+export const silu = (x: Value): Value => mul(x, sigmoid(x));
+
 const Cast = defineOp<{ to: DType }>({
   type: 'Cast',
   infer: ([x], { to }) => [{ shape: x!.shape, dtype: to }],

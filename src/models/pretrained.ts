@@ -1,0 +1,41 @@
+/**
+ * Pretrained weight tags (`convnext_atto.d2_in1k`): which weights, and how inputs must be prepared
+ * for them — timm's `pretrained_cfg`, kept as data by each family (models/pretrained/<family>.ts).
+ */
+export type Interpolation = 'bicubic' | 'bilinear';
+
+export interface PretrainedConfig {
+  /** `<architecture>.<weights>`, e.g. 'convnext_atto.d2_in1k'. */
+  readonly tag: string;
+  /** Hugging Face hub repository of the weights. */
+  readonly hubId?: string;
+  /** Classes of the classifier the weights were trained with (0: a feature extractor). */
+  readonly numClasses: number;
+  /** [C, H, W] the weights were trained at. */
+  readonly inputSize: readonly [number, number, number];
+  /** [C, H, W] timm evaluates at, when it differs. */
+  readonly testInputSize?: readonly [number, number, number];
+  /** Resize the shorter side to size / cropPct, then centre-crop `size`. */
+  readonly cropPct: number;
+  readonly testCropPct?: number;
+  /** 'center' (resize + centre crop), 'squash' (resize both sides to the crop size), 'border'. */
+  readonly cropMode: 'center' | 'squash' | 'border';
+  readonly interpolation: Interpolation;
+  readonly mean: readonly [number, number, number];
+  readonly std: readonly [number, number, number];
+  /** Licence of the weights (CC-BY-NC-4.0 for ConvNeXt V2: non-commercial). */
+  readonly license: string;
+  /** Channel order the weights expect (ml-cvnets' MobileViT was trained on BGR); default RGB. */
+  readonly channelOrder?: 'RGB' | 'BGR';
+}
+
+/** The architecture part of a tag: 'convnext_atto.d2_in1k' → 'convnext_atto'. */
+export function tagArchitecture(tag: string): string {
+  const dot = tag.indexOf('.');
+  return dot < 0 ? tag : tag.slice(0, dot);
+}
+
+/** Licences that forbid commercial use, for a warning when such weights are loaded. */
+export function isNonCommercial(license: string): boolean {
+  return /(^|-)nc(-|$)|noncommercial|non-commercial/i.test(license);
+}

@@ -1,0 +1,27 @@
+/**
+ * The Node runtime: onnxruntime-node and the machine's core count. The Node entry (src/index.ts)
+ * completes it with a weights reader from io/ (runtime/ does not read files) and hands it to its
+ * engine.
+ */
+import * as ort from 'onnxruntime-node';
+import type { Tensor } from '../tensor.js';
+import { defaultThreads, runtimeVersions } from './node_machine.js';
+import type { Runtime } from './runtime.js';
+import { Session, type OrtModule, type SessionOptions } from './session.js';
+
+export const nodeOrt: OrtModule = ort as unknown as OrtModule;
+
+export function nodeRuntime(readWeights: (source: string) => Promise<Map<string, Tensor>>): Runtime {
+  return {
+    name: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}`,
+    ort: nodeOrt,
+    executionProviders: ['cpu'],
+    maxThreads: defaultThreads,
+    readWeights,
+  };
+}
+
+/** A session on onnxruntime-node (tests, benchmarks and tools that compile graphs themselves). */
+export function createNodeSession(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+  return Session.create(nodeOrt, model, opts);
+}

@@ -1,0 +1,21 @@
+/**
+ * What an entry point injects into the engine: the ONNX Runtime module and the environment's few
+ * platform facts. Node passes onnxruntime-node and the file system (runtime/node.ts); a browser entry
+ * passes onnxruntime-web and fetch. Nothing here is installed globally: each engine holds its own.
+ */
+import type { Tensor } from '../tensor.js';
+import type { OrtModule, SessionOptions } from './session.js';
+
+export interface Runtime {
+  /** For messages: 'onnxruntime-node 1.30.0', 'onnxruntime-web (wasm)'. */
+  readonly name: string;
+  readonly ort: OrtModule;
+  /** Execution providers sessions ask for, in order of preference. */
+  readonly executionProviders: readonly string[];
+  /** Cores this process may use: the default and the upper bound of `threads`. */
+  maxThreads(): number;
+  /** A state dict from a weights source (a path in Node, a URL in the browser, …). */
+  readWeights(source: string): Promise<Map<string, Tensor>>;
+  /** Extra session options the platform needs (memory arena, …). */
+  readonly sessionDefaults?: Partial<SessionOptions>;
+}
