@@ -168,7 +168,7 @@ export abstract class VisionModel extends Module {
   }
 
   /** Run the model on a float32 batch [N, C, H, W]; returns `logits` and the outputs asked for. */
-  run(x: Tensor, opts: RunOptions = {}): Promise<RunOutput> {
+  async run(x: Tensor, opts: RunOptions = {}): Promise<RunOutput> {
     return this.requireBackend().run(this, x, opts);
   }
 
@@ -177,7 +177,7 @@ export abstract class VisionModel extends Module {
    * `targets` — integer labels [N] or soft targets (a Tensor [N, K]). In train mode this is one
    * train-mode forward: BatchNorm running statistics are updated as in PyTorch.
    */
-  lossAndGrads(x: Tensor, targets: unknown, opts: LossOptions = {}): Promise<LossAndGrads> {
+  async lossAndGrads(x: Tensor, targets: unknown, opts: LossOptions = {}): Promise<LossAndGrads> {
     return this.requireBackend().lossAndGrads(this, x, targets, opts);
   }
 }

@@ -38,3 +38,31 @@ for (const c of inferenceCases) {
     });
   }
 }
+
+/**
+ * The same golden cases built from timm's constructor keywords: `ConvNeXt(use_grn=True,
+ * ls_init_value=None)` is ConvNeXt V2, under family 'convnext' and (redundantly) 'convnextv2'.
+ */
+function timmKeywordBuilds(c: GoldenCase): [string, VisionModel][] {
+  const r = c.reference as { depths: number[]; dims: number[]; num_classes: number; conv_mlp?: boolean };
+  const base = { depths: r.depths, dims: r.dims, num_classes: r.num_classes, conv_mlp: r.conv_mlp ?? false };
+  if (c.family === 'convnext_v2')
+    return [
+      ["{family: 'convnext', use_grn: true, ls_init_value: null}", createModel({ family: 'convnext', ...base, use_grn: true, ls_init_value: null })],
+      ["{family: 'convnextv2', use_grn: true, ls_init_value: null}", createModel({ family: 'convnextv2', ...base, use_grn: true, ls_init_value: null })],
+    ];
+  return [["{family: 'convnext', use_grn: false, ls_init_value: 1e-6}", createModel({ family: 'convnext', ...base, use_grn: false, ls_init_value: 1e-6 })]];
+}
+
+for (const c of inferenceCases) {
+  test(`${c.name}: built from timm's constructor keywords`, { skip }, async (t) => {
+    const tol = c.tolerance as { rel_to_absmax: number; max_abs_floor: number };
+    const io = await readSafetensors(goldenFile(FAMILY, c.files.io!));
+    for (const [how, model] of timmKeywordBuilds(c)) {
+      await model.loadWeights(goldenFile(FAMILY, c.files.weights!));
+      const out = await model.run(io.get('input')!, { features: true });
+      t.diagnostic(`${how}: ${assertClose('logits', out.logits, io.get('logits')!, tol.rel_to_absmax, tol.max_abs_floor)}`);
+      out.features.forEach((f, i) => assertClose(`${how} features.${i}`, f, io.get(`features.${i}`)!, tol.rel_to_absmax, tol.max_abs_floor));
+    }
+  });
+}
