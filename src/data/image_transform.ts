@@ -1,0 +1,89 @@
+/**
+ * timm's eval transform for pretrained weights, exactly as torchvision runs it on a PIL image:
+ * Resize (shorter side to floor(size / crop_pct), the longer to floor(new_short · long / short), PIL
+ * resampling with antialias) → CenterCrop(size) (offsets rounded as Python's round: half to even;
+ * zero padding when the image is smaller) → ToTensor (/255) → Normalize ((x − mean) / std), all in
+ * float32. 'squash' resizes both sides to the crop size. Pure data code over planar uint8 pixels.
+ */
+import { ConfigError } from '../errors.js';
+import { resizeImage, type PlanarImage, type ResampleFilter } from './resample.js';
+
+export interface EvalTransformConfig {
+  /** [C, H, W] of the model input (C must be 3: images are RGB). */
+  inputSize: readonly [number, number, number];
+  /** Resize to size / cropPct before the centre crop (1: no margin). */
+  cropPct: number;
+  interpolation: ResampleFilter;
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+  /** 'center' (default): keep the aspect ratio, then crop; 'squash': resize to the crop size. */
+  cropMode?: 'center' | 'squash';
+  /** Channel order the model expects (ml-cvnets' MobileViT: BGR). Default RGB. */
+  channelOrder?: 'RGB' | 'BGR';
+}
+
+/** Python's round(): halves go to the even neighbour (torchvision's crop offsets use it). */
+export function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+export function checkTransformConfig(c: EvalTransformConfig): void {
+  const [ch, h, w] = c.inputSize;
+  if (ch !== 3 || !(Number.isInteger(h) && h > 0 && Number.isInteger(w) && w > 0))
+    throw new ConfigError(`transform: inputSize must be [3, H, W] with positive integers, got [${c.inputSize}]`);
+  if (!(c.cropPct > 0 && c.cropPct <= 4)) throw new ConfigError(`transform: cropPct must be in (0, 4], got ${c.cropPct}`);
+  if (c.interpolation !== 'bicubic' && c.interpolation !== 'bilinear')
+    throw new ConfigError(`transform: interpolation must be 'bicubic' or 'bilinear', got ${JSON.stringify(c.interpolation)}`);
+  for (const [name, v] of [['mean', c.mean], ['std', c.std]] as const)
+    if (!Array.isArray(v) || v.length !== 3 || v.some((x) => typeof x !== 'number' || !Number.isFinite(x)))
+      throw new ConfigError(`transform: ${name} must be three numbers, got ${JSON.stringify(v)}`);
+  if (c.std.some((s) => s <= 0)) throw new ConfigError(`transform: std must be > 0, got [${c.std}]`);
+  if (c.cropMode !== undefined && c.cropMode !== 'center' && c.cropMode !== 'squash')
+    throw new ConfigError(`transform: cropMode '${c.cropMode}' is not supported (center, squash)`);
+}
+
+/** The resize before the crop: the size torchvision's Resize computes, resampled as PIL does. */
+export function evalResize(img: PlanarImage, c: EvalTransformConfig): PlanarImage {
+  const [, h, w] = c.inputSize;
+  if (c.cropMode === 'squash') return resizeImage(img, w, h, c.interpolation);
+  // timm: scale_size = floor(size / crop_pct); a square input keeps the aspect ratio (Resize(int)),
+  // a non-square one is resized to both sides.
+  const sh = Math.floor(h / c.cropPct);
+  const sw = Math.floor(w / c.cropPct);
+  if (sh !== sw) return resizeImage(img, sw, sh, c.interpolation);
+  const short = Math.min(img.width, img.height);
+  const long = Math.max(img.width, img.height);
+  const newLong = Math.floor((sh * long) / short);
+  return img.width <= img.height ? resizeImage(img, sh, newLong, c.interpolation) : resizeImage(img, newLong, sh, c.interpolation);
+}
+
+/** Centre crop (zero padding where the image is smaller), /255, normalise; float32 planar [3, H, W]. */
+export function cropNormalize(img: PlanarImage, c: EvalTransformConfig): Float32Array {
+  const [, h, w] = c.inputSize;
+  // torchvision pads a too-small image first (left = (cw − iw) // 2), then crops at round((ih − ch) / 2).
+  const top = img.height >= h ? roundHalfEven((img.height - h) / 2) : -Math.floor((h - img.height) / 2);
+  const left = img.width >= w ? roundHalfEven((img.width - w) / 2) : -Math.floor((w - img.width) / 2);
+  const out = new Float32Array(3 * h * w);
+  const bgr = c.channelOrder === 'BGR';
+  for (let ch = 0; ch < 3; ch++) {
+    const srcCh = bgr ? 2 - ch : ch;
+    const plane = srcCh * img.height * img.width;
+    // Float32 arithmetic as torch: (x / 255 − mean) / std, each step rounded to float32.
+    // mean/std are per model-input channel (after any reordering).
+    const mean = Math.fround(c.mean[ch]!);
+    const std = Math.fround(c.std[ch]!);
+    for (let y = 0; y < h; y++) {
+      const sy = y + top;
+      for (let x = 0; x < w; x++) {
+        const sx = x + left;
+        const v = sy >= 0 && sy < img.height && sx >= 0 && sx < img.width ? img.data[plane + sy * img.width + sx]! : 0;
+        out[(ch * h + y) * w + x] = Math.fround(Math.fround(Math.fround(v / 255) - mean) / std);
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,155 @@
+/**
+ * Image decoding as PIL's `Image.open(p).convert('RGB')`: planar (CHW) uint8 RGB. Grayscale is
+ * replicated, palettes expanded, alpha dropped (not composited), 16-bit samples reduced as PIL does
+ * (colour: the high byte; grayscale: clipped at 255, PIL's I → RGB conversion), and the EXIF
+ * orientation left as stored (PIL does not apply it on open).
+ *
+ * Two decoders: sharp (libvips; fast, every common format) and one without native code for
+ * environments where sharp cannot install: pngjs for PNG and libjpeg-turbo compiled to WebAssembly
+ * (@cwasm/jpeg-turbo) for JPEG. Both give PIL's pixels exactly: PIL, libvips and the WebAssembly
+ * build all decode JPEG with libjpeg-turbo's default (ISLOW) IDCT and fancy upsampling, whereas
+ * pure-JS JPEG decoders (jpeg-js) round differently — up to 4 levels off on a photo.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { decode as decodeJpegWasm } from '@cwasm/jpeg-turbo';
+import { PNG } from 'pngjs';
+import sharp from 'sharp';
+import { DataError } from '../errors.js';
+import type { PlanarImage } from '../data/resample.js';
+
+/** A decoded image: planar CHW uint8 RGB. */
+export interface LoadedImage extends PlanarImage {
+  channels: 3;
+}
+
+export interface LoadImageOptions {
+  /** 'sharp' (default) or 'js' (no native code: pngjs for PNG, libjpeg-turbo as WebAssembly for JPEG). */
+  decoder?: 'sharp' | 'js';
+  /** Refuse images with more pixels (PIL's decompression-bomb limit by default: 2 × 89,478,485). */
+  maxPixels?: number;
+}
+
+/** PIL raises DecompressionBombError above twice Image.MAX_IMAGE_PIXELS. */
+export const MAX_IMAGE_PIXELS = 2 * 89_478_485;
+
+const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
+const JPEG_MAGIC = [0xff, 0xd8, 0xff];
+const startsWith = (b: Uint8Array, magic: number[]) => magic.every((v, i) => b[i] === v);
+
+/** Decode an image file (path) or its bytes. Corrupt, unsupported or oversized images are DataErrors naming the file. */
+export async function loadImage(source: string | Uint8Array, o: LoadImageOptions = {}): Promise<LoadedImage> {
+  let bytes: Uint8Array;
+  let name: string;
+  if (typeof source === 'string') {
+    if (!existsSync(source)) throw new DataError(`image not found: ${source}`);
+    if (statSync(source).isDirectory()) throw new DataError(`${source} is a folder, not an image`);
+    bytes = readFileSync(source);
+    name = source;
+  } else if (source instanceof Uint8Array) {
+    bytes = source;
+    name = `<${source.length} bytes>`;
+  }
+  else throw new DataError(`loadImage: expected a file path or the image's bytes (Uint8Array), got ${source === null ? 'null' : typeof source}`);
+  if (bytes.length === 0) throw new DataError(`cannot decode image ${name}: the file is empty`);
+  const maxPixels = o.maxPixels ?? MAX_IMAGE_PIXELS;
+  const img = o.decoder === 'js' ? decodeJs(bytes, name, maxPixels) : await decodeSharp(bytes, name, maxPixels);
+  return img;
+}
+
+function checkSize(w: number, h: number, name: string, maxPixels: number): void {
+  if (!(w > 0 && h > 0)) throw new DataError(`cannot decode image ${name}: it has no pixels (${w}×${h})`);
+  if (w * h > maxPixels)
+    throw new DataError(`image ${name} is ${w}×${h} = ${w * h} pixels, more than the limit of ${maxPixels} (a decompression bomb?); pass maxPixels to allow it`);
+}
+
+/** Interleaved samples (8- or 16-bit) → planar RGB uint8, with PIL's reductions. */
+function toPlanarRgb(src: ArrayLike<number>, w: number, h: number, channels: number, sixteenBit: boolean): LoadedImage {
+  const n = w * h;
+  const out = new Uint8Array(3 * n);
+  const gray = channels <= 2;
+  // 16-bit: colour keeps the high byte (PIL unpacks RGB;16B that way); grayscale is PIL mode I,
+  // whose conversion to RGB clips at 255.
+  const reduce = !sixteenBit ? (v: number) => v : gray ? (v: number) => (v > 255 ? 255 : v) : (v: number) => v >> 8;
+  for (let i = 0; i < n; i++) {
+    if (gray) {
+      const v = reduce(src[i * channels]!);
+      out[i] = v;
+      out[n + i] = v;
+      out[2 * n + i] = v;
+    } else {
+      out[i] = reduce(src[i * channels]!);
+      out[n + i] = reduce(src[i * channels + 1]!);
+      out[2 * n + i] = reduce(src[i * channels + 2]!);
+    }
+  }
+  return { data: out, channels: 3, height: h, width: w };
+}
+
+async function decodeSharp(bytes: Uint8Array, name: string, maxPixels: number): Promise<LoadedImage> {
+  try {
+    const img = sharp(bytes, { limitInputPixels: false, failOn: 'error' });
+    const meta = await img.metadata();
+    checkSize(meta.width ?? 0, meta.height ?? 0, name, maxPixels);
+    if (meta.space === 'cmyk') throw new DataError(`image ${name} is CMYK: convert it to RGB first (PIL's naive CMYK→RGB is not reproduced)`);
+    const sixteen = meta.depth === 'ushort';
+    // Palette images come out expanded; no colour-space conversion (PIL applies no ICC profile).
+    // 16-bit samples must be asked for in a 16-bit colour space, or libvips reduces them itself.
+    const pipeline = sixteen ? img.toColourspace((meta.channels ?? 3) <= 2 ? 'grey16' : 'rgb16').raw({ depth: 'ushort' }) : img.raw();
+    const raw = await pipeline.toBuffer({ resolveWithObject: true });
+    const { width, height, channels } = raw.info;
+    // Copied into an aligned array: a Buffer from the pool may start at an odd offset.
+    const samples = sixteen ? new Uint16Array(Uint8Array.from(raw.data).buffer) : raw.data;
+    return toPlanarRgb(samples, width, height, channels, sixteen);
+  } catch (err) {
+    if (err instanceof DataError) throw err;
+    throw new DataError(`cannot decode image ${name}: ${(err as Error).message}`);
+  }
+}
+
+function decodeJs(bytes: Uint8Array, name: string, maxPixels: number): LoadedImage {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  try {
+    if (startsWith(bytes, PNG_MAGIC)) {
+      const png = PNG.sync.read(buf, { skipRescale: true });
+      checkSize(png.width, png.height, name, maxPixels);
+      // pngjs expands everything (palette, gray, gray+alpha) to 4 samples per pixel; 16-bit samples
+      // stay 16-bit with skipRescale. Gray PNGs (colour types 0 and 4) reduce as PIL's mode I.
+      const sixteen = png.depth === 16;
+      // With skipRescale, pngjs hands 16-bit samples over as a Uint16Array.
+      const samples: ArrayLike<number> = png.data;
+      const grayType = png.colorType === 0 || png.colorType === 4;
+      if (grayType) {
+        const one = new (sixteen ? Uint16Array : Uint8Array)(png.width * png.height);
+        for (let i = 0; i < one.length; i++) one[i] = samples[i * 4]!;
+        return toPlanarRgb(one, png.width, png.height, 1, sixteen);
+      }
+      return toPlanarRgb(samples, png.width, png.height, 4, sixteen);
+    }
+    if (startsWith(bytes, JPEG_MAGIC)) {
+      const [w, h] = jpegSize(bytes, name);
+      checkSize(w, h, name, maxPixels);
+      const img = decodeJpegWasm(bytes);
+      return toPlanarRgb(img.data, img.width, img.height, 4, false);
+    }
+  } catch (err) {
+    if (err instanceof DataError) throw err;
+    throw new DataError(`cannot decode image ${name}: ${(err as Error).message}`);
+  }
+  throw new DataError(`cannot decode image ${name}: the decoder without native code reads PNG and JPEG only (use the sharp decoder for other formats)`);
+}
+
+/** Width and height from a JPEG's start-of-frame marker (checked before allocating the pixels). */
+function jpegSize(b: Uint8Array, name: string): [number, number] {
+  let i = 2;
+  while (i + 9 < b.length) {
+    if (b[i] !== 0xff) break;
+    const marker = b[i + 1]!;
+    const len = (b[i + 2]! << 8) | b[i + 3]!;
+    // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)
+      return [(b[i + 7]! << 8) | b[i + 8]!, (b[i + 5]! << 8) | b[i + 6]!];
+    if (marker === 0xda) break;
+    i += 2 + len;
+  }
+  throw new DataError(`cannot decode image ${name}: no JPEG frame header found (truncated or corrupt file)`);
+}
