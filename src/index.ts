@@ -18,9 +18,10 @@ export const engine: Engine = createEngine();
 
 /**
  * Build a model: a registry name ('convnextv2_atto'), a weight tag ('convnext_atto.d2_in1k') or
- * `{ family, ...config }` with the reference constructor's keywords, plus config overrides.
+ * `{ family, ...config }` with the reference constructor's keywords, plus config overrides;
+ * `{ pretrained: true }` fetches the tag's weights from the hub (cached) before the first run.
  */
-export function createModel(spec: ModelSpec, overrides?: RawConfig): VisionModel {
+export function createModel(spec: ModelSpec, overrides?: RawConfig & { pretrained?: boolean }): VisionModel {
   return engine.createModel(spec, overrides);
 }
 

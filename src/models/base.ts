@@ -9,7 +9,7 @@ import type { Value } from '../graph/graph.js';
 import { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor.js';
 import { Rng, type RngState } from '../util/rng.js';
-import type { PretrainedConfig } from './pretrained.js';
+import { isNonCommercial, type PretrainedConfig } from './pretrained.js';
 
 /** A model output: one traced value, a list (one per stage) or a record of them. */
 export type OutputTree = Value | readonly OutputTree[] | { readonly [name: string]: OutputTree };
@@ -46,7 +46,29 @@ export interface RunOptions {
   [output: string]: boolean | number | undefined;
 }
 
-export interface LoadWeightsOptions {
+/** Progress of fetching weights from the hub: initiate → download → progress … → done (as transformers.js). */
+export interface WeightsProgress {
+  status: 'initiate' | 'download' | 'progress' | 'done';
+  repo?: string;
+  file: string;
+  loaded?: number;
+  total?: number;
+  /** Percent. */
+  progress?: number;
+  /** Where the file is (done). */
+  path?: string;
+  /** Served from the cache without downloading (done). */
+  cached?: boolean;
+}
+
+/** How weights are read: progress of hub downloads, and offline (cache only) mode. */
+export interface ReadWeightsOptions {
+  onProgress?: (e: WeightsProgress) => void;
+  /** Use the download cache only (default: the VISIONMIX_OFFLINE / HF_HUB_OFFLINE environment variables). */
+  offline?: boolean;
+}
+
+export interface LoadWeightsOptions extends ReadWeightsOptions {
   /** Every model key present, none unexpected (default true). */
   strict?: boolean;
 }
@@ -81,8 +103,10 @@ export interface LossAndGrads {
 export interface ModelBackend {
   run(model: VisionModel, x: Tensor, opts: RunOptions): Promise<RunOutput>;
   lossAndGrads(model: VisionModel, x: Tensor, targets: unknown, opts: LossOptions): Promise<LossAndGrads>;
-  /** Read a state dict from a path, URL or hub id. */
-  readWeights(source: string): Promise<Map<string, Tensor>>;
+  /** Read a state dict from a path or a hub reference (`hf:org/repo`). */
+  readWeights(source: string, opts?: ReadWeightsOptions): Promise<Map<string, Tensor>>;
+  /** Tell the user something they must know (e.g. a non-commercial weights licence). */
+  warn(message: string): void;
   /** Drop compiled graphs that embed a model's weights (they changed). */
   invalidate(model: VisionModel): void;
 }
@@ -143,17 +167,50 @@ export abstract class VisionModel extends Module {
     return this.backend;
   }
 
+  /** Weights to load before the first run (`createModel(tag, { pretrained: true })`). */
+  private pendingWeights: { source: string; opts: LoadWeightsOptions } | null = null;
+  private loading: Promise<void> | null = null;
+
+  /** Load `source` before the first `run`/`lossAndGrads` (or on `ready()`), not now. */
+  loadWeightsLater(source: string, opts: LoadWeightsOptions = {}): this {
+    this.pendingWeights = { source, opts };
+    return this;
+  }
+
+  /** Resolves when weights asked for by `createModel(…, { pretrained: true })` are loaded. */
+  async ready(): Promise<this> {
+    if (this.pendingWeights && !this.loading) {
+      const { source, opts } = this.pendingWeights;
+      this.loading = this.loadWeights(source, opts).then(
+        () => {
+          this.pendingWeights = null;
+          this.loading = null;
+        },
+        (err: unknown) => {
+          this.loading = null;
+          throw err;
+        },
+      );
+    }
+    if (this.loading) await this.loading;
+    return this;
+  }
+
   /**
-   * Load weights (strict by default): a path, URL or hub id (read by the engine), or a state dict.
-   * Returns the keys that did not match (only possible with `strict: false`).
+   * Load weights (strict by default): a path or hub reference `hf:org/repo` (read by the engine,
+   * downloads cached), or a state dict. Returns the keys that did not match (only possible with
+   * `strict: false`).
    */
   async loadWeights(source: string | Map<string, Tensor> | Record<string, Tensor>, opts: LoadWeightsOptions = {}): Promise<LoadResult> {
     const raw =
       typeof source === 'string'
-        ? await this.requireBackend().readWeights(source)
+        ? await this.requireBackend().readWeights(source, { onProgress: opts.onProgress, offline: opts.offline })
         : source instanceof Map
           ? source
           : new Map(Object.entries(source));
+    const license = typeof source === 'string' ? licenseOf(source, this.pretrainedConfig) : undefined;
+    if (license && isNonCommercial(license))
+      this.requireBackend().warn(`${source}: these weights are licensed ${license} — non-commercial use only`);
     const result = this.loadStateDict(this.adaptStateDict(raw), {
       strict: opts.strict ?? true,
       source: typeof source === 'string' ? source : undefined,
@@ -169,6 +226,7 @@ export abstract class VisionModel extends Module {
 
   /** Run the model on a float32 batch [N, C, H, W]; returns `logits` and the outputs asked for. */
   async run(x: Tensor, opts: RunOptions = {}): Promise<RunOutput> {
+    await this.ready();
     return this.requireBackend().run(this, x, opts);
   }
 
@@ -178,6 +236,14 @@ export abstract class VisionModel extends Module {
    * train-mode forward: BatchNorm running statistics are updated as in PyTorch.
    */
   async lossAndGrads(x: Tensor, targets: unknown, opts: LossOptions = {}): Promise<LossAndGrads> {
+    await this.ready();
     return this.requireBackend().lossAndGrads(this, x, targets, opts);
   }
+}
+
+/** The licence of weights loaded from `source`: the model's own tag's, when the source is its hub repository. */
+function licenseOf(source: string, pc: PretrainedConfig | undefined): string | undefined {
+  if (!pc?.hubId) return undefined;
+  const repo = /^hf:([^@:]+)/.exec(source)?.[1];
+  return repo === pc.hubId ? pc.license : undefined;
 }

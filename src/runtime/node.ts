@@ -4,20 +4,20 @@
  * engine.
  */
 import * as ort from 'onnxruntime-node';
-import type { Tensor } from '../tensor.js';
 import { defaultThreads, runtimeVersions } from './node_machine.js';
 import type { Runtime } from './runtime.js';
 import { Session, type OrtModule, type SessionOptions } from './session.js';
 
 export const nodeOrt: OrtModule = ort as unknown as OrtModule;
 
-export function nodeRuntime(readWeights: (source: string) => Promise<Map<string, Tensor>>): Runtime {
+export function nodeRuntime(readWeights: Runtime['readWeights']): Runtime {
   return {
     name: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}`,
     ort: nodeOrt,
     executionProviders: ['cpu'],
     maxThreads: defaultThreads,
     readWeights,
+    warn: (message) => process.emitWarning(message, { code: 'VISIONMIX' }),
   };
 }
 

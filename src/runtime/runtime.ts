@@ -3,6 +3,7 @@
  * platform facts. Node passes onnxruntime-node and the file system (runtime/node.ts); a browser entry
  * passes onnxruntime-web and fetch. Nothing here is installed globally: each engine holds its own.
  */
+import type { ReadWeightsOptions } from '../models/base.js';
 import type { Tensor } from '../tensor.js';
 import type { OrtModule, SessionOptions } from './session.js';
 
@@ -14,8 +15,10 @@ export interface Runtime {
   readonly executionProviders: readonly string[];
   /** Cores this process may use: the default and the upper bound of `threads`. */
   maxThreads(): number;
-  /** A state dict from a weights source (a path in Node, a URL in the browser, …). */
-  readWeights(source: string): Promise<Map<string, Tensor>>;
+  /** A state dict from a weights source (a path or `hf:org/repo` in Node, a URL in the browser, …). */
+  readWeights(source: string, opts?: ReadWeightsOptions): Promise<Map<string, Tensor>>;
+  /** Show a warning to the user (Node: process.emitWarning; browser: console.warn). */
+  warn(message: string): void;
   /** Extra session options the platform needs (memory arena, …). */
   readonly sessionDefaults?: Partial<SessionOptions>;
 }

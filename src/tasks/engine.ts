@@ -12,7 +12,7 @@
 import { ConfigError, ShapeError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
 import { withGraph, type Graph } from '../graph/graph.js';
-import type { LossAndGrads, LossOptions, ModelBackend, RunOptions, RunOutput, VisionModel } from '../models/base.js';
+import type { LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunOutput, VisionModel } from '../models/base.js';
 import { createModel as buildModel, type ModelSpec, type RawConfig } from '../models/registry.js';
 import { collectOutputs, traceModel, type OutputLayout } from '../models/trace.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -58,9 +58,22 @@ export class Engine implements ModelBackend {
     SessionCache.checkCapacity(this.cacheSize);
   }
 
-  /** Build a model (registry name, weight tag or `{ family, ...config }`) attached to this engine. */
-  createModel(spec: ModelSpec, overrides?: RawConfig): VisionModel {
-    return this.attach(buildModel(spec, overrides));
+  /**
+   * Build a model (registry name, weight tag or `{ family, ...config }`) attached to this engine.
+   * `pretrained: true` (with a name or tag) loads the tag's weights from the hub (cached) before the
+   * first run — `await model.ready()` to wait for them explicitly.
+   */
+  createModel(spec: ModelSpec, overrides?: RawConfig & { pretrained?: boolean }): VisionModel {
+    const { pretrained, ...config } = overrides ?? {};
+    if (pretrained !== undefined && typeof pretrained !== 'boolean') throw new ConfigError(`pretrained must be true or false, got ${JSON.stringify(pretrained)}`);
+    const model = this.attach(buildModel(spec, config));
+    if (pretrained) {
+      const hubId = model.pretrainedConfig?.hubId;
+      if (typeof spec !== 'string' || !hubId)
+        throw new ConfigError(`pretrained: true needs a model name or weight tag with hub weights (e.g. 'convnext_atto.d2_in1k'), got ${JSON.stringify(spec)}`);
+      model.loadWeightsLater(`hf:${hubId}`);
+    }
+    return model;
   }
 
   attach<M extends VisionModel>(model: M): M {
@@ -192,8 +205,12 @@ export class Engine implements ModelBackend {
     return TrainStep.compile(model, objective, o, (bytes, label) => this.createSession(bytes, { label, ...session }));
   }
 
-  readWeights(source: string): Promise<Map<string, Tensor>> {
-    return this.runtime.readWeights(source);
+  readWeights(source: string, opts?: ReadWeightsOptions): Promise<Map<string, Tensor>> {
+    return this.runtime.readWeights(source, opts);
+  }
+
+  warn(message: string): void {
+    this.runtime.warn(message);
   }
 
   invalidate(model: VisionModel): void {
