@@ -28,3 +28,8 @@ export function bundledSampleImages(): string[] {
     .sort()
     .map((f) => join(dir, f));
 }
+
+/** The ImageNet-1k class list bundled in `data/imagenet-1k/classes.tsv`. */
+export function bundledImageNetClassesPath(): string {
+  return join(findPackageRoot(), 'data', 'imagenet-1k', 'classes.tsv');
+}

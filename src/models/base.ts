@@ -6,10 +6,12 @@
  */
 import { ConfigError } from '../errors.js';
 import type { Value } from '../graph/graph.js';
+import { Identity, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import type { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 import { Rng, type RngState } from '../util/rng.js';
 import { isNonCommercial, type PretrainedConfig } from './pretrained.js';
+import { traceModel } from './trace.js';
 
 /** A model output: one traced value, a list (one per stage) or a record of them. */
 export type OutputTree = Value | readonly OutputTree[] | { readonly [name: string]: OutputTree };
@@ -28,6 +30,7 @@ export interface TracedOutputs {
 export type TensorTree = Tensor | TensorTree[] | { [name: string]: TensorTree };
 
 export interface RunOutput {
+  /** Absent only when `logits: false` was asked for. */
   logits: Tensor;
   /** One NCHW map per stage when `features: true` was asked for, else empty. */
   features: Tensor[];
@@ -41,9 +44,14 @@ export interface RunOutput {
 export interface RunOptions {
   /** Intra-op threads (default: every core; capped at the core count). */
   threads?: number;
-  /** Also return the multi-scale feature maps (one per stage, NCHW). */
-  features?: boolean;
-  [output: string]: boolean | number | undefined;
+  /**
+   * Also return the multi-scale feature maps (one per stage, NCHW), or only those of the listed
+   * stages (the network then stops after the last one listed).
+   */
+  features?: boolean | readonly number[];
+  /** Compute the classifier (default true); `false` with `features` skips the head. */
+  logits?: boolean;
+  [output: string]: boolean | number | readonly number[] | undefined;
 }
 
 /** Progress of fetching weights from the hub: initiate → download → progress … → done (as transformers.js). */
@@ -107,8 +115,29 @@ export interface ModelBackend {
   readWeights(source: string, opts?: ReadWeightsOptions): Promise<Map<string, Tensor>>;
   /** Tell the user something they must know (e.g. a non-commercial weights licence). */
   warn(message: string): void;
-  /** Drop compiled graphs that embed a model's weights (they changed). */
-  invalidate(model: VisionModel): void;
+  /** Drop compiled graphs that embed a model's weights (they changed), or all of them (its layers changed). */
+  invalidate(model: VisionModel, all?: boolean): void;
+}
+
+/** timm's feature_info: per stage, its channels, its stride (reduction) and the module producing it. */
+export interface FeatureInfo {
+  numChs: number;
+  reduction: number;
+  module: string;
+}
+
+export interface IntermediatesOptions {
+  /** Stage indices to return, or n for the last n stages (default: all). */
+  indices?: number | readonly number[];
+  /**
+   * Apply the family's pre-head norm to the last intermediate (timm's `norm`). A no-op for
+   * ConvNeXt, whose `norm_pre` is the identity (its head norm comes after pooling).
+   */
+  norm?: boolean;
+  /** Compute only up to the last stage asked for (default true here: nothing needs more). */
+  stopEarly?: boolean;
+  /** Return only the intermediates, not the final feature map. */
+  intermediatesOnly?: boolean;
 }
 
 export abstract class VisionModel extends Module {
@@ -120,6 +149,8 @@ export abstract class VisionModel extends Module {
   abstract readonly defaultInputSize: [number, number, number];
   /** Named outputs `run` can return (flags of `RunOptions`); `logits` always comes back. */
   readonly outputNames: readonly string[] = ['logits', 'features'];
+  /** Module path of the classifier Linear (timm's pretrained_cfg `classifier`). */
+  readonly classifierPath: string = 'head.fc';
   pretrainedConfig?: PretrainedConfig;
   /** Bumped whenever weights change, so compiled graphs with weights as constants are rebuilt. */
   weightsVersion = 0;
@@ -224,10 +255,72 @@ export abstract class VisionModel extends Module {
     this.backend?.invalidate(this);
   }
 
+  /**
+   * timm's `forward_intermediates`: the stage feature maps (NCHW) at `indices`, and the final feature
+   * map (the last stage) unless `intermediatesOnly`. Only the stages needed are computed.
+   */
+  async forwardIntermediates(x: Tensor, o: IntermediatesOptions = {}): Promise<{ final?: Tensor; intermediates: Tensor[] }> {
+    const stages = this.featureInfo.length;
+    const idx =
+      o.indices === undefined
+        ? [...Array(stages).keys()]
+        : typeof o.indices === 'number'
+          ? [...Array(Math.min(o.indices, stages)).keys()].map((i) => stages - Math.min(o.indices as number, stages) + i)
+          : [...o.indices].map((i) => (i < 0 ? stages + i : i));
+    const want = o.intermediatesOnly ? idx : [...new Set([...idx, stages - 1])].sort((a, b) => a - b);
+    const out = await this.run(x, { features: want, logits: false });
+    const byStage = new Map(want.map((s, i) => [s, out.features[i]!] as const));
+    return { final: o.intermediatesOnly ? undefined : byStage.get(stages - 1), intermediates: idx.map((s) => byStage.get(s)!) };
+  }
+
+  /** Per stage: channels, reduction (stride) and module — read off the traced graph at the default input size. */
+  get featureInfo(): FeatureInfo[] {
+    this.featureInfoCache ??= this.describeFeatures();
+    return this.featureInfoCache;
+  }
+
+  private featureInfoCache: FeatureInfo[] | null = null;
+
+  private describeFeatures(): FeatureInfo[] {
+    const [, h] = this.defaultInputSize;
+    const { outputs } = traceModel(this, [1, ...this.defaultInputSize]);
+    return outputs.features.map((f) => ({
+      numChs: f.shape[1]!,
+      reduction: Math.round(h / f.shape[2]!),
+      // The module whose forward produced the map, at stage level ('stages.2' of 'stages.2.blocks.8').
+      module: (f.producer?.scope ?? '').split('.').slice(0, 2).join('.'),
+    }));
+  }
+
+  /**
+   * Replace the classifier with a freshly initialised one for `numClasses` classes (0: none, the
+   * model then returns its pooled features), as timm's `reset_classifier`.
+   */
+  resetClassifier(numClasses: number): this {
+    if (!(Number.isInteger(numClasses) && numClasses >= 0)) throw new ConfigError(`resetClassifier: numClasses must be an integer ≥ 0, got ${numClasses}`);
+    const parts = this.classifierPath.split('.');
+    const name = parts.pop()!;
+    let parent: Module = this;
+    for (const p of parts) parent = (parent as unknown as Record<string, Module>)[p]!;
+    const current = (parent as unknown as Record<string, unknown>)[name];
+    const inDim = current instanceof Linear ? current.inFeatures : (parent as { inDim?: number }).inDim;
+    if (inDim === undefined) throw new ConfigError(`${this.name || this.family}: cannot reset the classifier at '${this.classifierPath}'`);
+    (parent as unknown as Record<string, Module>)[name] = numClasses > 0 ? new Linear(inDim, numClasses, { init: 'trunc_normal' }) : new Identity();
+    (this as { numClasses: number }).numClasses = numClasses;
+    this.bindKeys();
+    this.featureInfoCache = null;
+    this.weightsVersion++;
+    this.backend?.invalidate(this, true);
+    return this;
+  }
+
   /** Run the model on a float32 batch [N, C, H, W]; returns `logits` and the outputs asked for. */
   async run(x: Tensor, opts: RunOptions = {}): Promise<RunOutput> {
+    // ONNX Runtime reads the input after this call has returned its promise: copy it now, so that a
+    // caller refilling its buffer for the next batch does not change this one.
+    const input = x instanceof Tensor ? new Tensor(x.data.slice(), x.shape, x.dtype) : x;
     await this.ready();
-    return this.requireBackend().run(this, x, opts);
+    return this.requireBackend().run(this, input, opts);
   }
 
   /**
@@ -236,8 +329,9 @@ export abstract class VisionModel extends Module {
    * train-mode forward: BatchNorm running statistics are updated as in PyTorch.
    */
   async lossAndGrads(x: Tensor, targets: unknown, opts: LossOptions = {}): Promise<LossAndGrads> {
+    const input = x instanceof Tensor ? new Tensor(x.data.slice(), x.shape, x.dtype) : x;
     await this.ready();
-    return this.requireBackend().lossAndGrads(this, x, targets, opts);
+    return this.requireBackend().lossAndGrads(this, input, targets, opts);
   }
 }
 

@@ -6,8 +6,12 @@ import type { Tensor } from '../tensor.js';
 import type { OutputTree, TensorTree, TracedOutputs, VisionModel } from './base.js';
 
 export interface TraceOptions {
-  /** Named outputs to mark as graph outputs (default: logits only). `logits` is always included. */
+  /** Named outputs to mark as graph outputs besides `logits` (default: none). */
   outputs?: readonly string[];
+  /** Mark `logits` (default true). Without it, ONNX emission drops the head. */
+  logits?: boolean;
+  /** Of the `features` output, mark only these stages: the stages after the last one are dropped. */
+  featureIndices?: readonly number[];
   /** Parameters as graph inputs (training) rather than initializers (inference). */
   paramsAsInputs?: boolean;
 }
@@ -66,8 +70,9 @@ export function collectOutputs(layout: OutputLayout, results: Record<string, Ten
 /** Trace `model` on an input of `shape`; input 'input', the requested outputs marked under their names. */
 export function traceModel(model: VisionModel, shape: readonly number[], opts: TraceOptions = {}): TracedModel {
   checkInputShape(model, shape);
-  const wanted = ['logits', ...(opts.outputs ?? []).filter((n) => n !== 'logits')];
+  const wanted = [...(opts.logits === false ? [] : ['logits']), ...(opts.outputs ?? []).filter((n) => n !== 'logits')];
   checkOutputNames(model, wanted);
+  if (wanted.length === 0) throw new ConfigError(`${model.name || model.family}: nothing to compute (no output asked for)`);
   model.bindKeys();
   const g = new Graph(model.name || model.family);
   g.paramsAsInputs = opts.paramsAsInputs ?? false;
@@ -75,7 +80,14 @@ export function traceModel(model: VisionModel, shape: readonly number[], opts: T
   const outputs = withGraph(g, () => {
     const x = g.input('input', shape);
     const all = model.forwardTraced(x);
-    for (const name of wanted) layout[name] = markOutputTree(g, all[name]!, name);
+    for (const name of wanted) {
+      if (name === 'features' && opts.featureIndices) {
+        const n = all.features.length;
+        for (const i of opts.featureIndices)
+          if (!(Number.isInteger(i) && i >= 0 && i < n)) throw new ConfigError(`${model.name || model.family}: feature index ${i} is out of range (${n} stages: 0…${n - 1})`);
+        layout.features = opts.featureIndices.map((i) => markOutputTree(g, all.features[i]!, `features.${i}`));
+      } else layout[name] = markOutputTree(g, all[name]!, name);
+    }
     return all;
   });
   return { graph: g, outputs, layout };

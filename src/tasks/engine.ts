@@ -64,6 +64,8 @@ export class Engine implements ModelBackend {
    * first run — `await model.ready()` to wait for them explicitly.
    */
   createModel(spec: ModelSpec, overrides?: RawConfig & { pretrained?: boolean }): VisionModel {
+    if (overrides !== undefined && (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)))
+      throw new ConfigError(`model config overrides must be an object of config keys, got ${JSON.stringify(overrides) ?? String(overrides)}`);
     const { pretrained, ...config } = overrides ?? {};
     if (pretrained !== undefined && typeof pretrained !== 'boolean') throw new ConfigError(`pretrained must be true or false, got ${JSON.stringify(pretrained)}`);
     const model = this.attach(buildModel(spec, config));
@@ -155,12 +157,13 @@ export class Engine implements ModelBackend {
   async run(model: VisionModel, x: Tensor, opts: RunOptions = {}): Promise<RunOutput> {
     const input = checkInput(model, x, 'run');
     const threads = this.threads(opts.threads);
-    const wanted = requestedOutputs(model, opts);
+    const { names: wanted, featureIndices, logits } = requestedOutputs(model, opts);
     const train = model.training;
     // Eval graphs embed the weights, so their key carries the weights' version.
-    const key = `run|${input.shape.join('x')}|${wanted.join(',')}|${train ? 'train' : `eval|w${model.weightsVersion}`}|th${threads}`;
+    const what = `${wanted.join(',')}|f${featureIndices?.join('.') ?? '*'}|l${logits ? 1 : 0}`;
+    const key = `run|${input.shape.join('x')}|${what}|${train ? 'train' : `eval|w${model.weightsVersion}`}|th${threads}`;
     const c = this.compiled(this.state(model), key, () => {
-      const t = traceModel(model, input.shape, { outputs: wanted, paramsAsInputs: train });
+      const t = traceModel(model, input.shape, { outputs: wanted, paramsAsInputs: train, featureIndices, logits });
       const bufferOutputs = markBufferUpdates(t.graph);
       return { graph: t.graph, layout: t.layout, stateKeys: train ? [...t.graph.parameterValues().keys()] : [], bufferOutputs };
     });
@@ -213,9 +216,14 @@ export class Engine implements ModelBackend {
     this.runtime.warn(message);
   }
 
-  invalidate(model: VisionModel): void {
+  invalidate(model: VisionModel, all = false): void {
     const s = this.states.get(model);
     if (!s) return;
+    if (all) {
+      this.states.delete(model);
+      s.sessions.clear();
+      return;
+    }
     // Only eval graphs embed weights (their keys carry the old version and would never be hit
     // again); train-mode graphs take the weights as inputs and stay valid.
     for (const key of [...s.traced.keys()]) if (key.includes('|eval|w')) s.traced.delete(key);
@@ -230,35 +238,41 @@ function markBufferUpdates(g: Graph): string[] {
   return keys;
 }
 
-/**
- * A validated copy of the input: ORT reads the feeds after `run` has returned its promise, so a
- * caller reusing its buffer for the next batch must not change this one.
- */
+/** The input, validated: a float32 Tensor. (VisionModel.run hands over a copy taken at call time.) */
 function checkInput(model: VisionModel, x: unknown, what: string): Tensor {
   const name = model.name || model.family;
   if (!(x instanceof Tensor))
     throw new ConfigError(`${name}.${what}: the input must be a visionmix Tensor [N, ${model.defaultInputSize[0]}, H, W] (Tensor.from(data, shape)), got ${x === null ? 'null' : typeof x}`);
   if (x.dtype !== 'float32') throw new ShapeError(`${name}.${what}: the input must be float32, got ${x.dtype}`);
-  return new Tensor((x.data as Float32Array).slice(), x.shape, 'float32');
+  return x;
 }
 
 /** Output names asked for by `run` options (`features: true`, …), validated against the model's outputs. */
-function requestedOutputs(model: VisionModel, opts: RunOptions): string[] {
+function requestedOutputs(model: VisionModel, opts: RunOptions): { names: string[]; featureIndices?: number[]; logits: boolean } {
   const names: string[] = [];
+  let featureIndices: number[] | undefined;
+  const logits = opts.logits ?? true;
+  if (typeof logits !== 'boolean') throw new ConfigError(`run option 'logits' must be true or false, got ${JSON.stringify(logits)}`);
   for (const [k, v] of Object.entries(opts)) {
-    if (k === 'threads' || v === undefined || v === false) continue;
-    if (v !== true) throw new ConfigError(`run option '${k}' must be true or false, got ${JSON.stringify(v)}`);
+    if (k === 'threads' || k === 'logits' || v === undefined || v === false) continue;
+    if (k === 'features' && Array.isArray(v)) {
+      featureIndices = [...new Set(v as number[])].sort((a, b) => a - b);
+      names.push(k);
+      continue;
+    }
+    if (v !== true) throw new ConfigError(`run option '${k}' must be true or false${k === 'features' ? ' or a list of stage indices' : ''}, got ${JSON.stringify(v)}`);
     if (!model.outputNames.includes(k) || k === 'logits')
       throw new ConfigError(
         `${model.name || model.family}: unknown run option '${k}' (outputs to ask for: ${model.outputNames.filter((n) => n !== 'logits').join(', ')}; and 'threads')`,
       );
     names.push(k);
   }
-  return names.sort();
+  return { names: names.sort(), featureIndices, logits };
 }
 
 function unpack(layout: { [name: string]: OutputLayout }, out: Record<string, Tensor>): RunOutput {
-  const res: RunOutput = { logits: out.logits!, features: [] };
+  const res = { features: [] } as unknown as RunOutput;
+  if (out.logits) res.logits = out.logits;
   for (const [name, l] of Object.entries(layout)) if (name !== 'logits') res[name] = collectOutputs(l, out);
   return res;
 }
