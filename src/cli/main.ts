@@ -19,6 +19,7 @@ import type { ProgressStream } from './progress.js';
 import * as bench from './cmd_bench.js';
 import * as demo from './cmd_demo.js';
 import * as evaluate from './cmd_eval.js';
+import * as features from './cmd_features.js';
 import * as models from './cmd_models.js';
 import * as predict from './cmd_predict.js';
 import * as train from './cmd_train.js';
@@ -45,7 +46,7 @@ export interface Command<S extends CommandSpec = CommandSpec> {
 }
 
 /** Every subcommand, in the order `--help` lists them. Add new commands here. */
-export const COMMANDS: readonly Command[] = [demo, models, train, evaluate, predict, bench];
+export const COMMANDS: readonly Command[] = [demo, models, train, evaluate, predict, features, bench];
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;

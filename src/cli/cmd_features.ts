@@ -1,0 +1,81 @@
+/**
+ * `visionmix features`: embeddings (the pooled features the classifier reads) or chosen stage maps
+ * of images or folders of images, with the weights' preprocessing, written to safetensors (and .npy).
+ */
+import { ConfigError } from '../errors.js';
+import { defineCommand } from './args.js';
+import type { CliIO, CommandArgs } from './main.js';
+import { ProgressBar } from './progress.js';
+
+export const spec = defineCommand({
+  name: 'features',
+  summary: 'Write image embeddings or stage feature maps to safetensors / .npy',
+  description:
+    'The default output is the pooled embedding the classifier reads (ConvNeXt: global average pool + LayerNorm), ' +
+    "[N, C] as tensor 'pooled'; --stages 0,3 writes those stage maps instead ('stage.0', …, NCHW). The image list " +
+    "is stored in the file's metadata ('files', in row order). Images that cannot be read are reported and skipped (exit status 1 at the end).",
+  positionals: [{ name: 'images', description: 'image files and/or folders of images', required: true, variadic: true }],
+  options: {
+    model: { type: 'string', short: 'm', required: true, placeholder: 'name', description: 'registry model or weight tag (sets the preprocessing)' },
+    weights: { type: 'string', placeholder: 'file|hf:repo', description: 'weights: a safetensors file or hf:org/repo' },
+    pretrained: { type: 'boolean', description: "the weight tag's hub weights (cached)" },
+    stages: { type: 'ints', min: 0, placeholder: 'i,j', description: 'stage maps to write instead of the pooled embedding' },
+    out: { type: 'string', short: 'o', required: true, placeholder: 'file', description: 'output .safetensors file' },
+    npy: { type: 'boolean', description: 'also write one .npy per tensor beside it' },
+    batch: { type: 'int', min: 1, default: 32, description: 'images per forward pass' },
+    threads: { type: 'int', min: 1, description: 'ONNX Runtime threads (default: all cores)' },
+    json: { type: 'boolean', description: 'print a JSON summary' },
+  },
+  examples: [
+    'visionmix features -m convnext_atto.d2_in1k --pretrained photos/ -o emb.safetensors --npy',
+    'visionmix features -m convnextv2_tiny --weights w.safetensors --stages 1,3 a.jpg b.jpg -o maps.safetensors',
+  ],
+});
+
+export async function run({ values: v, positionals }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
+  if (v.weights && v.pretrained) throw new ConfigError('give --weights or --pretrained, not both');
+  if (!v.out.endsWith('.safetensors')) throw new ConfigError(`--out must name a .safetensors file, got ${v.out}`);
+  const engine = (await import('./engine.js')).nodeEngine();
+  const { listImageFiles } = await import('../io/image_files.js');
+  const { writeSafetensors } = await import('../io/safetensors.js');
+  const { writeNpy } = await import('../io/npy.js');
+  const { extractFeatures } = await import('../tasks/features.js');
+  const images = listImageFiles(positionals);
+  const bar = new ProgressBar({ total: images.length, label: 'features', unit: 'img', stream: io.stderr });
+  const r = await extractFeatures(engine, {
+    model: v.model,
+    weights: v.weights,
+    pretrained: v.pretrained,
+    images,
+    stages: v.stages,
+    batch: v.batch,
+    threads: v.threads,
+    onProgress: (done) => bar.update(done),
+  });
+  bar.done();
+  for (const f of r.failed) io.stderr.write(`skipped ${f.path}: ${f.error}\n`);
+  await writeSafetensors(v.out, r.tensors, { files: JSON.stringify(r.files), model: v.model });
+  const written = [v.out];
+  if (v.npy)
+    for (const [name, t] of r.tensors) {
+      const path = v.out.replace(/\.safetensors$/, `.${name}.npy`);
+      writeNpy(path, t);
+      written.push(path);
+    }
+  const s = (ms: number) => (ms / 1000).toFixed(2);
+  const summary = {
+    images: r.files.length,
+    failed: r.failed.length,
+    tensors: Object.fromEntries([...r.tensors].map(([k, t]) => [k, t.shape])),
+    written,
+    seconds: { decode: +s(r.timing.decodeMs), transform: +s(r.timing.transformMs), model: +s(r.timing.modelMs), wall: +s(r.timing.wallMs) },
+    imagesPerSecond: +(r.files.length / (r.timing.wallMs / 1000)).toFixed(1),
+  };
+  if (v.json) io.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  else
+    io.stdout.write(
+      `${summary.images} images → ${written.join(', ')} (${Object.entries(summary.tensors).map(([k, sh]) => `${k} [${sh}]`).join(', ')})\n` +
+        `${summary.imagesPerSecond} img/s; decode ${summary.seconds.decode}s, transform ${summary.seconds.transform}s, model ${summary.seconds.model}s, wall ${summary.seconds.wall}s\n`,
+    );
+  return r.failed.length ? 1 : 0;
+}

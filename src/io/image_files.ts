@@ -1,0 +1,22 @@
+/** Image files named on a command line: files as given, folders expanded to the images inside them (sorted). */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataError } from '../errors.js';
+
+const IMAGE_EXTENSIONS = /\.(png|jpe?g|webp|bmp|gif|tiff?|avif)$/i;
+
+export function listImageFiles(inputs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const p of inputs) {
+    if (!existsSync(p)) throw new DataError(`image or folder not found: ${p}`);
+    if (statSync(p).isDirectory()) {
+      const found = readdirSync(p)
+        .filter((f) => IMAGE_EXTENSIONS.test(f))
+        .sort()
+        .map((f) => join(p, f));
+      if (found.length === 0) throw new DataError(`folder ${p} holds no images (.png, .jpg, .webp, …)`);
+      out.push(...found);
+    } else out.push(p);
+  }
+  return out;
+}

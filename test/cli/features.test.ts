@@ -1,0 +1,64 @@
+/** `visionmix features`: embeddings of a folder of photos, equal to the model's own pre-logits; .npy output; bad images skipped. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createModel, readSafetensors } from '../../src/index.js';
+import { loadImage } from '../../src/io/load_image.js';
+import { createTransform } from '../../src/tasks/transform.js';
+import { goldenDir, hasGolden } from '../helpers.js';
+import { runCli } from './run_cli.js';
+
+if (!hasGolden('convnext') && process.env.CI === 'true') throw new Error('CI: ../shared/golden is missing');
+const skip = !hasGolden('convnext') && 'no ../shared/golden';
+
+test('features: pooled embeddings of a folder = pool + LayerNorm of the model on the transformed images; .npy beside', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vm-feat-'));
+  try {
+    const imgs = join(dir, 'imgs');
+    const photos = ['chelsea.png', 'hubble_deep_field.jpg'];
+    mkdirSync(imgs);
+    for (const p of photos) copyFileSync(join(goldenDir('transforms'), p), join(imgs, p));
+    writeFileSync(join(imgs, 'broken.jpg'), 'not a jpeg');
+    const weights = join(goldenDir('convnext'), 'convnext_atto_224.weights.safetensors');
+    const out = join(dir, 'emb.safetensors');
+    const r = await runCli(['features', '-m', 'convnext_atto', '--weights', weights, imgs, '-o', out, '--npy', '--batch', '1', '--json']);
+    assert.equal(r.code, 1, 'one image could not be read');
+    assert.match(r.stderr, /skipped .*broken\.jpg: cannot decode image/);
+    const summary = JSON.parse(r.stdout) as { images: number; tensors: Record<string, number[]> };
+    assert.equal(summary.images, 2);
+    assert.deepEqual(summary.tensors, { pooled: [2, 320] });
+
+    const file = await readSafetensors(out);
+    const got = file.get('pooled')!;
+    // Reference: the model with its classifier removed on each transformed photo.
+    const m = createModel('convnext_atto');
+    await m.loadWeights(weights);
+    m.resetClassifier(0);
+    const tf = createTransform('convnext_atto');
+    for (const [i, p] of photos.sort().entries()) {
+      const want = (await m.run(await tf(await loadImage(join(imgs, p))))).logits.data as Float32Array;
+      const row = (got.data as Float32Array).subarray(i * 320, (i + 1) * 320);
+      assert.ok(want.every((v, k) => Math.abs(v - row[k]!) < 1e-5), p);
+    }
+    // The .npy holds the same array (header per NumPy's format 1.0).
+    const npy = readFileSync(join(dir, 'emb.pooled.npy'));
+    assert.equal(npy.subarray(1, 6).toString(), 'NUMPY');
+    const headerLen = npy.readUInt16LE(8);
+    assert.match(npy.subarray(10, 10 + headerLen).toString(), /'descr': '<f4', 'fortran_order': False, 'shape': \(2, 320\)/);
+    assert.equal((10 + headerLen) % 64, 0);
+    const data = new Float32Array(npy.buffer.slice(npy.byteOffset + 10 + headerLen, npy.byteOffset + npy.length));
+    assert.deepEqual(data, got.data);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('features: usage errors name the option', async () => {
+  const r = await runCli(['features', '-m', 'convnext_atto', 'nowhere/', '-o', '/tmp/x.bin']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /--out must name a \.safetensors file/);
+  const r2 = await runCli(['features', '-m', 'convnext_atto', '/definitely/not/here', '-o', '/tmp/x.safetensors']);
+  assert.match(r2.stderr, /image or folder not found: \/definitely\/not\/here/);
+});
