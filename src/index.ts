@@ -7,6 +7,7 @@ import { createModel as buildModel, type ModelSpec, type RawConfig } from './mod
 import type { VisionModel } from './models/base.js';
 import { nodeRuntime } from './runtime/node.js';
 import { Engine, type EngineOptions } from './tasks/engine.js';
+import { createFcmae as createFcmaeOn, type Fcmae } from './tasks/fcmae.js';
 
 /** An engine on onnxruntime-node (own session caches, e.g. with another `sessionCacheSize`). */
 export function createEngine(opts: EngineOptions = {}): Engine {
@@ -25,6 +26,14 @@ export function createModel(spec: ModelSpec, overrides?: RawConfig & { pretraine
   return engine.createModel(spec, overrides);
 }
 
+/**
+ * FCMAE pretraining around a ConvNeXt encoder (`'convnextv2_atto'` or a config), on this entry's
+ * engine: `await f.run(x, { mask })` → `{ loss, pred, mask }`.
+ */
+export function createFcmae(encoder: ModelSpec, options: RawConfig = {}): Fcmae {
+  return createFcmaeOn(engine, encoder, options);
+}
+
 export { Tensor } from './tensor.js';
 export type { DType } from './tensor.js';
 export * from './errors.js';
@@ -39,6 +48,12 @@ export { familySchema, familyNames, pretrainedConfig } from './models/registry.j
 export { Engine } from './tasks/engine.js';
 export type { EngineOptions } from './tasks/engine.js';
 export { crossEntropy } from './train/losses.js';
+export { maskedPatchMse } from './train/masked_mse.js';
+export type { Fcmae, FcmaeRunOptions } from './tasks/fcmae.js';
+export { loadImage } from './io/load_image.js';
+export type { LoadedImage, LoadImageOptions } from './io/load_image.js';
+export { createTransform } from './tasks/transform.js';
+export type { ImageTransform, EvalTransformConfig } from './tasks/transform.js';
 export type { Objective, ObjectiveContext, BuiltObjective } from './train/objective.js';
 export { readSafetensors, writeSafetensors, SafetensorsFile } from './io/safetensors.js';
 export { Module, Parameter } from './nn/module.js';

@@ -17,13 +17,14 @@ import { traceModel } from './trace.js';
 export type OutputTree = Value | readonly OutputTree[] | { readonly [name: string]: OutputTree };
 
 /**
- * The named outputs of a traced forward pass. Every model has `logits` and `features` (one NCHW map
- * per stage); families add their own (GLNet's `slots`, a token-labelling head's `aux_logits`, …).
+ * The named outputs of a traced forward pass. Classifiers have `logits`; every model has `features`
+ * (one NCHW map per stage); families add their own (GLNet's `slots`, a token-labelling head's
+ * `aux_logits`, FCMAE's `pred` and `mask`, …).
  */
 export interface TracedOutputs {
-  logits: Value;
+  logits?: Value;
   features: Value[];
-  [name: string]: OutputTree;
+  [name: string]: OutputTree | undefined;
 }
 
 /** Concrete outputs, shaped like the traced ones. */
@@ -298,6 +299,7 @@ export abstract class VisionModel extends Module {
    */
   resetClassifier(numClasses: number): this {
     if (!(Number.isInteger(numClasses) && numClasses >= 0)) throw new ConfigError(`resetClassifier: numClasses must be an integer ≥ 0, got ${numClasses}`);
+    if (!this.classifierPath) throw new ConfigError(`${this.name || this.family} has no classifier to reset`);
     const parts = this.classifierPath.split('.');
     const name = parts.pop()!;
     let parent: Module = this;

@@ -191,22 +191,28 @@ export class ConvNeXt extends VisionModel {
   override adaptStateDict(sd: Map<string, Tensor>): Map<string, Tensor> {
     const src = stripWrapper(sd);
     const official = src.has('downsample_layers.0.0.weight');
-    const own = new Map(this.namedParameters().map(([k, p]) => [k, p.shape] as const));
-    const out = new Map<string, Tensor>();
-    for (const [k0, t0] of src) {
-      const k = official ? officialToTimm(k0) : k0;
-      let t = t0;
-      const want = own.get(k);
-      // Same elements, differing only by unit dims: conv-MLP [o,i,1,1] ↔ Linear [o,i]; GRN [1,1,1,C] ↔ [C].
-      if (want && !sameDims(t.shape, want) && squeezeUnit(t.shape).join(',') === squeezeUnit(want).join(','))
-        t = t.reshape(want);
-      out.set(k, t);
-    }
-    return out;
+    const renamed = new Map([...src].map(([k, t]) => [official ? officialToTimm(k) : k, t] as const));
+    return fitUnitDims(renamed, this);
   }
 }
 
-function stripWrapper(sd: Map<string, Tensor>): Map<string, Tensor> {
+/**
+ * Tensors whose shape differs from the model's only by unit dims take the model's shape: conv-MLP
+ * [o,i,1,1] ↔ Linear [o,i]; GRN [1,1,1,C] ↔ [C]. Others are left for strict loading to report.
+ */
+export function fitUnitDims(sd: Map<string, Tensor>, model: Module): Map<string, Tensor> {
+  const own = new Map(model.namedParameters().map(([k, p]) => [k, p.shape] as const));
+  const out = new Map<string, Tensor>();
+  for (const [k, t] of sd) {
+    const want = own.get(k);
+    const fits = want && !sameDims(t.shape, want) && squeezeUnit(t.shape).join(',') === squeezeUnit(want).join(',');
+    out.set(k, fits ? t.reshape(want) : t);
+  }
+  return out;
+}
+
+/** Unwrap `{model: …}`-style checkpoints (keys all starting with model., module. or state_dict.). */
+export function stripWrapper(sd: Map<string, Tensor>): Map<string, Tensor> {
   for (const prefix of ['model.', 'module.', 'state_dict.']) {
     if ([...sd.keys()].every((k) => k.startsWith(prefix)))
       return new Map([...sd].map(([k, v]) => [k.slice(prefix.length), v] as const));

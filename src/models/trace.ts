@@ -14,6 +14,8 @@ export interface TraceOptions {
   featureIndices?: readonly number[];
   /** Parameters as graph inputs (training) rather than initializers (inference). */
   paramsAsInputs?: boolean;
+  /** Trace without marking any output (the caller builds on the traced values). */
+  unmarked?: boolean;
 }
 
 /** Where each requested output went: the tree's shape with graph output names at the leaves. */
@@ -45,8 +47,10 @@ export function checkOutputNames(model: VisionModel, names: readonly string[]): 
 export function markOutputTree(g: Graph, tree: OutputTree, name: string): OutputLayout {
   if (Array.isArray(tree)) return tree.map((t, i) => markOutputTree(g, t, `${name}.${i}`));
   if (isValue(tree)) {
-    // A value can be one graph output only; the same value asked for twice gets an Identity copy.
-    g.markOutput(g.outputNames.has(tree) ? withGraph(g, () => F.identity(tree)) : tree, name);
+    // A value can be one graph output only, and a graph input (a random mask returned as an output)
+    // cannot be an output under another name: both get an Identity copy.
+    const copy = g.outputNames.has(tree) || (!tree.producer && g.inputs.includes(tree));
+    g.markOutput(copy ? withGraph(g, () => F.identity(tree)) : tree, name);
     return name;
   }
   const out: { [k: string]: OutputLayout } = {};
@@ -70,9 +74,11 @@ export function collectOutputs(layout: OutputLayout, results: Record<string, Ten
 /** Trace `model` on an input of `shape`; input 'input', the requested outputs marked under their names. */
 export function traceModel(model: VisionModel, shape: readonly number[], opts: TraceOptions = {}): TracedModel {
   checkInputShape(model, shape);
-  const wanted = [...(opts.logits === false ? [] : ['logits']), ...(opts.outputs ?? []).filter((n) => n !== 'logits')];
+  const logits = opts.logits ?? model.outputNames.includes('logits');
+  const wanted = [...(logits ? ['logits'] : []), ...(opts.outputs ?? []).filter((n) => n !== 'logits')];
   checkOutputNames(model, wanted);
-  if (wanted.length === 0) throw new ConfigError(`${model.name || model.family}: nothing to compute (no output asked for)`);
+  if (opts.unmarked) wanted.length = 0;
+  else if (wanted.length === 0) throw new ConfigError(`${model.name || model.family}: nothing to compute (no output asked for)`);
   model.bindKeys();
   const g = new Graph(model.name || model.family);
   g.paramsAsInputs = opts.paramsAsInputs ?? false;
@@ -86,7 +92,11 @@ export function traceModel(model: VisionModel, shape: readonly number[], opts: T
         for (const i of opts.featureIndices)
           if (!(Number.isInteger(i) && i >= 0 && i < n)) throw new ConfigError(`${model.name || model.family}: feature index ${i} is out of range (${n} stages: 0…${n - 1})`);
         layout.features = opts.featureIndices.map((i) => markOutputTree(g, all.features[i]!, `features.${i}`));
-      } else layout[name] = markOutputTree(g, all[name]!, name);
+      } else {
+        const out = all[name];
+        if (!out) throw new ConfigError(`${model.name || model.family}: output '${name}' was not computed by this model's forward pass`);
+        layout[name] = markOutputTree(g, out, name);
+      }
     }
     return all;
   });

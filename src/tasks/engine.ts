@@ -12,9 +12,9 @@
 import { ConfigError, ShapeError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
 import { withGraph, type Graph } from '../graph/graph.js';
-import type { LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunOutput, VisionModel } from '../models/base.js';
+import type { LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunOutput, TensorTree, VisionModel } from '../models/base.js';
 import { createModel as buildModel, type ModelSpec, type RawConfig } from '../models/registry.js';
-import { collectOutputs, traceModel, type OutputLayout } from '../models/trace.js';
+import { checkOutputNames, collectOutputs, markOutputTree, traceModel, type OutputLayout } from '../models/trace.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Session, SessionCache, type SessionOptions } from '../runtime/session.js';
 import { Tensor } from '../tensor.js';
@@ -202,6 +202,44 @@ export class Engine implements ModelBackend {
     return { loss: out.loss!.toArray()[0]!, metrics, grads };
   }
 
+  /**
+   * An objective's loss and metrics on a batch, without gradients (weights as constants, as in
+   * inference), plus the named outputs asked for — FCMAE's `pred`, for instance.
+   */
+  async evaluate<T>(
+    model: VisionModel,
+    x: Tensor,
+    targets: T,
+    o: { objective: Objective<T>; outputs?: readonly string[]; threads?: number },
+  ): Promise<{ loss: number; metrics: Record<string, number>; outputs: Record<string, TensorTree> }> {
+    const input = checkInput(model, x, 'evaluate');
+    const threads = this.threads(o.threads);
+    const names = [...(o.outputs ?? [])].sort();
+    checkOutputNames(model, names);
+    const key = `evalloss|${input.shape.join('x')}|${o.objective.name}|${names.join(',')}|${model.training ? 'train' : 'inference'}|eval|w${model.weightsVersion}|th${threads}`;
+    const c = this.compiled(this.state(model), key, () => {
+      const lg = buildLossGraph(model, o.objective, input.shape, { withGradients: false });
+      const g = lg.graph;
+      const layout: { [name: string]: OutputLayout } = {};
+      withGraph(g, () => {
+        g.markOutput(lg.loss, 'loss');
+        for (const [name, v] of Object.entries(lg.metrics)) g.markOutput(v, `metric.${name}`);
+        for (const name of names) layout[name] = markOutputTree(g, lg.outputs[name]!, name);
+      });
+      const bufferOutputs = markBufferUpdates(g);
+      return { graph: g, layout, stateKeys: [], bufferOutputs, feedTargets: lg.feed as (t: unknown) => Record<string, Tensor> };
+    });
+    const given = c.feedTargets!(targets);
+    const feeds: Record<string, Tensor> = { input, ...given, ...c.graph.drawRandomInputs(model.random, given) };
+    const out = await this.execute(model, key, c, threads, `loss (${o.objective.name})`, feeds);
+    this.applyBufferUpdates(model, c, out);
+    const metrics: Record<string, number> = {};
+    for (const [name, t] of Object.entries(out)) if (name.startsWith('metric.')) metrics[name.slice(7)] = t.toArray()[0]!;
+    const outputs: Record<string, TensorTree> = {};
+    for (const [name, l] of Object.entries(c.layout)) outputs[name] = collectOutputs(l, out);
+    return { loss: out.loss!.toArray()[0]!, metrics, outputs };
+  }
+
   /** Compile the train step of `model` (switched to train mode) under `objective`. */
   compileTrainStep<T>(model: VisionModel, objective: Objective<T>, o: TrainStepOptions, session: SessionOptions = {}): Promise<TrainStep<T>> {
     model.train();
@@ -251,7 +289,7 @@ function checkInput(model: VisionModel, x: unknown, what: string): Tensor {
 function requestedOutputs(model: VisionModel, opts: RunOptions): { names: string[]; featureIndices?: number[]; logits: boolean } {
   const names: string[] = [];
   let featureIndices: number[] | undefined;
-  const logits = opts.logits ?? true;
+  const logits = opts.logits ?? model.outputNames.includes('logits');
   if (typeof logits !== 'boolean') throw new ConfigError(`run option 'logits' must be true or false, got ${JSON.stringify(logits)}`);
   for (const [k, v] of Object.entries(opts)) {
     if (k === 'threads' || k === 'logits' || v === undefined || v === false) continue;

@@ -58,6 +58,7 @@ export function crossEntropy(o: { labelSmoothing?: number } = {}): Objective<Cla
     reads: ['logits'],
     build(ctx) {
       const logits = ctx.outputs.logits;
+      if (!logits) throw new ConfigError(`objective cross_entropy needs a model with a 'logits' output`);
       const [n, k] = logits.shape as [number, number];
       const targets = ctx.target('class', [n, k]);
       return {

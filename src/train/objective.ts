@@ -57,15 +57,26 @@ export interface LossGraph<T> {
   grads: Value[];
   /** Buffers the train-mode forward updates (BatchNorm running statistics), with their new values. */
   bufferUpdates: Map<string, Value>;
+  /** Every named output of the traced model. */
+  outputs: TracedOutputs;
   feed(targets: T): Record<string, Tensor>;
 }
 
 /**
- * Trace `model` (parameters as inputs, in its current train/eval mode) on a batch of `inputShape`,
- * build `objective` on its outputs and differentiate the loss with respect to every parameter.
+ * Trace `model` (in its current train/eval mode) on a batch of `inputShape`, build `objective` on
+ * its outputs and differentiate the loss with respect to every parameter (parameters are then graph
+ * inputs; without gradients they are initializers, as in inference graphs).
  */
-export function buildLossGraph<T>(model: VisionModel, objective: Objective<T>, inputShape: readonly number[]): LossGraph<T> {
-  const { graph, outputs } = traceModel(model, inputShape, { outputs: objective.reads, paramsAsInputs: true });
+export function buildLossGraph<T>(
+  model: VisionModel,
+  objective: Objective<T>,
+  inputShape: readonly number[],
+  o: { withGradients?: boolean } = {},
+): LossGraph<T> {
+  const withGradients = o.withGradients ?? true;
+  const { graph, outputs } = traceModel(model, inputShape, { outputs: objective.reads, paramsAsInputs: withGradients, unmarked: true });
+  for (const name of objective.reads)
+    if (!outputs[name]) throw new ConfigError(`objective ${objective.name} reads output '${name}', which ${model.name || model.family} does not have (its outputs: ${model.outputNames.join(', ')})`);
   const named = new Map(model.namedParameters());
   const bound = graph.parameterValues();
   const paramKeys = [...named.keys()].filter((k) => bound.has(k));
@@ -81,7 +92,7 @@ export function buildLossGraph<T>(model: VisionModel, objective: Objective<T>, i
     };
     const built = objective.build(ctx);
     if (built.loss.rank !== 0) throw new ConfigError(`objective ${objective.name}: the loss must be a scalar, got ${built.loss}`);
-    const grads = gradients(built.loss, params).map((g, i) => g ?? F.zerosLike(params[i]!));
-    return { graph, loss: built.loss, metrics: built.metrics, paramKeys, params, grads, bufferUpdates: graph.bufferUpdates, feed: built.feed };
+    const grads = withGradients ? gradients(built.loss, params).map((g, i) => g ?? F.zerosLike(params[i]!)) : [];
+    return { graph, loss: built.loss, metrics: built.metrics, paramKeys, params, grads, bufferUpdates: graph.bufferUpdates, feed: built.feed, outputs };
   });
 }

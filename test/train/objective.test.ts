@@ -22,7 +22,7 @@ const mse: Objective<Float32Array> = {
   name: 'mse(logits)',
   reads: ['logits'],
   build(ctx) {
-    const logits = ctx.outputs.logits;
+    const logits = ctx.outputs.logits!;
     const t = ctx.target('values', logits.shape);
     const d = F.sub(logits, t);
     return {
@@ -99,7 +99,7 @@ test('objectives declare random inputs, drawn from the seeded generator (fixed w
     name: 'masked-mean',
     reads: ['logits'],
     build(ctx) {
-      const logits = ctx.outputs.logits;
+      const logits = ctx.outputs.logits!;
       const mask = ctx.random('keep', logits.shape, keepMask(0.5, 'test mask'));
       return {
         loss: F.reduceMean(F.mul(logits, mask)),

@@ -1,0 +1,227 @@
+/**
+ * FCMAE (ConvNeXt V2's fully convolutional masked autoencoder; Woo et al. 2023, §3; spec
+ * shared/spec/convnext.md §5), the network half: random patch masking, the ConvNeXt encoder run in
+ * masked mode, and the light decoder. The loss (norm-pix MSE over masked patches) is an objective,
+ * train/masked_mse.ts; tasks/fcmae.ts puts both behind `createFcmae`.
+ *
+ * The encoder is sparse in the paper (MinkowskiEngine). Here it is its exact dense equivalent (spec
+ * §5.3): masked positions are zeroed before every spatial op (after the stem, around each downsample,
+ * after each depthwise conv and each block) and GRN's statistics see the visible positions only.
+ * With nothing masked it is the dense ConvNeXt V2; pixels inside masked patches cannot reach a
+ * visible output.
+ */
+import { ConfigError, ShapeError } from '../errors.js';
+import { currentGraph, type RandomDraw, type Value } from '../graph/graph.js';
+import * as F from '../graph/ops/index.js';
+import { truncNormal } from '../nn/init.js';
+import { Conv2d, GRN, Identity, ModuleList, Sequential } from '../nn/layers.js';
+import { Module, Parameter, lazy } from '../nn/module.js';
+import { Tensor } from '../tensor.js';
+import { VisionModel, type TracedOutputs } from './base.js';
+import { configSchema, field, type ConfigOf } from './config.js';
+import { ConvNeXt, ConvNeXtBlock, type ConvNeXtConfig, type ConvNeXtStage, fitUnitDims, officialToTimm, stripWrapper } from './convnext.js';
+
+// ---- options ------------------------------------------------------------------------------------
+
+export const FCMAE_SCHEMA = configSchema('fcmae', {
+  decoder_embed_dim: field.int({ min: 1, default: 512, doc: 'width of the decoder (its one ConvNeXt V2 block)' }),
+  decoder_depth: field.int({ min: 1, default: 1, doc: 'ConvNeXt V2 blocks in the decoder' }),
+  patch_size: field.int({ min: 1, default: 32, doc: "masking patch; must equal the encoder's total stride (32 for a 4×4 stem)" }),
+  mask_ratio: field.float({ min: 0, below: 1, default: 0.6, doc: 'fraction of patches masked per image (exclusive of 0 and 1)' }),
+  norm_pix_loss: field.bool({ default: true, doc: 'normalise each target patch by its mean and (unbiased) variance' }),
+  require_grn: field.bool({ default: true, doc: 'refuse encoders without GRN (FCMAE without GRN suffers feature collapse; set false to study it)' }),
+}, (c, _given, fail) => {
+  if (!(c.mask_ratio > 0)) fail('mask_ratio', `must be in (0, 1), got ${c.mask_ratio}`);
+});
+
+export type FcmaeOptions = ConfigOf<typeof FCMAE_SCHEMA>;
+
+// ---- masking ------------------------------------------------------------------------------------
+
+/**
+ * The official random masking: per image, L standard-normal noises sorted ascending; the
+ * floor(L·(1 − ratio)) smallest are visible (0), the rest masked (1).
+ */
+export function patchMaskDraw(ratio: number): RandomDraw & { ratio: number } {
+  return {
+    ratio,
+    describe: `FCMAE patch mask, ratio ${ratio}`,
+    draw(rng, shape) {
+      const [n, l] = shape as [number, number];
+      const keep = Math.floor(l * (1 - ratio));
+      const out = new Float32Array(n * l).fill(1);
+      for (let i = 0; i < n; i++) {
+        const noise = Array.from({ length: l }, () => rng.normal());
+        const order = noise.map((_, j) => j).sort((a, b) => noise[a]! - noise[b]!);
+        for (let j = 0; j < keep; j++) out[i * l + order[j]!] = 0;
+      }
+      return new Tensor(out, shape, 'float32');
+    },
+  };
+}
+
+/** 1 − mask, upsampled from the patch grid [N, L] to an NCHW map [N, 1, h·f, w·f] by repetition. */
+function keepMap(mask: Value, h: number, w: number, f: number): Value {
+  const n = mask.shape[0]!;
+  const keep = F.sub(1, F.reshape(mask, [n, 1, h, 1, w, 1]));
+  return F.reshape(F.expand(keep, [n, 1, h, f, w, f]), [n, 1, h * f, w * f]);
+}
+
+// ---- encoder --------------------------------------------------------------------------------------
+
+/** The ConvNeXt stem and stages (no head: FCMAE has no final norm); keys `encoder.stem…`, `encoder.stages…`. */
+export class FcmaeEncoder extends Module {
+  stem: Sequential;
+  stages: ModuleList<ConvNeXtStage>;
+
+  constructor(convnext: ConvNeXt) {
+    super();
+    this.stem = convnext.stem;
+    this.stages = convnext.stages;
+  }
+}
+
+/** One block in masked mode (spec §5.3); `keep` is [N, 1, H, W]. */
+function maskedBlock(b: ConvNeXtBlock, x: Value, keep: Value): Value {
+  return currentGraph().inScope(b.path, () => {
+    let y = F.mul(b.conv_dw.call(x), keep);
+    y = F.transpose(y, [0, 2, 3, 1]);
+    y = b.norm.call(y);
+    y = F.gelu(b.mlp.fc1.call(y));
+    // GRN's norms over visible positions only: zero the masked ones first (they are zeroed after
+    // the block anyway, and fc2 acts per position).
+    if (b.mlp.grn instanceof GRN) y = b.mlp.grn.call(F.mul(y, F.transpose(keep, [0, 2, 3, 1])));
+    y = b.mlp.fc2.call(y);
+    if (b.gamma) y = F.mul(y, b.gamma.value);
+    y = F.transpose(y, [0, 3, 1, 2]);
+    return F.mul(F.add(x, b.drop_path.call(y)), keep);
+  });
+}
+
+// ---- the network ------------------------------------------------------------------------------------
+
+export class FcmaeNet extends VisionModel {
+  readonly family = 'fcmae';
+  readonly numClasses = 0;
+  readonly defaultInputSize: [number, number, number];
+  override readonly outputNames = ['features', 'pred', 'mask', 'latent'];
+  override readonly classifierPath = '';
+  readonly stride: number;
+  encoder: FcmaeEncoder;
+  proj: Conv2d;
+  mask_token: Parameter;
+  decoder: Sequential;
+  pred: Conv2d;
+
+  constructor(
+    encoder: ConvNeXt,
+    readonly options: FcmaeOptions,
+  ) {
+    super();
+    const c: ConvNeXtConfig = encoder.config;
+    if (options.require_grn && !c.use_grn)
+      throw new ConfigError(`fcmae: the encoder has no GRN (use_grn: false) but require_grn is true; FCMAE is defined on ConvNeXt V2 — pass require_grn: false to pretrain without GRN`);
+    this.stride = c.patch_size * 2 ** (c.depths.length - 1);
+    if (options.patch_size !== this.stride)
+      throw new ConfigError(
+        `fcmae: patch_size must equal the encoder's total stride, ${this.stride} (stem ${c.patch_size} × 2^${c.depths.length - 1}); got ${options.patch_size}` +
+          (options.patch_size < this.stride ? ' — for small images use an encoder with a smaller stem (patch_size 2 gives 16)' : ''),
+      );
+    this.defaultInputSize = [c.in_chans, 7 * this.stride, 7 * this.stride];
+    this.encoder = new FcmaeEncoder(encoder);
+    const d = options.decoder_embed_dim;
+    const top = c.dims[c.dims.length - 1]!;
+    this.proj = new Conv2d(top, d, 1);
+    this.mask_token = new Parameter(lazy([1, d, 1, 1], (r) => truncNormal([1, d, 1, 1], 0.02, r)));
+    const block: ConvNeXtConfig = { ...c, use_grn: true, ls_init_value: null, conv_mlp: false, drop_path_rate: 0 };
+    this.decoder = new Sequential(...Array.from({ length: options.decoder_depth }, () => new ConvNeXtBlock(d, block, 0)));
+    this.pred = new Conv2d(d, options.patch_size ** 2 * c.in_chans, 1);
+  }
+
+  override checkInputSize([, h, w]: readonly [number, number, number]): void {
+    const p = this.options.patch_size;
+    if (h % p || w % p) throw new ShapeError(`fcmae: the input size ${h}×${w} must be divisible by patch_size ${p}`);
+  }
+
+  forwardTraced(x: Value): TracedOutputs {
+    const g = currentGraph();
+    const [n, , hIn, wIn] = x.shape as [number, number, number, number];
+    const p = this.options.patch_size;
+    const [h, w] = [hIn / p, wIn / p];
+    const mask = g.randomInput('patch_mask', [n, h * w], patchMaskDraw(this.options.mask_ratio));
+    const stages = [...this.encoder.stages];
+    // keep_i at stage i's resolution: each patch-grid cell repeated 2^(last − i) times per axis.
+    const keeps = stages.map((_, i) => keepMap(mask, h, w, 2 ** (stages.length - 1 - i)));
+    const features: Value[] = [];
+    let z = F.mul(this.encoder.stem.call(x), keeps[0]!);
+    stages.forEach((stage, i) => {
+      z = g.inScope(stage.path, () => {
+        let y = z;
+        if (!(stage.downsample instanceof Identity)) {
+          const [norm, conv] = [stage.downsample.at(0), stage.downsample.at(1)] as [Module & { call(v: Value): Value }, Conv2d];
+          y = F.mul(norm.call(y), keeps[i - 1]!);
+          y = F.mul(conv.call(y), keeps[i]!);
+        }
+        for (const b of stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock)) y = maskedBlock(b, y, keeps[i]!);
+        return y;
+      });
+      features.push(z);
+    });
+    const latent = z;
+    // Decoder: project, fill masked positions with the mask token, one dense V2 block, predict pixels.
+    const m = F.reshape(mask, [n, 1, h, w]);
+    let d = this.proj.call(latent);
+    d = F.add(F.mul(d, F.sub(1, m)), F.mul(this.mask_token.value, m));
+    d = this.decoder.call(d);
+    return { features, pred: this.pred.call(d), mask, latent };
+  }
+
+  /** Official FCMAE checkpoints in the dense or the sparse (MinkowskiEngine) layout, wrapped or not. */
+  override adaptStateDict(sd: Map<string, Tensor>): Map<string, Tensor> {
+    const src = stripWrapper(sd);
+    const sparse = [...src.keys()].some((k) => k.endsWith('.kernel') || k.includes('.ln.') || k.includes('.linear.'));
+    const official = [...src.keys()].some((k) => k.startsWith('encoder.downsample_layers.'));
+    const out = new Map<string, Tensor>();
+    for (const [k0, t0] of src) {
+      let [k, t] = sparse ? fromSparse(k0, t0) : [k0, t0];
+      if (official) k = officialFcmaeKey(k);
+      out.set(k, t);
+    }
+    return fitUnitDims(out, this);
+  }
+}
+
+/** An official FCMAE key (dense names) → ours: the encoder as timm names it, decoder blocks likewise. */
+function officialFcmaeKey(k: string): string {
+  if (k.startsWith('encoder.')) return `encoder.${officialToTimm(k.slice('encoder.'.length))}`;
+  const dec = /^decoder\.(\d+)\.(.*)$/.exec(k);
+  if (dec) return `decoder.${dec[1]}.${officialToTimm(`stages.0.0.${dec[2]}`).replace(/^stages\.0\.blocks\.0\./, '')}`;
+  return k;
+}
+
+/**
+ * MinkowskiEngine layout → dense (spec §7.4): `.ln.` and `.linear.` wrappers dropped, [1, C] biases
+ * and GRN parameters flattened, and sparse kernels [k², C_in, C_out] — kh the fastest index —
+ * transposed into conv weights [C_out, C_in, kh, kw] (depthwise: [k², C] → [C, 1, kh, kw]).
+ */
+function fromSparse(k: string, t: Tensor): [string, Tensor] {
+  const key = k.replace('.ln.', '.').replace('.linear.', '.');
+  // [1, C] biases and GRN parameters → [C] (GRN's [C] is then our shape too).
+  if (!key.endsWith('.kernel')) return [key, t.shape.length === 2 && t.shape[0] === 1 ? t.reshape([t.shape[1]!]) : t];
+  const name = key.replace(/\.kernel$/, '.weight');
+  const src = t.data as Float32Array;
+  if (t.shape.length === 2) {
+    const [kk, c] = t.shape as [number, number];
+    const s = Math.round(Math.sqrt(kk));
+    const w = new Float32Array(c * kk);
+    for (let ch = 0; ch < c; ch++) for (let kh = 0; kh < s; kh++) for (let kw = 0; kw < s; kw++) w[(ch * s + kh) * s + kw] = src[(kw * s + kh) * c + ch]!;
+    return [name, new Tensor(w, [c, 1, s, s], 'float32')];
+  }
+  const [kk, cin, cout] = t.shape as [number, number, number];
+  const s = Math.round(Math.sqrt(kk));
+  const w = new Float32Array(cout * cin * kk);
+  for (let o = 0; o < cout; o++)
+    for (let i = 0; i < cin; i++)
+      for (let kh = 0; kh < s; kh++) for (let kw = 0; kw < s; kw++) w[((o * cin + i) * s + kh) * s + kw] = src[((kw * s + kh) * cin + i) * cout + o]!;
+  return [name, new Tensor(w, [cout, cin, s, s], 'float32')];
+}
