@@ -6,7 +6,7 @@
  * inverted MLP, LayerNorm downsampling between stages, and a pool → LN → Linear head. V1 scales the
  * block's output by a learned per-channel `gamma` (layer scale); V2 drops it and adds GRN after GELU.
  */
-import type { Value } from '../graph/graph.js';
+import { currentGraph, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import { ClassifierHead } from '../nn/heads.js';
 import { truncNormal } from '../nn/init.js';
@@ -127,6 +127,16 @@ export class ConvNeXtStage extends Module {
   forward(x: Value): Value {
     return this.blocks.call(this.downsample.call(x));
   }
+
+  /** The output of every block, in order (the last one is the stage's output). */
+  forwardBlocks(x: Value): Value[] {
+    return currentGraph().inScope(this.path, () => {
+      const outs: Value[] = [];
+      x = this.downsample.call(x);
+      for (const [, b] of this.blocks.namedChildren()) outs.push((x = (b as ConvNeXtBlock).call(x)));
+      return outs;
+    });
+  }
 }
 
 /** Drop-path rate per block, linear in the global block index: first 0, last `rate` (timm and official). */
@@ -145,6 +155,8 @@ export class ConvNeXt extends VisionModel {
   readonly family: string;
   readonly numClasses: number;
   readonly defaultInputSize: [number, number, number];
+  /** `blocks`: every block's output, in order (the paper's per-layer feature analysis reads them). */
+  override readonly outputNames = ['logits', 'features', 'blocks'];
   stem: Sequential;
   stages: ModuleList<ConvNeXtStage>;
   /** Global average pool → LN → (dropout) → Linear (timm's NormMlpClassifierHead). */
@@ -179,12 +191,14 @@ export class ConvNeXt extends VisionModel {
 
   forwardTraced(x: Value): TracedOutputs {
     const features: Value[] = [];
+    const blocks: Value[] = [];
     x = this.stem.call(x);
     for (const stage of this.stages) {
-      x = stage.call(x);
+      blocks.push(...stage.forwardBlocks(x));
+      x = blocks[blocks.length - 1]!;
       features.push(x);
     }
-    return { logits: this.head.call(x), features };
+    return { logits: this.head.call(x), features, blocks };
   }
 
   /** Accept official (facebookresearch) checkpoints and timm's 1×1-conv vs Linear MLP shapes. */
