@@ -164,7 +164,7 @@ class LMHSA extends Module {
     this.proj = linear(dim, dim);
     this.proj_drop = new Dropout(c.drop_rate);
     // The reference scales by the head width of v (dim // heads), also when qk_ratio narrows q and k.
-    this.scale = c.qk_scale ?? Math.floor(dim / heads) ** -0.5;
+    this.scale = c.qk_scale || Math.floor(dim / heads) ** -0.5; // `qk_scale or …`: 0 means the default too
     this.sr = srRatio > 1 ? new ConvBN(conv(dim, dim, srRatio, { stride: srRatio, groups: dim }), new BatchNorm2d(dim)) : null;
   }
 
