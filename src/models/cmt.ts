@@ -20,7 +20,7 @@ import { BatchNorm2d } from '../nn/batchnorm.js';
 import { convBn } from '../nn/conv_norm_act.js';
 import { multiHeadAttention } from '../nn/attention.js';
 import { normal } from '../nn/init.js';
-import { Conv2d, DropPath, Dropout, GELU, Identity, LayerNorm, Linear, ModuleList, Sequential } from '../nn/layers.js';
+import { Conv2d, DropPath, Dropout, GELU, Identity, LayerNorm, Linear, ModuleList, Sequential, dropPathRates } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type TracedOutputs } from './base.js';
@@ -254,17 +254,6 @@ export class CMTBlock extends Module {
 export function relativePosShape(c: Pick<CMTConfig, 'img_size' | 'num_heads' | 'sr_ratios'>, i: number): [number, number, number] {
   const n = (c.img_size / 2 ** (i + 2)) ** 2;
   return [c.num_heads[i]!, n, n / c.sr_ratios[i]! ** 2];
-}
-
-/** Drop-path rate of every block, linspace(0, rate, Σ depths) over the blocks in order. */
-function dropPathRates(depths: readonly number[], rate: number): number[][] {
-  const total = depths.reduce((a, b) => a + b, 0);
-  let first = 0;
-  return depths.map((d) => {
-    const rates = Array.from({ length: d }, (_, j) => (total > 1 ? (rate * (first + j)) / (total - 1) : 0));
-    first += d;
-    return rates;
-  });
 }
 
 export class CMT extends VisionModel {

@@ -235,6 +235,21 @@ export class DropPath extends Module {
   }
 }
 
+/**
+ * Drop-path rate per block, linear in the global block index: first 0, last `rate` — torch.linspace(0,
+ * rate, Σ depths) split by stage, as timm, ConvNeXt and CMT compute it.
+ */
+export function dropPathRates(depths: readonly number[], rate: number): number[][] {
+  const total = depths.reduce((a, b) => a + b, 0);
+  const linear = (k: number) => (total > 1 ? (rate * k) / (total - 1) : 0);
+  let first = 0;
+  return depths.map((d) => {
+    const rates = Array.from({ length: d }, (_, j) => linear(first + j));
+    first += d;
+    return rates;
+  });
+}
+
 /** Element-wise dropout (training only), scaled by 1/(1−p) as torch's nn.Dropout. */
 export class Dropout extends Module {
   constructor(readonly p: number) {

@@ -66,14 +66,19 @@ function checkRunningStats(m: VisionModel, ref: Map<string, Tensor>, tol: AbsRel
   return `${keys.length} running statistics within tolerance`;
 }
 
-test('tiny_64_train_grads: train-mode logits and features (batch statistics), running stats after one forward', { skip }, async (t) => {
+/** The gradient case's model (its weights loaded, in train mode), inputs and reference gradients. */
+async function trainCase() {
   const c = byName('tiny_64_train_grads');
-  const tol = c.tolerance as unknown as TrainTolerance;
   const m = build(c);
   await m.loadWeights(goldenFile(FAMILY, c.files.weights!));
+  m.train();
   const io = await readSafetensors(goldenFile(FAMILY, c.files.io!));
   const ref = await readSafetensors(goldenFile(FAMILY, c.files.grads!));
-  m.train();
+  return { m, io, ref, tol: c.tolerance as unknown as TrainTolerance };
+}
+
+test('tiny_64_train_grads: train-mode logits and features (batch statistics), running stats after one forward', { skip }, async (t) => {
+  const { m, io, ref, tol } = await trainCase();
   const out = await m.run(io.get('input')!, { features: true });
   t.diagnostic(assertWithin('logits', out.logits, io.get('logits')!, tol.logits));
   out.features.forEach((f, i) => t.diagnostic(assertWithin(`features.${i}`, f, io.get(`features.${i}`)!, tol.logits)));
@@ -81,13 +86,7 @@ test('tiny_64_train_grads: train-mode logits and features (batch statistics), ru
 });
 
 test('tiny_64_train_grads: loss, every gradient, and BN running stats via stateDict() after lossAndGrads', { skip }, async (t) => {
-  const c = byName('tiny_64_train_grads');
-  const tol = c.tolerance as unknown as TrainTolerance;
-  const m = build(c);
-  await m.loadWeights(goldenFile(FAMILY, c.files.weights!));
-  const io = await readSafetensors(goldenFile(FAMILY, c.files.io!));
-  const ref = await readSafetensors(goldenFile(FAMILY, c.files.grads!));
-  m.train();
+  const { m, io, ref, tol } = await trainCase();
   const labels = Int32Array.from(io.get('labels')!.toArray());
   const { loss, grads } = await m.lossAndGrads(io.get('input')!, labels);
   const refLoss = io.get('loss')!.toArray()[0]!;
