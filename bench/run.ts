@@ -224,6 +224,8 @@ export const cases: BenchCase[] = [
   inferenceCase('convnext_tiny', 'ConvNeXt-T', 8),
   inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 1),
   inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 8),
+  // CMT-S at 224², right after ConvNeXt-T b1 for the same-run ratio below.
+  inferenceCase('cmt_s', 'CMT-S', 1, 224),
   webPeerCase('convnext_tiny', 'ConvNeXt-T'),
   trainStepCase('convnextv2_atto', 'ConvNeXt V2-A', 32, 224),
   // The model and batch of the Fashion-MNIST run in this file (1 channel, 2×2 stem, 32² input).
@@ -236,7 +238,63 @@ export const cases: BenchCase[] = [
   ),
 ];
 
+/**
+ * Same-run time ratios between two inference rows (same batch), with the goal each should meet: the
+ * ratio the reference implementations show on this machine (ONNX Runtime on their PyTorch exports).
+ */
+export interface Comparison {
+  label: string;
+  model: string;
+  reference: string;
+  batch: number;
+  goal: number;
+  goalSource: string;
+}
+
+export const comparisons: Comparison[] = [
+  {
+    label: 'CMT-S / ConvNeXt-T time',
+    model: 'cmt_s',
+    reference: 'convnext_tiny',
+    batch: 1,
+    goal: 1.46,
+    goalSource: 'ONNX Runtime on the PyTorch exports of the reference CMT-S and ConvNeXt-T (224², batch 1, 2 threads)',
+  },
+];
+
+/** A comparison evaluated on this run's rows. */
+export interface RatioRow extends Comparison {
+  ratioMin: number;
+  ratioMedian: number;
+  met: boolean;
+}
+
+/** The comparisons whose two rows this run has (`--only` may have skipped one). */
+export function evaluateComparisons(rows: readonly BenchRow[]): RatioRow[] {
+  const find = (model: string, batch: number) => rows.find((r) => r.section === 'inference' && r.model === model && r.batch === batch);
+  return comparisons.flatMap((c) => {
+    const a = find(c.model, c.batch);
+    const b = find(c.reference, c.batch);
+    if (!a || !b) return [];
+    const ratioMin = a.msPerImageMin / b.msPerImageMin;
+    return [{ ...c, ratioMin, ratioMedian: a.msPerImageMedian / b.msPerImageMedian, met: ratioMin <= c.goal }];
+  });
+}
+
 // ---- tables ------------------------------------------------------------------------------------------
+
+const RATIO_COLUMNS: TableColumn<RatioRow>[] = [
+  { key: 'label', header: 'ratio' },
+  { key: 'batch', header: 'batch' },
+  { key: 'ratioMin', header: 'by min time', format: (v) => `${v.toFixed(2)}×` },
+  { key: 'ratioMedian', header: 'by median time', format: (v) => `${v.toFixed(2)}×` },
+  { key: 'goal', header: 'goal', format: (v) => `≤ ${v.toFixed(2)}×` },
+  { key: 'met', header: 'met', format: (v) => (v ? 'yes' : 'no') },
+];
+
+const RATIO_INTRO =
+  'Time of one inference row over another, both measured in this run (same threads, same machine state). ' +
+  'The goal is the ratio of the reference implementations: ';
 
 const fixed = (digits: number) => (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '' : v.toFixed(digits));
 
@@ -327,6 +385,8 @@ export interface SuiteResult {
   gemmEnd: GemmPeak;
   peakGflops: number;
   rows: FinalRow[];
+  /** Same-run time ratios (`comparisons`) whose rows this run has. */
+  ratios: RatioRow[];
   notes: string[];
   seconds: number;
 }
@@ -415,6 +475,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     gemmEnd,
     peakGflops,
     rows: finalRows,
+    ratios: evaluateComparisons(rows),
     notes,
     seconds: (performance.now() - t0) / 1000,
   };
@@ -439,6 +500,7 @@ export function renderText(result: SuiteResult): string {
   const out: string[] = [`GEMM peak (2048³ fp32 MatMul, ${result.threads} threads): ${result.peakGflops.toFixed(1)} GFLOP/s`, ''];
   out.push(renderTable(GEMM_COLUMNS, [gemmRow('before the cases', result.gemmStart), gemmRow('after the cases', result.gemmEnd)]), '');
   for (const [def, rows] of sectionsWithRows(result)) out.push(def.title, renderTable(def.columns, rows), '');
+  if (result.ratios.length) out.push('Same-run ratios', renderTable(RATIO_COLUMNS, result.ratios), '');
   for (const n of result.notes) out.push(`note: ${n}`);
   out.push(`(${result.seconds.toFixed(0)} s)`);
   return out.join('\n');
@@ -484,6 +546,10 @@ export function renderMarkdown(result: SuiteResult): string {
   ];
   for (const [def, rows] of sectionsWithRows(result)) {
     out.push(`## ${def.title}`, '', def.intro(result.threads), '', renderMarkdownTable(def.columns, rows), '');
+  }
+  if (result.ratios.length) {
+    const sources = result.ratios.map((r) => `${r.label}: ${r.goalSource}`).join('; ');
+    out.push('## Same-run ratios', '', `${RATIO_INTRO}${sources}.`, '', renderMarkdownTable(RATIO_COLUMNS, result.ratios), '');
   }
   out.push(...renderRecords(result));
   if (result.notes.length) {

@@ -51,6 +51,8 @@ const COLUMNS: TableColumn<ModelInfo>[] = [
   { key: 'hubId', header: 'hub id', format: (h) => h ?? '' },
 ];
 
+const NOTE_COLUMN: TableColumn<ModelInfo> = { key: 'note', header: 'note', format: (n) => n ?? '' };
+
 const TAG_COLUMNS: TableColumn<ModelInfo>[] = [...COLUMNS.filter((c) => c.key !== 'hubId'), { key: 'license', header: 'licence', format: (l) => l ?? '' }];
 
 /** The config keys of a family, from its schema (the same table that parses and validates them). */
@@ -85,6 +87,11 @@ export async function run({ values, positionals }: CommandArgs<typeof spec>, io:
     return 1;
   }
   if (values.json) io.stdout.write(`${JSON.stringify(found, null, 2)}\n`);
-  else io.stdout.write(`${renderTable(values.pretrained ? TAG_COLUMNS : COLUMNS, found)}\n`);
+  else {
+    const columns = values.pretrained ? TAG_COLUMNS : COLUMNS;
+    // The note column only when a listed model has one (CMT-S: code vs paper params).
+    const withNotes = found.some((m) => m.note) ? [...columns, NOTE_COLUMN] : columns;
+    io.stdout.write(`${renderTable(withNotes, found)}\n`);
+  }
   return 0;
 }

@@ -14,7 +14,7 @@ export const spec = defineCommand({
     'dataset-fashion-mnist), fashion-mnist:PATH (a folder with the four IDX files) or fashion-mnist:bundled ' +
     '(the subset shipped with visionmix).',
   options: {
-    model: { type: 'string', short: 'm', placeholder: 'name', description: "registry name (see 'visionmix models') or a family (convnext, convnextv2) with --config" },
+    model: { type: 'string', short: 'm', placeholder: 'name', description: "registry name (see 'visionmix models') or a family (e.g. convnextv2, cmt) with --config" },
     config: { type: 'string', placeholder: 'json', description: 'model config overrides as JSON, e.g. \'{"depths":[2,2,6,2],"dims":[40,80,160,320]}\'' },
     data: { type: 'string', default: 'fashion-mnist', placeholder: 'spec', description: 'fashion-mnist | fashion-mnist:PATH | fashion-mnist:bundled' },
     epochs: { type: 'int', min: 1, default: 10, description: 'epochs' },

@@ -97,6 +97,8 @@ export interface ParamSource {
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly tensor: Tensor;
+  /** False for buffers (BatchNorm running statistics): state, not parameters, in the counts. */
+  readonly trainable?: boolean;
 }
 
 /**
@@ -185,7 +187,11 @@ export class Graph {
   readonly randomInputs: { value: Value; spec: RandomDraw }[] = [];
 
   randomInput(name: string, shape: Shape, spec: RandomDraw, dtype: DType = 'float32'): Value {
-    const v = this.input(name, shape, dtype);
+    // A module called twice in one forward (the reference CMT block applies one `drop_path` to both
+    // branches, its IRFFN one `drop` twice) draws independently each time: later calls get `name.2`, …
+    let unique = name;
+    for (let i = 2; this.inputs.some((v) => v.name === unique); i++) unique = `${name}.${i}`;
+    const v = this.input(unique, shape, dtype);
     this.randomInputs.push({ value: v, spec });
     return v;
   }

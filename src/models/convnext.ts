@@ -10,7 +10,7 @@ import { currentGraph, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import { ClassifierHead } from '../nn/heads.js';
 import { truncNormal } from '../nn/init.js';
-import { Conv2d, DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, ModuleList, Sequential } from '../nn/layers.js';
+import { Conv2d, DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, ModuleList, Sequential, dropPathRates } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type TracedOutputs } from './base.js';
@@ -137,18 +137,6 @@ export class ConvNeXtStage extends Module {
       return outs;
     });
   }
-}
-
-/** Drop-path rate per block, linear in the global block index: first 0, last `rate` (timm and official). */
-export function dropPathRates(depths: readonly number[], rate: number): number[][] {
-  const total = depths.reduce((a, b) => a + b, 0);
-  const linear = (k: number) => (total > 1 ? (rate * k) / (total - 1) : 0);
-  let first = 0;
-  return depths.map((d) => {
-    const rates = Array.from({ length: d }, (_, j) => linear(first + j));
-    first += d;
-    return rates;
-  });
 }
 
 export class ConvNeXt extends VisionModel {

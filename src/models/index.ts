@@ -2,8 +2,10 @@
 import { countMacs, countParams } from '../analysis/count.js';
 import { ConfigError } from '../errors.js';
 import './convnext.js';
+import './cmt.js';
 import type { VisionModel } from './base.js';
-import { createModel, matchPattern, modelEntries, pretrainedTags } from './registry.js';
+import { tagArchitecture } from './pretrained.js';
+import { createModel, getModelEntry, matchPattern, modelEntries, pretrainedTags } from './registry.js';
 import { traceForward } from './trace.js';
 
 export { createModel };
@@ -21,6 +23,8 @@ export interface ModelInfo {
   hubId?: string;
   /** Licence of the weights (pretrained tags). */
   license?: string;
+  /** The registry's remark on the architecture (e.g. a code-vs-paper difference in the counts). */
+  note?: string;
 }
 
 export interface ListOptions {
@@ -48,7 +52,8 @@ export function modelInfo(model: VisionModel, inputSize = model.pretrainedConfig
 function cachedInfo(name: string): ModelInfo {
   let info = infoCache.get(name);
   if (!info) {
-    info = modelInfo(createModel(name));
+    const note = getModelEntry(tagArchitecture(name)).note;
+    info = { ...modelInfo(createModel(name)), ...(note ? { note } : {}) };
     infoCache.set(name, info);
   }
   return info;

@@ -23,6 +23,8 @@ export interface ModelEntry {
   config: RawConfig;
   /** Tag of the weights `createModel(name)` describes by default (timm's default tag). */
   defaultTag?: string;
+  /** A remark for the model table (e.g. where the code's counts differ from the paper's). */
+  note?: string;
 }
 
 const families = new Map<string, FamilyDef>();

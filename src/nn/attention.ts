@@ -26,26 +26,28 @@ function splitHeads(x: Value, heads: number): Value {
 }
 
 /**
- * softmax(q·kᵀ·scale + bias) · v for each of `heads` heads. q [B, N, C], k and v [B, M, C]; head h
- * uses channels h·d … (h+1)·d − 1 (d = C / heads). Returns [B, N, C] with the heads concatenated in
- * order. Set `probs` to also get the attention probabilities [B, h, N, M].
+ * softmax(q·kᵀ·scale + bias) · v for each of `heads` heads. q [B, N, Cqk], k [B, M, Cqk], v [B, M, C];
+ * head h uses channels h·d … (h+1)·d − 1 of each (d = width / heads). q and k may be narrower than v
+ * (CMT's qk_ratio). Returns [B, N, C] with the heads concatenated in order, and the attention
+ * probabilities [B, h, N, M].
  */
 export function multiHeadAttention(q: Value, k: Value, v: Value, heads: number, o: AttentionOptions = {}): { out: Value; probs: Value } {
-  const [b, n, c] = q.shape as [number, number, number];
-  if (q.rank !== 3 || k.rank !== 3 || v.rank !== 3 || k.shape[2] !== c || v.shape[2] !== c || k.shape[1] !== v.shape[1])
+  const [b, n, cqk] = q.shape as [number, number, number];
+  const c = v.shape[2]!;
+  if (q.rank !== 3 || k.rank !== 3 || v.rank !== 3 || k.shape[2] !== cqk || k.shape[1] !== v.shape[1] || k.shape[0] !== b || v.shape[0] !== b)
     throw new ShapeError(
-      `attention at ${currentGraph().scope || '<root>'}: q, k, v must be [B, N, C], [B, M, C], [B, M, C]; got ${q}, ${k}, ${v}`,
+      `attention at ${currentGraph().scope || '<root>'}: q, k, v must be [B, N, Cqk], [B, M, Cqk], [B, M, C]; got ${q}, ${k}, ${v}`,
     );
-  if (!(Number.isInteger(heads) && heads >= 1 && c % heads === 0))
-    throw new ShapeError(`attention at ${currentGraph().scope || '<root>'}: ${c} channels do not split into ${heads} heads`);
-  const d = c / heads;
+  if (!(Number.isInteger(heads) && heads >= 1 && cqk % heads === 0 && c % heads === 0))
+    throw new ShapeError(`attention at ${currentGraph().scope || '<root>'}: ${cqk} (q, k) and ${c} (v) channels do not split into ${heads} heads`);
+  const d = cqk / heads;
   const qh = F.mul(splitHeads(q, heads), o.scale ?? 1 / Math.sqrt(d)); // [B, h, N, d]
   const kt = F.transpose(F.reshape(k, [b, k.shape[1]!, heads, d]), [0, 2, 3, 1]); // [B, h, d, M]
   let logits = F.matmul(qh, kt); // [B, h, N, M]
   if (o.bias) logits = F.add(logits, o.bias);
   let probs = F.softmax(logits, -1);
   if (o.attnDrop) probs = o.attnDrop.call(probs);
-  const out = F.matmul(probs, splitHeads(v, heads)); // [B, h, N, d]
+  const out = F.matmul(probs, splitHeads(v, heads)); // [B, h, N, C/h]
   return { out: F.reshape(F.transpose(out, [0, 2, 1, 3]), [b, n, c]), probs };
 }
 

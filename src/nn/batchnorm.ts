@@ -89,7 +89,7 @@ export class BatchNorm2d extends Module {
   bias: Parameter;
   running_mean: Buffer;
   running_var: Buffer;
-  /** torch stores this as a 0-d int64 tensor; kept for state-dict compatibility. */
+  /** torch stores this as a 0-d int64 tensor; kept for state-dict compatibility (a load may omit it). */
   num_batches_tracked: Buffer;
   readonly eps: number;
   readonly momentum: number;
@@ -111,7 +111,9 @@ export class BatchNorm2d extends Module {
     this.bias = new Parameter(lazy([c], () => zeros([c])));
     this.running_mean = new Buffer(zeros([c]));
     this.running_var = new Buffer(full([c], 1));
-    this.num_batches_tracked = new Buffer(new Tensor(BigInt64Array.of(0n), [], 'int64'));
+    // Optional on load: checkpoints (and golden files) often leave this counter out; it only matters
+    // for momentum=None, which is not supported here.
+    this.num_batches_tracked = new Buffer(new Tensor(BigInt64Array.of(0n), [], 'int64'), { optional: true });
   }
 
   /**

@@ -44,8 +44,16 @@ export class ConvNormAct extends Module {
   }
 
   forward(x: Value): Value {
-    if (this.training) return this.act.call(this.bn.call(this.conv.call(x)));
-    const { weight, bias } = this.bn.foldInto(this.conv.weight.value, this.conv.bias?.value ?? null);
-    return this.act.call(F.conv2d(x, weight, bias, this.conv.options));
+    return this.act.call(convBn(this.conv, this.bn, x));
   }
+}
+
+/**
+ * BN(conv(x)) for a conv and the BatchNorm right after it, whatever their key names (CMT stores
+ * them as an nn.Sequential's `0` and `1`). In eval the BatchNorm is folded into the conv: one Conv node.
+ */
+export function convBn(conv: Conv2d, bn: BatchNorm2d, x: Value): Value {
+  if (bn.training) return bn.call(conv.call(x));
+  const { weight, bias } = bn.foldInto(conv.weight.value, conv.bias?.value ?? null);
+  return F.conv2d(x, weight, bias, conv.options);
 }

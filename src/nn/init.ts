@@ -47,6 +47,23 @@ export function truncNormal(shape: number[], std: number, rng = defaultRng, lo =
   return t;
 }
 
+/** Plain normal N(0, std²), untruncated (torch.randn · std; torch's normal_). */
+export function normal(shape: number[], std: number, rng = defaultRng): Tensor {
+  const t = Tensor.zeros(shape);
+  const d = t.data as Float32Array;
+  for (let i = 0; i < d.length; i++) d[i] = rng.normal(0, std);
+  return t;
+}
+
+/**
+ * torch's kaiming_normal_(mode='fan_out') with the ReLU gain √2: N(0, 2 / fan_out), where fan_out =
+ * out_channels · kh · kw for a conv weight [O, I/g, kh, kw] — groups are not divided out.
+ */
+export function kaimingNormalFanOut(shape: number[], rng = defaultRng): Tensor {
+  const fanOut = shape[0]! * shape.slice(2).reduce((a, b) => a * b, 1);
+  return normal(shape, Math.sqrt(2 / fanOut), rng);
+}
+
 /** PyTorch's default for Conv/Linear weights: kaiming_uniform(a=√5) = U(±1/√fan_in). */
 export function uniformFanIn(shape: number[], fanIn: number, rng = defaultRng): Tensor {
   const t = Tensor.zeros(shape);

@@ -3,14 +3,32 @@ import { ConfigError } from '../errors.js';
 import { currentGraph, type RandomDraw, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import { Tensor, sizeOf } from '../tensor.js';
+import type { Rng } from '../util/rng.js';
 import { Module, Parameter, lazy } from './module.js';
-import { full, truncNormal, uniformFanIn, zeros } from './init.js';
+import { full, kaimingNormalFanOut, truncNormal, uniformFanIn, zeros } from './init.js';
 
-export type Init = 'trunc_normal' | 'torch_default';
+/**
+ * Weight init: 'trunc_normal' = timm's trunc_normal(std .02) with zero bias; 'kaiming_fan_out' =
+ * kaiming_normal(mode='fan_out') with zero bias (CMT's, MobileNet's convs); 'torch_default' =
+ * PyTorch's U(±1/√fan_in) for weight and bias.
+ */
+export type Init = 'trunc_normal' | 'kaiming_fan_out' | 'torch_default';
+
+/** A weight of `shape` drawn by `init` (fan_in for PyTorch's default). */
+function initWeight(init: Init | undefined, shape: number[], fanIn: number, r: Rng): Tensor {
+  if (init === 'trunc_normal') return truncNormal(shape, 0.02, r);
+  if (init === 'kaiming_fan_out') return kaimingNormalFanOut(shape, r);
+  return uniformFanIn(shape, fanIn, r);
+}
+
+/** A bias of `n` by `init`: zeros, except PyTorch's default U(±1/√fan_in). */
+function initBias(init: Init | undefined, n: number, fanIn: number, r: Rng): Tensor {
+  return init === undefined || init === 'torch_default' ? uniformFanIn([n], fanIn, r) : zeros([n]);
+}
 
 export interface Conv2dOptions extends F.ConvOptions {
   bias?: boolean;
-  /** Weight init: timm ConvNeXt uses trunc_normal(std=.02); PyTorch's default otherwise. */
+  /** Weight init (default PyTorch's). */
   init?: Init;
 }
 
@@ -36,11 +54,8 @@ export class Conv2d extends Module {
       throw new ConfigError(`Conv2d: channels ${inChannels}→${outChannels} must be divisible by groups=${groups}`);
     const shape = [outChannels, inChannels / groups, kh, kw];
     const fanIn = (inChannels / groups) * kh * kw;
-    this.weight = new Parameter(lazy(shape, (r) => (opts.init === 'trunc_normal' ? truncNormal(shape, 0.02, r) : uniformFanIn(shape, fanIn, r))));
-    this.bias =
-      opts.bias === false
-        ? null
-        : new Parameter(lazy([outChannels], (r) => (opts.init === 'trunc_normal' ? zeros([outChannels]) : uniformFanIn([outChannels], fanIn, r))));
+    this.weight = new Parameter(lazy(shape, (r) => initWeight(opts.init, shape, fanIn, r)));
+    this.bias = opts.bias === false ? null : new Parameter(lazy([outChannels], (r) => initBias(opts.init, outChannels, fanIn, r)));
     this.options = { stride: opts.stride, padding: opts.padding, dilation: opts.dilation, groups };
   }
 
@@ -66,11 +81,8 @@ export class Linear extends Module {
   ) {
     super();
     const shape = opts.convWeight ? [outFeatures, inFeatures, 1, 1] : [outFeatures, inFeatures];
-    this.weight = new Parameter(lazy(shape, (r) => (opts.init === 'trunc_normal' ? truncNormal(shape, 0.02, r) : uniformFanIn(shape, inFeatures, r))));
-    this.bias =
-      opts.bias === false
-        ? null
-        : new Parameter(lazy([outFeatures], (r) => (opts.init === 'trunc_normal' ? zeros([outFeatures]) : uniformFanIn([outFeatures], inFeatures, r))));
+    this.weight = new Parameter(lazy(shape, (r) => initWeight(opts.init, shape, inFeatures, r)));
+    this.bias = opts.bias === false ? null : new Parameter(lazy([outFeatures], (r) => initBias(opts.init, outFeatures, inFeatures, r)));
   }
 
   forward(x: Value): Value {
@@ -221,6 +233,21 @@ export class DropPath extends Module {
     const mask = g.randomInput(`droppath.${g.scope}`, [n, ...x.shape.slice(1).map(() => 1)], keepMask(1 - this.p, 'drop path'));
     return F.mul(x, F.cast(mask, x.dtype));
   }
+}
+
+/**
+ * Drop-path rate per block, linear in the global block index: first 0, last `rate` — torch.linspace(0,
+ * rate, Σ depths) split by stage, as timm, ConvNeXt and CMT compute it.
+ */
+export function dropPathRates(depths: readonly number[], rate: number): number[][] {
+  const total = depths.reduce((a, b) => a + b, 0);
+  const linear = (k: number) => (total > 1 ? (rate * k) / (total - 1) : 0);
+  let first = 0;
+  return depths.map((d) => {
+    const rates = Array.from({ length: d }, (_, j) => linear(first + j));
+    first += d;
+    return rates;
+  });
 }
 
 /** Element-wise dropout (training only), scaled by 1/(1−p) as torch's nn.Dropout. */

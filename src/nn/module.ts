@@ -65,6 +65,7 @@ abstract class Slot {
 
 /** A trainable tensor. `value` binds it into the graph being traced. */
 export class Parameter extends Slot {
+  readonly trainable = true;
   /** Weight decay applies by default to tensors of rank ≥ 2 (matrices, kernels). */
   noWeightDecay: boolean;
 
@@ -75,7 +76,16 @@ export class Parameter extends Slot {
 }
 
 /** A non-trainable tensor saved in the state dict (BatchNorm running statistics, …). */
-export class Buffer extends Slot {}
+export class Buffer extends Slot {
+  readonly trainable = false;
+  /** A strict load may lack it (the current value is kept): BatchNorm's num_batches_tracked. */
+  readonly optional: boolean;
+
+  constructor(init: Tensor | LazyInit, opts: { optional?: boolean } = {}) {
+    super(init);
+    this.optional = opts.optional ?? false;
+  }
+}
 
 export abstract class Module {
   training = false;
@@ -161,7 +171,7 @@ export abstract class Module {
     const strict = opts.strict ?? true;
     const entries = sd instanceof Map ? sd : new Map(Object.entries(sd));
     const targets = new Map<string, Parameter | Buffer>([...this.namedParameters(), ...this.namedBuffers()]);
-    const missing = [...targets.keys()].filter((k) => !entries.has(k));
+    const missing = [...targets].filter(([k, t]) => !entries.has(k) && !(t instanceof Buffer && t.optional)).map(([k]) => k);
     const unexpected = [...entries.keys()].filter((k) => !targets.has(k));
     const misShaped: { key: string; expected: number[]; got: number[] }[] = [];
     for (const [k, t] of entries) {

@@ -48,6 +48,17 @@ test("models 'convnext*' lists all 17 ConvNeXt variants with params and GMACs", 
   assert.deepEqual(cells.slice(0, 5), ['convnext_tiny', 'convnext', '28.59M', '4.46', '3x224x224']);
 });
 
+test("models 'cmt*' lists the four CMT variants at their resolutions, with the code-vs-paper note for CMT-S", () => {
+  const r = cli('models', 'cmt*');
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.match(lines[0]!, /^name\s+family\s+params\s+GMACs\s+input\s+hub id\s+note$/);
+  const row = (name: string) => lines.find((l) => l.startsWith(`${name} `))!.split(/\s+/);
+  assert.deepEqual(row('cmt_ti').slice(0, 5), ['cmt_ti', 'cmt', '9.49M', '0.639', '3x160x160']);
+  assert.deepEqual(row('cmt_b').slice(0, 5), ['cmt_b', 'cmt', '45.72M', '9.32', '3x256x256']);
+  assert.match(lines.find((l) => l.startsWith('cmt_s '))!, /26\.26M\s+4\.03\s+3x224x224\s+the code builds 26\.26M params; the paper says 25\.1M/);
+});
+
 test('models --json prints exact counts', () => {
   const r = cli('models', 'convnext_tiny', '--json');
   assert.equal(r.status, 0, r.stderr);

@@ -331,6 +331,15 @@ test('BatchNorm2d (e): state-dict keys, shapes and dtypes match torch', () => {
   assert.deepEqual(loaded.stateDict().num_batches_tracked!.toArray(), [42]);
   assert.equal(loaded.stateDict().num_batches_tracked!.dtype, 'int64');
   assert.deepEqual(loaded.stateDict().running_var!.toArray(), new Array(7).fill(2));
+
+  // A checkpoint without num_batches_tracked (older torch, golden files) still loads strictly; the
+  // counter keeps its value. Any other missing buffer is still an error.
+  const { num_batches_tracked: _n, ...withoutCounter } = sd;
+  const again = new BatchNorm2d(7);
+  assert.deepEqual(again.loadStateDict(withoutCounter).missing, []);
+  assert.deepEqual(again.stateDict().num_batches_tracked!.toArray(), [0]);
+  const { running_mean: _m, ...withoutMean } = sd;
+  assert.throws(() => new BatchNorm2d(7).loadStateDict(withoutMean), /missing keys \(1\): running_mean/);
 });
 
 test('BatchNorm2d: keys inside a model follow the module path', () => {
