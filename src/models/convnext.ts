@@ -10,7 +10,7 @@ import type { Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import { ClassifierHead } from '../nn/heads.js';
 import { truncNormal } from '../nn/init.js';
-import { Conv2d, DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, ModuleList, Sequential } from '../nn/layers.js';
+import { Conv2d, DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, ModuleList, Sequential, dropPathRates } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type TracedOutputs } from './base.js';
@@ -129,17 +129,8 @@ export class ConvNeXtStage extends Module {
   }
 }
 
-/** Drop-path rate per block, linear in the global block index: first 0, last `rate` (timm and official). */
-export function dropPathRates(depths: readonly number[], rate: number): number[][] {
-  const total = depths.reduce((a, b) => a + b, 0);
-  const linear = (k: number) => (total > 1 ? (rate * k) / (total - 1) : 0);
-  let first = 0;
-  return depths.map((d) => {
-    const rates = Array.from({ length: d }, (_, j) => linear(first + j));
-    first += d;
-    return rates;
-  });
-}
+/** Moved to nn/layers.ts (shared by every family); re-exported for existing imports. */
+export { dropPathRates };
 
 export class ConvNeXt extends VisionModel {
   readonly family: string;

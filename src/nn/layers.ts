@@ -223,6 +223,18 @@ export class DropPath extends Module {
   }
 }
 
+/** Drop-path rate per block, linear in the global block index: first 0, last `rate` (timm and official). */
+export function dropPathRates(depths: readonly number[], rate: number): number[][] {
+  const total = depths.reduce((a, b) => a + b, 0);
+  const linear = (k: number) => (total > 1 ? (rate * k) / (total - 1) : 0);
+  let first = 0;
+  return depths.map((d) => {
+    const rates = Array.from({ length: d }, (_, j) => linear(first + j));
+    first += d;
+    return rates;
+  });
+}
+
 /** Element-wise dropout (training only), scaled by 1/(1−p) as torch's nn.Dropout. */
 export class Dropout extends Module {
   constructor(readonly p: number) {
@@ -248,7 +260,8 @@ export class LayerScale extends Module {
   constructor(readonly dim: number, initValue: number, opts: { channelsFirst?: boolean } = {}) {
     super();
     const shape = opts.channelsFirst ? [1, dim, 1, 1] : [dim];
-    this.gamma = new Parameter(lazy(shape, () => full(shape, initValue)));
+    // No weight decay whatever its shape: the [1, C, 1, 1] form is still one factor per channel.
+    this.gamma = new Parameter(lazy(shape, () => full(shape, initValue)), { noWeightDecay: true });
   }
 
   forward(x: Value): Value {
