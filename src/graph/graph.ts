@@ -97,6 +97,8 @@ export interface ParamSource {
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly tensor: Tensor;
+  /** False for state that is not learned (BatchNorm running statistics): not counted as parameters. */
+  readonly trainable?: boolean;
 }
 
 /**

@@ -91,8 +91,8 @@ export type GLNetConfig = ConfigOf<typeof GLNET_SCHEMA>;
 
 /**
  * L2 normalisation along `axis`, as torch's F.normalize: v / max(‖v‖, eps). Computed as
- * v / √max(Σv², eps²) — the same value — so that at v = 0 the gradient is 0 (the max routes it to the
- * constant) instead of 0·∞ through √ at 0.
+ * v / √max(Σv², eps²) — the same value — so that below eps (v = 0 included) the max sends no gradient
+ * into √ (whose derivative is infinite at 0): the gradient is dy / eps there, as in torch, not NaN.
  */
 export function l2Normalize(x: Value, axis = -1, eps = 1e-12): Value {
   return F.div(x, F.sqrt(F.maximum(F.reduceSumSquare(x, [axis], true), eps * eps)));
@@ -111,9 +111,10 @@ export function adaptivePoolWeights(n: number, p: number): number[][] {
 }
 
 /**
- * The slots × pixels matrix of a P×P adaptive average pool of an H×W map ([P², H·W], row-major on
- * both sides): the pooled slots are one MatMul with it. Its entries are products of the row and
- * column bin weights.
+ * The slots × pixels matrix M of a P×P adaptive average pool of an H×W map ([P², H·W], row-major on
+ * both sides): slots = M · pixels. Each entry is the product of a row-bin and a column-bin weight
+ * (M = Ph ⊗ Pw), which is how the block applies it: two MatMuls with Pw and Ph (C·H·W·P + C·H·P²
+ * multiply-adds instead of C·H·W·P²), the same numbers.
  */
 export function slotPoolMatrix(h: number, w: number, p: number): Tensor {
   const rows = adaptivePoolWeights(h, p);
@@ -121,12 +122,27 @@ export function slotPoolMatrix(h: number, w: number, p: number): Tensor {
   const m = new Float32Array(p * p * h * w);
   for (let i = 0; i < p; i++)
     for (let j = 0; j < p; j++)
-      for (let y = 0; y < h; y++) {
-        const ry = rows[i]![y]!;
-        if (ry === 0) continue;
-        for (let x = 0; x < w; x++) m[(i * p + j) * h * w + y * w + x] = ry * cols[j]![x]!;
-      }
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) m[(i * p + j) * h * w + y * w + x] = rows[i]![y]! * cols[j]![x]!;
   return new Tensor(m, [p * p, h * w], 'float32');
+}
+
+/** Pᵀ as a constant [n, p]: x · Pᵀ averages the last axis (length n) into p adaptive bins. */
+function poolWeightsT(n: number, p: number): Value {
+  const w = adaptivePoolWeights(n, p);
+  const t = new Float32Array(n * p);
+  for (let i = 0; i < p; i++) for (let j = 0; j < n; j++) t[j * p + i] = w[i]![j]!;
+  return F.constant(new Tensor(t, [n, p], 'float32'));
+}
+
+/**
+ * Adaptive average pool of x [B, C, H, W] to P×P, as slots [B, P², C] (slot i·P + j = bin (i, j)):
+ * the slots × pixels pooling matrix applied in its two factors.
+ */
+export function adaptivePoolSlots(x: Value, p: number): Value {
+  const [b, c, h, w] = x.shape as [number, number, number, number];
+  const cols = F.matmul(x, poolWeightsT(w, p)); // [B, C, H, Pj]
+  const rows = F.matmul(F.transpose(cols, [0, 3, 1, 2]), poolWeightsT(h, p)); // [B, Pj, C, Pi]
+  return F.reshape(F.transpose(rows, [0, 3, 1, 2]), [b, p * p, c]); // [B, Pi, Pj, C] → [B, S, C]
 }
 
 /** A depthwise conv added to its input: x + DWConv(x) (the MLP's `mlp.1` when `mlp_dw`). */
@@ -228,11 +244,7 @@ export class GLMixBlock extends Module {
 
   /** Initial slots [B, S, C]: learned, or the adaptive average pool of the raw block input. */
   private initialSlots(x: Value): Value {
-    const [b, c, h, w] = x.shape as [number, number, number, number];
-    if (this.init_slots) return this.init_slots.value;
-    const pool = F.constant(slotPoolMatrix(h, w, this.poolSize)); // [S, H·W]
-    const pooled = F.matmul(F.reshape(x, [b, c, h * w]), F.transpose(pool, [1, 0])); // [B, C, S]
-    return F.transpose(pooled, [0, 2, 1]);
+    return this.init_slots ? this.init_slots.value : adaptivePoolSlots(x, this.poolSize);
   }
 
   forward(x: Value, maps?: SlotMapRecord): Value {

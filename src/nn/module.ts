@@ -75,7 +75,9 @@ export class Parameter extends Slot {
 }
 
 /** A non-trainable tensor saved in the state dict (BatchNorm running statistics, …). */
-export class Buffer extends Slot {}
+export class Buffer extends Slot {
+  readonly trainable = false;
+}
 
 export abstract class Module {
   training = false;
