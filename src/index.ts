@@ -38,6 +38,8 @@ export { familySchema, familyNames, pretrainedConfig } from './models/registry.j
 export { Engine } from './tasks/engine.js';
 export type { EngineOptions } from './tasks/engine.js';
 export { crossEntropy } from './train/losses.js';
+export { tokenLabelling } from './train/token_labelling.js';
+export type { TokenLabelTargets, TokenLabellingOptions } from './train/token_labelling.js';
 export type { Objective, ObjectiveContext, BuiltObjective } from './train/objective.js';
 export { readSafetensors, writeSafetensors, SafetensorsFile } from './io/safetensors.js';
 export { Module, Parameter } from './nn/module.js';
