@@ -174,8 +174,9 @@ export function renderSlotMaps(image: RgbImage, panels: readonly SlotMapPanel[],
     const rows = Math.ceil(p.slots / cols);
     const mosaicW = cols * tileW + (cols - 1) * GAP;
     const mosaicH = rows * tileH + (rows - 1) * GAP;
-    // The hard map is shown as tall as the mosaic.
-    return { p, cols, rows, mosaicW, mosaicH, bigW: Math.round(mosaicH * aspect), bigH: mosaicH };
+    // The hard map is as tall as the mosaic, and at least four tiles tall.
+    const bigH = Math.max(mosaicH, 4 * tileH + 3 * GAP);
+    return { p, cols, rows, mosaicW, mosaicH, bigW: Math.round(bigH * aspect), bigH };
   });
   const TEXT = 7 * 2; // glyph height at scale 2
   const inputH = Math.max(4 * tileH, LEGEND.length * (TEXT + 8) + TEXT);
@@ -187,7 +188,7 @@ export function renderSlotMaps(image: RgbImage, panels: readonly SlotMapPanel[],
     o.heading ? MARGIN * 2 + textWidth(o.heading, 2) : 0,
   );
   const headingH = o.heading ? TEXT + 12 : 0;
-  const height = MARGIN + headingH + inputH + MARGIN * 2 + layouts.reduce((a, l) => a + TEXT + 10 + l.mosaicH + MARGIN * 2, 0);
+  const height = MARGIN + headingH + inputH + MARGIN * 2 + layouts.reduce((a, l) => a + TEXT + 10 + l.bigH + MARGIN * 2, 0);
   const cv = new Canvas(width, height);
 
   let y = MARGIN;
@@ -210,7 +211,7 @@ export function renderSlotMaps(image: RgbImage, panels: readonly SlotMapPanel[],
       const ty = y + Math.floor(s / l.cols) * (tileH + GAP);
       drawSlotTile(cv, image, p, s, palette[s]!, tx, ty, tileW, tileH);
     }
-    y += l.mosaicH + MARGIN * 2;
+    y += l.bigH + MARGIN * 2;
   }
   return { width, height, data: cv.data };
 }

@@ -119,7 +119,7 @@ export async function analyzeSlots(engine: Engine, o: SlotAnalysisOptions): Prom
     return { path, number: all.indexOf(path) + 1, height: mh, width: mw, slots };
   });
   const panels: SlotMapPanel[] = blocks.map((b) => ({
-    title: `${b.path} · GLMix block ${b.number} of ${all.length} · ${b.height}×${b.width} px · ${b.slots} slots`,
+    title: `${b.path} · GLMix block ${b.number} of ${all.length} · ${b.height}×${b.width} map · ${b.slots} slots`,
     assign: maps[b.path]!.assign.data as Float32Array,
     slots: b.slots,
     height: b.height,
