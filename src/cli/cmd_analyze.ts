@@ -1,6 +1,6 @@
 /** `visionmix analyze slots`: GLNet's slot-assignment maps for one image, as a PNG. */
 import { ConfigError } from '../errors.js';
-import { defineCommand } from './args.js';
+import { defineCommand, parseConfigJson } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
 
 const ANALYSES = ['slots'] as const;
@@ -40,15 +40,7 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   const engine = (await import('./engine.js')).nodeEngine();
   const { analyzeSlots } = await import('../tasks/analyze_slots.js');
   const { familyNames } = await import('../models/registry.js');
-  let config: Record<string, unknown> = {};
-  if (v.config) {
-    try {
-      config = JSON.parse(v.config) as Record<string, unknown>;
-    } catch (err) {
-      throw new ConfigError(`--config is not valid JSON: ${(err as Error).message}`);
-    }
-    if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new ConfigError(`--config must be a JSON object of config keys; got ${v.config}`);
-  }
+  const config = v.config ? parseConfigJson(v.config) : {};
   if (v.config && !v.model) throw new ConfigError('--config needs --model');
   // A family takes the config as its keys; a registry name takes it as overrides.
   const family = v.model !== undefined && familyNames().includes(v.model);

@@ -14,6 +14,7 @@ import { adaptivePoolSlots, adaptivePoolWeights, glmixBlockPaths, l2Normalize, s
 import { createNodeSession } from '../../src/runtime/node.js';
 import { Rng } from '../../src/util/rng.js';
 import { gradcheck } from '../graph/gradcheck.js';
+import { TINY_G, TINY_STL } from './glnet_configs.js';
 
 // ../shared/spec/glnet.md §10: params (1000 classes) and the spec's own GMAC count at 224².
 const SPEC: [string, number, number][] = [
@@ -125,35 +126,6 @@ test('l2Normalize at and below eps: value v/eps and a finite gradient dy/eps (to
 });
 
 // ---- the model on small configs -----------------------------------------------------------------
-
-const TINY_G = {
-  family: 'glnet',
-  norm_layer: 'BatchNorm2d',
-  mixing_modes: ['glmix', 'glmix', 'glmix.mha_nchw', 'mha_nchw'],
-  slot_init: 'ada_avgpool',
-  cpe_ks: 3,
-  downsample_style: 'ovlp',
-  mlp_dw: true,
-  depth: [1, 1, 2, 1],
-  embed_dim: [16, 32, 48, 64],
-  mlp_ratios: [3, 3, 3, 3],
-  head_dim: 8,
-  num_slots: 9,
-  layerscale: 1e-4,
-  num_classes: 10,
-};
-const TINY_STL = {
-  family: 'glnet',
-  norm_layer: 'BatchNorm2d',
-  mixing_modes: ['glmix', 'glmix', 'glmix', 'mha'],
-  slot_init: 'ada_avgpool',
-  transition_layout: 'norm.proj',
-  depth: [1, 1, 2, 1],
-  embed_dim: [16, 32, 48, 64],
-  head_dim: 8,
-  num_slots: 4,
-  num_classes: 10,
-};
 
 const randomInput = (shape: number[], seed = 1) => {
   const rng = new Rng(seed);

@@ -10,23 +10,10 @@ import { createNodeSession } from '../../src/runtime/node.js';
 import { adamw } from '../../src/train/optim.js';
 import { TrainStep } from '../../src/train/step.js';
 import { Rng } from '../../src/util/rng.js';
+import { TINY_G } from '../models/glnet_configs.js';
 
-const TKLB = {
-  family: 'glnet',
-  norm_layer: 'BatchNorm2d',
-  mixing_modes: ['glmix', 'glmix', 'glmix.mha_nchw', 'mha_nchw'],
-  slot_init: 'ada_avgpool',
-  cpe_ks: 3,
-  downsample_style: 'ovlp',
-  mlp_dw: true,
-  depth: [1, 1, 2, 1],
-  embed_dim: [16, 32, 48, 64],
-  mlp_ratios: [3, 3, 3, 3],
-  head_dim: 8,
-  num_slots: 9,
-  num_classes: 5,
-  tklb: true,
-};
+const { layerscale: _ls, ...rest } = TINY_G;
+const TKLB = { ...rest, num_classes: 5, tklb: true };
 
 const rng = new Rng(7);
 const x = new Tensor(new Float32Array(2 * 3 * 64 * 64).map(() => rng.normal()), [2, 3, 64, 64], 'float32');
