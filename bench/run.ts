@@ -45,7 +45,7 @@ import {
 // ---- the extension points ------------------------------------------------------------------------
 
 /** Tables of the report, in report order. */
-export type Section = 'inference' | 'training' | 'peers';
+export type Section = 'inference' | 'relative' | 'training' | 'peers';
 
 /** One measured configuration: a line in a table. */
 export interface BenchRow {
@@ -71,6 +71,9 @@ export interface BenchRow {
   flopsPerImage?: number;
   /** Speed of a reference row divided by this row's speed (peers: how much faster native is). */
   slowdownVsReference?: number;
+  /** Relative rows: the reference model's ms/img (min) measured beside this one, and the target ratio. */
+  referenceMsPerImage?: number;
+  goal?: number;
 }
 
 /** A row after the suite ends: the peak is known, so derived columns can be filled. */
@@ -105,28 +108,45 @@ const ITERS = { batch1: { warmup: 3, iters: 30 }, batch8: { warmup: 2, iters: 8 
 
 /** fp32 inference through `VisionModel.run`, exactly as users call it. */
 export function inferenceCase(model: string, label: string, batch: number, size = 224): BenchCase {
+  return { id: `inference/${model}/b${batch}`, run: async (ctx) => [await measureInference(ctx, model, label, batch, size)] };
+}
+
+async function measureInference(ctx: SuiteContext, model: string, label: string, batch: number, size: number): Promise<BenchRow> {
+  const m = ctx.model(model);
+  const it = batch === 1 ? ITERS.batch1 : ITERS.batch8;
+  const bar = ctx.progress(`${label} b${batch}`, modelBenchCalls(it), batch);
+  const r = await benchModel({ model: m, batch, size, threads: ctx.threads, ...it, onIteration: () => bar.tick() });
+  bar.done();
   return {
-    id: `inference/${model}/b${batch}`,
+    section: 'inference',
+    label,
+    model: r.model,
+    runtime: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}`,
+    batch,
+    size,
+    threads: r.threads,
+    msPerImageMin: r.msPerImageMin,
+    msPerImageMedian: r.msPerImageMedian,
+    imagesPerSecond: r.imagesPerSecond,
+    flopsPerImage: 2 * r.gmacsPerImage * 1e9,
+  };
+}
+
+/**
+ * A model's batch-1 time over a reference model's, both measured here one after the other (same
+ * load, same threads): the model's inference row, and a row in 'relative' with the ratio of the
+ * fastest iterations and the goal it is held to (e.g. the ratio of the reference PyTorch exports).
+ */
+export function relativeTimeCase(model: string, label: string, reference: string, referenceLabel: string, goal: number, size = 224): BenchCase {
+  return {
+    id: `relative/${model}/${reference}/b1`,
     async run(ctx) {
-      const m = ctx.model(model);
-      const it = batch === 1 ? ITERS.batch1 : ITERS.batch8;
-      const bar = ctx.progress(`${label} b${batch}`, modelBenchCalls(it), batch);
-      const r = await benchModel({ model: m, batch, size, threads: ctx.threads, ...it, onIteration: () => bar.tick() });
-      bar.done();
+      const ref = await measureInference(ctx, reference, referenceLabel, 1, size);
+      const row = await measureInference(ctx, model, label, 1, size);
+      const ratio = row.msPerImageMin / ref.msPerImageMin;
       return [
-        {
-          section: 'inference',
-          label,
-          model: r.model,
-          runtime: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}`,
-          batch,
-          size,
-          threads: r.threads,
-          msPerImageMin: r.msPerImageMin,
-          msPerImageMedian: r.msPerImageMedian,
-          imagesPerSecond: r.imagesPerSecond,
-          flopsPerImage: 2 * r.gmacsPerImage * 1e9,
-        },
+        row,
+        { ...row, section: 'relative', label: `${label} / ${referenceLabel}`, referenceMsPerImage: ref.msPerImageMin, slowdownVsReference: ratio, goal, flopsPerImage: undefined },
       ];
     },
   };
@@ -226,6 +246,8 @@ export const cases: BenchCase[] = [
   inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 8),
   // CMT-S at 224², right after ConvNeXt-T b1 for the same-run ratio below.
   inferenceCase('cmt_s', 'CMT-S', 1, 224),
+  // GLNet-4G b1, and its time over ConvNeXt-T's; goal ≤ 1.63, the ratio of ORT on the reference PyTorch exports.
+  relativeTimeCase('glnet_4g', 'GLNet-4G', 'convnext_tiny', 'ConvNeXt-T', 1.63),
   webPeerCase('convnext_tiny', 'ConvNeXt-T'),
   trainStepCase('convnextv2_atto', 'ConvNeXt V2-A', 32, 224),
   // The model and batch of the Fashion-MNIST run in this file (1 channel, 2×2 stem, 32² input).
@@ -319,6 +341,17 @@ const PEER_COLUMNS: TableColumn<FinalRow>[] = [
   { key: 'slowdownVsReference', header: 'time ÷ native', format: fixed(2) },
 ];
 
+const RELATIVE_COLUMNS: TableColumn<FinalRow>[] = [
+  { key: 'label', header: 'time ratio' },
+  { key: 'batch', header: 'batch' },
+  { key: 'size', header: 'input', format: (s) => `${s}²` },
+  { key: 'threads', header: 'threads' },
+  { key: 'msPerImageMin', header: 'ms/img (min)', format: fixed(1) },
+  { key: 'referenceMsPerImage', header: 'reference ms/img (min)', format: fixed(1) },
+  { key: 'slowdownVsReference', header: 'ratio', format: fixed(2) },
+  { key: 'goal', header: 'goal (≤)', format: fixed(2) },
+];
+
 interface SectionDef {
   title: string;
   /** One paragraph under the title in BENCHMARKS.md. */
@@ -334,6 +367,13 @@ export const SECTIONS: Record<Section, SectionDef> = {
       'weights compiled in as initializers. GFLOP/s count 2 × MACs from the traced graph and use the fastest iteration; ' +
       'img/s uses the median.',
     columns: THROUGHPUT_COLUMNS,
+  },
+  relative: {
+    title: 'Relative inference time (same run)',
+    intro: (t) =>
+      `A model's fastest batch-1 iteration over a reference model's, both measured back to back in this run, ${t} intra-op threads. ` +
+      'The goal is the same ratio for ONNX Runtime on the reference PyTorch exports of the two models.',
+    columns: RELATIVE_COLUMNS,
   },
   training: {
     title: 'Training steps (fp32)',

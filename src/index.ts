@@ -54,6 +54,8 @@ export { loadImage } from './io/load_image.js';
 export type { LoadedImage, LoadImageOptions } from './io/load_image.js';
 export { createTransform } from './tasks/transform.js';
 export type { ImageTransform, EvalTransformConfig } from './tasks/transform.js';
+export { tokenLabelling } from './train/token_labelling.js';
+export type { TokenLabelTargets, TokenLabellingOptions } from './train/token_labelling.js';
 export type { Objective, ObjectiveContext, BuiltObjective } from './train/objective.js';
 export { readSafetensors, writeSafetensors, SafetensorsFile } from './io/safetensors.js';
 export { Module, Parameter } from './nn/module.js';

@@ -24,3 +24,12 @@ export function goldenDir(family: string): string {
 export function hasGolden(family: string): boolean {
   return existsSync(join(goldenDir(family), 'cases.json'));
 }
+
+/**
+ * The `skip` option of a golden test: skipped (with the reason) when the golden folder is missing,
+ * except under CI (`CI` set), where a missing folder must fail the run rather than pass it silently.
+ */
+export function goldenSkip(family: string): string | false {
+  if (hasGolden(family) || process.env.CI) return false;
+  return `no ../shared/golden/${family}`;
+}

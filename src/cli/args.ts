@@ -571,3 +571,16 @@ export function renderHelp(spec: CommandSpec, options: { width?: number } = {}):
   }
   return out.join('\n');
 }
+
+/** The `--config` option: a JSON object of model config keys (ConfigError naming the option otherwise). */
+export function parseConfigJson(text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`--config is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new ConfigError(`--config must be a JSON object of config keys, e.g. '{"depths":[2,2,6,2]}'; got ${text}`);
+  return parsed as Record<string, unknown>;
+}

@@ -1,6 +1,6 @@
 /** `visionmix train`: train or fine-tune a model; `--resume DIR` continues a run exactly. */
 import { ConfigError } from '../errors.js';
-import { defineCommand } from './args.js';
+import { defineCommand, parseConfigJson } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
 import { trainProgress } from './train_progress.js';
 
@@ -55,16 +55,7 @@ export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): P
   } else {
     if (!v.model) throw new ConfigError("--model is required (or --resume DIR); see 'visionmix models'");
     if (!v.out) throw new ConfigError('--out DIR is required: the folder for metrics, checkpoints and the final model');
-    let overrides: Record<string, unknown> = {};
-    if (v.config) {
-      try {
-        overrides = JSON.parse(v.config) as Record<string, unknown>;
-      } catch (err) {
-        throw new ConfigError(`--config is not valid JSON: ${(err as Error).message}`);
-      }
-      if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides))
-        throw new ConfigError(`--config must be a JSON object of config keys, e.g. '{"depths":[2,2,6,2]}'; got ${v.config}`);
-    }
+    const overrides = v.config ? parseConfigJson(v.config) : {};
     if (v.dropPath !== undefined) overrides.drop_path_rate = v.dropPath;
     // --model is a family (a custom config) or a registry name / weight tag (overrides on top).
     const family = familyNames().includes(v.model);

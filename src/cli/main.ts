@@ -16,6 +16,7 @@ import { ConfigError, VisionmixError } from '../errors.js';
 import { findPackageRoot } from '../io/package_root.js';
 import { parseCommand, renderHelp, type CommandSpec, type OptionValues, type ParsedCommand } from './args.js';
 import type { ProgressStream } from './progress.js';
+import * as analyze from './cmd_analyze.js';
 import * as bench from './cmd_bench.js';
 import * as demo from './cmd_demo.js';
 import * as evaluate from './cmd_eval.js';
@@ -46,7 +47,7 @@ export interface Command<S extends CommandSpec = CommandSpec> {
 }
 
 /** Every subcommand, in the order `--help` lists them. Add new commands here. */
-export const COMMANDS: readonly Command[] = [demo, models, train, evaluate, predict, features, bench];
+export const COMMANDS: readonly Command[] = [demo, models, train, evaluate, predict, features, analyze, bench];
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;

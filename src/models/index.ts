@@ -3,6 +3,7 @@ import { countMacs, countParams } from '../analysis/count.js';
 import { ConfigError } from '../errors.js';
 import './convnext.js';
 import './cmt.js';
+import './glnet.js';
 import type { VisionModel } from './base.js';
 import { tagArchitecture } from './pretrained.js';
 import { createModel, getModelEntry, matchPattern, modelEntries, pretrainedTags } from './registry.js';

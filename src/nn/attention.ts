@@ -91,6 +91,10 @@ export class MultiheadAttention extends Module {
   constructor(
     readonly dim: number,
     readonly heads: number,
+    o: {
+      /** Init of `out_proj` (PyTorch's default; GLNet re-initialises every Linear with trunc_normal). */
+      outProjInit?: Init;
+    } = {},
   ) {
     super();
     if (dim % heads) throw new ShapeError(`MultiheadAttention: dim ${dim} is not divisible by ${heads} heads`);
@@ -98,7 +102,7 @@ export class MultiheadAttention extends Module {
     // PyTorch: xavier_uniform_ on in_proj_weight (= U(±√(6/(fan_in+fan_out)))), zero biases.
     this.in_proj_weight = new Parameter(lazy(shape, (r) => uniformFanIn(shape, (dim + 3 * dim) / 6, r)));
     this.in_proj_bias = new Parameter(lazy([3 * dim], () => zeros([3 * dim])));
-    this.out_proj = new Linear(dim, dim);
+    this.out_proj = new Linear(dim, dim, { init: o.outProjInit });
   }
 
   /** Self-attention over tokens [B, N, C]; also returns the attention probabilities [B, h, N, N]. */

@@ -275,7 +275,8 @@ export class LayerScale extends Module {
   constructor(readonly dim: number, initValue: number, opts: { channelsFirst?: boolean } = {}) {
     super();
     const shape = opts.channelsFirst ? [1, dim, 1, 1] : [dim];
-    this.gamma = new Parameter(lazy(shape, () => full(shape, initValue)));
+    // No weight decay whatever its shape: the [1, C, 1, 1] form is still one factor per channel.
+    this.gamma = new Parameter(lazy(shape, () => full(shape, initValue)), { noWeightDecay: true });
   }
 
   forward(x: Value): Value {

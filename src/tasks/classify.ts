@@ -10,6 +10,7 @@ import { pathExists, readJsonFile } from '../io/files.js';
 import { decodeImage } from '../io/image.js';
 import { runFolderFiles } from '../io/run_folder.js';
 import type { VisionModel } from '../models/base.js';
+import type { PretrainedConfig } from '../models/pretrained.js';
 import { Tensor } from '../tensor.js';
 import type { Engine } from './engine.js';
 import { runModelOverrides, type RunConfig } from './train.js';
@@ -62,19 +63,20 @@ export async function modelClassifier(engine: Engine, name: string, weights: str
   model.eval();
   const pc = model.pretrainedConfig;
   if (!pc) throw new ConfigError(`model ${name} has no pretrained config (input size, normalisation)`);
+  return { model, classes: null, inputShape: [...pc.inputSize], load: (path) => loadPretrainedInput(path, pc) };
+}
+
+/**
+ * An RGB image file as a pretrained config prepares it: resize the shorter side to size / cropPct,
+ * centre-crop size×size, normalise with its mean and std → [3, size, size].
+ */
+export async function loadPretrainedInput(path: string, pc: Pick<PretrainedConfig, 'inputSize' | 'cropPct' | 'interpolation' | 'mean' | 'std'>): Promise<Float32Array> {
   const [, size] = pc.inputSize;
-  return {
-    model,
-    classes: null,
-    inputShape: [...pc.inputSize],
-    async load(path) {
-      const img = await decodeImage(path, 3, { resizeShorter: Math.floor(size / pc.cropPct), centerCrop: size, interpolation: pc.interpolation });
-      const out = new Float32Array(3 * size * size);
-      for (let c = 0; c < 3; c++)
-        for (let i = 0; i < size * size; i++) out[c * size * size + i] = (img.data[c * size * size + i]! / 255 - pc.mean[c]!) / pc.std[c]!;
-      return out;
-    },
-  };
+  const img = await decodeImage(path, 3, { resizeShorter: Math.floor(size / pc.cropPct), centerCrop: size, interpolation: pc.interpolation });
+  const out = new Float32Array(3 * size * size);
+  for (let c = 0; c < 3; c++)
+    for (let i = 0; i < size * size; i++) out[c * size * size + i] = (img.data[c * size * size + i]! / 255 - pc.mean[c]!) / pc.std[c]!;
+  return out;
 }
 
 export async function classify(clf: Classifier, paths: readonly string[], topk = 3): Promise<Prediction[]> {
