@@ -4,10 +4,10 @@
  */
 import type { Graph } from '../graph/graph.js';
 
-/** Elements of every parameter the graph reads. */
+/** Elements of every parameter the graph reads (buffers such as BatchNorm running statistics excluded). */
 export function countParams(g: Graph): number {
   let n = 0;
-  for (const [v, b] of g.bindings) if (b.kind === 'param') n += v.size;
+  for (const [v, b] of g.bindings) if (b.kind === 'param' && b.source.trainable !== false) n += v.size;
   return n;
 }
 

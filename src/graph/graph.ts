@@ -97,6 +97,8 @@ export interface ParamSource {
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly tensor: Tensor;
+  /** false for buffers (BatchNorm running statistics): not counted as parameters. */
+  readonly trainable?: boolean;
 }
 
 /**

@@ -113,8 +113,8 @@ export abstract class VisionModel extends Module {
   /** Check an input size ([C, H, W]) before tracing: throw a ConfigError/ShapeError naming what is wrong. */
   checkInputSize(_size: readonly [number, number, number]): void {}
 
-  /** Map a foreign state dict (official names, other shapes) to this model's keys and shapes. */
-  adaptStateDict(sd: Map<string, Tensor>): Map<string, Tensor> {
+  /** Map a foreign state dict (official names, other shapes) to this model's keys and shapes; `opts` are `loadWeights`'. */
+  adaptStateDict(sd: Map<string, Tensor>, _opts: LoadWeightsOptions = {}): Map<string, Tensor> {
     return sd;
   }
 
@@ -154,7 +154,7 @@ export abstract class VisionModel extends Module {
         : source instanceof Map
           ? source
           : new Map(Object.entries(source));
-    const result = this.loadStateDict(this.adaptStateDict(raw), {
+    const result = this.loadStateDict(this.adaptStateDict(raw, opts), {
       strict: opts.strict ?? true,
       source: typeof source === 'string' ? source : undefined,
     });

@@ -17,6 +17,7 @@ import { VisionModel, type TracedOutputs } from './base.js';
 import { configSchema, field, withDefaults, type ConfigOf } from './config.js';
 import { CONVNEXT_PRETRAINED } from './pretrained/convnext.js';
 import { registerFamily, registerModel, registerPretrained } from './registry.js';
+import { stripWrapper } from './state_dict.js';
 
 // ---- configuration ----------------------------------------------------------------------------
 
@@ -204,14 +205,6 @@ export class ConvNeXt extends VisionModel {
     }
     return out;
   }
-}
-
-function stripWrapper(sd: Map<string, Tensor>): Map<string, Tensor> {
-  for (const prefix of ['model.', 'module.', 'state_dict.']) {
-    if ([...sd.keys()].every((k) => k.startsWith(prefix)))
-      return new Map([...sd].map(([k, v]) => [k.slice(prefix.length), v] as const));
-  }
-  return sd;
 }
 
 const sameDims = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);

@@ -2,6 +2,7 @@
 import { countMacs, countParams } from '../analysis/count.js';
 import { ConfigError } from '../errors.js';
 import './convnext.js';
+import './mobilevit.js';
 import type { VisionModel } from './base.js';
 import { createModel, matchPattern, modelEntries, pretrainedTags } from './registry.js';
 import { traceForward } from './trace.js';

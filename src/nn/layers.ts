@@ -3,10 +3,35 @@ import { ConfigError } from '../errors.js';
 import { currentGraph, type RandomDraw, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import { Tensor, sizeOf } from '../tensor.js';
+import type { Rng } from '../util/rng.js';
 import { Module, Parameter, lazy } from './module.js';
 import { full, truncNormal, uniformFanIn, zeros } from './init.js';
 
-export type Init = 'trunc_normal' | 'torch_default';
+/**
+ * Weight init: 'trunc_normal' (timm ConvNeXt/ViT: trunc_normal(std=.02), zero bias), 'torch_default'
+ * (PyTorch's kaiming_uniform(a=√5) = U(±1/√fan_in), bias likewise), 'kaiming_fan_out' (ml-cvnets'
+ * conv init: kaiming_normal(mode='fan_out') = N(0, 2/(out·kh·kw)) — fan_out counts every output
+ * channel even for grouped convs, as PyTorch does — zero bias).
+ */
+export type Init = 'trunc_normal' | 'torch_default' | 'kaiming_fan_out';
+
+/** A weight of `shape` ([out, in, kh, kw] or [out, in]) drawn by `init`, with PyTorch's fan-in `fanIn`. */
+function initWeight(init: Init | undefined, shape: number[], fanIn: number, r: Rng): Tensor {
+  switch (init) {
+    case 'trunc_normal':
+      return truncNormal(shape, 0.02, r);
+    case 'kaiming_fan_out': {
+      const fanOut = shape[0]! * shape.slice(2).reduce((a, b) => a * b, 1);
+      return truncNormal(shape, Math.sqrt(2 / fanOut), r, -Infinity, Infinity);
+    }
+    default:
+      return uniformFanIn(shape, fanIn, r);
+  }
+}
+
+function initBias(init: Init | undefined, n: number, fanIn: number, r: Rng): Tensor {
+  return init === undefined || init === 'torch_default' ? uniformFanIn([n], fanIn, r) : zeros([n]);
+}
 
 export interface Conv2dOptions extends F.ConvOptions {
   bias?: boolean;
@@ -36,11 +61,8 @@ export class Conv2d extends Module {
       throw new ConfigError(`Conv2d: channels ${inChannels}→${outChannels} must be divisible by groups=${groups}`);
     const shape = [outChannels, inChannels / groups, kh, kw];
     const fanIn = (inChannels / groups) * kh * kw;
-    this.weight = new Parameter(lazy(shape, (r) => (opts.init === 'trunc_normal' ? truncNormal(shape, 0.02, r) : uniformFanIn(shape, fanIn, r))));
-    this.bias =
-      opts.bias === false
-        ? null
-        : new Parameter(lazy([outChannels], (r) => (opts.init === 'trunc_normal' ? zeros([outChannels]) : uniformFanIn([outChannels], fanIn, r))));
+    this.weight = new Parameter(lazy(shape, (r) => initWeight(opts.init, shape, fanIn, r)));
+    this.bias = opts.bias === false ? null : new Parameter(lazy([outChannels], (r) => initBias(opts.init, outChannels, fanIn, r)));
     this.options = { stride: opts.stride, padding: opts.padding, dilation: opts.dilation, groups };
   }
 
@@ -66,11 +88,8 @@ export class Linear extends Module {
   ) {
     super();
     const shape = opts.convWeight ? [outFeatures, inFeatures, 1, 1] : [outFeatures, inFeatures];
-    this.weight = new Parameter(lazy(shape, (r) => (opts.init === 'trunc_normal' ? truncNormal(shape, 0.02, r) : uniformFanIn(shape, inFeatures, r))));
-    this.bias =
-      opts.bias === false
-        ? null
-        : new Parameter(lazy([outFeatures], (r) => (opts.init === 'trunc_normal' ? zeros([outFeatures]) : uniformFanIn([outFeatures], inFeatures, r))));
+    this.weight = new Parameter(lazy(shape, (r) => initWeight(opts.init, shape, inFeatures, r)));
+    this.bias = opts.bias === false ? null : new Parameter(lazy([outFeatures], (r) => initBias(opts.init, outFeatures, inFeatures, r)));
   }
 
   forward(x: Value): Value {

@@ -53,6 +53,9 @@ abstract class Slot {
     this._tensor = t;
   }
 
+  /** Parameters are trained; buffers (BatchNorm running statistics) are not, and parameter counts skip them. */
+  abstract readonly trainable: boolean;
+
   get dtype(): Tensor['dtype'] {
     return this._tensor?.dtype ?? 'float32';
   }
@@ -65,6 +68,7 @@ abstract class Slot {
 
 /** A trainable tensor. `value` binds it into the graph being traced. */
 export class Parameter extends Slot {
+  readonly trainable = true;
   /** Weight decay applies by default to tensors of rank ≥ 2 (matrices, kernels). */
   noWeightDecay: boolean;
 
@@ -75,7 +79,9 @@ export class Parameter extends Slot {
 }
 
 /** A non-trainable tensor saved in the state dict (BatchNorm running statistics, …). */
-export class Buffer extends Slot {}
+export class Buffer extends Slot {
+  readonly trainable = false;
+}
 
 export abstract class Module {
   training = false;
