@@ -296,7 +296,7 @@ export class MobileViT extends VisionModel {
     }
     out = withBatchCounters(out, this);
     const stem = out.get('stem.conv.weight');
-    if (opts.channelOrder === 'BGR' && stem) out.set('stem.conv.weight', reverseInputChannels(stem));
+    if (opts.channelOrder === 'BGR' && stem) out = new Map(out).set('stem.conv.weight', reverseInputChannels(stem));
     return out;
   }
 
