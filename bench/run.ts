@@ -224,6 +224,8 @@ export const cases: BenchCase[] = [
   inferenceCase('convnext_tiny', 'ConvNeXt-T', 8),
   inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 1),
   inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 8),
+  // MobileViT at its own 256²; its latency is read against ConvNeXt-T b1 of this run (RATIOS).
+  inferenceCase('mobilevit_xxs', 'MobileViT-XXS', 1, 256),
   webPeerCase('convnext_tiny', 'ConvNeXt-T'),
   trainStepCase('convnextv2_atto', 'ConvNeXt V2-A', 32, 224),
   // The model and batch of the Fashion-MNIST run in this file (1 channel, 2×2 stem, 32² input).
@@ -235,6 +237,49 @@ export const cases: BenchCase[] = [
     { warmup: 3, iters: 10 },
   ),
 ];
+
+// ---- ratios ------------------------------------------------------------------------------------------
+
+/** A figure derived from two inference rows of the same run: the numerator's time over the denominator's. */
+export interface RatioDef {
+  label: string;
+  numerator: { model: string; batch: number };
+  denominator: { model: string; batch: number };
+  /** The ratio to reach (at most), and where it comes from. */
+  goal?: { value: number; source: string };
+}
+
+export interface RatioRow {
+  label: string;
+  /** Fastest iteration over fastest iteration. */
+  min: number;
+  /** Median over median. */
+  median: number;
+  goal?: number;
+}
+
+export const RATIOS: RatioDef[] = [
+  {
+    // MobileViT is latency-bound (many small ops): its b1 time against a GEMM-bound network's.
+    label: 'MobileViT-XXS / ConvNeXt-T time',
+    numerator: { model: 'mobilevit_xxs', batch: 1 },
+    denominator: { model: 'convnext_tiny', batch: 1 },
+    goal: { value: 0.24, source: "ONNX Runtime's ratio for the two reference models' PyTorch exports on this machine (issue 9)" },
+  },
+];
+
+/** The ratios whose two rows this run measured. */
+export function ratioRows(rows: readonly BenchRow[], defs: readonly RatioDef[] = RATIOS): RatioRow[] {
+  const find = (r: { model: string; batch: number }) => rows.find((x) => x.section === 'inference' && x.model === r.model && x.batch === r.batch);
+  const out: RatioRow[] = [];
+  for (const d of defs) {
+    const num = find(d.numerator);
+    const den = find(d.denominator);
+    if (!num || !den) continue;
+    out.push({ label: d.label, min: num.msPerImageMin / den.msPerImageMin, median: num.msPerImageMedian / den.msPerImageMedian, goal: d.goal?.value });
+  }
+  return out;
+}
 
 // ---- tables ------------------------------------------------------------------------------------------
 
@@ -259,6 +304,13 @@ const PEER_COLUMNS: TableColumn<FinalRow>[] = [
   { key: 'msPerImageMin', header: 'ms/img (min)', format: fixed(1) },
   { key: 'msPerImageMedian', header: 'ms/img (median)', format: fixed(1) },
   { key: 'slowdownVsReference', header: 'time ÷ native', format: fixed(2) },
+];
+
+const RATIO_COLUMNS: TableColumn<RatioRow>[] = [
+  { key: 'label', header: 'ratio' },
+  { key: 'min', header: 'time ratio (min)', format: fixed(3) },
+  { key: 'median', header: 'time ratio (median)', format: fixed(3) },
+  { key: 'goal', header: 'goal (at most)', format: fixed(2) },
 ];
 
 interface SectionDef {
@@ -327,6 +379,8 @@ export interface SuiteResult {
   gemmEnd: GemmPeak;
   peakGflops: number;
   rows: FinalRow[];
+  /** RATIOS computed from `rows`. */
+  ratios: RatioRow[];
   notes: string[];
   seconds: number;
 }
@@ -415,6 +469,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     gemmEnd,
     peakGflops,
     rows: finalRows,
+    ratios: ratioRows(finalRows),
     notes,
     seconds: (performance.now() - t0) / 1000,
   };
@@ -439,6 +494,7 @@ export function renderText(result: SuiteResult): string {
   const out: string[] = [`GEMM peak (2048³ fp32 MatMul, ${result.threads} threads): ${result.peakGflops.toFixed(1)} GFLOP/s`, ''];
   out.push(renderTable(GEMM_COLUMNS, [gemmRow('before the cases', result.gemmStart), gemmRow('after the cases', result.gemmEnd)]), '');
   for (const [def, rows] of sectionsWithRows(result)) out.push(def.title, renderTable(def.columns, rows), '');
+  if (result.ratios.length) out.push('Ratios (same run)', renderTable(RATIO_COLUMNS, result.ratios), '');
   for (const n of result.notes) out.push(`note: ${n}`);
   out.push(`(${result.seconds.toFixed(0)} s)`);
   return out.join('\n');
@@ -484,6 +540,18 @@ export function renderMarkdown(result: SuiteResult): string {
   ];
   for (const [def, rows] of sectionsWithRows(result)) {
     out.push(`## ${def.title}`, '', def.intro(result.threads), '', renderMarkdownTable(def.columns, rows), '');
+  }
+  if (result.ratios.length) {
+    const goals = RATIOS.filter((d) => d.goal && result.ratios.some((r) => r.label === d.label)).map((d) => `${d.label}: ${d.goal!.source}`);
+    out.push(
+      '## Ratios (same run)',
+      '',
+      'Time per image of one inference row over another\'s, both measured in this run (fastest over fastest, median over median). ' +
+        `Goals: ${goals.join('; ')}.`,
+      '',
+      renderMarkdownTable(RATIO_COLUMNS, result.ratios),
+      '',
+    );
   }
   out.push(...renderRecords(result));
   if (result.notes.length) {
