@@ -98,8 +98,9 @@ const MOBILEVIT_SCHEMA = configSchema(
     for (const name of VIT_LAYERS) {
       const l = c[name];
       if (l.dim % c.heads) fail(`${name}.dim`, `${l.dim} does not split into ${c.heads} heads (heads: ${c.heads})`);
-      if (!Number.isInteger(l.dim * c.mlp_ratio))
-        fail('mlp_ratio', `${name}.dim ${l.dim} × mlp_ratio ${c.mlp_ratio} must be a whole number of MLP channels`);
+      const hidden = l.dim * c.mlp_ratio;
+      if (!Number.isInteger(hidden) || hidden < 1)
+        fail('mlp_ratio', `${name}.dim ${l.dim} × mlp_ratio ${c.mlp_ratio} must be a whole number (≥ 1) of MLP channels`);
     }
     if (finalChannels(c) < 1) fail('exp_factor', `gives ${finalChannels(c)} channels for the final 1×1 conv`);
   },

@@ -130,6 +130,8 @@ test('config errors name the key: dims not divisible by heads, fractional MLP wi
     [{ layer4: { ...TINY.layer4, dim: 42 } }, /'layer4\.dim'.*42 does not split into 4 heads/],
     [{ heads: 3 }, /'layer3\.dim'.*32 does not split into 3 heads/],
     [{ mlp_ratio: 1.3 }, /'mlp_ratio'/],
+    [{ mlp_ratio: 0 }, /'mlp_ratio'/],
+    [{ exp_factor: 0 }, /'exp_factor'/],
     [{ layer2: { ...TINY.layer2, stride: 3 } }, /'layer2\.stride'/],
     [{ layer3: { ...TINY.layer3, width: 3 } }, /layer3\.width/],
     [{ depths: [1, 2] }, /unknown config key 'depths'/],
