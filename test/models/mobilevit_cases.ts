@@ -21,8 +21,11 @@ export function goldenModel(c: GoldenCase): VisionModel {
   return createModel({ family: 'mobilevit', ...config });
 }
 
-/** Element-wise |ours − ref| ≤ max_abs + rel·|ref| (the golden cases' rule); returns a one-line report. */
-export function assertElementwise(label: string, ours: Tensor, ref: Tensor, tol: Tolerance): string {
+/**
+ * Element-wise |ours − ref| ≤ max_abs + rel·|ref| (the golden cases' rule). Returns a one-line report
+ * and the worst error as a fraction of its bound.
+ */
+export function assertElementwise(label: string, ours: Tensor, ref: Tensor, tol: Tolerance): { line: string; ratio: number } {
   assert.deepEqual(ours.shape, ref.shape, `${label}: shape`);
   const a = ours.data as Float32Array;
   const b = ref.data as Float32Array;
@@ -36,6 +39,6 @@ export function assertElementwise(label: string, ours: Tensor, ref: Tensor, tol:
     }
   }
   assert.ok(worst <= 1, `${label}: element ${at} is ${a[at]} vs reference ${b[at]} (${worst.toFixed(2)}× the tolerance)`);
-  return `${label}: max|err| ${compare(ours, ref).maxAbs.toExponential(2)} (${(worst * 100).toFixed(1)}% of tolerance)`;
+  return { line: `${label}: max|err| ${compare(ours, ref).maxAbs.toExponential(2)} (${(worst * 100).toFixed(1)}% of tolerance)`, ratio: worst };
 }
 

@@ -43,9 +43,9 @@ for (const c of inferenceCases) {
       await model.loadWeights(await weights(c, naming));
       const io = await readSafetensors(goldenFile(FAMILY, c.files.io!));
       const out = await model.run(io.get('input')!, { features: true });
-      t.diagnostic(assertElementwise('logits', out.logits, io.get('logits')!, tol));
+      t.diagnostic(assertElementwise('logits', out.logits, io.get('logits')!, tol).line);
       assert.equal(out.features.length, 5);
-      out.features.forEach((f, i) => t.diagnostic(assertElementwise(`features.${i}`, f, io.get(`features.${i}`)!, tol)));
+      out.features.forEach((f, i) => t.diagnostic(assertElementwise(`features.${i}`, f, io.get(`features.${i}`)!, tol).line));
       if (naming !== 'timm') {
         // A loaded counter is kept (ml-cvnets and torch checkpoints carry it).
         const sd = model.stateDict();

@@ -30,22 +30,26 @@ test('tiny_64_train_grads: loss, every grad.*, and running.* via stateDict() aft
 
   const gradKeys = [...ref.keys()].filter((k) => k.startsWith('grad.'));
   assert.deepEqual(gradKeys.map((k) => k.slice(5)).sort(), m.namedParameters().map(([k]) => k).sort(), 'a reference gradient for every parameter');
+  let worst = { line: '', ratio: 0 };
   for (const k of gradKeys) {
     const g = grads[k.slice(5)];
     assert.ok(g, `gradient for ${k.slice(5)}`);
-    assertElementwise(k, g, ref.get(k)!, tol.grads);
+    const r = assertElementwise(k, g, ref.get(k)!, tol.grads);
+    if (r.ratio >= worst.ratio) worst = r;
   }
-  t.diagnostic(`${gradKeys.length} gradients within |err| ≤ ${tol.grads.max_abs} + ${tol.grads.rel}·|ref|`);
+  t.diagnostic(`${gradKeys.length} gradients within |err| ≤ ${tol.grads.max_abs} + ${tol.grads.rel}·|ref|; worst ${worst.line}`);
 
   const sd = m.stateDict();
   const runningKeys = [...ref.keys()].filter((k) => k.startsWith('running.'));
   assert.equal(runningKeys.length, m.namedBuffers().filter(([k]) => /running_(mean|var)$/.test(k)).length, 'every running statistic');
+  worst = { line: '', ratio: 0 };
   for (const k of runningKeys) {
     const key = k.slice(8);
-    assertElementwise(k, sd[key]!, ref.get(k)!, tol.running_stats);
+    const r = assertElementwise(k, sd[key]!, ref.get(k)!, tol.running_stats);
+    if (r.ratio >= worst.ratio) worst = r;
     // The update really happened (the reference differs from the loaded statistics).
     assert.notDeepEqual(sd[key]!.toArray(), before[key], `${key} was updated`);
   }
   for (const [k, v] of Object.entries(sd)) if (k.endsWith('num_batches_tracked')) assert.deepEqual(v.toArray(), [Number(before[k]![0]) + 1], k);
-  t.diagnostic(`${runningKeys.length} running statistics within |err| ≤ ${tol.running_stats.max_abs} + ${tol.running_stats.rel}·|ref|`);
+  t.diagnostic(`${runningKeys.length} running statistics within |err| ≤ ${tol.running_stats.max_abs} + ${tol.running_stats.rel}·|ref|; worst ${worst.line}`);
 });
