@@ -45,7 +45,7 @@ import {
 // ---- the extension points ------------------------------------------------------------------------
 
 /** Tables of the report, in report order. */
-export type Section = 'inference' | 'relative' | 'training' | 'peers';
+export type Section = 'inference' | 'training' | 'peers';
 
 /** One measured configuration: a line in a table. */
 export interface BenchRow {
@@ -71,9 +71,6 @@ export interface BenchRow {
   flopsPerImage?: number;
   /** Speed of a reference row divided by this row's speed (peers: how much faster native is). */
   slowdownVsReference?: number;
-  /** Relative rows: the reference model's ms/img (min) measured beside this one, and the target ratio. */
-  referenceMsPerImage?: number;
-  goal?: number;
 }
 
 /** A row after the suite ends: the peak is known, so derived columns can be filled. */
@@ -129,26 +126,6 @@ async function measureInference(ctx: SuiteContext, model: string, label: string,
     msPerImageMedian: r.msPerImageMedian,
     imagesPerSecond: r.imagesPerSecond,
     flopsPerImage: 2 * r.gmacsPerImage * 1e9,
-  };
-}
-
-/**
- * A model's batch-1 time over a reference model's, both measured here one after the other (same
- * load, same threads): the model's inference row, and a row in 'relative' with the ratio of the
- * fastest iterations and the goal it is held to (e.g. the ratio of the reference PyTorch exports).
- */
-export function relativeTimeCase(model: string, label: string, reference: string, referenceLabel: string, goal: number, size = 224): BenchCase {
-  return {
-    id: `relative/${model}/${reference}/b1`,
-    async run(ctx) {
-      const ref = await measureInference(ctx, reference, referenceLabel, 1, size);
-      const row = await measureInference(ctx, model, label, 1, size);
-      const ratio = row.msPerImageMin / ref.msPerImageMin;
-      return [
-        row,
-        { ...row, section: 'relative', label: `${label} / ${referenceLabel}`, referenceMsPerImage: ref.msPerImageMin, slowdownVsReference: ratio, goal, flopsPerImage: undefined },
-      ];
-    },
   };
 }
 
@@ -244,10 +221,10 @@ export const cases: BenchCase[] = [
   inferenceCase('convnext_tiny', 'ConvNeXt-T', 8),
   inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 1),
   inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 8),
-  // CMT-S at 224², right after ConvNeXt-T b1 for the same-run ratio below.
+  // The other families at their own resolution, batch 1: their time over ConvNeXt-T b1 (`comparisons`).
   inferenceCase('cmt_s', 'CMT-S', 1, 224),
-  // GLNet-4G b1, and its time over ConvNeXt-T's; goal ≤ 1.63, the ratio of ORT on the reference PyTorch exports.
-  relativeTimeCase('glnet_4g', 'GLNet-4G', 'convnext_tiny', 'ConvNeXt-T', 1.63),
+  inferenceCase('glnet_4g', 'GLNet-4G', 1, 224),
+  inferenceCase('mobilevit_xxs', 'MobileViT-XXS', 1, 256),
   webPeerCase('convnext_tiny', 'ConvNeXt-T'),
   trainStepCase('convnextv2_atto', 'ConvNeXt V2-A', 32, 224),
   // The model and batch of the Fashion-MNIST run in this file (1 channel, 2×2 stem, 32² input).
@@ -281,6 +258,23 @@ export const comparisons: Comparison[] = [
     batch: 1,
     goal: 1.46,
     goalSource: 'ONNX Runtime on the PyTorch exports of the reference CMT-S and ConvNeXt-T (224², batch 1, 2 threads)',
+  },
+  {
+    label: 'GLNet-4G / ConvNeXt-T time',
+    model: 'glnet_4g',
+    reference: 'convnext_tiny',
+    batch: 1,
+    goal: 1.63,
+    goalSource: 'ONNX Runtime on the PyTorch exports of the reference GLNet-4G (uneven pooling as constant MatMuls) and ConvNeXt-T (224², batch 1, 2 threads)',
+  },
+  {
+    // MobileViT is latency-bound (many small ops): its b1 time against a GEMM-bound network's.
+    label: 'MobileViT-XXS / ConvNeXt-T time',
+    model: 'mobilevit_xxs',
+    reference: 'convnext_tiny',
+    batch: 1,
+    goal: 0.24,
+    goalSource: 'ONNX Runtime on the PyTorch exports of the reference MobileViT-XXS (256²) and ConvNeXt-T (224²), batch 1, 2 threads',
   },
 ];
 
@@ -341,17 +335,6 @@ const PEER_COLUMNS: TableColumn<FinalRow>[] = [
   { key: 'slowdownVsReference', header: 'time ÷ native', format: fixed(2) },
 ];
 
-const RELATIVE_COLUMNS: TableColumn<FinalRow>[] = [
-  { key: 'label', header: 'time ratio' },
-  { key: 'batch', header: 'batch' },
-  { key: 'size', header: 'input', format: (s) => `${s}²` },
-  { key: 'threads', header: 'threads' },
-  { key: 'msPerImageMin', header: 'ms/img (min)', format: fixed(1) },
-  { key: 'referenceMsPerImage', header: 'reference ms/img (min)', format: fixed(1) },
-  { key: 'slowdownVsReference', header: 'ratio', format: fixed(2) },
-  { key: 'goal', header: 'goal (≤)', format: fixed(2) },
-];
-
 interface SectionDef {
   title: string;
   /** One paragraph under the title in BENCHMARKS.md. */
@@ -367,13 +350,6 @@ export const SECTIONS: Record<Section, SectionDef> = {
       'weights compiled in as initializers. GFLOP/s count 2 × MACs from the traced graph and use the fastest iteration; ' +
       'img/s uses the median.',
     columns: THROUGHPUT_COLUMNS,
-  },
-  relative: {
-    title: 'Relative inference time (same run)',
-    intro: (t) =>
-      `A model's fastest batch-1 iteration over a reference model's, both measured back to back in this run, ${t} intra-op threads. ` +
-      'The goal is the same ratio for ONNX Runtime on the reference PyTorch exports of the two models.',
-    columns: RELATIVE_COLUMNS,
   },
   training: {
     title: 'Training steps (fp32)',

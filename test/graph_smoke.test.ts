@@ -59,3 +59,13 @@ function erf(x: number): number {
   while (Math.abs(term) > 1e-17 && n < 200) { sum += term / (2 * n + 1); n++; term *= -x * x / n; }
   return (2 / Math.sqrt(Math.PI)) * sum;
 }
+
+test('a reshape of a reshape traces as one Reshape of the original (and back to it when the shapes agree)', () => {
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', [2, 3, 4]);
+    const once = F.reshape(F.reshape(x, [6, 4]), [2, 12]);
+    assert.equal(once.producer!.inputs[0], x);
+    assert.equal(F.reshape(F.reshape(x, [24]), [2, 3, 4]), x);
+  });
+});

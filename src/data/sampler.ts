@@ -32,7 +32,7 @@ function fmix32(h: number): number {
 }
 
 /** A 32-bit seed for one epoch's shuffle from the run seed (all 53 bits of it) and the epoch. */
-function epochSeed(seed: number, epoch: number): number {
+export function epochSeed(seed: number, epoch: number): number {
   const lo = seed >>> 0;
   const hi = Math.floor(seed / 4294967296) >>> 0;
   return fmix32(fmix32(fmix32(lo ^ 0x9e3779b9) ^ hi) ^ epoch);

@@ -169,8 +169,8 @@ export abstract class VisionModel extends Module {
   /** Check an input size ([C, H, W]) before tracing: throw a ConfigError/ShapeError naming what is wrong. */
   checkInputSize(_size: readonly [number, number, number]): void {}
 
-  /** Map a foreign state dict (official names, other shapes) to this model's keys and shapes. */
-  adaptStateDict(sd: Map<string, Tensor>): Map<string, Tensor> {
+  /** Map a foreign state dict (official names, other shapes) to this model's keys and shapes; `opts` are `loadWeights`'. */
+  adaptStateDict(sd: Map<string, Tensor>, _opts: LoadWeightsOptions = {}): Map<string, Tensor> {
     return sd;
   }
 
@@ -243,7 +243,7 @@ export abstract class VisionModel extends Module {
     const license = typeof source === 'string' ? licenseOf(source, this.pretrainedConfig) : undefined;
     if (license && isNonCommercial(license))
       this.requireBackend().warn(`${source}: these weights are licensed ${license} — non-commercial use only`);
-    const result = this.loadStateDict(this.adaptStateDict(raw), {
+    const result = this.loadStateDict(this.adaptStateDict(raw, opts), {
       strict: opts.strict ?? true,
       source: typeof source === 'string' ? source : undefined,
     });

@@ -27,6 +27,7 @@ import { VisionModel, type TracedOutputs } from './base.js';
 import { configSchema, field, type ConfigOf, type RawConfig } from './config.js';
 import { CMT_PRETRAINED } from './pretrained/cmt.js';
 import { registerFamily, registerModel, registerPretrained } from './registry.js';
+import { sameDims } from './state_dict.js';
 
 // ---- configuration ----------------------------------------------------------------------------
 
@@ -406,7 +407,6 @@ export class CMT extends VisionModel {
   }
 }
 
-const sameDims = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** Sides of the square query and key grids of a bias [h, N, M], or null when N or M is not a square. */
 function gridSides(shape: readonly number[]): [number, number] | null {

@@ -17,6 +17,7 @@ import { VisionModel, type TracedOutputs } from './base.js';
 import { configSchema, field, withDefaults, type ConfigOf } from './config.js';
 import { CONVNEXT_PRETRAINED } from './pretrained/convnext.js';
 import { registerFamily, registerModel, registerPretrained } from './registry.js';
+import { fitUnitDims, stripWrapper } from './state_dict.js';
 
 // ---- configuration ----------------------------------------------------------------------------
 
@@ -198,32 +199,7 @@ export class ConvNeXt extends VisionModel {
   }
 }
 
-/**
- * Tensors whose shape differs from the model's only by unit dims take the model's shape: conv-MLP
- * [o,i,1,1] ↔ Linear [o,i]; GRN [1,1,1,C] ↔ [C]. Others are left for strict loading to report.
- */
-export function fitUnitDims(sd: Map<string, Tensor>, model: Module): Map<string, Tensor> {
-  const own = new Map(model.namedParameters().map(([k, p]) => [k, p.shape] as const));
-  const out = new Map<string, Tensor>();
-  for (const [k, t] of sd) {
-    const want = own.get(k);
-    const fits = want && !sameDims(t.shape, want) && squeezeUnit(t.shape).join(',') === squeezeUnit(want).join(',');
-    out.set(k, fits ? t.reshape(want) : t);
-  }
-  return out;
-}
 
-/** Unwrap `{model: …}`-style checkpoints (keys all starting with model., module. or state_dict.). */
-export function stripWrapper(sd: Map<string, Tensor>): Map<string, Tensor> {
-  for (const prefix of ['model.', 'module.', 'state_dict.']) {
-    if ([...sd.keys()].every((k) => k.startsWith(prefix)))
-      return new Map([...sd].map(([k, v]) => [k.slice(prefix.length), v] as const));
-  }
-  return sd;
-}
-
-const sameDims = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
-const squeezeUnit = (s: readonly number[]) => s.filter((d) => d !== 1);
 
 /** Official ConvNeXt / ConvNeXt-V2 key → timm key (spec §7.3). */
 export function officialToTimm(k: string): string {

@@ -19,7 +19,8 @@ import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type TracedOutputs } from './base.js';
 import { configSchema, field, type ConfigOf } from './config.js';
-import { ConvNeXt, ConvNeXtBlock, type ConvNeXtConfig, type ConvNeXtStage, fitUnitDims, officialToTimm, stripWrapper } from './convnext.js';
+import { ConvNeXt, ConvNeXtBlock, type ConvNeXtConfig, type ConvNeXtStage, officialToTimm } from './convnext.js';
+import { fitUnitDims, stripWrapper } from './state_dict.js';
 
 // ---- options ------------------------------------------------------------------------------------
 

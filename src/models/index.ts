@@ -4,6 +4,7 @@ import { ConfigError } from '../errors.js';
 import './convnext.js';
 import './cmt.js';
 import './glnet.js';
+import './mobilevit.js';
 import type { VisionModel } from './base.js';
 import { tagArchitecture } from './pretrained.js';
 import { createModel, getModelEntry, matchPattern, modelEntries, pretrainedTags } from './registry.js';

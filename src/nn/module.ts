@@ -53,6 +53,9 @@ abstract class Slot {
     this._tensor = t;
   }
 
+  /** Parameters are trained; buffers (BatchNorm running statistics) are not, and parameter counts skip them. */
+  abstract readonly trainable: boolean;
+
   get dtype(): Tensor['dtype'] {
     return this._tensor?.dtype ?? 'float32';
   }

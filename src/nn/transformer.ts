@@ -70,8 +70,20 @@ export class TransformerBlock extends Module {
     this.drop_path2 = o.dropPath ? new DropPath(o.dropPath) : new Identity();
   }
 
+  /** Tokens [B, N, C] → [B, N, C]. */
   forward(x: Value, attnBias?: Value): Value {
-    x = F.add(x, this.drop_path1.call(this.ls1.call(this.attn.call(this.norm1.call(x), attnBias))));
-    return F.add(x, this.drop_path2.call(this.ls2.call(this.mlp.call(this.norm2.call(x)))));
+    const [b, n, c] = x.shape as [number, number, number];
+    // The block runs on the flat token stream [B·N, C]: each Linear is then one Gemm (ORT wraps a
+    // 3-D MatMul + Add in two Reshapes to make it one), and only attention needs the sequences.
+    let t = F.reshape(x, [b * n, c]);
+    t = F.add(t, this.dropPath(this.drop_path1, this.ls1.call(this.attn.call(this.norm1.call(t), attnBias, b)), b));
+    t = F.add(t, this.dropPath(this.drop_path2, this.ls2.call(this.mlp.call(this.norm2.call(t))), b));
+    return F.reshape(t, [b, n, c]);
+  }
+
+  /** Stochastic depth drops whole samples: applied to the [B, N, C] view of the flat stream. */
+  private dropPath(dp: DropPath | Identity, y: Value, b: number): Value {
+    if (!(dp instanceof DropPath) || !dp.training || dp.p === 0) return y;
+    return F.reshape(dp.call(F.reshape(y, [b, -1, y.shape[1]!])), y.shape);
   }
 }

@@ -41,8 +41,9 @@ const Reshape = defineOp<{ shape: number[] }>({
   vjp: ({ inputs: [x], dys: [dy] }) => [reshape(dy!, x!.shape)],
 });
 
-/** Reshape with one optional -1 entry. */
+/** Reshape with one optional -1 entry. A reshape of a reshape reads the first one's input (one node). */
 export function reshape(x: Value, shape: readonly number[]): Value {
+  if (x.producer?.op === Reshape) x = x.producer.inputs[0]!;
   const s = [...shape];
   const neg = s.indexOf(-1);
   if (neg >= 0) {

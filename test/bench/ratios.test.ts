@@ -1,0 +1,33 @@
+/** The benchmark's same-run ratios: which rows they read and how (bench/run.ts is imported, not run). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cases, evaluateComparisons, type BenchRow } from '../../bench/run.js';
+
+const row = (model: string, batch: number, min: number, median: number): BenchRow => ({
+  section: 'inference',
+  label: model,
+  model,
+  runtime: 'onnxruntime-node',
+  batch,
+  size: 224,
+  threads: 2,
+  msPerImageMin: min,
+  msPerImageMedian: median,
+  imagesPerSecond: 1000 / median,
+});
+
+test('the suite times MobileViT-XXS, CMT-S and GLNet-4G b1 in the same run as ConvNeXt-T b1', () => {
+  const ids = cases.map((c) => c.id);
+  for (const m of ['mobilevit_xxs', 'cmt_s', 'glnet_4g', 'convnext_tiny']) assert.ok(ids.includes(`inference/${m}/b1`), m);
+});
+
+test('a same-run ratio is min over min and median over median of the b1 rows, held to its goal', () => {
+  const rows = [row('convnext_tiny', 1, 50, 55), row('convnext_tiny', 8, 40, 44), row('mobilevit_xxs', 1, 10, 13.2), row('glnet_4g', 1, 90, 80)];
+  const r = evaluateComparisons(rows).map(({ label, ratioMin, ratioMedian, goal, met }) => ({ label, ratioMin, ratioMedian, goal, met }));
+  assert.deepEqual(r, [
+    { label: 'GLNet-4G / ConvNeXt-T time', ratioMin: 1.8, ratioMedian: 80 / 55, goal: 1.63, met: false },
+    { label: 'MobileViT-XXS / ConvNeXt-T time', ratioMin: 0.2, ratioMedian: 13.2 / 55, goal: 0.24, met: true },
+  ]);
+  // Without both rows (a run with --only) there is no ratio.
+  assert.deepEqual(evaluateComparisons(rows.slice(0, 2)), []);
+});
