@@ -72,18 +72,49 @@ export function cropNormalize(img: PlanarImage, c: EvalTransformConfig): Float32
   for (let ch = 0; ch < 3; ch++) {
     const srcCh = bgr ? 2 - ch : ch;
     const plane = srcCh * img.height * img.width;
-    // Float32 arithmetic as torch: (x / 255 − mean) / std, each step rounded to float32.
     // mean/std are per model-input channel (after any reordering).
-    const mean = Math.fround(c.mean[ch]!);
-    const std = Math.fround(c.std[ch]!);
+    const lut = normalizeLut(c.mean[ch]!, c.std[ch]!);
     for (let y = 0; y < h; y++) {
       const sy = y + top;
       for (let x = 0; x < w; x++) {
         const sx = x + left;
         const v = sy >= 0 && sy < img.height && sx >= 0 && sx < img.width ? img.data[plane + sy * img.width + sx]! : 0;
-        out[(ch * h + y) * w + x] = Math.fround(Math.fround(Math.fround(v / 255) - mean) / std);
+        out[(ch * h + y) * w + x] = lut[v]!;
       }
     }
   }
   return out;
+}
+
+/**
+ * What torch's ToTensor + Normalize make of each uint8 level: (v / 255 − mean) / std with every step
+ * rounded to float32, as a 256-entry table.
+ */
+export function normalizeLut(mean: number, std: number): Float32Array {
+  const m = Math.fround(mean);
+  const s = Math.fround(std);
+  const lut = new Float32Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(Math.fround(v / 255) - m) / s);
+  return lut;
+}
+
+/**
+ * A whole RGB image (already at the model's input size) normalised into `out` at `offset`
+ * (float32 planar; channels reversed for 'BGR' models).
+ */
+export function normalizeInto(
+  img: PlanarImage,
+  mean: readonly number[],
+  std: readonly number[],
+  out: Float32Array,
+  offset = 0,
+  channelOrder: 'RGB' | 'BGR' = 'RGB',
+): void {
+  const plane = img.height * img.width;
+  for (let ch = 0; ch < 3; ch++) {
+    const lut = normalizeLut(mean[ch]!, std[ch]!);
+    const src = (channelOrder === 'BGR' ? 2 - ch : ch) * plane;
+    const dst = offset + ch * plane;
+    for (let i = 0; i < plane; i++) out[dst + i] = lut[img.data[src + i]!]!;
+  }
 }

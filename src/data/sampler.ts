@@ -38,6 +38,19 @@ export function epochSeed(seed: number, epoch: number): number {
   return fmix32(fmix32(fmix32(lo ^ 0x9e3779b9) ^ hi) ^ epoch);
 }
 
+/**
+ * A 32-bit seed for one random stream of (run seed, epoch, index): each sample's augmentation
+ * (stream `SAMPLE_STREAM`, index = the sample's data-set index) and each batch's Mixup/CutMix draws
+ * (`BATCH_STREAM`, index = the batch's position in the epoch) get their own generator, so the result
+ * depends on nothing else — not on which worker runs it, nor on what ran before a resume.
+ */
+export function streamSeed(seed: number, epoch: number, index: number, stream: number): number {
+  return fmix32(fmix32(epochSeed(seed, epoch) ^ Math.imul(stream, 0x9e3779b9)) ^ (index >>> 0));
+}
+
+export const SAMPLE_STREAM = 1;
+export const BATCH_STREAM = 2;
+
 export class EpochSampler {
   readonly batchesPerEpoch: number;
   readonly dropLast: boolean;
