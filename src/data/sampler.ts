@@ -19,6 +19,8 @@ export interface SamplerState {
 export interface EpochSamplerOptions {
   /** Drop the last, smaller batch of each epoch (its indices are skipped for that epoch). */
   dropLast?: boolean;
+  /** Visit the indices in a fresh permutation each epoch (default); false: in order 0..n−1 (evaluation). */
+  shuffle?: boolean;
 }
 
 /** murmur3's 32-bit finaliser: a cheap bijective mix, so nearby (seed, epoch) pairs diverge. */
@@ -54,6 +56,7 @@ export const BATCH_STREAM = 2;
 export class EpochSampler {
   readonly batchesPerEpoch: number;
   readonly dropLast: boolean;
+  readonly shuffle: boolean;
   private epochNo = 0;
   private pos = 0;
   /** The permutation of `cachedEpoch`, kept while iterating it. */
@@ -73,6 +76,7 @@ export class EpochSampler {
       throw new ConfigError(`EpochSampler: \`batch\` size ${batchSize} is larger than the data set (${n} samples)`);
     if (!Number.isSafeInteger(seed)) throw new ConfigError(`EpochSampler: \`seed\` must be an integer, got ${seed}`);
     this.dropLast = options.dropLast ?? false;
+    this.shuffle = options.shuffle ?? true;
     this.batchesPerEpoch = this.dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
   }
 
@@ -92,7 +96,7 @@ export class EpochSampler {
 
   private permutationOf(epoch: number): Int32Array {
     if (epoch !== this.cachedEpoch) {
-      this.cachedPerm = new Rng(epochSeed(this.seed, epoch)).permutation(this.n);
+      this.cachedPerm = this.shuffle ? new Rng(epochSeed(this.seed, epoch)).permutation(this.n) : Int32Array.from({ length: this.n }, (_, i) => i);
       this.cachedEpoch = epoch;
     }
     return this.cachedPerm;
