@@ -14,7 +14,7 @@
  * `flopsPerImage` get GFLOP/s and a fraction of the GEMM peak computed for them at the end. The
  * `training` section is declared already: it shows up as soon as a case fills it.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { RunRecord } from './record_run.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -29,6 +29,9 @@ import type { VisionModel } from '../src/models/base.js';
 import { traceForward } from '../src/models/trace.js';
 import type { ModelSpec } from '../src/models/registry.js';
 import { benchTrainStep } from '../src/tasks/bench_train.js';
+import { benchLoader } from '../src/tasks/bench_loader.js';
+import { openImageFolder } from '../src/tasks/image_folder.js';
+import sharp from 'sharp';
 import {
   benchModel,
   benchNativeSession,
@@ -45,7 +48,7 @@ import {
 // ---- the extension points ------------------------------------------------------------------------
 
 /** Tables of the report, in report order. */
-export type Section = 'inference' | 'training' | 'peers';
+export type Section = 'inference' | 'training' | 'data' | 'peers';
 
 /** One measured configuration: a line in a table. */
 export interface BenchRow {
@@ -71,6 +74,8 @@ export interface BenchRow {
   flopsPerImage?: number;
   /** Speed of a reference row divided by this row's speed (peers: how much faster native is). */
   slowdownVsReference?: number;
+  /** Data loading: share of the consumer's time spent waiting for batches (0 when it never waits). */
+  waitFraction?: number;
 }
 
 /** A row after the suite ends: the peak is known, so derived columns can be filled. */
@@ -215,6 +220,90 @@ export function trainStepCase(spec: ModelSpec, label: string, batch: number, siz
   };
 }
 
+/**
+ * Synthetic photos for the loader benchmark: `count` 500×375 RGB images (ImageNet's typical size),
+ * half JPEG (quality 90) and half PNG, in `classes` class folders under `dir`. Smooth gradients with
+ * noise, so that both codecs do realistic work.
+ */
+async function writeBenchImages(dir: string, count: number, classes = 4): Promise<void> {
+  const [w, h] = [500, 375];
+  for (let i = 0; i < count; i++) {
+    const folder = join(dir, `class_${i % classes}`);
+    mkdirSync(folder, { recursive: true });
+    const px = Buffer.alloc(w * h * 3);
+    let s = i * 7919 + 1;
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let c = 0; c < 3; c++) {
+          s = (s * 1103515245 + 12345) >>> 0;
+          px[(y * w + x) * 3 + c] = (((x + i * 13) * (c + 1)) / 4 + y / 3 + ((s >>> 16) & 31)) & 255;
+        }
+    const img = sharp(px, { raw: { width: w, height: h, channels: 3 } });
+    await (i % 2 ? img.jpeg({ quality: 90 }) : img.png()).toFile(join(folder, `${i}.${i % 2 ? 'jpg' : 'png'}`));
+  }
+}
+
+/**
+ * The worker-thread image loader with the timm recipe transform (decode, RandomResizedCrop, flip,
+ * RandAugment rand-m9-mstd0.5-inc1, normalise, random erasing 0.25) at 224², from JPEG and PNG
+ * files: alone, then feeding the ConvNeXt V2-atto train step (same batch), which shows whether the
+ * step waits on data.
+ */
+export function loaderCase(workers: number, batch: number, size = 224, counts = { batches: 8, steps: 3 }): BenchCase {
+  return {
+    id: `data/loader/w${workers}/b${batch}/s${size}`,
+    async run(ctx) {
+      const dir = mkdtempSync(join(tmpdir(), 'visionmix-bench-images-'));
+      try {
+        ctx.log(`  writing ${2 * batch} synthetic photos (JPEG + PNG, 500×375)...`);
+        await writeBenchImages(dir, 2 * batch);
+        const samples = openImageFolder(dir).train.samples;
+        const bar = ctx.progress(`loader ${workers} workers`, counts.batches + counts.steps, batch);
+        const r = await benchLoader({
+          samples,
+          workers,
+          batch,
+          size,
+          batches: counts.batches,
+          trainStep: { model: createModel('convnextv2_atto'), threads: ctx.threads, steps: counts.steps },
+          onBatch: () => bar.tick(),
+        });
+        bar.done();
+        const runtime = `worker_threads × ${workers}`;
+        const common = { section: 'data' as const, model: 'convnextv2_atto', runtime, batch, size, threads: workers };
+        const rows: BenchRow[] = [
+          {
+            ...common,
+            label: 'loader alone (decode + RandAugment + erasing)',
+            msPerImageMin: 1000 / r.alone.imagesPerSecond,
+            msPerImageMedian: 1000 / r.alone.imagesPerSecond,
+            imagesPerSecond: r.alone.imagesPerSecond,
+            waitFraction: r.alone.waitFraction,
+          },
+        ];
+        if (r.withStep) {
+          rows.push({
+            ...common,
+            label: 'loader feeding the ConvNeXt V2-A train step',
+            msPerImageMin: 1000 / r.withStep.imagesPerSecond,
+            msPerImageMedian: 1000 / r.withStep.imagesPerSecond,
+            imagesPerSecond: r.withStep.imagesPerSecond,
+            waitFraction: r.withStep.waitFraction,
+          });
+          ctx.note(
+            `Loader (${workers} workers, batch ${batch}, ${size}²): worker time per image ${r.alone.decodeMsPerImage.toFixed(1)} ms decoding + ` +
+              `${r.alone.transformMsPerImage.toFixed(1)} ms augmenting; fed to the ConvNeXt V2-A train step, the step waited on data ` +
+              `${(100 * r.withStep.waitFraction).toFixed(1)}% of the time (workers and ONNX Runtime share the same cores).`,
+          );
+        }
+        return rows;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
 /** The suite, in run order. Training cases go here too (section 'training'). */
 export const cases: BenchCase[] = [
   inferenceCase('convnext_tiny', 'ConvNeXt-T', 1),
@@ -235,6 +324,7 @@ export const cases: BenchCase[] = [
     32,
     { warmup: 3, iters: 10 },
   ),
+  loaderCase(2, 32, 224),
 ];
 
 /**
@@ -326,6 +416,16 @@ const THROUGHPUT_COLUMNS: TableColumn<FinalRow>[] = [
   { key: 'fractionOfPeak', header: 'fraction of peak', format: fixed(2) },
 ];
 
+const DATA_COLUMNS: TableColumn<FinalRow>[] = [
+  { key: 'label', header: 'what' },
+  { key: 'runtime', header: 'workers' },
+  { key: 'batch', header: 'batch' },
+  { key: 'size', header: 'output', format: (s) => `${s}²` },
+  { key: 'msPerImageMedian', header: 'ms/img', format: fixed(1) },
+  { key: 'imagesPerSecond', header: 'img/s', format: fixed(1) },
+  { key: 'waitFraction', header: 'consumer waiting', format: (v) => (v === undefined ? '' : `${(100 * v).toFixed(1)}%`) },
+];
+
 const PEER_COLUMNS: TableColumn<FinalRow>[] = [
   { key: 'label', header: 'model' },
   { key: 'runtime', header: 'runtime' },
@@ -358,6 +458,16 @@ export const SECTIONS: Record<Section, SectionDef> = {
       'ms/img and img/s are per training image; GFLOP/s count 3 × the forward pass (2 × MACs from the traced graph) per image, ' +
       'the usual estimate of forward + backward work.',
     columns: THROUGHPUT_COLUMNS,
+  },
+  data: {
+    title: 'Data loading',
+    intro: () =>
+      'The worker-thread image loader (piscina pool, one batch per task, batches moved back without copies) with the timm ' +
+      'ImageNet recipe transform: decode (sharp), RandomResizedCrop (bicubic), flip, RandAugment rand-m9-mstd0.5-inc1, ' +
+      'normalise, random erasing 0.25, from 500×375 JPEG and PNG files. "Alone": the consumer takes batches as fast as they ' +
+      'come; then the same loader feeds the ConvNeXt V2-A train step. "Consumer waiting" is the share of wall time spent ' +
+      'waiting for the next batch: 0% means the step never waits on data.',
+    columns: DATA_COLUMNS,
   },
   peers: {
     title: 'Peer: the same ONNX bytes on onnxruntime-web',

@@ -144,17 +144,21 @@ const bicubicSample: Sampler = (img, xin, yin, out, o, plane) => {
   const xb = clampIndex(x + 1, w);
   const xc = clampIndex(x + 2, w);
   const xd = clampIndex(x + 3, w);
-  const inside = (r: number) => r >= 0 && r < h;
+  // Row offsets; −1 marks a row outside the image (its value repeats the previous row's).
+  const r0 = clampIndex(y, h) * w;
+  const r1 = y + 1 >= 0 && y + 1 < h ? (y + 1) * w : -1;
+  const r2 = y + 2 >= 0 && y + 2 < h ? (y + 2) * w : -1;
+  const r3 = y + 3 >= 0 && y + 3 < h ? (y + 3) * w : -1;
   for (let c = 0; c < img.channels; c++) {
     const p = c * plane;
-    const rowValue = (r: number) => {
-      const b = p + r * w;
-      return cubic(data[b + xa]!, data[b + xb]!, data[b + xc]!, data[b + xd]!, dx);
-    };
-    const v1 = rowValue(clampIndex(y, h));
-    const v2 = inside(y + 1) ? rowValue(y + 1) : v1;
-    const v3 = inside(y + 2) ? rowValue(y + 2) : v2;
-    const v4 = inside(y + 3) ? rowValue(y + 3) : v3;
+    let b = p + r0;
+    const v1 = cubic(data[b + xa]!, data[b + xb]!, data[b + xc]!, data[b + xd]!, dx);
+    b = p + r1;
+    const v2 = r1 < 0 ? v1 : cubic(data[b + xa]!, data[b + xb]!, data[b + xc]!, data[b + xd]!, dx);
+    b = p + r2;
+    const v3 = r2 < 0 ? v2 : cubic(data[b + xa]!, data[b + xb]!, data[b + xc]!, data[b + xd]!, dx);
+    b = p + r3;
+    const v4 = r3 < 0 ? v3 : cubic(data[b + xa]!, data[b + xb]!, data[b + xc]!, data[b + xd]!, dx);
     const v = cubic(v1, v2, v3, v4, dy);
     out[c * plane + o] = v <= 0 ? 0 : v >= 255 ? 255 : Math.trunc(v);
   }
@@ -441,25 +445,25 @@ export function enhanceSharpness(img: PlanarImage, factor: number): PlanarImage 
 export function smooth(img: PlanarImage): PlanarImage {
   const { width: w, height: h, channels } = img;
   if (w < 3 || h < 3) return copyImage(img);
-  const edge = Math.fround(1 / 13);
-  const centre = Math.fround(5 / 13);
-  const k = [edge, edge, edge, edge, centre, edge, edge, edge, edge];
+  const e = Math.fround(1 / 13);
+  const m = Math.fround(5 / 13);
   const out = copyImage(img);
   const plane = w * h;
   const f = Math.fround;
   for (let c = 0; c < channels; c++) {
     const d = img.data.subarray(c * plane, (c + 1) * plane);
     const o = out.data.subarray(c * plane, (c + 1) * plane);
-    const row3 = (r: number, x: number, k0: number, k1: number, k2: number) => f(f(f(d[r + x - 1]! * k0) + f(d[r + x]! * k1)) + f(d[r + x + 1]! * k2));
     for (let y = 1; y < h - 1; y++) {
       const below = (y + 1) * w;
       const at = y * w;
       const above = (y - 1) * w;
       for (let x = 1; x < w - 1; x++) {
+        // Kernel rows 0..2 apply to the rows below, at and above the pixel (the SMOOTH kernel is
+        // symmetric; the order matters only for the float32 sums).
         let ss = f(0.5);
-        ss = f(ss + row3(below, x, k[0]!, k[1]!, k[2]!));
-        ss = f(ss + row3(at, x, k[3]!, k[4]!, k[5]!));
-        ss = f(ss + row3(above, x, k[6]!, k[7]!, k[8]!));
+        ss = f(ss + f(f(f(d[below + x - 1]! * e) + f(d[below + x]! * e)) + f(d[below + x + 1]! * e)));
+        ss = f(ss + f(f(f(d[at + x - 1]! * e) + f(d[at + x]! * m)) + f(d[at + x + 1]! * e)));
+        ss = f(ss + f(f(f(d[above + x - 1]! * e) + f(d[above + x]! * e)) + f(d[above + x + 1]! * e)));
         o[at + x] = ss <= 0 ? 0 : ss >= 255 ? 255 : Math.trunc(ss);
       }
     }
