@@ -220,11 +220,11 @@ function findImports(src: string): ImportRef[] {
 
 const NODE_BUILTINS = new Set(builtinModules);
 
-/** True for modules that exist only in Node: builtins (with or without `node:`), sharp, onnxruntime-node, piscina (worker_threads). */
+/** True for modules that exist only in Node: builtins (with or without `node:`), sharp, onnxruntime-node. */
 function isNodeOnly(specifier: string): boolean {
   if (specifier.startsWith('node:')) return true;
   const pkg = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
-  return pkg === 'sharp' || pkg === 'onnxruntime-node' || pkg === 'piscina' || NODE_BUILTINS.has(pkg);
+  return pkg === 'sharp' || pkg === 'onnxruntime-node' || NODE_BUILTINS.has(pkg);
 }
 
 type Place = { kind: 'layer'; folder: string } | { kind: 'base' } | { kind: 'entry' } | { kind: 'unknown'; what: string };
@@ -315,7 +315,7 @@ test('layering: import scanner handles the syntax forms and ignores comments and
 });
 
 test('layering: Node-only module names', () => {
-  for (const s of ['node:fs', 'node:fs/promises', 'fs', 'path', 'os', 'sharp', 'onnxruntime-node', 'onnxruntime-node/dist/x.js', 'piscina']) assert.ok(isNodeOnly(s), s);
+  for (const s of ['node:fs', 'node:fs/promises', 'fs', 'path', 'os', 'sharp', 'onnxruntime-node', 'onnxruntime-node/dist/x.js']) assert.ok(isNodeOnly(s), s);
   for (const s of ['onnxruntime-web', './fs.js', '../io/image.js', 'sharpen']) assert.ok(!isNodeOnly(s), s);
 });
 
