@@ -30,6 +30,7 @@ import { traceForward } from '../src/models/trace.js';
 import type { ModelSpec } from '../src/models/registry.js';
 import { benchTrainStep } from '../src/tasks/bench_train.js';
 import { benchLoader } from '../src/tasks/bench_loader.js';
+import type { LoaderThroughput } from '../src/tasks/image_loader.js';
 import { openImageFolder } from '../src/tasks/image_folder.js';
 import sharp from 'sharp';
 import {
@@ -249,7 +250,7 @@ async function writeBenchImages(dir: string, count: number, classes = 4): Promis
  * files: alone, then feeding the ConvNeXt V2-atto train step (same batch), which shows whether the
  * step waits on data.
  */
-export function loaderCase(workers: number, batch: number, size = 224, counts = { batches: 8, steps: 3 }): BenchCase {
+export function loaderCase(workers: number, batch: number, size = 224, counts = { batches: 8, steps: 6 }): BenchCase {
   return {
     id: `data/loader/w${workers}/b${batch}/s${size}`,
     async run(ctx) {
@@ -269,27 +270,22 @@ export function loaderCase(workers: number, batch: number, size = 224, counts = 
           onBatch: () => bar.tick(),
         });
         bar.done();
-        const runtime = `worker_threads × ${workers}`;
-        const common = { section: 'data' as const, model: 'convnextv2_atto', runtime, batch, size, threads: workers };
-        const rows: BenchRow[] = [
-          {
-            ...common,
-            label: 'loader alone (decode + RandAugment + erasing)',
-            msPerImageMin: 1000 / r.alone.imagesPerSecond,
-            msPerImageMedian: 1000 / r.alone.imagesPerSecond,
-            imagesPerSecond: r.alone.imagesPerSecond,
-            waitFraction: r.alone.waitFraction,
-          },
-        ];
+        const row = (label: string, t: LoaderThroughput): BenchRow => ({
+          section: 'data',
+          label,
+          model: 'convnextv2_atto',
+          runtime: `worker_threads × ${workers}`,
+          batch,
+          size,
+          threads: workers,
+          msPerImageMin: 1000 / t.imagesPerSecond,
+          msPerImageMedian: 1000 / t.imagesPerSecond,
+          imagesPerSecond: t.imagesPerSecond,
+          waitFraction: t.waitFraction,
+        });
+        const rows = [row('loader alone (decode + RandAugment + erasing)', r.alone)];
         if (r.withStep) {
-          rows.push({
-            ...common,
-            label: 'loader feeding the ConvNeXt V2-A train step',
-            msPerImageMin: 1000 / r.withStep.imagesPerSecond,
-            msPerImageMedian: 1000 / r.withStep.imagesPerSecond,
-            imagesPerSecond: r.withStep.imagesPerSecond,
-            waitFraction: r.withStep.waitFraction,
-          });
+          rows.push(row('loader feeding the ConvNeXt V2-A train step', r.withStep));
           ctx.note(
             `Loader (${workers} workers, batch ${batch}, ${size}²): worker time per image ${r.alone.decodeMsPerImage.toFixed(1)} ms decoding + ` +
               `${r.alone.transformMsPerImage.toFixed(1)} ms augmenting; fed to the ConvNeXt V2-A train step, the step waited on data ` +
