@@ -99,6 +99,9 @@ export class ImageLoader {
     const onError = o.onError ?? 'stop';
     if (onError !== 'stop' && onError !== 'skip') throw new ConfigError(`${fn}: option \`onError\` must be 'stop' or 'skip', got ${JSON.stringify(onError)}`);
     if (o.mixup && !train) throw new ConfigError(`${fn}: Mixup/CutMix is for training batches (transform kind 'train')`);
+    const maxLabel = o.samples.reduce((m, s) => Math.max(m, s.label), 0);
+    if (o.mixup && maxLabel >= o.mixup.numClasses)
+      throw new ConfigError(`${fn}: Mixup has ${o.mixup.numClasses} classes but the samples have labels up to ${maxLabel}`);
     const dropLast = o.dropLast ?? train;
     if (o.mixup && (o.batchSize % 2 !== 0 || !dropLast))
       throw new ConfigError(`${fn}: Mixup/CutMix needs even batches: an even \`batchSize\` (got ${o.batchSize}) and dropLast`);

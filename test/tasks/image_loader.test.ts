@@ -160,6 +160,26 @@ test('loader: a run restored from state() sees the batches an uninterrupted run 
   }
 });
 
+test('loader: epochBatches() yields the rest of the epoch; bad options are ConfigErrors', async () => {
+  const samples = openImageFolder(join(root, 'ds')).train.samples;
+  const loader = new ImageLoader({ samples, batchSize: 4, seed: 2, transform: TRAIN, workers: 1 });
+  try {
+    await loader.next();
+    const rest = [];
+    for await (const b of loader.epochBatches()) rest.push(b.batch);
+    assert.deepEqual(rest, [1, 2]);
+    assert.equal(loader.epoch, 1);
+  } finally {
+    await loader.close();
+  }
+  const base = { samples, batchSize: 4, seed: 0, transform: TRAIN };
+  assert.throws(() => new ImageLoader({ ...base, batchSize: 3, mixup: new Mixup({ numClasses: 3 }) }), /even/);
+  assert.throws(() => new ImageLoader({ ...base, mixup: new Mixup({ numClasses: 2 }) }), /labels up to 2/);
+  assert.throws(() => new ImageLoader({ ...base, onError: 'ignore' as 'skip' }), /`onError`/);
+  assert.throws(() => new ImageLoader({ ...base, samples: [] }), /no samples/);
+  assert.throws(() => new ImageLoader({ ...base, batchSize: 0 }), /batch/);
+});
+
 test('loader: eval batches equal the eval transform of each file, in order', async () => {
   const samples = openImageFolder(join(root, 'ds')).val!.samples;
   const config = { inputSize: [3, 24, 24] as [number, number, number], cropPct: 0.875, interpolation: 'bicubic' as const, mean: [0.5, 0.5, 0.5] as [number, number, number], std: [0.25, 0.25, 0.25] as [number, number, number] };
