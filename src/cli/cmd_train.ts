@@ -1,6 +1,7 @@
 /** `visionmix train`: train or fine-tune a model; `--resume DIR` continues a run exactly. */
 import { ConfigError } from '../errors.js';
-import { defineCommand } from './args.js';
+import { defineCommand, flagName } from './args.js';
+import { withInterrupts } from './interrupt.js';
 import type { CliIO, CommandArgs } from './main.js';
 import { trainProgress } from './train_progress.js';
 
@@ -33,67 +34,89 @@ export const spec = defineCommand({
     cropPad: { type: 'int', min: 0, default: 4, description: 'random-crop padding in pixels (0: no random shift)' },
     seed: { type: 'int', default: 0, description: 'seed for init, shuffling, augmentation and drop path' },
     ckptEvery: { type: 'int', min: 0, default: 200, description: 'checkpoint every N steps (and every epoch)' },
-    threads: { type: 'int', min: 1, description: 'intra-op threads (default: all cores)' },
+    threads: { type: 'int', min: 1, description: 'intra-op threads (default and most: all cores; more are capped with a warning)' },
     out: { type: 'string', short: 'o', placeholder: 'dir', description: 'run folder (must not hold a run already)' },
-    resume: { type: 'string', placeholder: 'dir', description: 'continue the run in this folder from its last checkpoint' },
+    resume: {
+      type: 'string',
+      placeholder: 'dir',
+      description:
+        "continue the run in this folder from its last checkpoint, with the run's own settings; only --epochs (train longer: the cosine schedule is stretched from there on) and --threads may be given with it",
+    },
   },
   examples: [
     'visionmix train --model convnextv2_atto --data fashion-mnist --epochs 10 --batch 64 --lr 2e-3 --seed 0 --out runs/atto',
     'visionmix train --resume runs/atto',
+    'visionmix train --resume runs/atto --epochs 20',
   ],
 });
 
-export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
+/** The options that may be given with --resume; every other one belongs to the run (run.json). */
+const RESUME_OPTIONS = new Set(['resume', 'epochs', 'threads']);
+
+export async function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   await import('../index.js');
   const { trainJob, resumeJob } = await import('../tasks/train.js');
-  let result;
+  const warn = (m: string) => io.stderr.write(`warning: ${m}\n`);
+  const dir = v.resume ?? v.out;
   if (v.resume) {
-    const { loadCheckpointConfig } = await import('../io/checkpoint.js');
-    const rc = (await loadCheckpointConfig(v.resume)) as { train: { epochs: number; batchSize: number } };
-    result = await resumeJob(v.resume, { onEvent: trainProgress(io.stderr, rc.train.epochs, rc.train.batchSize) });
+    const others = [...given].filter((k) => !RESUME_OPTIONS.has(k));
+    if (others.length)
+      throw new ConfigError(
+        `${others.map(flagName).join(', ')} cannot be used with --resume: a resumed run keeps its own settings (${v.resume}/run.json); ` +
+          'only --epochs (to train longer) and --threads may be given',
+      );
   } else {
     if (!v.model) throw new ConfigError("--model is required (or --resume DIR); see 'visionmix models'");
     if (!v.out) throw new ConfigError('--out DIR is required: the folder for metrics, checkpoints and the final model');
-    let overrides: Record<string, unknown> = {};
-    if (v.config) {
-      try {
-        overrides = JSON.parse(v.config) as Record<string, unknown>;
-      } catch (err) {
-        throw new ConfigError(`--config is not valid JSON: ${(err as Error).message}`);
-      }
-    }
-    if (v.dropPath !== undefined) overrides.drop_path_rate = v.dropPath;
-    const family = ['convnext', 'convnextv2'].includes(v.model);
-    result = await trainJob(
-      {
-        model: family ? { family: v.model, ...overrides } : v.model,
-        modelOverrides: family ? {} : overrides,
-        data: v.data,
-        out: v.out,
-        threads: v.threads,
-        train: {
-          epochs: v.epochs,
-          batchSize: v.batch,
-          lr: v.lr,
-          minLr: Math.min(v.minLr, v.lr),
-          warmupEpochs: v.warmupEpochs,
-          optimizer:
-            v.optimizer === 'sgd'
-              ? { kind: 'sgd', momentum: v.momentum, weightDecay: v.weightDecay }
-              : { kind: 'adamw', betas: [0.9, 0.999], eps: 1e-8, weightDecay: v.weightDecay },
-          labelSmoothing: v.labelSmoothing,
-          emaDecay: v.ema,
-          clipGradNorm: v.clipGrad,
-          inputSize: v.size,
-          cropPad: v.cropPad,
-          seed: v.seed,
-          checkpointEvery: v.ckptEvery,
-        },
-      },
-      { onEvent: trainProgress(io.stderr, v.epochs, v.batch) },
-    );
   }
-  const acc = result.final ? `test accuracy ${(result.final.accuracy * 100).toFixed(2)}%` : 'no test set';
-  io.stdout.write(`finished ${result.steps} steps: ${acc}\nrun folder: ${result.dir} (metrics.jsonl, curves.svg, checkpoint.safetensors, model.safetensors)\n`);
-  return 0;
+  // The progress printer learns epochs and batch size from the trainer's start event.
+  const onEvent = trainProgress(io.stderr);
+  return withInterrupts(io.stderr, `visionmix train --resume ${dir}`, async (signal) => {
+    let result;
+    if (v.resume) {
+      result = await resumeJob(v.resume, { onEvent, onWarning: warn, signal }, { epochs: given.has('epochs') ? v.epochs : undefined, threads: v.threads });
+    } else {
+      let overrides: Record<string, unknown> = {};
+      if (v.config) {
+        try {
+          overrides = JSON.parse(v.config) as Record<string, unknown>;
+        } catch (err) {
+          throw new ConfigError(`--config is not valid JSON: ${(err as Error).message}`);
+        }
+      }
+      if (v.dropPath !== undefined) overrides.drop_path_rate = v.dropPath;
+      const family = ['convnext', 'convnextv2'].includes(v.model!);
+      result = await trainJob(
+        {
+          model: family ? { family: v.model!, ...overrides } : v.model!,
+          modelOverrides: family ? {} : overrides,
+          data: v.data,
+          out: v.out!,
+          threads: v.threads,
+          train: {
+            epochs: v.epochs,
+            batchSize: v.batch,
+            lr: v.lr,
+            minLr: Math.min(v.minLr, v.lr),
+            warmupEpochs: v.warmupEpochs,
+            optimizer:
+              v.optimizer === 'sgd'
+                ? { kind: 'sgd', momentum: v.momentum, weightDecay: v.weightDecay }
+                : { kind: 'adamw', betas: [0.9, 0.999], eps: 1e-8, weightDecay: v.weightDecay },
+            labelSmoothing: v.labelSmoothing,
+            emaDecay: v.ema,
+            clipGradNorm: v.clipGrad,
+            inputSize: v.size,
+            cropPad: v.cropPad,
+            seed: v.seed,
+            checkpointEvery: v.ckptEvery,
+          },
+        },
+        { onEvent, onWarning: warn, signal },
+      );
+    }
+    const acc = result.final ? `test accuracy ${(result.final.accuracy * 100).toFixed(2)}%` : 'no test set';
+    io.stdout.write(`finished ${result.steps} steps: ${acc}\nrun folder: ${result.dir} (metrics.jsonl, curves.svg, checkpoint.safetensors, model.safetensors)\n`);
+    return 0;
+  });
 }

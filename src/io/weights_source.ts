@@ -9,7 +9,22 @@ import type { Tensor } from '../tensor.js';
 import { pathExists } from './files.js';
 import { readSafetensors } from './safetensors.js';
 
+/** `https://…`, `s3://…`, `file://…` and the like. */
+const URL_LIKE = /^[a-z][a-z0-9+.-]*:\/\//i;
+/** timm / Hugging Face hub ids: `hf-hub:org/name`, `hf_hub:…`, `timm/convnext_tiny.fb_in1k`, `org/name`. */
+const HUB_LIKE = /^(hf[-_]hub:|timm\/)|^[\w.-]+\/[\w.-]+$/;
+
+const EXPECTED = 'expected the path of a local .safetensors file';
+
 export async function readWeightsSource(source: string): Promise<Map<string, Tensor>> {
   if (pathExists(source)) return readSafetensors(source);
-  throw new WeightsError(`weights file not found: ${source}`);
+  if (URL_LIKE.test(source))
+    throw new WeightsError(
+      `weights '${source}' is a URL, not a local file: downloading weights is not available yet; ${EXPECTED} (download it first)`,
+    );
+  if (HUB_LIKE.test(source) && !source.endsWith('.safetensors'))
+    throw new WeightsError(
+      `weights '${source}' is not a local file; if it is a hub id, hub download is not available yet; ${EXPECTED}`,
+    );
+  throw new WeightsError(`weights file not found: ${source} (${EXPECTED})`);
 }

@@ -1,5 +1,6 @@
 /** The model zoo: every family registers itself on import. */
 import { countMacs, countParams } from '../analysis/count.js';
+import { ConfigError } from '../errors.js';
 import './convnext.js';
 import type { VisionModel } from './base.js';
 import { createModel, matchPattern, modelEntries } from './registry.js';
@@ -36,6 +37,7 @@ export function modelInfo(model: VisionModel, inputSize = model.pretrainedConfig
 
 /** Registered models whose names match a shell pattern (`*` and `?`), with params and GMACs. */
 export function listModels(pattern = '*'): ModelInfo[] {
+  if (typeof pattern !== 'string') throw new ConfigError(`listModels: pattern must be a string such as 'convnext*' (got ${typeof pattern})`);
   return modelEntries()
     .filter((e) => matchPattern(pattern, e.name))
     .map((e) => {
