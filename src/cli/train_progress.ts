@@ -24,8 +24,12 @@ export function trainProgress(stream: ProgressStream, now?: () => number): (e: T
         if (e.step > 0) stream.write(`resuming at step ${e.step} (epoch ${Math.min(e.epoch + 1, epochs)}/${epochs})\n`);
         break;
       case 'step': {
+        lossEma = smooth(lossEma, e.loss);
+        accEma = smooth(accEma, e.acc);
+        const fields = { loss: lossEma.toFixed(4), acc: accEma.toFixed(3), lr: e.lr.toExponential(2) };
         if (!bar) {
-          // Steps of this epoch done before a resume count in the bar, not in its img/s and ETA.
+          // The bar starts after this step, so its time is unknown: it counts in the bar like the
+          // steps of this epoch done before a resume, but not in img/s and ETA.
           bar = new ProgressBar({
             total: spe,
             label: `train ep ${e.epoch + 1}/${epochs}`,
@@ -33,13 +37,13 @@ export function trainProgress(stream: ProgressStream, now?: () => number): (e: T
             rateUnit: 'img',
             rateScale: batchSize,
             stream,
-            initial: (e.step - 1) % spe,
+            initial: ((e.step - 1) % spe) + 1,
             ...(now ? { now } : {}),
           });
+          bar.update(bar.value, fields);
+        } else {
+          bar.tick(1, fields);
         }
-        lossEma = smooth(lossEma, e.loss);
-        accEma = smooth(accEma, e.acc);
-        bar.tick(1, { loss: lossEma.toFixed(4), acc: accEma.toFixed(3), lr: e.lr.toExponential(2) });
         if (e.step % spe === 0) {
           bar.done();
           bar = null;
