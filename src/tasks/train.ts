@@ -15,7 +15,7 @@
 import { trainingCurves } from '../analysis/svg.js';
 import { ConfigError, DataError } from '../errors.js';
 import type { FashionMnist } from '../data/fashion_mnist.js';
-import { loadCheckpoint, restoreLatestFromPrevious, saveCheckpoint, type RunIdentity } from '../io/checkpoint.js';
+import { hasCheckpoint, loadCheckpoint, restoreLatestFromPrevious, saveCheckpoint, type RunIdentity } from '../io/checkpoint.js';
 import { BUNDLED_FASHION_MNIST_DIR, DEFAULT_FASHION_MNIST_DIR, loadFashionMnist } from '../io/fashion_mnist_files.js';
 import { pathExists, writeTextFile } from '../io/files.js';
 import { hostMemoryBytes } from '../io/host.js';
@@ -243,6 +243,10 @@ export async function resumeJob(dir: string, hooks: RunHooks = {}, options: Resu
   const threads = options.threads === undefined ? undefined : capThreads(options.threads, hooks.onWarning);
   return runLocked(dir, 'train --resume', hooks, async () => {
     removeStaleTempFiles(dir);
+    if (!hasCheckpoint(dir) && pathExists(runFolderFiles(dir).config))
+      throw new DataError(
+        `no checkpoint to resume in ${dir}: the run was stopped before its first checkpoint; start it again with another --out, or delete ${dir} first`,
+      );
     const loaded = await loadCheckpoint(dir);
     if (loaded.fallback) {
       hooks.onWarning?.(`${loaded.fallback.reason}; resuming from the previous checkpoint ${loaded.path} (step ${loaded.ckpt.train.step}) instead`);

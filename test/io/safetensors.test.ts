@@ -13,6 +13,7 @@ import {
   parseSafetensorsHeader,
   serializeSafetensors,
 } from '../../src/io/safetensors_format.js';
+import { goldenSkip } from '../golden.js';
 import { goldenDir } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'visionmix-safetensors-'));
@@ -365,7 +366,8 @@ test('pure parser reports a caller that passes too short a prefix', () => {
 // Real files written by PyTorch's safetensors library
 
 const golden = goldenDir('convnext');
-test('reads every golden convnext safetensors file', { skip: !existsSync(golden) && `no ${golden}` }, async () => {
+test('reads every golden convnext safetensors file', { skip: goldenSkip('convnext') }, async () => {
+  assert.ok(existsSync(golden), `golden data missing: ${golden}`);
   const files = readdirSync(golden).filter((f) => f.endsWith('.safetensors'));
   assert.ok(files.length > 0);
   for (const name of files) {
