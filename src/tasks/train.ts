@@ -142,13 +142,17 @@ export function readRunFolderConfig(dir: string): RunConfig | null {
   return raw === null ? null : parseRunConfig(raw, runFolderFiles(dir).config);
 }
 
-/** Threads for ONNX Runtime: at most the cores there are (more only makes every thread wait). */
-function capThreads(threads: number | undefined, warn?: (m: string) => void): number {
+/**
+ * Threads for ONNX Runtime: at most the cores there are — more only make every thread wait for a
+ * core (1000 threads on 2 cores: no step finishes in a minute). `source` names where the number
+ * came from in the warning.
+ */
+function capThreads(threads: number | undefined, warn?: (m: string) => void, source = `--threads ${threads}`): number {
   const cores = defaultThreads();
   if (threads === undefined) return cores;
   if (!(Number.isInteger(threads) && threads >= 1)) throw new ConfigError(`--threads must be a positive integer (got ${threads})`);
   if (threads > cores) {
-    warn?.(`--threads ${threads} is more than the ${cores} cores of this machine; using ${cores}`);
+    warn?.(`${source} is more than the ${cores} cores of this machine; using ${cores}`);
     return cores;
   }
   return threads;
@@ -282,7 +286,7 @@ export async function resumeJob(dir: string, hooks: RunHooks = {}, options: Resu
       throw new ConfigError(
         `${dir} has already finished: ${done}/${rc.train.epochs} epochs, model.safetensors written. To train it longer, give --epochs N with N > ${done}.`,
       );
-    rc = { ...rc, train: { ...rc.train, epochs }, threads: threads ?? rc.threads };
+    rc = { ...rc, train: { ...rc.train, epochs }, threads: threads ?? capThreads(rc.threads, hooks.onWarning, `run.json's threads ${rc.threads}`) };
     if (fileConfig === null || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads) writeRunConfig(dir, rc);
     const data = await loadDataSpec(rc.data);
     return runWith(rc, dir, data, buildModel(rc, data), loaded.ckpt, hooks);
