@@ -252,10 +252,6 @@ export async function resumeJob(dir: string, hooks: RunHooks = {}, options: Resu
         `no checkpoint to resume in ${dir}: the run was stopped before its first checkpoint; start it again with another --out, or delete ${dir} first`,
       );
     const loaded = await loadCheckpoint(dir);
-    if (loaded.fallback) {
-      hooks.onWarning?.(`${loaded.fallback.reason}; resuming from the previous checkpoint ${loaded.path} (step ${loaded.ckpt.train.step}) instead`);
-      restoreLatestFromPrevious(dir);
-    }
     const fromCheckpoint = parseRunConfig(loaded.runConfig, `the config saved in ${loaded.path}`);
     const fileConfig = readRunFolderConfig(dir);
     let rc: RunConfig;
@@ -274,6 +270,10 @@ export async function resumeJob(dir: string, hooks: RunHooks = {}, options: Resu
             `${runFolderFiles(dir).config} (${describeRun(rc, rc.runId)}); resuming would mix the two runs' metrics. ` +
             `Resume the folder the checkpoint came from, or move the checkpoint away and start a new run.`,
         );
+    }
+    if (loaded.fallback) {
+      hooks.onWarning?.(`${loaded.fallback.reason}; resuming from the previous checkpoint ${loaded.path} (step ${loaded.ckpt.train.step}) instead`);
+      restoreLatestFromPrevious(dir);
     }
     const done = loaded.ckpt.meta.epoch;
     if (options.epochs !== undefined) {

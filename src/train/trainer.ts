@@ -234,10 +234,6 @@ export class Trainer {
     this.lastCheckpointStep = ckpt.train.step;
   }
 
-  /** Epochs completed (the checkpoint's epoch counter). */
-  get epochsDone(): number {
-    return this.epoch;
-  }
 
   private checkpoint(): Checkpoint {
     return {
