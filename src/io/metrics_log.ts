@@ -1,5 +1,6 @@
 /** metrics.jsonl: one JSON object per line, appended as training goes. */
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { DataError } from '../errors.js';
 import { faultPauseAppend } from './fault.js';
 
@@ -31,7 +32,12 @@ export class MetricsLog {
           `${this.path} has ${complete.length} complete records but the checkpoint was written after ${keepLines}; ` +
             `the log was truncated or replaced, so resuming would lose part of the run's history`,
         );
-      writeFileSync(this.path, complete.slice(0, keepLines).map((l) => l + '\n').join(''));
+      // Through a temp file and a rename: a crash while cutting the log must not lose the records
+      // the checkpoint counts (then no resume would be possible).
+      const dir = dirname(this.path);
+      const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+      writeFileSync(tmp, complete.slice(0, keepLines).map((l) => l + '\n').join(''));
+      renameSync(tmp, this.path);
     } catch (err) {
       if (err instanceof DataError) throw err;
       throw new DataError(`cannot write ${this.path} (${reason(err)})`);
