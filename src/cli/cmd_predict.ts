@@ -1,4 +1,4 @@
-/** `visionmix predict`: top-k classes for image files. */
+/** `visionmix predict`: top-k classes for image files, printed batch by batch as they are done. */
 import { ConfigError } from '../errors.js';
 import { defineCommand } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
@@ -6,28 +6,48 @@ import type { CliIO, CommandArgs } from './main.js';
 export const spec = defineCommand({
   name: 'predict',
   summary: 'Classify image files with a trained run or a model + weights',
+  description:
+    'Images are classified --batch at a time and each batch is printed when it is done. An image that cannot be read ' +
+    'is reported (on stderr, and with an "error" field in --json output) and the others are still classified; ' +
+    'the exit status is then 1.',
   positionals: [{ name: 'images', description: 'image files (PNG, JPEG, WebP, …)', required: true, variadic: true }],
   options: {
     run: { type: 'string', placeholder: 'dir', description: "a finished 'visionmix train' folder" },
     model: { type: 'string', short: 'm', placeholder: 'name', description: 'registry model (with --weights)' },
-    weights: { type: 'string', placeholder: 'file', description: 'safetensors weights (timm or official names)' },
+    weights: { type: 'string', placeholder: 'file', description: 'local safetensors file (timm or official names)' },
     topk: { type: 'int', min: 1, default: 3, description: 'classes to show per image' },
-    json: { type: 'boolean', description: 'print JSON' },
+    batch: { type: 'int', min: 1, max: 1024, default: 16, short: 'b', description: 'images per forward pass (memory grows with it)' },
+    json: { type: 'boolean', description: 'print a JSON array (written as results arrive)' },
   },
   examples: ['visionmix predict --run runs/demo assets/samples/*.png', 'visionmix predict -m convnext_tiny --weights convnext_tiny.safetensors cat.jpg'],
 });
 
 export async function run({ values: v, positionals }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   const engine = (await import('./engine.js')).nodeEngine();
-  const { runClassifier, modelClassifier, classify } = await import('../tasks/classify.js');
+  const { runClassifier, modelClassifier, classifyBatches } = await import('../tasks/classify.js');
   let clf;
   if (v.run) clf = await runClassifier(engine, v.run);
   else if (v.model && v.weights) clf = await modelClassifier(engine, v.model, v.weights);
   else throw new ConfigError('give --run DIR, or --model NAME with --weights FILE');
-  const preds = await classify(clf, positionals, v.topk);
-  if (v.json) io.stdout.write(JSON.stringify(preds, null, 2) + '\n');
-  else
-    for (const p of preds)
-      io.stdout.write(`${p.path}\n${p.top.map((t) => `  ${(t.prob * 100).toFixed(1).padStart(5)}%  ${t.label}`).join('\n')}\n`);
+  let failed = 0;
+  let first = true;
+  if (v.json) io.stdout.write('[');
+  for await (const r of classifyBatches(clf, positionals, { topk: v.topk, batch: v.batch })) {
+    if ('error' in r) {
+      failed++;
+      io.stderr.write(`error: ${r.error}\n`);
+    }
+    if (v.json) {
+      io.stdout.write(`${first ? '\n' : ',\n'}${JSON.stringify(r)}`);
+      first = false;
+    } else if (!('error' in r)) {
+      io.stdout.write(`${r.path}\n${r.top.map((t) => `  ${(t.prob * 100).toFixed(1).padStart(5)}%  ${t.label}`).join('\n')}\n`);
+    }
+  }
+  if (v.json) io.stdout.write(first ? ']\n' : '\n]\n');
+  if (failed > 0) {
+    io.stderr.write(`${failed} of ${positionals.length} images could not be classified\n`);
+    return 1;
+  }
   return 0;
 }

@@ -4,7 +4,7 @@
  * state, RNG state, sampler position, step). File access is injected (`TrainerIO`), so the loop
  * itself runs anywhere ONNX Runtime does.
  */
-import { ConfigError, TrainingError } from '../errors.js';
+import { ConfigError, InterruptedError, NumericalError, TrainingError } from '../errors.js';
 import { EpochSampler, type SamplerState } from '../data/sampler.js';
 import { makeBatch, type ImageDataset } from '../data/transforms.js';
 import type { VisionModel } from '../models/base.js';
@@ -72,6 +72,18 @@ export interface CheckpointMeta {
   bestTestAcc: number;
   /** Seconds of training so far (excluding time before a resume's restart). */
   elapsed: number;
+  /**
+   * Running sums of the current epoch's training metrics, so that an epoch resumed in the middle
+   * reports the same train_loss/train_acc as an uninterrupted one. Absent in older checkpoints.
+   */
+  epochSums?: EpochSums;
+}
+
+/** Sums over the steps of the current epoch so far (loss × images, correct predictions, images). */
+export interface EpochSums {
+  loss: number;
+  correct: number;
+  seen: number;
 }
 
 export interface TrainerIO {
@@ -82,7 +94,7 @@ export interface TrainerIO {
 }
 
 export type TrainerEvent =
-  | { type: 'start'; step: number; totalSteps: number; stepsPerEpoch: number; epoch: number }
+  | { type: 'start'; step: number; totalSteps: number; stepsPerEpoch: number; epoch: number; epochs: number; batchSize: number }
   | { type: 'step'; step: number; epoch: number; loss: number; acc: number; lr: number; imgPerSec: number }
   | { type: 'eval'; epoch: number; done: number; total: number }
   | { type: 'epoch'; record: MetricsRecord }
@@ -113,6 +125,12 @@ export async function evaluate(
       const { logits } = await model.run(batch.x);
       const k = logits.shape[1]!;
       const z = logits.data as Float32Array;
+      const bad = z.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0)
+        throw new NumericalError(
+          `${model.name || model.family} produced a non-finite logit (${z[bad]}) for test image ${start + Math.floor(bad / k)}: ` +
+            `the weights are corrupt or diverged, so accuracy and loss would be meaningless`,
+        );
       batch.labels.forEach((label, i) => {
         let best = 0;
         let max = -Infinity;
@@ -153,6 +171,9 @@ export class Trainer {
   private metricsCount = 0;
   private bestTestAcc = 0;
   private elapsed = 0;
+  private epochSums: EpochSums = { loss: 0, correct: 0, seen: 0 };
+  /** Step of the last checkpoint written or resumed from (null: none yet), for error messages. */
+  private lastCheckpointStep: number | null = null;
   private constructor(
     readonly model: VisionModel,
     readonly config: TrainConfig,
@@ -210,7 +231,10 @@ export class Trainer {
     this.metricsCount = ckpt.meta.metricsCount;
     this.bestTestAcc = ckpt.meta.bestTestAcc;
     this.elapsed = ckpt.meta.elapsed;
+    this.epochSums = { ...(ckpt.meta.epochSums ?? { loss: 0, correct: 0, seen: 0 }) };
+    this.lastCheckpointStep = ckpt.train.step;
   }
+
 
   private checkpoint(): Checkpoint {
     return {
@@ -223,6 +247,7 @@ export class Trainer {
         metricsCount: this.metricsCount,
         bestTestAcc: this.bestTestAcc,
         elapsed: this.elapsed,
+        epochSums: { ...this.epochSums },
       },
     };
   }
@@ -234,24 +259,32 @@ export class Trainer {
 
   private async save(onEvent?: (e: TrainerEvent) => void): Promise<void> {
     await this.io.saveCheckpoint(this.checkpoint());
+    this.lastCheckpointStep = this.step.stepCount;
     onEvent?.({ type: 'checkpoint', step: this.step.stepCount });
   }
 
-  /** Train until `config.epochs` (or `stopAfterSteps` more steps, for tests); returns the final eval. */
-  async run(onEvent?: (e: TrainerEvent) => void, stopAfterSteps = Infinity): Promise<EvalResult | null> {
+  /**
+   * Train until `config.epochs` (or `stopAfterSteps` more steps, for tests); returns the final eval.
+   * When `signal` is aborted (Ctrl-C), the step in flight finishes, a checkpoint is written, and an
+   * InterruptedError says where to resume.
+   */
+  async run(onEvent?: (e: TrainerEvent) => void, stopAfterSteps = Infinity, signal?: AbortSignal): Promise<EvalResult | null> {
     const c = this.config;
     const spe = this.sampler.batchesPerEpoch;
     const channels = this.model.defaultInputSize[0];
-    onEvent?.({ type: 'start', step: this.step.stepCount, totalSteps: this.totalSteps, stepsPerEpoch: spe, epoch: this.epoch });
+    onEvent?.({ type: 'start', step: this.step.stepCount, totalSteps: this.totalSteps, stepsPerEpoch: spe, epoch: this.epoch, epochs: c.epochs, batchSize: c.batchSize });
     let last: EvalResult | null = null;
     let stepsThisRun = 0;
+    const stopIfAsked = async () => {
+      if (!signal?.aborted) return;
+      if (this.lastCheckpointStep !== this.step.stepCount) await this.save(onEvent);
+      throw new InterruptedError(`interrupted after step ${this.step.stepCount}; a checkpoint of that step was written`, this.step.stepCount);
+    };
     while (this.epoch < c.epochs) {
       // Optimisation steps until the sampler moves to the next epoch.
-      let epochLoss = 0;
-      let epochCorrect = 0;
-      let epochSeen = 0;
       while (this.sampler.state().epoch === this.epoch) {
         if (stepsThisRun >= stopAfterSteps) return last;
+        await stopIfAsked();
         const t0 = this.io.now();
         const idx = this.sampler.next();
         const batch = makeBatch(this.trainData, idx, { size: c.inputSize, train: true, rng: this.rng, channels, pad: c.cropPad });
@@ -260,27 +293,33 @@ export class Trainer {
         const res = await this.step.step(batch.x as Tensor, batch.labels, lr, this.rng);
         if (!Number.isFinite(res.loss))
           throw new TrainingError(
-            `non-finite loss (${res.loss}) at step ${stepNo + 1} (epoch ${this.epoch + 1}); weights were not updated and the last good checkpoint is kept. Try a lower --lr or --clip-grad.`,
+            `non-finite loss (${res.loss}) at step ${stepNo + 1} (epoch ${this.epoch + 1}); weights were not updated and ` +
+              (this.lastCheckpointStep === null
+                ? 'no checkpoint had been written yet.'
+                : `the last good checkpoint (step ${this.lastCheckpointStep}) is kept.`) +
+              ' Try a lower --lr or --clip-grad.',
             stepNo + 1,
           );
         const dt = (this.io.now() - t0) / 1000;
         this.elapsed += dt;
         stepsThisRun++;
         const acc = res.metrics.acc!;
-        epochLoss += res.loss * c.batchSize;
-        epochCorrect += acc * c.batchSize;
-        epochSeen += c.batchSize;
+        this.epochSums.loss += res.loss * c.batchSize;
+        this.epochSums.correct += acc * c.batchSize;
+        this.epochSums.seen += c.batchSize;
         this.record({ step: stepNo + 1, epoch: this.epoch + 1, loss: res.loss, acc, lr, grad_norm: res.gradNorm, img_s: c.batchSize / dt });
         onEvent?.({ type: 'step', step: stepNo + 1, epoch: this.epoch, loss: res.loss, acc, lr, imgPerSec: c.batchSize / dt });
         if (c.checkpointEvery > 0 && (stepNo + 1) % c.checkpointEvery === 0 && this.sampler.state().epoch === this.epoch)
           await this.save(onEvent);
       }
       // End of epoch: evaluate (raw weights, and EMA weights if kept), then checkpoint.
+      await stopIfAsked();
+      const sums = this.epochSums;
       const record: MetricsRecord = {
         epoch: this.epoch + 1,
         step: this.step.stepCount,
-        train_loss: epochSeen ? epochLoss / epochSeen : NaN,
-        train_acc: epochSeen ? epochCorrect / epochSeen : NaN,
+        train_loss: sums.seen ? sums.loss / sums.seen : NaN,
+        train_acc: sums.seen ? sums.correct / sums.seen : NaN,
         lr: this.lrAt(this.step.stepCount),
         elapsed_s: this.elapsed,
       };
@@ -302,6 +341,7 @@ export class Trainer {
       this.record(record);
       onEvent?.({ type: 'epoch', record });
       this.epoch++;
+      this.epochSums = { loss: 0, correct: 0, seen: 0 };
       await this.save(onEvent);
     }
     this.step.syncToModel(false);
