@@ -31,13 +31,14 @@ test('listModels with a non-string pattern is a ConfigError', () => {
   assert.throws(() => listModels(123 as never), (e: unknown) => e instanceof ConfigError && /pattern must be a string/.test(e.message));
 });
 
-test('a URL or hub id as weights says it is not a local file and that downloading is not available yet', async () => {
+test('a URL or a hub id not written hf:… says it is not a local file and how to name the hub repository', async () => {
   const m = createModel('convnext_atto');
   const cases: [string, RegExp][] = [
-    ['https://huggingface.co/timm/convnext_atto.d2_in1k/resolve/main/model.safetensors', /is a URL, not a local file: downloading weights is not available yet; expected the path of a local \.safetensors file/],
-    ['timm/convnext_atto.d2_in1k', /'timm\/convnext_atto\.d2_in1k' is not a local file; if it is a hub id, hub download is not available yet; expected the path of a local \.safetensors file/],
-    ['hf-hub:timm/convnext_atto.d2_in1k', /is not a local file; if it is a hub id, hub download is not available yet/],
-    ['/no/such/model.safetensors', /weights file not found: \/no\/such\/model\.safetensors \(expected the path of a local \.safetensors file\)/],
+    ['https://huggingface.co/timm/convnext_atto.d2_in1k/resolve/main/model.safetensors', /is a URL, not a local file: give a local \.safetensors file, or a hub repository as hf:org\/name/],
+    ['timm/convnext_atto.d2_in1k', /'timm\/convnext_atto\.d2_in1k' is not a local file; for the hub repository write hf:timm\/convnext_atto\.d2_in1k/],
+    ['hf-hub:timm/convnext_atto.d2_in1k', /is not a local file; for the hub repository write hf:timm\/convnext_atto\.d2_in1k/],
+    ['hf:not-a-reference', /a hub reference is hf:org\/name\[@revision\]\[:file\]/],
+    ['/no/such/model.safetensors', /weights file not found: \/no\/such\/model\.safetensors \(expected a local \.safetensors file or hf:org\/repo\)/],
   ];
   for (const [source, re] of cases) await assert.rejects(m.loadWeights(source), (e: unknown) => e instanceof WeightsError && re.test(e.message));
 });

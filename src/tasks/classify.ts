@@ -11,7 +11,7 @@ import { decodeImage } from '../io/image.js';
 import { loadImage } from '../io/load_image.js';
 import { readBundledImageNetClasses } from '../io/package_root.js';
 import { runFolderFiles } from '../io/run_folder.js';
-import type { VisionModel } from '../models/base.js';
+import type { VisionModel, WeightsProgress } from '../models/base.js';
 import { Tensor } from '../tensor.js';
 import type { Engine } from './engine.js';
 import { createTransform, transformConfigFromPretrained, type EvalTransformConfig } from './transform.js';
@@ -68,9 +68,9 @@ export async function runClassifier(engine: Engine, dir: string): Promise<Classi
 }
 
 /** A classifier from a registry model name (or weight tag) and a weights source (file or hf:org/repo). */
-export async function modelClassifier(engine: Engine, name: string, weights: string): Promise<Classifier> {
+export async function modelClassifier(engine: Engine, name: string, weights: string, onProgress?: (e: WeightsProgress) => void): Promise<Classifier> {
   const model = engine.createModel(name);
-  await model.loadWeights(weights);
+  await model.loadWeights(weights, { onProgress });
   model.eval();
   const pc = model.pretrainedConfig;
   if (!pc) throw new ConfigError(`model ${name} has no pretrained config (input size, crop, interpolation, normalisation)`);

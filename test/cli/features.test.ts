@@ -59,6 +59,7 @@ test('features: usage errors name the option', async () => {
   const r = runCli(['features', '-m', 'convnext_atto', 'nowhere/', '-o', '/tmp/x.bin']);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /--out must name a \.safetensors file/);
-  const r2 = runCli(['features', '-m', 'convnext_atto', '/definitely/not/here', '-o', '/tmp/x.safetensors']);
-  assert.match(r2.stderr, /image or folder not found: \/definitely\/not\/here/);
+  const r2 = runCli(['features', '-m', 'convnext_atto', '/definitely/not/here.png', '-o', '/tmp/vm-features-none.safetensors']);
+  assert.equal(r2.status, 1);
+  assert.match(r2.stderr, /skipped \/definitely\/not\/here\.png: image not found/);
 });

@@ -72,7 +72,7 @@ test('predict --batch classifies every readable image, reports the unreadable on
   for (const p of out) {
     if (p.path === notAnImage) assert.match((p as { error: string }).error, /cannot decode image .*notes\.png/);
     else if (p.path === missing) assert.match((p as { error: string }).error, /image not found: .*missing\.png/);
-    else assert.equal((p as { top: unknown[] }).top.length, 3);
+    else assert.equal((p as { top: unknown[] }).top.length, 5, 'top-5 by default');
   }
   assert.match(r.stderr, /^error: cannot decode image .*notes\.png/m);
   assert.match(r.stderr, /^error: image not found: .*missing\.png/m);
@@ -81,5 +81,5 @@ test('predict --batch classifies every readable image, reports the unreadable on
 
   const plain = runCli(['predict', '--run', dir, ...samples.slice(0, 2)]);
   assert.equal(plain.status, 0, plain.stderr);
-  assert.equal((plain.stdout.match(/^\s+\d+\.\d%\s+\S/gm) ?? []).length, 6, 'top-3 for each of the two images');
+  assert.equal((plain.stdout.match(/^\s+\d+\.\d%\s+\S/gm) ?? []).length, 10, 'top-5 for each of the two images');
 });
