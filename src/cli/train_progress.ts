@@ -9,6 +9,7 @@ import { ProgressBar, type ProgressStream } from './progress.js';
  */
 export function trainProgress(stream: ProgressStream, now?: () => number): (e: TrainerEvent) => void {
   let bar: ProgressBar | null = null;
+  let barEpoch = -1;
   let spe = 0;
   let epochs = 0;
   let batchSize = 1;
@@ -25,9 +26,15 @@ export function trainProgress(stream: ProgressStream, now?: () => number): (e: T
         break;
       case 'step': {
         lossEma = smooth(lossEma, e.loss);
-        accEma = smooth(accEma, e.acc);
-        const fields = { loss: lossEma.toFixed(4), acc: accEma.toFixed(3), lr: e.lr.toExponential(2) };
+        if (!Number.isNaN(e.acc)) accEma = smooth(accEma, e.acc);
+        const fields = { loss: lossEma.toFixed(4), ...(Number.isNaN(accEma) ? {} : { acc: accEma.toFixed(3) }), lr: e.lr.toExponential(2) };
+        // Multi-scale epochs have a varying number of steps: a new epoch closes the previous bar.
+        if (bar && e.epoch !== barEpoch) {
+          bar.done();
+          bar = null;
+        }
         if (!bar) {
+          barEpoch = e.epoch;
           // The bar starts after this step, so its time is unknown: it counts in the bar like the
           // steps of this epoch done before a resume, but not in img/s and ETA.
           bar = new ProgressBar({
@@ -55,12 +62,21 @@ export function trainProgress(stream: ProgressStream, now?: () => number): (e: T
         break;
       case 'epoch': {
         const r = e.record;
-        const parts = [`epoch ${r.epoch}/${epochs}`, `train_loss ${Number(r.train_loss).toFixed(4)}`, `train_acc ${Number(r.train_acc).toFixed(4)}`];
-        if (r.test_acc !== undefined) parts.push(`test_acc ${Number(r.test_acc).toFixed(4)}`, `test_loss ${Number(r.test_loss).toFixed(4)}`);
+        if (bar) {
+          bar.done();
+          bar = null;
+        }
+        const parts = [`epoch ${r.epoch}/${epochs}`, `train_loss ${Number(r.train_loss).toFixed(4)}`];
+        if (r.train_acc !== undefined) parts.push(`train_acc ${Number(r.train_acc).toFixed(4)}`);
+        if (r.test_acc !== undefined) parts.push(`test_acc ${Number(r.test_acc).toFixed(4)}`);
+        if (r.test_loss !== undefined) parts.push(`test_loss ${Number(r.test_loss).toFixed(4)}`);
         if (r.test_acc_ema !== undefined) parts.push(`test_acc_ema ${Number(r.test_acc_ema).toFixed(4)}`);
         stream.write(parts.join('  ') + '\n');
         break;
       }
+      case 'compile':
+        stream.write(`compiled the train step for batches of ${e.shape} in ${e.seconds.toFixed(1)} s\n`);
+        break;
       case 'checkpoint':
         break;
     }

@@ -61,25 +61,25 @@ const GiB = 1024 ** 3;
  * not a multiple of the model's stride, too small for its last stage, or needing more memory than
  * `memoryBytes` allows.
  */
-export function checkTrainInputSize(model: VisionModel, size: number, batchSize: number, minSize: number, memoryBytes: number): void {
+export function checkTrainInputSize(model: VisionModel, size: number, batchSize: number, minSize: number, memoryBytes: number, option = '--size'): void {
   const name = model.name || model.family;
-  if (!Number.isSafeInteger(size) || size < 1) throw new ConfigError(`--size must be a positive integer (got ${size})`);
+  if (!Number.isSafeInteger(size) || size < 1) throw new ConfigError(`${option} must be a positive integer (got ${size})`);
   const { multipleOf, activationsPerPixel } = inputSizeRule(model);
   const smallest = Math.max(multipleOf, Math.ceil(minSize / multipleOf) * multipleOf);
   if (size < minSize)
-    throw new ConfigError(`--size ${size} is smaller than the ${minSize}×${minSize} images of the data set (they are padded to the input size, never cropped); use --size ${smallest} or more`);
+    throw new ConfigError(`${option} ${size} is smaller than the ${minSize}×${minSize} images of the data set (they are padded to the input size, never cropped); use ${option} ${smallest} or more`);
   if (size % multipleOf !== 0) {
     const lower = Math.floor(size / multipleOf) * multipleOf;
     const upper = lower + multipleOf;
     const options = lower >= smallest ? `${lower} or ${upper}` : `${upper}`;
     throw new ConfigError(
-      `--size ${size} does not fit ${name}: its stem and downsampling layers reduce the input ${multipleOf}×, so the size must be a multiple of ${multipleOf} (e.g. --size ${options})`,
+      `${option} ${size} does not fit ${name}: its stem and downsampling layers reduce the input ${multipleOf}×, so the size must be a multiple of ${multipleOf} (e.g. ${option} ${options})`,
     );
   }
   const estimate = activationsPerPixel * size * size * batchSize * BYTES_PER_ACTIVATION;
   if (estimate > MEMORY_SHARE * memoryBytes)
     throw new ConfigError(
-      `--size ${size} with --batch ${batchSize} would need about ${(estimate / GiB).toFixed(estimate < 10 * GiB ? 1 : 0)} GiB for one training step of ${name} ` +
+      `${option} ${size} with --batch ${batchSize} would need about ${(estimate / GiB).toFixed(estimate < 10 * GiB ? 1 : 0)} GiB for one training step of ${name} ` +
         `(estimated from its activations), more than this machine's ${(memoryBytes / GiB).toFixed(1)} GiB allow; use a smaller --size or --batch`,
     );
   // The size is a multiple of the stride and within memory: trace it once to be sure every layer
@@ -87,7 +87,7 @@ export function checkTrainInputSize(model: VisionModel, size: number, batchSize:
   try {
     traceForward(model, [1, model.defaultInputSize[0], size, size]);
   } catch (err) {
-    if (err instanceof ShapeError) throw new ConfigError(`--size ${size} does not fit ${name}: ${err.message}`);
+    if (err instanceof ShapeError) throw new ConfigError(`${option} ${size} does not fit ${name}: ${err.message}`);
     throw err;
   }
 }

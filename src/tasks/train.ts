@@ -31,6 +31,7 @@ import type { Engine } from './engine.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type EvalResult, type TrainConfig, type TrainerEvent } from '../train/trainer.js';
 import { canonicalJson, fnv1a64 } from '../util/hash.js';
 import { checkTrainInputSize } from './input_size.js';
+import { scaledBatchSize } from '../data/multiscale_sampler.js';
 
 export interface RunConfig {
   model: ModelSpec;
@@ -235,7 +236,11 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
   const data = await loadDataSpec(rc.data);
   const model = buildModel(engine, rc, data);
   validateConfig(rc.train, data.train.count);
-  checkTrainInputSize(model, rc.train.inputSize, rc.train.batchSize, Math.max(data.train.height, data.train.width), hostMemoryBytes());
+  const imageSide = Math.max(data.train.height, data.train.width);
+  checkTrainInputSize(model, rc.train.inputSize, rc.train.batchSize, imageSide, hostMemoryBytes());
+  // Multi-scale: every side, with its scaled batch and its scaled images, must fit the model too.
+  for (const r of rc.train.multiScale ?? [])
+    checkTrainInputSize(model, r, scaledBatchSize(r, rc.train.inputSize, rc.train.batchSize), Math.round((imageSide * r) / rc.train.inputSize), hostMemoryBytes(), '--multi-scale');
   createRunFolder(o.out);
   return runLocked(o.out, 'train', hooks, async (lock) => {
     // Again under the lock: another job may have started a run here since the check above.
