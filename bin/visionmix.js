@@ -10,6 +10,11 @@ if (!existsSync(entry)) {
   process.exit(1);
 }
 
+// ONNX Runtime's bundled telemetry (1DS) otherwise leaves an empty /tmp/mat-debug-<pid>.log behind
+// every process that creates a session; this variable, read when its environment starts, turns it
+// off. A value the user set is kept. (Library users: see README, "ONNX Runtime telemetry".)
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
 const { main } = await import(entry.href);
 // exitCode rather than process.exit(): pending stdout writes to a pipe are flushed before exit.
 process.exitCode = await main(process.argv.slice(2));

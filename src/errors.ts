@@ -54,3 +54,20 @@ export class TrainingError extends VisionmixError {
     super(message);
   }
 }
+
+/**
+ * A computation produced non-finite numbers (NaN, ±Infinity) where a result was expected: model
+ * outputs in eval/predict. Reported as an error, never as a result, since the weights are corrupt or
+ * diverged.
+ */
+export class NumericalError extends VisionmixError {}
+
+/** A job was stopped on request (Ctrl-C, SIGTERM) after saving what can be resumed. */
+export class InterruptedError extends VisionmixError {
+  constructor(
+    message: string,
+    readonly step?: number,
+  ) {
+    super(message);
+  }
+}

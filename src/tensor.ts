@@ -32,7 +32,9 @@ export function dtypeOf(data: TensorData): DType {
   if (data instanceof Int32Array) return 'int32';
   if (data instanceof BigInt64Array) return 'int64';
   if (data instanceof Uint16Array) return 'float16';
-  return 'uint8';
+  if (data instanceof Uint8Array) return 'uint8';
+  // Int8Array, Uint32Array, … have no dtype here: calling them uint8 would misread every value.
+  throw new ShapeError(`Tensor: unsupported data type ${(data as object)?.constructor?.name ?? typeof data} (use Float32Array, Float64Array, Int32Array, BigInt64Array, Uint8Array or Uint16Array for float16)`);
 }
 
 export function allocate(dtype: DType, n: number): TensorData {
@@ -69,9 +71,21 @@ export class Tensor<D extends DType = DType> {
       throw new ShapeError(`Tensor: data has ${data.length} elements but shape [${shape.join(',')}] needs ${n}`);
   }
 
-  /** Wrap (not copy) a typed array. The dtype follows the array type (Uint8Array → uint8). */
-  static from<T extends TensorData>(data: T, shape: readonly number[]): Tensor {
-    return new Tensor(data as TypedArrayFor<DType>, shape, dtypeOf(data));
+  /**
+   * Wrap (not copy) a typed array: the dtype follows the array type (Uint8Array → uint8).
+   * A plain array is copied: JS numbers become float32 (what models take), bigints int64.
+   * Anything else is a ShapeError, not a silently mistyped tensor.
+   */
+  static from(data: TensorData | readonly number[] | readonly bigint[], shape: readonly number[] = [data.length]): Tensor {
+    if (Array.isArray(data)) {
+      if (data.every((v) => typeof v === 'number')) return new Tensor(Float32Array.from(data as number[]), shape, 'float32');
+      if (data.every((v) => typeof v === 'bigint')) return new Tensor(BigInt64Array.from(data as bigint[]), shape, 'int64');
+      throw new ShapeError('Tensor.from: an array must hold only numbers (→ float32) or only bigints (→ int64)');
+    }
+    if (!ArrayBuffer.isView(data) || data instanceof DataView)
+      throw new ShapeError(`Tensor.from: expected a typed array or an array of numbers, got ${data === null ? 'null' : typeof data}`);
+    const t = data as TensorData;
+    return new Tensor(t as TypedArrayFor<DType>, shape, dtypeOf(t));
   }
 
   static zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {

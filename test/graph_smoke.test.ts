@@ -40,16 +40,23 @@ test('gradients of a small float64 graph', async () => {
   const s = await createNodeSession(toModelProto(g));
   const xv = Float64Array.from([1, 0, -1, 0.5, 0.5, 0.5]);
   const wv = Float64Array.from([0.1, 0.2, -0.3, 0.4, 0.5, -0.6]);
-  const run = async (xx: Float64Array) =>
-    (await s.run({ x: new Tensor(xx, [2, 3], 'float64'), w: new Tensor(wv, [3, 2], 'float64') }));
-  const base = await run(xv);
+  const run = async (xx: Float64Array, ww: Float64Array) => await s.run({ x: new Tensor(xx, [2, 3], 'float64'), w: new Tensor(ww, [3, 2], 'float64') });
+  const base = await run(xv, wv);
   const dx = base.dx!.toArray();
+  const dw = base.dw!.toArray();
+  const h = 1e-6;
+  const nudge = (v: Float64Array, i: number, d: number) => {
+    const c = Float64Array.from(v);
+    c[i]! += d;
+    return c;
+  };
   for (let i = 0; i < 6; i++) {
-    const h = 1e-6;
-    const p = Float64Array.from(xv); p[i]! += h;
-    const m = Float64Array.from(xv); m[i]! -= h;
-    const fd = ((await run(p)).loss!.toArray()[0]! - (await run(m)).loss!.toArray()[0]!) / (2 * h);
+    const fd = ((await run(nudge(xv, i, h), wv)).loss!.toArray()[0]! - (await run(nudge(xv, i, -h), wv)).loss!.toArray()[0]!) / (2 * h);
     assert.ok(Math.abs(fd - dx[i]!) < 1e-6, `dx[${i}] ${dx[i]} vs fd ${fd}`);
+  }
+  for (let i = 0; i < 6; i++) {
+    const fd = ((await run(xv, nudge(wv, i, h))).loss!.toArray()[0]! - (await run(xv, nudge(wv, i, -h))).loss!.toArray()[0]!) / (2 * h);
+    assert.ok(Math.abs(fd - dw[i]!) < 1e-6, `dw[${i}] ${dw[i]} vs fd ${fd}`);
   }
 });
 

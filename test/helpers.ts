@@ -1,4 +1,5 @@
 /** Test helpers: locate the repo and the shared golden data (never copied into the repo). */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,3 +34,31 @@ export function goldenSkip(family: string): string | false {
   if (hasGolden(family) || process.env.CI) return false;
   return `no ../shared/golden/${family}`;
 }
+
+export interface CliResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  pid: number;
+}
+
+/**
+ * Run `node bin/visionmix.js …args` from the repository root and wait for it. `env` entries
+ * replace (or, when undefined, remove) variables of this process's environment.
+ */
+export function runCli(args: readonly string[], opts: { timeoutMs?: number; env?: Record<string, string | undefined> } = {}): CliResult {
+  const env: Record<string, string | undefined> = { ...process.env, ...opts.env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'visionmix.js'), ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 120_000,
+    env: env as NodeJS.ProcessEnv,
+  });
+  if (r.error && (r.error as NodeJS.ErrnoException).code !== 'ETIMEDOUT') throw r.error;
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, pid: r.pid ?? -1 };
+}
+
+/** Stack frames look like `    at fn (file:line:col)`; typed errors must not print them. */
+export const STACK_FRAME = /^\s+at /m;

@@ -1,402 +1,208 @@
 /**
- * The layer rules of DESIGN.md, checked on the source text of every module under src/:
+ * The layer rules of DESIGN.md ("Allowed imports, as edges"), checked on the compiled JavaScript in
+ * dist/src with dependency-cruiser, which parses and resolves every `import`, `export … from` and
+ * `import()` the way Node does:
  *
- *  1. Node-only modules (`node:*` and bare Node builtins such as `fs`, `sharp`, `onnxruntime-node`)
- *     are imported only by the Node adapters in `io/` and `runtime/`, and by `cli/` (the Node
- *     command-line program, never part of the browser entry) — so that a browser entry can follow.
- *  2. A folder imports only folders listed after it in the layer table:
- *       cli → tasks → models → nn → train → data → graph → runtime → io → analysis
- *     Exceptions, each documented: anything may import `errors.ts`, `tensor.ts` and `util/`;
- *     type-only imports are exempt (TypeScript erases them, so they create no load-time dependency);
- *     `cli/` may import the Node entry `src/index.ts` (it installs the Node backend).
- *     The few existing violations are listed in KNOWN_ORDER_VIOLATIONS below, so that no new one
- *     can join them unnoticed.
+ *  1. Folder edges: a folder under src/ imports only the folders its row of the table names. The
+ *     root modules (errors.ts, tensor.ts, util/) are open to all and import no folder. The package
+ *     entries (index.ts, web.ts) assemble everything.
+ *  2. Node-only modules (Node's built-ins such as fs, path, os, worker_threads, http; onnxruntime-node;
+ *     sharp) appear only in cli/, io/, runtime/node*.ts and the Node entry index.ts; the browser
+ *     entry web.ts (when it exists) reaches none of them, directly or through other modules.
  *
- * Imports are found by a small lexer (comments, strings, template literals and regular expressions
- * are told apart from code), not by the compiler: TypeScript 7 ships no JavaScript API, and the
- * syntax that matters here — `import … from`, `export … from`, `import '…'`, `import('…')` — is
- * small. The lexer's own cases are tested first, so that a rule violation cannot hide behind a
- * parsing slip.
+ * Working on the compiled output means type-only imports, which TypeScript erases, create no edge —
+ * as intended: they are no load-time dependency. (`npm test` compiles into a clean dist/ first, so
+ * no stale module is checked.)
+ *
+ * Exceptions that exist today are listed below with their reason; an exception that no longer
+ * occurs fails the last test, so the lists only shrink.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { dirname, join, relative, resolve, sep } from 'node:path';
-import { repoRoot } from './helpers.js';
+import { join } from 'node:path';
+import { cruise, type ICruiseResult, type IModule } from 'dependency-cruiser';
+import { isCI } from './golden.js';
+import { repoRoot, sharedDir } from './helpers.js';
 
-const SRC = join(repoRoot, 'src');
+const FOLDERS = ['cli', 'tasks', 'io', 'runtime', 'train', 'models', 'analysis', 'nn', 'data', 'graph'] as const;
+type Folder = (typeof FOLDERS)[number];
 
-/** Folders in layer order: each may import only the ones after it (DESIGN.md, "Layers"). */
-const LAYER_ORDER = ['cli', 'tasks', 'models', 'nn', 'train', 'data', 'graph', 'runtime', 'io', 'analysis'] as const;
-/** Where Node-only modules may be imported. */
-const NODE_ALLOWED = new Set(['io', 'runtime', 'cli']);
-/** Shared by every layer (and importing no layer themselves). */
-const BASE_FILES = new Set(['errors.ts', 'tensor.ts']);
-const BASE_FOLDERS = new Set(['util']);
-/** Package entries at the top of src/ (web.ts is the browser entry to come). */
-const ENTRY_FILES = new Set(['index.ts', 'web.ts']);
+/** DESIGN.md, "Allowed imports, as edges": what each folder may import (besides the root modules). */
+const ALLOWED: Record<Folder, readonly Folder[]> = {
+  cli: ['tasks', 'io', 'runtime', 'train', 'models', 'data', 'analysis', 'nn', 'graph'],
+  tasks: ['io', 'runtime', 'train', 'models', 'data', 'analysis', 'nn', 'graph'],
+  io: ['data', 'graph', 'models'],
+  runtime: ['graph'],
+  train: ['models', 'nn', 'data', 'graph'],
+  models: ['nn', 'analysis', 'graph'],
+  analysis: ['graph'],
+  nn: ['graph'],
+  data: [],
+  graph: [],
+};
 
-// ---- finding imports ----------------------------------------------------------------------------
+/** Where DESIGN.md allows Node-only modules: these folders, `runtime/node*.ts` and the Node entry. */
+const NODE_FOLDERS = new Set<string>(['cli', 'io']);
+const NODE_RUNTIME_FILE = /^runtime\/node[^/]*\.ts$/;
+const NODE_ENTRY = 'index.ts';
 
-interface ImportRef {
-  /** The module specifier, or null for a dynamic `import(expr)` whose target is not a literal. */
-  specifier: string | null;
-  kind: 'static' | 'export-from' | 'side-effect' | 'dynamic';
-  /** Erased by TypeScript: `import type`, `export type`, all-`type` named lists, `import('…')` types. */
-  typeOnly: boolean;
-  line: number;
+/** Edges outside the table, `importer → imported` (paths under src/, .ts) → why it is there for now. */
+const KNOWN_EDGE_EXCEPTIONS: ReadonlyMap<string, string> = new Map([]);
+
+/** Node-only imports outside the allowed places, `importer → module` → why. */
+const KNOWN_NODE_EXCEPTIONS: ReadonlyMap<string, string> = new Map([]);
+
+// ---- the dependency graph ------------------------------------------------------------------------
+
+const DIST_SRC = join(repoRoot, 'dist', 'src');
+
+let cached: IModule[] | undefined;
+async function modules(): Promise<IModule[]> {
+  if (cached) return cached;
+  assert.ok(existsSync(join(DIST_SRC, 'index.js')), `${DIST_SRC} is not built (run tsc first)`);
+  const r = await cruise(['dist/src'], { baseDir: repoRoot, doNotFollow: { path: 'node_modules' }, moduleSystems: ['es6', 'cjs'] });
+  cached = (r.output as ICruiseResult).modules.filter((m) => m.source.startsWith('dist/src/'));
+  return cached;
 }
 
-const REGEX_AFTER_WORD = new Set(['return', 'typeof', 'case', 'do', 'else', 'in', 'of', 'new', 'delete', 'void', 'throw', 'instanceof', 'yield', 'await']);
+/** `dist/src/io/run_lock.js` → `io/run_lock.ts`. */
+const srcPath = (resolved: string) => resolved.replace(/^dist\/src\//, '').replace(/\.js$/, '.ts');
 
-/**
- * Replace comments by spaces and every string literal by a placeholder `"#N"` (N indexes the
- * returned `strings`), and blank the text of template literals and regular expressions (keeping
- * `${…}` code), so that import-like text in any of them cannot match. Newlines are kept, so line
- * numbers stay right. A `/` starts a regular expression where an operand is expected (after an
- * operator, an opening bracket or a keyword such as `return`), and is a division elsewhere.
- */
-function maskSource(src: string): { code: string; strings: string[] } {
-  const strings: string[] = [];
-  let out = '';
-  let i = 0;
-  // Brace depth at which each open `${` returns to its template literal.
-  const templateStack: number[] = [];
-  let depth = 0;
-  let lastSignificant = ''; // the last code token: a punctuation char or a word
-  const blank = (s: string) => s.replace(/[^\n]/g, ' ');
+type Place = { kind: 'folder'; folder: Folder } | { kind: 'root' } | { kind: 'entry' } | { kind: 'unknown' };
 
-  const readTemplateText = (): void => {
-    // At the character after ` or after the } that closes a ${…}.
-    let text = '';
-    while (i < src.length) {
-      const c = src[i]!;
-      if (c === '\\') {
-        text += src.slice(i, i + 2);
-        i += 2;
-      } else if (c === '`') {
-        out += blank(text) + '`';
-        i++;
-        lastSignificant = 'str';
-        return;
-      } else if (c === '$' && src[i + 1] === '{') {
-        out += blank(text) + '${';
-        i += 2;
-        templateStack.push(depth);
-        depth++;
-        lastSignificant = '{';
-        return;
-      } else {
-        text += c;
-        i++;
-      }
-    }
-    out += blank(text);
-  };
-
-  while (i < src.length) {
-    const c = src[i]!;
-    const next = src[i + 1];
-    if (c === '/' && next === '/') {
-      const end = src.indexOf('\n', i);
-      const stop = end === -1 ? src.length : end;
-      out += blank(src.slice(i, stop));
-      i = stop;
-    } else if (c === '/' && next === '*') {
-      const end = src.indexOf('*/', i + 2);
-      const stop = end === -1 ? src.length : end + 2;
-      out += blank(src.slice(i, stop));
-      i = stop;
-    } else if (c === "'" || c === '"') {
-      let j = i + 1;
-      let value = '';
-      while (j < src.length && src[j] !== c && src[j] !== '\n') {
-        if (src[j] === '\\') {
-          value += src.slice(j, j + 2);
-          j += 2;
-        } else value += src[j++];
-      }
-      strings.push(value);
-      out += `"#${strings.length - 1}"`;
-      i = j + 1;
-      lastSignificant = 'str';
-    } else if (c === '`') {
-      out += '`';
-      i++;
-      readTemplateText();
-    } else if (c === '/' && (lastSignificant === '' || /^[(,=:[!&|?{};+\-*%<>~^]$/.test(lastSignificant) || REGEX_AFTER_WORD.has(lastSignificant))) {
-      // A regular expression literal: skip to its closing slash (not one inside [...]).
-      let j = i + 1;
-      let inClass = false;
-      while (j < src.length && src[j] !== '\n') {
-        const d = src[j]!;
-        if (d === '\\') j += 2;
-        else {
-          if (d === '[') inClass = true;
-          else if (d === ']') inClass = false;
-          else if (d === '/' && !inClass) break;
-          j++;
-        }
-      }
-      j++;
-      while (j < src.length && /[a-z]/i.test(src[j]!)) j++;
-      out += blank(src.slice(i, j));
-      i = j;
-      lastSignificant = 'regex';
-    } else if (c === '{') {
-      depth++;
-      out += c;
-      i++;
-      lastSignificant = c;
-    } else if (c === '}') {
-      depth--;
-      i++;
-      if (templateStack.length > 0 && templateStack[templateStack.length - 1] === depth) {
-        templateStack.pop();
-        out += '}';
-        readTemplateText();
-      } else {
-        out += c;
-        lastSignificant = c;
-      }
-    } else if (/[\w$]/.test(c)) {
-      let j = i;
-      while (j < src.length && /[\w$]/.test(src[j]!)) j++;
-      lastSignificant = src.slice(i, j);
-      out += lastSignificant;
-      i = j;
-    } else {
-      if (!/\s/.test(c)) lastSignificant = c;
-      out += c;
-      i++;
-    }
-  }
-  return { code: out, strings };
-}
-
-const STRING = String.raw`"#(\d+)"`;
-/**
- * `import …clause… from "…"` and `export …clause… from "…"`. A clause holds only names, `*`, braces,
- * commas and spaces, and no further `import`/`export` word, so a match cannot run across statements.
- */
-const FROM_RE = new RegExp(String.raw`\b(import|export)(\s+type\b)?((?:(?!\b(?:import|export)\b)[\s\w$*{},])*?)\bfrom\s*${STRING}`, 'g');
-const SIDE_EFFECT_RE = new RegExp(String.raw`\bimport\s*${STRING}`, 'g');
-/** `import(…)`, with a literal name (followed by `)` or by import options) or not; `typeof` and a trailing `.Name` tell types. */
-const DYNAMIC_RE = new RegExp(String.raw`(\btypeof\s+)?\bimport\s*\(\s*(?:${STRING}\s*(?:\)(\s*\.\s*[\w$]+)?|,))?`, 'g');
-
-/** `{ type A, type B as C }` (every binding marked `type`) is erased like `import type`. */
-function allBindingsTypeOnly(clause: string): boolean {
-  const m = /^\s*\{([^}]*)\}\s*$/.exec(clause);
-  if (!m) return false;
-  const names = m[1]!.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  return names.length > 0 && names.every((s) => /^type\s+[\w$]/.test(s));
-}
-
-function findImports(src: string): ImportRef[] {
-  const { code, strings } = maskSource(src);
-  const lineOf = (offset: number) => code.slice(0, offset).split('\n').length;
-  const refs: { offset: number; ref: ImportRef }[] = [];
-  for (const m of code.matchAll(FROM_RE)) {
-    const typeOnly = m[2] !== undefined || allBindingsTypeOnly(m[3]!);
-    refs.push({
-      offset: m.index,
-      ref: { specifier: strings[Number(m[4])]!, kind: m[1] === 'import' ? 'static' : 'export-from', typeOnly, line: lineOf(m.index) },
-    });
-  }
-  for (const m of code.matchAll(SIDE_EFFECT_RE))
-    refs.push({ offset: m.index, ref: { specifier: strings[Number(m[1])]!, kind: 'side-effect', typeOnly: false, line: lineOf(m.index) } });
-  for (const m of code.matchAll(DYNAMIC_RE)) {
-    const member = m[3]?.replace(/[\s.]/g, '');
-    // `typeof import('m')` and `import('m').Name` (other than .then/.catch/.finally) are types.
-    const typeOnly = m[1] !== undefined || (member !== undefined && !['then', 'catch', 'finally'].includes(member));
-    const specifier = m[2] === undefined ? null : strings[Number(m[2])]!;
-    refs.push({ offset: m.index, ref: { specifier, kind: 'dynamic', typeOnly, line: lineOf(m.index) } });
-  }
-  return refs.sort((a, b) => a.offset - b.offset).map((r) => r.ref);
-}
-
-// ---- classifying modules --------------------------------------------------------------------------
-
-const NODE_BUILTINS = new Set(builtinModules);
-
-/** True for modules that exist only in Node: builtins (with or without `node:`), sharp, onnxruntime-node. */
-function isNodeOnly(specifier: string): boolean {
-  if (specifier.startsWith('node:')) return true;
-  const pkg = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
-  return pkg === 'sharp' || pkg === 'onnxruntime-node' || NODE_BUILTINS.has(pkg);
-}
-
-type Place = { kind: 'layer'; folder: string } | { kind: 'base' } | { kind: 'entry' } | { kind: 'unknown'; what: string };
-
-/** Where a file under src/ sits in the layering, from its path relative to src/ (with `/`). */
 function placeOf(rel: string): Place {
   const parts = rel.split('/');
   if (parts.length === 1) {
-    if (BASE_FILES.has(rel)) return { kind: 'base' };
-    if (ENTRY_FILES.has(rel)) return { kind: 'entry' };
-    return { kind: 'unknown', what: `top-level file src/${rel}` };
+    if (rel === 'errors.ts' || rel === 'tensor.ts') return { kind: 'root' };
+    if (rel === 'index.ts' || rel === 'web.ts') return { kind: 'entry' };
+    return { kind: 'unknown' };
   }
-  const folder = parts[0]!;
-  if (BASE_FOLDERS.has(folder)) return { kind: 'base' };
-  if ((LAYER_ORDER as readonly string[]).includes(folder)) return { kind: 'layer', folder };
-  return { kind: 'unknown', what: `folder src/${folder}/` };
+  if (parts[0] === 'util') return { kind: 'root' };
+  return (FOLDERS as readonly string[]).includes(parts[0]!) ? { kind: 'folder', folder: parts[0] as Folder } : { kind: 'unknown' };
 }
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true })
-    .flatMap((e) => (e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []))
-    .sort();
+const NODE_BUILTINS = new Set(builtinModules);
+
+/** The package or built-in a dependency names, when it is Node-only (`fs`, `node:fs/promises` → `fs`). */
+function nodeOnlyName(module: string): string | null {
+  const name = module.replace(/^node:/, '');
+  const pkg = name.startsWith('@') ? name.split('/').slice(0, 2).join('/') : name.split('/')[0]!;
+  if (module.startsWith('node:') || NODE_BUILTINS.has(pkg)) return pkg;
+  return pkg === 'onnxruntime-node' || pkg === 'sharp' ? pkg : null;
 }
 
-const toPosix = (p: string) => p.split(sep).join('/');
-
-interface Module {
-  rel: string;
-  imports: ImportRef[];
+function mayUseNode(rel: string): boolean {
+  const p = placeOf(rel);
+  return rel === NODE_ENTRY || NODE_RUNTIME_FILE.test(rel) || (p.kind === 'folder' && NODE_FOLDERS.has(p.folder));
 }
 
-const modules: Module[] = sourceFiles(SRC).map((path) => ({ rel: toPosix(relative(SRC, path)), imports: findImports(readFileSync(path, 'utf8')) }));
-
-/** The file under src/ (relative, `/`-separated) that a relative specifier names, or null when outside src/. */
-function resolveInSrc(fromRel: string, specifier: string): string | null {
-  const abs = resolve(SRC, dirname(fromRel), specifier);
-  const rel = toPosix(relative(SRC, abs));
-  if (rel.startsWith('..')) return null;
-  return rel.replace(/\.js$/, '.ts');
+interface Found {
+  edges: Map<string, string>;
+  node: Map<string, string>;
+  other: string[];
 }
 
-// ---- the lexer, on the cases that matter ------------------------------------------------------------
-
-test('layering: import scanner handles the syntax forms and ignores comments and strings', () => {
-  const src = [
-    "import { a } from './a.js';",
-    "import type { B } from '../b.js';",
-    'import {',
-    '  type C,',
-    '  type D as E,',
-    "} from './cd.js';",
-    "import { type F, g } from './fg.js';",
-    "import * as H from 'node:fs';",
-    "import './side.js';",
-    "export { x } from './x.js';",
-    "export type { Y } from './y.js';",
-    "export * from './star.js';",
-    "// import { no } from 'node:commented';",
-    "/* import('node:blocked') */",
-    "const s = \"import q from 'node:in-string'\";",
-    "const t = `import r from 'node:in-template' ${await import('./in-expr.js')}`;",
-    "const re = /from 'node:in-regex'/g;",
-    "const half = 1 / 2; const q2 = 3 / 4;",
-    "const m = await import('sharp');",
-    'const dyn = await import(name);',
-    "let ort: typeof import('onnxruntime-web');",
-    "type T = import('./types.js').Thing;",
-    "void import('./lazy.js').then((m) => m);",
-  ].join('\n');
-  const got = findImports(src).map((r) => `${r.kind}:${r.specifier}:${r.typeOnly ? 'type' : 'value'}:${r.line}`);
-  assert.deepEqual(got, [
-    'static:./a.js:value:1',
-    'static:../b.js:type:2',
-    'static:./cd.js:type:3',
-    'static:./fg.js:value:7',
-    'static:node:fs:value:8',
-    'side-effect:./side.js:value:9',
-    'export-from:./x.js:value:10',
-    'export-from:./y.js:type:11',
-    'export-from:./star.js:value:12',
-    'dynamic:./in-expr.js:value:16',
-    'dynamic:sharp:value:19',
-    'dynamic:null:value:20',
-    'dynamic:onnxruntime-web:type:21',
-    'dynamic:./types.js:type:22',
-    'dynamic:./lazy.js:value:23',
-  ]);
-});
-
-test('layering: Node-only module names', () => {
-  for (const s of ['node:fs', 'node:fs/promises', 'fs', 'path', 'os', 'sharp', 'onnxruntime-node', 'onnxruntime-node/dist/x.js']) assert.ok(isNodeOnly(s), s);
-  for (const s of ['onnxruntime-web', './fs.js', '../io/image.js', 'sharpen']) assert.ok(!isNodeOnly(s), s);
-});
+async function findViolations(): Promise<Found> {
+  const edges = new Map<string, string>();
+  const node = new Map<string, string>();
+  const other: string[] = [];
+  for (const m of await modules()) {
+    const from = srcPath(m.source);
+    const fromPlace = placeOf(from);
+    if (fromPlace.kind === 'unknown') other.push(`src/${from} is in no folder of DESIGN.md's table (add it there and here)`);
+    for (const d of m.dependencies) {
+      if (d.couldNotResolve) {
+        other.push(`src/${from}: import of '${d.module}' cannot be resolved (a computed import() cannot be checked)`);
+        continue;
+      }
+      const nodeName = nodeOnlyName(d.module);
+      if (nodeName !== null) {
+        if (!mayUseNode(from)) node.set(`${from} → ${nodeName}`, `src/${from} imports the Node-only module '${d.module}'`);
+        continue;
+      }
+      if (!d.resolved.startsWith('dist/src/')) continue; // other packages (onnxruntime-web, …)
+      const to = srcPath(d.resolved);
+      const toPlace = placeOf(to);
+      const key = `${from} → ${to}`;
+      if (toPlace.kind === 'root') continue; // errors.ts, tensor.ts, util/: open to all
+      if (fromPlace.kind === 'entry' || fromPlace.kind === 'unknown') continue;
+      if (fromPlace.kind === 'root') edges.set(key, `src/${from} → src/${to}: the root modules (errors.ts, tensor.ts, util/) import no folder`);
+      else if (toPlace.kind !== 'folder') edges.set(key, `src/${from} → src/${to}: only the entries assemble the package`);
+      else if (toPlace.folder !== fromPlace.folder && !ALLOWED[fromPlace.folder].includes(toPlace.folder))
+        edges.set(key, `src/${from} → src/${to}: ${fromPlace.folder}/ may import only ${ALLOWED[fromPlace.folder].join(', ') || 'the root modules'}`);
+    }
+  }
+  return { edges, node, other };
+}
 
 // ---- the rules ----------------------------------------------------------------------------------
 
-test('layering: every module under src/ is placed in a known layer', () => {
-  assert.ok(modules.length > 20, `found only ${modules.length} modules under ${SRC}`);
-  const unknown = modules.flatMap((m) => {
-    const p = placeOf(m.rel);
-    return p.kind === 'unknown' ? [`src/${m.rel}: ${p.what} is not in the layer table (add it to DESIGN.md and to LAYER_ORDER here)`] : [];
-  });
-  assert.deepEqual(unknown, []);
-});
-
-test('layering: only io/, runtime/ and cli/ import Node-only modules', () => {
-  const violations: string[] = [];
-  for (const m of modules) {
-    const p = placeOf(m.rel);
-    if (p.kind === 'layer' && NODE_ALLOWED.has(p.folder)) continue;
-    for (const r of m.imports) {
-      if (r.specifier === null)
-        violations.push(`src/${m.rel}:${r.line}: dynamic import of a computed name cannot be checked; import a literal module name`);
-      else if (isNodeOnly(r.specifier))
-        violations.push(`src/${m.rel}:${r.line}: imports the Node-only module '${r.specifier}' (move this to an adapter in src/io/ or src/runtime/)`);
-    }
+test("layering: the allowed edges here are DESIGN.md's table", { skip: !existsSync(join(sharedDir, 'DESIGN.md')) && !isCI() && `no ${sharedDir}/DESIGN.md` }, () => {
+  const design = readFileSync(join(sharedDir, 'DESIGN.md'), 'utf8');
+  const table = design.slice(design.indexOf('**Allowed imports, as edges**'));
+  const fromDesign: Record<string, string[]> = {};
+  for (const m of table.matchAll(/^\| ((?:`\w+\/`(?:, )?)+) \| ([^|]+) \|$/gm)) {
+    const cell = m[2]!.replace(/\([^)]*\)/g, ''); // "data (pure parsers), graph (ONNX export)" → "data , graph "
+    const allowed = /nothing/.test(cell) ? [] : cell.split(',').map((s) => s.trim());
+    for (const f of m[1]!.matchAll(/`(\w+)\/`/g)) fromDesign[f[1]!] = allowed.sort();
   }
-  assert.deepEqual(violations, []);
+  const here = Object.fromEntries(Object.entries(ALLOWED).map(([k, v]) => [k, [...v].sort()]));
+  assert.deepEqual(fromDesign, here);
 });
 
-/**
- * Known violations of the folder order, found when this test was written; each waits for a design
- * decision rather than a quick move. Keyed `importer → imported`, without line numbers, so that
- * unrelated edits keep the keys; an entry that no longer occurs fails the test below, so the list
- * only shrinks.
- */
-const KNOWN_ORDER_VIOLATIONS: ReadonlyMap<string, string> = new Map([
-  // The Node readers of Fashion-MNIST and IDX files call data/'s pure parsers: a Node adapter built
-  // on the layer that owns data sets. Fixing it means deciding where adapters that compose with
-  // data/ live (e.g. data/ taking bytes from an injected reader), not moving one function.
-  ['src/io/fashion_mnist_files.ts → src/data/fashion_mnist.ts', 'io/ adapter assembles data/ data sets'],
-  ['src/io/idx_file.ts → src/data/idx.ts', 'io/ adapter calls the data/ IDX parser'],
-  // The loss graph traces the model (DESIGN.md's allowed edges now include train/ → models/; this
-  // total-order check predates them).
-  ['src/train/objective.ts → src/models/trace.ts', 'train/ traces the model itself'],
-]);
+test('layering: every module under src/ is in a folder of the table', async () => {
+  const { other } = await findViolations();
+  assert.ok((await modules()).length > 30, 'dependency-cruiser found the compiled modules');
+  assert.deepEqual(other, []);
+});
 
-/** Value imports from src/ folders that go against the layer order: `importer → imported` → message. */
-function folderOrderViolations(): Map<string, string> {
-  const index = (folder: string) => (LAYER_ORDER as readonly string[]).indexOf(folder);
-  const violations = new Map<string, string>();
-  for (const m of modules) {
-    const from = placeOf(m.rel);
-    for (const r of m.imports) {
-      if (r.specifier === null || !r.specifier.startsWith('.') || r.typeOnly) continue;
-      const target = resolveInSrc(m.rel, r.specifier);
-      if (target === null) continue; // package.json and the like, outside the layering
-      const to = placeOf(target);
-      const key = `src/${m.rel} → src/${target}`;
-      const where = `src/${m.rel}:${r.line} → src/${target}`;
-      if (to.kind === 'base') continue; // errors.ts, tensor.ts, util/: for everyone
-      if (from.kind === 'entry' || from.kind === 'unknown') continue; // entries assemble everything; unknown is reported above
-      if (from.kind === 'base') {
-        violations.set(key, `${where}: errors.ts, tensor.ts and util/ are shared by all layers and must not import one`);
-      } else if (to.kind === 'entry') {
-        // The CLI is the Node program: it imports the Node entry to install the backend.
-        if (from.folder !== 'cli') violations.set(key, `${where}: only cli/ may import a package entry`);
-      } else if (to.kind === 'layer' && to.folder !== from.folder && index(to.folder) < index(from.folder)) {
-        violations.set(key, `${where}: ${from.folder}/ must not import ${to.folder}/ (listed before it in the layer table)`);
-      }
+test('layering: folders import only the folders DESIGN.md allows', async () => {
+  const { edges } = await findViolations();
+  assert.deepEqual([...edges].filter(([k]) => !KNOWN_EDGE_EXCEPTIONS.has(k)).map(([, v]) => v), []);
+});
+
+test('layering: Node-only modules only in cli/, io/, runtime/node*.ts and the Node entry', async () => {
+  const { node } = await findViolations();
+  assert.deepEqual([...node].filter(([k]) => !KNOWN_NODE_EXCEPTIONS.has(k)).map(([, v]) => v), []);
+});
+
+test('layering: the browser entry reaches no Node-only module', { skip: !existsSync(join(DIST_SRC, 'web.js')) && 'no src/web.ts yet' }, async () => {
+  const bySource = new Map((await modules()).map((m) => [m.source, m]));
+  const seen = new Set<string>();
+  const reached: string[] = [];
+  const visit = (source: string, path: string[]) => {
+    if (seen.has(source)) return;
+    seen.add(source);
+    for (const d of bySource.get(source)?.dependencies ?? []) {
+      const name = nodeOnlyName(d.module);
+      if (name !== null) reached.push(`${[...path, srcPath(source)].join(' → ')} → ${d.module}`);
+      else if (d.resolved.startsWith('dist/src/')) visit(d.resolved, [...path, srcPath(source)]);
     }
-  }
-  return violations;
-}
-
-test('layering: folders import only the layers listed after them (DESIGN.md)', () => {
-  const fresh = [...folderOrderViolations()].filter(([key]) => !KNOWN_ORDER_VIOLATIONS.has(key)).map(([, message]) => message);
-  assert.deepEqual(fresh, []);
+  };
+  visit('dist/src/web.js', []);
+  assert.deepEqual(reached, []);
 });
 
-test('layering: every known order violation still exists (remove fixed ones from the list)', () => {
-  const found = folderOrderViolations();
-  const fixed = [...KNOWN_ORDER_VIOLATIONS.keys()].filter((key) => !found.has(key));
-  assert.deepEqual(fixed, []);
+test('layering: places and module names are classified as DESIGN.md says', () => {
+  // The rule functions on their own, so that a broken placement or name rule cannot pass silently.
+  assert.equal(mayUseNode('tasks/train.ts'), false);
+  assert.equal(mayUseNode('runtime/node.ts'), true);
+  assert.equal(mayUseNode('runtime/node_session.ts'), true);
+  assert.equal(mayUseNode('runtime/session.ts'), false);
+  assert.equal(mayUseNode('io/files.ts'), true);
+  assert.equal(mayUseNode('index.ts'), true);
+  assert.equal(mayUseNode('web.ts'), false);
+  for (const m of ['fs', 'node:fs/promises', 'os', 'worker_threads', 'http', 'onnxruntime-node', 'sharp', 'node:crypto']) assert.notEqual(nodeOnlyName(m), null, m);
+  for (const m of ['onnxruntime-web', 'dependency-cruiser', 'sharpen']) assert.equal(nodeOnlyName(m), null, m);
+  assert.deepEqual(placeOf('util/hash.ts'), { kind: 'root' });
+  assert.deepEqual(placeOf('train/trainer.ts'), { kind: 'folder', folder: 'train' });
+  assert.deepEqual(placeOf('misc/x.ts'), { kind: 'unknown' });
+});
+
+test('layering: every listed exception still occurs (remove fixed ones from the lists)', async () => {
+  const { edges, node } = await findViolations();
+  assert.deepEqual([...KNOWN_EDGE_EXCEPTIONS.keys()].filter((k) => !edges.has(k)), []);
+  assert.deepEqual([...KNOWN_NODE_EXCEPTIONS.keys()].filter((k) => !node.has(k)), []);
 });

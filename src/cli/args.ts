@@ -156,7 +156,13 @@ export type OptionValues<S extends CommandSpec> = {
 /** `--help` short-circuits validation: a user asking for help should get it, not an error. */
 export type ParsedCommand<S extends CommandSpec> =
   | { help: true }
-  | { help: false; values: OptionValues<S>; positionals: string[] };
+  | {
+      help: false;
+      values: OptionValues<S>;
+      positionals: string[];
+      /** Keys of the options given on the command line (the others hold their defaults). */
+      given: ReadonlySet<keyof S['options'] & string>;
+    };
 
 // ---- names -------------------------------------------------------------------------------------
 
@@ -457,7 +463,8 @@ export function parseCommand<S extends CommandSpec>(spec: S, argv: readonly stri
     throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[pos.length])} for '${cmd}'`);
   }
 
-  return { help: false, values: values as OptionValues<S>, positionals };
+  const given = new Set<string>([...texts.keys(), ...flagsSet.keys()]);
+  return { help: false, values: values as OptionValues<S>, positionals, given: given as ReadonlySet<keyof S['options'] & string> };
 }
 
 // ---- help --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ export const spec = defineCommand({
   options: {
     model: { type: 'string', required: true, short: 'm', placeholder: 'name', description: "model name (see 'visionmix models')" },
     batch: { type: 'int', min: 1, default: 1, short: 'b', description: 'images per run' },
-    threads: { type: 'int', min: 1, description: 'intra-op threads; all cores when omitted' },
+    threads: { type: 'int', min: 1, description: 'intra-op threads; all cores when omitted (and at most)' },
     size: { type: 'int', min: 8, description: "square input side; the model's input size when omitted" },
     iters: { type: 'int', min: 1, default: 10, description: 'timed iterations' },
     warmup: { type: 'int', min: 0, default: 2, description: 'untimed iterations first (the first one compiles)' },
@@ -65,7 +65,11 @@ export async function run({ values }: CommandArgs<typeof spec>, io: CliIO): Prom
   const engine = (await import('./engine.js')).nodeEngine();
   const { benchInference, modelBenchCalls } = await import('../tasks/bench.js');
 
-  const threads = values.threads ?? availableParallelism();
+  // More threads than cores only make each one wait for a core (1000 threads: nothing finishes).
+  const cores = availableParallelism();
+  if (values.threads !== undefined && values.threads > cores)
+    io.stderr.write(`warning: --threads ${values.threads} is more than the ${cores} cores of this machine; using ${cores}\n`);
+  const threads = Math.min(values.threads ?? cores, cores);
   const tty = io.stderr.isTTY === true;
   let bar: ProgressBar | undefined;
   const result = await benchInference({

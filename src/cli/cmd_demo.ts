@@ -1,6 +1,7 @@
 /** `visionmix demo`: the main job on embedded data (train, evaluate, classify samples, report). */
 import { defineCommand } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
+import { withInterrupts } from './interrupt.js';
 import { trainProgress } from './train_progress.js';
 
 export const spec = defineCommand({
@@ -8,7 +9,7 @@ export const spec = defineCommand({
   summary: 'Train a small ConvNeXt V2 on the bundled Fashion-MNIST subset, evaluate, classify samples, write a report',
   options: {
     out: { type: 'string', short: 'o', placeholder: 'dir', description: 'run folder (default runs/demo-<time>)' },
-    epochs: { type: 'int', min: 1, description: 'epochs (default 6)' },
+    epochs: { type: 'int', min: 1, description: 'epochs (default 5)' },
   },
   examples: ['visionmix demo', 'visionmix demo --epochs 2 --out runs/quick'],
 });
@@ -37,13 +38,15 @@ export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): P
       ) +
       '\n',
   );
-  const r = await runDemo(engine, out, trainProgress(io.stderr, epochs, DEMO_TRAIN.batchSize!), { epochs });
-  io.stdout.write('\nSample predictions:\n');
-  for (const p of r.predictions) {
-    const name = p.path.split('/').pop()!;
-    io.stdout.write(`  ${name.padEnd(34)} → ${p.top[0]!.label.padEnd(12)} ${(p.top[0]!.prob * 100).toFixed(1)}%\n`);
-  }
-  const acc = r.train.final ? (r.train.final.accuracy * 100).toFixed(2) : 'n/a';
-  io.stdout.write(`\nTest accuracy ${acc}% on 1000 held-out images.\nReport: ${out}/report.md  curves: ${out}/curves.svg  metrics: ${out}/metrics.jsonl\n`);
-  return 0;
+  return withInterrupts(io.stderr, `visionmix train --resume ${out} (the demo report is written only by a full demo run)`, async (signal) => {
+    const r = await runDemo(engine, out, { onEvent: trainProgress(io.stderr), onWarning: (m) => io.stderr.write(`warning: ${m}\n`), signal }, { epochs });
+    io.stdout.write('\nSample predictions:\n');
+    for (const p of r.predictions) {
+      const name = p.path.split('/').pop()!;
+      io.stdout.write(`  ${name.padEnd(34)} → ${p.top[0]!.label.padEnd(12)} ${(p.top[0]!.prob * 100).toFixed(1)}%\n`);
+    }
+    const acc = r.train.final ? (r.train.final.accuracy * 100).toFixed(2) : 'n/a';
+    io.stdout.write(`\nTest accuracy ${acc}% on 1000 held-out images.\nReport: ${out}/report.md  curves: ${out}/curves.svg  metrics: ${out}/metrics.jsonl\n`);
+    return 0;
+  });
 }

@@ -1,6 +1,7 @@
 /** `visionmix train`: train or fine-tune a model; `--resume DIR` continues a run exactly. */
 import { ConfigError } from '../errors.js';
-import { defineCommand, parseConfigJson } from './args.js';
+import { defineCommand, flagName, parseConfigJson } from './args.js';
+import { withInterrupts } from './interrupt.js';
 import type { CliIO, CommandArgs } from './main.js';
 import { trainProgress } from './train_progress.js';
 
@@ -8,9 +9,11 @@ export const spec = defineCommand({
   name: 'train',
   summary: 'Train a model (AdamW, cosine + warmup, label smoothing, drop path, EMA); --resume continues a run',
   description:
-    'Writes DIR/metrics.jsonl (a record per step with step and loss, and per epoch with epoch and test_acc), ' +
-    'DIR/checkpoint.safetensors (atomic, every --ckpt-every steps and each epoch), DIR/curves.svg and, when ' +
-    'finished, DIR/model.safetensors (timm key names). Data: fashion-mnist (Debian package ' +
+    'Writes DIR/run.json (the settings), DIR/metrics.jsonl (a record per step with step and loss, and per epoch with ' +
+    'epoch and test_acc), DIR/checkpoint.safetensors (atomic and checksummed, every --ckpt-every steps and each epoch; ' +
+    'the one before is kept as checkpoint.prev.safetensors), DIR/curves.svg and, when finished, DIR/model.safetensors ' +
+    '(timm key names). The folder is locked while the job runs, and --out refuses a folder that holds a run. ' +
+    'Ctrl-C writes a checkpoint of the last finished step before exiting. Data: fashion-mnist (Debian package ' +
     'dataset-fashion-mnist), fashion-mnist:PATH (a folder with the four IDX files) or fashion-mnist:bundled ' +
     '(the subset shipped with visionmix).',
   options: {
@@ -30,68 +33,97 @@ export const spec = defineCommand({
     ema: { type: 'number', min: 0, max: 0.999999, default: 0, description: 'EMA decay of the weights (0: off)' },
     clipGrad: { type: 'number', min: 0, default: 0, description: 'clip gradients to this global norm (0: off)' },
     size: { type: 'int', min: 8, default: 32, description: 'square input size (images are padded to it)' },
+    multiScale: {
+      type: 'ints',
+      min: 8,
+      placeholder: 'sides',
+      description: "multi-scale training (MobileViT): a side drawn per batch from these, batch scaled by (size/side)², images scaled with it; e.g. 24,28,32",
+    },
     cropPad: { type: 'int', min: 0, default: 4, description: 'random-crop padding in pixels (0: no random shift)' },
     seed: { type: 'int', default: 0, description: 'seed for init, shuffling, augmentation and drop path' },
     ckptEvery: { type: 'int', min: 0, default: 200, description: 'checkpoint every N steps (and every epoch)' },
-    threads: { type: 'int', min: 1, description: 'intra-op threads (default: all cores)' },
+    threads: { type: 'int', min: 1, description: 'intra-op threads (default and most: all cores; more are capped with a warning)' },
     out: { type: 'string', short: 'o', placeholder: 'dir', description: 'run folder (must not hold a run already)' },
-    resume: { type: 'string', placeholder: 'dir', description: 'continue the run in this folder from its last checkpoint' },
+    resume: {
+      type: 'string',
+      placeholder: 'dir',
+      description:
+        "continue the run in this folder from its last checkpoint, with the run's own settings; only --epochs (train longer: the cosine schedule is stretched from there on) and --threads may be given with it",
+    },
   },
   examples: [
     'visionmix train --model convnextv2_atto --data fashion-mnist --epochs 10 --batch 64 --lr 2e-3 --seed 0 --out runs/atto',
     'visionmix train --resume runs/atto',
+    'visionmix train --resume runs/atto --epochs 20',
   ],
 });
 
-export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
+/** The options that may be given with --resume; every other one belongs to the run (run.json). */
+const RESUME_OPTIONS = new Set(['resume', 'epochs', 'threads']);
+
+export async function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   const engine = (await import('./engine.js')).nodeEngine();
   const { trainJob, resumeJob } = await import('../tasks/train.js');
   const { familyNames } = await import('../models/registry.js');
-  let result;
+  const warn = (m: string) => io.stderr.write(`warning: ${m}\n`);
+  const dir = v.resume ?? v.out;
   if (v.resume) {
-    const { loadCheckpointConfig } = await import('../io/checkpoint.js');
-    const rc = (await loadCheckpointConfig(v.resume)) as { train: { epochs: number; batchSize: number } };
-    result = await resumeJob(engine, v.resume, { onEvent: trainProgress(io.stderr, rc.train.epochs, rc.train.batchSize) });
+    const others = [...given].filter((k) => !RESUME_OPTIONS.has(k));
+    if (others.length)
+      throw new ConfigError(
+        `${others.map(flagName).join(', ')} cannot be used with --resume: a resumed run keeps its own settings (${v.resume}/run.json); ` +
+          'only --epochs (to train longer) and --threads may be given',
+      );
   } else {
     if (!v.model) throw new ConfigError("--model is required (or --resume DIR); see 'visionmix models'");
     if (!v.out) throw new ConfigError('--out DIR is required: the folder for metrics, checkpoints and the final model');
-    const overrides = v.config ? parseConfigJson(v.config) : {};
-    if (v.dropPath !== undefined) overrides.drop_path_rate = v.dropPath;
-    // --model is a family (a custom config) or a registry name / weight tag (overrides on top).
-    const family = familyNames().includes(v.model);
-    if ('family' in overrides && overrides.family !== v.model)
-      throw new ConfigError(`--config says family ${JSON.stringify(overrides.family)} but --model is '${v.model}'; drop the 'family' key or make them agree`);
-    result = await trainJob(
-      engine,
-      {
-        model: family ? { family: v.model, ...overrides } : v.model,
-        modelOverrides: family ? {} : overrides,
-        data: v.data,
-        out: v.out,
-        threads: v.threads,
-        train: {
-          epochs: v.epochs,
-          batchSize: v.batch,
-          lr: v.lr,
-          minLr: Math.min(v.minLr, v.lr),
-          warmupEpochs: v.warmupEpochs,
-          optimizer:
-            v.optimizer === 'sgd'
-              ? { kind: 'sgd', momentum: v.momentum, weightDecay: v.weightDecay }
-              : { kind: 'adamw', betas: [0.9, 0.999], eps: 1e-8, weightDecay: v.weightDecay },
-          labelSmoothing: v.labelSmoothing,
-          emaDecay: v.ema,
-          clipGradNorm: v.clipGrad,
-          inputSize: v.size,
-          cropPad: v.cropPad,
-          seed: v.seed,
-          checkpointEvery: v.ckptEvery,
-        },
-      },
-      { onEvent: trainProgress(io.stderr, v.epochs, v.batch) },
-    );
   }
-  const acc = result.final ? `test accuracy ${(result.final.accuracy * 100).toFixed(2)}%` : 'no test set';
-  io.stdout.write(`finished ${result.steps} steps: ${acc}\nrun folder: ${result.dir} (metrics.jsonl, curves.svg, checkpoint.safetensors, model.safetensors)\n`);
-  return 0;
+  // The progress printer learns epochs and batch size from the trainer's start event.
+  const onEvent = trainProgress(io.stderr);
+  return withInterrupts(io.stderr, `visionmix train --resume ${dir}`, async (signal) => {
+    let result;
+    if (v.resume) {
+      result = await resumeJob(engine, v.resume, { onEvent, onWarning: warn, signal }, { epochs: given.has('epochs') ? v.epochs : undefined, threads: v.threads });
+    } else {
+      const overrides = v.config ? parseConfigJson(v.config) : {};
+      if (v.dropPath !== undefined) overrides.drop_path_rate = v.dropPath;
+      // --model is a family (a custom config) or a registry name / weight tag (overrides on top).
+      const family = familyNames().includes(v.model!);
+      if ('family' in overrides && overrides.family !== v.model)
+        throw new ConfigError(`--config says family ${JSON.stringify(overrides.family)} but --model is '${v.model}'; drop the 'family' key or make them agree`);
+      result = await trainJob(
+        engine,
+        {
+          model: family ? { family: v.model!, ...overrides } : v.model!,
+          modelOverrides: family ? {} : overrides,
+          data: v.data,
+          out: v.out!,
+          threads: v.threads,
+          train: {
+            epochs: v.epochs,
+            batchSize: v.batch,
+            lr: v.lr,
+            minLr: Math.min(v.minLr, v.lr),
+            warmupEpochs: v.warmupEpochs,
+            optimizer:
+              v.optimizer === 'sgd'
+                ? { kind: 'sgd', momentum: v.momentum, weightDecay: v.weightDecay }
+                : { kind: 'adamw', betas: [0.9, 0.999], eps: 1e-8, weightDecay: v.weightDecay },
+            labelSmoothing: v.labelSmoothing,
+            emaDecay: v.ema,
+            clipGradNorm: v.clipGrad,
+            inputSize: v.size,
+            cropPad: v.cropPad,
+            multiScale: v.multiScale,
+            seed: v.seed,
+            checkpointEvery: v.ckptEvery,
+          },
+        },
+        { onEvent, onWarning: warn, signal },
+      );
+    }
+    const acc = result.final ? `test accuracy ${(result.final.accuracy * 100).toFixed(2)}%` : 'no test set';
+    io.stdout.write(`finished ${result.steps} steps: ${acc}\nrun folder: ${result.dir} (metrics.jsonl, curves.svg, checkpoint.safetensors, model.safetensors)\n`);
+    return 0;
+  });
 }

@@ -34,6 +34,8 @@ export interface CliIO {
 export interface CommandArgs<S extends CommandSpec> {
   values: OptionValues<S>;
   positionals: string[];
+  /** The options given on the command line; the others hold their defaults. */
+  given: ReadonlySet<string>;
 }
 
 /**
@@ -141,7 +143,7 @@ async function dispatch(argv: readonly string[], io: CliIO): Promise<number> {
     write(io.stdout, renderHelp(cmd.spec, { width: helpWidth(io.stdout) }));
     return EXIT_OK;
   }
-  const code = await cmd.run({ values: parsed.values, positionals: parsed.positionals }, io);
+  const code = await cmd.run({ values: parsed.values, positionals: parsed.positionals, given: parsed.given }, io);
   return code ?? EXIT_OK;
 }
 

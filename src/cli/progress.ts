@@ -55,6 +55,11 @@ export interface ProgressBarOptions {
   logEverySeconds?: number;
   /** Time constant of the rate's moving average, in seconds (default 5). */
   smoothingSeconds?: number;
+  /**
+   * Work already done before this bar started (a resumed epoch): shown in the count and the
+   * percentage, but not in the rate or ETA, which describe only what this process does.
+   */
+  initial?: number;
 }
 
 /** Extra values shown after the counts, e.g. `{ loss: 0.412, acc: 0.861 }`. */
@@ -80,6 +85,8 @@ export class ProgressBar {
   private readonly tauMs: number;
 
   private count = 0;
+  /** Units done before the bar started (`initial`): excluded from rates. */
+  private readonly initial: number;
   private readonly fields = new Map<string, string | number>();
   private readonly startMs: number;
   /** Smoothed throughput in counted units per second; undefined until the first sample. */
@@ -118,6 +125,9 @@ export class ProgressBar {
     );
     this.logEveryMs = everySeconds * 1000;
     this.tauMs = positiveOption('smoothingSeconds', options.smoothingSeconds, 5) * 1000;
+    this.initial = nonNegativeOption('initial', options.initial, 0);
+    this.count = this.initial;
+    this.sampleCount = this.initial;
     this.startMs = this.now();
     this.sampleMs = this.startMs;
     // Plain mode measures "every M seconds" from the start, not from a line that was never printed.
@@ -246,7 +256,7 @@ export class ProgressBar {
     // Counted units per second. At the end, the average over the whole run is the honest summary;
     // during the run, the moving average says how fast it goes now.
     let unitRate: number | undefined;
-    if (complete) unitRate = elapsedS > 0 ? this.count / elapsedS : undefined;
+    if (complete) unitRate = elapsedS > 0 ? (this.count - this.initial) / elapsedS : undefined;
     else unitRate = this.emaRate;
 
     const head: string[] = [];

@@ -13,6 +13,7 @@
  * with padding are all the same loop with different offsets.
  */
 import { ConfigError, DataError } from '../errors.js';
+import { resizeImage } from './resample.js';
 import { Tensor } from '../tensor.js';
 import type { Rng } from '../util/rng.js';
 
@@ -301,6 +302,11 @@ export interface BatchOptions {
   std?: number | readonly number[];
   /** Padding of the random crop in train mode (default 4). */
   pad?: number;
+  /**
+   * Resize every image to imageSize×imageSize first (PIL bilinear, antialiased: data/resample.ts),
+   * then place it as usual — multi-scale training scales the images with the canvas.
+   */
+  imageSize?: number;
   /** Probability of a horizontal flip in train mode (default 0.5). */
   flipProb?: number;
 }
@@ -323,6 +329,11 @@ export interface Batch {
  * so a batch depends only on the rng state and the indices.
  */
 export function makeBatch(dataset: ImageDataset, indices: ArrayLike<number>, options: BatchOptions): Batch {
+  if (options.imageSize !== undefined && (options.imageSize !== dataset.height || options.imageSize !== dataset.width)) {
+    const s = options.imageSize;
+    checkDims('makeBatch', 'option `imageSize`', s, s);
+    return makeBatch(resizedSubset(dataset, indices, s), Array.from(indices, (_, i) => i), { ...options, imageSize: undefined });
+  }
   const fn = 'makeBatch';
   const { height: h, width: w, channels: cIn } = dataset;
   const [outH, outW] = typeof options.size === 'number' ? [options.size, options.size] : options.size;
@@ -395,4 +406,20 @@ export function makeBatch(dataset: ImageDataset, indices: ArrayLike<number>, opt
     }
   }
   return { x: new Tensor(x, [B, cOut, outH, outW], 'float32'), labels };
+}
+
+/** The images at `indices`, resized to s×s (PIL bilinear), as a data set of their own (labels kept). */
+function resizedSubset(dataset: ImageDataset, indices: ArrayLike<number>, s: number): ImageDataset {
+  const { height: h, width: w, channels: c } = dataset;
+  const images = new Uint8Array(indices.length * c * s * s);
+  const labels = new Uint8Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const idx = indices[i]!;
+    if (!Number.isInteger(idx) || idx < 0 || idx >= dataset.count)
+      throw new ConfigError(`makeBatch: \`indices\`[${i}] = ${idx} is outside the data set (0..${dataset.count - 1})`);
+    const img = { data: dataset.images.subarray(idx * c * h * w, (idx + 1) * c * h * w), channels: c, height: h, width: w };
+    images.set(resizeImage(img, s, s, 'bilinear').data, i * c * s * s);
+    labels[i] = dataset.labels[idx]!;
+  }
+  return { ...dataset, images, labels, count: indices.length, height: s, width: s };
 }

@@ -1,4 +1,7 @@
-/** Image files named on a command line: files as given, folders expanded to the images inside them (sorted). */
+/**
+ * Image files named on a command line: files as given (a missing one is kept, to be reported with
+ * the others' results), folders expanded to the images inside them (sorted).
+ */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.js';
@@ -8,8 +11,7 @@ const IMAGE_EXTENSIONS = /\.(png|jpe?g|webp|bmp|gif|tiff?|avif)$/i;
 export function listImageFiles(inputs: readonly string[]): string[] {
   const out: string[] = [];
   for (const p of inputs) {
-    if (!existsSync(p)) throw new DataError(`image or folder not found: ${p}`);
-    if (statSync(p).isDirectory()) {
+    if (existsSync(p) && statSync(p).isDirectory()) {
       const found = readdirSync(p)
         .filter((f) => IMAGE_EXTENSIONS.test(f))
         .sort()

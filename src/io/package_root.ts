@@ -1,5 +1,6 @@
 /** Locate files shipped with the package (bundled data, sample images, package.json). */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { parseImageNetClasses, type ImageNetClass } from '../data/imagenet.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,4 +33,13 @@ export function bundledSampleImages(): string[] {
 /** The ImageNet-1k class list bundled in `data/imagenet-1k/classes.tsv`. */
 export function bundledImageNetClassesPath(): string {
   return join(findPackageRoot(), 'data', 'imagenet-1k', 'classes.tsv');
+}
+
+let imagenet: ImageNetClass[] | null = null;
+
+/** The bundled ImageNet-1k classes (read once). */
+export function readBundledImageNetClasses(): ImageNetClass[] {
+  const path = bundledImageNetClassesPath();
+  imagenet ??= parseImageNetClasses(readFileSync(path, 'utf8'), path);
+  return imagenet;
 }

@@ -6,8 +6,9 @@
  */
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { SafetensorsError } from '../errors.js';
+import { faultPauseWrite } from './fault.js';
 import type { DType, Tensor } from '../tensor.js';
 import {
   DECODED_DTYPE,
@@ -28,6 +29,14 @@ export {
   type SafetensorsEntry,
   type SafetensorsHeader,
 } from './safetensors_format.js';
+
+/**
+ * `__metadata__` key under which our writer records the SHA-256 (hex) of the data area — every
+ * tensor's bytes in file order — and our reader verifies it: flipped bits on disk otherwise load
+ * silently and show up much later as NaN losses or 10% accuracy. Files written by other tools lack
+ * the key; then there is nothing to verify.
+ */
+export const CHECKSUM_KEY = 'visionmix_sha256';
 
 /** Node caps a single read/write at 2 GiB - 1; stay well below it. */
 const IO_CHUNK = 1 << 30;
@@ -127,21 +136,59 @@ export class SafetensorsFile {
     return { dtype: DECODED_DTYPE[e.dtype], shape: [...e.shape], storedDtype: e.dtype };
   }
 
-  /** Read one tensor: only its own byte range is read from disk. */
+  /**
+   * Read one tensor: only its own byte range is read from disk. A single tensor cannot be checked
+   * against the file's checksum (it covers all of them); `readAll()` and `verify()` do that.
+   */
   async read(key: string): Promise<Tensor> {
     const e = this.entry(key);
+    return decodeTensor(e, await this.readBytes(key, e), this.path, key);
+  }
+
+  /** The SHA-256 our writer recorded, or undefined for files from other tools. */
+  get checksum(): string | undefined {
+    return this.metadata[CHECKSUM_KEY];
+  }
+
+  /**
+   * Every tensor, in file order (sequential reads). When the file records a checksum, the bytes are
+   * hashed as they are read and a mismatch throws a SafetensorsError naming the file.
+   */
+  async readAll(): Promise<Map<string, Tensor>> {
+    const out = new Map<string, Tensor>();
+    const hash = this.checksum === undefined ? null : createHash('sha256');
+    for (const [key, e] of this.entries) {
+      const bytes = await this.readBytes(key, e);
+      hash?.update(bytes);
+      out.set(key, decodeTensor(e, bytes, this.path, key));
+    }
+    if (hash) this.checkDigest(hash.digest('hex'));
+    return out;
+  }
+
+  /** Check the recorded checksum against the data on disk (reads the whole data area); no-op without one. */
+  async verify(): Promise<void> {
+    if (this.checksum === undefined) return;
+    const hash = createHash('sha256');
+    for (const [key, e] of this.entries) hash.update(await this.readBytes(key, e));
+    this.checkDigest(hash.digest('hex'));
+  }
+
+  private checkDigest(actual: string): void {
+    if (actual !== this.checksum)
+      throw new SafetensorsError(
+        `safetensors file '${this.path}': checksum mismatch — the tensor data on disk is not what was written ` +
+          `(recorded sha256 ${this.checksum?.slice(0, 16)}…, computed ${actual.slice(0, 16)}…); the file is corrupt`,
+        this.path,
+      );
+  }
+
+  private async readBytes(key: string, e: SafetensorsEntry): Promise<Uint8Array> {
     if (!this.handle) throw new SafetensorsError(`safetensors file '${this.path}': read of tensor '${key}' after close()`, this.path, key);
     // A fresh buffer per tensor starts at byte offset 0, so decoding can view it without copying.
     const bytes = new Uint8Array(e.end - e.begin);
     await readOrFail(this.handle, bytes, this.dataStart + e.begin, this.path, key);
-    return decodeTensor(e, bytes, this.path, key);
-  }
-
-  /** Every tensor, in file order (sequential reads). */
-  async readAll(): Promise<Map<string, Tensor>> {
-    const out = new Map<string, Tensor>();
-    for (const key of this.entries.keys()) out.set(key, await this.read(key));
-    return out;
+    return bytes;
   }
 
   /** Release the file handle. Safe to call twice. */
@@ -188,7 +235,7 @@ async function readOrFail(fh: FileHandle, buf: Uint8Array, position: number, pat
   }
 }
 
-/** Read a whole file into name → Tensor (file order). */
+/** Read a whole file into name → Tensor (file order), verifying its checksum when it has one. */
 export async function readSafetensors(path: string): Promise<Map<string, Tensor>> {
   const f = await SafetensorsFile.open(path);
   try {
@@ -203,7 +250,8 @@ export async function readSafetensors(path: string): Promise<Map<string, Tensor>
  * within one filesystem), which is fsynced before being renamed over `path`, and the directory is
  * fsynced afterwards so the rename itself survives a power cut. Readers thus see the old file or the
  * complete new one. A hard crash mid-write can leave a stray `.<name>.*.tmp` beside the target, but
- * never a partial target.
+ * never a partial target. The SHA-256 of the tensor data is recorded in `__metadata__` under
+ * `CHECKSUM_KEY` (replacing any value the caller passed under that key).
  */
 export async function writeSafetensors(
   path: string,
@@ -211,7 +259,10 @@ export async function writeSafetensors(
   metadata?: Record<string, string>,
 ): Promise<void> {
   // Validate and lay out before touching the disk, so bad input cannot leave a temp file behind.
-  const { header, chunks } = layoutSafetensors(tensors, metadata, path);
+  // Laying out only plans (no copies): once to hash the data, once more with the hash in the header.
+  const hash = createHash('sha256');
+  for (const c of layoutSafetensors(tensors, metadata, path).chunks) hash.update(c);
+  const { header, chunks } = layoutSafetensors(tensors, { ...metadata, [CHECKSUM_KEY]: hash.digest('hex') }, path);
   const dir = dirname(resolve(path));
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 
@@ -220,7 +271,7 @@ export async function writeSafetensors(
     fh = await open(tmp, 'wx');
     await writeFully(fh, header);
     for (const [i, c] of chunks.entries()) {
-      if (i === chunks.length >> 1) await faultInjectionPause(path);
+      if (i === chunks.length >> 1) await faultPauseWrite(path); // crash tests only (io/fault.ts)
       await writeFully(fh, c);
     }
     await fh.sync();
@@ -233,18 +284,6 @@ export async function writeSafetensors(
     throw err instanceof SafetensorsError ? err : fsError('write', path, err);
   }
   await syncDirectory(dir);
-}
-
-/**
- * Crash testing: with VISIONMIX_FAULT_PAUSE_WRITE set to a substring of the target path, the writer
- * announces itself on stderr half-way through the data and waits, so a test can SIGKILL the process
- * in the middle of a checkpoint write deterministically. Unset (always, outside tests), it is free.
- */
-async function faultInjectionPause(path: string): Promise<void> {
-  const pattern = process.env.VISIONMIX_FAULT_PAUSE_WRITE;
-  if (!pattern || !path.includes(pattern)) return;
-  process.stderr.write(`visionmix-fault: paused mid-write of ${path}\n`);
-  await new Promise((r) => setTimeout(r, 60_000));
 }
 
 async function syncDirectory(dir: string): Promise<void> {

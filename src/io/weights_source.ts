@@ -12,13 +12,22 @@ import { readSafetensors } from './safetensors.js';
 
 export type ReadWeightsOptions = Pick<HubOptions, 'onProgress' | 'offline' | 'cacheDir' | 'hubUrl' | 'accessToken'>;
 
+/** `https://…`, `s3://…`, `file://…` and the like. */
+const URL_LIKE = /^[a-z][a-z0-9+.-]*:\/\//i;
+/** Hub ids written the timm way (`hf-hub:org/name`, `hf_hub:…`) or bare (`timm/convnext_tiny.fb_in1k`, `org/name`). */
+const HUB_LIKE = /^(hf[-_]hub:|timm\/)|^[\w.-]+\/[\w.-]+$/;
+
 export async function readWeightsSource(source: string, o: ReadWeightsOptions = {}): Promise<Map<string, Tensor>> {
   if (typeof source !== 'string' || source === '') throw new WeightsError(`weights source must be a file path or hf:org/repo, got ${JSON.stringify(source)}`);
   const hub = parseHubRef(source);
   if (hub) return readSafetensors(await hubFile(hub, o));
   if (pathExists(source)) return readSafetensors(source);
-  if (/^https?:\/\//.test(source))
-    throw new WeightsError(`weights source ${source} is a URL: give a local file, or a hub repository as hf:org/name (e.g. hf:timm/convnext_atto.d2_in1k)`);
   if (source.startsWith('hf:')) throw new WeightsError(`weights source ${source}: a hub reference is hf:org/name[@revision][:file]`);
-  throw new WeightsError(`weights file not found: ${source}${/^[\w.-]+\/[\w.-]+$/.test(source) ? ` (for the hub repository, write hf:${source})` : ''}`);
+  if (URL_LIKE.test(source))
+    throw new WeightsError(`weights '${source}' is a URL, not a local file: give a local .safetensors file, or a hub repository as hf:org/name (e.g. hf:timm/convnext_atto.d2_in1k)`);
+  if (HUB_LIKE.test(source) && !source.endsWith('.safetensors')) {
+    const repo = source.replace(/^hf[-_]hub:/, '');
+    throw new WeightsError(`weights '${source}' is not a local file; for the hub repository write hf:${repo}`);
+  }
+  throw new WeightsError(`weights file not found: ${source} (expected a local .safetensors file or hf:org/repo)`);
 }

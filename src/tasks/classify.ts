@@ -5,15 +5,17 @@
  */
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_SIZE, FASHION_MNIST_STD } from '../data/fashion_mnist.js';
 import { makeBatch } from '../data/transforms.js';
-import { ConfigError } from '../errors.js';
-import { pathExists, readJsonFile } from '../io/files.js';
+import { ConfigError, DataError, NumericalError } from '../errors.js';
+import { pathExists } from '../io/files.js';
 import { decodeImage } from '../io/image.js';
+import { loadImage } from '../io/load_image.js';
+import { readBundledImageNetClasses } from '../io/package_root.js';
 import { runFolderFiles } from '../io/run_folder.js';
-import type { VisionModel } from '../models/base.js';
-import type { PretrainedConfig } from '../models/pretrained.js';
+import type { VisionModel, WeightsProgress } from '../models/base.js';
 import { Tensor } from '../tensor.js';
 import type { Engine } from './engine.js';
-import { runModelOverrides, type RunConfig } from './train.js';
+import { createTransform, transformConfigFromPretrained, type EvalTransformConfig } from './transform.js';
+import { readRunFolderConfig, runModelOverrides, type RunConfig } from './train.js';
 
 export interface Classifier {
   model: VisionModel;
@@ -23,6 +25,8 @@ export interface Classifier {
   inputShape: [number, number, number];
   /** The training run's configuration, for classifiers made from a run folder. */
   run?: RunConfig;
+  /** Where the weights came from (named when the model's outputs are not finite). */
+  weights: string;
 }
 
 export interface Prediction {
@@ -30,12 +34,18 @@ export interface Prediction {
   top: { index: number; label: string; prob: number }[];
 }
 
+/** An image that could not be classified (unreadable, not an image); the others still are. */
+export interface PredictionFailure {
+  path: string;
+  error: string;
+}
+
 /** A classifier from a training run folder (run.json + model.safetensors). */
 export async function runClassifier(engine: Engine, dir: string): Promise<Classifier> {
-  const { config: runFile, weights } = runFolderFiles(dir);
-  if (!pathExists(runFile) || !pathExists(weights))
-    throw new ConfigError(`--run ${dir} is not a finished training run (needs run.json and model.safetensors)`);
-  const rc = readJsonFile<RunConfig>(runFile);
+  const { weights } = runFolderFiles(dir);
+  // A corrupt or empty run.json is a DataError naming it (readRunFolderConfig), not a SyntaxError.
+  const rc = pathExists(weights) ? readRunFolderConfig(dir) : null;
+  if (rc === null) throw new ConfigError(`--run ${dir} is not a finished training run (needs run.json and model.safetensors)`);
   const classes = FASHION_MNIST_CLASSES;
   const model = engine.createModel(rc.model, runModelOverrides(rc, classes.length, 1));
   await model.loadWeights(weights);
@@ -47,6 +57,7 @@ export async function runClassifier(engine: Engine, dir: string): Promise<Classi
     classes,
     inputShape: [1, size, size],
     run: rc,
+    weights,
     async load(path) {
       // Same transform as evaluation: 28×28 grayscale, centre-padded to the input size.
       const img = await decodeImage(path, 1, { resizeTo: FASHION_MNIST_SIZE });
@@ -56,45 +67,92 @@ export async function runClassifier(engine: Engine, dir: string): Promise<Classi
   };
 }
 
-/** A classifier from a registry model name and a weights source. */
-export async function modelClassifier(engine: Engine, name: string, weights: string): Promise<Classifier> {
+/** A classifier from a registry model name (or weight tag) and a weights source (file or hf:org/repo). */
+export async function modelClassifier(engine: Engine, name: string, weights: string, onProgress?: (e: WeightsProgress) => void): Promise<Classifier> {
   const model = engine.createModel(name);
-  await model.loadWeights(weights);
+  await model.loadWeights(weights, { onProgress });
   model.eval();
   const pc = model.pretrainedConfig;
-  if (!pc) throw new ConfigError(`model ${name} has no pretrained config (input size, normalisation)`);
-  return { model, classes: null, inputShape: [...pc.inputSize], load: (path) => loadPretrainedInput(path, pc) };
+  if (!pc) throw new ConfigError(`model ${name} has no pretrained config (input size, crop, interpolation, normalisation)`);
+  // ImageNet-1k classifiers print the class names (the standard index order of every such head).
+  const classes = model.numClasses === 1000 ? readBundledImageNetClasses().map((c) => c.label) : null;
+  const tf = transformConfigFromPretrained(pc);
+  return { model, classes, inputShape: [...pc.inputSize], weights, load: (path) => loadPretrainedInput(path, tf) };
 }
 
 /**
- * An RGB image file as a pretrained config prepares it: resize the shorter side to size / cropPct,
- * centre-crop size×size, normalise with its mean and std → [3, size, size].
+ * An image file as pretrained weights expect it (timm's eval transform, PIL-exact: resize the shorter
+ * side to size / cropPct with the config's interpolation, centre-crop, normalise) → [3, H, W].
  */
-export async function loadPretrainedInput(path: string, pc: Pick<PretrainedConfig, 'inputSize' | 'cropPct' | 'interpolation' | 'mean' | 'std'>): Promise<Float32Array> {
-  const [, size] = pc.inputSize;
-  const img = await decodeImage(path, 3, { resizeShorter: Math.floor(size / pc.cropPct), centerCrop: size, interpolation: pc.interpolation });
-  const out = new Float32Array(3 * size * size);
-  for (let c = 0; c < 3; c++)
-    for (let i = 0; i < size * size; i++) out[c * size * size + i] = (img.data[c * size * size + i]! / 255 - pc.mean[c]!) / pc.std[c]!;
-  return out;
+export async function loadPretrainedInput(path: string, cfg: EvalTransformConfig): Promise<Float32Array> {
+  const tf = createTransform(cfg);
+  return (await tf(await loadImage(path))).data as Float32Array;
 }
 
-export async function classify(clf: Classifier, paths: readonly string[], topk = 3): Promise<Prediction[]> {
+/** Default images per forward pass of `predict`: enough to use the cores, small enough for any machine. */
+export const DEFAULT_PREDICT_BATCH = 16;
+
+/**
+ * Classify `paths` in batches of `batch` images, yielding each batch's results as soon as it is
+ * done, in input order, so memory stays bounded however many images there are. An image that
+ * cannot be read yields a PredictionFailure and the others go on. Non-finite model outputs throw a
+ * NumericalError naming the weights: they are not a result.
+ */
+export async function* classifyBatches(
+  clf: Classifier,
+  paths: readonly string[],
+  options: { topk?: number; batch?: number } = {},
+): AsyncGenerator<Prediction | PredictionFailure> {
+  const topk = options.topk ?? 3;
+  const batch = options.batch ?? DEFAULT_PREDICT_BATCH;
+  if (!(Number.isInteger(batch) && batch >= 1)) throw new ConfigError(`--batch must be a positive integer (got ${batch})`);
   const [c, h, w] = clf.inputShape;
-  const x = new Float32Array(paths.length * c * h * w);
-  for (const [i, p] of paths.entries()) x.set(await clf.load(p), i * c * h * w);
-  const { logits } = await clf.model.run(new Tensor(x, [paths.length, c, h, w], 'float32'));
-  const k = logits.shape[1]!;
-  const z = logits.data as Float32Array;
-  return paths.map((path, i) => {
-    const row = Array.from(z.subarray(i * k, (i + 1) * k));
-    const max = Math.max(...row);
-    const e = row.map((v) => Math.exp(v - max));
-    const sum = e.reduce((a, b) => a + b, 0);
-    const top = e
-      .map((v, index) => ({ index, label: clf.classes?.[index] ?? `class ${index}`, prob: v / sum }))
-      .sort((a, b) => b.prob - a.prob)
-      .slice(0, topk);
-    return { path, top };
-  });
+  const per = c * h * w;
+  for (let start = 0; start < paths.length; start += batch) {
+    const chunk = paths.slice(start, start + batch);
+    const results: (Prediction | PredictionFailure | null)[] = [];
+    const loaded: { path: string; slot: number; pixels: Float32Array }[] = [];
+    for (const path of chunk) {
+      try {
+        loaded.push({ path, slot: results.length, pixels: await clf.load(path) });
+        results.push(null);
+      } catch (err) {
+        if (!(err instanceof DataError)) throw err;
+        results.push({ path, error: err.message });
+      }
+    }
+    if (loaded.length > 0) {
+      const x = new Float32Array(loaded.length * per);
+      loaded.forEach((l, i) => x.set(l.pixels, i * per));
+      const { logits } = await clf.model.run(new Tensor(x, [loaded.length, c, h, w], 'float32'));
+      const k = logits.shape[1]!;
+      const z = logits.data as Float32Array;
+      loaded.forEach((l, i) => {
+        const row = Array.from(z.subarray(i * k, (i + 1) * k));
+        if (!row.every(Number.isFinite))
+          throw new NumericalError(
+            `the model produced non-finite outputs for ${l.path}: the weights ${clf.weights} are corrupt or diverged (no prediction is made from them)`,
+          );
+        const max = Math.max(...row);
+        const e = row.map((v) => Math.exp(v - max));
+        const sum = e.reduce((a, b) => a + b, 0);
+        const top = e
+          .map((v, index) => ({ index, label: clf.classes?.[index] ?? `class ${index}`, prob: v / sum }))
+          .sort((a, b) => b.prob - a.prob)
+          .slice(0, topk);
+        results[l.slot] = { path: l.path, top };
+      });
+    }
+    for (const r of results) yield r!;
+  }
+}
+
+/** Classify every image; the first unreadable one throws its DataError. */
+export async function classify(clf: Classifier, paths: readonly string[], topk = 3): Promise<Prediction[]> {
+  const out: Prediction[] = [];
+  for await (const r of classifyBatches(clf, paths, { topk })) {
+    if ('error' in r) throw new DataError(r.error);
+    out.push(r);
+  }
+  return out;
 }

@@ -8,10 +8,10 @@ import { bundledSampleImages } from '../io/package_root.js';
 import { runFolderFiles } from '../io/run_folder.js';
 import { modelInfo } from '../models/index.js';
 import type { ModelSpec } from '../models/registry.js';
-import type { TrainConfig, TrainerEvent } from '../train/trainer.js';
+import type { TrainConfig } from '../train/trainer.js';
 import { classify, runClassifier, type Prediction } from './classify.js';
 import type { Engine } from './engine.js';
-import { trainJob, type TrainResult } from './train.js';
+import { trainJob, type RunHooks, type TrainResult } from './train.js';
 
 /**
  * Small enough for a few minutes on 2 cores. A 2×2 stem (instead of 4×4) keeps the 32×32 input at
@@ -30,13 +30,24 @@ export interface DemoResult {
   report: string;
 }
 
-export async function runDemo(engine: Engine, out: string, onEvent?: (e: TrainerEvent) => void, train: Partial<TrainConfig> = {}): Promise<DemoResult> {
-  const result = await trainJob(engine, { model: DEMO_MODEL, data: 'fashion-mnist:bundled', out, train: { ...DEMO_TRAIN, ...train } }, { onEvent });
-  const clf = await runClassifier(engine, out);
-  const predictions = await classify(clf, bundledSampleImages(), 3);
-  const info = modelInfo(result.model, [1, DEMO_TRAIN.inputSize!, DEMO_TRAIN.inputSize!]);
-  const report = demoReport(out, info.params, info.gmacs, result, predictions);
-  writeTextFile(runFolderFiles(out).report, report);
+/** Train, classify the samples and write the report, all while the run folder is locked. */
+export async function runDemo(engine: Engine, out: string, hooks: Omit<RunHooks, 'whileLocked'> = {}, train: Partial<TrainConfig> = {}): Promise<DemoResult> {
+  let predictions: Prediction[] = [];
+  let report = '';
+  const result = await trainJob(
+    engine,
+    { model: DEMO_MODEL, data: 'fashion-mnist:bundled', out, train: { ...DEMO_TRAIN, ...train } },
+    {
+      ...hooks,
+      whileLocked: async (r) => {
+        const clf = await runClassifier(engine, out);
+        predictions = await classify(clf, bundledSampleImages(), 3);
+        const info = modelInfo(r.model, [1, DEMO_TRAIN.inputSize!, DEMO_TRAIN.inputSize!]);
+        report = demoReport(out, info.params, info.gmacs, r, predictions);
+        writeTextFile(runFolderFiles(out).report, report);
+      },
+    },
+  );
   return { train: result, predictions, report };
 }
 

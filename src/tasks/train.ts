@@ -5,21 +5,33 @@
  *   DIR/model.safetensors      final weights, timm key names (loadable with `loadWeights`)
  *   DIR/curves.svg             loss and accuracy curves
  *   DIR/run.json               the run's configuration
+ *   DIR/checkpoint.prev.safetensors  the checkpoint before the last (fallback if the last is corrupt)
+ *   DIR/.visionmix.lock        while a job runs in the folder: its pid (see io/run_lock.ts)
+ *
+ * Nothing a user owns is overwritten or mixed: a folder that holds a run is refused as `--out`, a
+ * job locks its folder before writing anything, and `--resume` checks that the checkpoint belongs to
+ * the run described by the folder's run.json.
  */
 import { trainingCurves } from '../analysis/svg.js';
 import { ConfigError, DataError } from '../errors.js';
 import type { FashionMnist } from '../data/fashion_mnist.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { hasCheckpoint, loadCheckpoint, restoreLatestFromPrevious, saveCheckpoint, type RunIdentity } from '../io/checkpoint.js';
 import { BUNDLED_FASHION_MNIST_DIR, DEFAULT_FASHION_MNIST_DIR, loadFashionMnist } from '../io/fashion_mnist_files.js';
 import { pathExists, writeTextFile } from '../io/files.js';
+import { hostMemoryBytes } from '../io/host.js';
 import { MetricsLog } from '../io/metrics_log.js';
-import { createRunFolder, runFolderFiles } from '../io/run_folder.js';
+import { checkNewRunFolder, createRunFolder, readRunConfig, removeStaleTempFiles, runFolderFiles, writeRunConfig } from '../io/run_folder.js';
+import { lockRunFolder, type RunLock } from '../io/run_lock.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import type { VisionModel } from '../models/base.js';
 import type { ModelSpec, RawConfig } from '../models/registry.js';
 import { setInitSeed } from '../nn/init.js';
+import { defaultThreads } from '../runtime/node_machine.js';
 import type { Engine } from './engine.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type EvalResult, type TrainConfig, type TrainerEvent } from '../train/trainer.js';
+import { canonicalJson, fnv1a64 } from '../util/hash.js';
+import { checkTrainInputSize } from './input_size.js';
+import { scaledBatchSize } from '../data/multiscale_sampler.js';
 
 export interface RunConfig {
   model: ModelSpec;
@@ -28,6 +40,8 @@ export interface RunConfig {
   data: string;
   train: TrainConfig;
   threads: number;
+  /** Random id of the run, given when it starts; checkpoints record it (absent in older run.json). */
+  runId?: string;
 }
 
 export interface TrainJobOptions {
@@ -43,6 +57,19 @@ export interface RunHooks {
   onEvent?: (e: TrainerEvent) => void;
   /** Stop after this many steps (tests, and the kill/resume check). */
   stopAfterSteps?: number;
+  /** Something the user should know that does not stop the job (threads capped, checkpoint fallback). */
+  onWarning?: (message: string) => void;
+  /** Abort (Ctrl-C): the step in flight finishes, a checkpoint is written, InterruptedError is thrown. */
+  signal?: AbortSignal;
+  /** Runs after training while the folder is still locked (the demo writes its report here). */
+  whileLocked?: (result: TrainResult) => Promise<void>;
+}
+
+/** What `train --resume` may change: everything else is the run's own (run.json). */
+export interface ResumeOptions {
+  /** Train to this many epochs in all (more than the run had: extends its cosine schedule from here on). */
+  epochs?: number;
+  threads?: number;
 }
 
 export interface TrainResult {
@@ -71,6 +98,67 @@ export function runModelOverrides(rc: RunConfig, numClasses: number, channels: n
   return { num_classes: numClasses, in_chans: channels, ...rc.modelOverrides };
 }
 
+/**
+ * Hash of everything that determines a run's numbers: model config, data, training settings and
+ * seed. Not the epoch count (`--resume --epochs` may extend it) nor the thread count.
+ */
+export function runFingerprint(rc: RunConfig): string {
+  const { epochs: _epochs, ...train } = rc.train;
+  return fnv1a64(canonicalJson({ model: rc.model, modelOverrides: rc.modelOverrides, data: rc.data, train }));
+}
+
+function runIdentity(rc: RunConfig): RunIdentity {
+  return { id: rc.runId ?? 'none', fingerprint: runFingerprint(rc) };
+}
+
+function describeRun(rc: RunConfig, id: string | undefined): string {
+  const model = typeof rc.model === 'string' ? rc.model : JSON.stringify(rc.model);
+  return `run ${id ?? '(no id)'}: model ${model}, data ${rc.data}, seed ${rc.train.seed}`;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Check the fields a run config needs; anything else → DataError naming `where`. */
+function parseRunConfig(raw: unknown, where: string): RunConfig {
+  const bad = (what: string) => new DataError(`${where} is not a visionmix run configuration: ${what}`);
+  if (!isObject(raw)) throw bad('expected a JSON object');
+  if (!(typeof raw.model === 'string' || isObject(raw.model))) throw bad("'model' must be a registry name or a config object");
+  if (typeof raw.data !== 'string') throw bad("'data' must be a data set spec string");
+  if (!isObject(raw.train)) throw bad("'train' must be an object");
+  for (const key of ['epochs', 'batchSize', 'lr', 'seed', 'inputSize'] as const)
+    if (typeof raw.train[key] !== 'number') throw bad(`'train.${key}' must be a number`);
+  if (raw.modelOverrides !== undefined && !isObject(raw.modelOverrides)) throw bad("'modelOverrides' must be an object");
+  if (raw.runId !== undefined && typeof raw.runId !== 'string') throw bad("'runId' must be a string");
+  return {
+    ...(raw as unknown as RunConfig),
+    modelOverrides: (raw.modelOverrides as RawConfig | undefined) ?? {},
+    train: { ...DEFAULT_TRAIN_CONFIG, ...(raw.train as Partial<TrainConfig>) },
+    threads: typeof raw.threads === 'number' ? raw.threads : defaultThreads(),
+  };
+}
+
+/** The run config of a finished or running run folder (its run.json), for eval/predict. */
+export function readRunFolderConfig(dir: string): RunConfig | null {
+  const raw = readRunConfig(dir);
+  return raw === null ? null : parseRunConfig(raw, runFolderFiles(dir).config);
+}
+
+/**
+ * Threads for ONNX Runtime: at most the cores there are — more only make every thread wait for a
+ * core (1000 threads on 2 cores: no step finishes in a minute). `source` names where the number
+ * came from in the warning.
+ */
+function capThreads(threads: number | undefined, warn?: (m: string) => void, source = `--threads ${threads}`): number {
+  const cores = defaultThreads();
+  if (threads === undefined) return cores;
+  if (!(Number.isInteger(threads) && threads >= 1)) throw new ConfigError(`--threads must be a positive integer (got ${threads})`);
+  if (threads > cores) {
+    warn?.(`${source} is more than the ${cores} cores of this machine; using ${cores}`);
+    return cores;
+  }
+  return threads;
+}
+
 function buildModel(engine: Engine, rc: RunConfig, data: FashionMnist): VisionModel {
   setInitSeed(rc.train.seed);
   return engine.createModel(rc.model, runModelOverrides(rc, data.train.classes.length, data.train.channels));
@@ -93,9 +181,10 @@ async function runWith(
 ): Promise<TrainResult> {
   const files = runFolderFiles(dir);
   const log = new MetricsLog(files.metrics);
+  const identity = runIdentity(rc);
   const trainer = await Trainer.create(model, rc.train, data.train, data.test, {
     createSession: sessionFactory(engine, rc.threads),
-    saveCheckpoint: (ckpt) => saveCheckpoint(dir, ckpt, rc),
+    saveCheckpoint: (ckpt) => saveCheckpoint(dir, ckpt, rc, identity),
     writeMetrics: (r) => log.write(r),
     now: () => performance.now(),
   });
@@ -106,7 +195,7 @@ async function runWith(
     log.open();
   }
   try {
-    const final = await trainer.run(hooks.onEvent, hooks.stopAfterSteps);
+    const final = await trainer.run(hooks.onEvent, hooks.stopAfterSteps, hooks.signal);
     const finished = trainer.step.stepCount === trainer.totalSteps;
     if (finished) {
       await writeSafetensors(files.weights, new Map(Object.entries(model.stateDict())), {
@@ -121,27 +210,98 @@ async function runWith(
   }
 }
 
+/** Train in a locked folder, then run `whileLocked`; the lock is released however it ends. */
+async function runLocked(dir: string, job: string, hooks: RunHooks, body: (lock: RunLock) => Promise<TrainResult>): Promise<TrainResult> {
+  const lock = lockRunFolder(dir, job);
+  try {
+    const result = await body(lock);
+    await hooks.whileLocked?.(result);
+    return result;
+  } finally {
+    lock.release();
+  }
+}
+
 export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHooks = {}): Promise<TrainResult> {
   const rc: RunConfig = {
     model: o.model,
     modelOverrides: o.modelOverrides ?? {},
     data: o.data,
     train: { ...DEFAULT_TRAIN_CONFIG, ...o.train },
-    threads: engine.threads(o.threads, '--threads'),
+    threads: capThreads(o.threads, hooks.onWarning),
+    runId: globalThis.crypto.randomUUID(),
   };
-  if (hasCheckpoint(o.out))
-    throw new ConfigError(`--out ${o.out} already holds a training run; continue it with --resume ${o.out} or choose another --out`);
   // Everything that can be wrong with the options is checked before the run folder is created.
+  checkNewRunFolder(o.out);
   const data = await loadDataSpec(rc.data);
   const model = buildModel(engine, rc, data);
   validateConfig(rc.train, data.train.count);
-  createRunFolder(o.out, rc);
-  return runWith(engine, rc, o.out, data, model, null, hooks);
+  const imageSide = Math.max(data.train.height, data.train.width);
+  checkTrainInputSize(model, rc.train.inputSize, rc.train.batchSize, imageSide, hostMemoryBytes());
+  // Multi-scale: every side, with its scaled batch and its scaled images, must fit the model too.
+  for (const r of rc.train.multiScale ?? [])
+    checkTrainInputSize(model, r, scaledBatchSize(r, rc.train.inputSize, rc.train.batchSize), Math.round((imageSide * r) / rc.train.inputSize), hostMemoryBytes(), '--multi-scale');
+  createRunFolder(o.out);
+  return runLocked(o.out, 'train', hooks, async (lock) => {
+    // Again under the lock: another job may have started a run here since the check above.
+    checkNewRunFolder(o.out, '--out', lock);
+    removeStaleTempFiles(o.out);
+    writeRunConfig(o.out, rc);
+    return runWith(engine, rc, o.out, data, model, null, hooks);
+  });
 }
 
-export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {}): Promise<TrainResult> {
-  const { ckpt, runConfig } = await loadCheckpoint(dir);
-  const rc = runConfig as RunConfig;
-  const data = await loadDataSpec(rc.data);
-  return runWith(engine, rc, dir, data, buildModel(engine, rc, data), ckpt, hooks);
+/**
+ * Continue the run in `dir` from its checkpoint. Only `options` may differ from the run's own
+ * settings; the checkpoint must belong to the run that the folder's run.json describes.
+ */
+export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {}, options: ResumeOptions = {}): Promise<TrainResult> {
+  if (!pathExists(dir)) throw new DataError(`no checkpoint to resume in ${dir} (the folder does not exist)`);
+  const threads = options.threads === undefined ? undefined : capThreads(options.threads, hooks.onWarning);
+  return runLocked(dir, 'train --resume', hooks, async () => {
+    removeStaleTempFiles(dir);
+    if (!hasCheckpoint(dir) && pathExists(runFolderFiles(dir).config))
+      throw new DataError(
+        `no checkpoint to resume in ${dir}: the run was stopped before its first checkpoint; start it again with another --out, or delete ${dir} first`,
+      );
+    const loaded = await loadCheckpoint(dir);
+    const fromCheckpoint = parseRunConfig(loaded.runConfig, `the config saved in ${loaded.path}`);
+    const fileConfig = readRunFolderConfig(dir);
+    let rc: RunConfig;
+    if (fileConfig === null) {
+      hooks.onWarning?.(`${runFolderFiles(dir).config} is missing; using the configuration saved in the checkpoint and writing it back`);
+      rc = fromCheckpoint;
+    } else {
+      rc = fileConfig;
+      // The checkpoint must be this run's: same id (when both record one) and same fingerprint.
+      const ckptId = loaded.identity?.id ?? fromCheckpoint.runId;
+      const sameId = ckptId === undefined || rc.runId === undefined || ckptId === rc.runId;
+      const ckptPrint = loaded.identity?.fingerprint ?? runFingerprint(fromCheckpoint);
+      if (!sameId || ckptPrint !== runFingerprint(rc))
+        throw new DataError(
+          `checkpoint ${loaded.path} belongs to another run (${describeRun(fromCheckpoint, ckptId)}) than ` +
+            `${runFolderFiles(dir).config} (${describeRun(rc, rc.runId)}); resuming would mix the two runs' metrics. ` +
+            `Resume the folder the checkpoint came from, or move the checkpoint away and start a new run.`,
+        );
+    }
+    if (loaded.fallback) {
+      hooks.onWarning?.(`${loaded.fallback.reason}; resuming from the previous checkpoint ${loaded.path} (step ${loaded.ckpt.train.step}) instead`);
+      restoreLatestFromPrevious(dir);
+    }
+    const done = loaded.ckpt.meta.epoch;
+    if (options.epochs !== undefined) {
+      if (!(Number.isInteger(options.epochs) && options.epochs >= 1)) throw new ConfigError(`--epochs must be a positive integer (got ${options.epochs})`);
+      if (options.epochs < done)
+        throw new ConfigError(`--epochs ${options.epochs} is fewer than the ${done} epochs ${dir} has already trained; give ${done} or more`);
+    }
+    const epochs = options.epochs ?? rc.train.epochs;
+    if (done >= epochs && pathExists(runFolderFiles(dir).weights))
+      throw new ConfigError(
+        `${dir} has already finished: ${done}/${rc.train.epochs} epochs, model.safetensors written. To train it longer, give --epochs N with N > ${done}.`,
+      );
+    rc = { ...rc, train: { ...rc.train, epochs }, threads: threads ?? capThreads(rc.threads, hooks.onWarning, `run.json's threads ${rc.threads}`) };
+    if (fileConfig === null || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads) writeRunConfig(dir, rc);
+    const data = await loadDataSpec(rc.data);
+    return runWith(engine, rc, dir, data, buildModel(engine, rc, data), loaded.ckpt, hooks);
+  });
 }

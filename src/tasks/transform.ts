@@ -6,6 +6,7 @@
 import { checkTransformConfig, cropNormalize, evalResize, type EvalTransformConfig } from '../data/image_transform.js';
 import type { PlanarImage } from '../data/resample.js';
 import { ConfigError, DataError } from '../errors.js';
+import type { PretrainedConfig } from '../models/pretrained.js';
 import { getModelEntry, pretrainedConfig } from '../models/registry.js';
 import { Tensor } from '../tensor.js';
 
@@ -23,6 +24,11 @@ export interface ImageTransform {
 export function transformConfigOf(name: string): EvalTransformConfig {
   const tag = pretrainedConfig(name) ?? (getModelEntry(name).defaultTag ? pretrainedConfig(getModelEntry(name).defaultTag!) : undefined);
   if (!tag) throw new ConfigError(`model '${name}' has no pretrained config (input size, crop, interpolation, mean/std); pass a transform config instead`);
+  return transformConfigFromPretrained(tag);
+}
+
+/** The eval transform a pretrained config describes. */
+export function transformConfigFromPretrained(tag: PretrainedConfig): EvalTransformConfig {
   if (tag.cropMode === 'border') throw new ConfigError(`${tag.tag}: crop mode 'border' is not supported (center, squash)`);
   return {
     inputSize: tag.inputSize,

@@ -148,8 +148,20 @@ function emaUpdate(ema: Value, current: Value, decay: Value): Value {
  * weights live as one flat vector per parameter bucket (the layout the graph consumes); the public
  * `TrainState` presents them per parameter, as views.
  */
+/** One compiled graph of the step, for one batch shape. */
+interface CompiledStep<T> {
+  graph: Graph;
+  session: Session;
+  feed: (targets: T) => Record<string, Tensor>;
+}
+
 export class TrainStep<T = unknown> {
   private step_ = 0;
+  /**
+   * The step compiled per batch shape (multi-scale training draws several): every graph updates the
+   * same parameters, optimizer state and EMA, which this object owns.
+   */
+  private readonly compiled = new Map<string, CompiledStep<T>>();
   private params = new Map<string, Tensor>();
   private buffers = new Map<string, Tensor>();
   /** `<state name>.<bucket>` and `ema.<bucket>` (flat), `ema.<buffer key>` (per buffer). */
@@ -158,13 +170,14 @@ export class TrainStep<T = unknown> {
   private constructor(
     readonly model: VisionModel,
     readonly options: TrainStepOptions,
-    readonly graph: Graph,
-    private readonly session: Session,
+    private readonly objective: Objective<T>,
+    private readonly createSession: (bytes: Uint8Array, label: string) => Promise<Session>,
+    first: CompiledStep<T>,
     readonly paramKeys: string[],
     readonly bufferKeys: string[],
     readonly buckets: ParamBucket[],
-    private readonly feedTargets: (targets: T) => Record<string, Tensor>,
   ) {
+    this.compiled.set(options.batchShape.join('x'), first);
     const sd = model.stateDict();
     for (const k of paramKeys) this.params.set(k, sd[k]!);
     for (const k of bufferKeys) this.buffers.set(k, sd[k]!);
@@ -184,7 +197,32 @@ export class TrainStep<T = unknown> {
   ): Promise<TrainStep<T>> {
     const { graph, paramKeys, bufferKeys, buckets, feed } = buildTrainGraph(model, objective, o);
     const session = await createSession(toModelProto(graph), `${model.name} train step`);
-    return new TrainStep(model, o, graph, session, paramKeys, bufferKeys, buckets, feed);
+    return new TrainStep(model, o, objective, createSession, { graph, session, feed }, paramKeys, bufferKeys, buckets);
+  }
+
+  /** The graph of the step for the first batch shape (tests, profiles). */
+  get graph(): Graph {
+    return this.compiled.values().next().value!.graph;
+  }
+
+  /** Batch shapes compiled so far, in compile order (`64x1x32x32`). */
+  get compiledShapes(): string[] {
+    return [...this.compiled.keys()];
+  }
+
+  /** The step for `shape`, compiled on first use (once per shape for the whole run). */
+  private async forShape(shape: readonly number[]): Promise<CompiledStep<T>> {
+    const key = shape.join('x');
+    let c = this.compiled.get(key);
+    if (!c) {
+      const o = { ...this.options, batchShape: [...shape] };
+      const built = buildTrainGraph(this.model, this.objective, o);
+      if (built.paramKeys.join() !== this.paramKeys.join() || built.bufferKeys.join() !== this.bufferKeys.join())
+        throw new ConfigError(`TrainStep: the graph for batch shape [${shape}] reads other parameters than the first one`);
+      c = { graph: built.graph, session: await this.createSession(toModelProto(built.graph), `${this.model.name} train step ${key}`), feed: built.feed };
+      this.compiled.set(key, c);
+    }
+    return c;
   }
 
   get stepCount(): number {
@@ -192,23 +230,25 @@ export class TrainStep<T = unknown> {
   }
 
   /** One optimisation step. On a non-finite loss nothing is updated and the loss is returned as is. */
+  /** One optimisation step on a batch (of any shape: a new one is compiled on first use). */
   async step(x: Tensor, targets: T, lr: number, rng: Rng): Promise<StepResult> {
+    const c = await this.forShape(x.shape);
     const t = this.step_ + 1;
     const { bc1, bc2 } = this.options.optimizer.corrections(t);
-    const given = this.feedTargets(targets);
+    const given = c.feed(targets);
     const feeds: Record<string, Tensor> = {
       input: x,
       ...given,
       lr: scalar(lr),
       bc1: scalar(bc1),
       bc2: scalar(bc2),
-      ...this.graph.drawRandomInputs(rng, given),
+      ...c.graph.drawRandomInputs(rng, given),
     };
     for (const [k, v] of this.params) feeds[k] = v;
     for (const [k, v] of this.buffers) feeds[k] = v;
     for (const [k, v] of this.flat) feeds[k] = v;
     if (this.options.emaDecay !== undefined) feeds.ema_decay = scalar(this.options.emaDecay);
-    const out = await this.session.run(feeds);
+    const out = await c.session.run(feeds);
     const loss = out.loss!.toArray()[0]!;
     const metrics: Record<string, number> = {};
     for (const [k, v] of Object.entries(out)) if (k.startsWith('metric.')) metrics[k.slice(7)] = v.toArray()[0]!;
@@ -280,11 +320,11 @@ export class TrainStep<T = unknown> {
 
   /** Write the ORT profile (sessions created with a profile prefix only). */
   endProfiling(): void {
-    this.session.endProfiling();
+    for (const c of this.compiled.values()) c.session.endProfiling();
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    for (const c of this.compiled.values()) await c.session.release();
   }
 }
 

@@ -4,14 +4,16 @@
  * state, RNG state, sampler position, step). File access is injected (`TrainerIO`), so the loop
  * itself runs anywhere ONNX Runtime does.
  */
-import { ConfigError, TrainingError } from '../errors.js';
+import { ConfigError, InterruptedError, NumericalError, TrainingError } from '../errors.js';
+import { MultiScaleSampler, type MultiScaleState } from '../data/multiscale_sampler.js';
 import { EpochSampler, type SamplerState } from '../data/sampler.js';
-import { makeBatch, type ImageDataset } from '../data/transforms.js';
+import { makeBatch, type Batch, type ImageDataset } from '../data/transforms.js';
 import type { VisionModel } from '../models/base.js';
 import type { Session } from '../runtime/session.js';
 import type { Tensor } from '../tensor.js';
 import { Rng, type RngState } from '../util/rng.js';
 import { crossEntropy, type ClassTargets } from './losses.js';
+import type { Objective } from './objective.js';
 import { makeOptimizer, type OptimizerOptions } from './optim.js';
 import { cosineLr } from './schedule.js';
 import { TrainStep, type TrainState } from './step.js';
@@ -35,6 +37,12 @@ export interface TrainConfig {
   /** Write a checkpoint every this many steps (and at every epoch end); 0 = epoch ends only. */
   checkpointEvery: number;
   evalBatchSize: number;
+  /**
+   * Multi-scale training (MobileViT, spec §5.1): a square input side drawn per batch from these, the
+   * batch size scaled by (inputSize / side)² from `batchSize`; the images are resized in proportion
+   * (28 px on a 32 canvas becomes 21 on 24). Evaluation stays at `inputSize`.
+   */
+  multiScale?: number[];
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -65,13 +73,25 @@ export interface Checkpoint {
 export interface CheckpointMeta {
   format: 'visionmix-checkpoint/1';
   epoch: number;
-  sampler: SamplerState;
+  sampler: SamplerState | MultiScaleState;
   rng: RngState;
   /** Records written so far (the log is cut back to this on resume). */
   metricsCount: number;
   bestTestAcc: number;
   /** Seconds of training so far (excluding time before a resume's restart). */
   elapsed: number;
+  /**
+   * Running sums of the current epoch's training metrics, so that an epoch resumed in the middle
+   * reports the same train_loss/train_acc as an uninterrupted one. Absent in older checkpoints.
+   */
+  epochSums?: EpochSums;
+}
+
+/** Sums over the steps of the current epoch so far (loss × images, correct predictions, images). */
+export interface EpochSums {
+  loss: number;
+  correct: number;
+  seen: number;
 }
 
 export interface TrainerIO {
@@ -82,16 +102,89 @@ export interface TrainerIO {
 }
 
 export type TrainerEvent =
-  | { type: 'start'; step: number; totalSteps: number; stepsPerEpoch: number; epoch: number }
+  | { type: 'start'; step: number; totalSteps: number; stepsPerEpoch: number; epoch: number; epochs: number; batchSize: number }
+  | { type: 'compile'; shape: string; seconds: number }
   | { type: 'step'; step: number; epoch: number; loss: number; acc: number; lr: number; imgPerSec: number }
   | { type: 'eval'; epoch: number; done: number; total: number }
   | { type: 'epoch'; record: MetricsRecord }
   | { type: 'checkpoint'; step: number };
 
 export interface EvalResult {
+  /** NaN where the task has no accuracy (pretraining). */
   accuracy: number;
   loss: number;
   count: number;
+}
+
+/**
+ * What is trained: the objective the step minimises, the targets it takes from each batch, and how
+ * the model is evaluated at the end of every epoch. Classification is the default task.
+ */
+export interface TrainingTask<T> {
+  objective: Objective<T>;
+  targets(batch: Batch): T;
+  evaluate(model: VisionModel, data: ImageDataset, inputSize: number, batchSize: number, onProgress?: (done: number, total: number) => void): Promise<EvalResult>;
+}
+
+/** Cross-entropy (with label smoothing) against the batch's labels; accuracy and loss on the test set. */
+export function classificationTask(labelSmoothing: number): TrainingTask<ClassTargets> {
+  return { objective: crossEntropy({ labelSmoothing }), targets: (b) => b.labels, evaluate };
+}
+
+/** The batches of an epoch: one input size (EpochSampler) or one drawn per batch (MultiScaleSampler). */
+class BatchPlan {
+  private constructor(
+    private readonly fixed: EpochSampler | null,
+    private readonly multi: MultiScaleSampler | null,
+    private readonly inputSize: number,
+  ) {}
+
+  static of(c: TrainConfig, count: number): BatchPlan {
+    if (!c.multiScale) return new BatchPlan(new EpochSampler(count, c.batchSize, c.seed, { dropLast: true }), null, c.inputSize);
+    const multi = new MultiScaleSampler(count, c.seed, { baseBatch: c.batchSize, resolutions: c.multiScale, baseResolution: c.inputSize });
+    return new BatchPlan(null, multi, c.inputSize);
+  }
+
+  get epoch(): number {
+    return (this.fixed ?? this.multi)!.epoch;
+  }
+
+  /** Steps per epoch: exact for one size; for several, the expected number (resolutions are drawn uniformly). */
+  get stepsPerEpoch(): number {
+    if (this.fixed) return this.fixed.batchesPerEpoch;
+    const m = this.multi!;
+    const meanBatch = m.scales().reduce((a, s) => a + s.batchSize, 0) / m.scales().length;
+    return Math.ceil(m.n / meanBatch);
+  }
+
+  next(): { indices: ArrayLike<number>; size: number } {
+    if (this.fixed) return { indices: this.fixed.next(), size: this.inputSize };
+    const b = this.multi!.next();
+    return { indices: b.indices, size: b.resolution };
+  }
+
+  /** Fraction of the run done before the next batch, in images: the learning-rate clock of multi-scale runs. */
+  imagesSeen(): number {
+    const s = this.multi!.state();
+    return s.epoch * this.multi!.n + s.position;
+  }
+
+  get multiScale(): boolean {
+    return this.multi !== null;
+  }
+
+  get count(): number {
+    return (this.fixed?.n ?? this.multi!.n);
+  }
+
+  state(): SamplerState | MultiScaleState {
+    return (this.fixed ?? this.multi)!.state();
+  }
+
+  restore(s: SamplerState | MultiScaleState): void {
+    if (this.fixed) this.fixed.restore(s as SamplerState);
+    else this.multi!.restore(s as MultiScaleState);
+  }
 }
 
 /** Accuracy and mean cross-entropy of a model (eval mode) on a data set. */
@@ -113,6 +206,12 @@ export async function evaluate(
       const { logits } = await model.run(batch.x);
       const k = logits.shape[1]!;
       const z = logits.data as Float32Array;
+      const bad = z.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0)
+        throw new NumericalError(
+          `${model.name || model.family} produced a non-finite logit (${z[bad]}) for test image ${start + Math.floor(bad / k)}: ` +
+            `the weights are corrupt or diverged, so accuracy and loss would be meaningless`,
+        );
       batch.labels.forEach((label, i) => {
         let best = 0;
         let max = -Infinity;
@@ -144,40 +243,52 @@ export function validateConfig(c: TrainConfig, trainCount: number): void {
   if (!(c.emaDecay >= 0 && c.emaDecay < 1)) bad('ema', `decay must be in [0, 1) (got ${c.emaDecay})`);
   if (!(c.clipGradNorm >= 0)) bad('clip-grad', `must be ≥ 0 (got ${c.clipGradNorm})`);
   if (!Number.isSafeInteger(c.seed)) bad('seed', `must be an integer (got ${c.seed})`);
+  if (c.multiScale !== undefined) {
+    const m = c.multiScale;
+    if (!Array.isArray(m) || m.length < 2 || !m.every((r) => Number.isInteger(r) && r > 0) || new Set(m).size !== m.length)
+      bad('multi-scale', `must be two or more distinct positive integers (got ${JSON.stringify(m)})`);
+  }
 }
 
-export class Trainer {
-  readonly sampler: EpochSampler;
+export class Trainer<T = ClassTargets> {
+  readonly sampler: BatchPlan;
   private rng: Rng;
   private epoch = 0;
   private metricsCount = 0;
   private bestTestAcc = 0;
   private elapsed = 0;
+  private epochSums: EpochSums = { loss: 0, correct: 0, seen: 0 };
+  /** Step of the last checkpoint written or resumed from (null: none yet), for error messages. */
+  private lastCheckpointStep: number | null = null;
   private constructor(
     readonly model: VisionModel,
     readonly config: TrainConfig,
     readonly trainData: ImageDataset,
     readonly testData: ImageDataset | null,
-    readonly step: TrainStep<ClassTargets>,
+    readonly step: TrainStep<T>,
     private readonly io: TrainerIO,
+    private readonly task: TrainingTask<T>,
   ) {
-    this.sampler = new EpochSampler(trainData.count, config.batchSize, config.seed, { dropLast: true });
+    this.sampler = BatchPlan.of(config, trainData.count);
     this.rng = new Rng(config.seed ^ 0x5eed);
   }
 
-  static async create(
+  static async create<T = ClassTargets>(
     model: VisionModel,
     config: TrainConfig,
     trainData: ImageDataset,
     testData: ImageDataset | null,
     io: TrainerIO,
-  ): Promise<Trainer> {
+    task?: TrainingTask<T>,
+  ): Promise<Trainer<T>> {
     validateConfig(config, trainData.count);
+    const t = (task ?? classificationTask(config.labelSmoothing)) as TrainingTask<T>;
     model.train();
     const c = model.defaultInputSize[0];
+    const t0 = io.now();
     const step = await TrainStep.compile(
       model,
-      crossEntropy({ labelSmoothing: config.labelSmoothing }),
+      t.objective,
       {
         optimizer: makeOptimizer(config.optimizer),
         batchShape: [config.batchSize, c, config.inputSize, config.inputSize],
@@ -186,19 +297,30 @@ export class Trainer {
       },
       io.createSession,
     );
-    return new Trainer(model, config, trainData, testData, step, io);
+    const trainer = new Trainer(model, config, trainData, testData, step, io, t);
+    trainer.firstCompileSeconds = (io.now() - t0) / 1000;
+    return trainer;
   }
+
+  /** Seconds the first batch shape's train step took to build and compile (reported when the run starts). */
+  private firstCompileSeconds = 0;
 
   get totalSteps(): number {
-    return this.config.epochs * this.sampler.batchesPerEpoch;
+    return this.config.epochs * this.sampler.stepsPerEpoch;
   }
 
+  /**
+   * Cosine schedule with linear warmup, by optimisation step — or, when the batch size varies
+   * (multi-scale), by images seen, so that every image moves the schedule equally.
+   */
   lrAt(step: number): number {
     const c = this.config;
-    return cosineLr(
-      { baseLr: c.lr, minLr: c.minLr, totalSteps: this.totalSteps, warmupSteps: Math.round(c.warmupEpochs * this.sampler.batchesPerEpoch) },
-      step,
-    );
+    if (this.sampler.multiScale) {
+      const n = this.sampler.count;
+      return cosineLr({ baseLr: c.lr, minLr: c.minLr, totalSteps: c.epochs * n, warmupSteps: Math.round(c.warmupEpochs * n) }, this.sampler.imagesSeen());
+    }
+    const spe = this.sampler.stepsPerEpoch;
+    return cosineLr({ baseLr: c.lr, minLr: c.minLr, totalSteps: this.totalSteps, warmupSteps: Math.round(c.warmupEpochs * spe) }, step);
   }
 
   /** Continue from a checkpoint: weights, optimizer/EMA state, RNG, sampler and counters. */
@@ -210,7 +332,10 @@ export class Trainer {
     this.metricsCount = ckpt.meta.metricsCount;
     this.bestTestAcc = ckpt.meta.bestTestAcc;
     this.elapsed = ckpt.meta.elapsed;
+    this.epochSums = { ...(ckpt.meta.epochSums ?? { loss: 0, correct: 0, seen: 0 }) };
+    this.lastCheckpointStep = ckpt.train.step;
   }
+
 
   private checkpoint(): Checkpoint {
     return {
@@ -223,6 +348,7 @@ export class Trainer {
         metricsCount: this.metricsCount,
         bestTestAcc: this.bestTestAcc,
         elapsed: this.elapsed,
+        epochSums: { ...this.epochSums },
       },
     };
   }
@@ -234,74 +360,108 @@ export class Trainer {
 
   private async save(onEvent?: (e: TrainerEvent) => void): Promise<void> {
     await this.io.saveCheckpoint(this.checkpoint());
+    this.lastCheckpointStep = this.step.stepCount;
     onEvent?.({ type: 'checkpoint', step: this.step.stepCount });
   }
 
-  /** Train until `config.epochs` (or `stopAfterSteps` more steps, for tests); returns the final eval. */
-  async run(onEvent?: (e: TrainerEvent) => void, stopAfterSteps = Infinity): Promise<EvalResult | null> {
+  /**
+   * Train until `config.epochs` (or `stopAfterSteps` more steps, for tests); returns the final eval.
+   * When `signal` is aborted (Ctrl-C), the step in flight finishes, a checkpoint is written, and an
+   * InterruptedError says where to resume.
+   */
+  async run(onEvent?: (e: TrainerEvent) => void, stopAfterSteps = Infinity, signal?: AbortSignal): Promise<EvalResult | null> {
     const c = this.config;
-    const spe = this.sampler.batchesPerEpoch;
+    const spe = this.sampler.stepsPerEpoch;
     const channels = this.model.defaultInputSize[0];
-    onEvent?.({ type: 'start', step: this.step.stepCount, totalSteps: this.totalSteps, stepsPerEpoch: spe, epoch: this.epoch });
+    const imageSide = Math.max(this.trainData.height, this.trainData.width);
+    onEvent?.({ type: 'start', step: this.step.stepCount, totalSteps: this.totalSteps, stepsPerEpoch: spe, epoch: this.epoch, epochs: c.epochs, batchSize: c.batchSize });
     let last: EvalResult | null = null;
     let stepsThisRun = 0;
+    // Every compile of this process is logged (multi-scale: one per side; the record shows it happened once).
+    const first = this.step.compiledShapes[0]!;
+    this.record({ compiled: first, seconds: this.firstCompileSeconds });
+    onEvent?.({ type: 'compile', shape: first, seconds: this.firstCompileSeconds });
+    const stopIfAsked = async () => {
+      if (!signal?.aborted) return;
+      if (this.lastCheckpointStep !== this.step.stepCount) await this.save(onEvent);
+      throw new InterruptedError(`interrupted after step ${this.step.stepCount}; a checkpoint of that step was written`, this.step.stepCount);
+    };
     while (this.epoch < c.epochs) {
       // Optimisation steps until the sampler moves to the next epoch.
-      let epochLoss = 0;
-      let epochCorrect = 0;
-      let epochSeen = 0;
-      while (this.sampler.state().epoch === this.epoch) {
+      while (this.sampler.epoch === this.epoch) {
         if (stepsThisRun >= stopAfterSteps) return last;
+        await stopIfAsked();
         const t0 = this.io.now();
-        const idx = this.sampler.next();
-        const batch = makeBatch(this.trainData, idx, { size: c.inputSize, train: true, rng: this.rng, channels, pad: c.cropPad });
         const stepNo = this.step.stepCount;
         const lr = this.lrAt(stepNo);
-        const res = await this.step.step(batch.x as Tensor, batch.labels, lr, this.rng);
+        const plan = this.sampler.next();
+        // Multi-scale: the image is scaled with the canvas (28 on 32 → 21 on 24), keeping the margin.
+        const imageSize = plan.size === c.inputSize ? undefined : Math.max(1, Math.round((imageSide * plan.size) / c.inputSize));
+        const batch = makeBatch(this.trainData, plan.indices, { size: plan.size, imageSize, train: true, rng: this.rng, channels, pad: c.cropPad });
+        const compiled = this.step.compiledShapes.length;
+        const res = await this.step.step(batch.x as Tensor, this.task.targets(batch), lr, this.rng);
+        if (this.step.compiledShapes.length > compiled) {
+          const shape = this.step.compiledShapes[compiled]!;
+          const seconds = (this.io.now() - t0) / 1000;
+          this.record({ compiled: shape, seconds });
+          onEvent?.({ type: 'compile', shape, seconds });
+        }
         if (!Number.isFinite(res.loss))
           throw new TrainingError(
-            `non-finite loss (${res.loss}) at step ${stepNo + 1} (epoch ${this.epoch + 1}); weights were not updated and the last good checkpoint is kept. Try a lower --lr or --clip-grad.`,
+            `non-finite loss (${res.loss}) at step ${stepNo + 1} (epoch ${this.epoch + 1}); weights were not updated and ` +
+              (this.lastCheckpointStep === null
+                ? 'no checkpoint had been written yet.'
+                : `the last good checkpoint (step ${this.lastCheckpointStep}) is kept.`) +
+              ' Try a lower --lr or --clip-grad.',
             stepNo + 1,
           );
         const dt = (this.io.now() - t0) / 1000;
         this.elapsed += dt;
         stepsThisRun++;
-        const acc = res.metrics.acc!;
-        epochLoss += res.loss * c.batchSize;
-        epochCorrect += acc * c.batchSize;
-        epochSeen += c.batchSize;
-        this.record({ step: stepNo + 1, epoch: this.epoch + 1, loss: res.loss, acc, lr, grad_norm: res.gradNorm, img_s: c.batchSize / dt });
-        onEvent?.({ type: 'step', step: stepNo + 1, epoch: this.epoch, loss: res.loss, acc, lr, imgPerSec: c.batchSize / dt });
-        if (c.checkpointEvery > 0 && (stepNo + 1) % c.checkpointEvery === 0 && this.sampler.state().epoch === this.epoch)
+        const size = plan.indices.length;
+        const acc = res.metrics.acc ?? NaN;
+        this.epochSums.loss += res.loss * size;
+        this.epochSums.correct += acc * size;
+        this.epochSums.seen += size;
+        const extra: MetricsRecord = {};
+        for (const [k, v] of Object.entries(res.metrics)) if (k !== 'acc') extra[k] = v;
+        if (this.sampler.multiScale) extra.size = plan.size;
+        this.record({ step: stepNo + 1, epoch: this.epoch + 1, loss: res.loss, ...(Number.isNaN(acc) ? {} : { acc }), lr, grad_norm: res.gradNorm, img_s: size / dt, ...extra });
+        onEvent?.({ type: 'step', step: stepNo + 1, epoch: this.epoch, loss: res.loss, acc, lr, imgPerSec: size / dt });
+        if (c.checkpointEvery > 0 && (stepNo + 1) % c.checkpointEvery === 0 && this.sampler.epoch === this.epoch)
           await this.save(onEvent);
       }
       // End of epoch: evaluate (raw weights, and EMA weights if kept), then checkpoint.
+      await stopIfAsked();
+      const sums = this.epochSums;
       const record: MetricsRecord = {
         epoch: this.epoch + 1,
         step: this.step.stepCount,
-        train_loss: epochSeen ? epochLoss / epochSeen : NaN,
-        train_acc: epochSeen ? epochCorrect / epochSeen : NaN,
+        train_loss: sums.seen ? sums.loss / sums.seen : NaN,
+        ...(Number.isNaN(sums.correct) ? {} : { train_acc: sums.seen ? sums.correct / sums.seen : NaN }),
         lr: this.lrAt(this.step.stepCount),
         elapsed_s: this.elapsed,
       };
       if (this.testData) {
         this.step.syncToModel(false);
-        last = await evaluate(this.model, this.testData, c.inputSize, c.evalBatchSize, (done, total) =>
+        last = await this.task.evaluate(this.model, this.testData, c.inputSize, c.evalBatchSize, (done, total) =>
           onEvent?.({ type: 'eval', epoch: this.epoch, done, total }),
         );
-        record.test_acc = last.accuracy;
+        if (!Number.isNaN(last.accuracy)) record.test_acc = last.accuracy;
         record.test_loss = last.loss;
         if (c.emaDecay > 0) {
           this.step.syncToModel(true);
-          const ema = await evaluate(this.model, this.testData, c.inputSize, c.evalBatchSize);
-          record.test_acc_ema = ema.accuracy;
+          const ema = await this.task.evaluate(this.model, this.testData, c.inputSize, c.evalBatchSize);
+          if (!Number.isNaN(ema.accuracy)) record.test_acc_ema = ema.accuracy;
+          record.test_loss_ema = ema.loss;
           this.step.syncToModel(false);
         }
-        this.bestTestAcc = Math.max(this.bestTestAcc, last.accuracy);
+        if (!Number.isNaN(last.accuracy)) this.bestTestAcc = Math.max(this.bestTestAcc, last.accuracy);
       }
       this.record(record);
       onEvent?.({ type: 'epoch', record });
       this.epoch++;
+      this.epochSums = { loss: 0, correct: 0, seen: 0 };
       await this.save(onEvent);
     }
     this.step.syncToModel(false);

@@ -176,8 +176,24 @@ test('defineCommand rejects broken specs', () => {
 test('variadic positionals accept any number of arguments', () => {
   const cmd = defineCommand({ name: 'predict', options: {}, positionals: [{ name: 'images', description: 'files', required: true, variadic: true }] });
   const r = parseCommand(cmd, ['a.jpg', 'b.jpg', 'c.jpg']);
-  assert.deepEqual(r, { help: false, values: {}, positionals: ['a.jpg', 'b.jpg', 'c.jpg'] });
+  assert.deepEqual(r, { help: false, values: {}, positionals: ['a.jpg', 'b.jpg', 'c.jpg'], given: new Set() });
   assert.throws(() => parseCommand(cmd, []), /missing argument <images> for 'visionmix predict'/);
+});
+
+test('`given` names exactly the options on the command line, not the defaulted ones', () => {
+  const cmd = defineCommand({
+    name: 'train',
+    options: {
+      epochs: { type: 'int', default: 10, description: 'epochs' },
+      data: { type: 'string', default: 'x', description: 'data' },
+      ema: { type: 'boolean', description: 'ema' },
+      threads: { type: 'int', description: 'threads' },
+    },
+  });
+  const r = parseCommand(cmd, ['--epochs', '10', '--no-ema']);
+  assert.ok(!r.help);
+  assert.deepEqual([...r.given].sort(), ['ema', 'epochs'], 'given even when equal to the default');
+  assert.equal(r.values.data, 'x');
 });
 
 test('renderHelp lists usage, arguments, options with constraints and defaults', () => {

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { createModel, readSafetensors } from '../../src/index.js';
 import { loadImage } from '../../src/io/load_image.js';
 import { createTransform } from '../../src/tasks/transform.js';
-import { goldenDir, hasGolden } from '../helpers.js';
-import { runCli } from './run_cli.js';
+import { goldenDir, hasGolden, runCli } from '../helpers.js';
+
 
 if (!hasGolden('convnext') && process.env.CI === 'true') throw new Error('CI: ../shared/golden is missing');
 const skip = !hasGolden('convnext') && 'no ../shared/golden';
@@ -23,8 +23,8 @@ test('features: pooled embeddings of a folder = pool + LayerNorm of the model on
     writeFileSync(join(imgs, 'broken.jpg'), 'not a jpeg');
     const weights = join(goldenDir('convnext'), 'convnext_atto_224.weights.safetensors');
     const out = join(dir, 'emb.safetensors');
-    const r = await runCli(['features', '-m', 'convnext_atto', '--weights', weights, imgs, '-o', out, '--npy', '--batch', '1', '--json']);
-    assert.equal(r.code, 1, 'one image could not be read');
+    const r = runCli(['features', '-m', 'convnext_atto', '--weights', weights, imgs, '-o', out, '--npy', '--batch', '1', '--json']);
+    assert.equal(r.status, 1, 'one image could not be read');
     assert.match(r.stderr, /skipped .*broken\.jpg: cannot decode image/);
     const summary = JSON.parse(r.stdout) as { images: number; tensors: Record<string, number[]> };
     assert.equal(summary.images, 2);
@@ -56,9 +56,10 @@ test('features: pooled embeddings of a folder = pool + LayerNorm of the model on
 });
 
 test('features: usage errors name the option', async () => {
-  const r = await runCli(['features', '-m', 'convnext_atto', 'nowhere/', '-o', '/tmp/x.bin']);
-  assert.notEqual(r.code, 0);
+  const r = runCli(['features', '-m', 'convnext_atto', 'nowhere/', '-o', '/tmp/x.bin']);
+  assert.notEqual(r.status, 0);
   assert.match(r.stderr, /--out must name a \.safetensors file/);
-  const r2 = await runCli(['features', '-m', 'convnext_atto', '/definitely/not/here', '-o', '/tmp/x.safetensors']);
-  assert.match(r2.stderr, /image or folder not found: \/definitely\/not\/here/);
+  const r2 = runCli(['features', '-m', 'convnext_atto', '/definitely/not/here.png', '-o', '/tmp/vm-features-none.safetensors']);
+  assert.equal(r2.status, 1);
+  assert.match(r2.stderr, /skipped \/definitely\/not\/here\.png: image not found/);
 });

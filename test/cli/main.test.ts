@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers.js';
 
@@ -128,9 +129,12 @@ test('a typed error prints `error: <message>` without a stack and exits 1', () =
   assert.doesNotMatch(r.stderr, STACK_FRAME);
 });
 
-test('bench smoke run reports latency and the ratio to the GEMM peak', () => {
-  const r = cli('bench', '--model', 'convnext_atto', '--batch', '1', '--iters', '2', '--warmup', '1', '--size', '64', '--gemm-iters', '1');
+test('bench smoke run reports latency and the ratio to the GEMM peak; --threads is capped at the cores', () => {
+  const r = cli('bench', '--model', 'convnext_atto', '--batch', '1', '--iters', '2', '--warmup', '1', '--size', '64', '--gemm-iters', '1', '--threads', '1000');
   assert.equal(r.status, 0, r.stderr);
+  const cores = availableParallelism();
+  assert.match(r.stderr, new RegExp(`^warning: --threads 1000 is more than the ${cores} cores of this machine; using ${cores}$`, 'm'));
+  assert.match(r.stdout, new RegExp(`batch 1 x 3x64x64, ${cores} threads?`));
   assert.match(r.stdout, /^latency\/img min\s+\d+(\.\d+)? ms$/m);
   assert.match(r.stdout, /^GEMM peak\s+\d+(\.\d+)? GFLOP\/s/m);
   // The figure the command exists for: a positive, finite ratio. Its value is not asserted.

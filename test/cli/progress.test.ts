@@ -222,3 +222,42 @@ test('formatRate, formatCount and formatMetric', () => {
   assert.equal(formatMetric(1234.56), '1234.6');
   assert.equal(formatMetric('n/a'), 'n/a');
 });
+
+test('initial: work done before the bar started (a resumed epoch) counts in the bar, not in the rate', () => {
+  const stream = fakeStream(false);
+  const clock = fakeClock();
+  const bar = new ProgressBar({ total: 100, unit: 'step', stream, now: clock.now, initial: 40 });
+  for (let i = 0; i < 10; i++) {
+    clock.advance(500);
+    bar.tick(); // 2 steps/s
+  }
+  assert.match(bar.render(), /50% 50\/100 step \| 2\.0 step\/s \| ETA 25\.0s/);
+  for (let i = 0; i < 50; i++) {
+    clock.advance(500);
+    bar.tick();
+  }
+  bar.done();
+  assert.match(stream.text(), /100\/100 step \| 2\.0 step\/s \| elapsed 30\.0s\n$/, 'the final average is over this run only');
+});
+
+test('trainProgress after a resume: rates from the steps of this process only; epochs from the start event', async () => {
+  const { trainProgress } = await import('../../src/cli/train_progress.js');
+  const stream = fakeStream(false);
+  const clock = fakeClock();
+  const onEvent = trainProgress(stream, clock.now);
+  // Resumed at step 29 of 30-step epochs (epoch 1 of 2 done), batch 64: 10 steps/s = 640 img/s.
+  onEvent({ type: 'start', step: 29, totalSteps: 60, stepsPerEpoch: 30, epoch: 0, epochs: 2, batchSize: 64 });
+  for (let s = 30; s <= 45; s++) {
+    clock.advance(100);
+    onEvent({ type: 'step', step: s, epoch: s <= 30 ? 0 : 1, loss: 1, acc: 0.5, lr: 1e-3, imgPerSec: 640 });
+  }
+  const text = stream.text();
+  assert.match(text, /^resuming at step 29 \(epoch 1\/2\)$/m);
+  const rates = [...text.matchAll(/\| ([\d.]+) img\/s \|/g)].map((m) => Number(m[1]));
+  assert.ok(rates.length > 0, text);
+  for (const r of rates) assert.ok(r <= 700, `rate ${r} img/s, expected about 640:\n${text}`);
+  // A finished run's final epoch is not shown as "epoch 3/2".
+  const s2 = fakeStream(false);
+  trainProgress(s2)({ type: 'start', step: 60, totalSteps: 60, stepsPerEpoch: 30, epoch: 2, epochs: 2, batchSize: 64 });
+  assert.equal(s2.text(), 'resuming at step 60 (epoch 2/2)\n');
+});

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsError } from '../../src/errors.js';
 import { Tensor } from '../../src/tensor.js';
-import { SafetensorsFile, readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { CHECKSUM_KEY, SafetensorsFile, readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import {
   decodeTensor,
   halfToFloat,
@@ -13,6 +13,7 @@ import {
   parseSafetensorsHeader,
   serializeSafetensors,
 } from '../../src/io/safetensors_format.js';
+import { goldenSkip } from '../golden.js';
 import { goldenDir } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'visionmix-safetensors-'));
@@ -81,8 +82,11 @@ test('roundtrip of every written dtype, with metadata, scalar and empty tensors'
   await writeSafetensors(p, tensors, meta);
 
   const f = await SafetensorsFile.open(p);
+  const checksum = f.metadata[CHECKSUM_KEY] ?? '';
   try {
-    assert.deepEqual(f.metadata, meta);
+    // Our writer adds the SHA-256 of the tensor data (checked on read; see the checksum tests).
+    assert.match(checksum, /^[0-9a-f]{64}$/);
+    assert.deepEqual(f.metadata, { ...meta, [CHECKSUM_KEY]: f.metadata[CHECKSUM_KEY] });
     assert.deepEqual(new Set(f.keys()), new Set(tensors.keys()));
     const back = await f.readAll();
     for (const [key, t] of tensors) {
@@ -102,8 +106,9 @@ test('roundtrip of every written dtype, with metadata, scalar and empty tensors'
     await f.close();
   }
 
-  // The in-memory serializer and parser agree with the file path, byte for byte.
-  const bytes = serializeSafetensors(tensors, meta);
+  // The in-memory serializer and parser agree with the file path, byte for byte (given the checksum
+  // the file writer adds to the metadata).
+  const bytes = serializeSafetensors(tensors, { ...meta, [CHECKSUM_KEY]: checksum });
   assert.deepEqual(new Uint8Array(readFileSync(p)), bytes);
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
   assert.equal(n % 8, 0, 'header padded to a multiple of 8');
@@ -361,7 +366,8 @@ test('pure parser reports a caller that passes too short a prefix', () => {
 // Real files written by PyTorch's safetensors library
 
 const golden = goldenDir('convnext');
-test('reads every golden convnext safetensors file', { skip: !existsSync(golden) && `no ${golden}` }, async () => {
+test('reads every golden convnext safetensors file', { skip: goldenSkip('convnext') }, async () => {
+  assert.ok(existsSync(golden), `golden data missing: ${golden}`);
   const files = readdirSync(golden).filter((f) => f.endsWith('.safetensors'));
   assert.ok(files.length > 0);
   for (const name of files) {
@@ -381,6 +387,44 @@ test('reads every golden convnext safetensors file', { skip: !existsSync(golden)
     assert.equal(stem.dtype, 'float32');
     assert.ok([...stem.data].every(Number.isFinite));
     assert.ok(Object.keys(f.metadata).length > 0);
+  } finally {
+    await f.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Checksums: flipped bytes in the tensor data are an error naming the file, not silent garbage
+
+/** Flip one byte of `path` at `offsetFromEnd` bytes before its end (inside the tensor data). */
+function flipByte(path: string, offsetFromEnd: number): void {
+  const bytes = readFileSync(path);
+  bytes[bytes.length - offsetFromEnd]! ^= 0xff;
+  writeFileSync(path, bytes);
+}
+
+test('checksum: our files record the SHA-256 of their data; a flipped data byte fails readAll/readSafetensors/verify naming the file', async () => {
+  const p = tmpPath('checksum');
+  await writeSafetensors(p, { a: Tensor.from(new Float32Array([1, 2, 3, 4]), [4]), b: Tensor.from(new Float32Array([5, 6]), [2]) }, { note: 'x' });
+  assert.deepEqual([...(await readSafetensors(p)).get('b')!.data], [5, 6], 'intact file reads');
+  flipByte(p, 3);
+  const isCorrupt = (e: unknown) => e instanceof SafetensorsError && e.file === p && e.message.includes(p) && /checksum mismatch/.test(e.message);
+  await assert.rejects(readSafetensors(p), isCorrupt);
+  const f = await SafetensorsFile.open(p);
+  try {
+    await assert.rejects(f.verify(), isCorrupt);
+    await assert.rejects(f.readAll(), isCorrupt);
+  } finally {
+    await f.close();
+  }
+});
+
+test('checksum: files written by other tools (no checksum) read as before, nothing to verify', async () => {
+  const p = writeRaw('foreign', serializeSafetensors({ a: Tensor.from(new Float32Array([1, 2]), [2]) }, { format: 'pt' }));
+  const f = await SafetensorsFile.open(p);
+  try {
+    assert.equal(f.checksum, undefined);
+    await f.verify();
+    assert.deepEqual([...(await f.readAll()).get('a')!.data], [1, 2]);
   } finally {
     await f.close();
   }

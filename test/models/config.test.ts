@@ -2,8 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, createModel, describeSchema, familySchema } from '../../src/index.js';
+import { runCli } from '../helpers.js';
 import { configSchema, field, parseConfig, type ConfigOf } from '../../src/models/config.js';
-import { runCli } from '../cli/run_cli.js';
+
 
 const TINY = { depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], num_classes: 5 };
 
@@ -102,21 +103,21 @@ test('describeSchema lists every key the family accepts, with type, default and 
 });
 
 test('visionmix models --config-help FAMILY prints the schema; an unknown family is a usage error', async () => {
-  const ok = await runCli(['models', '--config-help', 'convnextv2']);
-  assert.equal(ok.code, 0, ok.stderr);
+  const ok = runCli(['models', '--config-help', 'convnextv2']);
+  assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /config keys of family 'convnextv2'/);
   assert.match(ok.stdout, /ls_init_value\s+lsInitValue\s+number ≥ 0 \| null\s+null/);
-  const bad = await runCli(['models', '--config-help', 'resnet']);
-  assert.notEqual(bad.code, 0);
+  const bad = runCli(['models', '--config-help', 'resnet']);
+  assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /unknown family 'resnet'/);
 });
 
 test("visionmix train --config: non-objects and a family contradicting --model are usage errors", async () => {
   for (const cfg of ['"x"', 'null', '[1,2]', '3']) {
-    const r = await runCli(['train', '--model', 'convnextv2', '--config', cfg, '--data', 'fashion-mnist:bundled', '--out', '/tmp/visionmix-never-created']);
-    assert.notEqual(r.code, 0, cfg);
+    const r = runCli(['train', '--model', 'convnextv2', '--config', cfg, '--data', 'fashion-mnist:bundled', '--out', '/tmp/visionmix-never-created']);
+    assert.notEqual(r.status, 0, cfg);
     assert.match(r.stderr, /--config must be a JSON object/, cfg);
   }
-  const r = await runCli(['train', '--model', 'convnextv2', '--config', '{"family":"convnext"}', '--data', 'fashion-mnist:bundled', '--out', '/tmp/visionmix-never-created']);
+  const r = runCli(['train', '--model', 'convnextv2', '--config', '{"family":"convnext"}', '--data', 'fashion-mnist:bundled', '--out', '/tmp/visionmix-never-created']);
   assert.match(r.stderr, /--config says family "convnext" but --model is 'convnextv2'/);
 });

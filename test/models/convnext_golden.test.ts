@@ -2,11 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createModel, readSafetensors, type VisionModel } from '../../src/index.js';
-import { assertClose, goldenCases, goldenFile, type GoldenCase } from '../golden.js';
-import { hasGolden } from '../helpers.js';
+import { assertClose, goldenCases, goldenFile, goldenSkip, type GoldenCase } from '../golden.js';
+import { goldenDir, hasGolden } from '../helpers.js';
 
 const FAMILY = 'convnext';
-const skip = !hasGolden(FAMILY) && 'no ../shared/golden/convnext';
+const skip = goldenSkip(FAMILY);
 
 function buildModel(c: GoldenCase): VisionModel {
   const r = c.reference as { timm_config?: { model?: string }; depths: number[]; dims: number[]; num_classes: number };
@@ -15,9 +15,10 @@ function buildModel(c: GoldenCase): VisionModel {
   return createModel({ family, depths: r.depths, dims: r.dims, num_classes: r.num_classes });
 }
 
-const inferenceCases = skip ? [] : goldenCases(FAMILY).filter((c) => c.mode === 'eval');
+const inferenceCases = hasGolden(FAMILY) ? goldenCases(FAMILY).filter((c) => c.mode === 'eval') : [];
 
 test('golden cases exist', { skip }, () => {
+  assert.ok(hasGolden(FAMILY), `golden data missing: ${goldenDir(FAMILY)}/cases.json`);
   assert.ok(inferenceCases.length >= 4, 'expected at least 4 inference cases');
 });
 

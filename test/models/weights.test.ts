@@ -13,11 +13,18 @@ function fullStateDict(): Map<string, Tensor> {
   return new Map(Object.entries(tiny().stateDict()).map(([k, t]) => [k, Tensor.zeros(t.shape)]));
 }
 
+const input = () => Tensor.from(Float32Array.from({ length: 3 * 32 * 32 }, (_, i) => Math.cos(i)), [1, 3, 32, 32]);
+
 test('strict load of a complete state dict succeeds and changes the outputs', async () => {
   const m = tiny();
-  const sd = fullStateDict();
-  await m.loadWeights(sd);
+  m.eval();
+  const before = [...(await m.run(input())).logits.data];
+  assert.ok(before.some((v) => v !== 0), 'random init gives non-zero logits');
+  await m.loadWeights(fullStateDict());
   assert.equal((m.stateDict()['head.fc.weight']!.data as Float32Array).every((v) => v === 0), true);
+  // All-zero weights: the head's norm and linear layer output exactly 0 whatever the input.
+  const after = [...(await m.run(input())).logits.data];
+  assert.deepEqual(after, [0, 0, 0, 0, 0], 'the compiled graph uses the new weights, not the old ones');
 });
 
 test('missing keys → WeightsError listing them', async () => {
@@ -37,7 +44,12 @@ test('unexpected keys → WeightsError listing them; non-strict loads the rest',
   assert.ok(err instanceof WeightsError);
   assert.deepEqual(err.unexpected, ['decoder.0.dwconv.weight']);
   assert.match(err.message, /unexpected keys \(1\): decoder\.0\.dwconv\.weight/);
-  await tiny().loadWeights(sd, { strict: false });
+  // Not strict: the model's keys are loaded, the unexpected one is ignored.
+  const m = tiny();
+  await m.loadWeights(sd, { strict: false });
+  const loaded = m.stateDict();
+  assert.equal(loaded['decoder.0.dwconv.weight'], undefined);
+  for (const [k, t] of Object.entries(loaded)) assert.ok((t.data as Float32Array).every((v) => v === 0), `${k} loaded`);
 });
 
 test('mis-shaped keys → WeightsError with expected and actual shapes (even when not strict)', async () => {

@@ -10,11 +10,10 @@ import { toModelProto } from '../../src/graph/emit.js';
 import { createNodeSession } from '../../src/runtime/node.js';
 import { adamw } from '../../src/train/optim.js';
 import { Tensor } from '../../src/tensor.js';
-import { assertClose, compare, goldenCases, goldenFile, type GoldenCase } from '../golden.js';
-import { hasGolden } from '../helpers.js';
+import { assertClose, compare, goldenCases, goldenFile, goldenSkip, type GoldenCase } from '../golden.js';
 
 const FAMILY = 'convnext';
-const skip = !hasGolden(FAMILY) && 'no ../shared/golden/convnext';
+const skip = goldenSkip(FAMILY);
 const theCase = (): GoldenCase => goldenCases(FAMILY).find((c) => c.name === 'convnextv2_tiny_custom_train')!;
 
 function model(c: GoldenCase) {

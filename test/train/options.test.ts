@@ -1,8 +1,8 @@
 /** Training jobs: typed errors for bad options, and a clear stop on a non-finite loss. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { engine } from '../../src/index.js';
 import { ConfigError, DataError, TrainingError } from '../../src/errors.js';
@@ -69,9 +69,36 @@ test(
     const step = err.step!;
     assert.ok(step > 1, `diverged at step ${step}`);
     assert.match(err.message, new RegExp(`non-finite loss \\((NaN|Infinity|-Infinity)\\) at step ${step} \\(epoch 1\\)`));
+    assert.match(err.message, new RegExp(`the last good checkpoint \\(step ${step - 1}\\) is kept`));
     const { ckpt } = await loadCheckpoint(out);
     assert.equal(ckpt.train.step, step - 1, 'the checkpoint of the last finite step is kept');
     const logged = MetricsLog.read(join(out, 'metrics.jsonl')).map((r) => r.step);
     assert.equal(logged[logged.length - 1], step - 1, 'no record for the failed step');
+  }),
+);
+
+test(
+  'a non-finite loss before any checkpoint says that none was written (not "the last good checkpoint is kept")',
+  withDir(async (dir) => {
+    const out = join(dir, 'diverge-early');
+    const err = await trainJob(engine, job(out, { train: { lr: 1e4, optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0 }, warmupEpochs: 0, checkpointEvery: 0, seed: 3 } }),
+    ).catch((e: unknown) => e);
+    assert.ok(err instanceof TrainingError, String(err));
+    assert.match(err.message, /weights were not updated and no checkpoint had been written yet\. Try a lower --lr/);
+    assert.doesNotMatch(err.message, /last good checkpoint/);
+    assert.equal(existsSync(join(out, 'checkpoint.safetensors')), false);
+  }),
+);
+
+test(
+  '--threads above the core count is capped with a warning (1000 threads would make every step wait)',
+  withDir(async (dir) => {
+    const out = join(dir, 'threads');
+    const warnings: string[] = [];
+    await trainJob(engine, job(out, { threads: 1000 }), { stopAfterSteps: 1, onWarning: (m) => warnings.push(m) });
+    const cores = availableParallelism();
+    assert.deepEqual(warnings, [`--threads 1000 is more than the ${cores} cores of this machine; using ${cores}`]);
+    assert.equal((JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { threads: number }).threads, cores);
+    await assert.rejects(trainJob(engine, job(join(dir, 'zero'), { threads: 0 })), /--threads must be a positive integer \(got 0\)/);
   }),
 );

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { engine } from '../../src/index.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
-import { trainJob } from '../../src/tasks/train.js';
+import { resumeJob, trainJob } from '../../src/tasks/train.js';
 import { RESUME_TEST_JOB } from '../fixtures/train_job.js';
 
 const child = fileURLToPath(new URL('../fixtures/train_child.js', import.meta.url));
@@ -47,7 +47,7 @@ function runChild(args: string[], when: ((line: string) => boolean) | null, env:
   });
 }
 
-test('SIGKILL during training and during a checkpoint write: resume reproduces the uninterrupted run exactly', async (t) => {
+test('SIGKILL during training and during a checkpoint write: resume reproduces the uninterrupted run exactly', async () => {
   const root = mkdtempSync(join(tmpdir(), 'visionmix-resume-'));
   try {
     // Reference: uninterrupted.
@@ -65,18 +65,22 @@ test('SIGKILL during training and during a checkpoint write: resume reproduces t
     await runChild([a, 'resume'], null);
     assert.deepEqual([...stepLosses(a)], [...want], 'resumed losses equal the uninterrupted run');
 
-    // 2. Killed while writing the checkpoint of step 16: the step-12 checkpoint stays readable.
+    // 2. Killed while writing its first checkpoint (step 4): there is nothing to resume, and the
+    //    half-written temp file is removed by the next job that locks the folder (here: the resume
+    //    that then says there is no checkpoint).
     const b = join(root, 'killed-writing');
     const r2 = await runChild([b, 'fresh'], (l) => l.startsWith('visionmix-fault: paused'), {
       VISIONMIX_FAULT_PAUSE_WRITE: join('killed-writing', 'checkpoint.safetensors'),
     });
     assert.ok(r2.killed);
-    // The first pause happens at the first checkpoint write (step 4): nothing readable yet, or the
-    // previous one. Either way a stray temp file must not break loading.
-    const leftovers = readdirSync(b).filter((f) => f.endsWith('.tmp'));
-    t.diagnostic(`temp files left by the kill: ${leftovers.length}`);
+    assert.match(r2.out, /step 4\n/);
+    assert.doesNotMatch(r2.out, /checkpoint 4/, 'killed before the step-4 checkpoint was complete');
+    assert.equal(readdirSync(b).filter((f) => f.endsWith('.tmp')).length, 1, 'the kill left the half-written temp file');
     await assert.rejects(loadCheckpoint(b), /no checkpoint to resume/);
+    await assert.rejects(resumeJob(engine, b), /no checkpoint to resume in .*stopped before its first checkpoint/);
+    assert.deepEqual(readdirSync(b).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
 
+    // 3. Killed while writing the step-16 checkpoint: the step-12 one stays readable and is resumed.
     // Run again until it has written checkpoints, then kill during a later write.
     const c = join(root, 'killed-writing-later');
     const r3 = await runChild([c, 'fresh'], (l) => l === 'step 13');
@@ -92,6 +96,7 @@ test('SIGKILL during training and during a checkpoint write: resume reproduces t
     assert.equal(after.ckpt.train.step, 12, 'the step-12 checkpoint is intact');
     await runChild([c, 'resume'], null);
     assert.deepEqual([...stepLosses(c)], [...want], 'resumed losses equal the uninterrupted run');
+    assert.deepEqual(readdirSync(c).filter((f) => f.endsWith('.tmp')), [], 'the resume removed the killed write\'s temp file');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
