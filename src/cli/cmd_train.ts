@@ -5,6 +5,43 @@ import { withInterrupts } from './interrupt.js';
 import type { CliIO, CommandArgs } from './main.js';
 import { trainProgress } from './train_progress.js';
 
+/** The options of a training run (`train`, and `pretrain` which adds its own). */
+export const TRAIN_OPTIONS = {
+  model: { type: 'string', short: 'm', placeholder: 'name', description: "registry name (see 'visionmix models') or a family (e.g. convnextv2, cmt) with --config" },
+  config: { type: 'string', placeholder: 'json', description: 'model config overrides as JSON, e.g. \'{"depths":[2,2,6,2],"dims":[40,80,160,320]}\'' },
+  data: { type: 'string', default: 'fashion-mnist', placeholder: 'spec', description: 'fashion-mnist | fashion-mnist:PATH | fashion-mnist:bundled' },
+  epochs: { type: 'int', min: 1, default: 10, description: 'epochs' },
+  batch: { type: 'int', min: 1, default: 64, short: 'b', description: 'batch size' },
+  lr: { type: 'number', positive: true, default: 2e-3, description: 'peak learning rate' },
+  minLr: { type: 'number', min: 0, default: 1e-6, description: 'final learning rate of the cosine schedule' },
+  warmupEpochs: { type: 'number', min: 0, default: 1, description: 'linear warmup (epochs, may be fractional)' },
+  optimizer: { type: 'string', choices: ['adamw', 'sgd'] as const, default: 'adamw', description: 'optimizer' },
+  weightDecay: { type: 'number', min: 0, default: 0.05, description: 'weight decay (not on norms, biases, GRN, layer scale)' },
+  momentum: { type: 'number', min: 0, max: 1, default: 0.9, description: 'SGD momentum' },
+  labelSmoothing: { type: 'number', min: 0, max: 0.99, default: 0.1, description: 'label smoothing' },
+  dropPath: { type: 'number', min: 0, max: 0.99, description: 'stochastic depth rate (linear over blocks)' },
+  ema: { type: 'number', min: 0, max: 0.999999, default: 0, description: 'EMA decay of the weights (0: off)' },
+  clipGrad: { type: 'number', min: 0, default: 0, description: 'clip gradients to this global norm (0: off)' },
+  size: { type: 'int', min: 8, default: 32, description: 'square input size (images are padded to it)' },
+  multiScale: {
+    type: 'ints',
+    min: 8,
+    placeholder: 'sides',
+    description: "multi-scale training (MobileViT): a side drawn per batch from these, batch scaled by (size/side)², images scaled with it; e.g. 24,28,32",
+  },
+  cropPad: { type: 'int', min: 0, default: 4, description: 'random-crop padding in pixels (0: no random shift)' },
+  seed: { type: 'int', default: 0, description: 'seed for init, shuffling, augmentation and drop path' },
+  ckptEvery: { type: 'int', min: 0, default: 200, description: 'checkpoint every N steps (and every epoch)' },
+  threads: { type: 'int', min: 1, description: 'intra-op threads (default and most: all cores; more are capped with a warning)' },
+  out: { type: 'string', short: 'o', placeholder: 'dir', description: 'run folder (must not hold a run already)' },
+  resume: {
+    type: 'string',
+    placeholder: 'dir',
+    description:
+      "continue the run in this folder from its last checkpoint, with the run's own settings; only --epochs (train longer: the cosine schedule is stretched from there on) and --threads may be given with it",
+  },
+} as const;
+
 export const spec = defineCommand({
   name: 'train',
   summary: 'Train a model (AdamW, cosine + warmup, label smoothing, drop path, EMA); --resume continues a run',
@@ -16,41 +53,7 @@ export const spec = defineCommand({
     'Ctrl-C writes a checkpoint of the last finished step before exiting. Data: fashion-mnist (Debian package ' +
     'dataset-fashion-mnist), fashion-mnist:PATH (a folder with the four IDX files) or fashion-mnist:bundled ' +
     '(the subset shipped with visionmix).',
-  options: {
-    model: { type: 'string', short: 'm', placeholder: 'name', description: "registry name (see 'visionmix models') or a family (e.g. convnextv2, cmt) with --config" },
-    config: { type: 'string', placeholder: 'json', description: 'model config overrides as JSON, e.g. \'{"depths":[2,2,6,2],"dims":[40,80,160,320]}\'' },
-    data: { type: 'string', default: 'fashion-mnist', placeholder: 'spec', description: 'fashion-mnist | fashion-mnist:PATH | fashion-mnist:bundled' },
-    epochs: { type: 'int', min: 1, default: 10, description: 'epochs' },
-    batch: { type: 'int', min: 1, default: 64, short: 'b', description: 'batch size' },
-    lr: { type: 'number', positive: true, default: 2e-3, description: 'peak learning rate' },
-    minLr: { type: 'number', min: 0, default: 1e-6, description: 'final learning rate of the cosine schedule' },
-    warmupEpochs: { type: 'number', min: 0, default: 1, description: 'linear warmup (epochs, may be fractional)' },
-    optimizer: { type: 'string', choices: ['adamw', 'sgd'] as const, default: 'adamw', description: 'optimizer' },
-    weightDecay: { type: 'number', min: 0, default: 0.05, description: 'weight decay (not on norms, biases, GRN, layer scale)' },
-    momentum: { type: 'number', min: 0, max: 1, default: 0.9, description: 'SGD momentum' },
-    labelSmoothing: { type: 'number', min: 0, max: 0.99, default: 0.1, description: 'label smoothing' },
-    dropPath: { type: 'number', min: 0, max: 0.99, description: 'stochastic depth rate (linear over blocks)' },
-    ema: { type: 'number', min: 0, max: 0.999999, default: 0, description: 'EMA decay of the weights (0: off)' },
-    clipGrad: { type: 'number', min: 0, default: 0, description: 'clip gradients to this global norm (0: off)' },
-    size: { type: 'int', min: 8, default: 32, description: 'square input size (images are padded to it)' },
-    multiScale: {
-      type: 'ints',
-      min: 8,
-      placeholder: 'sides',
-      description: "multi-scale training (MobileViT): a side drawn per batch from these, batch scaled by (size/side)², images scaled with it; e.g. 24,28,32",
-    },
-    cropPad: { type: 'int', min: 0, default: 4, description: 'random-crop padding in pixels (0: no random shift)' },
-    seed: { type: 'int', default: 0, description: 'seed for init, shuffling, augmentation and drop path' },
-    ckptEvery: { type: 'int', min: 0, default: 200, description: 'checkpoint every N steps (and every epoch)' },
-    threads: { type: 'int', min: 1, description: 'intra-op threads (default and most: all cores; more are capped with a warning)' },
-    out: { type: 'string', short: 'o', placeholder: 'dir', description: 'run folder (must not hold a run already)' },
-    resume: {
-      type: 'string',
-      placeholder: 'dir',
-      description:
-        "continue the run in this folder from its last checkpoint, with the run's own settings; only --epochs (train longer: the cosine schedule is stretched from there on) and --threads may be given with it",
-    },
-  },
+  options: TRAIN_OPTIONS,
   examples: [
     'visionmix train --model convnextv2_atto --data fashion-mnist --epochs 10 --batch 64 --lr 2e-3 --seed 0 --out runs/atto',
     'visionmix train --resume runs/atto',
@@ -61,11 +64,27 @@ export const spec = defineCommand({
 /** The options that may be given with --resume; every other one belongs to the run (run.json). */
 const RESUME_OPTIONS = new Set(['resume', 'epochs', 'threads']);
 
-export async function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
+export function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
+  return runTraining(v, given, io, {});
+}
+
+/** What `pretrain` adds to a training run: FCMAE options, and the optimizer's β₂. */
+export interface TrainingKind {
+  fcmae?: Record<string, unknown>;
+  beta2?: number;
+  /** The command, for the resume hint. */
+  command?: string;
+}
+
+type TrainValues = CommandArgs<typeof spec>['values'];
+
+/** Start (or resume) a training run from parsed options: `train` and `pretrain` share it. */
+export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io: CliIO, kind: TrainingKind): Promise<number> {
   const engine = (await import('./engine.js')).nodeEngine();
   const { trainJob, resumeJob } = await import('../tasks/train.js');
   const { familyNames } = await import('../models/registry.js');
   const warn = (m: string) => io.stderr.write(`warning: ${m}\n`);
+  const command = kind.command ?? 'train';
   const dir = v.resume ?? v.out;
   if (v.resume) {
     const others = [...given].filter((k) => !RESUME_OPTIONS.has(k));
@@ -80,7 +99,7 @@ export async function run({ values: v, given }: CommandArgs<typeof spec>, io: Cl
   }
   // The progress printer learns epochs and batch size from the trainer's start event.
   const onEvent = trainProgress(io.stderr);
-  return withInterrupts(io.stderr, `visionmix train --resume ${dir}`, async (signal) => {
+  return withInterrupts(io.stderr, `visionmix ${command} --resume ${dir}`, async (signal) => {
     let result;
     if (v.resume) {
       result = await resumeJob(engine, v.resume, { onEvent, onWarning: warn, signal }, { epochs: given.has('epochs') ? v.epochs : undefined, threads: v.threads });
@@ -99,6 +118,7 @@ export async function run({ values: v, given }: CommandArgs<typeof spec>, io: Cl
           data: v.data,
           out: v.out!,
           threads: v.threads,
+          fcmae: kind.fcmae,
           train: {
             epochs: v.epochs,
             batchSize: v.batch,
@@ -108,7 +128,7 @@ export async function run({ values: v, given }: CommandArgs<typeof spec>, io: Cl
             optimizer:
               v.optimizer === 'sgd'
                 ? { kind: 'sgd', momentum: v.momentum, weightDecay: v.weightDecay }
-                : { kind: 'adamw', betas: [0.9, 0.999], eps: 1e-8, weightDecay: v.weightDecay },
+                : { kind: 'adamw', betas: [0.9, kind.beta2 ?? 0.999], eps: 1e-8, weightDecay: v.weightDecay },
             labelSmoothing: v.labelSmoothing,
             emaDecay: v.ema,
             clipGradNorm: v.clipGrad,
@@ -122,8 +142,12 @@ export async function run({ values: v, given }: CommandArgs<typeof spec>, io: Cl
         { onEvent, onWarning: warn, signal },
       );
     }
-    const acc = result.final ? `test accuracy ${(result.final.accuracy * 100).toFixed(2)}%` : 'no test set';
-    io.stdout.write(`finished ${result.steps} steps: ${acc}\nrun folder: ${result.dir} (metrics.jsonl, curves.svg, checkpoint.safetensors, model.safetensors)\n`);
+    const outcome = !result.final
+      ? 'no test set'
+      : Number.isNaN(result.final.accuracy)
+        ? `test loss ${result.final.loss.toFixed(4)}`
+        : `test accuracy ${(result.final.accuracy * 100).toFixed(2)}%`;
+    io.stdout.write(`finished ${result.steps} steps: ${outcome}\nrun folder: ${result.dir} (metrics.jsonl, curves.svg, checkpoint.safetensors, model.safetensors)\n`);
     return 0;
   });
 }

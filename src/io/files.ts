@@ -3,7 +3,7 @@
  * They wrap `node:fs`/`node:path` so that `tasks/` itself imports no Node-only module (DESIGN.md
  * layers; a browser entry can follow).
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { DataError } from '../errors.js';
 
@@ -16,6 +16,15 @@ export function pathExists(path: string): boolean {
 export function writeTextFile(path: string, text: string): void {
   try {
     writeFileSync(path, text);
+  } catch (err) {
+    throw new DataError(`cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** Append one JSON record as a line (small logs such as compiles.jsonl); a failure is a DataError naming the file. */
+export function appendJsonLine(path: string, record: unknown): void {
+  try {
+    appendFileSync(path, JSON.stringify(record) + '\n');
   } catch (err) {
     throw new DataError(`cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }

@@ -24,6 +24,12 @@ export interface RunFolderFiles {
   curves: string;
   /** report.md: the demo's report. */
   report: string;
+  /** compiles.jsonl: one record per train-step graph compiled (batch shape, seconds, when), per process. */
+  compiles: string;
+  /** encoder.safetensors (FCMAE pretraining): the encoder under a classifier's names, to fine-tune from. */
+  encoder: string;
+  /** reconstructions_epoch<N>.png (FCMAE pretraining): what the model fills in after epoch N. */
+  reconstructions(epoch: number): string;
 }
 
 /** The paths of the files in the run folder `dir` (nothing is checked or created). */
@@ -34,6 +40,9 @@ export function runFolderFiles(dir: string): RunFolderFiles {
     weights: join(dir, 'model.safetensors'),
     curves: join(dir, 'curves.svg'),
     report: join(dir, 'report.md'),
+    encoder: join(dir, 'encoder.safetensors'),
+    compiles: join(dir, 'compiles.jsonl'),
+    reconstructions: (epoch) => join(dir, `reconstructions_epoch${String(epoch).padStart(3, '0')}.png`),
   };
 }
 

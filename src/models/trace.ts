@@ -103,7 +103,9 @@ export function traceModel(model: VisionModel, shape: readonly number[], opts: T
   return { graph: g, outputs, layout };
 }
 
-/** Forward graph: input 'input' → outputs 'logits' (+ 'features.i'). */
+/** Forward graph: input 'input' → outputs 'logits' (+ 'features.i'; only those for models without logits). */
 export function traceForward(model: VisionModel, shape: readonly number[], opts: { features?: boolean; paramsAsInputs?: boolean } = {}): Graph {
-  return traceModel(model, shape, { outputs: opts.features ? ['features'] : [], paramsAsInputs: opts.paramsAsInputs }).graph;
+  // A model without a classifier (FCMAE) is traced up to its feature maps.
+  const features = opts.features || !model.outputNames.includes('logits');
+  return traceModel(model, shape, { outputs: features ? ['features'] : [], paramsAsInputs: opts.paramsAsInputs }).graph;
 }

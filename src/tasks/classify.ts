@@ -46,6 +46,8 @@ export async function runClassifier(engine: Engine, dir: string): Promise<Classi
   // A corrupt or empty run.json is a DataError naming it (readRunFolderConfig), not a SyntaxError.
   const rc = pathExists(weights) ? readRunFolderConfig(dir) : null;
   if (rc === null) throw new ConfigError(`--run ${dir} is not a finished training run (needs run.json and model.safetensors)`);
+  if (rc.fcmae)
+    throw new ConfigError(`--run ${dir} is an FCMAE pretraining run, not a classifier: fine-tune its encoder (${dir}/encoder.safetensors) first`);
   const classes = FASHION_MNIST_CLASSES;
   const model = engine.createModel(rc.model, runModelOverrides(rc, classes.length, 1));
   await model.loadWeights(weights);

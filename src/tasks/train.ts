@@ -17,7 +17,7 @@ import { ConfigError, DataError } from '../errors.js';
 import type { FashionMnist } from '../data/fashion_mnist.js';
 import { hasCheckpoint, loadCheckpoint, restoreLatestFromPrevious, saveCheckpoint, type RunIdentity } from '../io/checkpoint.js';
 import { BUNDLED_FASHION_MNIST_DIR, DEFAULT_FASHION_MNIST_DIR, loadFashionMnist } from '../io/fashion_mnist_files.js';
-import { pathExists, writeTextFile } from '../io/files.js';
+import { appendJsonLine, pathExists, writeTextFile } from '../io/files.js';
 import { hostMemoryBytes } from '../io/host.js';
 import { MetricsLog } from '../io/metrics_log.js';
 import { checkNewRunFolder, createRunFolder, readRunConfig, removeStaleTempFiles, runFolderFiles, writeRunConfig } from '../io/run_folder.js';
@@ -28,7 +28,10 @@ import type { ModelSpec, RawConfig } from '../models/registry.js';
 import { setInitSeed } from '../nn/init.js';
 import { defaultThreads } from '../runtime/node_machine.js';
 import type { Engine } from './engine.js';
-import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type EvalResult, type TrainConfig, type TrainerEvent } from '../train/trainer.js';
+import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type EvalResult, type MetricsRecord, type TrainConfig, type TrainerEvent, type TrainingTask } from '../train/trainer.js';
+import { writePng } from '../io/png.js';
+import { createFcmae, type Fcmae } from './fcmae.js';
+import { fcmaeTask } from './pretrain.js';
 import { canonicalJson, fnv1a64 } from '../util/hash.js';
 import { checkTrainInputSize } from './input_size.js';
 import { scaledBatchSize } from '../data/multiscale_sampler.js';
@@ -42,6 +45,8 @@ export interface RunConfig {
   threads: number;
   /** Random id of the run, given when it starts; checkpoints record it (absent in older run.json). */
   runId?: string;
+  /** FCMAE pretraining options: the run pretrains `model` as the encoder of an FCMAE (`visionmix pretrain`). */
+  fcmae?: RawConfig;
 }
 
 export interface TrainJobOptions {
@@ -51,6 +56,8 @@ export interface TrainJobOptions {
   out: string;
   train?: Partial<TrainConfig>;
   threads?: number;
+  /** FCMAE options: pretrain `model` as an FCMAE encoder instead of training a classifier. */
+  fcmae?: RawConfig;
 }
 
 export interface RunHooks {
@@ -104,7 +111,7 @@ export function runModelOverrides(rc: RunConfig, numClasses: number, channels: n
  */
 export function runFingerprint(rc: RunConfig): string {
   const { epochs: _epochs, ...train } = rc.train;
-  return fnv1a64(canonicalJson({ model: rc.model, modelOverrides: rc.modelOverrides, data: rc.data, train }));
+  return fnv1a64(canonicalJson({ model: rc.model, modelOverrides: rc.modelOverrides, data: rc.data, train, ...(rc.fcmae ? { fcmae: rc.fcmae } : {}) }));
 }
 
 function runIdentity(rc: RunConfig): RunIdentity {
@@ -159,9 +166,30 @@ function capThreads(threads: number | undefined, warn?: (m: string) => void, sou
   return threads;
 }
 
-function buildModel(engine: Engine, rc: RunConfig, data: FashionMnist): VisionModel {
+/** The model a run trains, and its task when it is not classification (FCMAE pretraining). */
+interface RunModel {
+  model: VisionModel;
+  task?: TrainingTask<null>;
+  fcmae?: Fcmae;
+}
+
+function buildModel(engine: Engine, rc: RunConfig, data: FashionMnist): RunModel {
   setInitSeed(rc.train.seed);
-  return engine.createModel(rc.model, runModelOverrides(rc, data.train.classes.length, data.train.channels));
+  if (rc.fcmae) {
+    const fcmae = createFcmae(engine, rc.model, rc.fcmae, { in_chans: data.train.channels, ...rc.modelOverrides });
+    return { model: fcmae.net, fcmae };
+  }
+  return { model: engine.createModel(rc.model, runModelOverrides(rc, data.train.classes.length, data.train.channels)) };
+}
+
+/** FCMAE runs: the pretraining task, writing reconstructions into the run folder after each epoch. */
+function withTask(engine: Engine, rm: RunModel, rc: RunConfig, dir: string): RunModel {
+  if (!rm.fcmae) return rm;
+  const task = fcmaeTask(engine, rm.fcmae, {
+    seed: rc.train.seed,
+    onReconstructions: (epoch, image) => writePng(runFolderFiles(dir).reconstructions(epoch), image),
+  });
+  return { ...rm, task };
 }
 
 function sessionFactory(engine: Engine, threads: number) {
@@ -175,33 +203,45 @@ async function runWith(
   rc: RunConfig,
   dir: string,
   data: FashionMnist,
-  model: VisionModel,
+  run: RunModel,
   resumeFrom: Checkpoint | null,
   hooks: RunHooks,
 ): Promise<TrainResult> {
+  const { model } = run;
   const files = runFolderFiles(dir);
   const log = new MetricsLog(files.metrics);
   const identity = runIdentity(rc);
-  const trainer = await Trainer.create(model, rc.train, data.train, data.test, {
+  const io = {
     createSession: sessionFactory(engine, rc.threads),
-    saveCheckpoint: (ckpt) => saveCheckpoint(dir, ckpt, rc, identity),
-    writeMetrics: (r) => log.write(r),
+    saveCheckpoint: (ckpt: Checkpoint) => saveCheckpoint(dir, ckpt, rc, identity),
+    writeMetrics: (r: MetricsRecord) => log.write(r),
     now: () => performance.now(),
-  });
+  };
+  const trainer = run.task
+    ? await Trainer.create<null>(model, rc.train, data.train, data.test, io, run.task)
+    : await Trainer.create(model, rc.train, data.train, data.test, io);
   if (resumeFrom) {
     trainer.restore(resumeFrom);
     log.open(resumeFrom.meta.metricsCount);
   } else {
     log.open();
   }
+  // Compiles go to their own log (their timings differ between runs, and a resumed process compiles
+  // again): the evidence that multi-scale training compiles each side's step once.
+  const onEvent = (e: TrainerEvent) => {
+    if (e.type === 'compile') appendJsonLine(files.compiles, { shape: e.shape, seconds: e.seconds, at: new Date().toISOString() });
+    hooks.onEvent?.(e);
+  };
   try {
-    const final = await trainer.run(hooks.onEvent, hooks.stopAfterSteps, hooks.signal);
-    const finished = trainer.step.stepCount === trainer.totalSteps;
+    const final = await trainer.run(onEvent, hooks.stopAfterSteps, hooks.signal);
+    const finished = trainer.finished;
     if (finished) {
       await writeSafetensors(files.weights, new Map(Object.entries(model.stateDict())), {
         visionmix_model: JSON.stringify(rc.model),
         visionmix_overrides: JSON.stringify(runModelOverrides(rc, data.train.classes.length, data.train.channels)),
       });
+      // A pretrained encoder is what fine-tuning starts from: under a classifier's names, no decoder.
+      if (run.fcmae) await writeSafetensors(files.encoder, run.fcmae.encoderStateDict(), { visionmix_model: JSON.stringify(rc.model) });
     }
     writeTextFile(files.curves, trainingCurves(MetricsLog.read(log.path), { title: `${model.name} on ${rc.data}` }));
     return { dir, final, model, steps: trainer.step.stepCount };
@@ -230,11 +270,13 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     train: { ...DEFAULT_TRAIN_CONFIG, ...o.train },
     threads: capThreads(o.threads, hooks.onWarning),
     runId: globalThis.crypto.randomUUID(),
+    ...(o.fcmae ? { fcmae: o.fcmae } : {}),
   };
   // Everything that can be wrong with the options is checked before the run folder is created.
   checkNewRunFolder(o.out);
   const data = await loadDataSpec(rc.data);
-  const model = buildModel(engine, rc, data);
+  const built = buildModel(engine, rc, data);
+  const model = built.model;
   validateConfig(rc.train, data.train.count);
   const imageSide = Math.max(data.train.height, data.train.width);
   checkTrainInputSize(model, rc.train.inputSize, rc.train.batchSize, imageSide, hostMemoryBytes());
@@ -247,7 +289,7 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     checkNewRunFolder(o.out, '--out', lock);
     removeStaleTempFiles(o.out);
     writeRunConfig(o.out, rc);
-    return runWith(engine, rc, o.out, data, model, null, hooks);
+    return runWith(engine, rc, o.out, data, withTask(engine, built, rc, o.out), null, hooks);
   });
 }
 
@@ -302,6 +344,6 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
     rc = { ...rc, train: { ...rc.train, epochs }, threads: threads ?? capThreads(rc.threads, hooks.onWarning, `run.json's threads ${rc.threads}`) };
     if (fileConfig === null || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads) writeRunConfig(dir, rc);
     const data = await loadDataSpec(rc.data);
-    return runWith(engine, rc, dir, data, buildModel(engine, rc, data), loaded.ckpt, hooks);
+    return runWith(engine, rc, dir, data, withTask(engine, buildModel(engine, rc, data), rc, dir), loaded.ckpt, hooks);
   });
 }

@@ -123,7 +123,15 @@ export interface EvalResult {
 export interface TrainingTask<T> {
   objective: Objective<T>;
   targets(batch: Batch): T;
-  evaluate(model: VisionModel, data: ImageDataset, inputSize: number, batchSize: number, onProgress?: (done: number, total: number) => void): Promise<EvalResult>;
+  /** Evaluate the model (its weights synced from the step) after epoch `epoch` (1-based). */
+  evaluate(
+    model: VisionModel,
+    data: ImageDataset,
+    inputSize: number,
+    batchSize: number,
+    onProgress?: (done: number, total: number) => void,
+    epoch?: number,
+  ): Promise<EvalResult>;
 }
 
 /** Cross-entropy (with label smoothing) against the batch's labels; accuracy and loss on the test set. */
@@ -305,6 +313,11 @@ export class Trainer<T = ClassTargets> {
   /** Seconds the first batch shape's train step took to build and compile (reported when the run starts). */
   private firstCompileSeconds = 0;
 
+  /** Every epoch done. */
+  get finished(): boolean {
+    return this.epoch >= this.config.epochs;
+  }
+
   get totalSteps(): number {
     return this.config.epochs * this.sampler.stepsPerEpoch;
   }
@@ -377,10 +390,8 @@ export class Trainer<T = ClassTargets> {
     onEvent?.({ type: 'start', step: this.step.stepCount, totalSteps: this.totalSteps, stepsPerEpoch: spe, epoch: this.epoch, epochs: c.epochs, batchSize: c.batchSize });
     let last: EvalResult | null = null;
     let stepsThisRun = 0;
-    // Every compile of this process is logged (multi-scale: one per side; the record shows it happened once).
-    const first = this.step.compiledShapes[0]!;
-    this.record({ compiled: first, seconds: this.firstCompileSeconds });
-    onEvent?.({ type: 'compile', shape: first, seconds: this.firstCompileSeconds });
+    // Every compile of this process is reported (multi-scale: one per side, each once).
+    onEvent?.({ type: 'compile', shape: this.step.compiledShapes[0]!, seconds: this.firstCompileSeconds });
     const stopIfAsked = async () => {
       if (!signal?.aborted) return;
       if (this.lastCheckpointStep !== this.step.stepCount) await this.save(onEvent);
@@ -402,9 +413,7 @@ export class Trainer<T = ClassTargets> {
         const res = await this.step.step(batch.x as Tensor, this.task.targets(batch), lr, this.rng);
         if (this.step.compiledShapes.length > compiled) {
           const shape = this.step.compiledShapes[compiled]!;
-          const seconds = (this.io.now() - t0) / 1000;
-          this.record({ compiled: shape, seconds });
-          onEvent?.({ type: 'compile', shape, seconds });
+          onEvent?.({ type: 'compile', shape, seconds: (this.io.now() - t0) / 1000 });
         }
         if (!Number.isFinite(res.loss))
           throw new TrainingError(
@@ -444,8 +453,13 @@ export class Trainer<T = ClassTargets> {
       };
       if (this.testData) {
         this.step.syncToModel(false);
-        last = await this.task.evaluate(this.model, this.testData, c.inputSize, c.evalBatchSize, (done, total) =>
-          onEvent?.({ type: 'eval', epoch: this.epoch, done, total }),
+        last = await this.task.evaluate(
+          this.model,
+          this.testData,
+          c.inputSize,
+          c.evalBatchSize,
+          (done, total) => onEvent?.({ type: 'eval', epoch: this.epoch, done, total }),
+          this.epoch + 1,
         );
         if (!Number.isNaN(last.accuracy)) record.test_acc = last.accuracy;
         record.test_loss = last.loss;

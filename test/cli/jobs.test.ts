@@ -45,7 +45,7 @@ test('demo → eval → predict on the bundled data', async (t) => {
     const pr = cli('predict', '--run', out, '--json', join(repoRoot, 'assets', 'samples', 'fmnist_test_2_trouser.png'));
     assert.equal(pr.status, 0, pr.stderr);
     const [p] = JSON.parse(pr.stdout) as { top: { label: string; prob: number }[] }[];
-    assert.equal(p!.top.length, 3);
+    assert.equal(p!.top.length, 5, "top-5 by default");
     assert.ok(p!.top[0]!.prob >= p!.top[1]!.prob);
 
     const again = cli('train', '--model', 'convnextv2_atto', '--data', 'fashion-mnist:bundled', '--out', out);
