@@ -72,43 +72,36 @@ const TIMM_AUGMENT: RecipeAugment = {
 
 const TIMM_MIXUP: Recipe['mixup'] = { mixupAlpha: 0.8, cutmixAlpha: 1.0, prob: 1.0, switchProb: 0.5, mode: 'batch' };
 
+const CONVNEXT: Recipe = {
+  name: 'convnext',
+  source: 'ConvNeXt ImageNet-1K (spec convnext.md §6)',
+  optimizer: ADAMW,
+  decayAll: false,
+  lr: 4e-3,
+  batchSize: 4096,
+  epochs: 300,
+  warmupEpochs: 20,
+  warmupIterations: null,
+  warmupLr: 0,
+  minLr: 1e-6,
+  clipGradNorm: 0,
+  labelSmoothing: 0.1,
+  emaDecay: 0.9999,
+  augment: TIMM_AUGMENT,
+  mixup: TIMM_MIXUP,
+  layerDecay: null,
+};
+
 export const RECIPES: Readonly<Record<string, Recipe>> = {
-  convnext: {
-    name: 'convnext',
-    source: 'ConvNeXt ImageNet-1K (spec convnext.md §6)',
-    optimizer: ADAMW,
-    decayAll: false,
-    lr: 4e-3,
-    batchSize: 4096,
-    epochs: 300,
-    warmupEpochs: 20,
-    warmupIterations: null,
-    warmupLr: 0,
-    minLr: 1e-6,
-    clipGradNorm: 0,
-    labelSmoothing: 0.1,
-    emaDecay: 0.9999,
-    augment: TIMM_AUGMENT,
-    mixup: TIMM_MIXUP,
-    layerDecay: null,
-  },
+  convnext: CONVNEXT,
+  // Same augmentation, Mixup/CutMix, smoothing and EMA; lr 8e-4 × 1024/256, 40 warm-up epochs.
   'convnextv2-ft': {
+    ...CONVNEXT,
     name: 'convnextv2-ft',
     source: 'ConvNeXt V2-Tiny fine-tuning (spec convnext.md §5.5)',
-    optimizer: ADAMW,
-    decayAll: false,
     lr: 3.2e-3,
     batchSize: 1024,
-    epochs: 300,
     warmupEpochs: 40,
-    warmupIterations: null,
-    warmupLr: 0,
-    minLr: 1e-6,
-    clipGradNorm: 0,
-    labelSmoothing: 0.1,
-    emaDecay: 0.9999,
-    augment: TIMM_AUGMENT,
-    mixup: TIMM_MIXUP,
     layerDecay: { decay: 0.9, mode: 'single' },
   },
   deit: {
@@ -159,7 +152,7 @@ export type RecipeOverrides = Partial<Omit<Recipe, 'name' | 'source' | 'optimize
   layerDecay?: Recipe['layerDecay'];
 };
 
-const RECIPE_KEYS = new Set(Object.keys(RECIPES.convnext!).filter((k) => k !== 'name' && k !== 'source'));
+const RECIPE_KEYS = new Set(Object.keys(CONVNEXT).filter((k) => k !== 'name' && k !== 'source'));
 const AUGMENT_KEYS = new Set(['scale', 'ratio', 'interpolation', 'hflip', 'autoAugment', 'colorJitter', 'reProb', 'reMode', 'reCount']);
 const MIXUP_KEYS = new Set(['mixupAlpha', 'cutmixAlpha', 'cutmixMinmax', 'prob', 'switchProb', 'mode', 'correctLam']);
 const OPTIMIZER_KEYS = new Set(['betas', 'eps', 'weightDecay']);
