@@ -41,6 +41,11 @@ export type FcmaeOptions = ConfigOf<typeof FCMAE_SCHEMA>;
 
 // ---- masking ------------------------------------------------------------------------------------
 
+/** Visible patches per image of a random mask: floor(L·(1 − ratio)). */
+export function visiblePatches(l: number, ratio: number): number {
+  return Math.floor(l * (1 - ratio));
+}
+
 /**
  * The official random masking: per image, L standard-normal noises sorted ascending; the
  * floor(L·(1 − ratio)) smallest are visible (0), the rest masked (1).
@@ -51,7 +56,7 @@ export function patchMaskDraw(ratio: number): RandomDraw & { ratio: number } {
     describe: `FCMAE patch mask, ratio ${ratio}`,
     draw(rng, shape) {
       const [n, l] = shape as [number, number];
-      const keep = Math.floor(l * (1 - ratio));
+      const keep = visiblePatches(l, ratio);
       const out = new Float32Array(n * l).fill(1);
       for (let i = 0; i < n; i++) {
         const noise = Array.from({ length: l }, () => rng.normal());
@@ -70,37 +75,42 @@ function keepMap(mask: Value, h: number, w: number, f: number): Value {
   return F.reshape(F.expand(keep, [n, 1, h, f, w, f]), [n, 1, h * f, w * f]);
 }
 
-/** Visible patches per image of a random mask: floor(L·(1 − ratio)). */
-export function visiblePatches(l: number, ratio: number): number {
-  return Math.floor(l * (1 - ratio));
+/** Visible patches of each image of a mask [N, L]. */
+export function shownPatches(mask: Tensor): number[] {
+  const [n, l] = mask.shape as [number, number];
+  const m = mask.data as Float32Array;
+  return Array.from({ length: n }, (_, i) => m.subarray(i * l, (i + 1) * l).filter((v) => v === 0).length);
 }
 
 /**
  * The visible positions of a stage map [N, C, h·f, w·f] as flat indices n·(hf·wf) + y·wf + x, image
  * by image in row-major order, from the patch mask [N, h·w] (1 = masked) — data preparation for the
  * sparse encoder, done in TypeScript when the mask is drawn or fed. Every image must show exactly
- * `keep` patches (the graph's shapes are static).
+ * `shown` patches (the graph's shapes are static).
  */
-export function visiblePositions(mask: Tensor, h: number, w: number, f: number, keep: number): Tensor {
+export function visiblePositions(mask: Tensor, h: number, w: number, f: number, shown: number): Tensor {
   const [n, l] = mask.shape as [number, number];
+  const bad = shownPatches(mask).findIndex((k) => k !== shown);
+  if (bad >= 0)
+    throw new ConfigError(
+      `fcmae: this graph runs the encoder sparse, for masks that show exactly ${shown} of ${l} patches per image (floor(L·(1 − mask_ratio))); ` +
+        `image ${bad} of the mask shows ${shownPatches(mask)[bad]}. Fcmae.run and lossAndGrads switch to the dense formulation for such masks by themselves; ` +
+        `set net.formulation = 'dense' before compiling a train step for them`,
+    );
   const m = mask.data as Float32Array;
-  for (let i = 0; i < n; i++) {
-    let shown = 0;
-    for (let j = 0; j < l; j++) shown += m[i * l + j] === 0 ? 1 : 0;
-    if (shown !== keep)
-      throw new ConfigError(
-        `fcmae: this graph runs the encoder sparse, for masks that show exactly ${keep} of ${l} patches per image (floor(L·(1 − mask_ratio))); ` +
-          `image ${i} of the mask shows ${shown}. Fcmae.run and lossAndGrads switch to the dense formulation for such masks by themselves; ` +
-          `set net.formulation = 'dense' before compiling a train step for them`,
-      );
-  }
   const [hf, wf] = [h * f, w * f];
-  const out = new BigInt64Array(n * keep * f * f);
+  const out = new BigInt64Array(n * shown * f * f);
   let k = 0;
   for (let i = 0; i < n; i++)
     for (let y = 0; y < hf; y++)
       for (let x = 0; x < wf; x++) if (m[i * l + Math.floor(y / f) * w + Math.floor(x / f)] === 0) out[k++] = BigInt((i * hf + y) * wf + x);
   return new Tensor(out, [out.length], 'int64');
+}
+
+/** Graph input `visible_positions.<stage>`: `visiblePositions` of the mask, computed whenever it is drawn or fed. */
+function visibleIndex(mask: Value, stage: number, h: number, w: number, f: number, shown: number): Value {
+  const n = mask.shape[0]!;
+  return currentGraph().derivedInput(`visible_positions.${stage}`, [n * shown * f * f], 'int64', mask, (t) => visiblePositions(t, h, w, f, shown));
 }
 
 // ---- encoder --------------------------------------------------------------------------------------
@@ -118,16 +128,23 @@ export class FcmaeEncoder extends Module {
 }
 
 /**
- * Where a block's per-position part (LN, MLP, GRN) runs. Both formulations are exact and agree:
+ * Where a block's per-position part (LN, MLP, GRN — most of the FLOPs) runs. Both are exact and agree:
  * - 'dense': on every position of the map; masked positions are zeroed before GRN's statistics and
  *   after the block (cost independent of the mask);
  * - 'sparse': on the visible positions only, gathered into rows and scattered back into a zero map
- *   (cost ∝ visible positions). Its shapes are static, so it serves masks showing exactly
- *   floor(L·(1 − mask_ratio)) patches per image — every random draw; other masks take 'dense'.
- * The depthwise convs stay dense with the mask multiplied in: ENGINE.md measured that faster than
- * gathered formulations of a sparse conv.
- * Measured (FCMAE pretrain step, ConvNeXt V2-atto, decoder 512, 224², batch 32, 2 threads): see
- * `defaultFormulation`.
+ *   (cost ∝ visible positions). Its shapes are static, so it takes masks that show exactly
+ *   floor(L·(1 − mask_ratio)) patches per image: every random draw. Other masks (a user's) run dense
+ *   — one more compiled graph at most, any mask, uneven counts per image included — rather than
+ *   compiling a sparse graph per visible count: such masks are for inspection, not the training loop.
+ * The depthwise convs stay dense with the mask multiplied in (ENGINE.md: faster than gathering).
+ *
+ * Measured on the pretrain step (ConvNeXt V2-atto, decoder 512, 224², AdamW; sums of per-node minimum
+ * kernel times on a shared 2-core machine): at mask 0.6 the sparse step takes 0.72× the mask-0 step
+ * (batch 32, 2 threads; 0.74× at batch 8, 1 thread), the dense one 1.0×; with 1 of 49 patches masked
+ * the sparse one costs 2% more than the dense one (gathers and scatters with nothing to skip).
+ * Hence sparse from a mask ratio of 0.05 on. What does not scale — the depthwise convs (slow in ORT
+ * with weights as inputs), the decoder, loss and optimizer — is about half of the mask-0 step, so
+ * ~0.69× is the floor while those stay dense.
  */
 export type Formulation = 'dense' | 'sparse';
 
@@ -151,8 +168,8 @@ function densePositions(keep: Value): Positions {
 }
 
 /**
- * The visible positions only: `index` [N·k] (from `visiblePositions`), k per image. Rows are
- * [N, k, 1, C] so that GRN's per-image statistics (over axes 1, 2) are the visible ones'.
+ * The visible positions of maps `shape` [N, C, H, W] only: `index` [N·k] (`visibleIndex`), k per
+ * image. Rows are [N, k, 1, C] so that GRN's per-image statistics (over axes 1, 2) are the visible ones'.
  */
 function sparsePositions(index: Value, shape: readonly number[]): Positions {
   const [n, c] = shape as [number, number];
@@ -177,13 +194,10 @@ function maskedBlock(b: ConvNeXtBlock, x: Value, at: Positions): Value {
   });
 }
 
-/**
- * The faster formulation at a mask ratio (measured on the pretrain step, see `Formulation`).
- */
+/** The faster formulation at a mask ratio (measured, see `Formulation`). */
 export function defaultFormulation(ratio: number): Formulation {
-  return ratio >= SPARSE_FROM_RATIO ? 'sparse' : 'dense';
+  return ratio >= 0.05 ? 'sparse' : 'dense';
 }
-const SPARSE_FROM_RATIO = 0.3;
 
 // ---- the network ------------------------------------------------------------------------------------
 
@@ -196,7 +210,6 @@ export class FcmaeNet extends VisionModel {
   readonly stride: number;
   /** How the encoder's per-position MLPs run (`Formulation`); the default depends on mask_ratio. */
   formulation: Formulation;
-  private readonly stageDims: readonly number[];
   encoder: FcmaeEncoder;
   proj: Conv2d;
   mask_token: Parameter;
@@ -218,7 +231,6 @@ export class FcmaeNet extends VisionModel {
           (options.patch_size < this.stride ? ' — for small images use an encoder with a smaller stem (patch_size 2 gives 16)' : ''),
       );
     this.defaultInputSize = [c.in_chans, 7 * this.stride, 7 * this.stride];
-    this.stageDims = c.dims;
     this.formulation = defaultFormulation(options.mask_ratio);
     this.encoder = new FcmaeEncoder(encoder);
     const d = options.decoder_embed_dim;
@@ -239,11 +251,8 @@ export class FcmaeNet extends VisionModel {
     if (this.formulation === 'dense') return 'dense';
     // A malformed mask keeps the choice: the objective's feed rejects it with a ConfigError.
     if (mask.dtype !== 'float32' || mask.shape.length !== 2) return this.formulation;
-    const [n, l] = mask.shape as [number, number];
-    const keep = visiblePatches(l, this.options.mask_ratio);
-    const m = mask.data as Float32Array;
-    for (let i = 0; i < n; i++) if (m.subarray(i * l, (i + 1) * l).filter((v) => v === 0).length !== keep) return 'dense';
-    return 'sparse';
+    const shown = visiblePatches(mask.shape[1]!, this.options.mask_ratio);
+    return shownPatches(mask).every((k) => k === shown) ? 'sparse' : 'dense';
   }
 
   override checkInputSize([, h, w]: readonly [number, number, number]): void {
@@ -261,13 +270,7 @@ export class FcmaeNet extends VisionModel {
     // keep_i at stage i's resolution: each patch-grid cell repeated 2^(last − i) times per axis.
     const scale = (i: number) => 2 ** (stages.length - 1 - i);
     const keeps = stages.map((_, i) => keepMap(mask, h, w, scale(i)));
-    const keep = visiblePatches(h * w, this.options.mask_ratio);
-    const positions = stages.map((stage, i): Positions => {
-      if (this.formulation === 'dense') return densePositions(keeps[i]!);
-      const [c, f] = [this.stageDims[i]!, scale(i)];
-      const index = g.derivedInput(`visible_positions.${i}`, [n * keep * f * f], 'int64', mask, (t) => visiblePositions(t, h, w, f, keep));
-      return sparsePositions(index, [n, c, h * f, w * f]);
-    });
+    const shown = visiblePatches(h * w, this.options.mask_ratio);
     const features: Value[] = [];
     let z = F.mul(this.encoder.stem.call(x), keeps[0]!);
     stages.forEach((stage, i) => {
@@ -278,7 +281,8 @@ export class FcmaeNet extends VisionModel {
           y = F.mul(norm.call(y), keeps[i - 1]!);
           y = F.mul(conv.call(y), keeps[i]!);
         }
-        for (const b of stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock)) y = maskedBlock(b, y, positions[i]!);
+        const at = this.formulation === 'sparse' ? sparsePositions(visibleIndex(mask, i, h, w, scale(i), shown), y.shape) : densePositions(keeps[i]!);
+        for (const b of stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock)) y = maskedBlock(b, y, at);
         return y;
       });
       features.push(z);
