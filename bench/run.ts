@@ -245,6 +245,13 @@ export function fcmaeStepCase(mask: 0.6 | 0, batch: number, size = 224, iters = 
       }
       const label = `FCMAE ConvNeXt V2-A, mask ${mask} (${f.net.formulation} encoder MLPs)`;
       const name = mask === 0 ? FCMAE_ROWS.unmasked : FCMAE_ROWS.masked;
+      if (mask === 0.6)
+        ctx.note(
+          'FCMAE rows: at mask 0.6 the encoder runs its per-position part (LayerNorm, MLP, GRN) on the visible positions only ' +
+            '(gathered rows, scattered back into a zero map), the depthwise convs dense on the masked map; GFLOP/s count the MACs of that graph. ' +
+            'Mask 0 is the same network fed a mask hiding one patch per image (the loss needs a masked patch), run dense: ' +
+            'with nothing to skip the gathers would cost ~2% more. Depthwise convs, decoder, loss and optimizer do not shrink with the mask.',
+        );
       return [await measureTrainStep(ctx, { model: f.net, name, label, batch, size, iters, objective: f.objective, targets })];
     },
   };

@@ -139,8 +139,8 @@ export class FcmaeEncoder extends Module {
  * The depthwise convs stay dense with the mask multiplied in (ENGINE.md: faster than gathering).
  *
  * Measured on the pretrain step (ConvNeXt V2-atto, decoder 512, 224², AdamW; sums of per-node minimum
- * kernel times on a shared 2-core machine): at mask 0.6 the sparse step takes 0.72× the mask-0 step
- * (batch 32, 2 threads; 0.74× at batch 8, 1 thread), the dense one 1.0×; with 1 of 49 patches masked
+ * kernel times on a shared 2-core machine): at mask 0.6 the sparse step takes 0.72–0.74× the mask-0
+ * step (batch 32, 2 threads; batch 8, 1 thread), the dense one 1.0×; with 1 of 49 patches masked
  * the sparse one costs 2% more than the dense one (gathers and scatters with nothing to skip).
  * Hence sparse from a mask ratio of 0.05 on. What does not scale — the depthwise convs (slow in ORT
  * with weights as inputs), the decoder, loss and optimizer — is about half of the mask-0 step, so
@@ -281,7 +281,9 @@ export class FcmaeNet extends VisionModel {
           y = F.mul(norm.call(y), keeps[i - 1]!);
           y = F.mul(conv.call(y), keeps[i]!);
         }
-        const at = this.formulation === 'sparse' ? sparsePositions(visibleIndex(mask, i, h, w, scale(i), shown), y.shape) : densePositions(keeps[i]!);
+        // (With no patch visible at all — a single-patch image — there is nothing to gather.)
+        const sparse = this.formulation === 'sparse' && shown > 0;
+        const at = sparse ? sparsePositions(visibleIndex(mask, i, h, w, scale(i), shown), y.shape) : densePositions(keeps[i]!);
         for (const b of stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock)) y = maskedBlock(b, y, at);
         return y;
       });

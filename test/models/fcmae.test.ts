@@ -9,6 +9,7 @@ import { countMacs } from '../../src/analysis/count.js';
 import { ConfigError, ShapeError, Tensor, engine, readSafetensors } from '../../src/index.js';
 import type { Formulation } from '../../src/models/fcmae.js';
 import { traceModel } from '../../src/models/trace.js';
+import { adamw } from '../../src/train/optim.js';
 import { createFcmae, type Fcmae } from '../../src/tasks/fcmae.js';
 import { Rng } from '../../src/util/rng.js';
 import { assertClose, goldenCases, goldenFile } from '../golden.js';
@@ -164,6 +165,28 @@ test('masks that do not show floor(L·(1 − ratio)) patches per image run dense
     engine.evaluate(f.net, x, uneven, { objective: f.objective }),
     (e: unknown) => e instanceof ConfigError && /show exactly 6 of 16 patches per image.*image 0 of the mask shows 7.*net\.formulation = 'dense'/.test(e.message),
   );
+});
+
+test('a compiled pretrain step draws its masks and their visible positions each step; sparse and dense steps agree', async () => {
+  const f = tiny();
+  const x = await randomCase(f, 5);
+  const steps = async (form: Formulation) => {
+    f.net.formulation = form;
+    const step = await engine.compileTrainStep(f.net, f.objective, { optimizer: adamw(), batchShape: [2, 3, 128, 128] });
+    const rng = new Rng(9);
+    const out = [await step.step(x, null, 1e-3, rng), await step.step(x, null, 1e-3, rng)];
+    await step.release();
+    return out;
+  };
+  const sparse = await steps('sparse');
+  const dense = await steps('dense');
+  f.net.formulation = 'sparse';
+  sparse.forEach((r, i) => {
+    assert.ok(Math.abs(r.loss - dense[i]!.loss) <= 1e-5 * dense[i]!.loss, `step ${i}: loss ${r.loss} vs ${dense[i]!.loss}`);
+    assert.ok(Math.abs(r.gradNorm - dense[i]!.gradNorm) <= 1e-4 * dense[i]!.gradNorm, `step ${i}: grad norm`);
+    assert.equal(r.metrics.masked_fraction, 10 / 16);
+  });
+  assert.notEqual(sparse[0]!.loss, sparse[1]!.loss, 'a new mask (and new weights) each step');
 });
 
 test('random masks: floor(L·(1 − ratio)) visible patches per image, seeded', { skip }, async () => {
