@@ -143,8 +143,8 @@ export class FcmaeEncoder extends Module {
  * step (batch 32, 2 threads; batch 8, 1 thread), the dense one 1.0×; with 1 of 49 patches masked
  * the sparse one costs 2% more than the dense one (gathers and scatters with nothing to skip).
  * Hence sparse from a mask ratio of 0.05 on. What does not scale — the depthwise convs (slow in ORT
- * with weights as inputs), the decoder, loss and optimizer — is about half of the mask-0 step, so
- * ~0.69× is the floor while those stay dense.
+ * with weights as inputs: 27% of the mask-0 step), the decoder (14%), loss and optimizer (9%), the
+ * stem — is about half of the mask-0 step, so ≈0.70× is the floor while those stay dense.
  */
 export type Formulation = 'dense' | 'sparse';
 
