@@ -22,6 +22,11 @@ export interface FcmaeRunOptions {
   threads?: number;
 }
 
+/** ONNX Runtime reads the input after the call has returned: copy it, so the caller may refill its buffer. */
+function copy(x: Tensor): Tensor {
+  return x instanceof Tensor ? new Tensor(x.data.slice(), x.shape, x.dtype) : x;
+}
+
 export class Fcmae {
   readonly objective: Objective<Tensor | null | undefined>;
 
@@ -94,11 +99,6 @@ export class Fcmae {
       this.net.formulation = chosen;
     }
   }
-}
-
-/** ONNX Runtime reads the input after the call has returned: copy it, so the caller may refill its buffer. */
-function copy(x: Tensor): Tensor {
-  return x instanceof Tensor ? new Tensor(x.data.slice(), x.shape, x.dtype) : x;
 }
 
 /** FCMAE around an encoder: a ConvNeXt registry name (`'convnextv2_atto'`) or config, and FCMAE options. */
