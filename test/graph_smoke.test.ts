@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Graph, withGraph, F, toModelProto, gradients } from '../src/graph/index.js';
 import { createNodeSession } from '../src/runtime/node.js';
 import { Tensor } from '../src/tensor.js';
+import { Rng } from '../src/util/rng.js';
 
 test('trace → ONNX → ORT: matmul + gelu + layernorm', async () => {
   const g = new Graph();
@@ -75,4 +76,24 @@ test('a reshape of a reshape traces as one Reshape of the original (and back to 
     assert.equal(once.producer!.inputs[0], x);
     assert.equal(F.reshape(F.reshape(x, [24]), [2, 3, 4]), x);
   });
+});
+
+test('derived inputs are computed from their drawn or given source at every feed', () => {
+  const g = new Graph('derived');
+  const draw = { describe: 'counter', draw: (rng: Rng, shape: readonly number[]) => new Tensor(Float32Array.from({ length: shape[0]! }, () => rng.uniform(0, 1)), shape, 'float32') };
+  const [src, twice] = withGraph(g, () => {
+    const r = g.randomInput('r', [3], draw);
+    return [r, g.derivedInput('r2', [3], 'float32', r, (t) => new Tensor((t.data as Float32Array).map((v) => 2 * v), t.shape, 'float32'))];
+  });
+  const drawn = g.drawRandomInputs(new Rng(4));
+  assert.deepEqual([...drawn.r2!.data], [...(drawn.r!.data as Float32Array)].map((v) => Math.fround(2 * v)));
+  const given = new Tensor(Float32Array.of(1, 2, 3), [3], 'float32');
+  const fed = g.drawRandomInputs(new Rng(4), { [src!.name!]: given });
+  assert.deepEqual(Object.keys(fed), ['r2'], 'a given source is not drawn again');
+  assert.deepEqual([...fed.r2!.data], [2, 4, 6]);
+  assert.equal(twice!.name, 'r2');
+  // The derived tensor must match what the graph declared.
+  withGraph(g, () => g.derivedInput('bad', [2], 'float32', src!, (t) => t));
+  assert.throws(() => g.drawRandomInputs(new Rng(4)), /derived input bad: got float32 \[3\], the graph wants float32\[2\]/);
+  assert.throws(() => withGraph(g, () => g.derivedInput('orphan', [3], 'float32', twice!.graph.constant(given), (t) => t)), /source must be a named graph input/);
 });

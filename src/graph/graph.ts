@@ -197,14 +197,38 @@ export class Graph {
   }
 
   /**
+   * Inputs computed in TypeScript from another input once its value is known (FCMAE's visible-position
+   * indices from the patch mask, drawn or given): data preparation, fed like any input.
+   */
+  readonly derivedInputs: { value: Value; from: Value; derive: (source: Tensor) => Tensor }[] = [];
+
+  /** `derive` runs at every feed; it may throw a typed error for a source it cannot serve. */
+  derivedInput(name: string, shape: Shape, dtype: DType, from: Value, derive: (source: Tensor) => Tensor): Value {
+    if (!from.name || !this.inputs.includes(from)) throw new Error(`derivedInput ${name}: its source must be a named graph input`);
+    const v = this.input(name, shape, dtype);
+    this.derivedInputs.push({ value: v, from, derive });
+    return v;
+  }
+
+  /**
    * Draw every random input, in declaration order, from `rng` — except those `given` already
-   * (a caller may fix a mask). The order is the graph's, so a seeded run repeats exactly.
+   * (a caller may fix a mask) — then compute the derived inputs from the drawn and given values.
+   * The order is the graph's, so a seeded run repeats exactly.
    */
   drawRandomInputs(rng: Rng, given: Record<string, unknown> = {}): Record<string, Tensor> {
     const feeds: Record<string, Tensor> = {};
     for (const { value, spec } of this.randomInputs) {
       if (value.name! in given) continue;
       feeds[value.name!] = spec.draw(rng, value.shape);
+    }
+    for (const { value, from, derive } of this.derivedInputs) {
+      if (value.name! in given) continue;
+      const source = (feeds[from.name!] ?? given[from.name!]) as Tensor | undefined;
+      if (!source) throw new Error(`input ${value.name} is derived from ${from.name}, which was neither drawn nor given`);
+      const t = derive(source);
+      if (t.dtype !== value.dtype || t.shape.length !== value.rank || t.shape.some((d, i) => d !== value.shape[i]))
+        throw new Error(`derived input ${value.name}: got ${t.dtype} [${t.shape}], the graph wants ${value.toString()}`);
+      feeds[value.name!] = t;
     }
     return feeds;
   }

@@ -155,6 +155,13 @@ export abstract class VisionModel extends Module {
   pretrainedConfig?: PretrainedConfig;
   /** Bumped whenever weights change, so compiled graphs with weights as constants are rebuilt. */
   weightsVersion = 0;
+  /**
+   * What else, besides the input shape, the requested outputs and train/eval mode, changes the traced
+   * graph ('' for most models; FCMAE's encoder formulation). Compile caches key on it.
+   */
+  get graphVariant(): string {
+    return '';
+  }
   /** The engine that runs this model (attached by the entry's `createModel`). */
   backend: ModelBackend | null = null;
   /**

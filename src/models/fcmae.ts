@@ -8,7 +8,9 @@
  * §5.3): masked positions are zeroed before every spatial op (after the stem, around each downsample,
  * after each depthwise conv and each block) and GRN's statistics see the visible positions only.
  * With nothing masked it is the dense ConvNeXt V2; pixels inside masked patches cannot reach a
- * visible output.
+ * visible output. The per-position part of each block (LN, MLP, GRN: most of the FLOPs) runs on the
+ * visible positions only — gathered, then scattered back — so that its cost scales with them, as the
+ * paper's sparse convolutions do (`Formulation`).
  */
 import { ConfigError, ShapeError } from '../errors.js';
 import { currentGraph, type RandomDraw, type Value } from '../graph/graph.js';
@@ -39,6 +41,11 @@ export type FcmaeOptions = ConfigOf<typeof FCMAE_SCHEMA>;
 
 // ---- masking ------------------------------------------------------------------------------------
 
+/** Visible patches per image of a random mask: floor(L·(1 − ratio)). */
+export function visiblePatches(l: number, ratio: number): number {
+  return Math.floor(l * (1 - ratio));
+}
+
 /**
  * The official random masking: per image, L standard-normal noises sorted ascending; the
  * floor(L·(1 − ratio)) smallest are visible (0), the rest masked (1).
@@ -49,7 +56,7 @@ export function patchMaskDraw(ratio: number): RandomDraw & { ratio: number } {
     describe: `FCMAE patch mask, ratio ${ratio}`,
     draw(rng, shape) {
       const [n, l] = shape as [number, number];
-      const keep = Math.floor(l * (1 - ratio));
+      const keep = visiblePatches(l, ratio);
       const out = new Float32Array(n * l).fill(1);
       for (let i = 0; i < n; i++) {
         const noise = Array.from({ length: l }, () => rng.normal());
@@ -68,6 +75,44 @@ function keepMap(mask: Value, h: number, w: number, f: number): Value {
   return F.reshape(F.expand(keep, [n, 1, h, f, w, f]), [n, 1, h * f, w * f]);
 }
 
+/** Visible patches of each image of a mask [N, L]. */
+export function shownPatches(mask: Tensor): number[] {
+  const [n, l] = mask.shape as [number, number];
+  const m = mask.data as Float32Array;
+  return Array.from({ length: n }, (_, i) => m.subarray(i * l, (i + 1) * l).filter((v) => v === 0).length);
+}
+
+/**
+ * The visible positions of a stage map [N, C, h·f, w·f] as flat indices n·(hf·wf) + y·wf + x, image
+ * by image in row-major order, from the patch mask [N, h·w] (1 = masked) — data preparation for the
+ * sparse encoder, done in TypeScript when the mask is drawn or fed. Every image must show exactly
+ * `shown` patches (the graph's shapes are static).
+ */
+export function visiblePositions(mask: Tensor, h: number, w: number, f: number, shown: number): Tensor {
+  const [n, l] = mask.shape as [number, number];
+  const bad = shownPatches(mask).findIndex((k) => k !== shown);
+  if (bad >= 0)
+    throw new ConfigError(
+      `fcmae: this graph runs the encoder sparse, for masks that show exactly ${shown} of ${l} patches per image (floor(L·(1 − mask_ratio))); ` +
+        `image ${bad} of the mask shows ${shownPatches(mask)[bad]}. Fcmae.run and lossAndGrads switch to the dense formulation for such masks by themselves; ` +
+        `set net.formulation = 'dense' before compiling a train step for them`,
+    );
+  const m = mask.data as Float32Array;
+  const [hf, wf] = [h * f, w * f];
+  const out = new BigInt64Array(n * shown * f * f);
+  let k = 0;
+  for (let i = 0; i < n; i++)
+    for (let y = 0; y < hf; y++)
+      for (let x = 0; x < wf; x++) if (m[i * l + Math.floor(y / f) * w + Math.floor(x / f)] === 0) out[k++] = BigInt((i * hf + y) * wf + x);
+  return new Tensor(out, [out.length], 'int64');
+}
+
+/** Graph input `visible_positions.<stage>`: `visiblePositions` of the mask, computed whenever it is drawn or fed. */
+function visibleIndex(mask: Value, stage: number, h: number, w: number, f: number, shown: number): Value {
+  const n = mask.shape[0]!;
+  return currentGraph().derivedInput(`visible_positions.${stage}`, [n * shown * f * f], 'int64', mask, (t) => visiblePositions(t, h, w, f, shown));
+}
+
 // ---- encoder --------------------------------------------------------------------------------------
 
 /** The ConvNeXt stem and stages (no head: FCMAE has no final norm); keys `encoder.stem…`, `encoder.stages…`. */
@@ -82,21 +127,76 @@ export class FcmaeEncoder extends Module {
   }
 }
 
-/** One block in masked mode (spec §5.3); `keep` is [N, 1, H, W]. */
-function maskedBlock(b: ConvNeXtBlock, x: Value, keep: Value): Value {
+/**
+ * Where a block's per-position part (LN, MLP, GRN — most of the FLOPs) runs. Both are exact and agree:
+ * - 'dense': on every position of the map; masked positions are zeroed before GRN's statistics and
+ *   after the block (cost independent of the mask);
+ * - 'sparse': on the visible positions only, gathered into rows and scattered back into a zero map
+ *   (cost ∝ visible positions). Its shapes are static, so it takes masks that show exactly
+ *   floor(L·(1 − mask_ratio)) patches per image: every random draw. Other masks (a user's) run dense
+ *   — one more compiled graph at most, any mask, uneven counts per image included — rather than
+ *   compiling a sparse graph per visible count: such masks are for inspection, not the training loop.
+ * The depthwise convs stay dense with the mask multiplied in (ENGINE.md: faster than gathering).
+ *
+ * Measured on the pretrain step (ConvNeXt V2-atto, decoder 512, 224², AdamW; sums of per-node minimum
+ * kernel times on a shared 2-core machine): at mask 0.6 the sparse step takes 0.72–0.74× the mask-0
+ * step (batch 32, 2 threads; batch 8, 1 thread), the dense one 1.0×; with 1 of 49 patches masked
+ * the sparse one costs 2% more than the dense one (gathers and scatters with nothing to skip).
+ * Hence sparse from a mask ratio of 0.05 on. What does not scale — the depthwise convs (slow in ORT
+ * with weights as inputs: 27% of the mask-0 step), the decoder (14%), loss and optimizer (9%), the
+ * stem — is about half of the mask-0 step, so ≈0.70× is the floor while those stay dense.
+ */
+export type Formulation = 'dense' | 'sparse';
+
+interface Positions {
+  /** NCHW map → channels-last rows of the positions the MLP runs on. */
+  rows(y: Value): Value;
+  /** The rows as GRN's statistics must see them: masked positions zero. */
+  visible(r: Value): Value;
+  /** Rows → NCHW map, zero at the masked positions. */
+  map(r: Value): Value;
+}
+
+/** Every position; `keep` is [N, 1, H, W]. */
+function densePositions(keep: Value): Positions {
+  const keepLast = F.transpose(keep, [0, 2, 3, 1]);
+  return {
+    rows: (y) => F.transpose(F.mul(y, keep), [0, 2, 3, 1]),
+    visible: (r) => F.mul(r, keepLast),
+    map: (r) => F.mul(F.transpose(r, [0, 3, 1, 2]), keep),
+  };
+}
+
+/**
+ * The visible positions of maps `shape` [N, C, H, W] only: `index` [N·k] (`visibleIndex`), k per
+ * image. Rows are [N, k, 1, C] so that GRN's per-image statistics (over axes 1, 2) are the visible ones'.
+ */
+function sparsePositions(index: Value, shape: readonly number[]): Positions {
+  const [n, c] = shape as [number, number];
+  const k = index.shape[0]! / n;
+  return {
+    rows: (y) => F.reshape(F.gatherPositions(y, index), [n, k, 1, c]),
+    visible: (r) => r,
+    map: (r) => F.scatterPositions(F.reshape(r, [n * k, c]), index, shape),
+  };
+}
+
+/** One block in masked mode (spec §5.3). Its input is zero at masked positions, and so is its output. */
+function maskedBlock(b: ConvNeXtBlock, x: Value, at: Positions): Value {
   return currentGraph().inScope(b.path, () => {
-    let y = F.mul(b.conv_dw.call(x), keep);
-    y = F.transpose(y, [0, 2, 3, 1]);
+    let y = at.rows(b.conv_dw.call(x));
     y = b.norm.call(y);
     y = F.gelu(b.mlp.fc1.call(y));
-    // GRN's norms over visible positions only: zero the masked ones first (they are zeroed after
-    // the block anyway, and fc2 acts per position).
-    if (b.mlp.grn instanceof GRN) y = b.mlp.grn.call(F.mul(y, F.transpose(keep, [0, 2, 3, 1])));
+    if (b.mlp.grn instanceof GRN) y = b.mlp.grn.call(at.visible(y));
     y = b.mlp.fc2.call(y);
     if (b.gamma) y = F.mul(y, b.gamma.value);
-    y = F.transpose(y, [0, 3, 1, 2]);
-    return F.mul(F.add(x, b.drop_path.call(y)), keep);
+    return F.add(x, b.drop_path.call(at.map(y)));
   });
+}
+
+/** The faster formulation at a mask ratio (measured, see `Formulation`). */
+export function defaultFormulation(ratio: number): Formulation {
+  return ratio >= 0.05 ? 'sparse' : 'dense';
 }
 
 // ---- the network ------------------------------------------------------------------------------------
@@ -108,6 +208,8 @@ export class FcmaeNet extends VisionModel {
   override readonly outputNames = ['features', 'pred', 'mask', 'latent'];
   override readonly classifierPath = '';
   readonly stride: number;
+  /** How the encoder's per-position MLPs run (`Formulation`); the default depends on mask_ratio. */
+  formulation: Formulation;
   encoder: FcmaeEncoder;
   proj: Conv2d;
   mask_token: Parameter;
@@ -129,6 +231,7 @@ export class FcmaeNet extends VisionModel {
           (options.patch_size < this.stride ? ' — for small images use an encoder with a smaller stem (patch_size 2 gives 16)' : ''),
       );
     this.defaultInputSize = [c.in_chans, 7 * this.stride, 7 * this.stride];
+    this.formulation = defaultFormulation(options.mask_ratio);
     this.encoder = new FcmaeEncoder(encoder);
     const d = options.decoder_embed_dim;
     const top = c.dims[c.dims.length - 1]!;
@@ -137,6 +240,19 @@ export class FcmaeNet extends VisionModel {
     const block: ConvNeXtConfig = { ...c, use_grn: true, ls_init_value: null, conv_mlp: false, drop_path_rate: 0 };
     this.decoder = new Sequential(...Array.from({ length: options.decoder_depth }, () => new ConvNeXtBlock(d, block, 0)));
     this.pred = new Conv2d(d, options.patch_size ** 2 * c.in_chans, 1);
+  }
+
+  override get graphVariant(): string {
+    return this.formulation;
+  }
+
+  /** The formulation for a given mask [N, L]: the chosen one if the mask fits it, else 'dense'. */
+  formulationFor(mask: Tensor): Formulation {
+    if (this.formulation === 'dense') return 'dense';
+    // A malformed mask keeps the choice: the objective's feed rejects it with a ConfigError.
+    if (mask.dtype !== 'float32' || mask.shape.length !== 2) return this.formulation;
+    const shown = visiblePatches(mask.shape[1]!, this.options.mask_ratio);
+    return shownPatches(mask).every((k) => k === shown) ? 'sparse' : 'dense';
   }
 
   override checkInputSize([, h, w]: readonly [number, number, number]): void {
@@ -152,7 +268,9 @@ export class FcmaeNet extends VisionModel {
     const mask = g.randomInput('patch_mask', [n, h * w], patchMaskDraw(this.options.mask_ratio));
     const stages = [...this.encoder.stages];
     // keep_i at stage i's resolution: each patch-grid cell repeated 2^(last − i) times per axis.
-    const keeps = stages.map((_, i) => keepMap(mask, h, w, 2 ** (stages.length - 1 - i)));
+    const scale = (i: number) => 2 ** (stages.length - 1 - i);
+    const keeps = stages.map((_, i) => keepMap(mask, h, w, scale(i)));
+    const shown = visiblePatches(h * w, this.options.mask_ratio);
     const features: Value[] = [];
     let z = F.mul(this.encoder.stem.call(x), keeps[0]!);
     stages.forEach((stage, i) => {
@@ -163,7 +281,10 @@ export class FcmaeNet extends VisionModel {
           y = F.mul(norm.call(y), keeps[i - 1]!);
           y = F.mul(conv.call(y), keeps[i]!);
         }
-        for (const b of stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock)) y = maskedBlock(b, y, keeps[i]!);
+        // (With no patch visible at all — a single-patch image — there is nothing to gather.)
+        const sparse = this.formulation === 'sparse' && shown > 0;
+        const at = sparse ? sparsePositions(visibleIndex(mask, i, h, w, scale(i), shown), y.shape) : densePositions(keeps[i]!);
+        for (const b of stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock)) y = maskedBlock(b, y, at);
         return y;
       });
       features.push(z);

@@ -2,18 +2,23 @@
  * Train-step benchmarks: the compiled forward + backward + AdamW graph of a model on a random
  * batch, timed like inference, plus an ORT profile of one step (where the time goes).
  */
+import { countMacs } from '../analysis/count.js';
 import type { VisionModel } from '../models/base.js';
-import { modelInfo } from '../models/index.js';
+import { traceModel } from '../models/trace.js';
 import { createNodeSession } from '../runtime/node.js';
 import { lastRunOpTimes, type OpTime } from '../runtime/node_profile.js';
+import type { Objective } from '../train/objective.js';
 import { adamw } from '../train/optim.js';
 import { TrainStep } from '../train/step.js';
-import { crossEntropy, type ClassTargets } from '../train/losses.js';
+import { crossEntropy } from '../train/losses.js';
 import { Rng } from '../util/rng.js';
 import { randomTensor, timeAsync, type Timing } from './bench.js';
 
-export interface TrainBenchOptions {
+export interface TrainBenchOptions<T = unknown> {
   model: VisionModel;
+  /** What the step minimises, and one batch's targets for it (default: cross-entropy on labels 0, 1, 2, …). */
+  objective?: Objective<T>;
+  targets?: T;
   batch: number;
   size: number;
   threads: number;
@@ -31,21 +36,23 @@ export interface TrainBench {
   ops: OpTime[];
 }
 
-export async function benchTrainStep(o: TrainBenchOptions): Promise<TrainBench> {
+export async function benchTrainStep<T>(o: TrainBenchOptions<T>): Promise<TrainBench> {
   const m = o.model;
   const [c] = m.defaultInputSize;
-  const gmacs = modelInfo(m, [c, o.size, o.size]).gmacs;
+  const objective = (o.objective ?? crossEntropy()) as Objective<unknown>;
+  const targets = o.objective ? o.targets : Int32Array.from({ length: o.batch }, (_, i) => i % m.numClasses);
+  // MACs of the forward pass the step differentiates (for FCMAE: the formulation the step compiles).
+  const gmacs = countMacs(traceModel(m, [1, c, o.size, o.size], { outputs: objective.reads }).graph) / 1e9;
   m.train();
   const shape = [o.batch, c, o.size, o.size];
   const compile = (profilePrefix?: string) =>
-    TrainStep.compile(m, crossEntropy(), { optimizer: adamw(), batchShape: shape }, (bytes, label) =>
+    TrainStep.compile(m, objective, { optimizer: adamw(), batchShape: shape }, (bytes, label) =>
       createNodeSession(bytes, { threads: o.threads, label, profilePrefix }),
     );
   const x = randomTensor(shape, 1);
-  const labels = Int32Array.from({ length: o.batch }, (_, i) => i % m.numClasses);
   const rng = new Rng(0);
   // A tiny lr keeps the random model from drifting into a region with different timings.
-  const run = (step: TrainStep<ClassTargets>) => step.step(x, labels, 1e-6, rng);
+  const run = (step: TrainStep<unknown>) => step.step(x, targets, 1e-6, rng);
 
   const step = await compile();
   const timing = await timeAsync(() => run(step), { warmup: o.warmup, iters: o.iters, onIteration: o.onIteration });

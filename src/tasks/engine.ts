@@ -161,7 +161,7 @@ export class Engine implements ModelBackend {
     const train = model.training;
     // Eval graphs embed the weights, so their key carries the weights' version.
     const what = `${wanted.join(',')}|f${featureIndices?.join('.') ?? '*'}|l${logits ? 1 : 0}`;
-    const key = `run|${input.shape.join('x')}|${what}|${train ? 'train' : `eval|w${model.weightsVersion}`}|th${threads}`;
+    const key = `run|${input.shape.join('x')}|${what}|${train ? 'train' : `eval|w${model.weightsVersion}`}|th${threads}|${model.graphVariant}`;
     const c = this.compiled(this.state(model), key, () => {
       const t = traceModel(model, input.shape, { outputs: wanted, paramsAsInputs: train, featureIndices, logits });
       const bufferOutputs = markBufferUpdates(t.graph);
@@ -177,7 +177,7 @@ export class Engine implements ModelBackend {
     const input = checkInput(model, x, 'lossAndGrads');
     const threads = this.threads(opts.threads);
     const objective = (opts.objective ?? crossEntropy()) as Objective<unknown>;
-    const key = `loss|${input.shape.join('x')}|${objective.name}|${model.training ? 'train' : 'eval'}|th${threads}`;
+    const key = `loss|${input.shape.join('x')}|${objective.name}|${model.training ? 'train' : 'eval'}|th${threads}|${model.graphVariant}`;
     const c = this.compiled(this.state(model), key, () => {
       const lg = buildLossGraph(model, objective, input.shape);
       const g = lg.graph;
@@ -216,7 +216,7 @@ export class Engine implements ModelBackend {
     const threads = this.threads(o.threads);
     const names = [...(o.outputs ?? [])].sort();
     checkOutputNames(model, names);
-    const key = `evalloss|${input.shape.join('x')}|${o.objective.name}|${names.join(',')}|${model.training ? 'train' : 'inference'}|eval|w${model.weightsVersion}|th${threads}`;
+    const key = `evalloss|${input.shape.join('x')}|${o.objective.name}|${names.join(',')}|${model.training ? 'train' : 'inference'}|eval|w${model.weightsVersion}|th${threads}|${model.graphVariant}`;
     const c = this.compiled(this.state(model), key, () => {
       const lg = buildLossGraph(model, o.objective, input.shape, { withGradients: false });
       const g = lg.graph;

@@ -6,7 +6,7 @@
  *   const { loss, pred } = await f.run(x, { mask });   // mask: [N, L] float32, 1 = masked
  */
 import { ConfigError } from '../errors.js';
-import type { LoadResult, LoadWeightsOptions } from '../models/base.js';
+import type { LoadResult, LoadWeightsOptions, LossAndGrads } from '../models/base.js';
 import { parseConfig, type RawConfig } from '../models/config.js';
 import { ConvNeXt } from '../models/convnext.js';
 import { FCMAE_SCHEMA, FcmaeNet, type FcmaeOptions } from '../models/fcmae.js';
@@ -20,6 +20,11 @@ export interface FcmaeRunOptions {
   /** [N, L] float32, 1 = masked, L = (H/p)·(W/p) row-major; default: drawn from the seeded generator. */
   mask?: Tensor;
   threads?: number;
+}
+
+/** ONNX Runtime reads the input after the call has returned: copy it, so the caller may refill its buffer. */
+function copy(x: Tensor): Tensor {
+  return x instanceof Tensor ? new Tensor(x.data.slice(), x.shape, x.dtype) : x;
 }
 
 export class Fcmae {
@@ -64,15 +69,35 @@ export class Fcmae {
 
   /** The reconstruction loss and the prediction [N, p²·3, H/p, W/p] of a batch. */
   async run(x: Tensor, o: FcmaeRunOptions = {}): Promise<{ loss: number; pred: Tensor; mask: Tensor }> {
-    const input = x instanceof Tensor ? new Tensor(x.data.slice(), x.shape, x.dtype) : x;
+    const input = copy(x);
     await this.net.ready();
-    const r = await this.engine.evaluate(this.net, input, o.mask ?? null, { objective: this.objective, outputs: ['pred', 'mask'], threads: o.threads });
+    const r = await this.withFormulationFor(o.mask, () =>
+      this.engine.evaluate(this.net, input, o.mask ?? null, { objective: this.objective, outputs: ['pred', 'mask'], threads: o.threads }),
+    );
     return { loss: r.loss, pred: r.outputs.pred as Tensor, mask: r.outputs.mask as Tensor };
   }
 
   /** Loss and gradients per parameter (masks as in `run`). */
-  lossAndGrads(x: Tensor, o: FcmaeRunOptions = {}) {
-    return this.net.lossAndGrads(x, o.mask ?? null, { objective: this.objective, threads: o.threads });
+  async lossAndGrads(x: Tensor, o: FcmaeRunOptions = {}): Promise<LossAndGrads> {
+    const input = copy(x);
+    await this.net.ready();
+    return this.withFormulationFor(o.mask, () => this.engine.lossAndGrads(this.net, input, o.mask ?? null, { objective: this.objective, threads: o.threads }));
+  }
+
+  /**
+   * Start `call` (an engine call) with the encoder formulation that serves `mask`: the sparse graph
+   * only takes masks showing floor(L·(1 − mask_ratio)) patches per image, any other mask runs dense.
+   * The engine traces synchronously when called, so the switch covers exactly this call; were it
+   * ever to trace later, the sparse graph's feed would reject such a mask with a ConfigError.
+   */
+  private withFormulationFor<R>(mask: Tensor | undefined, call: () => R): R {
+    const chosen = this.net.formulation;
+    if (mask instanceof Tensor) this.net.formulation = this.net.formulationFor(mask);
+    try {
+      return call();
+    } finally {
+      this.net.formulation = chosen;
+    }
   }
 }
 

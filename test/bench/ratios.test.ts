@@ -1,10 +1,10 @@
 /** The benchmark's same-run ratios: which rows they read and how (bench/run.ts is imported, not run). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cases, evaluateComparisons, type BenchRow } from '../../bench/run.js';
+import { FCMAE_ROWS, cases, evaluateComparisons, type BenchRow, type Section } from '../../bench/run.js';
 
-const row = (model: string, batch: number, min: number, median: number): BenchRow => ({
-  section: 'inference',
+const row = (model: string, batch: number, min: number, median: number, section: Section = 'inference'): BenchRow => ({
+  section,
   label: model,
   model,
   runtime: 'onnxruntime-node',
@@ -30,4 +30,17 @@ test('a same-run ratio is min over min and median over median of the b1 rows, he
   ]);
   // Without both rows (a run with --only) there is no ratio.
   assert.deepEqual(evaluateComparisons(rows.slice(0, 2)), []);
+});
+
+test('the FCMAE pretrain step at mask 0.6 over the same step at mask 0: training rows of the same run, goal 0.6', () => {
+  const ids = cases.map((c) => c.id);
+  for (const m of [0.6, 0]) assert.ok(ids.includes(`training/fcmae_convnextv2_atto/mask${m}/b32/s224`), `mask ${m}`);
+  const rows = [row(FCMAE_ROWS.masked, 32, 70, 80, 'training'), row(FCMAE_ROWS.unmasked, 32, 100, 100, 'training')];
+  const [r, ...rest] = evaluateComparisons(rows);
+  assert.equal(rest.length, 0);
+  assert.deepEqual({ label: r!.label, ratioMin: r!.ratioMin, ratioMedian: r!.ratioMedian, goal: r!.goal, met: r!.met }, { label: 'FCMAE step mask 0.6 / mask 0', ratioMin: 0.7, ratioMedian: 0.8, goal: 0.6, met: false });
+  assert.equal(evaluateComparisons([row(FCMAE_ROWS.masked, 32, 50, 55, 'training'), rows[1]!])[0]!.met, true);
+  // Rows of another table or batch do not count.
+  assert.deepEqual(evaluateComparisons([row(FCMAE_ROWS.masked, 32, 70, 80), rows[1]!]), []);
+  assert.deepEqual(evaluateComparisons([row(FCMAE_ROWS.masked, 8, 70, 80, 'training'), rows[1]!]), []);
 });

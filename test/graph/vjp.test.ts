@@ -367,6 +367,42 @@ test('Gather: relative-position table, other axes, negative/int32/scalar indices
   await check(t, 'Gather scalar index', [s(4, 3), { shape: [], dtype: 'int64', values: [2] }], (x, idx) => F.gather(x!, idx!, 0));
 });
 
+test("ScatterAdd (Gather's adjoint): duplicates accumulate, 2-D indices; positions of NCHW maps", async (t) => {
+  await check(t, 'ScatterAdd duplicates', [s(4, 3), { shape: [4], dtype: 'int64', values: [2, 0, 2, 4] }], (u, idx) => F.scatterAdd(u!, idx!, 5));
+  await check(t, 'ScatterAdd 2-D indices', [s(2, 2, 3), { shape: [2, 2], dtype: 'int64', values: [1, 3, 0, 2] }], (u, idx) => F.scatterAdd(u!, idx!, 4));
+  // FCMAE's sparse encoder: an NCHW map → rows at some positions → a map again (zero elsewhere).
+  const positions: GradInput = { shape: [5], dtype: 'int64', values: [0, 4, 5, 7, 11] };
+  await check(t, 'gatherPositions', [s(2, 3, 2, 3), positions], (x, p) => F.gatherPositions(x!, p!));
+  await check(t, 'scatterPositions', [s(5, 3), positions], (r, p) => F.scatterPositions(r!, p!, [2, 3, 2, 3]));
+});
+
+test('gatherPositions reads the channel vector at n·H·W + y·W + x; scatterPositions puts it back, zero elsewhere', async () => {
+  const [n, c, h, w] = [2, 3, 2, 3];
+  const at = [1, 6, 11];
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', [n, c, h, w]);
+    const p = g.input('p', [at.length], 'int64');
+    const rows = F.gatherPositions(x, p);
+    g.markOutput(rows, 'rows');
+    g.markOutput(F.scatterPositions(rows, p, x.shape), 'map');
+    assert.throws(() => F.scatterAdd(rows, F.cast(p, 'int32'), 4), (e: unknown) => e instanceof ShapeError && /indices must be int64/.test(e.message));
+    assert.throws(() => F.scatterAdd(rows, p, 0), (e: unknown) => e instanceof ShapeError && /rows must be a positive integer/.test(e.message));
+  });
+  const xs = Float32Array.from({ length: n * c * h * w }, (_, i) => i + 1);
+  const sess = await createNodeSession(toModelProto(g));
+  const out = await sess.run({ x: new Tensor(xs, [n, c, h, w], 'float32'), p: new Tensor(BigInt64Array.from(at.map(BigInt)), [at.length], 'int64') });
+  await sess.release();
+  const want = (pos: number, ch: number) => xs[(Math.floor(pos / (h * w)) * c + ch) * h * w + (pos % (h * w))]!;
+  assert.deepEqual([...out.rows!.data], at.flatMap((pos) => [0, 1, 2].map((ch) => want(pos, ch))));
+  const map = out.map!.data as Float32Array;
+  for (let i = 0; i < map.length; i++) {
+    const [img, ch, pix] = [Math.floor(i / (c * h * w)), Math.floor(i / (h * w)) % c, i % (h * w)];
+    const pos = img * h * w + pix;
+    assert.equal(map[i], at.includes(pos) ? want(pos, ch) : 0, `map[${i}]`);
+  }
+});
+
 const resizeModes: [ResizeAttrs['mode'], ResizeAttrs['coordinateMode']][] = [
   ['linear', 'half_pixel'],
   ['linear', 'pytorch_half_pixel'],

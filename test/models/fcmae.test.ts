@@ -5,8 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { countMacs } from '../../src/analysis/count.js';
 import { ConfigError, ShapeError, Tensor, engine, readSafetensors } from '../../src/index.js';
+import type { Formulation } from '../../src/models/fcmae.js';
+import { traceModel } from '../../src/models/trace.js';
+import { adamw } from '../../src/train/optim.js';
 import { createFcmae, type Fcmae } from '../../src/tasks/fcmae.js';
+import { Rng } from '../../src/util/rng.js';
 import { assertClose, goldenCases, goldenFile } from '../golden.js';
 import { hasGolden } from '../helpers.js';
 
@@ -59,6 +64,129 @@ test('pixels inside masked patches change neither the encoder nor the prediction
   assert.deepEqual((b.outputs.pred as Tensor).data, (a.outputs.pred as Tensor).data, 'the prediction sees visible pixels only');
   // The loss does change: its targets are the masked pixels themselves.
   assert.notEqual(b.loss, a.loss);
+});
+
+// ---- the sparse formulation (per-position MLPs on the visible positions only) ------------------------
+
+/** Every parameter random (GRN's zero init would hide its statistics), the input random. */
+async function randomCase(f: Fcmae, seed: number): Promise<Tensor> {
+  const rng = new Rng(seed);
+  const sd = new Map<string, Tensor>();
+  for (const [k, t] of Object.entries(f.net.stateDict())) sd.set(k, new Tensor(Float32Array.from({ length: t.size }, () => 0.3 * rng.normal()), t.shape, 'float32'));
+  await f.loadWeights(sd);
+  return new Tensor(Float32Array.from({ length: 2 * 3 * 128 * 128 }, () => rng.normal()), [2, 3, 128, 128], 'float32');
+}
+
+/** A mask [2, 16] hiding the given patches of each image. */
+const maskOf = (hidden: number[][]) => {
+  const m = new Float32Array(32);
+  hidden.forEach((ps, n) => ps.forEach((p) => (m[n * 16 + p] = 1)));
+  return new Tensor(m, [2, 16], 'float32');
+};
+
+function maxRelDiff(a: Tensor, b: Tensor): number {
+  const [x, y] = [a.data as Float32Array, b.data as Float32Array];
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < x.length; i++) {
+    diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
+    scale = Math.max(scale, Math.abs(y[i]!));
+  }
+  return diff / scale;
+}
+
+test('the sparse encoder (gather → LN/MLP/GRN → scatter) equals the dense one: outputs, loss and every gradient', async (t) => {
+  const f = tiny();
+  assert.equal(f.net.formulation, 'sparse', 'mask ratio 0.6 picks the sparse formulation');
+  const x = await randomCase(f, 7);
+  // 6 of 16 patches visible per image (floor(16·0.4)), in different places.
+  const mask = maskOf([[0, 1, 2, 4, 7, 8, 9, 11, 14, 15], [1, 3, 5, 6, 8, 10, 11, 12, 13, 15]]);
+  const outputs = ['pred', 'latent', 'features'];
+  const by = async (form: Formulation) => {
+    f.net.formulation = form;
+    const e = await engine.evaluate(f.net, x, mask, { objective: f.objective, outputs });
+    const g = await engine.lossAndGrads(f.net, x, mask, { objective: f.objective });
+    return { e, g };
+  };
+  const sparse = await by('sparse');
+  const dense = await by('dense');
+  f.net.formulation = 'sparse';
+  const tol = 2e-5;
+  for (const name of ['pred', 'latent'])
+    assert.ok(maxRelDiff(sparse.e.outputs[name] as Tensor, dense.e.outputs[name] as Tensor) <= tol, `${name}: ${maxRelDiff(sparse.e.outputs[name] as Tensor, dense.e.outputs[name] as Tensor)}`);
+  (sparse.e.outputs.features as Tensor[]).forEach((m, i) => assert.ok(maxRelDiff(m, (dense.e.outputs.features as Tensor[])[i]!) <= tol, `features.${i}`));
+  assert.ok(Math.abs(sparse.e.loss - dense.e.loss) <= 1e-6 * Math.abs(dense.e.loss), `loss ${sparse.e.loss} vs ${dense.e.loss}`);
+  assert.ok(Math.abs(sparse.g.loss - dense.g.loss) <= 1e-6 * Math.abs(dense.g.loss));
+  let worst = 0;
+  for (const [k, gd] of Object.entries(dense.g.grads)) {
+    const d = maxRelDiff(sparse.g.grads[k]!, gd);
+    assert.ok(d <= 1e-4, `grad ${k}: max |sparse − dense| / max|dense| = ${d}`);
+    worst = Math.max(worst, d);
+  }
+  assert.ok(Object.keys(dense.g.grads).some((k) => k.includes('grn')), 'GRN parameters are among the gradients');
+  // Two graphs really ran (compile caches key on the formulation): their rounding differs somewhere.
+  assert.ok(worst > 0, 'sparse and dense gave bitwise identical gradients: was one graph reused for both?');
+  t.diagnostic(`loss ${sparse.g.loss} vs ${dense.g.loss}; worst gradient difference ${worst.toExponential(2)} of its max`);
+});
+
+test("the sparse encoder's per-position MACs scale with the visible positions; the ratio picks the formulation", () => {
+  const f = tiny();
+  const blockMacs = () => {
+    const g = traceModel(f.net, [2, 3, 128, 128], { outputs: ['pred'] }).graph;
+    const mlp = g.nodes.filter((n) => n.op.type === 'MatMul' && /^encoder\.stages\.\d+\.blocks\./.test(n.scope));
+    return countMacs({ nodes: mlp } as typeof g);
+  };
+  const sparse = blockMacs();
+  f.net.formulation = 'dense';
+  const dense = blockMacs();
+  assert.ok(dense > 0);
+  assert.equal(sparse / dense, 6 / 16, 'floor(16·(1 − 0.6)) = 6 of 16 patches visible');
+  assert.equal(tiny({ mask_ratio: 0.02 }).net.formulation, 'dense', 'with almost nothing masked the gathers would not pay');
+});
+
+test('masks that do not show floor(L·(1 − ratio)) patches per image run dense, through run and lossAndGrads', async () => {
+  const f = tiny();
+  const x = await randomCase(f, 11);
+  // 7 and 5 visible patches: the sparse graph's static shapes cannot take this mask.
+  const uneven = maskOf([[0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]);
+  assert.equal(f.net.formulationFor(uneven), 'dense');
+  const r = await f.run(x, { mask: uneven });
+  const g = await f.lossAndGrads(x, { mask: uneven });
+  assert.equal(f.net.formulation, 'sparse', 'the switch lasts one call');
+  f.net.formulation = 'dense';
+  const want = await f.run(x, { mask: uneven });
+  const wantG = await f.lossAndGrads(x, { mask: uneven });
+  f.net.formulation = 'sparse';
+  assert.deepEqual(r.pred.data, want.pred.data);
+  assert.equal(r.loss, want.loss);
+  assert.equal(g.loss, wantG.loss);
+  // Called directly on the sparse graph, such a mask is a typed error before ONNX Runtime runs.
+  await assert.rejects(
+    engine.evaluate(f.net, x, uneven, { objective: f.objective }),
+    (e: unknown) => e instanceof ConfigError && /show exactly 6 of 16 patches per image.*image 0 of the mask shows 7.*net\.formulation = 'dense'/.test(e.message),
+  );
+});
+
+test('a compiled pretrain step draws its masks and their visible positions each step; sparse and dense steps agree', async () => {
+  const f = tiny();
+  const x = await randomCase(f, 5);
+  const steps = async (form: Formulation) => {
+    f.net.formulation = form;
+    const step = await engine.compileTrainStep(f.net, f.objective, { optimizer: adamw(), batchShape: [2, 3, 128, 128] });
+    const rng = new Rng(9);
+    const out = [await step.step(x, null, 1e-3, rng), await step.step(x, null, 1e-3, rng)];
+    await step.release();
+    return out;
+  };
+  const sparse = await steps('sparse');
+  const dense = await steps('dense');
+  f.net.formulation = 'sparse';
+  sparse.forEach((r, i) => {
+    assert.ok(Math.abs(r.loss - dense[i]!.loss) <= 1e-5 * dense[i]!.loss, `step ${i}: loss ${r.loss} vs ${dense[i]!.loss}`);
+    assert.ok(Math.abs(r.gradNorm - dense[i]!.gradNorm) <= 1e-4 * dense[i]!.gradNorm, `step ${i}: grad norm`);
+    assert.equal(r.metrics.masked_fraction, 10 / 16);
+  });
+  assert.notEqual(sparse[0]!.loss, sparse[1]!.loss, 'a new mask (and new weights) each step');
 });
 
 test('random masks: floor(L·(1 − ratio)) visible patches per image, seeded', { skip }, async () => {
