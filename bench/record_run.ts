@@ -4,7 +4,7 @@
  * metrics.jsonl, file times) — nothing is typed in by hand except the command line that was used
  * and the seconds the run was deliberately paused (SIGSTOP) while other measurements ran.
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand, parseCommand } from '../src/cli/args.js';
 import { MetricsLog } from '../src/io/metrics_log.js';
@@ -28,6 +28,18 @@ export interface RunRecord {
   bestTestAcc: number;
   testAccByEpoch: number[];
   finishedAt: string;
+  /** Intra-op threads of the run. */
+  threads?: number;
+  /** Final and best accuracy of the EMA weights, when the run kept them. */
+  finalTestAccEma?: number;
+  /** Multi-scale runs: per input side, the steps, images and median step throughput. */
+  sides?: { side: number; steps: number; images: number; medianImagesPerSecond: number }[];
+  /** Train-step graphs compiled, per batch shape (from compiles.jsonl): 1 each means no recompiles. */
+  compiles?: Record<string, number>;
+  /** The suite row (label) with the same train step, for the fraction of the GEMM peak. */
+  benchRow?: string;
+  /** Conditions of the run worth knowing (e.g. another run beside it). */
+  note?: string;
 }
 
 const spec = defineCommand({
@@ -38,12 +50,14 @@ const spec = defineCommand({
     command: { type: 'string', required: true, placeholder: 'text', description: 'the command that produced it' },
     title: { type: 'string', default: 'Fashion-MNIST, full training set, from scratch', description: 'section title' },
     pausedSeconds: { type: 'number', min: 0, default: 0, description: 'seconds the run was paused (SIGSTOP)' },
+    benchRow: { type: 'string', placeholder: 'label', description: "the suite's train-step row for the same model, batch and size" },
+    note: { type: 'string', placeholder: 'text', description: 'conditions of the run (e.g. another run beside it)' },
     out: { type: 'string', required: true, placeholder: 'file', description: 'record to write (JSON)' },
   },
 });
 
-export function recordRun(dir: string, command: string, title: string, pausedSeconds: number): RunRecord {
-  const rc = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { data: string; model: unknown; train: { epochs: number; batchSize: number } };
+export function recordRun(dir: string, command: string, title: string, pausedSeconds: number, extra: { benchRow?: string; note?: string } = {}): RunRecord {
+  const rc = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { data: string; model: unknown; threads?: number; train: { epochs: number; batchSize: number } };
   const records = MetricsLog.read(join(dir, 'metrics.jsonl'));
   const epochs = records.filter((r) => r.test_acc !== undefined);
   const steps = records.filter((r) => r.test_acc === undefined && r.loss !== undefined);
@@ -51,7 +65,22 @@ export function recordRun(dir: string, command: string, title: string, pausedSec
   const start = statSync(join(dir, 'run.json')).mtimeMs;
   const end = statSync(join(dir, 'model.safetensors')).mtimeMs;
   const stepSeconds = Number(last.elapsed_s);
-  const trainImages = steps.length * rc.train.batchSize;
+  // Multi-scale steps record their side and batch; the others all have the run's batch size.
+  const trainImages = steps.reduce((a, r) => a + (typeof r.batch === 'number' ? r.batch : rc.train.batchSize), 0);
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  const sideList = [...new Set(steps.filter((r) => typeof r.size === 'number').map((r) => Number(r.size)))].sort((a, b) => a - b);
+  const sides = sideList.map((side) => {
+    const at = steps.filter((r) => r.size === side);
+    return { side, steps: at.length, images: at.reduce((a, r) => a + Number(r.batch), 0), medianImagesPerSecond: median(at.map((r) => Number(r.img_s))) };
+  });
+  const compilesFile = join(dir, 'compiles.jsonl');
+  const compiles: Record<string, number> = {};
+  if (existsSync(compilesFile))
+    for (const line of readFileSync(compilesFile, 'utf8').split('\n').filter(Boolean)) {
+      const shape = (JSON.parse(line) as { shape: string }).shape;
+      compiles[shape] = (compiles[shape] ?? 0) + 1;
+    }
+  const ema = epochs.filter((e) => e.test_acc_ema !== undefined).map((e) => Number(e.test_acc_ema));
   return {
     title,
     command,
@@ -69,6 +98,12 @@ export function recordRun(dir: string, command: string, title: string, pausedSec
     bestTestAcc: Math.max(...epochs.map((e) => Number(e.test_acc))),
     testAccByEpoch: epochs.map((e) => Number(e.test_acc)),
     finishedAt: new Date(end).toISOString(),
+    ...(rc.threads ? { threads: rc.threads } : {}),
+    ...(ema.length ? { finalTestAccEma: ema[ema.length - 1] } : {}),
+    ...(sides.length ? { sides } : {}),
+    ...(Object.keys(compiles).length ? { compiles } : {}),
+    ...(extra.benchRow ? { benchRow: extra.benchRow } : {}),
+    ...(extra.note ? { note: extra.note } : {}),
   };
 }
 
@@ -76,7 +111,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const parsed = parseCommand(spec, process.argv.slice(2));
   if (!parsed.help) {
     const v = parsed.values;
-    const rec = recordRun(v.run!, v.command!, v.title, v.pausedSeconds);
+    const rec = recordRun(v.run!, v.command!, v.title, v.pausedSeconds, { benchRow: v.benchRow, note: v.note });
     writeFileSync(v.out!, JSON.stringify(rec, null, 2) + '\n');
     console.log(JSON.stringify(rec, null, 2));
   }

@@ -766,7 +766,9 @@ function renderRecords(result: SuiteResult): string[] {
   const out: string[] = [];
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
     const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as RunRecord;
-    const row = result.rows.find((x) => x.section === 'training' && x.batch === r.batch && x.label.includes('Fashion-MNIST'));
+    // The suite row with the same train step: named by the record (older records: the ConvNeXt V2 Fashion-MNIST run).
+    const rowLabel = r.benchRow ?? ((r.model as { family?: string }).family === 'convnextv2' ? 'ConvNeXt V2 (Fashion-MNIST config)' : undefined);
+    const row = result.rows.find((x) => x.section === 'training' && x.batch === r.batch && x.label === rowLabel);
     const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
     out.push(
       `## ${r.title}`,
@@ -777,7 +779,16 @@ function renderRecords(result: SuiteResult): string[] {
       r.command,
       '```',
       '',
-      `- **final test accuracy ${pct(r.finalTestAcc)}** (best epoch ${pct(r.bestTestAcc)}) on the 10,000 test images after ${r.epochs} epochs (${r.steps} steps of ${r.batch})`,
+      `- **final test accuracy ${pct(r.finalTestAcc)}** (best epoch ${pct(r.bestTestAcc)})${r.finalTestAccEma !== undefined ? ` (EMA weights: ${pct(r.finalTestAccEma)})` : ''} on the ${r.data.startsWith('fashion-mnist') ? '10,000 test' : 'val'} images after ${r.epochs} epochs (${r.steps} steps${r.sides ? `, batch ${r.batch} at the base side` : ` of ${r.batch}`})`,
+      ...(r.note ? [`- conditions: ${r.note}`] : []),
+      ...(r.sides
+        ? [
+            `- multi-scale, per side: ${r.sides.map((s) => `${s.side}²: ${s.steps} steps, ${s.images} images, median ${s.medianImagesPerSecond.toFixed(0)} img/s`).join('; ')}`,
+          ]
+        : []),
+      ...(r.compiles
+        ? [`- train-step graphs compiled (compiles.jsonl): ${Object.entries(r.compiles).map(([shape, n]) => `${shape} ×${n}`).join(', ')}`]
+        : []),
       `- per epoch: ${r.testAccByEpoch.map((a) => (a * 100).toFixed(1)).join(', ')}`,
       `- wall time ${(r.wallSeconds / 60).toFixed(1)} min (of which ${(r.pausedSeconds / 60).toFixed(1)} min paused with SIGSTOP while other benchmarks ran), ` +
         `${(r.stepSeconds / 60).toFixed(1)} min in training steps: **${r.imagesPerSecond.toFixed(0)} training img/s** over the whole run`,

@@ -20,12 +20,17 @@ export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): P
   if (!v.run) throw new ConfigError('--run DIR is required');
   const engine = (await import('./engine.js')).nodeEngine();
   const { runClassifier } = await import('../tasks/classify.js');
-  const { loadDataSpec } = await import('../tasks/train.js');
+  const { openRunTestData } = await import('../tasks/train.js');
   const { evaluate } = await import('../train/trainer.js');
   const clf = await runClassifier(engine, v.run);
-  const { test } = await loadDataSpec(v.data ?? clf.run!.data);
+  const { test, close } = await openRunTestData(clf.run!, v.data);
   const bar = new ProgressBar({ total: test.count, label: 'eval', unit: 'img', stream: io.stderr });
-  const r = await evaluate(clf.model, test, clf.inputShape[1], v.batch, (done) => bar.update(done));
+  let r;
+  try {
+    r = await evaluate(clf.model, test, clf.inputShape[1], v.batch, (done) => bar.update(done));
+  } finally {
+    await close();
+  }
   bar.done();
   if (v.json) io.stdout.write(JSON.stringify(r) + '\n');
   else io.stdout.write(`test accuracy ${(r.accuracy * 100).toFixed(2)}%  cross-entropy ${r.loss.toFixed(4)}  (${r.count} images)\n`);

@@ -4,12 +4,18 @@ import { defineCommand, flagName, parseConfigJson } from './args.js';
 import { withInterrupts } from './interrupt.js';
 import type { CliIO, CommandArgs } from './main.js';
 import { trainProgress } from './train_progress.js';
+import { FOLDER_OPTIONS, recipeSettings, type RecipeFlagValues } from './recipe_options.js';
 
 /** The options of a training run (`train`, and `pretrain` which adds its own). */
 export const TRAIN_OPTIONS = {
   model: { type: 'string', short: 'm', placeholder: 'name', description: "registry name (see 'visionmix models') or a family (e.g. convnextv2, cmt) with --config" },
   config: { type: 'string', placeholder: 'json', description: 'model config overrides as JSON, e.g. \'{"depths":[2,2,6,2],"dims":[40,80,160,320]}\'' },
-  data: { type: 'string', default: 'fashion-mnist', placeholder: 'spec', description: 'fashion-mnist | fashion-mnist:PATH | fashion-mnist:bundled' },
+  data: {
+    type: 'string',
+    default: 'fashion-mnist',
+    placeholder: 'spec',
+    description: 'fashion-mnist | fashion-mnist:PATH | fashion-mnist:bundled | an image folder (a sub-folder per class; train/ and val/ inside, or a --val-fraction)',
+  },
   epochs: { type: 'int', min: 1, default: 10, description: 'epochs' },
   batch: { type: 'int', min: 1, default: 64, short: 'b', description: 'batch size' },
   lr: { type: 'number', positive: true, default: 2e-3, description: 'peak learning rate' },
@@ -53,9 +59,10 @@ export const spec = defineCommand({
     'Ctrl-C writes a checkpoint of the last finished step before exiting. Data: fashion-mnist (Debian package ' +
     'dataset-fashion-mnist), fashion-mnist:PATH (a folder with the four IDX files) or fashion-mnist:bundled ' +
     '(the subset shipped with visionmix).',
-  options: TRAIN_OPTIONS,
+  options: { ...TRAIN_OPTIONS, ...FOLDER_OPTIONS },
   examples: [
     'visionmix train --model convnextv2_atto --data fashion-mnist --epochs 10 --batch 64 --lr 2e-3 --seed 0 --out runs/atto',
+    'visionmix train --model convnextv2_atto --data photos/ --recipe convnext --epochs 30 --batch 32 --size 224 --out runs/photos',
     'visionmix train --resume runs/atto',
     'visionmix train --resume runs/atto --epochs 20',
   ],
@@ -65,7 +72,7 @@ export const spec = defineCommand({
 const RESUME_OPTIONS = new Set(['resume', 'epochs', 'threads']);
 
 export function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
-  return runTraining(v, given, io, {});
+  return runTraining(v, given, io, { recipe: v });
 }
 
 /** What `pretrain` adds to a training run: FCMAE options, and the optimizer's β₂. */
@@ -74,14 +81,18 @@ export interface TrainingKind {
   beta2?: number;
   /** The command, for the resume hint. */
   command?: string;
+  /** Recipe and image-folder flags (`train`, `finetune`). */
+  recipe?: RecipeFlagValues;
+  /** Fine-tuning: start from these weights, a new classifier for the data's classes. */
+  init?: { weights: string };
 }
 
-type TrainValues = CommandArgs<typeof spec>['values'];
+type TrainValues = CommandArgs<{ name: 'train'; options: typeof TRAIN_OPTIONS }>['values'];
 
 /** Start (or resume) a training run from parsed options: `train` and `pretrain` share it. */
 export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io: CliIO, kind: TrainingKind): Promise<number> {
   const engine = (await import('./engine.js')).nodeEngine();
-  const { trainJob, resumeJob } = await import('../tasks/train.js');
+  const { trainJob, resumeJob, isFashionMnistSpec, defaultFolderOptions } = await import('../tasks/train.js');
   const { familyNames } = await import('../models/registry.js');
   const warn = (m: string) => io.stderr.write(`warning: ${m}\n`);
   const command = kind.command ?? 'train';
@@ -110,9 +121,12 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
       const family = familyNames().includes(v.model!);
       if ('family' in overrides && overrides.family !== v.model)
         throw new ConfigError(`--config says family ${JSON.stringify(overrides.family)} but --model is '${v.model}'; drop the 'family' key or make them agree`);
+      const recipe = kind.recipe ? recipeSettings(kind.recipe, given, !isFashionMnistSpec(v.data), defaultFolderOptions()) : { train: {} };
       result = await trainJob(
         engine,
         {
+          ...(recipe.folder ? { folder: recipe.folder } : {}),
+          ...(kind.init ? { init: kind.init } : {}),
           model: family ? { family: v.model!, ...overrides } : v.model!,
           modelOverrides: family ? {} : overrides,
           data: v.data,
@@ -137,6 +151,7 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
             multiScale: v.multiScale,
             seed: v.seed,
             checkpointEvery: v.ckptEvery,
+            ...recipe.train,
           },
         },
         { onEvent, onWarning: warn, signal },

@@ -24,6 +24,7 @@ import * as features from './cmd_features.js';
 import * as models from './cmd_models.js';
 import * as predict from './cmd_predict.js';
 import * as pretrain from './cmd_pretrain.js';
+import * as finetune from './cmd_finetune.js';
 import * as train from './cmd_train.js';
 
 /** Where a command writes: real streams in the binary, fakes in tests. */
@@ -50,7 +51,7 @@ export interface Command<S extends CommandSpec = CommandSpec> {
 }
 
 /** Every subcommand, in the order `--help` lists them. Add new commands here. */
-export const COMMANDS: readonly Command[] = [demo, models, train, pretrain, evaluate, predict, features, analyze, bench];
+export const COMMANDS: readonly Command[] = [demo, models, train, finetune, pretrain, evaluate, predict, features, analyze, bench];
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;

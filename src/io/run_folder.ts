@@ -20,6 +20,8 @@ export interface RunFolderFiles {
   metrics: string;
   /** model.safetensors: final weights, timm key names. */
   weights: string;
+  /** model_ema.safetensors: the final EMA weights (runs with --ema). */
+  emaWeights: string;
   /** curves.svg: loss and accuracy curves. */
   curves: string;
   /** report.md: the demo's report. */
@@ -38,6 +40,7 @@ export function runFolderFiles(dir: string): RunFolderFiles {
     config: join(dir, 'run.json'),
     metrics: join(dir, 'metrics.jsonl'),
     weights: join(dir, 'model.safetensors'),
+    emaWeights: join(dir, 'model_ema.safetensors'),
     curves: join(dir, 'curves.svg'),
     report: join(dir, 'report.md'),
     encoder: join(dir, 'encoder.safetensors'),

@@ -80,6 +80,11 @@ export interface ReadWeightsOptions {
 export interface LoadWeightsOptions extends ReadWeightsOptions {
   /** Every model key present, none unexpected (default true). */
   strict?: boolean;
+  /**
+   * Load everything but the classifier, which keeps its fresh initialisation (fine-tuning for other
+   * classes, as timm does when `num_classes` differs from the weights'). Every other key must match.
+   */
+  backboneOnly?: boolean;
 }
 
 export interface LoadResult {
@@ -152,6 +157,14 @@ export abstract class VisionModel extends Module {
   readonly outputNames: readonly string[] = ['logits', 'features'];
   /** Module path of the classifier Linear (timm's pretrained_cfg `classifier`). */
   readonly classifierPath: string = 'head.fc';
+
+  /**
+   * Is `key` a classifier weight (replaced by resetClassifier, not loaded by `backboneOnly`, trained
+   * under --freeze-backbone)? The classifier's own, and any auxiliary classifier a family adds.
+   */
+  isClassifierKey(key: string): boolean {
+    return this.classifierPath !== '' && key.startsWith(`${this.classifierPath}.`);
+  }
   pretrainedConfig?: PretrainedConfig;
   /** Bumped whenever weights change, so compiled graphs with weights as constants are rebuilt. */
   weightsVersion = 0;
@@ -250,10 +263,21 @@ export abstract class VisionModel extends Module {
     const license = typeof source === 'string' ? licenseOf(source, this.pretrainedConfig) : undefined;
     if (license && isNonCommercial(license))
       this.requireBackend().warn(`${source}: these weights are licensed ${license} — non-commercial use only`);
-    const result = this.loadStateDict(this.adaptStateDict(raw, opts), {
-      strict: opts.strict ?? true,
-      source: typeof source === 'string' ? source : undefined,
-    });
+    let sd = this.adaptStateDict(raw, opts);
+    const where = typeof source === 'string' ? source : undefined;
+    if (opts.backboneOnly) {
+      const head = this.classifierPath;
+      if (!head) throw new ConfigError(`${this.name || this.family} has no classifier: load its weights without backboneOnly`);
+      const inHead = (k: string) => this.isClassifierKey(k);
+      // The head module around the classifier ('head' of 'head.fc': its norm) may be missing too — an
+      // FCMAE encoder has none — and then keeps its fresh initialisation, as the official fine-tuning does.
+      const parent = head.includes('.') ? head.slice(0, head.lastIndexOf('.')) : null;
+      const inHeadModule = (k: string) => parent !== null && k.startsWith(`${parent}.`);
+      // The classifier keeps its own tensors; everything else is checked as usual.
+      sd = new Map([...sd].filter(([k]) => !inHead(k)));
+      for (const [k, t] of Object.entries(this.stateDict())) if (inHead(k) || (inHeadModule(k) && !sd.has(k))) sd.set(k, t);
+    }
+    const result = this.loadStateDict(sd, { strict: opts.strict ?? true, source: where });
     this.weightsChanged();
     return result;
   }

@@ -286,6 +286,7 @@ export class CMT extends VisionModel {
   _bn: BatchNorm2d;
   _drop: Dropout;
   head: Linear | Identity;
+  override readonly classifierPath = 'head';
 
   constructor(readonly config: CMTConfig) {
     super();

@@ -425,6 +425,7 @@ export class GLNet extends VisionModel {
   head: Linear | Identity;
   /** Token-labelling head: a classifier on every final token (`tklb`). */
   tklb_aux_head: Linear | null;
+  override readonly classifierPath = 'head';
 
   constructor(readonly config: GLNetConfig) {
     super();
@@ -444,6 +445,20 @@ export class GLNet extends VisionModel {
     this.norm = normLayer(c.norm_layer, last);
     this.head = c.num_classes > 0 ? new Linear(last, c.num_classes, { init: 'trunc_normal' }) : new Identity();
     this.tklb_aux_head = c.tklb ? new Linear(last, c.num_classes, { init: 'trunc_normal' }) : null;
+  }
+
+  /** The token-labelling head classifies too: it is reset, and trained under --freeze-backbone, with the head. */
+  override isClassifierKey(key: string): boolean {
+    return super.isClassifierKey(key) || key.startsWith('tklb_aux_head.');
+  }
+
+  override resetClassifier(numClasses: number): this {
+    super.resetClassifier(numClasses);
+    if (this.tklb_aux_head) {
+      this.tklb_aux_head = numClasses > 0 ? new Linear(this.tklb_aux_head.inFeatures, numClasses, { init: 'trunc_normal' }) : null;
+      this.bindKeys();
+    }
+    return this;
   }
 
   /** The stem and each transition must leave at least one pixel. */

@@ -15,6 +15,7 @@ import type { VisionModel, WeightsProgress } from '../models/base.js';
 import { Tensor } from '../tensor.js';
 import type { Engine } from './engine.js';
 import { createTransform, transformConfigFromPretrained, type EvalTransformConfig } from './transform.js';
+import { folderEvalTransform } from './folder_data.js';
 import { readRunFolderConfig, runModelOverrides, type RunConfig } from './train.js';
 
 export interface Classifier {
@@ -48,11 +49,20 @@ export async function runClassifier(engine: Engine, dir: string): Promise<Classi
   if (rc === null) throw new ConfigError(`--run ${dir} is not a finished training run (needs run.json and model.safetensors)`);
   if (rc.fcmae)
     throw new ConfigError(`--run ${dir} is an FCMAE pretraining run, not a classifier: fine-tune its encoder (${dir}/encoder.safetensors) first`);
+  const size = rc.train.inputSize;
+  if (rc.folder) {
+    // An image-folder run: its classes, RGB input, and the eval transform its val split used.
+    const folder = rc.folder;
+    const model = engine.createModel(rc.model, runModelOverrides(rc, folder.classes.length, 3));
+    await model.loadWeights(weights);
+    model.eval();
+    const tf = folderEvalTransform(folder, size);
+    return { model, classes: folder.classes, inputShape: [3, size, size], run: rc, weights, load: (path) => loadPretrainedInput(path, tf) };
+  }
   const classes = FASHION_MNIST_CLASSES;
   const model = engine.createModel(rc.model, runModelOverrides(rc, classes.length, 1));
   await model.loadWeights(weights);
   model.eval();
-  const size = rc.train.inputSize;
   const ds = { height: FASHION_MNIST_SIZE, width: FASHION_MNIST_SIZE, channels: 1, classes, mean: [FASHION_MNIST_MEAN], std: [FASHION_MNIST_STD] };
   return {
     model,

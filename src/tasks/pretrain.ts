@@ -6,9 +6,9 @@
  */
 import { reconstructionGrid } from '../analysis/reconstruction.js';
 import type { RgbImage } from '../analysis/slot_maps.js';
-import { makeBatch, type ImageDataset } from '../data/transforms.js';
 import { patchMaskDraw } from '../models/fcmae.js';
 import type { Tensor } from '../tensor.js';
+import { evalBatches } from '../train/batches.js';
 import type { TrainingTask } from '../train/trainer.js';
 import { Rng } from '../util/rng.js';
 import type { Engine } from './engine.js';
@@ -28,29 +28,32 @@ export function fcmaeTask(engine: Engine, f: Fcmae, o: PretrainTaskOptions): Tra
   return {
     objective: f.objective,
     targets: () => null,
-    async evaluate(model, data: ImageDataset, inputSize, batchSize, onProgress, epoch) {
+    async evaluate(model, data, inputSize, batchSize, onProgress, epoch) {
       const wasTraining = model.training;
       model.eval();
       const rng = new Rng(o.seed ^ 0x7e57);
       let sum = 0;
+      let start = 0;
+      // Reconstructions are shown in the data's own pixel scale.
+      const [mean, std] = [data.mean ?? [0], data.std ?? [1]];
       try {
-        for (let start = 0; start < data.count; start += batchSize) {
-          const idx = Array.from({ length: Math.min(batchSize, data.count - start) }, (_, i) => start + i);
-          const b = makeBatch(data, idx, { size: inputSize, train: false, channels: model.defaultInputSize[0] });
+        for await (const b of evalBatches(data, inputSize, batchSize, model.defaultInputSize[0])) {
+          const count = b.labels.length;
           const l = (inputSize / p) ** 2;
-          const mask = patchMaskDraw(ratio).draw(rng, [idx.length, l]);
+          const mask = patchMaskDraw(ratio).draw(rng, [count, l]);
           const first = start === 0 && o.onReconstructions !== undefined && epoch !== undefined;
           const r = await engine.evaluate(model, b.x as Tensor, mask, { objective: f.objective, outputs: first ? ['pred'] : [] });
-          sum += r.loss * idx.length;
+          sum += r.loss * count;
           if (first) {
             const [n, c, h, w] = b.x.shape as [number, number, number, number];
             const grid = reconstructionGrid(
-              { x: b.x.data as Float32Array, n, channels: c, height: h, width: w, mask: mask.data as Float32Array, pred: (r.outputs.pred as Tensor).data as Float32Array, patch: p, normPix, mean: data.mean ?? [0], std: data.std ?? [1] },
+              { x: b.x.data as Float32Array, n, channels: c, height: h, width: w, mask: mask.data as Float32Array, pred: (r.outputs.pred as Tensor).data as Float32Array, patch: p, normPix, mean, std },
               o.rows ?? 8,
             );
             await o.onReconstructions!(epoch!, grid);
           }
-          onProgress?.(Math.min(start + batchSize, data.count), data.count);
+          start += count;
+          onProgress?.(start, data.count);
         }
       } finally {
         model.train(wasTraining);

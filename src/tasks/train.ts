@@ -35,6 +35,11 @@ import { fcmaeTask } from './pretrain.js';
 import { canonicalJson, fnv1a64 } from '../util/hash.js';
 import { checkTrainInputSize } from './input_size.js';
 import { scaledBatchSize } from '../data/multiscale_sampler.js';
+import type { ImageDataset } from '../data/transforms.js';
+import type { EvalData, TrainBatches } from '../train/batches.js';
+import { backboneKeys } from '../train/trainer.js';
+import { BASIC_AUGMENT, IMAGENET_MEAN, IMAGENET_STD, openFolderData, type FolderDataConfig } from './folder_data.js';
+import { openImageFolder } from './image_folder.js';
 
 export interface RunConfig {
   model: ModelSpec;
@@ -47,6 +52,10 @@ export interface RunConfig {
   runId?: string;
   /** FCMAE pretraining options: the run pretrains `model` as the encoder of an FCMAE (`visionmix pretrain`). */
   fcmae?: RawConfig;
+  /** How an image-folder `data` is read (classes, split, augmentation, Mixup/CutMix, normalisation). */
+  folder?: FolderDataConfig;
+  /** Fine-tuning: the weights the run started from (the classifier is replaced for its classes). */
+  init?: { weights: string };
 }
 
 export interface TrainJobOptions {
@@ -58,6 +67,10 @@ export interface TrainJobOptions {
   threads?: number;
   /** FCMAE options: pretrain `model` as an FCMAE encoder instead of training a classifier. */
   fcmae?: RawConfig;
+  /** Image-folder data: how to read it (the classes are filled in from the folder). */
+  folder?: Omit<FolderDataConfig, 'classes'>;
+  /** Fine-tune from these weights (a file, `hf:org/repo`, or a run folder's model.safetensors). */
+  init?: { weights: string };
 }
 
 export interface RunHooks {
@@ -94,10 +107,58 @@ export async function loadDataSpec(spec: string): Promise<FashionMnist> {
   const [name, ...rest] = spec.split(':');
   const arg = rest.join(':');
   if (name !== 'fashion-mnist')
-    throw new ConfigError(`--data '${spec}' is not a known data set (use fashion-mnist, fashion-mnist:PATH or fashion-mnist:bundled)`);
+    throw new ConfigError(
+      `--data '${spec}' is not a known data set (use fashion-mnist, fashion-mnist:PATH, fashion-mnist:bundled` +
+        `${isFashionMnistSpec(spec) ? '' : ', or a folder of class sub-folders for train/finetune'})`,
+    );
   const dir = arg === '' ? DEFAULT_FASHION_MNIST_DIR : arg === 'bundled' ? BUNDLED_FASHION_MNIST_DIR : arg;
   if (!pathExists(dir)) throw new DataError(`--data: folder ${dir} does not exist${arg === '' ? ' (apt-get install dataset-fashion-mnist, or use fashion-mnist:bundled)' : ''}`);
   return loadFashionMnist(dir);
+}
+
+/** A Fashion-MNIST data spec (anything else given to train/finetune is an image folder). */
+export function isFashionMnistSpec(spec: string): boolean {
+  return spec === 'fashion-mnist' || spec.startsWith('fashion-mnist:');
+}
+
+/** A run's data, whichever kind: what the trainer iterates and what the model must be built for. */
+interface RunData {
+  train: ImageDataset | TrainBatches;
+  test: EvalData | null;
+  numClasses: number;
+  channels: number;
+  /** Training images are padded, never shrunk, to the input size: its minimum (1 for folders: images are resized). */
+  minSize: number;
+  /** Release worker threads. */
+  close(): Promise<void>;
+}
+
+async function loadRunData(rc: RunConfig, onWarning?: (m: string) => void): Promise<RunData> {
+  if (!rc.folder) {
+    const { train, test } = await loadDataSpec(rc.data);
+    return { train, test, numClasses: train.classes.length, channels: train.channels, minSize: Math.max(train.height, train.width), close: async () => {} };
+  }
+  const t = rc.train;
+  const f = openFolderData(rc.data, rc.folder, { batchSize: t.batchSize, size: t.inputSize, seed: t.seed, labelSmoothing: t.labelSmoothing, onWarning });
+  return { train: f.train, test: f.test, numClasses: rc.folder.classes.length, channels: 3, minSize: 1, close: () => f.train.close() };
+}
+
+/**
+ * The test data of a finished run (`visionmix eval`): its own data's test split — an image folder's
+ * val split — or `spec` instead. Call `close` when done (folder data runs worker threads).
+ */
+export async function openRunTestData(rc: RunConfig, spec?: string): Promise<{ test: EvalData; close(): Promise<void> }> {
+  const run = spec === undefined || spec === rc.data ? rc : { ...rc, data: spec };
+  if (run.folder && !isFashionMnistSpec(run.data)) {
+    const data = await loadRunData(run);
+    if (!data.test) {
+      await data.close();
+      throw new ConfigError(`--data ${run.data} has no val split to evaluate on (split '${run.folder.split}')`);
+    }
+    return { test: data.test, close: data.close };
+  }
+  if (!isFashionMnistSpec(run.data)) throw new ConfigError(`--data ${run.data}: the run was trained on ${rc.data}; evaluate it on Fashion-MNIST data`);
+  return { test: (await loadDataSpec(run.data)).test, close: async () => {} };
 }
 
 /** The model config a run actually uses: classes and input channels from its data, then the user's overrides. */
@@ -111,7 +172,18 @@ export function runModelOverrides(rc: RunConfig, numClasses: number, channels: n
  */
 export function runFingerprint(rc: RunConfig): string {
   const { epochs: _epochs, ...train } = rc.train;
-  return fnv1a64(canonicalJson({ model: rc.model, modelOverrides: rc.modelOverrides, data: rc.data, train, ...(rc.fcmae ? { fcmae: rc.fcmae } : {}) }));
+  const { workers: _workers, ...folder } = rc.folder ?? ({} as Partial<FolderDataConfig>);
+  return fnv1a64(
+    canonicalJson({
+      model: rc.model,
+      modelOverrides: rc.modelOverrides,
+      data: rc.data,
+      train,
+      ...(rc.fcmae ? { fcmae: rc.fcmae } : {}),
+      ...(rc.folder ? { folder } : {}),
+      ...(rc.init ? { init: rc.init } : {}),
+    }),
+  );
 }
 
 function runIdentity(rc: RunConfig): RunIdentity {
@@ -173,13 +245,13 @@ interface RunModel {
   fcmae?: Fcmae;
 }
 
-function buildModel(engine: Engine, rc: RunConfig, data: FashionMnist): RunModel {
+function buildModel(engine: Engine, rc: RunConfig, data: RunData): RunModel {
   setInitSeed(rc.train.seed);
   if (rc.fcmae) {
-    const fcmae = createFcmae(engine, rc.model, rc.fcmae, { in_chans: data.train.channels, ...rc.modelOverrides });
+    const fcmae = createFcmae(engine, rc.model, rc.fcmae, { in_chans: data.channels, ...rc.modelOverrides });
     return { model: fcmae.net, fcmae };
   }
-  return { model: engine.createModel(rc.model, runModelOverrides(rc, data.train.classes.length, data.train.channels)) };
+  return { model: engine.createModel(rc.model, runModelOverrides(rc, data.numClasses, data.channels)) };
 }
 
 /** FCMAE runs: the pretraining task, writing reconstructions into the run folder after each epoch. */
@@ -202,7 +274,7 @@ async function runWith(
   engine: Engine,
   rc: RunConfig,
   dir: string,
-  data: FashionMnist,
+  data: RunData,
   run: RunModel,
   resumeFrom: Checkpoint | null,
   hooks: RunHooks,
@@ -217,9 +289,15 @@ async function runWith(
     writeMetrics: (r: MetricsRecord) => log.write(r),
     now: () => performance.now(),
   };
-  const trainer = run.task
-    ? await Trainer.create<null>(model, rc.train, data.train, data.test, io, run.task)
-    : await Trainer.create(model, rc.train, data.train, data.test, io);
+  let trainer;
+  try {
+    trainer = run.task
+      ? await Trainer.create<null>(model, rc.train, data.train, data.test, io, run.task)
+      : await Trainer.create(model, rc.train, data.train, data.test, io);
+  } catch (e) {
+    await data.close();
+    throw e;
+  }
   if (resumeFrom) {
     trainer.restore(resumeFrom);
     log.open(resumeFrom.meta.metricsCount);
@@ -236,10 +314,17 @@ async function runWith(
     const final = await trainer.run(onEvent, hooks.stopAfterSteps, hooks.signal);
     const finished = trainer.finished;
     if (finished) {
-      await writeSafetensors(files.weights, new Map(Object.entries(model.stateDict())), {
+      const metadata = {
         visionmix_model: JSON.stringify(rc.model),
-        visionmix_overrides: JSON.stringify(runModelOverrides(rc, data.train.classes.length, data.train.channels)),
-      });
+        visionmix_overrides: JSON.stringify(runModelOverrides(rc, data.numClasses, data.channels)),
+      };
+      await writeSafetensors(files.weights, new Map(Object.entries(model.stateDict())), metadata);
+      // The EMA weights too, when kept: evaluated every epoch beside the raw ones (test_acc_ema).
+      if (rc.train.emaDecay > 0) {
+        trainer.step.syncToModel(true);
+        await writeSafetensors(files.emaWeights, new Map(Object.entries(model.stateDict())), metadata);
+        trainer.step.syncToModel(false);
+      }
       // A pretrained encoder is what fine-tuning starts from: under a classifier's names, no decoder.
       if (run.fcmae) await writeSafetensors(files.encoder, run.fcmae.encoderStateDict(), { visionmix_model: JSON.stringify(rc.model) });
     }
@@ -271,26 +356,57 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     threads: capThreads(o.threads, hooks.onWarning),
     runId: globalThis.crypto.randomUUID(),
     ...(o.fcmae ? { fcmae: o.fcmae } : {}),
+    ...(o.init ? { init: o.init } : {}),
   };
   // Everything that can be wrong with the options is checked before the run folder is created.
   checkNewRunFolder(o.out);
-  const data = await loadDataSpec(rc.data);
-  const built = buildModel(engine, rc, data);
-  const model = built.model;
-  validateConfig(rc.train, data.train.count);
-  const imageSide = Math.max(data.train.height, data.train.width);
-  checkTrainInputSize(model, rc.train.inputSize, rc.train.batchSize, imageSide, hostMemoryBytes());
-  // Multi-scale: every side, with its scaled batch and its scaled images, must fit the model too.
-  for (const r of rc.train.multiScale ?? [])
-    checkTrainInputSize(model, r, scaledBatchSize(r, rc.train.inputSize, rc.train.batchSize), Math.round((imageSide * r) / rc.train.inputSize), hostMemoryBytes(), '--multi-scale');
-  createRunFolder(o.out);
-  return runLocked(o.out, 'train', hooks, async (lock) => {
-    // Again under the lock: another job may have started a run here since the check above.
-    checkNewRunFolder(o.out, '--out', lock);
-    removeStaleTempFiles(o.out);
-    writeRunConfig(o.out, rc);
-    return runWith(engine, rc, o.out, data, withTask(engine, built, rc, o.out), null, hooks);
-  });
+  if (isFashionMnistSpec(rc.data)) {
+    if (o.folder) throw new ConfigError(`augmentation, Mixup/CutMix and --recipe need an image folder as --data (augmentations run on image files), not ${rc.data}`);
+  } else {
+    if (!pathExists(rc.data))
+      throw new ConfigError(`--data '${rc.data}' is not a known data set (fashion-mnist, fashion-mnist:PATH, fashion-mnist:bundled) nor an existing image folder`);
+    if (rc.fcmae) throw new ConfigError(`--data ${rc.data}: FCMAE pretraining reads Fashion-MNIST (fashion-mnist, fashion-mnist:PATH or fashion-mnist:bundled) for now`);
+    if (rc.train.multiScale) throw new ConfigError(`--multi-scale works with Fashion-MNIST data; an image folder (${rc.data}) is read at one --size`);
+    rc.folder = { ...defaultFolderOptions(), ...o.folder, classes: [...openImageFolder(rc.data, { split: o.folder?.split, valFraction: o.folder?.valFraction, seed: rc.train.seed }).classes] };
+  }
+  const data = await loadRunData(rc, hooks.onWarning);
+  try {
+    const built = buildModel(engine, rc, data);
+    const model = built.model;
+    validateConfig(rc.train, data.train.count);
+    checkTrainInputSize(model, rc.train.inputSize, rc.train.batchSize, data.minSize, hostMemoryBytes());
+    // Multi-scale: every side, with its scaled batch and its scaled images, must fit the model too.
+    for (const r of rc.train.multiScale ?? [])
+      checkTrainInputSize(model, r, scaledBatchSize(r, rc.train.inputSize, rc.train.batchSize), Math.round((data.minSize * r) / rc.train.inputSize), hostMemoryBytes(), '--multi-scale');
+    // Fine-tuning: the backbone from the given weights, a fresh classifier for this run's classes.
+    if (rc.init) await model.loadWeights(rc.init.weights, { backboneOnly: true });
+    if (rc.train.freezeBackbone) backboneKeys(model);
+    createRunFolder(o.out);
+    return await runLocked(o.out, 'train', hooks, async (lock) => {
+      // Again under the lock: another job may have started a run here since the check above.
+      checkNewRunFolder(o.out, '--out', lock);
+      removeStaleTempFiles(o.out);
+      writeRunConfig(o.out, rc);
+      return runWith(engine, rc, o.out, data, withTask(engine, built, rc, o.out), null, hooks);
+    });
+  } finally {
+    await data.close();
+  }
+}
+
+/** Image-folder reading without a recipe: basic augmentation, ImageNet normalisation, timm's eval crop. */
+export function defaultFolderOptions(): Omit<FolderDataConfig, 'classes'> {
+  return {
+    split: 'auto',
+    augment: BASIC_AUGMENT,
+    mixup: null,
+    mean: IMAGENET_MEAN,
+    std: IMAGENET_STD,
+    cropPct: 0.875,
+    evalInterpolation: 'bicubic',
+    workers: 2,
+    onBadImage: 'stop',
+  };
 }
 
 /**
@@ -343,7 +459,11 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
       );
     rc = { ...rc, train: { ...rc.train, epochs }, threads: threads ?? capThreads(rc.threads, hooks.onWarning, `run.json's threads ${rc.threads}`) };
     if (fileConfig === null || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads) writeRunConfig(dir, rc);
-    const data = await loadDataSpec(rc.data);
-    return runWith(engine, rc, dir, data, withTask(engine, buildModel(engine, rc, data), rc, dir), loaded.ckpt, hooks);
+    const data = await loadRunData(rc, hooks.onWarning);
+    try {
+      return await runWith(engine, rc, dir, data, withTask(engine, buildModel(engine, rc, data), rc, dir), loaded.ckpt, hooks);
+    } finally {
+      await data.close();
+    }
   });
 }

@@ -71,7 +71,7 @@ export function buildLossGraph<T>(
   model: VisionModel,
   objective: Objective<T>,
   inputShape: readonly number[],
-  o: { withGradients?: boolean } = {},
+  o: { withGradients?: boolean; frozen?: ReadonlySet<string> } = {},
 ): LossGraph<T> {
   const withGradients = o.withGradients ?? true;
   const { graph, outputs } = traceModel(model, inputShape, { outputs: objective.reads, paramsAsInputs: withGradients, unmarked: true });
@@ -92,7 +92,11 @@ export function buildLossGraph<T>(
     };
     const built = objective.build(ctx);
     if (built.loss.rank !== 0) throw new ConfigError(`objective ${objective.name}: the loss must be a scalar, got ${built.loss}`);
-    const grads = withGradients ? gradients(built.loss, params).map((g, i) => g ?? F.zerosLike(params[i]!)) : [];
+    // Frozen parameters (fine-tuning the classifier only) get no backward pass: zero gradients.
+    const wanted = paramKeys.map((k) => !o.frozen?.has(k));
+    const computed = withGradients ? gradients(built.loss, params.filter((_, i) => wanted[i])) : [];
+    let next = 0;
+    const grads = withGradients ? params.map((p, i) => (wanted[i] ? computed[next++] : undefined) ?? F.zerosLike(p)) : [];
     return { graph, loss: built.loss, metrics: built.metrics, paramKeys, params, grads, bufferUpdates: graph.bufferUpdates, feed: built.feed, outputs };
   });
 }

@@ -27,6 +27,8 @@ export interface TrainStepOptions {
   decayAll?: boolean;
   /** Layer-wise lr scale per parameter key (default 1). */
   lrScales?: Map<string, number>;
+  /** Parameters that keep their values (fine-tuning the classifier only): no gradient, no optimizer state, no update. */
+  frozen?: ReadonlySet<string>;
 }
 
 /** Everything a checkpoint needs to continue the optimisation exactly. */
@@ -58,6 +60,7 @@ export interface ParamBucket {
 function paramBuckets(named: Map<string, Parameter>, paramKeys: string[], o: TrainStepOptions): ParamBucket[] {
   const byKey = new Map<string, ParamBucket>();
   for (const key of paramKeys) {
+    if (o.frozen?.has(key)) continue;
     const p = named.get(key)!;
     const weightDecay = o.decayAll || !p.noWeightDecay ? o.optimizer.defaultWeightDecay : 0;
     const lrScale = o.lrScales?.get(key) ?? 1;
@@ -85,7 +88,8 @@ export function buildTrainGraph<T>(
   o: TrainStepOptions,
 ): { graph: Graph; paramKeys: string[]; bufferKeys: string[]; buckets: ParamBucket[]; feed: (targets: T) => Record<string, Tensor> } {
   if (!model.training) throw new ConfigError('buildTrainGraph: call model.train() first');
-  const lg = buildLossGraph(model, objective, o.batchShape);
+  const lg = buildLossGraph(model, objective, o.batchShape, { frozen: o.frozen });
+  if (o.frozen && lg.paramKeys.every((k) => o.frozen!.has(k))) throw new ConfigError('buildTrainGraph: every parameter is frozen; nothing would train');
   const { graph, paramKeys, params } = lg;
   const named = new Map(model.namedParameters());
   const bufferKeys = [...lg.bufferUpdates.keys()];
@@ -254,7 +258,8 @@ export class TrainStep<T = unknown> {
     for (const [k, v] of Object.entries(out)) if (k.startsWith('metric.')) metrics[k.slice(7)] = v.toArray()[0]!;
     const result = { loss, metrics, gradNorm: out.grad_norm!.toArray()[0]! };
     if (!Number.isFinite(loss)) return result;
-    for (const m of [this.params, this.buffers, this.flat]) for (const k of m.keys()) m.set(k, out[`new.${k}`]!);
+    // Frozen parameters have no new value: they keep theirs.
+    for (const m of [this.params, this.buffers, this.flat]) for (const k of m.keys()) if (out[`new.${k}`]) m.set(k, out[`new.${k}`]!);
     this.step_ = t;
     return result;
   }

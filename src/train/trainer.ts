@@ -5,13 +5,15 @@
  * itself runs anywhere ONNX Runtime does.
  */
 import { ConfigError, InterruptedError, NumericalError, TrainingError } from '../errors.js';
-import { MultiScaleSampler, type MultiScaleState } from '../data/multiscale_sampler.js';
-import { EpochSampler, type SamplerState } from '../data/sampler.js';
-import { makeBatch, type Batch, type ImageDataset } from '../data/transforms.js';
+import type { MultiScaleState } from '../data/multiscale_sampler.js';
+import type { SamplerState } from '../data/sampler.js';
+import type { ImageDataset } from '../data/transforms.js';
 import type { VisionModel } from '../models/base.js';
 import type { Session } from '../runtime/session.js';
 import type { Tensor } from '../tensor.js';
 import { Rng, type RngState } from '../util/rng.js';
+import { ArrayBatches, evalBatches, type EvalData, type TrainBatch, type TrainBatches } from './batches.js';
+import { layerDecayScales, type LayerDecayMode } from './layer_decay.js';
 import { crossEntropy, type ClassTargets } from './losses.js';
 import type { Objective } from './objective.js';
 import { makeOptimizer, type OptimizerOptions } from './optim.js';
@@ -43,6 +45,16 @@ export interface TrainConfig {
    * (28 px on a 32 canvas becomes 21 on 24). Evaluation stays at `inputSize`.
    */
   multiScale?: number[];
+  /** lr at the start of the warm-up (timm's warmup_lr; default 0). */
+  warmupLr?: number;
+  /** Warm-up length in steps, instead of `warmupEpochs` (MobileViT's 3000 iterations). */
+  warmupSteps?: number;
+  /** Weight decay on every parameter (MobileViT's recipe), not only matrices and kernels. */
+  decayAll?: boolean;
+  /** Layer-wise lr decay (fine-tuning): lr × decay^(layers above), timm's grouping (train/layer_decay.ts). */
+  layerDecay?: { decay: number; mode: LayerDecayMode } | null;
+  /** Train the classifier only: every other parameter keeps its value (no gradient, no update). */
+  freezeBackbone?: boolean;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -122,11 +134,11 @@ export interface EvalResult {
  */
 export interface TrainingTask<T> {
   objective: Objective<T>;
-  targets(batch: Batch): T;
+  targets(batch: TrainBatch): T;
   /** Evaluate the model (its weights synced from the step) after epoch `epoch` (1-based). */
   evaluate(
     model: VisionModel,
-    data: ImageDataset,
+    data: EvalData,
     inputSize: number,
     batchSize: number,
     onProgress?: (done: number, total: number) => void,
@@ -134,71 +146,18 @@ export interface TrainingTask<T> {
   ): Promise<EvalResult>;
 }
 
-/** Cross-entropy (with label smoothing) against the batch's labels; accuracy and loss on the test set. */
+/**
+ * Cross-entropy (with label smoothing) against the batch's labels — or its soft targets when
+ * Mixup/CutMix mixed it (smoothing is then already in them); accuracy and loss on the test set.
+ */
 export function classificationTask(labelSmoothing: number): TrainingTask<ClassTargets> {
-  return { objective: crossEntropy({ labelSmoothing }), targets: (b) => b.labels, evaluate };
-}
-
-/** The batches of an epoch: one input size (EpochSampler) or one drawn per batch (MultiScaleSampler). */
-class BatchPlan {
-  private constructor(
-    private readonly fixed: EpochSampler | null,
-    private readonly multi: MultiScaleSampler | null,
-    private readonly inputSize: number,
-  ) {}
-
-  static of(c: TrainConfig, count: number): BatchPlan {
-    if (!c.multiScale) return new BatchPlan(new EpochSampler(count, c.batchSize, c.seed, { dropLast: true }), null, c.inputSize);
-    const multi = new MultiScaleSampler(count, c.seed, { baseBatch: c.batchSize, resolutions: c.multiScale, baseResolution: c.inputSize });
-    return new BatchPlan(null, multi, c.inputSize);
-  }
-
-  get epoch(): number {
-    return (this.fixed ?? this.multi)!.epoch;
-  }
-
-  /** Steps per epoch: exact for one size; for several, the expected number (resolutions are drawn uniformly). */
-  get stepsPerEpoch(): number {
-    if (this.fixed) return this.fixed.batchesPerEpoch;
-    const m = this.multi!;
-    const meanBatch = m.scales().reduce((a, s) => a + s.batchSize, 0) / m.scales().length;
-    return Math.ceil(m.n / meanBatch);
-  }
-
-  next(): { indices: ArrayLike<number>; size: number } {
-    if (this.fixed) return { indices: this.fixed.next(), size: this.inputSize };
-    const b = this.multi!.next();
-    return { indices: b.indices, size: b.resolution };
-  }
-
-  /** Fraction of the run done before the next batch, in images: the learning-rate clock of multi-scale runs. */
-  imagesSeen(): number {
-    const s = this.multi!.state();
-    return s.epoch * this.multi!.n + s.position;
-  }
-
-  get multiScale(): boolean {
-    return this.multi !== null;
-  }
-
-  get count(): number {
-    return (this.fixed?.n ?? this.multi!.n);
-  }
-
-  state(): SamplerState | MultiScaleState {
-    return (this.fixed ?? this.multi)!.state();
-  }
-
-  restore(s: SamplerState | MultiScaleState): void {
-    if (this.fixed) this.fixed.restore(s as SamplerState);
-    else this.multi!.restore(s as MultiScaleState);
-  }
+  return { objective: crossEntropy({ labelSmoothing }), targets: (b) => b.soft ?? b.labels, evaluate };
 }
 
 /** Accuracy and mean cross-entropy of a model (eval mode) on a data set. */
 export async function evaluate(
   model: VisionModel,
-  data: ImageDataset,
+  data: EvalData,
   inputSize: number,
   batchSize: number,
   onProgress?: (done: number, total: number) => void,
@@ -207,10 +166,9 @@ export async function evaluate(
   model.eval();
   let correct = 0;
   let lossSum = 0;
+  let start = 0;
   try {
-    for (let start = 0; start < data.count; start += batchSize) {
-      const idx = Array.from({ length: Math.min(batchSize, data.count - start) }, (_, i) => start + i);
-      const batch = makeBatch(data, idx, { size: inputSize, train: false, channels: model.defaultInputSize[0] });
+    for await (const batch of evalBatches(data, inputSize, batchSize, model.defaultInputSize[0])) {
       const { logits } = await model.run(batch.x);
       const k = logits.shape[1]!;
       const z = logits.data as Float32Array;
@@ -229,12 +187,14 @@ export async function evaluate(
         for (let j = 0; j < k; j++) lse += Math.exp(z[i * k + j]! - max);
         lossSum += Math.log(lse) + max - z[i * k + label]!;
       });
-      onProgress?.(Math.min(start + batchSize, data.count), data.count);
+      start += batch.labels.length;
+      onProgress?.(start, data.count);
     }
   } finally {
     model.train(wasTraining);
   }
-  return { accuracy: correct / data.count, loss: lossSum / data.count, count: data.count };
+  // Images actually evaluated (an image folder may skip unreadable ones).
+  return { accuracy: correct / start, loss: lossSum / start, count: start };
 }
 
 export function validateConfig(c: TrainConfig, trainCount: number): void {
@@ -259,7 +219,7 @@ export function validateConfig(c: TrainConfig, trainCount: number): void {
 }
 
 export class Trainer<T = ClassTargets> {
-  readonly sampler: BatchPlan;
+  readonly batches: TrainBatches;
   private rng: Rng;
   private epoch = 0;
   private metricsCount = 0;
@@ -271,21 +231,21 @@ export class Trainer<T = ClassTargets> {
   private constructor(
     readonly model: VisionModel,
     readonly config: TrainConfig,
-    readonly trainData: ImageDataset,
-    readonly testData: ImageDataset | null,
+    batches: TrainBatches,
+    readonly testData: EvalData | null,
     readonly step: TrainStep<T>,
     private readonly io: TrainerIO,
     private readonly task: TrainingTask<T>,
   ) {
-    this.sampler = BatchPlan.of(config, trainData.count);
+    this.batches = batches;
     this.rng = new Rng(config.seed ^ 0x5eed);
   }
 
   static async create<T = ClassTargets>(
     model: VisionModel,
     config: TrainConfig,
-    trainData: ImageDataset,
-    testData: ImageDataset | null,
+    trainData: ImageDataset | TrainBatches,
+    testData: EvalData | null,
     io: TrainerIO,
     task?: TrainingTask<T>,
   ): Promise<Trainer<T>> {
@@ -293,6 +253,10 @@ export class Trainer<T = ClassTargets> {
     const t = (task ?? classificationTask(config.labelSmoothing)) as TrainingTask<T>;
     model.train();
     const c = model.defaultInputSize[0];
+    const batches =
+      'next' in trainData
+        ? trainData
+        : new ArrayBatches(trainData, { batchSize: config.batchSize, seed: config.seed, inputSize: config.inputSize, cropPad: config.cropPad, channels: c, multiScale: config.multiScale });
     const t0 = io.now();
     const step = await TrainStep.compile(
       model,
@@ -302,10 +266,13 @@ export class Trainer<T = ClassTargets> {
         batchShape: [config.batchSize, c, config.inputSize, config.inputSize],
         clipGradNorm: config.clipGradNorm,
         emaDecay: config.emaDecay > 0 ? config.emaDecay : undefined,
+        decayAll: config.decayAll,
+        lrScales: config.layerDecay ? layerDecayScales(model, config.layerDecay.decay, config.layerDecay.mode) : undefined,
+        frozen: config.freezeBackbone ? backboneKeys(model) : undefined,
       },
       io.createSession,
     );
-    const trainer = new Trainer(model, config, trainData, testData, step, io, t);
+    const trainer = new Trainer(model, config, batches, testData, step, io, t);
     trainer.firstCompileSeconds = (io.now() - t0) / 1000;
     return trainer;
   }
@@ -319,7 +286,7 @@ export class Trainer<T = ClassTargets> {
   }
 
   get totalSteps(): number {
-    return this.config.epochs * this.sampler.stepsPerEpoch;
+    return this.config.epochs * this.batches.stepsPerEpoch;
   }
 
   /**
@@ -328,18 +295,22 @@ export class Trainer<T = ClassTargets> {
    */
   lrAt(step: number): number {
     const c = this.config;
-    if (this.sampler.multiScale) {
-      const n = this.sampler.count;
-      return cosineLr({ baseLr: c.lr, minLr: c.minLr, totalSteps: c.epochs * n, warmupSteps: Math.round(c.warmupEpochs * n) }, this.sampler.imagesSeen());
+    const warmupStartLr = c.warmupLr ?? 0;
+    if (this.batches.multiScale) {
+      const n = this.batches.count;
+      // Warm-up given in steps is converted at the base batch size.
+      const warmupImages = c.warmupSteps !== undefined ? c.warmupSteps * c.batchSize : Math.round(c.warmupEpochs * n);
+      return cosineLr({ baseLr: c.lr, minLr: c.minLr, totalSteps: c.epochs * n, warmupSteps: warmupImages, warmupStartLr }, this.batches.imagesSeen());
     }
-    const spe = this.sampler.stepsPerEpoch;
-    return cosineLr({ baseLr: c.lr, minLr: c.minLr, totalSteps: this.totalSteps, warmupSteps: Math.round(c.warmupEpochs * spe) }, step);
+    const spe = this.batches.stepsPerEpoch;
+    const warmupSteps = c.warmupSteps ?? Math.round(c.warmupEpochs * spe);
+    return cosineLr({ baseLr: c.lr, minLr: c.minLr, totalSteps: this.totalSteps, warmupSteps, warmupStartLr }, step);
   }
 
   /** Continue from a checkpoint: weights, optimizer/EMA state, RNG, sampler and counters. */
   restore(ckpt: Checkpoint): void {
     this.step.setState(ckpt.train);
-    this.sampler.restore(ckpt.meta.sampler);
+    this.batches.restore(ckpt.meta.sampler);
     this.rng = Rng.fromState(ckpt.meta.rng);
     this.epoch = ckpt.meta.epoch;
     this.metricsCount = ckpt.meta.metricsCount;
@@ -356,7 +327,7 @@ export class Trainer<T = ClassTargets> {
       meta: {
         format: 'visionmix-checkpoint/1',
         epoch: this.epoch,
-        sampler: this.sampler.state(),
+        sampler: this.batches.state(),
         rng: this.rng.getState(),
         metricsCount: this.metricsCount,
         bestTestAcc: this.bestTestAcc,
@@ -384,9 +355,7 @@ export class Trainer<T = ClassTargets> {
    */
   async run(onEvent?: (e: TrainerEvent) => void, stopAfterSteps = Infinity, signal?: AbortSignal): Promise<EvalResult | null> {
     const c = this.config;
-    const spe = this.sampler.stepsPerEpoch;
-    const channels = this.model.defaultInputSize[0];
-    const imageSide = Math.max(this.trainData.height, this.trainData.width);
+    const spe = this.batches.stepsPerEpoch;
     onEvent?.({ type: 'start', step: this.step.stepCount, totalSteps: this.totalSteps, stepsPerEpoch: spe, epoch: this.epoch, epochs: c.epochs, batchSize: c.batchSize });
     let last: EvalResult | null = null;
     let stepsThisRun = 0;
@@ -399,16 +368,13 @@ export class Trainer<T = ClassTargets> {
     };
     while (this.epoch < c.epochs) {
       // Optimisation steps until the sampler moves to the next epoch.
-      while (this.sampler.epoch === this.epoch) {
+      while (this.batches.epoch === this.epoch) {
         if (stepsThisRun >= stopAfterSteps) return last;
         await stopIfAsked();
         const t0 = this.io.now();
         const stepNo = this.step.stepCount;
         const lr = this.lrAt(stepNo);
-        const plan = this.sampler.next();
-        // Multi-scale: the image is scaled with the canvas (28 on 32 → 21 on 24), keeping the margin.
-        const imageSize = plan.size === c.inputSize ? undefined : Math.max(1, Math.round((imageSide * plan.size) / c.inputSize));
-        const batch = makeBatch(this.trainData, plan.indices, { size: plan.size, imageSize, train: true, rng: this.rng, channels, pad: c.cropPad });
+        const batch = await this.batches.next(this.rng);
         const compiled = this.step.compiledShapes.length;
         const res = await this.step.step(batch.x as Tensor, this.task.targets(batch), lr, this.rng);
         if (this.step.compiledShapes.length > compiled) {
@@ -427,17 +393,17 @@ export class Trainer<T = ClassTargets> {
         const dt = (this.io.now() - t0) / 1000;
         this.elapsed += dt;
         stepsThisRun++;
-        const size = plan.indices.length;
+        const size = batch.labels.length;
         const acc = res.metrics.acc ?? NaN;
         this.epochSums.loss += res.loss * size;
         this.epochSums.correct += acc * size;
         this.epochSums.seen += size;
         const extra: MetricsRecord = {};
         for (const [k, v] of Object.entries(res.metrics)) if (k !== 'acc') extra[k] = v;
-        if (this.sampler.multiScale) extra.size = plan.size;
+        if (this.batches.multiScale) (extra.size = batch.side), (extra.batch = size);
         this.record({ step: stepNo + 1, epoch: this.epoch + 1, loss: res.loss, ...(Number.isNaN(acc) ? {} : { acc }), lr, grad_norm: res.gradNorm, img_s: size / dt, ...extra });
         onEvent?.({ type: 'step', step: stepNo + 1, epoch: this.epoch, loss: res.loss, acc, lr, imgPerSec: size / dt });
-        if (c.checkpointEvery > 0 && (stepNo + 1) % c.checkpointEvery === 0 && this.sampler.epoch === this.epoch)
+        if (c.checkpointEvery > 0 && (stepNo + 1) % c.checkpointEvery === 0 && this.batches.epoch === this.epoch)
           await this.save(onEvent);
       }
       // End of epoch: evaluate (raw weights, and EMA weights if kept), then checkpoint.
@@ -483,6 +449,19 @@ export class Trainer<T = ClassTargets> {
   }
 
   async release(): Promise<void> {
-    await this.step.release();
+    try {
+      await this.batches.close();
+    } finally {
+      await this.step.release();
+    }
   }
+}
+
+/** Every parameter but the classifier's (`--freeze-backbone`). */
+export function backboneKeys(model: VisionModel): Set<string> {
+  const all = model.namedParameters().map(([key]) => key);
+  const keys = all.filter((key) => !model.isClassifierKey(key));
+  if (keys.length === all.length)
+    throw new ConfigError(`--freeze-backbone: ${model.name || model.family} has no classifier parameters to train (num_classes 0?)`);
+  return new Set(keys);
 }

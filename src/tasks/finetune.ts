@@ -1,0 +1,36 @@
+/** Where fine-tuning starts: the weights behind `--weights` / `--pretrained`, and the data's class count. */
+import { ConfigError, DataError } from '../errors.js';
+import { pathExists } from '../io/files.js';
+import { runFolderFiles } from '../io/run_folder.js';
+import { pretrainedConfig } from '../models/registry.js';
+import { openImageFolder } from './image_folder.js';
+import { isFashionMnistSpec } from './train.js';
+
+/**
+ * The weights source a fine-tuning run starts from: the tag's hub weights (`pretrained`), a run
+ * folder's final weights (or, for an FCMAE pretraining run, its encoder), a file, or `hf:org/repo`.
+ */
+export function resolveInitWeights(model: string, o: { weights?: string; pretrained?: boolean }): string {
+  if (o.pretrained) {
+    const hubId = pretrainedConfig(model)?.hubId;
+    if (!hubId) throw new ConfigError(`--pretrained: '${model}' is not a weight tag with hub weights (see 'visionmix models --pretrained'); give --weights instead`);
+    return `hf:${hubId}`;
+  }
+  if (!o.weights) throw new ConfigError('--weights SRC or --pretrained is required: finetune starts from trained weights (train starts from scratch)');
+  const w = o.weights;
+  if (w.startsWith('hf:')) return w;
+  if (!pathExists(w)) throw new DataError(`--weights ${w} does not exist`);
+  const files = runFolderFiles(w);
+  if (pathExists(files.config)) {
+    if (pathExists(files.weights)) return files.weights;
+    if (pathExists(files.encoder)) return files.encoder;
+    throw new DataError(`--weights ${w} is a run folder without final weights (model.safetensors): finish or resume that run first`);
+  }
+  return w;
+}
+
+/** Classes of a data spec: 10 for Fashion-MNIST, the class sub-folders of an image folder. */
+export function countFolderClasses(data: string, split: 'auto' | 'folders' | 'fraction' | 'none', valFraction: number | undefined, seed: number): number {
+  if (isFashionMnistSpec(data)) return 10;
+  return openImageFolder(data, { split, valFraction, seed }).classes.length;
+}
