@@ -38,17 +38,27 @@ const rules = new WeakMap<VisionModel, InputSizeRule>();
 export function inputSizeRule(model: VisionModel): InputSizeRule {
   const cached = rules.get(model);
   if (cached) return cached;
-  const c = model.defaultInputSize[0];
-  const g = traceForward(model, [1, c, PROBE, PROBE], { features: true });
+  const [c, defaultSide] = model.defaultInputSize;
+  // Models built for one input size (CMT: its relative position biases) refuse the probe: they are
+  // probed at their own size.
+  let probe = PROBE;
+  let g;
+  try {
+    g = traceForward(model, [1, c, probe, probe], { features: true });
+  } catch (err) {
+    if (!(err instanceof ConfigError || err instanceof ShapeError) || defaultSide === PROBE) throw err;
+    probe = defaultSide;
+    g = traceForward(model, [1, c, probe, probe], { features: true });
+  }
   const maps = g.outputs.filter((v) => g.outputNames.get(v)?.startsWith('features.'));
   const last = maps[maps.length - 1];
-  const side = last ? last.shape[2]! : PROBE;
+  const side = last ? last.shape[2]! : probe;
   // A stride that does not divide the probe cannot be read off exactly; then only the trace at the
   // requested size checks the minimum (multipleOf 1).
-  const multipleOf = Number.isInteger(PROBE / side) ? PROBE / side : 1;
+  const multipleOf = Number.isInteger(probe / side) ? probe / side : 1;
   let activations = 0;
   for (const node of g.nodes) for (const out of node.outputs) if (out.dtype === 'float32') activations += out.size;
-  const rule = { multipleOf, activationsPerPixel: activations / (PROBE * PROBE) };
+  const rule = { multipleOf, activationsPerPixel: activations / (probe * probe) };
   rules.set(model, rule);
   return rule;
 }
@@ -87,7 +97,7 @@ export function checkTrainInputSize(model: VisionModel, size: number, batchSize:
   try {
     traceForward(model, [1, model.defaultInputSize[0], size, size]);
   } catch (err) {
-    if (err instanceof ShapeError) throw new ConfigError(`${option} ${size} does not fit ${name}: ${err.message}`);
+    if (err instanceof ShapeError || err instanceof ConfigError) throw new ConfigError(`${option} ${size} does not fit ${name}: ${err.message}`);
     throw err;
   }
 }

@@ -66,3 +66,17 @@ test('8.8: a size far beyond memory is refused at once with an estimate (not min
   await refused(100_000, /^--size 100000 with --batch 300 would need about \d+ GiB for one training step of convnextv2 .*more than this machine's [\d.]+ GiB allow/);
   assert.ok(performance.now() - t0 < 20_000, 'refused within seconds');
 });
+
+test('a model built for one input size (CMT at img_size 32) trains at it, and another --size names img_size', async () => {
+  const cmt = { family: 'cmt', img_size: 32, embed_dims: [16, 32, 64, 128], stem_channel: 8, fc_dim: 64, depths: [1, 1, 1, 1], sr_ratios: [2, 1, 1, 1] };
+  assert.equal(inputSizeRule(createModel(cmt, { num_classes: 10, in_chans: 1 })).multipleOf, 32);
+  const ok = await trainJob(engine, { ...job(join(root, 'cmt32'), 32, cmt), train: { epochs: 1, batchSize: 100, inputSize: 32 } }, { stopAfterSteps: 1 });
+  assert.equal(ok.steps, 1);
+  const out = join(root, 'cmt64');
+  await assert.rejects(trainJob(engine, { ...job(out, 64, cmt), train: { epochs: 1, batchSize: 100, inputSize: 64 } }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.match(e.message, /^--size 64 does not fit cmt: .*img_size/);
+    return true;
+  });
+  assert.equal(existsSync(out), false);
+});
