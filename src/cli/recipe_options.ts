@@ -123,7 +123,8 @@ export function recipeSettings(
   train.minLr = Math.min(train.minLr!, train.lr!);
   // MobileViT's warm-up is counted in iterations; an explicit --warmup-epochs replaces it.
   if (r?.warmupIterations != null && !given.has('warmupEpochs')) train.warmupSteps = r.warmupIterations;
-  if (r) train.optimizer = { ...r.optimizer, weightDecay: pick('weightDecay', r.optimizer.weightDecay, v.weightDecay) };
+  // The recipe's AdamW, unless --optimizer was given (then the flags build it, as without a recipe).
+  if (r && !given.has('optimizer')) train.optimizer = { ...r.optimizer, weightDecay: pick('weightDecay', r.optimizer.weightDecay, v.weightDecay) };
   const decay = pick('layerDecay', r?.layerDecay?.decay, undefined as number | undefined);
   if (decay !== undefined) train.layerDecay = { decay, mode: pick('layerDecayMode', r?.layerDecay?.mode, 'single' as const) };
   else if (given.has('layerDecayMode')) throw new ConfigError('--layer-decay-mode needs --layer-decay (or a recipe with layer decay)');
