@@ -19,7 +19,7 @@ import type { RunRecord } from './record_run.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createFcmae, createModel, Tensor } from '../src/index.js'; // models on the Node entry's engine (onnxruntime-node)
+import { createFcmae, createModel, engine, Tensor } from '../src/index.js'; // models on the Node entry's engine (onnxruntime-node)
 import { defineCommand, parseCommand, renderHelp } from '../src/cli/args.js';
 import { ProgressBar } from '../src/cli/progress.js';
 import { renderMarkdownTable, renderTable, type TableColumn } from '../src/cli/table.js';
@@ -33,6 +33,7 @@ import { benchTrainStep } from '../src/tasks/bench_train.js';
 import { benchLoader } from '../src/tasks/bench_loader.js';
 import type { LoaderThroughput } from '../src/tasks/image_loader.js';
 import { openImageFolder } from '../src/tasks/image_folder.js';
+import { extractFeatures } from '../src/tasks/features.js';
 import sharp from 'sharp';
 import {
   benchModel,
@@ -342,6 +343,53 @@ export function loaderCase(workers: number, batch: number, size = 224, counts = 
   };
 }
 
+/**
+ * `visionmix features` on a folder of `count` photos (500×375, JPEG and PNG): decode + the weights'
+ * eval transform (PIL-exact resize, centre crop) one batch ahead of the model, which runs on ONNX
+ * Runtime's threads. Rows: the whole job's img/s, and the model alone; the note says whether
+ * preparing images (decode + transform) or the model is the bottleneck.
+ */
+export function featuresCase(model: string, label: string, count: number, batch: number): BenchCase {
+  return {
+    id: `data/features/${model}/b${batch}/n${count}`,
+    async run(ctx) {
+      const dir = mkdtempSync(join(tmpdir(), 'visionmix-bench-features-'));
+      try {
+        ctx.log(`  writing ${count} synthetic photos (JPEG + PNG, 500×375)...`);
+        await writeBenchImages(dir, count, 1);
+        const images = openImageFolder(dir).train.samples.map((s) => s.path);
+        const bar = ctx.progress(`features ${label}`, Math.ceil(count / batch), batch);
+        const r = await extractFeatures(engine, { model, images, batch, threads: ctx.threads, onProgress: () => bar.tick() });
+        bar.done();
+        const n = r.files.length;
+        const perImage = (ms: number) => ms / n;
+        const size = createModel(model).defaultInputSize[1];
+        const row = (what: string, ms: number): BenchRow => ({
+          section: 'data',
+          label: `${label} features: ${what}`,
+          model,
+          runtime: 'onnxruntime-node + sharp',
+          batch,
+          size,
+          threads: ctx.threads,
+          msPerImageMin: perImage(ms),
+          msPerImageMedian: perImage(ms),
+          imagesPerSecond: (1000 * n) / ms,
+        });
+        const prepMs = r.timing.decodeMs + r.timing.transformMs;
+        ctx.note(
+          `visionmix features (${label}, ${n} photos, batch ${batch}): ${(1000 * n / r.timing.wallMs).toFixed(1)} img/s end to end; per image ` +
+            `${perImage(r.timing.decodeMs).toFixed(1)} ms decoding + ${perImage(r.timing.transformMs).toFixed(1)} ms transforming (main thread, one batch ahead) ` +
+            `against ${perImage(r.timing.modelMs).toFixed(1)} ms in the model — ${prepMs < r.timing.modelMs ? 'the model is the bottleneck, not the images' : 'preparing images is the bottleneck'}.`,
+        );
+        return [row('decode + transform + forward', r.timing.wallMs), row('model only', r.timing.modelMs), row('decode + transform only', prepMs)];
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
 /** The suite, in run order. Training cases go here too (section 'training'). */
 export const cases: BenchCase[] = [
   inferenceCase('convnext_tiny', 'ConvNeXt-T', 1),
@@ -363,6 +411,7 @@ export const cases: BenchCase[] = [
     { warmup: 3, iters: 10 },
   ),
   loaderCase(2, 32, 224),
+  featuresCase('convnext_atto', 'ConvNeXt-A', 100, 32),
   // FCMAE pretraining: the step at mask 0.6 against the same step with (almost) nothing masked.
   fcmaeStepCase(0.6, 32),
   fcmaeStepCase(0, 32),

@@ -11,7 +11,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync,
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import { CHECKPOINT_FILE, PREV_CHECKPOINT_FILE } from './checkpoint.js';
-import { assertNotLocked, LOCK_FILE, type RunLock } from './run_lock.js';
+import { alive, assertNotLocked, LOCK_FILE, type RunLock } from './run_lock.js';
 
 export interface RunFolderFiles {
   /** run.json: the run's configuration (model, overrides, data, train config, threads). */
@@ -179,15 +179,6 @@ export function readRunConfig(dir: string): unknown {
   }
 }
 
-/** True when the process exists (EPERM: it exists but is not ours). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Remove the temp files that killed writers left in `dir` (`.checkpoint.safetensors.<pid>.<id>.tmp`,

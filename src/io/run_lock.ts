@@ -61,7 +61,7 @@ function readOwner(path: string): LockOwner | null | 'missing' {
 }
 
 /** True when the process `pid` exists on this host (EPERM: it exists but belongs to someone else). */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
