@@ -7,7 +7,7 @@
  *     root modules (errors.ts, tensor.ts, util/) are open to all and import no folder. The package
  *     entries (index.ts, web.ts) assemble everything.
  *  2. Node-only modules (Node's built-ins such as fs, path, os, worker_threads, http; onnxruntime-node;
- *     sharp) appear only in cli/, io/, runtime/node*.ts and the Node entry index.ts; the browser
+ *     sharp, piscina) appear only in cli/, io/, runtime/node*.ts and the Node entry index.ts; the browser
  *     entry web.ts (when it exists) reaches none of them, directly or through other modules.
  *
  * Working on the compiled output means type-only imports, which TypeScript erases, create no edge —
@@ -90,7 +90,7 @@ function nodeOnlyName(module: string): string | null {
   const name = module.replace(/^node:/, '');
   const pkg = name.startsWith('@') ? name.split('/').slice(0, 2).join('/') : name.split('/')[0]!;
   if (module.startsWith('node:') || NODE_BUILTINS.has(pkg)) return pkg;
-  return pkg === 'onnxruntime-node' || pkg === 'sharp' ? pkg : null;
+  return pkg === 'onnxruntime-node' || pkg === 'sharp' || pkg === 'piscina' ? pkg : null;
 }
 
 function mayUseNode(rel: string): boolean {
@@ -194,7 +194,7 @@ test('layering: places and module names are classified as DESIGN.md says', () =>
   assert.equal(mayUseNode('io/files.ts'), true);
   assert.equal(mayUseNode('index.ts'), true);
   assert.equal(mayUseNode('web.ts'), false);
-  for (const m of ['fs', 'node:fs/promises', 'os', 'worker_threads', 'http', 'onnxruntime-node', 'sharp', 'node:crypto']) assert.notEqual(nodeOnlyName(m), null, m);
+  for (const m of ['fs', 'node:fs/promises', 'os', 'worker_threads', 'http', 'onnxruntime-node', 'sharp', 'piscina', 'node:crypto']) assert.notEqual(nodeOnlyName(m), null, m);
   for (const m of ['onnxruntime-web', 'dependency-cruiser', 'sharpen']) assert.equal(nodeOnlyName(m), null, m);
   assert.deepEqual(placeOf('util/hash.ts'), { kind: 'root' });
   assert.deepEqual(placeOf('train/trainer.ts'), { kind: 'folder', folder: 'train' });

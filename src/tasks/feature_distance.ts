@@ -57,9 +57,9 @@ export interface FeatureDistanceResult {
  * FCMAE checkpoints hold the encoder under `encoder.` (with the decoder beside it): their encoder,
  * under a classifier's names, is what the analysis runs (the classifier head is not used).
  */
-function encoderWeights(sd: Map<string, Tensor>): { sd: Map<string, Tensor>; strict: boolean } {
-  if (![...sd.keys()].some((k) => k.startsWith('encoder.'))) return { sd, strict: true };
-  return { sd: new Map([...sd].filter(([k]) => k.startsWith('encoder.')).map(([k, t]) => [k.slice(8), t] as const)), strict: false };
+function encoderWeights(sd: Map<string, Tensor>): Map<string, Tensor> {
+  if (![...sd.keys()].some((k) => k.startsWith('encoder.'))) return sd;
+  return new Map([...sd].filter(([k]) => k.startsWith('encoder.')).map(([k, t]) => [k.slice(8), t] as const));
 }
 
 async function withWeights(engine: Engine, o: FeatureDistanceOptions, c: Checkpoint): Promise<VisionModel> {
@@ -67,9 +67,9 @@ async function withWeights(engine: Engine, o: FeatureDistanceOptions, c: Checkpo
   if (!m.outputNames.includes('blocks')) throw new ConfigError(`feature distance needs per-block outputs; ${m.name || m.family} does not provide them`);
   if (c.weights !== 'random') {
     const raw = typeof c.weights === 'string' ? await engine.readWeights(c.weights) : c.weights;
-    const { sd, strict } = encoderWeights(m.adaptStateDict(raw));
-    // Encoder-only weights: the head keeps its initialisation (it does not enter the measure).
-    await m.loadWeights(sd, { strict });
+    // Everything but the head must match; the head keeps its initialisation (it does not enter the
+    // measure): encoder-only weights have none, a classifier trained for other classes has another.
+    await m.loadWeights(encoderWeights(m.adaptStateDict(raw)), { backboneOnly: true });
   }
   m.eval();
   return m;
