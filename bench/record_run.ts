@@ -40,6 +40,10 @@ export interface RunRecord {
   benchRow?: string;
   /** Conditions of the run worth knowing (e.g. another run beside it). */
   note?: string;
+  /** Another record (file name in bench/records) this run is compared against, e.g. training from scratch. */
+  baseline?: string;
+  /** Pictures made from the run (paths from the repository root), with what they show. */
+  figures?: { path: string; caption: string }[];
 }
 
 const spec = defineCommand({
@@ -52,11 +56,13 @@ const spec = defineCommand({
     pausedSeconds: { type: 'number', min: 0, default: 0, description: 'seconds the run was paused (SIGSTOP)' },
     benchRow: { type: 'string', placeholder: 'label', description: "the suite's train-step row for the same model, batch and size" },
     note: { type: 'string', placeholder: 'text', description: 'conditions of the run (e.g. another run beside it)' },
+    baseline: { type: 'string', placeholder: 'file', description: 'record (in bench/records) this run is compared against' },
+    figure: { type: 'strings', placeholder: 'path=caption', description: 'pictures made from the run (comma-separated path=caption items; repeatable)' },
     out: { type: 'string', required: true, placeholder: 'file', description: 'record to write (JSON)' },
   },
 });
 
-export function recordRun(dir: string, command: string, title: string, pausedSeconds: number, extra: { benchRow?: string; note?: string } = {}): RunRecord {
+export function recordRun(dir: string, command: string, title: string, pausedSeconds: number, extra: { benchRow?: string; note?: string; baseline?: string; figures?: { path: string; caption: string }[] } = {}): RunRecord {
   const rc = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { data: string; model: unknown; threads?: number; train: { epochs: number; batchSize: number } };
   const records = MetricsLog.read(join(dir, 'metrics.jsonl'));
   const epochs = records.filter((r) => r.test_acc !== undefined);
@@ -104,6 +110,8 @@ export function recordRun(dir: string, command: string, title: string, pausedSec
     ...(Object.keys(compiles).length ? { compiles } : {}),
     ...(extra.benchRow ? { benchRow: extra.benchRow } : {}),
     ...(extra.note ? { note: extra.note } : {}),
+    ...(extra.baseline ? { baseline: extra.baseline } : {}),
+    ...(extra.figures?.length ? { figures: extra.figures } : {}),
   };
 }
 
@@ -111,7 +119,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const parsed = parseCommand(spec, process.argv.slice(2));
   if (!parsed.help) {
     const v = parsed.values;
-    const rec = recordRun(v.run!, v.command!, v.title, v.pausedSeconds, { benchRow: v.benchRow, note: v.note });
+    const rec = recordRun(v.run!, v.command!, v.title, v.pausedSeconds, {
+      benchRow: v.benchRow,
+      note: v.note,
+      baseline: v.baseline,
+      figures: (v.figure ?? []).map((f) => {
+        const at = f.indexOf('=');
+        if (at <= 0) throw new Error(`--figure must be path=caption, got ${f}`);
+        return { path: f.slice(0, at), caption: f.slice(at + 1) };
+      }),
+    });
     writeFileSync(v.out!, JSON.stringify(rec, null, 2) + '\n');
     console.log(JSON.stringify(rec, null, 2));
   }

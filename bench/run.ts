@@ -30,6 +30,8 @@ import { traceForward } from '../src/models/trace.js';
 import type { ModelSpec } from '../src/models/registry.js';
 import type { Objective } from '../src/train/objective.js';
 import { benchTrainStep } from '../src/tasks/bench_train.js';
+import { profileInference } from '../src/tasks/bench_profile.js';
+import type { OpTime } from '../src/runtime/node_profile.js';
 import { benchLoader } from '../src/tasks/bench_loader.js';
 import type { LoaderThroughput } from '../src/tasks/image_loader.js';
 import { openImageFolder } from '../src/tasks/image_folder.js';
@@ -111,9 +113,29 @@ export interface BenchCase {
 /** Iterations sized so that the whole suite stays near a minute on 2 cores (~51 ms/img ConvNeXt-T). */
 const ITERS = { batch1: { warmup: 3, iters: 30 }, batch8: { warmup: 2, iters: 8 }, peer: { warmup: 2, iters: 10 } };
 
-/** fp32 inference through `VisionModel.run`, exactly as users call it. */
-export function inferenceCase(model: string, label: string, batch: number, size = 224): BenchCase {
-  return { id: `inference/${model}/b${batch}`, run: async (ctx) => [await measureInference(ctx, model, label, batch, size)] };
+/**
+ * fp32 inference through `VisionModel.run`, exactly as users call it. `profile`: also note where
+ * one run's time goes (ONNX nodes, kernels, time by op type and by module part).
+ */
+export function inferenceCase(model: string, label: string, batch: number, size = 224, profile = false): BenchCase {
+  return {
+    id: `inference/${model}/b${batch}`,
+    run: async (ctx) => {
+      const row = await measureInference(ctx, model, label, batch, size);
+      if (profile) await noteInferenceProfile(ctx, model, label, size);
+      return [row];
+    },
+  };
+}
+
+async function noteInferenceProfile(ctx: SuiteContext, model: string, label: string, size: number): Promise<void> {
+  const p = await profileInference({ model: ctx.model(model), size, threads: ctx.threads, profilePrefix: join(tmpdir(), `visionmix-bench-${process.pid}`) });
+  const list = (xs: OpTime[]) => xs.slice(0, 8).map((x) => `${x.op} ${(x.share * 100).toFixed(0)}% (${x.count})`).join(', ');
+  ctx.note(
+    `${label} b1 (${size}²), where the time goes: ${p.onnxNodes} ONNX nodes emitted, ${p.kernels} kernels run after ORT's fusions, ` +
+      `${p.totalMs.toFixed(1)} ms of kernel time (mean ${((1000 * p.totalMs) / Math.max(1, p.kernels)).toFixed(0)} µs per kernel). ` +
+      `By op type (kernels): ${list(p.byOp)}. By module part: ${list(p.byModule)}.`,
+  );
 }
 
 async function measureInference(ctx: SuiteContext, model: string, label: string, batch: number, size: number): Promise<BenchRow> {
@@ -392,14 +414,14 @@ export function featuresCase(model: string, label: string, count: number, batch:
 
 /** The suite, in run order. Training cases go here too (section 'training'). */
 export const cases: BenchCase[] = [
-  inferenceCase('convnext_tiny', 'ConvNeXt-T', 1),
+  inferenceCase('convnext_tiny', 'ConvNeXt-T', 1, 224, true),
   inferenceCase('convnext_tiny', 'ConvNeXt-T', 8),
   inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 1),
   inferenceCase('convnextv2_tiny', 'ConvNeXt V2-T', 8),
   // The other families at their own resolution, batch 1: their time over ConvNeXt-T b1 (`comparisons`).
-  inferenceCase('cmt_s', 'CMT-S', 1, 224),
-  inferenceCase('glnet_4g', 'GLNet-4G', 1, 224),
-  inferenceCase('mobilevit_xxs', 'MobileViT-XXS', 1, 256),
+  inferenceCase('cmt_s', 'CMT-S', 1, 224, true),
+  inferenceCase('glnet_4g', 'GLNet-4G', 1, 224, true),
+  inferenceCase('mobilevit_xxs', 'MobileViT-XXS', 1, 256, true),
   webPeerCase('convnext_tiny', 'ConvNeXt-T'),
   trainStepCase('convnextv2_atto', 'ConvNeXt V2-A', 32, 224),
   // The model and batch of the Fashion-MNIST run in this file (1 channel, 2×2 stem, 32² input).
@@ -409,6 +431,52 @@ export const cases: BenchCase[] = [
     128,
     32,
     { warmup: 3, iters: 10 },
+  ),
+  // The other families' Fashion-MNIST runs (bench/records), for their fraction of the GEMM peak.
+  trainStepCase(
+    {
+      family: 'mobilevit',
+      layer1: { out: 16, exp: 2, n: 1, stride: 1 },
+      layer2: { out: 24, exp: 2, n: 2, stride: 1 },
+      layer3: { out: 48, exp: 2, stride: 2, dim: 64, depth: 2 },
+      layer4: { out: 64, exp: 2, stride: 2, dim: 80, depth: 2 },
+      layer5: { out: 80, exp: 2, stride: 1, dim: 96, depth: 2 },
+      in_chans: 1,
+      num_classes: 10,
+    },
+    'MobileViT (Fashion-MNIST config)',
+    128,
+    32,
+    { warmup: 2, iters: 6 },
+  ),
+  trainStepCase(
+    { family: 'cmt', img_size: 32, embed_dims: [32, 64, 128, 256], stem_channel: 16, fc_dim: 256, depths: [2, 2, 4, 2], mlp_ratios: [4, 4, 4, 4], sr_ratios: [2, 1, 1, 1], in_chans: 1, num_classes: 10 },
+    'CMT (Fashion-MNIST config)',
+    128,
+    32,
+    { warmup: 2, iters: 6 },
+  ),
+  trainStepCase(
+    {
+      family: 'glnet',
+      norm_layer: 'BatchNorm2d',
+      downsample_style: 'ovlp',
+      mixing_modes: ['glmix', 'glmix', 'mha_nchw', 'mha_nchw'],
+      slot_init: 'ada_avgpool',
+      num_slots: 16,
+      cpe_ks: 3,
+      mlp_dw: true,
+      depth: [2, 2, 4, 2],
+      embed_dim: [32, 64, 128, 256],
+      mlp_ratios: [3, 3, 3, 3],
+      head_dim: 32,
+      in_chans: 1,
+      num_classes: 10,
+    },
+    'GLNet (Fashion-MNIST config)',
+    128,
+    32,
+    { warmup: 2, iters: 6 },
   ),
   loaderCase(2, 32, 224),
   featuresCase('convnext_atto', 'ConvNeXt-A', 100, 32),
@@ -810,11 +878,14 @@ export function renderMarkdown(result: SuiteResult): string {
  * suite's train-step row for the same model, batch and input size.
  */
 function renderRecords(result: SuiteResult): string[] {
+  const signedPoints = (d: number) => `${d >= 0 ? '+' : ''}${(d * 100).toFixed(2)}`;
   const dir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'records');
   if (!existsSync(dir)) return [];
   const out: string[] = [];
+  const read = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as RunRecord;
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
-    const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as RunRecord;
+    const r = read(f);
+    const baseline = r.baseline && existsSync(join(dir, r.baseline)) ? read(r.baseline) : undefined;
     // The suite row with the same train step: named by the record (older records: the ConvNeXt V2 Fashion-MNIST run).
     const rowLabel = r.benchRow ?? ((r.model as { family?: string }).family === 'convnextv2' ? 'ConvNeXt V2 (Fashion-MNIST config)' : undefined);
     const row = result.rows.find((x) => x.section === 'training' && x.batch === r.batch && x.label === rowLabel);
@@ -830,20 +901,32 @@ function renderRecords(result: SuiteResult): string[] {
       '',
       `- **final test accuracy ${pct(r.finalTestAcc)}** (best epoch ${pct(r.bestTestAcc)})${r.finalTestAccEma !== undefined ? ` (EMA weights: ${pct(r.finalTestAccEma)})` : ''} on the ${r.data.startsWith('fashion-mnist') ? '10,000 test' : 'val'} images after ${r.epochs} epochs (${r.steps} steps${r.sides ? `, batch ${r.batch} at the base side` : ` of ${r.batch}`})`,
       ...(r.note ? [`- conditions: ${r.note}`] : []),
+      ...(baseline
+        ? [
+            `- against "${baseline.title}" (\`${r.baseline}\`, ${baseline.steps} steps of ${baseline.batch}): ${pct(baseline.finalTestAcc)}` +
+              `${baseline.finalTestAccEma !== undefined && r.finalTestAccEma !== undefined ? ` (EMA ${pct(baseline.finalTestAccEma)})` : ''}` +
+              ` → **${signedPoints(r.finalTestAcc - baseline.finalTestAcc)} points** for this run`,
+          ]
+        : r.baseline
+          ? [`- (baseline record \`${r.baseline}\` not found)`]
+          : []),
       ...(r.sides
         ? [
             `- multi-scale, per side: ${r.sides.map((s) => `${s.side}²: ${s.steps} steps, ${s.images} images, median ${s.medianImagesPerSecond.toFixed(0)} img/s`).join('; ')}`,
           ]
         : []),
+      ...(r.figures ?? []).map((fig) => `- [${fig.path}](${fig.path}): ${fig.caption}`),
       ...(r.compiles
         ? [`- train-step graphs compiled (compiles.jsonl): ${Object.entries(r.compiles).map(([shape, n]) => `${shape} ×${n}`).join(', ')}`]
         : []),
       `- per epoch: ${r.testAccByEpoch.map((a) => (a * 100).toFixed(1)).join(', ')}`,
       `- wall time ${(r.wallSeconds / 60).toFixed(1)} min (of which ${(r.pausedSeconds / 60).toFixed(1)} min paused with SIGSTOP while other benchmarks ran), ` +
         `${(r.stepSeconds / 60).toFixed(1)} min in training steps: **${r.imagesPerSecond.toFixed(0)} training img/s** over the whole run`,
-      row?.fractionOfPeak !== undefined
-        ? `- the same train step in this suite: ${row.imagesPerSecond.toFixed(0)} img/s, ${row.gflops!.toFixed(1)} GFLOP/s = **${row.fractionOfPeak.toFixed(2)} of this run's GEMM peak** (3 × forward FLOPs)`
-        : '- (run the full suite for the same-run fraction of the GEMM peak)',
+      ...(row?.fractionOfPeak !== undefined
+        ? [`- the same train step in this suite (2 threads, alone): ${row.imagesPerSecond.toFixed(0)} img/s, ${row.gflops!.toFixed(1)} GFLOP/s = **${row.fractionOfPeak.toFixed(2)} of this run's GEMM peak** (3 × forward FLOPs)`]
+        : rowLabel
+          ? ['- (run the full suite for the same-run fraction of the GEMM peak)']
+          : []),
       '',
     );
   }

@@ -17,7 +17,7 @@ export const spec = defineCommand({
     "Loads every weight of --weights but the classifier's (a fresh one is made for the data's classes; every " +
     'other key must match the model), then trains as `visionmix train` does. --weights is a .safetensors/.pth ' +
     "file, hf:org/repo[@rev][:file], or a finished run folder (its model.safetensors; an FCMAE pretraining run's " +
-    'encoder.safetensors). --pretrained takes the registry tag\'s own hub weights. With --recipe the paper\'s ' +
+    'encoder.safetensors; without --model, the network that run trained). --pretrained takes the registry tag\'s own hub weights. With --recipe the paper\'s ' +
     'hyper-parameters fill every flag not given (lr scaled to --batch). With --ema the EMA weights are evaluated ' +
     'every epoch beside the raw ones (test_acc_ema) and saved as DIR/model_ema.safetensors.',
   options: {
@@ -29,7 +29,7 @@ export const spec = defineCommand({
   },
   examples: [
     'visionmix finetune --model convnextv2_atto.fcmae_ft_in1k --pretrained --data photos/ --recipe convnextv2-ft --epochs 10 --batch 32 --size 224 --out runs/ft',
-    "visionmix finetune --model convnextv2 --config '{\"depths\":[2,2,4,2],\"dims\":[32,64,128,256],\"patch_size\":2}' --weights runs/fm04 --data fm59/ --layer-decay 0.9 --mixup 0.8 --cutmix 1.0 --out runs/fm59-ft",
+    'visionmix finetune --weights runs/fm04 --data fm59/ --layer-decay 0.9 --mixup 0.8 --cutmix 1.0 --out runs/fm59-ft   # the network runs/fm04 trained',
     'visionmix finetune --resume runs/ft',
   ],
 });
@@ -40,10 +40,16 @@ export async function run({ values: v, given }: CommandArgs<typeof spec>, io: Cl
       if (given.has(k)) throw new ConfigError(`--${k === 'numClasses' ? 'num-classes' : k} cannot be used with --resume: the run already started from its weights`);
     return runTraining(v, given, io, { command: 'finetune' });
   }
-  if (!v.model) throw new ConfigError("--model is required (a registry name or weight tag, or a family with --config)");
   if (v.weights && v.pretrained) throw new ConfigError('give either --weights or --pretrained, not both');
-  const { resolveInitWeights } = await import('../tasks/finetune.js');
-  const weights = resolveInitWeights(v.model, { weights: v.weights, pretrained: v.pretrained });
+  const { resolveInitWeights, runFolderModel } = await import('../tasks/finetune.js');
+  if (!v.model) {
+    // A run folder says which network it trained.
+    const fromRun = v.weights !== undefined ? runFolderModel(v.weights) : undefined;
+    if (!fromRun) throw new ConfigError('--model is required (a registry name or weight tag, or a family with --config), unless --weights is a run folder');
+    if (given.has('config')) throw new ConfigError(`--config needs --model; without it the model and its config come from the run folder ${v.weights}`);
+    v = { ...v, model: fromRun.model, config: fromRun.config };
+  }
+  const weights = resolveInitWeights(v.model!, { weights: v.weights, pretrained: v.pretrained });
   if (v.numClasses !== undefined) {
     const { countFolderClasses } = await import('../tasks/finetune.js');
     const found = countFolderClasses(v.data, v.valSplit, v.valFraction, v.seed);

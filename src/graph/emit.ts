@@ -186,9 +186,8 @@ export function liveSet(graph: Graph): { nodes: Node[]; used: Set<Value> } {
   return { nodes: live, used };
 }
 
-export function toModelProto(graph: Graph, opts: EmitOptions = {}): Uint8Array {
-  const opset = opts.opset ?? 17;
-  const dyn = opts.dynamicBatch ?? false;
+/** The ONNX nodes a graph emits (the live nodes' emissions), with the values it uses. */
+function emitNodes(graph: Graph, opset: number): { e: Emitter; used: Set<Value> } {
   const e = new Emitter(opset);
   const { nodes, used } = liveSet(graph);
 
@@ -209,6 +208,20 @@ export function toModelProto(graph: Graph, opts: EmitOptions = {}): Uint8Array {
   }
   e.currentScope = '';
   for (const [v, outName] of identities) e.node('Identity', [v], [outName]);
+  return { e, used };
+}
+
+/** ONNX nodes the graph emits, by op type (what a runtime is handed before its own fusions). */
+export function onnxOpCounts(graph: Graph, opts: Pick<EmitOptions, 'opset'> = {}): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const n of emitNodes(graph, opts.opset ?? 17).e.nodes) counts.set(n.opType, (counts.get(n.opType) ?? 0) + 1);
+  return counts;
+}
+
+export function toModelProto(graph: Graph, opts: EmitOptions = {}): Uint8Array {
+  const opset = opts.opset ?? 17;
+  const dyn = opts.dynamicBatch ?? false;
+  const { e, used } = emitNodes(graph, opset);
 
   const g = new ProtoWriter();
   for (const n of e.nodes) {

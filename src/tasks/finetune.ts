@@ -4,7 +4,7 @@ import { pathExists } from '../io/files.js';
 import { runFolderFiles } from '../io/run_folder.js';
 import { pretrainedConfig } from '../models/registry.js';
 import { openImageFolder } from './image_folder.js';
-import { isFashionMnistSpec } from './train.js';
+import { isFashionMnistSpec, readRunFolderConfig } from './train.js';
 
 /**
  * The weights source a fine-tuning run starts from: the tag's hub weights (`pretrained`), a run
@@ -27,6 +27,24 @@ export function resolveInitWeights(model: string, o: { weights?: string; pretrai
     throw new DataError(`--weights ${w} is a run folder without final weights (model.safetensors): finish or resume that run first`);
   }
   return w;
+}
+
+/**
+ * The network a run folder trained, as `--model` and `--config` would name it, so that
+ * `finetune --weights RUN` needs no `--model`: a family with its config, or a registry name with
+ * its overrides (drop-path and the like; the class count comes from the new data). Undefined
+ * when `weights` is not a run folder.
+ */
+export function runFolderModel(weights: string): { model: string; config?: string } | undefined {
+  if (weights.startsWith('hf:') || !pathExists(runFolderFiles(weights).config)) return undefined;
+  const rc = readRunFolderConfig(weights);
+  if (!rc) return undefined;
+  const strip = (c: Record<string, unknown>) => {
+    const { num_classes: _n, family: _f, ...rest } = c;
+    return Object.keys(rest).length ? JSON.stringify(rest) : undefined;
+  };
+  if (typeof rc.model === 'string') return { model: rc.model, config: strip(rc.modelOverrides) };
+  return { model: rc.model.family, config: strip(rc.model as Record<string, unknown>) };
 }
 
 /** Classes of a data spec: 10 for Fashion-MNIST, the class sub-folders of an image folder. */

@@ -128,7 +128,8 @@ test('finetune CLI: recipe + layer decay + Mixup/CutMix end to end; bad options 
   assert.equal(t.status, 0, t.stderr);
   const ft = join(root, 'cli-ft');
   const f = runCli(
-    ['finetune', '--model', 'convnextv2', '--config', CONFIG, '--weights', src, '--data', last5, '--recipe', 'convnextv2-ft', '--epochs', '1', '--batch', '16', '--size', '32', '--min-scale', '0.35', '--crop-pct', '1', '--threads', '1', '--out', ft],
+    // No --model: the run folder says which network it trained.
+    ['finetune', '--weights', src, '--data', last5, '--recipe', 'convnextv2-ft', '--epochs', '1', '--batch', '16', '--size', '32', '--min-scale', '0.35', '--crop-pct', '1', '--threads', '1', '--out', ft],
     { timeoutMs: 300_000 },
   );
   assert.equal(f.status, 0, f.stderr);
@@ -140,6 +141,7 @@ test('finetune CLI: recipe + layer decay + Mixup/CutMix end to end; bad options 
   assert.equal(rc.folder.augment.autoAugment, 'rand-m9-mstd0.5-inc1');
   assert.deepEqual(rc.folder.mixup, { mixupAlpha: 0.8, cutmixAlpha: 1, prob: 1, switchProb: 0.5, mode: 'batch' });
   assert.equal(rc.init.weights, join(src, 'model.safetensors'));
+  assert.deepEqual(rc.model, { family: 'convnextv2', ...JSON.parse(CONFIG) });
   assert.ok(existsSync(join(ft, 'model_ema.safetensors')));
 
   const empty = join(root, 'empty');
@@ -162,6 +164,8 @@ test('finetune CLI: recipe + layer decay + Mixup/CutMix end to end; bad options 
     [['finetune', '--model', 'convnextv2', '--config', CONFIG, '--data', last5, '--out', join(root, 'x10')], /--weights SRC or --pretrained is required/],
     [[...base.map((a) => (a === src ? join(root, 'missing') : a)), '--data', last5, '--out', join(root, 'x11')], /--weights .*missing does not exist/],
     [[...base, '--data', last5, '--mixup-mode', 'pair', '--out', join(root, 'x12')], /--mixup-mode needs --mixup or --cutmix/],
+    [['finetune', '--weights', join(src, 'model.safetensors'), '--data', last5, '--out', join(root, 'x13')], /--model is required .*unless --weights is a run folder/],
+    [['finetune', '--weights', src, '--config', CONFIG, '--data', last5, '--out', join(root, 'x14')], /--config needs --model/],
   ];
   for (const [args, message] of cases) {
     const r = runCli(args);
