@@ -5,7 +5,7 @@
  * patch normalised by its own mean and standard deviation; the tile shows it de-normalised with
  * the input patch's statistics, as the MAE papers' visualisations do.
  */
-import { inputToRgb, type RgbImage } from './slot_maps.js';
+import { drawText, inputToRgb, type RgbImage } from './slot_maps.js';
 
 export interface ReconstructionInput {
   /** Normalised input images [N, C, H, W] (dataset mean/std). */
@@ -58,7 +58,8 @@ function predictedImage(r: ReconstructionInput, i: number): Float32Array {
 }
 
 /**
- * One row of four tiles per image (at most `rows` images), tiles separated by `gap` white pixels and
+ * A header naming the columns, then one row of four tiles per image (at most `rows` images): input,
+ * masked input, reconstruction, reconstruction pasted into the masked patches. Tiles are separated by `gap` white pixels and
  * enlarged (nearest neighbour) to about 96 pixels so that small images stay readable.
  */
 export function reconstructionGrid(r: ReconstructionInput, rows = 8, gap = 4): RgbImage {
@@ -67,13 +68,17 @@ export function reconstructionGrid(r: ReconstructionInput, rows = 8, gap = 4): R
   const zoom = Math.max(1, Math.round(96 / Math.max(h, w)));
   const [th, tw] = [h * zoom, w * zoom];
   const W = 4 * tw + 5 * gap;
-  const H = n * th + (n + 1) * gap;
+  // A header row names the columns (7-pixel font between two gaps).
+  const header = 7 + 2 * gap;
+  const H = header + n * th + (n + 1) * gap;
   const out = new Uint8Array(W * H * 3).fill(255);
+  const titles = tw >= 84 ? ['input', 'masked input', 'reconstruction', 'pasted in'] : ['input', 'masked', 'recon', 'pasted'];
+  titles.forEach((t, col) => drawText({ width: W, height: H, data: out }, gap + col * (tw + gap), gap, t, 1, [60, 60, 60]));
   const gw = w / p;
   const masked = (i: number, y: number, x: number) => r.mask[i * (r.mask.length / r.n) + Math.floor(y / p) * gw + Math.floor(x / p)] === 1;
   const put = (tile: RgbImage, col: number, row: number, grey?: (y: number, x: number) => boolean) => {
     const ox = gap + col * (tw + gap);
-    const oy = gap + row * (th + gap);
+    const oy = header + gap + row * (th + gap);
     for (let y = 0; y < th; y++)
       for (let x = 0; x < tw; x++) {
         const [sy, sx] = [Math.floor(y / zoom), Math.floor(x / zoom)];

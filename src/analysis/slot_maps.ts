@@ -138,15 +138,26 @@ class Canvas {
 
   /** Draw text with the 5×7 font at an integer scale; returns the width used. */
   text(x: number, y: number, s: string, scale = 1, c: Rgb = INK): number {
-    let cx = x;
-    for (const ch of s) {
-      const rows = glyph(ch);
-      for (let r = 0; r < 7; r++)
-        for (let col = 0; col < 5; col++) if ((rows[r]! >> (4 - col)) & 1) this.rect(cx + col * scale, y + r * scale, scale, scale, c);
-      cx += 6 * scale;
-    }
-    return cx - x;
+    return drawText(this, x, y, s, scale, c);
   }
+}
+
+/** Draw text with the 5×7 font into an RGB image (clipped at its edges); returns the width used. */
+export function drawText(img: RgbImage, x: number, y: number, s: string, scale = 1, c: Rgb = INK): number {
+  const dot = (px: number, py: number) => {
+    if (px < 0 || py < 0 || px >= img.width || py >= img.height) return;
+    img.data.set(c.map(Math.round), (py * img.width + px) * 3);
+  };
+  let cx = x;
+  for (const ch of s) {
+    const rows = glyph(ch);
+    for (let r = 0; r < 7; r++)
+      for (let col = 0; col < 5; col++)
+        if ((rows[r]! >> (4 - col)) & 1)
+          for (let dy = 0; dy < scale; dy++) for (let dx = 0; dx < scale; dx++) dot(cx + col * scale + dx, y + r * scale + dy);
+    cx += 6 * scale;
+  }
+  return cx - x;
 }
 
 /** Pixel width of `s` in the 5×7 font at `scale`. */

@@ -29,10 +29,18 @@ test('pretrain: one epoch from the CLI writes metrics, reconstructions and encod
     assert.equal(epochs.length, 1);
     assert.equal(epochs[0]!.test_acc, undefined, 'no accuracy for a reconstruction task');
     assert.ok(Number(epochs[0]!.test_loss) > 0 && Number(epochs[0]!.test_loss) < 2);
-    // The reconstructions: 8 rows of 4 tiles, each 32×32 enlarged ×3.
+    // The reconstructions: a header naming the columns (7-pixel text between 4-pixel gaps), then
+    // 8 rows of 4 tiles, each 32×32 enlarged ×3.
     const png = join(out, 'reconstructions_epoch001.png');
     const meta = await sharp(png).metadata();
-    assert.deepEqual([meta.width, meta.height], [4 * 96 + 5 * 4, 8 * 96 + 9 * 4]);
+    assert.deepEqual([meta.width, meta.height], [4 * 96 + 5 * 4, 15 + 8 * 96 + 9 * 4]);
+    const { data: px, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    const inked = (x0: number, x1: number, y0: number, y1: number) => {
+      let n = 0;
+      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (px[(y * info.width + x) * info.channels]! < 128) n++;
+      return n;
+    };
+    for (let col = 0; col < 4; col++) assert.ok(inked(4 + col * 100, 4 + col * 100 + 96, 4, 11) > 20, `header text over column ${col}`);
     // The encoder under a classifier's names: fine-tuning loads it, only the head is new.
     const enc = await readSafetensors(join(out, 'encoder.safetensors'));
     assert.ok(enc.has('stem.0.weight') && ![...enc.keys()].some((k) => k.startsWith('encoder.') || k.includes('decoder') || k === 'mask_token'));
