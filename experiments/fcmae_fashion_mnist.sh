@@ -61,9 +61,9 @@ V2C='{"depths":[1,1,3,1],"dims":[24,48,96,192],"patch_size":1,"in_chans":1}'
 V1C='{"depths":[1,1,3,1],"dims":[24,48,96,192],"patch_size":1,"ls_init_value":null,"in_chans":1}'
 vm analyze feature-distance --model convnextv2 --config "$V2C" --size 32 --data fashion-mnist --images 500 \
   --checkpoints "random,$R/fcmae-v2/model.safetensors,$R/supervised-v2/model.safetensors" --labels "random init,FCMAE (GRN),supervised" \
-  -o "$FIG/fcmae_feature_distance_v2.svg" --json > "$FIG/fcmae_feature_distance_v2.json"
+  -o "$FIG/fcmae_feature_distance_v2.svg"
 vm analyze feature-distance --model convnext --config "$V1C" --size 32 --data fashion-mnist --images 500 \
   --checkpoints "random,$R/fcmae-v1/model.safetensors" --labels "random init,FCMAE (no GRN)" \
-  -o "$FIG/fcmae_feature_distance_v1.svg" --json > "$FIG/fcmae_feature_distance_v1.json"
+  -o "$FIG/fcmae_feature_distance_v1.svg"
 cp "$R/fcmae-v2/reconstructions_epoch$(printf %03d "$PRE_EPOCHS").png" "$FIG/fcmae_reconstructions_v2.png"
 cp "$R/fcmae-v1/reconstructions_epoch$(printf %03d "$PRE_EPOCHS").png" "$FIG/fcmae_reconstructions_v1.png"

@@ -22,8 +22,13 @@ export function resolveInitWeights(model: string, o: { weights?: string; pretrai
   if (!pathExists(w)) throw new DataError(`--weights ${w} does not exist`);
   const files = runFolderFiles(w);
   if (pathExists(files.config)) {
+    // An FCMAE pretraining run's model.safetensors is the whole masked autoencoder (encoder.*,
+    // decoder.*, mask_token); what fine-tunes is its encoder under a classifier's key names.
+    if (readRunFolderConfig(w)?.fcmae) {
+      if (pathExists(files.encoder)) return files.encoder;
+      throw new DataError(`--weights ${w} is an FCMAE pretraining run without encoder.safetensors: finish or resume that run first`);
+    }
     if (pathExists(files.weights)) return files.weights;
-    if (pathExists(files.encoder)) return files.encoder;
     throw new DataError(`--weights ${w} is a run folder without final weights (model.safetensors): finish or resume that run first`);
   }
   return w;

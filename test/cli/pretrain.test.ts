@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { createModel, readSafetensors } from '../../src/index.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
+import { resolveInitWeights } from '../../src/tasks/finetune.js';
 import { STACK_FRAME, runCli } from '../helpers.js';
 
 const CONFIG = '{"depths":[1,1,1,1],"dims":[8,16,32,64],"patch_size":1}';
@@ -48,6 +49,9 @@ test('pretrain: one epoch from the CLI writes metrics, reconstructions and encod
     const { missing, unexpected } = await clf.loadWeights(join(out, 'encoder.safetensors'), { strict: false });
     assert.deepEqual(unexpected, []);
     assert.deepEqual(missing.sort(), ['head.fc.bias', 'head.fc.weight', 'head.norm.bias', 'head.norm.weight']);
+    // `finetune --weights RUN` starts from that encoder, not from the whole autoencoder in model.safetensors.
+    assert.ok(existsSync(join(out, 'model.safetensors')));
+    assert.equal(resolveInitWeights('convnextv2', { weights: out }), join(out, 'encoder.safetensors'));
 
     const ev = runCli(['eval', '--run', out]);
     assert.equal(ev.status, 1);
