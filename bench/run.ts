@@ -887,7 +887,8 @@ function renderRecords(result: SuiteResult): string[] {
     const r = read(f);
     const baseline = r.baseline && existsSync(join(dir, r.baseline)) ? read(r.baseline) : undefined;
     // The suite row with the same train step: named by the record (older records: the ConvNeXt V2 Fashion-MNIST run).
-    const rowLabel = r.benchRow ?? ((r.model as { family?: string }).family === 'convnextv2' ? 'ConvNeXt V2 (Fashion-MNIST config)' : undefined);
+    const legacy = r.data === 'fashion-mnist' && (r.model as { family?: string }).family === 'convnextv2';
+    const rowLabel = r.benchRow ?? (legacy ? 'ConvNeXt V2 (Fashion-MNIST config)' : undefined);
     const row = result.rows.find((x) => x.section === 'training' && x.batch === r.batch && x.label === rowLabel);
     const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
     out.push(
