@@ -144,9 +144,10 @@ class Canvas {
 
 /** Draw text with the 5×7 font into an RGB image (clipped at its edges); returns the width used. */
 export function drawText(img: RgbImage, x: number, y: number, s: string, scale = 1, c: Rgb = INK): number {
+  const rgb = c.map(Math.round);
   const dot = (px: number, py: number) => {
     if (px < 0 || py < 0 || px >= img.width || py >= img.height) return;
-    img.data.set(c.map(Math.round), (py * img.width + px) * 3);
+    img.data.set(rgb, (py * img.width + px) * 3);
   };
   let cx = x;
   for (const ch of s) {

@@ -179,7 +179,6 @@ export function readRunConfig(dir: string): unknown {
   }
 }
 
-
 /**
  * Remove the temp files that killed writers left in `dir` (`.checkpoint.safetensors.<pid>.<id>.tmp`,
  * `.run.json.<pid>.<id>.tmp`, a lock's `.tmp`/`.stale.` files). Only files of processes that no
