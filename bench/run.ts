@@ -33,9 +33,10 @@ import { benchTrainStep } from '../src/tasks/bench_train.js';
 import { profileInference } from '../src/tasks/bench_profile.js';
 import type { OpTime } from '../src/runtime/node_profile.js';
 import { benchLoader } from '../src/tasks/bench_loader.js';
-import type { LoaderThroughput } from '../src/tasks/image_loader.js';
+import { ImageLoader, measureLoader, type LoaderThroughput } from '../src/tasks/image_loader.js';
 import { openImageFolder } from '../src/tasks/image_folder.js';
-import { extractFeatures } from '../src/tasks/features.js';
+import { extractFeatures, featuresChunk } from '../src/tasks/features.js';
+import { transformConfigOf } from '../src/tasks/transform.js';
 import sharp from 'sharp';
 import {
   benchModel,
@@ -259,7 +260,7 @@ export const FCMAE_ROWS = { masked: 'fcmae(convnextv2_atto) mask 0.6', unmasked:
  * masked, in the formulation that is faster there (the sparse one is ~2% slower with nothing to skip).
  * GFLOP/s count the forward MACs of the graph each step compiles.
  */
-export function fcmaeStepCase(mask: 0.6 | 0, batch: number, size = 224, iters = { warmup: 2, iters: 4 }): BenchCase {
+export function fcmaeStepCase(mask: 0.6 | 0, batch: number, size = 224, iters = { warmup: 2, iters: 8 }): BenchCase {
   return {
     id: `training/fcmae_convnextv2_atto/mask${mask}/b${batch}/s${size}`,
     async run(ctx) {
@@ -277,9 +278,12 @@ export function fcmaeStepCase(mask: 0.6 | 0, batch: number, size = 224, iters = 
       if (mask === 0.6)
         ctx.note(
           'FCMAE rows: at mask 0.6 the encoder runs its per-position part (LayerNorm, MLP, GRN) on the visible positions only ' +
-            '(gathered rows, scattered back into a zero map), the depthwise convs dense on the masked map; GFLOP/s count the MACs of that graph. ' +
+            '(gathered rows, scattered back into a zero map) and sums its depthwise convs\' weight gradients over the visible patches only ' +
+            '(each patch\'s tile and conv window gathered; graph/ops/sparse_conv.ts); the depthwise convs\' forward and input gradient run on the whole masked map, ' +
+            'which ONNX Runtime does faster than on gathered tiles (a batch of 14×14 tiles ran at a third of the speed). GFLOP/s count the MACs of that graph. ' +
             'Mask 0 is the same network fed a mask hiding one patch per image (the loss needs a masked patch), run dense: ' +
-            'with nothing to skip the gathers would cost ~2% more. Depthwise convs, decoder, loss and optimizer do not shrink with the mask.',
+            'with nothing to skip the gathers would only cost more. The decoder (one 512-wide block on all 7×7 positions), the loss, the optimizer, ' +
+            'the stem and the depthwise convs\' forward and input gradient do not shrink with the mask.',
         );
       return [await measureTrainStep(ctx, { model: f.net, name, label, batch, size, iters, objective: f.objective, targets })];
     },
@@ -366,12 +370,13 @@ export function loaderCase(workers: number, batch: number, size = 224, counts = 
 }
 
 /**
- * `visionmix features` on a folder of `count` photos (500×375, JPEG and PNG): decode + the weights'
- * eval transform (PIL-exact resize, centre crop) one batch ahead of the model, which runs on ONNX
- * Runtime's threads. Rows: the whole job's img/s, and the model alone; the note says whether
- * preparing images (decode + transform) or the model is the bottleneck.
+ * `visionmix features` on a folder of `count` photos (500×375, JPEG and PNG): 2 worker threads decode
+ * and apply the weights' eval transform (PIL-exact resize, centre crop) while the model runs on ONNX
+ * Runtime's threads. Rows: the whole job's img/s, the model's share of it, and preparation alone (the
+ * same loader with nothing else running); the note says which one bounds the job and how long the
+ * model waited for images.
  */
-export function featuresCase(model: string, label: string, count: number, batch: number): BenchCase {
+export function featuresCase(model: string, label: string, count: number, batch: number, workers = 2): BenchCase {
   return {
     id: `data/features/${model}/b${batch}/n${count}`,
     async run(ctx) {
@@ -380,31 +385,82 @@ export function featuresCase(model: string, label: string, count: number, batch:
         ctx.log(`  writing ${count} synthetic photos (JPEG + PNG, 500×375)...`);
         await writeBenchImages(dir, count, 1);
         const images = openImageFolder(dir).train.samples.map((s) => s.path);
-        const bar = ctx.progress(`features ${label}`, Math.ceil(count / batch), batch);
-        const r = await extractFeatures(engine, { model, images, batch, threads: ctx.threads, onProgress: () => bar.tick() });
+        // Preparation alone: the loader features uses, nothing else on the cores.
+        const config = transformConfigOf(model);
+        const chunk = featuresChunk(batch, workers);
+        const loader = new ImageLoader({
+          samples: images.map((path) => ({ path, label: 0 })),
+          batchSize: chunk,
+          seed: 0,
+          transform: { kind: 'eval', config },
+          workers,
+          epochs: 1,
+        });
+        // Worker start-up is left out (measureLoader takes the first chunk before the clock starts):
+        // in the job it overlaps the model's loading and compilation.
+        let prepAlone: LoaderThroughput;
+        try {
+          prepAlone = await measureLoader(loader, Math.ceil(count / chunk) - 1);
+        } finally {
+          await loader.close();
+        }
+        const bar = ctx.progress(`features ${label}`, count, 1);
+        let seen = 0;
+        const r = await extractFeatures(engine, {
+          model,
+          images,
+          batch,
+          workers,
+          threads: ctx.threads,
+          onProgress: (done) => {
+            for (; seen < done; seen++) bar.tick();
+          },
+        });
         bar.done();
         const n = r.files.length;
         const perImage = (ms: number) => ms / n;
-        const size = createModel(model).defaultInputSize[1];
-        const row = (what: string, ms: number): BenchRow => ({
+        const size = config.inputSize[1];
+        const row = (what: string, ms: number, runtime: string): BenchRow => ({
           section: 'data',
           label: `${label} features: ${what}`,
           model,
-          runtime: 'onnxruntime-node + sharp',
+          runtime,
           batch,
           size,
           threads: ctx.threads,
           msPerImageMin: perImage(ms),
           msPerImageMedian: perImage(ms),
           imagesPerSecond: (1000 * n) / ms,
+          waitFraction: what.startsWith('decode + transform + forward') ? r.timing.waitMs / r.timing.wallMs : undefined,
         });
-        const prepMs = r.timing.decodeMs + r.timing.transformMs;
+        const prepAloneMs = (1000 * n) / prepAlone.imagesPerSecond;
+        // The model alone, compiled, on the same batch size and threads (its runs in the job include
+        // the compilations, one per batch size): the steady-state rate the images must keep up with.
+        const pooledModel = engine.createModel(model);
+        pooledModel.resetClassifier(0);
+        const alone = await benchModel({ model: pooledModel, batch, threads: ctx.threads, warmup: 1, iters: 3 });
+        const modelAloneMs = alone.msPerImageMin * n;
+        // Core time per image of each part alone (all of its threads busy), and the best the two can do together on these cores.
+        const prepCoreMs = (workers * prepAloneMs) / n;
+        const modelCoreMs = ctx.threads * alone.msPerImageMin;
+        const ceiling = (1000 * ctx.threads) / (prepCoreMs + modelCoreMs);
+        const bound = prepAloneMs < modelAloneMs ? 'the model bounds the job, not the images' : 'preparing images bounds the job';
         ctx.note(
-          `visionmix features (${label}, ${n} photos, batch ${batch}): ${(1000 * n / r.timing.wallMs).toFixed(1)} img/s end to end; per image ` +
-            `${perImage(r.timing.decodeMs).toFixed(1)} ms decoding + ${perImage(r.timing.transformMs).toFixed(1)} ms transforming (main thread, one batch ahead) ` +
-            `against ${perImage(r.timing.modelMs).toFixed(1)} ms in the model — ${prepMs < r.timing.modelMs ? 'the model is the bottleneck, not the images' : 'preparing images is the bottleneck'}.`,
+          `visionmix features (${label}, ${n} photos, batch ${batch}, ${workers} decode workers in chunks of ${chunk}): ` +
+            `${((1000 * n) / r.timing.wallMs).toFixed(1)} img/s end to end (the model's compilation included). Alone, the workers prepare ${prepAlone.imagesPerSecond.toFixed(1)} img/s ` +
+            `(${perImage(r.timing.decodeMs).toFixed(1)} ms decoding + ${perImage(r.timing.transformMs).toFixed(1)} ms transforming per image and worker during the job, ` +
+            `beside ONNX Runtime's threads on the same ${ctx.threads} cores); the model alone runs ${(1000 / alone.msPerImageMin).toFixed(1)} img/s ` +
+            `(in the job its runs, compilation for each batch size included, took ${perImage(r.timing.modelMs).toFixed(1)} ms per image) and it waited for images ` +
+            `${((100 * r.timing.waitMs) / r.timing.wallMs).toFixed(0)}% of the job's wall time, the first batch included — ${bound}. ` +
+            `Both share the same cores: with each alone keeping them busy, the job could at best run ${ceiling.toFixed(1)} img/s ` +
+            `(${ctx.threads} cores ÷ (${(prepCoreMs).toFixed(1)} core-ms preparing + ${(modelCoreMs).toFixed(1)} core-ms in the model per image)); ` +
+            `it runs at ${((100 * (1000 * n) / r.timing.wallMs) / ceiling).toFixed(0)}% of that.`,
         );
-        return [row('decode + transform + forward', r.timing.wallMs), row('model only', r.timing.modelMs), row('decode + transform only', prepMs)];
+        return [
+          row('decode + transform + forward', r.timing.wallMs, `onnxruntime-node + ${workers} sharp workers`),
+          row('model alone (compiled)', modelAloneMs, 'onnxruntime-node'),
+          row('decode + transform alone', prepAloneMs, `${workers} sharp workers`),
+        ];
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

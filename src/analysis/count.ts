@@ -20,7 +20,8 @@ export function countMacs(g: Graph): number {
   for (const n of g.nodes) {
     const out = n.outputs[0]!;
     switch (n.op.type) {
-      case 'Conv': {
+      case 'Conv':
+      case 'TiledDepthwiseConv': {
         const w = n.inputs[1]!;
         macs += out.size * w.shape[1]! * w.shape[2]! * w.shape[3]!;
         break;

@@ -24,6 +24,7 @@ export const spec = defineCommand({
     npy: { type: 'boolean', description: 'also write one .npy per tensor beside it' },
     batch: { type: 'int', min: 1, default: 32, description: 'images per forward pass' },
     threads: { type: 'int', min: 1, description: 'ONNX Runtime threads (default: all cores)' },
+    workers: { type: 'int', min: 1, default: 2, description: 'decode + transform worker threads' },
     json: { type: 'boolean', description: 'print a JSON summary' },
   },
   examples: [
@@ -50,6 +51,7 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
     stages: v.stages,
     batch: v.batch,
     threads: v.threads,
+    workers: v.workers,
     onProgress: (done) => bar.update(done),
   });
   bar.done();
@@ -68,14 +70,16 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
     failed: r.failed.length,
     tensors: Object.fromEntries([...r.tensors].map(([k, t]) => [k, t.shape])),
     written,
-    seconds: { decode: +s(r.timing.decodeMs), transform: +s(r.timing.transformMs), model: +s(r.timing.modelMs), wall: +s(r.timing.wallMs) },
+    // decode and transform: worker time summed over the workers; waiting: the model's wait for images.
+    seconds: { decode: +s(r.timing.decodeMs), transform: +s(r.timing.transformMs), model: +s(r.timing.modelMs), waiting: +s(r.timing.waitMs), wall: +s(r.timing.wallMs) },
     imagesPerSecond: +(r.files.length / (r.timing.wallMs / 1000)).toFixed(1),
   };
   if (v.json) io.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   else
     io.stdout.write(
       `${summary.images} images → ${written.join(', ')} (${Object.entries(summary.tensors).map(([k, sh]) => `${k} [${sh}]`).join(', ')})\n` +
-        `${summary.imagesPerSecond} img/s; decode ${summary.seconds.decode}s, transform ${summary.seconds.transform}s, model ${summary.seconds.model}s, wall ${summary.seconds.wall}s\n`,
+        `${summary.imagesPerSecond} img/s; ${v.workers} workers: decode ${summary.seconds.decode}s, transform ${summary.seconds.transform}s; ` +
+          `model ${summary.seconds.model}s (waited ${summary.seconds.waiting}s for images); wall ${summary.seconds.wall}s\n`,
     );
   return r.failed.length ? 1 : 0;
 }

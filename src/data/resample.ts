@@ -82,7 +82,11 @@ function coefficients(inSize: number, outSize: number, filter: Filter): Coeffici
   return { ksize, bounds, weights };
 }
 
-/** (ss >> 22) clipped to [0, 255], as PIL's clip8. */
+/**
+ * (ss >> 22) clipped to [0, 255], as PIL's clip8. The sums fit int32 as in PIL's C (|Σ w·v| ≤
+ * 255 · Σ|w| < 2^31 for these filters), so they are kept in int32 arithmetic (Math.imul, | 0):
+ * about twice as fast in V8 as float64 sums of the same integers.
+ */
 function clip8(ss: number): number {
   const v = ss >> PRECISION_BITS;
   return v < 0 ? 0 : v > 255 ? 255 : v;
@@ -96,17 +100,61 @@ export interface PlanarImage {
   width: number;
 }
 
-/** Resize a planar uint8 image to `width`×`height` exactly as PIL's `Image.resize(…, resample)`. */
-export function resizeImage(img: PlanarImage, width: number, height: number, filterName: ResampleFilter): PlanarImage {
+/** A rectangle of a resized image: its top-left output pixel and its size. */
+export interface Region {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** The coefficients of outputs [from, from + count) only (each output's own, so the pixels are the same). */
+function sliceCoefficients(k: Coefficients, from: number, count: number): Coefficients {
+  return { ksize: k.ksize, bounds: k.bounds.subarray(2 * from, 2 * (from + count)), weights: k.weights.subarray(k.ksize * from, k.ksize * (from + count)) };
+}
+
+/**
+ * Resize a planar uint8 image to `width`×`height` exactly as PIL's `Image.resize(…, resample)`.
+ * With `region`, only that part of the resized image is computed and returned (a centre crop after
+ * the resize costs only its own pixels): each pixel is the one the whole resize gives.
+ */
+export function resizeImage(img: PlanarImage, width: number, height: number, filterName: ResampleFilter, region?: Region): PlanarImage {
   const { channels: c, height: h, width: w } = img;
   if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0))
     throw new RangeError(`resize: target size must be positive integers, got ${width}×${height}`);
+  const r = region ?? { left: 0, top: 0, width, height };
+  if (!(r.left >= 0 && r.top >= 0 && r.width > 0 && r.height > 0 && r.left + r.width <= width && r.top + r.height <= height && [r.left, r.top, r.width, r.height].every(Number.isInteger)))
+    throw new RangeError(`resize: region ${r.width}×${r.height} at (${r.left}, ${r.top}) is not inside the ${width}×${height} output`);
   const filter = FILTERS[filterName];
   const needH = width !== w;
   const needV = height !== h;
-  if (!needH && !needV) return { data: img.data.slice(), channels: c, height: h, width: w };
-  const vert = coefficients(h, height, filter);
-  const horiz = coefficients(w, width, filter);
+  if (!needH && !needV) return cropPlanes(img, r);
+  // PIL skips a pass whose size does not change; the region then crops that axis directly.
+  if (!needH && (r.left > 0 || r.width < w)) img = cropPlanes(img, { left: r.left, top: 0, width: r.width, height: h });
+  if (!needV && (r.top > 0 || r.height < h)) img = cropPlanes(img, { left: 0, top: r.top, width: img.width, height: r.height });
+  return resample(img, needH ? sliceCoefficients(coefficients(w, width, filter), r.left, r.width) : null, needV ? sliceCoefficients(coefficients(h, height, filter), r.top, r.height) : null);
+}
+
+/** A rectangle of a planar image, copied. */
+function cropPlanes(img: PlanarImage, r: Region): PlanarImage {
+  const { channels: c, height: h, width: w } = img;
+  if (r.left === 0 && r.top === 0 && r.width === w && r.height === h) return { data: img.data.slice(), channels: c, height: h, width: w };
+  const out = new Uint8Array(c * r.width * r.height);
+  for (let ch = 0; ch < c; ch++)
+    for (let y = 0; y < r.height; y++) {
+      const from = (ch * h + r.top + y) * w + r.left;
+      out.set(img.data.subarray(from, from + r.width), (ch * r.height + y) * r.width);
+    }
+  return { data: out, channels: c, height: r.height, width: r.width };
+}
+
+/** PIL's two passes with the given per-output coefficients (null: that pass is skipped). */
+function resample(img: PlanarImage, horiz: Coefficients | null, vert: Coefficients | null): PlanarImage {
+  const { channels: c, height: h, width: w } = img;
+  const needH = horiz !== null;
+  const needV = vert !== null;
+  const width = needH ? horiz.bounds.length / 2 : w;
+  const height = needV ? vert.bounds.length / 2 : h;
 
   // Horizontal pass over the rows the vertical pass will read (all of them when it is skipped).
   let src = img.data;
@@ -114,6 +162,7 @@ export function resizeImage(img: PlanarImage, width: number, height: number, fil
   let rowOffset = 0;
   let curW = w;
   if (needH) {
+    // (The vertical pass's windows start in increasing order: the first and the last bound the rows.)
     const first = needV ? vert.bounds[0]! : 0;
     const last = needV ? vert.bounds[(height - 1) * 2]! + vert.bounds[(height - 1) * 2 + 1]! : h;
     rows = last - first;
@@ -128,8 +177,9 @@ export function resizeImage(img: PlanarImage, width: number, height: number, fil
           const xmin = bounds[xx * 2]!;
           const xmax = bounds[xx * 2 + 1]!;
           const kOff = xx * ksize;
+          const base = inRow + xmin;
           let ss = 1 << (PRECISION_BITS - 1);
-          for (let x = 0; x < xmax; x++) ss += src[inRow + xmin + x]! * weights[kOff + x]!;
+          for (let x = 0; x < xmax; x++) ss += src[base + x]! * weights[kOff + x]!;
           out[outRow + xx] = clip8(ss);
         }
       }
@@ -140,19 +190,23 @@ export function resizeImage(img: PlanarImage, width: number, height: number, fil
   if (!needV) return { data: src, channels: c, height: rows, width: curW };
 
   const out = new Uint8Array(c * height * curW);
-  const { ksize, bounds, weights } = vert;
+  const { ksize, bounds, weights } = vert!;
+  // Row by row into an accumulator row, so that the input is read sequentially.
+  const acc = new Int32Array(curW);
   for (let ch = 0; ch < c; ch++) {
     const plane = ch * rows * curW;
     for (let yy = 0; yy < height; yy++) {
       const ymin = bounds[yy * 2]! - rowOffset;
       const ymax = bounds[yy * 2 + 1]!;
       const kOff = yy * ksize;
-      const outRow = (ch * height + yy) * curW;
-      for (let x = 0; x < curW; x++) {
-        let ss = 1 << (PRECISION_BITS - 1);
-        for (let y = 0; y < ymax; y++) ss += src[plane + (ymin + y) * curW + x]! * weights[kOff + y]!;
-        out[outRow + x] = clip8(ss);
+      acc.fill(1 << (PRECISION_BITS - 1));
+      for (let y = 0; y < ymax; y++) {
+        const weight = weights[kOff + y]!;
+        const inRow = plane + (ymin + y) * curW;
+        for (let x = 0; x < curW; x++) acc[x] = (acc[x]! + Math.imul(src[inRow + x]!, weight)) | 0;
       }
+      const outRow = (ch * height + yy) * curW;
+      for (let x = 0; x < curW; x++) out[outRow + x] = clip8(acc[x]!);
     }
   }
   return { data: out, channels: c, height, width: curW };

@@ -69,6 +69,16 @@ function toPlanarRgb(src: ArrayLike<number>, w: number, h: number, channels: num
   const gray = channels <= 2;
   // 16-bit: colour keeps the high byte (PIL unpacks RGB;16B that way); grayscale is PIL mode I,
   // whose conversion to RGB clips at 255.
+  if (!sixteenBit && channels >= 3 && src instanceof Uint8Array) {
+    // The common case (8-bit RGB or RGBA) without the general loop's per-sample closure: that loop
+    // took about a third of the time of decoding a JPEG.
+    for (let i = 0, j = 0; i < n; i++, j += channels) {
+      out[i] = src[j]!;
+      out[n + i] = src[j + 1]!;
+      out[2 * n + i] = src[j + 2]!;
+    }
+    return { data: out, channels: 3, height: h, width: w };
+  }
   const reduce = !sixteenBit ? (v: number) => v : gray ? (v: number) => (v > 255 ? 255 : v) : (v: number) => v >> 8;
   for (let i = 0; i < n; i++) {
     if (gray) {

@@ -82,14 +82,9 @@ export function shownPatches(mask: Tensor): number[] {
   return Array.from({ length: n }, (_, i) => m.subarray(i * l, (i + 1) * l).filter((v) => v === 0).length);
 }
 
-/**
- * The visible positions of a stage map [N, C, h·f, w·f] as flat indices n·(hf·wf) + y·wf + x, image
- * by image in row-major order, from the patch mask [N, h·w] (1 = masked) — data preparation for the
- * sparse encoder, done in TypeScript when the mask is drawn or fed. Every image must show exactly
- * `shown` patches (the graph's shapes are static).
- */
-export function visiblePositions(mask: Tensor, h: number, w: number, f: number, shown: number): Tensor {
-  const [n, l] = mask.shape as [number, number];
+/** The sparse graph's static shapes need every image of the mask to show `shown` patches. */
+function checkShown(mask: Tensor, shown: number): void {
+  const l = mask.shape[1]!;
   const bad = shownPatches(mask).findIndex((k) => k !== shown);
   if (bad >= 0)
     throw new ConfigError(
@@ -97,20 +92,40 @@ export function visiblePositions(mask: Tensor, h: number, w: number, f: number, 
         `image ${bad} of the mask shows ${shownPatches(mask)[bad]}. Fcmae.run and lossAndGrads switch to the dense formulation for such masks by themselves; ` +
         `set net.formulation = 'dense' before compiling a train step for them`,
     );
-  const m = mask.data as Float32Array;
-  const [hf, wf] = [h * f, w * f];
-  const out = new BigInt64Array(n * shown * f * f);
-  let k = 0;
-  for (let i = 0; i < n; i++)
-    for (let y = 0; y < hf; y++)
-      for (let x = 0; x < wf; x++) if (m[i * l + Math.floor(y / f) * w + Math.floor(x / f)] === 0) out[k++] = BigInt((i * hf + y) * wf + x);
-  return new Tensor(out, [out.length], 'int64');
 }
 
-/** Graph input `visible_positions.<stage>`: `visiblePositions` of the mask, computed whenever it is drawn or fed. */
-function visibleIndex(mask: Value, stage: number, h: number, w: number, f: number, shown: number): Value {
+/**
+ * The visible patches of a stage's maps as tiles (F.ConvTiles: f×f pixels each, f = the stage's
+ * pixels per patch side), image by image, patches in row-major order — data preparation for the
+ * sparse encoder, done in TypeScript whenever the mask is drawn or fed (graph inputs
+ * `visible_tiles.<stage>.{pixels,window}`). Every image must show exactly `shown` patches: the
+ * graph's shapes are static.
+ */
+function visibleTiles(mask: Value, stage: number, grid: [number, number], f: number, shown: number, conv: Conv2d): F.ConvTiles {
   const n = mask.shape[0]!;
-  return currentGraph().derivedInput(`visible_positions.${stage}`, [n * shown * f * f], 'int64', mask, (t) => visiblePositions(t, h, w, f, shown));
+  const [h, w] = grid;
+  const [kh, kw] = conv.weight.shape.slice(2) as [number, number];
+  const { pads } = F.convAttrsFrom(conv.options);
+  let last: { mask: Tensor; indices: ReturnType<typeof F.tileIndices> } | undefined;
+  const indices = (m: Tensor) => {
+    if (last?.mask !== m) {
+      checkShown(m, shown);
+      const d = m.data as Float32Array;
+      const tiles: [number, number, number][] = [];
+      for (let i = 0; i < n; i++) for (let j = 0; j < h * w; j++) if (d[i * h * w + j] === 0) tiles.push([i, Math.floor(j / w), j % w]);
+      last = { mask: m, indices: F.tileIndices(tiles, { n, h: h * f, w: w * f, tile: f, kh, kw, padTop: pads[0]!, padLeft: pads[1]! }) };
+    }
+    return last.indices;
+  };
+  const g = currentGraph();
+  const t = n * shown;
+  const int64 = (name: string, length: number, pick: (i: ReturnType<typeof F.tileIndices>) => BigInt64Array) =>
+    g.derivedInput(`visible_tiles.${stage}.${name}`, [length], 'int64', mask, (m) => new Tensor(pick(indices(m)), [length], 'int64'));
+  return {
+    tile: f,
+    pixels: int64('pixels', t * f * f, (i) => i.pixels),
+    window: int64('window', t * (f + kh - 1) * (f + kw - 1), (i) => i.window),
+  };
 }
 
 // ---- encoder --------------------------------------------------------------------------------------
@@ -128,28 +143,31 @@ export class FcmaeEncoder extends Module {
 }
 
 /**
- * Where a block's per-position part (LN, MLP, GRN — most of the FLOPs) runs. Both are exact and agree:
- * - 'dense': on every position of the map; masked positions are zeroed before GRN's statistics and
- *   after the block (cost independent of the mask);
- * - 'sparse': on the visible positions only, gathered into rows and scattered back into a zero map
- *   (cost ∝ visible positions). Its shapes are static, so it takes masks that show exactly
- *   floor(L·(1 − mask_ratio)) patches per image: every random draw. Other masks (a user's) run dense
- *   — one more compiled graph at most, any mask, uneven counts per image included — rather than
- *   compiling a sparse graph per visible count: such masks are for inspection, not the training loop.
- * The depthwise convs stay dense with the mask multiplied in (ENGINE.md: faster than gathering).
+ * How the encoder runs on a masked image. Both are exact and agree:
+ * - 'dense': on the whole map; masked positions are zeroed before GRN's statistics and after the
+ *   block (cost independent of the mask);
+ * - 'sparse': each block's per-position part (LN, MLP, GRN: most of the FLOPs) on the visible
+ *   positions only, gathered into rows and scattered back into a zero map; its depthwise conv on the
+ *   whole map (faster in ONNX Runtime than on gathered tiles, see graph/ops/sparse_conv.ts), with
+ *   the weight gradient summed over the visible tiles only. Its shapes are static, so it takes masks
+ *   that show exactly floor(L·(1 − mask_ratio)) patches per image: every random draw. Other masks (a
+ *   user's) run dense — one more compiled graph at most, any mask, uneven counts per image included —
+ *   rather than compiling a sparse graph per visible count: such masks are for inspection, not the
+ *   training loop.
  *
- * Measured on the pretrain step (ConvNeXt V2-atto, decoder 512, 224², AdamW; sums of per-node minimum
- * kernel times on a shared 2-core machine): at mask 0.6 the sparse step takes 0.72–0.74× the mask-0
- * step (batch 32, 2 threads; batch 8, 1 thread), the dense one 1.0×; with 1 of 49 patches masked
- * the sparse one costs 2% more than the dense one (gathers and scatters with nothing to skip).
- * Hence sparse from a mask ratio of 0.05 on. What does not scale — the depthwise convs (slow in ORT
- * with weights as inputs: 27% of the mask-0 step), the decoder (14%), loss and optimizer (9%), the
- * stem — is about half of the mask-0 step, so ≈0.70× is the floor while those stay dense.
+ * Measured on the pretrain step (ConvNeXt V2-atto, decoder 512, 224², batch 32, AdamW, 2 threads;
+ * minimum of 10 interleaved steps on a shared 2-core machine): at mask 0.6 the sparse step takes
+ * 0.63–0.65× the dense mask-0 step (0.67–0.68× before the weight gradient was tiled); with 1 of 49
+ * patches masked the sparse one costs more than the dense one (gathers and scatters with nothing to
+ * skip). Hence sparse from a mask ratio of 0.05 on. What does not scale — the depthwise convs'
+ * forward and input gradient, the decoder, loss and optimizer, the stem — is most of the rest.
  */
 export type Formulation = 'dense' | 'sparse';
 
 interface Positions {
-  /** NCHW map → channels-last rows of the positions the MLP runs on. */
+  /** A block's depthwise conv on the map, whose output is read at these positions only. */
+  depthwise(conv: Conv2d, x: Value): Value;
+  /** NCHW map → channels-last rows of the positions the per-position part runs on. */
   rows(y: Value): Value;
   /** The rows as GRN's statistics must see them: masked positions zero. */
   visible(r: Value): Value;
@@ -161,6 +179,7 @@ interface Positions {
 function densePositions(keep: Value): Positions {
   const keepLast = F.transpose(keep, [0, 2, 3, 1]);
   return {
+    depthwise: (conv, x) => conv.call(x),
     rows: (y) => F.transpose(F.mul(y, keep), [0, 2, 3, 1]),
     visible: (r) => F.mul(r, keepLast),
     map: (r) => F.mul(F.transpose(r, [0, 3, 1, 2]), keep),
@@ -168,23 +187,25 @@ function densePositions(keep: Value): Positions {
 }
 
 /**
- * The visible positions of maps `shape` [N, C, H, W] only: `index` [N·k] (`visibleIndex`), k per
- * image. Rows are [N, k, 1, C] so that GRN's per-image statistics (over axes 1, 2) are the visible ones'.
+ * The visible pixels of maps `shape` [N, C, H, W] only: the tiles of the visible patches
+ * (`visibleTiles`), k pixels per image. Rows are [N, k, 1, C] so that GRN's per-image statistics
+ * (over axes 1, 2) are the visible ones'.
  */
-function sparsePositions(index: Value, shape: readonly number[]): Positions {
+function sparsePositions(tiles: F.ConvTiles, shape: readonly number[]): Positions {
   const [n, c] = shape as [number, number];
-  const k = index.shape[0]! / n;
+  const k = tiles.pixels.shape[0]! / n;
   return {
-    rows: (y) => F.reshape(F.gatherPositions(y, index), [n, k, 1, c]),
+    depthwise: (conv, x) => currentGraph().inScope(conv.path, () => F.tiledDepthwiseConv2d(x, conv.weight.value, conv.bias?.value ?? null, conv.options, tiles)),
+    rows: (y) => F.reshape(F.gatherPositions(y, tiles.pixels), [n, k, 1, c]),
     visible: (r) => r,
-    map: (r) => F.scatterPositions(F.reshape(r, [n * k, c]), index, shape),
+    map: (r) => F.scatterPositions(F.reshape(r, [n * k, c]), tiles.pixels, shape),
   };
 }
 
 /** One block in masked mode (spec §5.3). Its input is zero at masked positions, and so is its output. */
 function maskedBlock(b: ConvNeXtBlock, x: Value, at: Positions): Value {
   return currentGraph().inScope(b.path, () => {
-    let y = at.rows(b.conv_dw.call(x));
+    let y = at.rows(at.depthwise(b.conv_dw, x));
     y = b.norm.call(y);
     y = F.gelu(b.mlp.fc1.call(y));
     if (b.mlp.grn instanceof GRN) y = b.mlp.grn.call(at.visible(y));
@@ -281,10 +302,12 @@ export class FcmaeNet extends VisionModel {
           y = F.mul(norm.call(y), keeps[i - 1]!);
           y = F.mul(conv.call(y), keeps[i]!);
         }
+        const blocks = stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock);
         // (With no patch visible at all — a single-patch image — there is nothing to gather.)
-        const sparse = this.formulation === 'sparse' && shown > 0;
-        const at = sparse ? sparsePositions(visibleIndex(mask, i, h, w, scale(i), shown), y.shape) : densePositions(keeps[i]!);
-        for (const b of stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock)) y = maskedBlock(b, y, at);
+        // One tile set per stage: its blocks' depthwise convs share kernel and padding.
+        const sparse = this.formulation === 'sparse' && shown > 0 && blocks.length > 0;
+        const at = sparse ? sparsePositions(visibleTiles(mask, i, [h, w], scale(i), shown, blocks[0]!.conv_dw), y.shape) : densePositions(keeps[i]!);
+        for (const b of blocks) y = maskedBlock(b, y, at);
         return y;
       });
       features.push(z);

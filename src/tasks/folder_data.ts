@@ -145,9 +145,10 @@ export function openFolderData(
             transform: { kind: 'eval', config: folderEvalTransform(c, o.size) },
             workers: c.workers,
             onError: c.onBadImage,
+            epochs: 1,
           });
           try {
-            for await (const b of evalLoader.epochBatches()) yield { x: b.x, labels: b.labels };
+            for await (const b of evalLoader.epochBatches()) if (b.labels.length) yield { x: b.x, labels: b.labels };
           } finally {
             await evalLoader.close();
           }

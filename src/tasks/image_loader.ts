@@ -48,6 +48,8 @@ export interface ImageLoaderOptions {
   /** Mixup/CutMix applied to each batch (train only; needs even batches, so dropLast). */
   mixup?: Mixup;
   decoder?: 'sharp' | 'js';
+  /** Epochs to load (default: endless). The workers prepare nothing past them; `next()` after the last fails. */
+  epochs?: number;
 }
 
 export interface LoaderBatch {
@@ -111,6 +113,7 @@ export class ImageLoader {
     const workers = o.workers ?? 2;
     this.prefetch = o.prefetch ?? 2 * workers;
     if (!Number.isInteger(this.prefetch) || this.prefetch < 1) throw new ConfigError(`${fn}: option \`prefetch\` must be a positive integer, got ${this.prefetch}`);
+    if (o.epochs !== undefined && !(Number.isInteger(o.epochs) && o.epochs >= 1)) throw new ConfigError(`${fn}: option \`epochs\` must be a positive integer, got ${o.epochs}`);
     this.pool = new WorkerPool(new URL('./loader_worker.js', import.meta.url), { threads: workers, label: fn });
     this.current = this.sampler.state();
   }
@@ -131,11 +134,18 @@ export class ImageLoader {
     return this.current.epoch;
   }
 
+  /** Begin preparing the first batches now (the first `next()` does otherwise), e.g. while a model compiles. */
+  start(): void {
+    if (this.closed) throw new ConfigError('image loader: start() after close()');
+    this.fill();
+  }
+
   /** The next batch (an endless stream over epochs). */
   async next(): Promise<LoaderBatch> {
     if (this.closed) throw new ConfigError('image loader: next() after close()');
     this.fill();
-    const head = this.queue.shift()!;
+    const head = this.queue.shift();
+    if (!head) throw new ConfigError(`image loader: next() after the last of its ${this.o.epochs} epoch(s)`);
     this.fill();
     const t0 = performance.now();
     const r = await head.result;
@@ -162,6 +172,7 @@ export class ImageLoader {
   private fill(): void {
     while (this.queue.length < this.prefetch) {
       const { epoch, position } = this.sampler.state();
+      if (this.o.epochs !== undefined && epoch >= this.o.epochs) return;
       const indices = this.sampler.next();
       const batch = Math.floor(position / this.batchSize);
       const task: LoadBatchTask = {
@@ -189,7 +200,9 @@ export class ImageLoader {
     this.skippedCount += r.failed.length;
     const [, h, w] = this.o.transform.config.inputSize;
     const n = r.ok.length;
-    if (n === 0) throw new DataError(`image loader: no image of epoch ${p.epoch} batch ${p.batch} could be read (first: ${r.failed[0]?.path}: ${r.failed[0]?.error})`);
+    // An evaluation pass reports a batch of nothing but unreadable images and goes on; a training
+    // batch of none cannot be stepped on.
+    if (n === 0 && this.o.transform.kind === 'train') throw new DataError(`image loader: no image of epoch ${p.epoch} batch ${p.batch} could be read (first: ${r.failed[0]?.path}: ${r.failed[0]?.error})`);
     const indices = Int32Array.from(r.ok, (pos) => p.indices[pos]!);
     const labels = Int32Array.from(indices, (i) => this.o.samples[i]!.label);
     // A view of the moved buffer: the images that loaded are at its front.

@@ -5,7 +5,7 @@
  * copied. An unreadable image is reported (position, path, reason), never thrown, so that the loader
  * decides between stopping and skipping; anything else that throws fails the task.
  */
-import { checkTransformConfig, cropNormalize, evalResize, type EvalTransformConfig } from '../data/image_transform.js';
+import { checkTransformConfig, evalTransform, type EvalTransformConfig } from '../data/image_transform.js';
 import { createTrainTransform, type TrainTransform, type TrainTransformConfig } from '../data/train_transform.js';
 import { DataError } from '../errors.js';
 import { loadImage } from '../io/load_image.js';
@@ -45,7 +45,7 @@ function transformFor(t: LoaderTransform) {
     } else {
       const config = t.config;
       checkTransformConfig(config);
-      f = (img, _seed, out, offset) => out.set(cropNormalize(evalResize(img, config), config), offset);
+      f = (img, _seed, out, offset) => out.set(evalTransform(img, config), offset);
     }
     cache.set(key, f);
   }

@@ -3,7 +3,7 @@
  * function from a decoded image to the model's input tensor — timm's resize / centre crop /
  * normalise, with PIL's resampling (data/resample.ts), so results equal timm's to a level.
  */
-import { checkTransformConfig, cropNormalize, evalResize, type EvalTransformConfig } from '../data/image_transform.js';
+import { checkTransformConfig, evalResize, evalTransform, type EvalTransformConfig } from '../data/image_transform.js';
 import type { PlanarImage } from '../data/resample.js';
 import { ConfigError, DataError } from '../errors.js';
 import type { PretrainedConfig } from '../models/pretrained.js';
@@ -52,7 +52,7 @@ export function createTransform(spec: string | EvalTransformConfig): ImageTransf
   const [, h, w] = config.inputSize;
   const tf = async (img: PlanarImage): Promise<Tensor> => {
     checkImage(img);
-    return new Tensor(cropNormalize(evalResize(img, config), config), [1, 3, h, w], 'float32');
+    return new Tensor(evalTransform(img, config), [1, 3, h, w], 'float32');
   };
   tf.resize = async (img: PlanarImage): Promise<PlanarImage> => {
     checkImage(img);

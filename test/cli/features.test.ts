@@ -50,6 +50,17 @@ test('features: pooled embeddings of a folder = pool + LayerNorm of the model on
     assert.equal((10 + headerLen) % 64, 0);
     const data = new Float32Array(npy.buffer.slice(npy.byteOffset + 10 + headerLen, npy.byteOffset + npy.length));
     assert.deepEqual(data, got.data);
+
+    // Batch 2 from chunks of 1 image per worker task (the unreadable one first): the same rows, in file order.
+    const out2 = join(dir, 'emb2.safetensors');
+    const r2 = runCli(['features', '-m', 'convnext_atto', '--weights', weights, imgs, '-o', out2, '--batch', '2', '--workers', '2', '--json']);
+    assert.equal(r2.status, 1);
+    const s2 = JSON.parse(r2.stdout) as { images: number; seconds: Record<string, number> };
+    assert.equal(s2.images, 2);
+    assert.ok(s2.seconds.waiting! >= 0 && s2.seconds.decode! > 0, JSON.stringify(s2.seconds));
+    const got2 = (await readSafetensors(out2)).get('pooled')!;
+    assert.deepEqual(got2.shape, [2, 320]);
+    assert.ok((got2.data as Float32Array).every((v, k) => Math.abs(v - (got.data as Float32Array)[k]!) < 1e-5));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -89,3 +89,21 @@ test('resize: identity at the same size; upscaling and downscaling keep a consta
       assert.ok(r.data.every((v) => v === 200), `${f} ${w}×${h}`);
     }
 });
+
+test('resize of a region = that region of the whole resize (both filters, shrinking, enlarging, one axis kept)', () => {
+  let s = 7;
+  const img = { data: Uint8Array.from({ length: 3 * 37 * 53 }, () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) >> 8) & 255), channels: 3, height: 37, width: 53 };
+  const region = (full: { data: Uint8Array; width: number; height: number }, r: { left: number; top: number; width: number; height: number }) => {
+    const out: number[] = [];
+    for (let ch = 0; ch < 3; ch++) for (let y = 0; y < r.height; y++) for (let x = 0; x < r.width; x++) out.push(full.data[(ch * full.height + r.top + y) * full.width + r.left + x]!);
+    return out;
+  };
+  for (const f of ['bicubic', 'bilinear'] as const)
+    for (const [w, h] of [[29, 21], [80, 61], [53, 20], [30, 37], [53, 37]] as const)
+      for (const r of [{ left: 0, top: 0, width: w, height: h }, { left: 3, top: 2, width: w - 7, height: h - 5 }, { left: w - 1, top: h - 1, width: 1, height: 1 }]) {
+        const part = resizeImage(img, w, h, f, r);
+        assert.deepEqual([part.width, part.height], [r.width, r.height]);
+        assert.deepEqual(Array.from(part.data), region(resizeImage(img, w, h, f), r), `${f} ${w}×${h} region ${JSON.stringify(r)}`);
+      }
+  assert.throws(() => resizeImage(img, 20, 20, 'bicubic', { left: 15, top: 0, width: 6, height: 4 }), /not inside the 20×20 output/);
+});

@@ -278,6 +278,26 @@ test('Conv: input, weight and bias gradients (float32)', async (t) => {
   }
 });
 
+test('TiledDepthwiseConv: read on tiles only, its gradients equal the conv\'s (weight gradient summed over the tiles)', async (t) => {
+  // Maps [2, 3, 8, 8] of 4×4 tiles; 7×7 windows reach past the map (the zero pixel) and into the other tiles.
+  const tiles = [[0, 0, 1], [1, 1, 0], [1, 0, 0]] as const;
+  const geometry = { n: 2, h: 8, w: 8, tile: 4, kh: 7, kw: 7, padTop: 3, padLeft: 3 };
+  const { window, pixels } = F.tileIndices(tiles, geometry);
+  const keep = new Float32Array(2 * 64);
+  for (const [n, ty, tx] of tiles) for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) keep[n * 64 + (ty * 4 + a) * 8 + tx * 4 + b] = 1;
+  // The first tile's window: row −3 is outside (the zero pixel, 2·8·8), its row 3 starts at image 0, column 4 − 3 = 1.
+  assert.equal(window[0], 128n);
+  assert.equal(window[3 * 10], BigInt(0 * 64 + 0 * 8 + 1));
+  assert.deepEqual(Array.from(pixels.subarray(0, 5), Number), [4, 5, 6, 7, 12]);
+  const o = { padding: 3, groups: 3 };
+  await check(t, 'TiledDepthwiseConv', [s(2, 3, 8, 8), s(3, 1, 7, 7), s(3)], (x, w, b) => {
+    const tileSet = { tile: 4, window: F.constant(new Tensor(window, [window.length], 'int64')), pixels: F.constant(new Tensor(pixels, [pixels.length], 'int64')) };
+    const y = F.tiledDepthwiseConv2d(x!, w!, b!, o, tileSet);
+    // Read on the tiles only (the op's contract): elsewhere the output is multiplied by zero.
+    return F.mul(y, F.constant(new Tensor(keep, [2, 1, 8, 8], 'float32')));
+  }, LIN32);
+});
+
 test('Conv VJPs use the fast formulations', () => {
   // Which ONNX op types each backward emits (ENGINE.md's measured choices).
   const backwardOps = (xs: number[], ws: number[], o: F.ConvOptions, wrt: 'x' | 'w'): string[] => {

@@ -217,6 +217,32 @@ test("loader: an unreadable image stops with its path (default) or is skipped an
   }
 });
 
+test('loader: `epochs` bounds the passes (nothing prepared past them, next() after them fails); an eval batch of unreadable images only is empty, not fatal', async () => {
+  const samples = openImageFolder(join(root, 'broken')).train.samples; // 6 images, the 5th unreadable
+  const config = { inputSize: [3, 16, 16] as [number, number, number], cropPct: 1, interpolation: 'bilinear' as const, mean: [0.5, 0.5, 0.5] as [number, number, number], std: [0.5, 0.5, 0.5] as [number, number, number] };
+  const transform: LoaderTransform = { kind: 'eval', config };
+  const loader = new ImageLoader({ samples, batchSize: 1, seed: 0, transform, onError: 'skip', epochs: 1, prefetch: 8 });
+  try {
+    const got: LoaderBatch[] = [];
+    for await (const b of loader.epochBatches()) got.push(b);
+    assert.deepEqual(got.map((b) => b.indices.length), [1, 1, 1, 1, 0, 1]);
+    assert.deepEqual(got[4]!.x.shape, [0, 3, 16, 16]);
+    assert.deepEqual(got[4]!.skipped.map((s) => s.path), [samples[4]!.path]);
+    assert.equal(loader.epoch, 1);
+    await assert.rejects(loader.next(), /after the last of its 1 epoch/);
+  } finally {
+    await loader.close();
+  }
+  assert.throws(() => new ImageLoader({ samples, batchSize: 1, seed: 0, transform, epochs: 0 }), /`epochs` must be a positive integer, got 0/);
+  // A training batch of nothing cannot be stepped on: still a DataError.
+  const train = new ImageLoader({ samples: [samples[4]!], batchSize: 1, seed: 0, transform: TRAIN, onError: 'skip', epochs: 1 });
+  try {
+    await assert.rejects(train.next(), (e: Error) => e instanceof DataError && /no image of epoch 0 batch 0 could be read/.test(e.message));
+  } finally {
+    await train.close();
+  }
+});
+
 test('worker pool: a worker that throws or exits fails its task with a DataError; the pool goes on', async () => {
   const pool = new WorkerPool(new URL('../fixtures/crash_worker.js', import.meta.url), { threads: 2, label: 'test pool' });
   try {

@@ -43,7 +43,7 @@ export function convOut(inp: number, k: number, s: number, pb: number, pe: numbe
   return Math.floor((inp + pb + pe - d * (k - 1) - 1) / s) + 1;
 }
 
-function convAttrs(a: ConvAttrs, kernel: readonly number[]): Record<string, Attr> {
+export function convAttrs(a: ConvAttrs, kernel: readonly number[]): Record<string, Attr> {
   return {
     kernel_shape: attr.ints(kernel),
     strides: attr.ints(a.strides),
@@ -137,7 +137,7 @@ export function convTranspose2d(
 
 // ---- small helpers ---------------------------------------------------------------------------------
 
-function applyConv(x: Value, w: Value, a: ConvAttrs): Value {
+export function applyConv(x: Value, w: Value, a: ConvAttrs): Value {
   return currentGraph().apply(Conv, [x, w], a)[0]!;
 }
 
