@@ -273,7 +273,7 @@ export function fcmaeStepCase(mask: 0.6 | 0, batch: number, size = 224, iters = 
         targets = new Tensor(m, [batch, l], 'float32');
         f.net.formulation = f.net.formulationFor(targets);
       }
-      const label = `FCMAE ConvNeXt V2-A, mask ${mask} (${f.net.formulation} encoder MLPs)`;
+      const label = `FCMAE ConvNeXt V2-A, mask ${mask} (${f.net.formulation} encoder)`;
       const name = mask === 0 ? FCMAE_ROWS.unmasked : FCMAE_ROWS.masked;
       if (mask === 0.6)
         ctx.note(

@@ -156,11 +156,13 @@ export class FcmaeEncoder extends Module {
  *   training loop.
  *
  * Measured on the pretrain step (ConvNeXt V2-atto, decoder 512, 224², batch 32, AdamW, 2 threads;
- * minimum of 10 interleaved steps on a shared 2-core machine): at mask 0.6 the sparse step takes
- * 0.63–0.65× the dense mask-0 step (0.67–0.68× before the weight gradient was tiled); with 1 of 49
- * patches masked the sparse one costs more than the dense one (gathers and scatters with nothing to
- * skip). Hence sparse from a mask ratio of 0.05 on. What does not scale — the depthwise convs'
- * forward and input gradient, the decoder, loss and optimizer, the stem — is most of the rest.
+ * minimum of interleaved steps on a shared 2-core machine, whose noise is ±0.03 on these ratios): at
+ * mask 0.6 the sparse step takes about 0.61× the dense mask-0 step (0.67 before the depthwise weight
+ * gradients were summed over the visible tiles and the 7×7 maps' depthwise convs ran as MatMuls,
+ * graph/ops/conv.ts); with 1 of 49 patches masked the sparse one costs more than the dense one (gathers and scatters with
+ * nothing to skip). Hence sparse from a mask ratio of 0.05 on. What does not scale — the depthwise
+ * convs' forward and input gradient, the decoder and its 512→3072 prediction, the loss, the optimizer,
+ * the stem and downsampling layers — is most of the rest.
  */
 export type Formulation = 'dense' | 'sparse';
 

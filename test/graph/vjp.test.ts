@@ -247,6 +247,9 @@ const convCases: ConvCase[] = [
   { name: 'dense 3×3 s1 p1 +bias', x: [2, 3, 6, 6], w: [4, 3, 3, 3], bias: true, o: { padding: 1 } },
   { name: 'dense 3×3 s2 p1', x: [2, 3, 7, 8], w: [4, 3, 3, 3], o: { stride: 2, padding: 1 } },
   { name: 'depthwise 7×7 s1 p3 +bias', x: [2, 4, 9, 9], w: [4, 1, 7, 7], bias: true, o: { padding: 3, groups: 4 } },
+  // Maps no larger than the kernel: the MatMul formulation (weights are graph inputs here).
+  { name: 'depthwise 7×7 p3 on a 7×7 map +bias (as MatMul)', x: [2, 4, 7, 7], w: [4, 1, 7, 7], bias: true, o: { padding: 3, groups: 4 } },
+  { name: 'depthwise 5×5 asymmetric pads on a 4×5 map (as MatMul)', x: [2, 3, 4, 5], w: [3, 1, 5, 5], o: { padding: [2, 1, 1, 3], groups: 3 } },
   { name: 'dense 2×2 s2 +bias (odd width)', x: [2, 3, 8, 7], w: [5, 3, 2, 2], bias: true, o: { stride: 2 } },
   { name: 'dense 4×4 s4 (remainder rows)', x: [1, 3, 9, 8], w: [6, 3, 4, 4], o: { stride: 4 } },
   { name: 'depthwise 2×2 s2 (odd size)', x: [2, 4, 7, 6], w: [4, 1, 2, 2], o: { stride: 2, groups: 4 } },
@@ -296,6 +299,32 @@ test('TiledDepthwiseConv: read on tiles only, its gradients equal the conv\'s (w
     // Read on the tiles only (the op's contract): elsewhere the output is multiplied by zero.
     return F.mul(y, F.constant(new Tensor(keep, [2, 1, 8, 8], 'float32')));
   }, LIN32);
+});
+
+test('depthwise conv on a map no larger than its kernel: MatMul with weights fed at run time, the same numbers as Conv', async () => {
+  const [xs, ws] = [[3, 8, 7, 7], [8, 1, 7, 7]];
+  const rng = new Rng(3);
+  const random = (shape: number[]) => new Tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()), shape, 'float32');
+  const [x, w, b] = [random(xs), random(ws), random([8])];
+  const o = { padding: 3, groups: 8 };
+  const build = (weightsAsInputs: boolean) => {
+    const g = new Graph();
+    const ops = withGraph(g, () => {
+      const xv = g.input('x', xs, 'float32');
+      const [wv, bv] = weightsAsInputs ? [g.input('w', ws, 'float32'), g.input('b', [8], 'float32')] : [F.constant(w), F.constant(b)];
+      g.markOutput(F.conv2d(xv, wv, bv, o), 'y');
+      return g.nodes.map((n) => n.op.type);
+    });
+    return { g, ops };
+  };
+  const viaMatMul = build(true);
+  const viaConv = build(false);
+  assert.ok(!viaMatMul.ops.includes('Conv') && viaMatMul.ops.includes('MatMul'), `weights as inputs: ${viaMatMul.ops}`);
+  assert.ok(viaConv.ops.includes('Conv'), `constant weights keep the Conv: ${viaConv.ops}`);
+  const y1 = (await (await createNodeSession(toModelProto(viaMatMul.g))).run({ x, w, b })).y!.data as Float32Array;
+  const y2 = (await (await createNodeSession(toModelProto(viaConv.g))).run({ x })).y!.data as Float32Array;
+  const worst = y1.reduce((m, v, i) => Math.max(m, Math.abs(v - y2[i]!)), 0);
+  assert.ok(worst < 1e-5, `max |MatMul − Conv| = ${worst}`);
 });
 
 test('Conv VJPs use the fast formulations', () => {

@@ -17,7 +17,7 @@ import { ShapeError } from '../../errors.js';
 import { defineOp, type Shape, type Value } from '../graph.js';
 import { fmt } from '../shape.js';
 import { apply1 } from './core.js';
-import { applyConv, Conv, convAttrs, convAttrsFrom, convInputGrad, type ConvAttrs, type ConvOptions } from './conv.js';
+import { applyConv, Conv, conv2d, convAttrs, convAttrsFrom, convInputGrad, depthwiseAsMatMulPays, type ConvAttrs, type ConvOptions } from './conv.js';
 import { gather } from './gather.js';
 import { pad, reshape, transpose } from './layout.js';
 import { reduceSum } from './reduce.js';
@@ -120,6 +120,8 @@ function tiledWeightGrad(x: Value, dy: Value, window: Value, pixels: Value, wSha
  * gradient; the weight gradient sums over the tiles, at a cost that scales with them.
  */
 export function tiledDepthwiseConv2d(x: Value, w: Value, b: Value | null, o: ConvOptions, tiles: ConvTiles): Value {
+  // A map no larger than the kernel runs as a MatMul (conv.ts), whose weight gradient is one too.
+  if (depthwiseAsMatMulPays(x, w, convAttrsFrom(o))) return conv2d(x, w, b, o);
   const inputs = [x, w, tiles.window, tiles.pixels];
   return apply1(TiledDepthwiseConv, b ? [...inputs, b] : inputs, { ...convAttrsFrom(o), tile: tiles.tile, hasBias: !!b });
 }
