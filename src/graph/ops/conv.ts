@@ -103,44 +103,35 @@ export function conv2d(x: Value, w: Value, b: Value | null, o: ConvOptions = {})
 // ---- depthwise conv on a small map, as one batched MatMul ---------------------------------------------
 
 /**
- * A depthwise, stride-1 conv whose map is no larger than its kernel (ConvNeXt's 7×7 convs on the 7×7
- * maps of the last stage at 224², FCMAE's decoder block), with weights that are graph inputs (train
- * steps): as a MatMul with the per-channel matrix T[c] [H·W, H·W] that the kernel and the padding
- * define. ONNX Runtime's Conv with weights fed at run time cannot pre-pack them and handles such maps
- * at a few GFLOP/s; the MatMul does ~HW/N + 1 times the MACs at GEMM speed, and its gradients are
- * MatMuls too. Inference graphs (weights as initializers) keep the Conv, which ORT runs well there.
+ * Depthwise, stride 1, the map no larger than the kernel (ConvNeXt's last stage at 224², FCMAE's
+ * decoder), weights fed at run time (train steps): y[c] = x[c]·T[c], T[c] [H·W, H·W] made from the
+ * kernel and padding. ORT's Conv runs such maps at a few GFLOP/s with fed weights; the MatMul does
+ * HW/N + 1 times the MACs at GEMM speed (8× faster on 7×7), and its gradients are MatMuls too.
  */
 export function depthwiseAsMatMulPays(x: Value, w: Value, a: ConvAttrs): boolean {
   const [, c, h, wd] = x.shape as [number, number, number, number];
   const [o, cg, kh, kw] = w.shape as [number, number, number, number];
-  const binding = currentGraph().bindings.get(w);
-  const fixedWeights = binding?.kind === 'constant' || (binding?.kind === 'param' && !binding.asInput);
-  return (
-    !fixedWeights && cg === 1 && o === c && a.groups === c && a.strides.every((v) => v === 1) && a.dilations.every((v) => v === 1) && h * wd <= kh * kw
-  );
+  const bound = currentGraph().bindings.get(w);
+  const fixedWeights = bound?.kind === 'constant' || (bound?.kind === 'param' && !bound.asInput);
+  return !fixedWeights && cg === 1 && o === c && a.groups === c && [...a.strides, ...a.dilations].every((v) => v === 1) && h * wd <= kh * kw;
 }
 
 function depthwiseAsMatMul(x: Value, w: Value, b: Value | null, a: ConvAttrs): Value {
   const [n, c, h, wd] = x.shape as [number, number, number, number];
   const [, , kh, kw] = w.shape as [number, number, number, number];
-  const [pt, pl] = a.pads as [number, number];
-  const ho = convOut(h, kh, 1, a.pads[0]!, a.pads[2]!, 1);
-  const wo = convOut(wd, kw, 1, a.pads[1]!, a.pads[3]!, 1);
-  // taps[p·kw + q][i·(ho·wo) + o] = 1 where input pixel i is what output pixel o reads through tap (p, q).
+  const [ho, wo] = [convOut(h, kh, 1, a.pads[0]!, a.pads[2]!, 1), convOut(wd, kw, 1, a.pads[1]!, a.pads[3]!, 1)];
+  // taps[tap][i·(ho·wo) + o] = 1 where output pixel o reads input pixel i through tap (p, q).
   const hw = h * wd;
   const taps = new Float64Array(kh * kw * hw * ho * wo);
-  for (let p = 0; p < kh; p++)
-    for (let q = 0; q < kw; q++)
-      for (let oy = 0; oy < ho; oy++)
-        for (let ox = 0; ox < wo; ox++) {
-          const [iy, ix] = [oy - pt + p, ox - pl + q];
-          if (iy >= 0 && iy < h && ix >= 0 && ix < wd) taps[((p * kw + q) * hw + iy * wd + ix) * ho * wo + oy * wo + ox] = 1;
-        }
-  // T[c] = Σ_taps w[c, tap] · taps[tap]: [C, H·W (in), Ho·Wo (out)].
+  for (let tap = 0; tap < kh * kw; tap++)
+    for (let oy = 0; oy < ho; oy++)
+      for (let ox = 0; ox < wo; ox++) {
+        const [iy, ix] = [oy - a.pads[0]! + Math.floor(tap / kw), ox - a.pads[1]! + (tap % kw)];
+        if (iy >= 0 && iy < h && ix >= 0 && ix < wd) taps[(tap * hw + iy * wd + ix) * ho * wo + oy * wo + ox] = 1;
+      }
+  // T[c] = Σ_taps w[c, tap] · taps[tap]: [C, H·W (in), Ho·Wo (out)]; then per channel, the N images' pixels times T[c].
   const t = reshape(matmul(reshape(w, [c, kh * kw]), floatConstant(taps, [kh * kw, hw * ho * wo], x.dtype)), [c, hw, ho * wo]);
-  // Per channel, the N images' pixels times T[c].
-  const xc = transpose(reshape(x, [n, c, hw]), [1, 0, 2]);
-  const y = reshape(transpose(matmul(xc, t), [1, 0, 2]), [n, c, ho, wo]);
+  const y = reshape(transpose(matmul(transpose(reshape(x, [n, c, hw]), [1, 0, 2]), t), [1, 0, 2]), [n, c, ho, wo]);
   return b ? add(y, reshape(b, [1, c, 1, 1])) : y;
 }
 
