@@ -16,7 +16,7 @@ import { ConfigError, ShapeError } from '../errors.js';
 import { currentGraph, type RandomDraw, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import { truncNormal } from '../nn/init.js';
-import { Conv2d, GRN, Identity, ModuleList, Sequential } from '../nn/layers.js';
+import { Conv2d, GRN, Identity, LayerNorm, ModuleList, Sequential } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type TracedOutputs } from './base.js';
@@ -101,7 +101,7 @@ function checkShown(mask: Tensor, shown: number): void {
  * `visible_tiles.<stage>.{pixels,window}`). Every image must show exactly `shown` patches: the
  * graph's shapes are static.
  */
-function visibleTiles(mask: Value, stage: number, grid: [number, number], f: number, shown: number, conv: Conv2d): F.ConvTiles {
+function visibleTiles(mask: Value, stage: number, grid: [number, number], f: number, shown: number, conv: Conv2d): StageTiles {
   const n = mask.shape[0]!;
   const [h, w] = grid;
   const [kh, kw] = conv.weight.shape.slice(2) as [number, number];
@@ -121,11 +121,56 @@ function visibleTiles(mask: Value, stage: number, grid: [number, number], f: num
   const t = n * shown;
   const int64 = (name: string, length: number, pick: (i: ReturnType<typeof F.tileIndices>) => BigInt64Array) =>
     g.derivedInput(`visible_tiles.${stage}.${name}`, [length], 'int64', mask, (m) => new Tensor(pick(indices(m)), [length], 'int64'));
+  const [hf, wf] = [h * f, w * f];
   return {
     tile: f,
     pixels: int64('pixels', t * f * f, (i) => i.pixels),
     window: int64('window', t * (f + kh - 1) * (f + kw - 1), (i) => i.window),
+    // Per visible pixel (n, y, x) of this stage, the p×p pixels (n, y·p + dy, x·p + dx) of the map
+    // p times larger that a p×p stride-p conv reads, flat into that map.
+    patchInputs: (p) =>
+      int64(`patch_inputs_${p}`, t * f * f * p * p, ({ pixels }) => {
+        const out = new BigInt64Array(pixels.length * p * p);
+        let k = 0;
+        for (const flat of pixels) {
+          const q = Number(flat);
+          const [img, y, x] = [Math.floor(q / (hf * wf)), Math.floor((q % (hf * wf)) / wf), q % wf];
+          for (let dy = 0; dy < p; dy++) for (let dx = 0; dx < p; dx++) out[k++] = BigInt((img * hf * p + y * p + dy) * wf * p + x * p + dx);
+        }
+        return out;
+      }),
   };
+}
+
+/** A stage's visible tiles, and the input pixels of a patchify conv that produces them. */
+interface StageTiles extends F.ConvTiles {
+  patchInputs(p: number): Value;
+}
+
+/**
+ * A p×p stride-p conv — ConvNeXt's stem and downsampling layers — on the visible pixels only, as rows
+ * [k, C_out] in the order of `tiles.pixels`: each output pixel's p×p inputs gathered as one row (the
+ * patch grid is aligned with them, so they are all visible), times the kernel as a [p²·C, C_out]
+ * matrix; `norm` (LayerNorm over channels) on the inputs ('before', downsampling) or the outputs
+ * ('after', stem). Null when the conv is not such a patchify conv (then the dense path runs).
+ */
+function patchifyRows(x: Value, conv: Conv2d, norm: LayerNorm, where: 'before' | 'after', tiles: StageTiles): Value | null {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const [o, , p] = conv.weight.shape as [number, number, number, number];
+  const a = F.convAttrsFrom(conv.options);
+  if (a.groups !== 1 || a.strides.some((s) => s !== p) || a.pads.some((v) => v !== 0) || conv.weight.shape[3] !== p) return null;
+  const k = tiles.pixels.shape[0]!;
+  const g = currentGraph();
+  const ln = (r: Value) => g.inScope(norm.path, () => F.layerNorm(r, norm.weight.value, norm.bias.value, -1, norm.eps));
+  let r = F.reshape(F.gather(F.reshape(F.transpose(x, [0, 2, 3, 1]), [n * h * w, c]), tiles.patchInputs(p), 0), [k, p * p, c]);
+  if (where === 'before') r = ln(r);
+  let y = g.inScope(conv.path, () => {
+    const kernel = F.reshape(F.transpose(conv.weight.value, [2, 3, 1, 0]), [p * p * c, o]);
+    const out = F.matmul(F.reshape(r, [k, p * p * c]), kernel);
+    return conv.bias ? F.add(out, conv.bias.value) : out;
+  });
+  if (where === 'after') y = ln(y);
+  return y;
 }
 
 // ---- encoder --------------------------------------------------------------------------------------
@@ -144,25 +189,27 @@ export class FcmaeEncoder extends Module {
 
 /**
  * How the encoder runs on a masked image. Both are exact and agree:
- * - 'dense': on the whole map; masked positions are zeroed before GRN's statistics and after the
- *   block (cost independent of the mask);
- * - 'sparse': each block's per-position part (LN, MLP, GRN: most of the FLOPs) on the visible
- *   positions only, gathered into rows and scattered back into a zero map; its depthwise conv on the
- *   whole map (faster in ONNX Runtime than on gathered tiles, see graph/ops/sparse_conv.ts), with
- *   the weight gradient summed over the visible tiles only. Its shapes are static, so it takes masks
- *   that show exactly floor(L·(1 − mask_ratio)) patches per image: every random draw. Other masks (a
- *   user's) run dense — one more compiled graph at most, any mask, uneven counts per image included —
- *   rather than compiling a sparse graph per visible count: such masks are for inspection, not the
- *   training loop.
+ * - 'dense': on the whole map; masked positions are zeroed before GRN's statistics and after each
+ *   block, stem and downsampling layer (cost independent of the mask);
+ * - 'sparse': what can run on the visible patches only does — the stem and downsampling layers (p×p
+ *   stride-p convs with their LayerNorms: each visible output pixel's inputs gathered as a row,
+ *   `patchifyRows`) and each block's per-position part (LN, MLP, GRN: most of the FLOPs), on rows
+ *   gathered from and scattered back into zero maps; each block's depthwise conv runs on the whole
+ *   map (faster in ONNX Runtime than on gathered tiles, see graph/ops/sparse_conv.ts), with its weight
+ *   gradient summed over the visible tiles only. Its shapes are static, so it takes masks that show
+ *   exactly floor(L·(1 − mask_ratio)) patches per image: every random draw. Other masks (a user's) run
+ *   dense — one more compiled graph at most, any mask, uneven counts per image included — rather than
+ *   compiling a sparse graph per visible count: such masks are for inspection, not the training loop.
  *
- * Measured on the pretrain step (ConvNeXt V2-atto, decoder 512, 224², batch 32, AdamW, 2 threads;
- * minimum of interleaved steps on a shared 2-core machine, whose noise is ±0.03 on these ratios): at
- * mask 0.6 the sparse step takes about 0.61× the dense mask-0 step (0.67 before the depthwise weight
- * gradients were summed over the visible tiles and the 7×7 maps' depthwise convs ran as MatMuls,
- * graph/ops/conv.ts); with 1 of 49 patches masked the sparse one costs more than the dense one (gathers and scatters with
- * nothing to skip). Hence sparse from a mask ratio of 0.05 on. What does not scale — the depthwise
- * convs' forward and input gradient, the decoder and its 512→3072 prediction, the loss, the optimizer,
- * the stem and downsampling layers — is most of the rest.
+ * Measured on the pretrain step (ConvNeXt V2-atto, decoder 512, 224², batch 32, AdamW, 2 threads; the
+ * two steps timed interleaved on a shared 2-core machine, whose noise is ±0.03 on these ratios): at
+ * mask 0.6 the sparse step takes 0.56–0.58× the dense mask-0 step — 0.67 with only the per-position
+ * part sparse; summing the depthwise weight gradients over the visible tiles, running the 7×7 maps'
+ * depthwise convs as MatMuls (graph/ops/conv.ts) and the sparse stem and downsampling brought it down.
+ * With 1 of 49 patches masked the sparse step costs more than the dense one (gathers and scatters
+ * with nothing to skip); hence sparse from a mask ratio of 0.05 on. What does not scale — the
+ * depthwise convs' forward and input gradient, the decoder and its 512→3072 prediction, the loss and
+ * the optimizer — is most of the rest.
  */
 export type Formulation = 'dense' | 'sparse';
 
@@ -295,21 +342,28 @@ export class FcmaeNet extends VisionModel {
     const keeps = stages.map((_, i) => keepMap(mask, h, w, scale(i)));
     const shown = visiblePatches(h * w, this.options.mask_ratio);
     const features: Value[] = [];
-    let z = F.mul(this.encoder.stem.call(x), keeps[0]!);
+    // The sparse formulation's tiles per stage (its blocks' depthwise convs share kernel and padding).
+    // (With no patch visible at all — a single-patch image — there is nothing to gather.)
+    const firstConv = (i: number) => (stages[i]!.blocks.namedChildren()[0]?.[1] as ConvNeXtBlock | undefined)?.conv_dw;
+    const sparse = this.formulation === 'sparse' && shown > 0 && stages.every((_, i) => firstConv(i));
+    const tiles = sparse ? stages.map((_, i) => visibleTiles(mask, i, [h, w], scale(i), shown, firstConv(i)!)) : null;
+    // A patchify conv's output rows (sparse) as the stage's map, zero at masked positions.
+    const toMap = (rows: Value | null, i: number, shape: number[]) => (rows ? F.scatterPositions(rows, tiles![i]!.pixels, shape) : null);
+    const [stemConv, stemNorm] = [this.encoder.stem.at(0), this.encoder.stem.at(1)] as [Conv2d, LayerNorm];
+    const stemShape = (): number[] => [n, stemConv.outChannels, h * scale(0), w * scale(0)];
+    let z =
+      (tiles && toMap(patchifyRows(x, stemConv, stemNorm, 'after', tiles[0]!), 0, stemShape())) ?? F.mul(this.encoder.stem.call(x), keeps[0]!);
     stages.forEach((stage, i) => {
       z = g.inScope(stage.path, () => {
         let y = z;
         if (!(stage.downsample instanceof Identity)) {
-          const [norm, conv] = [stage.downsample.at(0), stage.downsample.at(1)] as [Module & { call(v: Value): Value }, Conv2d];
-          y = F.mul(norm.call(y), keeps[i - 1]!);
-          y = F.mul(conv.call(y), keeps[i]!);
+          const [norm, conv] = [stage.downsample.at(0), stage.downsample.at(1)] as [LayerNorm, Conv2d];
+          const shape = [n, conv.outChannels, h * scale(i), w * scale(i)];
+          y = (tiles && g.inScope(stage.downsample.path, () => toMap(patchifyRows(y, conv, norm, 'before', tiles[i]!), i, shape))) ??
+            F.mul(conv.call(F.mul(norm.call(y), keeps[i - 1]!)), keeps[i]!);
         }
-        const blocks = stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock);
-        // (With no patch visible at all — a single-patch image — there is nothing to gather.)
-        // One tile set per stage: its blocks' depthwise convs share kernel and padding.
-        const sparse = this.formulation === 'sparse' && shown > 0 && blocks.length > 0;
-        const at = sparse ? sparsePositions(visibleTiles(mask, i, [h, w], scale(i), shown, blocks[0]!.conv_dw), y.shape) : densePositions(keeps[i]!);
-        for (const b of blocks) y = maskedBlock(b, y, at);
+        const at = tiles ? sparsePositions(tiles[i]!, y.shape) : densePositions(keeps[i]!);
+        for (const b of stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock)) y = maskedBlock(b, y, at);
         return y;
       });
       features.push(z);

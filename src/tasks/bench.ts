@@ -74,6 +74,29 @@ export async function timeAsync(fn: () => Promise<unknown>, opts: TimingOptions)
   return { samplesMs, minMs: Math.min(...samplesMs), medianMs: median(samplesMs) };
 }
 
+/**
+ * Times several functions whose ratio matters, interleaved: `warmup` untimed calls of each, then
+ * `iters` rounds calling each once in turn. A machine that slows down for a while (other processes,
+ * frequency changes) then slows every function alike instead of only the one running at the time.
+ */
+export async function timeInterleaved(fns: readonly (() => Promise<unknown>)[], opts: TimingOptions): Promise<Timing[]> {
+  checkTimingOptions(opts);
+  for (const fn of fns)
+    for (let i = 0; i < opts.warmup; i++) {
+      await fn();
+      opts.onIteration?.();
+    }
+  const samples = fns.map((): number[] => []);
+  for (let i = 0; i < opts.iters; i++)
+    for (const [k, fn] of fns.entries()) {
+      const t0 = performance.now();
+      await fn();
+      samples[k]!.push(performance.now() - t0);
+      opts.onIteration?.();
+    }
+  return samples.map((samplesMs) => ({ samplesMs, minMs: Math.min(...samplesMs), medianMs: median(samplesMs) }));
+}
+
 /** A float32 tensor of uniform noise in [-1, 1): values do not change fp32 timings, only shapes do. */
 export function randomTensor(shape: readonly number[], seed = 0): Tensor {
   const rng = new Rng(seed);

@@ -12,7 +12,7 @@ import { adamw } from '../train/optim.js';
 import { TrainStep } from '../train/step.js';
 import { crossEntropy } from '../train/losses.js';
 import { Rng } from '../util/rng.js';
-import { randomTensor, timeAsync, type Timing } from './bench.js';
+import { randomTensor, timeAsync, timeInterleaved, type Timing } from './bench.js';
 
 export interface TrainBenchOptions<T = unknown> {
   model: VisionModel;
@@ -36,7 +36,8 @@ export interface TrainBench {
   ops: OpTime[];
 }
 
-export async function benchTrainStep<T>(o: TrainBenchOptions<T>): Promise<TrainBench> {
+/** A model's compiled train step on a random batch, ready to time (and to profile). */
+async function prepareTrainStep<T>(o: TrainBenchOptions<T>) {
   const m = o.model;
   const [c] = m.defaultInputSize;
   const objective = (o.objective ?? crossEntropy()) as Objective<unknown>;
@@ -53,20 +54,48 @@ export async function benchTrainStep<T>(o: TrainBenchOptions<T>): Promise<TrainB
   const rng = new Rng(0);
   // A tiny lr keeps the random model from drifting into a region with different timings.
   const run = (step: TrainStep<unknown>) => step.step(x, targets, 1e-6, rng);
-
-  const step = await compile();
-  const timing = await timeAsync(() => run(step), { warmup: o.warmup, iters: o.iters, onIteration: o.onIteration });
-  await step.release();
-
-  let ops: OpTime[] = [];
-  if (o.profilePrefix) {
+  /** Time per op type of one step, after warm-up steps (the first ones grow ORT's memory arena). */
+  const profile = async (): Promise<OpTime[]> => {
+    if (!o.profilePrefix) return [];
     const profiled = await compile(o.profilePrefix);
-    // Steady state first: the first steps grow ORT's memory arena and are much slower.
     for (let i = 0; i < Math.max(2, o.warmup); i++) await run(profiled);
     await run(profiled);
     profiled.endProfiling();
-    ops = lastRunOpTimes(o.profilePrefix);
+    const ops = lastRunOpTimes(o.profilePrefix);
     await profiled.release();
+    return ops;
+  };
+  return { compile, run, profile, flopsPerImage: 3 * 2 * gmacs * 1e9 };
+}
+
+export async function benchTrainStep<T>(o: TrainBenchOptions<T>): Promise<TrainBench> {
+  const p = await prepareTrainStep(o);
+  const step = await p.compile();
+  const timing = await timeAsync(() => p.run(step), { warmup: o.warmup, iters: o.iters, onIteration: o.onIteration });
+  await step.release();
+  return { timing, flopsPerImage: p.flopsPerImage, ops: await p.profile() };
+}
+
+/**
+ * Train steps compared with each other (FCMAE at two mask ratios), compiled side by side and timed
+ * interleaved (`timeInterleaved`) so that their ratio does not depend on when the machine was busy.
+ * Warm-up, iterations and progress come from the first options.
+ */
+export async function benchTrainSteps(specs: readonly TrainBenchOptions<unknown>[]): Promise<TrainBench[]> {
+  const first = specs[0]!;
+  const prepared = await Promise.all(specs.map((o) => prepareTrainStep(o)));
+  const steps: TrainStep<unknown>[] = [];
+  try {
+    for (const p of prepared) steps.push(await p.compile());
+    const timings = await timeInterleaved(
+      prepared.map((p, i) => () => p.run(steps[i]!)),
+      { warmup: first.warmup, iters: first.iters, onIteration: first.onIteration },
+    );
+    for (const s of steps.splice(0)) await s.release();
+    const out: TrainBench[] = [];
+    for (const [i, p] of prepared.entries()) out.push({ timing: timings[i]!, flopsPerImage: p.flopsPerImage, ops: await p.profile() });
+    return out;
+  } finally {
+    for (const s of steps) await s.release();
   }
-  return { timing, flopsPerImage: 3 * 2 * gmacs * 1e9, ops };
 }
