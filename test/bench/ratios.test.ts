@@ -1,7 +1,8 @@
-/** The benchmark's same-run ratios: which rows they read and how (bench/run.ts is imported, not run). */
+/** The benchmark's same-run ratios: which rows they read and how (bench/run.ts is imported, not run); interleaved timing. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FCMAE_ROWS, cases, evaluateComparisons, type BenchRow, type Section } from '../../bench/run.js';
+import { timeInterleaved } from '../../src/tasks/bench.js';
 
 const row = (model: string, batch: number, min: number, median: number, section: Section = 'inference'): BenchRow => ({
   section,
@@ -33,8 +34,8 @@ test('a same-run ratio is min over min and median over median of the b1 rows, he
 });
 
 test('the FCMAE pretrain step at mask 0.6 over the same step at mask 0: training rows of the same run, goal 0.6', () => {
-  const ids = cases.map((c) => c.id);
-  for (const m of [0.6, 0]) assert.ok(ids.includes(`training/fcmae_convnextv2_atto/mask${m}/b32/s224`), `mask ${m}`);
+  // One case times both steps, interleaved.
+  assert.ok(cases.some((c) => c.id === 'training/fcmae_convnextv2_atto/mask0.6+mask0/b32/s224'));
   const rows = [row(FCMAE_ROWS.masked, 32, 70, 80, 'training'), row(FCMAE_ROWS.unmasked, 32, 100, 100, 'training')];
   const [r, ...rest] = evaluateComparisons(rows);
   assert.equal(rest.length, 0);
@@ -43,4 +44,17 @@ test('the FCMAE pretrain step at mask 0.6 over the same step at mask 0: training
   // Rows of another table or batch do not count.
   assert.deepEqual(evaluateComparisons([row(FCMAE_ROWS.masked, 32, 70, 80), rows[1]!]), []);
   assert.deepEqual(evaluateComparisons([row(FCMAE_ROWS.masked, 8, 70, 80, 'training'), rows[1]!]), []);
+});
+
+test('timeInterleaved: warm-up of each, then rounds calling each once in turn; one timing per function', async () => {
+  const calls: string[] = [];
+  const fn = (name: string, ms: number) => async () => {
+    calls.push(name);
+    await new Promise((r) => setTimeout(r, ms));
+  };
+  const [a, b] = await timeInterleaved([fn('a', 1), fn('b', 12)], { warmup: 1, iters: 3 });
+  assert.deepEqual(calls, ['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
+  assert.equal(a!.samplesMs.length, 3);
+  assert.equal(b!.samplesMs.length, 3);
+  assert.ok(b!.minMs > a!.minMs, `${b!.minMs} > ${a!.minMs}`);
 });
