@@ -33,9 +33,9 @@ import { benchTrainStep, benchTrainSteps, type TrainBench, type TrainBenchOption
 import { profileInference } from '../src/tasks/bench_profile.js';
 import type { OpTime } from '../src/runtime/node_profile.js';
 import { benchLoader } from '../src/tasks/bench_loader.js';
-import { ImageLoader, measureLoader, type LoaderThroughput } from '../src/tasks/image_loader.js';
+import { measureLoader, type LoaderThroughput } from '../src/tasks/image_loader.js';
 import { openImageFolder } from '../src/tasks/image_folder.js';
-import { extractFeatures, featuresChunk } from '../src/tasks/features.js';
+import { extractFeatures, featuresLoader } from '../src/tasks/features.js';
 import { transformConfigOf } from '../src/tasks/transform.js';
 import sharp from 'sharp';
 import {
@@ -409,20 +409,12 @@ export function featuresCase(model: string, label: string, count: number, batch:
         const images = openImageFolder(dir).train.samples.map((s) => s.path);
         // Preparation alone: the loader features uses, nothing else on the cores.
         const config = transformConfigOf(model);
-        const chunk = featuresChunk(batch, workers);
-        const loader = new ImageLoader({
-          samples: images.map((path) => ({ path, label: 0 })),
-          batchSize: chunk,
-          seed: 0,
-          transform: { kind: 'eval', config },
-          workers,
-          epochs: 1,
-        });
+        const loader = featuresLoader(images, config, { batch, workers });
         // Worker start-up is left out (measureLoader takes the first chunk before the clock starts):
         // in the job it overlaps the model's loading and compilation.
         let prepAlone: LoaderThroughput;
         try {
-          prepAlone = await measureLoader(loader, Math.ceil(count / chunk) - 1);
+          prepAlone = await measureLoader(loader, loader.batchesPerEpoch - 1);
         } finally {
           await loader.close();
         }
@@ -468,7 +460,7 @@ export function featuresCase(model: string, label: string, count: number, batch:
         const ceiling = (1000 * ctx.threads) / (prepCoreMs + modelCoreMs);
         const bound = prepAloneMs < modelAloneMs ? 'the model bounds the job, not the images' : 'preparing images bounds the job';
         ctx.note(
-          `visionmix features (${label}, ${n} photos, batch ${batch}, ${workers} decode workers in chunks of ${chunk}): ` +
+          `visionmix features (${label}, ${n} photos, batch ${batch}, ${workers} decode workers in chunks of ${loader.batchSize}): ` +
             `${((1000 * n) / r.timing.wallMs).toFixed(1)} img/s end to end (the model's compilation included). Alone, the workers prepare ${prepAlone.imagesPerSecond.toFixed(1)} img/s ` +
             `(${perImage(r.timing.decodeMs).toFixed(1)} ms decoding + ${perImage(r.timing.transformMs).toFixed(1)} ms transforming per image and worker during the job, ` +
             `beside ONNX Runtime's threads on the same ${ctx.threads} cores); the model alone runs ${(1000 / alone.msPerImageMin).toFixed(1)} img/s ` +

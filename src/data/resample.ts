@@ -82,11 +82,7 @@ function coefficients(inSize: number, outSize: number, filter: Filter): Coeffici
   return { ksize, bounds, weights };
 }
 
-/**
- * (ss >> 22) clipped to [0, 255], as PIL's clip8. The sums fit int32 as in PIL's C (|Σ w·v| ≤
- * 255 · Σ|w| < 2^31 for these filters), so they are kept in int32 arithmetic (Math.imul, | 0):
- * about twice as fast in V8 as float64 sums of the same integers.
- */
+/** (ss >> 22) clipped to [0, 255], as PIL's clip8. */
 function clip8(ss: number): number {
   const v = ss >> PRECISION_BITS;
   return v < 0 ? 0 : v > 255 ? 255 : v;
@@ -191,7 +187,8 @@ function resample(img: PlanarImage, horiz: Coefficients | null, vert: Coefficien
 
   const out = new Uint8Array(c * height * curW);
   const { ksize, bounds, weights } = vert!;
-  // Row by row into an accumulator row, so that the input is read sequentially.
+  // Row by row into an accumulator row, so that the input is read sequentially. The sums fit int32
+  // as in PIL's C (|Σ w·v| ≤ 255 · Σ|w| < 2^31 for these filters), hence Int32Array and Math.imul.
   const acc = new Int32Array(curW);
   for (let ch = 0; ch < c; ch++) {
     const plane = ch * rows * curW;

@@ -155,14 +155,14 @@ interface StageTiles extends F.ConvTiles {
  * ('after', stem). Null when the conv is not such a patchify conv (then the dense path runs).
  */
 function patchifyRows(x: Value, conv: Conv2d, norm: LayerNorm, where: 'before' | 'after', tiles: StageTiles): Value | null {
-  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const c = x.shape[1]!;
   const [o, , p] = conv.weight.shape as [number, number, number, number];
   const a = F.convAttrsFrom(conv.options);
   if (a.groups !== 1 || a.strides.some((s) => s !== p) || a.pads.some((v) => v !== 0) || conv.weight.shape[3] !== p) return null;
   const k = tiles.pixels.shape[0]!;
   const g = currentGraph();
   const ln = (r: Value) => g.inScope(norm.path, () => F.layerNorm(r, norm.weight.value, norm.bias.value, -1, norm.eps));
-  let r = F.reshape(F.gather(F.reshape(F.transpose(x, [0, 2, 3, 1]), [n * h * w, c]), tiles.patchInputs(p), 0), [k, p * p, c]);
+  let r = F.reshape(F.gatherPositions(x, tiles.patchInputs(p)), [k, p * p, c]);
   if (where === 'before') r = ln(r);
   let y = g.inScope(conv.path, () => {
     const kernel = F.reshape(F.transpose(conv.weight.value, [2, 3, 1, 0]), [p * p * c, o]);

@@ -14,6 +14,7 @@ import type { VisionModel } from '../models/base.js';
 import { Tensor } from '../tensor.js';
 import type { Engine } from './engine.js';
 import { ImageLoader } from './image_loader.js';
+import type { EvalTransformConfig } from '../data/image_transform.js';
 import { transformConfigOf } from './transform.js';
 
 export interface FeaturesOptions {
@@ -45,9 +46,24 @@ export interface FeaturesResult {
   timing: { decodeMs: number; transformMs: number; modelMs: number; waitMs: number; wallMs: number };
 }
 
-/** Images per loader task: small enough that the workers share a model batch and the first one comes soon. */
-export function featuresChunk(batch: number, workers: number): number {
-  return Math.max(1, Math.min(8, Math.ceil(batch / (2 * workers))));
+/**
+ * The loader `extractFeatures` reads images with: the eval transform of `config`, input order, one
+ * pass, unreadable images skipped, in chunks (images per worker task) small enough that the workers
+ * share a model batch and the first one comes soon, two model batches in flight.
+ */
+export function featuresLoader(images: readonly string[], config: EvalTransformConfig, o: { batch: number; workers: number; decoder?: 'sharp' | 'js' }): ImageLoader {
+  const chunk = Math.min(Math.max(1, Math.min(8, Math.ceil(o.batch / (2 * o.workers)))), images.length);
+  return new ImageLoader({
+    samples: images.map((path) => ({ path, label: 0 })),
+    batchSize: chunk,
+    seed: 0,
+    transform: { kind: 'eval', config },
+    workers: o.workers,
+    prefetch: Math.max(2, Math.ceil((2 * o.batch) / chunk)),
+    onError: 'skip',
+    decoder: o.decoder,
+    epochs: 1,
+  });
 }
 
 export async function extractFeatures(engine: Engine, o: FeaturesOptions): Promise<FeaturesResult> {
@@ -77,19 +93,7 @@ export async function extractFeatures(engine: Engine, o: FeaturesOptions): Promi
     files.push(...paths);
   };
 
-  const chunk = Math.min(featuresChunk(batch, workers), o.images.length);
-  const loader = new ImageLoader({
-    samples: o.images.map((path) => ({ path, label: 0 })),
-    batchSize: chunk,
-    seed: 0,
-    transform: { kind: 'eval', config },
-    workers,
-    // Two model batches in flight: the workers stay a batch ahead of the model.
-    prefetch: Math.max(2, Math.ceil((2 * batch) / chunk)),
-    onError: 'skip',
-    decoder: o.decoder,
-    epochs: 1,
-  });
+  const loader = featuresLoader(o.images, config, { batch, workers, decoder: o.decoder });
   // The workers start up and prepare the first batches while the model loads and compiles.
   loader.start();
   let model: VisionModel;

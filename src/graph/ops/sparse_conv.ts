@@ -18,7 +18,7 @@ import { defineOp, type Shape, type Value } from '../graph.js';
 import { fmt } from '../shape.js';
 import { apply1 } from './core.js';
 import { applyConv, Conv, conv2d, convAttrs, convAttrsFrom, convInputGrad, depthwiseAsMatMulPays, type ConvAttrs, type ConvOptions } from './conv.js';
-import { gather } from './gather.js';
+import { gather, gatherPositions } from './gather.js';
 import { pad, reshape, transpose } from './layout.js';
 import { reduceSum } from './reduce.js';
 
@@ -106,11 +106,10 @@ function tiledWeightGrad(x: Value, dy: Value, window: Value, pixels: Value, wSha
   const [n, c, h, w] = x.shape as [number, number, number, number];
   const [, , kh, kw] = wShape as [number, number, number, number];
   const t = pixels.shape[0]! / (f * f);
-  const rows = (m: Value) => reshape(transpose(m, [0, 2, 3, 1]), [n * h * w, c]);
-  // One zero row past the last pixel, read where a window leaves the map.
-  const windows = gather(pad(rows(x), [0, 0, 1, 0]), window, 0);
+  // The map's pixels as rows, plus one zero row past the last pixel, read where a window leaves the map.
+  const windows = gather(pad(reshape(transpose(x, [0, 2, 3, 1]), [n * h * w, c]), [0, 0, 1, 0]), window, 0);
   const xt = reshape(transpose(windows, [1, 0]), [1, c * t, f + kh - 1, f + kw - 1]);
-  const dyt = reshape(transpose(gather(rows(dy), pixels, 0), [1, 0]), [c, t, f, f]);
+  const dyt = reshape(transpose(gatherPositions(dy, pixels), [1, 0]), [c, t, f, f]);
   return reshape(applyConv(xt, dyt, { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], groups: c }), wShape);
 }
 
@@ -120,8 +119,9 @@ function tiledWeightGrad(x: Value, dy: Value, window: Value, pixels: Value, wSha
  * gradient; the weight gradient sums over the tiles, at a cost that scales with them.
  */
 export function tiledDepthwiseConv2d(x: Value, w: Value, b: Value | null, o: ConvOptions, tiles: ConvTiles): Value {
+  const a = convAttrsFrom(o);
   // A map no larger than the kernel runs as a MatMul (conv.ts), whose weight gradient is one too.
-  if (depthwiseAsMatMulPays(x, w, convAttrsFrom(o))) return conv2d(x, w, b, o);
+  if (depthwiseAsMatMulPays(x, w, a)) return conv2d(x, w, b, o);
   const inputs = [x, w, tiles.window, tiles.pixels];
-  return apply1(TiledDepthwiseConv, b ? [...inputs, b] : inputs, { ...convAttrsFrom(o), tile: tiles.tile, hasBias: !!b });
+  return apply1(TiledDepthwiseConv, b ? [...inputs, b] : inputs, { ...a, tile: tiles.tile, hasBias: !!b });
 }
