@@ -19,7 +19,7 @@ import type { RunRecord } from './record_run.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createFcmae, createModel, engine, Tensor } from '../src/index.js'; // models on the Node entry's engine (onnxruntime-node)
+import { createFcmae, createModel, defaultEngine, Tensor } from '../src/index.js'; // models on the Node entry's engine (onnxruntime-node)
 import { defineCommand, parseCommand, renderHelp } from '../src/cli/args.js';
 import { ProgressBar } from '../src/cli/progress.js';
 import { renderMarkdownTable, renderTable, type TableColumn } from '../src/cli/table.js';
@@ -50,6 +50,8 @@ import {
   type MachineInfo,
   type SessionBench,
 } from '../src/tasks/bench.js';
+
+const engine = defaultEngine();
 
 // ---- the extension points ------------------------------------------------------------------------
 

@@ -2,28 +2,32 @@
  * visionmix — Node entry: the model zoo, run on onnxruntime-node, weights read from the file system.
  * Importing it installs nothing globally; models made by its `createModel` run on its own engine.
  */
-import { readWeightsSource } from './io/weights_source.js';
-import { createModel as buildModel, type ModelSpec, type RawConfig } from './models/registry.js';
+import type { ModelSpec, RawConfig } from './models/registry.js';
 import type { VisionModel } from './models/base.js';
-import { nodeRuntime } from './runtime/node.js';
-import { Engine, type EngineOptions } from './tasks/engine.js';
+import type { CreateModelOptions, Engine, EngineOptions } from './tasks/engine.js';
 import { createFcmae as createFcmaeOn, type Fcmae } from './tasks/fcmae.js';
+import { createNodeEngine, nodeEngine } from './tasks/node_engine.js';
 
 /** An engine on onnxruntime-node (own session caches, e.g. with another `sessionCacheSize`). */
 export function createEngine(opts: EngineOptions = {}): Engine {
-  return new Engine(nodeRuntime(readWeightsSource), opts);
+  return createNodeEngine(opts);
 }
 
-/** The engine behind this entry's `createModel`. */
-export const engine: Engine = createEngine();
+/**
+ * The engine behind this entry's `createModel` (and the CLI's), created on first use: importing
+ * visionmix starts nothing.
+ */
+export function defaultEngine(): Engine {
+  return nodeEngine();
+}
 
 /**
  * Build a model: a registry name ('convnextv2_atto'), a weight tag ('convnext_atto.d2_in1k') or
  * `{ family, ...config }` with the reference constructor's keywords, plus config overrides;
  * `{ pretrained: true }` fetches the tag's weights from the hub (cached) before the first run.
  */
-export function createModel(spec: ModelSpec, overrides?: RawConfig & { pretrained?: boolean }): VisionModel {
-  return engine.createModel(spec, overrides);
+export function createModel(spec: ModelSpec, overrides?: CreateModelOptions): VisionModel {
+  return nodeEngine().createModel(spec, overrides);
 }
 
 /**
@@ -31,7 +35,7 @@ export function createModel(spec: ModelSpec, overrides?: RawConfig & { pretraine
  * engine: `await f.run(x, { mask })` → `{ loss, pred, mask }`.
  */
 export function createFcmae(encoder: ModelSpec, options: RawConfig = {}): Fcmae {
-  return createFcmaeOn(engine, encoder, options);
+  return createFcmaeOn(nodeEngine(), encoder, options);
 }
 
 export { Tensor } from './tensor.js';
@@ -46,7 +50,7 @@ export type { ModelSpec, RawConfig } from './models/registry.js';
 export { describeSchema } from './models/config.js';
 export { familySchema, familyNames, pretrainedConfig } from './models/registry.js';
 export { Engine } from './tasks/engine.js';
-export type { EngineOptions } from './tasks/engine.js';
+export type { EngineOptions, CreateModelOptions } from './tasks/engine.js';
 export { crossEntropy } from './train/losses.js';
 export { maskedPatchMse } from './train/masked_mse.js';
 export type { Fcmae, FcmaeRunOptions } from './tasks/fcmae.js';

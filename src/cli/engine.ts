@@ -1,11 +1,2 @@
-/** The CLI's engine: onnxruntime-node, weights from the file system (created on first use). */
-import { readWeightsSource } from '../io/weights_source.js';
-import { nodeRuntime } from '../runtime/node.js';
-import { Engine } from '../tasks/engine.js';
-
-let engine: Engine | null = null;
-
-export function nodeEngine(): Engine {
-  engine ??= new Engine(nodeRuntime(readWeightsSource));
-  return engine;
-}
+/** The CLI runs on the process's shared Node engine (the library entry's too; created on first use). */
+export { nodeEngine } from '../tasks/node_engine.js';

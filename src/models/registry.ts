@@ -129,10 +129,13 @@ function withoutFamily(c: RawConfig): RawConfig {
 
 /**
  * Build a model from a registry name, a weight tag (`convnext_atto.d2_in1k`) or `{ family, ...config }`,
- * plus config overrides (snake_case or camelCase keys of the family's schema). The model is not
- * attached to an engine: the entry's `createModel` does that.
+ * plus config overrides (snake_case or camelCase keys of the family's schema), and the seed of its
+ * random initialisation (default 0). The model is not attached to an engine: the entry's
+ * `createModel` does that.
  */
-export function createModel(spec: ModelSpec, overrides: RawConfig = {}): VisionModel {
+export function createModel(spec: ModelSpec, overrides: RawConfig = {}, opts: { seed?: number } = {}): VisionModel {
+  const seed = opts.seed ?? 0;
+  if (!Number.isSafeInteger(seed)) throw new ConfigError(`seed must be an integer, got ${show(seed)}`);
   const r = resolve(spec, overrides);
   // Each layer is parsed on its own (so a camelCase override replaces the variant's snake_case key),
   // then the merged result once more, so cross-key rules see the final config.
@@ -142,6 +145,8 @@ export function createModel(spec: ModelSpec, overrides: RawConfig = {}): VisionM
   const model = r.family.build(config as never);
   model.name = r.name;
   if (r.pretrained) model.pretrainedConfig = r.pretrained;
+  // The random initialisation is the model's own, fixed now: every parameter draws from (seed, key).
+  model.initSeed = seed >>> 0;
   model.bindKeys();
   return model;
 }

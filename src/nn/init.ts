@@ -3,23 +3,16 @@ import { Tensor } from '../tensor.js';
 import { Rng } from '../util/rng.js';
 
 /**
- * Parameters are initialised lazily, each from its own generator seeded by (init seed, key): the
- * result does not depend on the order tensors are first touched, and a model whose weights are
- * loaded never spends time drawing random numbers.
+ * Parameters are initialised lazily, each from its own generator seeded by (the model's init seed,
+ * key): the result does not depend on the order tensors are first touched, and a model whose weights
+ * are loaded never spends time drawing random numbers. The init seed is the model's own (captured
+ * when it is built, as flax's `init(rng)`), never a global: see `Module.initSeed`.
  */
-let initSeed = 0;
-
-export function setInitSeed(seed: number): void {
-  initSeed = seed >>> 0;
-}
-
-export function initRngFor(key: string): Rng {
-  let h = 0x811c9dc5 ^ initSeed; // FNV-1a over the key, mixed with the seed
+export function initRngFor(key: string, seed: number): Rng {
+  let h = 0x811c9dc5 ^ (seed >>> 0); // FNV-1a over the key, mixed with the seed
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
   return new Rng(h);
 }
-
-let defaultRng = new Rng(0);
 
 export function zeros(shape: number[]): Tensor {
   return Tensor.zeros(shape);
@@ -35,7 +28,7 @@ export function full(shape: number[], v: number): Tensor {
  * timm's trunc_normal_(std) with its default *absolute* bounds [-2, 2]: for std ≪ 1 this is
  * effectively an untruncated normal (resample the rare draws outside).
  */
-export function truncNormal(shape: number[], std: number, rng = defaultRng, lo = -2, hi = 2): Tensor {
+export function truncNormal(shape: number[], std: number, rng: Rng, lo = -2, hi = 2): Tensor {
   const t = Tensor.zeros(shape);
   const d = t.data as Float32Array;
   for (let i = 0; i < d.length; i++) {
@@ -48,7 +41,7 @@ export function truncNormal(shape: number[], std: number, rng = defaultRng, lo =
 }
 
 /** Plain normal N(0, std²), untruncated (torch.randn · std; torch's normal_). */
-export function normal(shape: number[], std: number, rng = defaultRng): Tensor {
+export function normal(shape: number[], std: number, rng: Rng): Tensor {
   const t = Tensor.zeros(shape);
   const d = t.data as Float32Array;
   for (let i = 0; i < d.length; i++) d[i] = rng.normal(0, std);
@@ -59,13 +52,13 @@ export function normal(shape: number[], std: number, rng = defaultRng): Tensor {
  * torch's kaiming_normal_(mode='fan_out') with the ReLU gain √2: N(0, 2 / fan_out), where fan_out =
  * out_channels · kh · kw for a conv weight [O, I/g, kh, kw] — groups are not divided out.
  */
-export function kaimingNormalFanOut(shape: number[], rng = defaultRng): Tensor {
+export function kaimingNormalFanOut(shape: number[], rng: Rng): Tensor {
   const fanOut = shape[0]! * shape.slice(2).reduce((a, b) => a * b, 1);
   return normal(shape, Math.sqrt(2 / fanOut), rng);
 }
 
 /** PyTorch's default for Conv/Linear weights: kaiming_uniform(a=√5) = U(±1/√fan_in). */
-export function uniformFanIn(shape: number[], fanIn: number, rng = defaultRng): Tensor {
+export function uniformFanIn(shape: number[], fanIn: number, rng: Rng): Tensor {
   const t = Tensor.zeros(shape);
   const d = t.data as Float32Array;
   const b = 1 / Math.sqrt(fanIn);

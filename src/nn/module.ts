@@ -22,6 +22,8 @@ export function lazy(shape: number[], init: (rng: Rng) => Tensor): LazyInit {
 abstract class Slot {
   /** Full state-dict key, assigned once by the root module (`Module.bindKeys`). */
   key = '';
+  /** The init seed of the model this slot belongs to (assigned with the key by `Module.bindKeys`). */
+  initSeed = 0;
   private _tensor: Tensor | null;
   private readonly initFn: ((rng: Rng) => Tensor) | null;
   readonly shape: number[];
@@ -42,7 +44,7 @@ abstract class Slot {
   get tensor(): Tensor {
     if (!this._tensor) {
       if (!this.key) throw new Error('a parameter was read before its module tree was bound: call bindKeys() on the root module');
-      this._tensor = this.initFn!(initRngFor(this.key));
+      this._tensor = this.initFn!(initRngFor(this.key, this.initSeed));
     }
     return this._tensor;
   }
@@ -92,6 +94,12 @@ export class Buffer extends Slot {
 
 export abstract class Module {
   training = false;
+  /**
+   * Seed of the parameters' random initialisation, when this module is the root of a model: its
+   * parameters draw from generators seeded by (this seed, their key) on first access. Set it before
+   * `bindKeys` (createModel's `seed` option does); it is the model's own, not a global setting.
+   */
+  initSeed = 0;
   /** Full module path from the root (`stages.1.blocks.0`): its scope while tracing. */
   path = '';
 
@@ -120,7 +128,7 @@ export abstract class Module {
    */
   bindKeys(): this {
     for (const [path, m] of this.modules()) m.path = path;
-    for (const [name, s] of this.slots()) s.key = name;
+    for (const [name, s] of this.slots()) (s.key = name), (s.initSeed = this.initSeed);
     return this;
   }
 
@@ -131,7 +139,7 @@ export abstract class Module {
   private bindUnboundKeys(): void {
     if ([...this.slots()].some(([, s]) => !s.key)) {
       for (const [path, m] of this.modules()) if (!m.path) m.path = path;
-      for (const [name, s] of this.slots()) if (!s.key) s.key = name;
+      for (const [name, s] of this.slots()) if (!s.key) (s.key = name), (s.initSeed = this.initSeed);
     }
   }
 

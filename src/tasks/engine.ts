@@ -22,6 +22,14 @@ import { crossEntropy } from '../train/losses.js';
 import { buildLossGraph, type Objective } from '../train/objective.js';
 import { TrainStep, type TrainStepOptions } from '../train/step.js';
 
+/** `createModel`'s second argument: config overrides, plus what is not config. */
+export type CreateModelOptions = RawConfig & {
+  /** Load the tag's weights (from the hub, cached) before the first run. */
+  pretrained?: boolean;
+  /** Seed of the random initialisation (default 0): the model's own, fixed when it is built. */
+  seed?: number;
+};
+
 export interface EngineOptions {
   /** Compiled sessions kept per model (idle ones beyond this are released; default 8). */
   sessionCacheSize?: number;
@@ -63,12 +71,13 @@ export class Engine implements ModelBackend {
    * `pretrained: true` (with a name or tag) loads the tag's weights from the hub (cached) before the
    * first run — `await model.ready()` to wait for them explicitly.
    */
-  createModel(spec: ModelSpec, overrides?: RawConfig & { pretrained?: boolean }): VisionModel {
+  createModel(spec: ModelSpec, overrides?: CreateModelOptions): VisionModel {
     if (overrides !== undefined && (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)))
       throw new ConfigError(`model config overrides must be an object of config keys, got ${JSON.stringify(overrides) ?? String(overrides)}`);
-    const { pretrained, ...config } = overrides ?? {};
+    const { pretrained, seed, ...config } = overrides ?? {};
     if (pretrained !== undefined && typeof pretrained !== 'boolean') throw new ConfigError(`pretrained must be true or false, got ${JSON.stringify(pretrained)}`);
-    const model = this.attach(buildModel(spec, config));
+    if (seed !== undefined && !Number.isSafeInteger(seed)) throw new ConfigError(`seed must be an integer, got ${JSON.stringify(seed)}`);
+    const model = this.attach(buildModel(spec, config, { seed: seed as number | undefined }));
     if (pretrained) {
       const hubId = model.pretrainedConfig?.hubId;
       if (typeof spec !== 'string' || !hubId)

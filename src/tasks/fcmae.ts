@@ -105,14 +105,15 @@ export class Fcmae {
  * FCMAE around an encoder: a ConvNeXt registry name (`'convnextv2_atto'`) or config (plus config
  * overrides of the encoder, e.g. `in_chans`), and FCMAE options.
  */
-export function createFcmae(engine: Engine, encoder: ModelSpec, options: RawConfig = {}, encoderOverrides: RawConfig = {}): Fcmae {
+export function createFcmae(engine: Engine, encoder: ModelSpec, options: RawConfig = {}, encoderOverrides: RawConfig = {}, o: { seed?: number } = {}): Fcmae {
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw new ConfigError(`createFcmae: options must be an object (decoder_embed_dim, patch_size, mask_ratio, …), got ${JSON.stringify(options)}`);
   const { config } = parseConfig(FCMAE_SCHEMA, options);
-  const enc = createModel(encoder, { ...encoderOverrides, num_classes: 0 });
+  const enc = createModel(encoder, { ...encoderOverrides, num_classes: 0 }, { seed: o.seed });
   if (!(enc instanceof ConvNeXt)) throw new ConfigError(`createFcmae: the encoder must be a ConvNeXt (V1 or V2), got family '${enc.family}'`);
   const net = engine.attach(new FcmaeNet(enc, config));
   net.name = `fcmae(${typeof encoder === 'string' ? encoder : encoder.family})`;
+  net.initSeed = enc.initSeed; // the decoder and mask token draw from the same seed as the encoder
   net.bindKeys();
   return new Fcmae(engine, net);
 }

@@ -25,7 +25,6 @@ import { lockRunFolder, type RunLock } from '../io/run_lock.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import type { VisionModel } from '../models/base.js';
 import type { ModelSpec, RawConfig } from '../models/registry.js';
-import { setInitSeed } from '../nn/init.js';
 import { defaultThreads } from '../runtime/node_machine.js';
 import type { Engine } from './engine.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type EvalResult, type MetricsRecord, type TrainConfig, type TrainerEvent, type TrainingTask } from '../train/trainer.js';
@@ -246,12 +245,12 @@ interface RunModel {
 }
 
 function buildModel(engine: Engine, rc: RunConfig, data: RunData): RunModel {
-  setInitSeed(rc.train.seed);
+  const seed = rc.train.seed;
   if (rc.fcmae) {
-    const fcmae = createFcmae(engine, rc.model, rc.fcmae, { in_chans: data.channels, ...rc.modelOverrides });
+    const fcmae = createFcmae(engine, rc.model, rc.fcmae, { in_chans: data.channels, ...rc.modelOverrides }, { seed });
     return { model: fcmae.net, fcmae };
   }
-  return { model: engine.createModel(rc.model, runModelOverrides(rc, data.numClasses, data.channels)) };
+  return { model: engine.createModel(rc.model, { ...runModelOverrides(rc, data.numClasses, data.channels), seed }) };
 }
 
 /** FCMAE runs: the pretraining task, writing reconstructions into the run folder after each epoch. */

@@ -6,12 +6,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { meanPairwiseCosineDistance } from '../../src/analysis/feature_distance.js';
 import { Graph, toModelProto, withGraph } from '../../src/graph/index.js';
-import { engine } from '../../src/index.js';
+import { defaultEngine } from '../../src/index.js';
 import { loadFashionMnist } from '../../src/io/fashion_mnist_files.js';
 import { BUNDLED_FASHION_MNIST_DIR } from '../../src/io/fashion_mnist_files.js';
 import { createNodeSession } from '../../src/runtime/node.js';
 import { featureDistances } from '../../src/tasks/feature_distance.js';
 import { Tensor } from '../../src/tensor.js';
+
+const engine = defaultEngine();
 
 async function distance(channels: number[][]): Promise<number> {
   const c = channels.length;

@@ -8,13 +8,15 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { engine } from '../../src/index.js';
+import { defaultEngine } from '../../src/index.js';
 import { DataError } from '../../src/errors.js';
 import type { VisionModel } from '../../src/models/base.js';
 import { classifyBatches, type Classifier } from '../../src/tasks/classify.js';
 import { trainJob } from '../../src/tasks/train.js';
 import { Tensor } from '../../src/tensor.js';
 import { repoRoot, runCli, STACK_FRAME } from '../helpers.js';
+
+const engine = defaultEngine();
 
 const root = mkdtempSync(join(tmpdir(), 'visionmix-predict-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { countMacs } from '../../src/analysis/count.js';
-import { ConfigError, ShapeError, Tensor, engine, readSafetensors } from '../../src/index.js';
+import { ConfigError, ShapeError, Tensor, defaultEngine, readSafetensors } from '../../src/index.js';
 import type { Formulation } from '../../src/models/fcmae.js';
 import { traceModel } from '../../src/models/trace.js';
 import { adamw } from '../../src/train/optim.js';
@@ -14,6 +14,8 @@ import { createFcmae, type Fcmae } from '../../src/tasks/fcmae.js';
 import { Rng } from '../../src/util/rng.js';
 import { assertClose, goldenCases, goldenFile } from '../golden.js';
 import { hasGolden } from '../helpers.js';
+
+const engine = defaultEngine();
 
 if (!hasGolden('convnext') && process.env.CI === 'true') throw new Error('CI: ../shared/golden/convnext is missing');
 const skip = !hasGolden('convnext') && 'no ../shared/golden/convnext';

@@ -16,13 +16,15 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { engine } from '../../src/index.js';
+import { defaultEngine } from '../../src/index.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
 import { trainJob, type TrainJobOptions } from '../../src/tasks/train.js';
 import { Rng } from '../../src/util/rng.js';
 import { runChild } from '../fixtures/run_child.js';
 import { writeSmallFashionMnist } from '../fixtures/small_data.js';
+
+const engine = defaultEngine();
 
 /**
  * 4 epochs × 20 steps on 1200/200 images, a checkpoint every 2 steps (and at epoch ends); drop path

@@ -11,10 +11,12 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createModel, engine, readSafetensors } from '../../src/index.js';
+import { createModel, defaultEngine, readSafetensors } from '../../src/index.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
 import { defaultFolderOptions, resumeJob, trainJob, type TrainJobOptions } from '../../src/tasks/train.js';
 import { STACK_FRAME, runCli } from '../helpers.js';
+
+const engine = defaultEngine();
 
 const MODEL = { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], patch_size: 2 };
 const CONFIG = JSON.stringify(MODEL);

@@ -8,12 +8,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { engine } from '../../src/index.js';
+import { defaultEngine } from '../../src/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { createModel } from '../../src/models/registry.js';
 import { inputSizeRule } from '../../src/tasks/input_size.js';
 import { trainJob, type TrainJobOptions } from '../../src/tasks/train.js';
 import { runCli, STACK_FRAME } from '../helpers.js';
+
+const engine = defaultEngine();
 
 const root = mkdtempSync(join(tmpdir(), 'visionmix-size-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));

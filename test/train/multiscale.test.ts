@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { engine } from '../../src/index.js';
+import { defaultEngine } from '../../src/index.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
 import { resumeJob, trainJob, type TrainJobOptions } from '../../src/tasks/train.js';
+
+const engine = defaultEngine();
 
 const JOB: Omit<TrainJobOptions, 'out'> = {
   // Total stride 16 (2×2 stem): sides 16, 32 and 48 all fit.

@@ -4,11 +4,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { engine } from '../../src/index.js';
+import { defaultEngine } from '../../src/index.js';
 import { ConfigError, DataError, TrainingError } from '../../src/errors.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
 import { trainJob, type TrainJobOptions } from '../../src/tasks/train.js';
+
+const engine = defaultEngine();
 
 const TINY = { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64] };
 

@@ -10,11 +10,13 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { engine } from '../../src/index.js';
+import { defaultEngine } from '../../src/index.js';
 import { loadCheckpoint } from '../../src/io/checkpoint.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
 import { resumeJob, trainJob } from '../../src/tasks/train.js';
 import { RESUME_TEST_JOB } from '../fixtures/train_job.js';
+
+const engine = defaultEngine();
 
 const child = fileURLToPath(new URL('../fixtures/train_child.js', import.meta.url));
 

@@ -10,13 +10,15 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { engine } from '../../src/index.js';
+import { defaultEngine } from '../../src/index.js';
 import { DataError } from '../../src/errors.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { serializeSafetensors } from '../../src/io/safetensors_format.js';
 import { resumeJob, trainJob, type TrainJobOptions } from '../../src/tasks/train.js';
 import { repoRoot, runCli, STACK_FRAME } from '../helpers.js';
+
+const engine = defaultEngine();
 
 const root = mkdtempSync(join(tmpdir(), 'visionmix-resume-checks-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));

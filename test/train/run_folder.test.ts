@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { engine } from '../../src/index.js';
+import { defaultEngine } from '../../src/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { trainJob, type TrainJobOptions } from '../../src/tasks/train.js';
 import { runChild } from '../fixtures/run_child.js';
 import { repoRoot, runCli, STACK_FRAME } from '../helpers.js';
+
+const engine = defaultEngine();
 
 function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
   return async () => {
