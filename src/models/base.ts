@@ -10,8 +10,14 @@ import { Identity, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { Rng, type RngState } from '../util/rng.js';
+import { idsFromOrdinals, type GroupMatcher, type LayerDecayMode, type LayerIds } from './layer_groups.js';
 import { isNonCommercial, type PretrainedConfig } from './pretrained.js';
 import { traceModel } from './trace.js';
+
+export type { GroupMatcher, LayerDecayMode, LayerIds } from './layer_groups.js';
+
+/** Global pooling of a classifier head: average over H×W, or none (the unpooled map). */
+export type GlobalPool = 'avg' | '';
 
 /** A model output: one traced value, a list (one per stage) or a record of them. */
 export type OutputTree = Value | readonly OutputTree[] | { readonly [name: string]: OutputTree };
@@ -155,8 +161,40 @@ export abstract class VisionModel extends Module {
   abstract readonly defaultInputSize: [number, number, number];
   /** Named outputs `run` can return (flags of `RunOptions`); `logits` always comes back. */
   readonly outputNames: readonly string[] = ['logits', 'features'];
-  /** Module path of the classifier Linear (timm's pretrained_cfg `classifier`). */
-  readonly classifierPath: string = 'head.fc';
+  /** Module path of the classifier Linear (timm's pretrained_cfg `classifier`; '' when there is none). */
+  abstract readonly classifierPath: string;
+  /** Module path of the first convolution (timm's pretrained_cfg `first_conv`: adapted for other input channels). */
+  abstract readonly firstConv: string;
+  /** Channels of the features the classifier reads, after pooling (timm's `num_features`). */
+  abstract get numFeatures(): number;
+  /** Width of the head's pre-logits output (timm's `head_hidden_size`): `numFeatures` when the head has no hidden layer. */
+  get headHiddenSize(): number {
+    return this.numFeatures;
+  }
+  /** How the head pools the final map: 'avg' (global average) or '' (no pooling: `resetClassifier(0, '')`). */
+  globalPool: GlobalPool = 'avg';
+
+  /** The classifier module (timm's `get_classifier()`): a Linear, or an Identity when `numClasses` is 0. */
+  abstract getClassifier(): Module;
+
+  /**
+   * timm's `group_matcher(coarse)`: a parameter key → its ordinal tuple (layer-wise lr decay groups
+   * parameters by it: equal tuples share a layer id, ids follow the tuples' order); null for keys that
+   * come after every group (the head). Coarse: one group per stage; fine: one per block.
+   */
+  abstract groupMatcher(coarse?: boolean): GroupMatcher;
+
+  /**
+   * The layer id of every parameter for layer-wise lr decay ('single': the fine matcher, 'group': the
+   * coarse one), as timm's `param_groups_layer_decay` numbers them. A family whose reference code
+   * numbers layers its own way overrides this (ConvNeXt: the official ConvNeXt-V2 fine-tuning ids).
+   */
+  layerIds(mode: LayerDecayMode = 'single'): LayerIds {
+    return idsFromOrdinals(
+      this.namedParameters().map(([k]) => k),
+      this.groupMatcher(mode === 'group'),
+    );
+  }
 
   /**
    * Is `key` a classifier weight (replaced by resetClassifier, not loaded by `backboneOnly`, trained
@@ -326,25 +364,42 @@ export abstract class VisionModel extends Module {
 
   /**
    * Replace the classifier with a freshly initialised one for `numClasses` classes (0: none, the
-   * model then returns its pooled features), as timm's `reset_classifier`.
+   * model then returns its pooled features), as timm's `reset_classifier(num_classes, global_pool)`.
+   * `globalPool` '' (no pooling) makes the head return the unpooled final map (after the family's
+   * head norm, if any) and needs `numClasses` 0; 'avg' pools again.
    */
-  resetClassifier(numClasses: number): this {
+  resetClassifier(numClasses: number, globalPool?: GlobalPool): this {
+    const name = this.name || this.family;
     if (!(Number.isInteger(numClasses) && numClasses >= 0)) throw new ConfigError(`resetClassifier: numClasses must be an integer ≥ 0, got ${numClasses}`);
-    if (!this.classifierPath) throw new ConfigError(`${this.name || this.family} has no classifier to reset`);
-    const parts = this.classifierPath.split('.');
-    const name = parts.pop()!;
-    let parent: Module = this;
-    for (const p of parts) parent = (parent as unknown as Record<string, Module>)[p]!;
-    const current = (parent as unknown as Record<string, unknown>)[name];
-    const inDim = current instanceof Linear ? current.inFeatures : (parent as { inDim?: number }).inDim;
-    if (inDim === undefined) throw new ConfigError(`${this.name || this.family}: cannot reset the classifier at '${this.classifierPath}'`);
-    (parent as unknown as Record<string, Module>)[name] = numClasses > 0 ? new Linear(inDim, numClasses, { init: 'trunc_normal' }) : new Identity();
+    if (globalPool !== undefined && globalPool !== 'avg' && globalPool !== '')
+      throw new ConfigError(`resetClassifier: globalPool must be 'avg' or '' (no pooling), got ${JSON.stringify(globalPool)}`);
+    const pool = globalPool ?? this.globalPool;
+    if (pool === '' && numClasses > 0)
+      throw new ConfigError(`resetClassifier(${numClasses}, ''): a classifier needs pooled features — without pooling (globalPool '') the number of classes must be 0`);
+    if (!this.classifierPath) throw new ConfigError(`${name} has no classifier to reset`);
+    this.globalPool = pool;
+    this.replaceClassifier(numClasses);
     (this as { numClasses: number }).numClasses = numClasses;
     this.bindKeys();
     this.featureInfoCache = null;
     this.weightsVersion++;
     this.backend?.invalidate(this, true);
     return this;
+  }
+
+  /**
+   * The family's part of `resetClassifier`: put a fresh classifier for `numClasses` (0: an Identity)
+   * where `getClassifier()` finds it (and any auxiliary classifier the family has); `globalPool` is
+   * already the new pooling.
+   */
+  protected abstract replaceClassifier(numClasses: number): void;
+
+  /**
+   * A fresh classifier from the pooled features to `numClasses` (an Identity for 0): timm's
+   * trunc_normal(.02) init, as every family here initialises its head.
+   */
+  protected newClassifier(numClasses: number): Linear | Identity {
+    return numClasses > 0 ? new Linear(this.numFeatures, numClasses, { init: 'trunc_normal' }) : new Identity();
   }
 
   /** Run the model on a float32 batch [N, C, H, W]; returns `logits` and the outputs asked for. */

@@ -20,10 +20,11 @@ import { BatchNorm2d } from '../nn/batchnorm.js';
 import { convBn } from '../nn/conv_norm_act.js';
 import { multiHeadAttention } from '../nn/attention.js';
 import { normal } from '../nn/init.js';
+import { globalPool } from '../nn/heads.js';
 import { Conv2d, DropPath, Dropout, GELU, Identity, LayerNorm, Linear, ModuleList, Sequential, dropPathRates } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type TracedOutputs } from './base.js';
+import { VisionModel, type GroupMatcher, type TracedOutputs } from './base.js';
 import { configSchema, field, type ConfigOf, type RawConfig } from './config.js';
 import { CMT_PRETRAINED } from './pretrained/cmt.js';
 import { registerFamily, registerModel, registerPretrained } from './registry.js';
@@ -286,7 +287,8 @@ export class CMT extends VisionModel {
   _bn: BatchNorm2d;
   _drop: Dropout;
   head: Linear | Identity;
-  override readonly classifierPath = 'head';
+  readonly classifierPath = 'head';
+  readonly firstConv = 'stem_conv1';
 
   constructor(readonly config: CMTConfig) {
     super();
@@ -330,6 +332,37 @@ export class CMT extends VisionModel {
     this.head = c.num_classes > 0 ? new Linear(c.fc_dim, c.num_classes, { init: 'trunc_normal' }) : new Identity();
   }
 
+  /** The classifier reads the pooled output of the 1×1 conv `_fc` (fc_dim channels, 1280 in every variant). */
+  get numFeatures(): number {
+    return this.config.fc_dim;
+  }
+
+  getClassifier(): Module {
+    return this.head;
+  }
+
+  protected replaceClassifier(numClasses: number): void {
+    this.head = this.newClassifier(numClasses);
+  }
+
+  /**
+   * Not in timm; written in timm's style: the stem first; a stage's downsampling patch embedding and
+   * its shared relative-position bias in the group of the stage's first block (as timm's ConvNeXt
+   * matcher places `downsample`); `_fc`/`_bn` after the stages; the head last.
+   */
+  groupMatcher(coarse = false): GroupMatcher {
+    const stage = (letter: string) => STAGES.indexOf(letter as (typeof STAGES)[number]);
+    return (key) => {
+      if (/^stem_/.test(key)) return [0];
+      let m = /^(?:patch_embed_|relative_pos_)([a-d])(?:\.|$)/.exec(key);
+      if (m) return coarse ? [1, stage(m[1]!)] : [1, stage(m[1]!), 0];
+      m = /^blocks_([a-d])\.(\d+)\./.exec(key);
+      if (m) return coarse ? [1, stage(m[1]!)] : [1, stage(m[1]!), Number(m[2])];
+      if (/^_(fc|bn)\./.test(key)) return [1, 99999];
+      return null;
+    };
+  }
+
   private stages(): [PatchEmbed, ModuleList<CMTBlock>, Parameter][] {
     return [
       [this.patch_embed_a, this.blocks_a, this.relative_pos_a],
@@ -358,7 +391,7 @@ export class CMT extends VisionModel {
     }
 
     const y = F.silu(convBn(this._fc, this._bn, x));
-    const pooled = F.reduceMean(y, [2, 3]);
+    const pooled = globalPool(y, this.globalPool);
     const logits = this.head.call(this._drop.call(pooled));
     return { logits, features, stem, pooled };
   }

@@ -6,6 +6,7 @@
  * inverted MLP, LayerNorm downsampling between stages, and a pool → LN → Linear head. V1 scales the
  * block's output by a learned per-channel `gamma` (layer scale); V2 drops it and adds GRN after GELU.
  */
+import { ConfigError } from '../errors.js';
 import { currentGraph, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import { ClassifierHead } from '../nn/heads.js';
@@ -13,8 +14,9 @@ import { truncNormal } from '../nn/init.js';
 import { Conv2d, DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, ModuleList, Sequential, dropPathRates } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type TracedOutputs } from './base.js';
+import { VisionModel, type GroupMatcher, type LayerDecayMode, type LayerIds, type TracedOutputs } from './base.js';
 import { configSchema, field, withDefaults, type ConfigOf } from './config.js';
+import { depthsFromKeys } from './layer_groups.js';
 import { CONVNEXT_PRETRAINED } from './pretrained/convnext.js';
 import { registerFamily, registerModel, registerPretrained } from './registry.js';
 import { fitUnitDims, stripWrapper } from './state_dict.js';
@@ -150,6 +152,8 @@ export class ConvNeXt extends VisionModel {
   stages: ModuleList<ConvNeXtStage>;
   /** Global average pool → LN → (dropout) → Linear (timm's NormMlpClassifierHead). */
   head: ClassifierHead;
+  readonly classifierPath = 'head.fc';
+  readonly firstConv = 'stem.0';
 
   constructor(
     readonly config: ConvNeXtConfig,
@@ -176,6 +180,73 @@ export class ConvNeXt extends VisionModel {
       const w = [c.num_classes, last];
       this.head.fc.weight = new Parameter(lazy(w, (r) => scaled(truncNormal(w, 0.02, r), s)));
     }
+  }
+
+  get numFeatures(): number {
+    return this.config.dims[this.config.dims.length - 1]!;
+  }
+
+  getClassifier(): Module {
+    return this.head.fc;
+  }
+
+  protected replaceClassifier(numClasses: number): void {
+    this.head.reset(numClasses, this.globalPool);
+  }
+
+  /** timm's ConvNeXt.group_matcher: stem; per stage (coarse) or per downsample/block (fine). */
+  groupMatcher(coarse = false): GroupMatcher {
+    return (key) => {
+      if (/^stem\./.test(key)) return [0];
+      const m = /^stages\.(\d+)\.(?:downsample\.|blocks\.(\d+)\.)/.exec(key);
+      if (m) return coarse ? [1, Number(m[1])] : [1, Number(m[1]), m[2] === undefined ? 0 : Number(m[2])];
+      return null;
+    };
+  }
+
+  /**
+   * Layer ids of the official ConvNeXt-V2 fine-tuning code (spec convnext.md §5.5, written for
+   * official key names, mapped here to timm's) rather than timm's matcher:
+   *  - "single" (num_layers = Σ depths): the stem and stage s's downsampling get id Σ depths[:s] + 1,
+   *    the id of the first block they feed (id 0 is unused); block j of stage s gets
+   *    Σ depths[:s] + j + 1; everything else (final norm, head) Σ depths + 1.
+   *  - "group" (ConvNeXt-V2 Base/Large, num_layers = 12): stem 0; downsampling of stages 1, 2, 3 → 2,
+   *    3, 12; blocks of stage 0 → 1, stage 1 → 2, stage 2 block j → 3 + ⌊j/3⌋, stage 3 → 12; the rest 13.
+   *  maxId = num_layers + 1, so the scale is decay^(num_layers + 1 − k).
+   */
+  override layerIds(mode: LayerDecayMode = 'single'): LayerIds {
+    const keys = this.namedParameters().map(([k]) => k);
+    const depths = depthsFromKeys(keys, /^stages\.(\d+)\.blocks\.(\d+)\./);
+    const before = (s: number) => depths.slice(0, s).reduce((a, b) => a + b, 0);
+    if (mode === 'single') {
+      const numLayers = before(depths.length);
+      const id = (key: string): number => {
+        if (key.startsWith('stem.')) return 1;
+        let m = /^stages\.(\d+)\.downsample\./.exec(key);
+        if (m) return before(Number(m[1])) + 1;
+        m = /^stages\.(\d+)\.blocks\.(\d+)\./.exec(key);
+        if (m) return before(Number(m[1])) + Number(m[2]) + 1;
+        return numLayers + 1;
+      };
+      return { ids: new Map(keys.map((k) => [k, id(k)])), maxId: numLayers + 1 };
+    }
+    if (depths.length !== 4 || depths[2]! > 27)
+      throw new ConfigError(
+        `layer decay 'group' is ConvNeXt-V2 Base/Large's 12-layer grouping (4 stages, at most 27 blocks in stage 2); this model has depths [${depths}] — use 'single'`,
+      );
+    const numLayers = 12;
+    const id = (key: string): number => {
+      if (key.startsWith('stem.')) return 0;
+      let m = /^stages\.(\d+)\.downsample\./.exec(key);
+      if (m) return [0, 2, 3, 12][Number(m[1])]!;
+      m = /^stages\.(\d+)\.blocks\.(\d+)\./.exec(key);
+      if (m) {
+        const s = Number(m[1]);
+        return s === 2 ? 3 + Math.floor(Number(m[2]) / 3) : [1, 2, 0, 12][s]!;
+      }
+      return numLayers + 1;
+    };
+    return { ids: new Map(keys.map((k) => [k, id(k)])), maxId: numLayers + 1 };
   }
 
   forwardTraced(x: Value): TracedOutputs {

@@ -19,7 +19,7 @@ import { truncNormal } from '../nn/init.js';
 import { Conv2d, GRN, Identity, LayerNorm, ModuleList, Sequential } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type TracedOutputs } from './base.js';
+import { VisionModel, type GroupMatcher, type TracedOutputs } from './base.js';
 import { configSchema, field, type ConfigOf } from './config.js';
 import { ConvNeXt, ConvNeXtBlock, type ConvNeXtConfig, type ConvNeXtStage, officialToTimm } from './convnext.js';
 import { fitUnitDims, stripWrapper } from './state_dict.js';
@@ -276,7 +276,9 @@ export class FcmaeNet extends VisionModel {
   readonly numClasses = 0;
   readonly defaultInputSize: [number, number, number];
   override readonly outputNames = ['features', 'pred', 'mask', 'latent'];
-  override readonly classifierPath = '';
+  /** An autoencoder: no classifier (fine-tune its encoder as a ConvNeXt). */
+  readonly classifierPath = '';
+  readonly firstConv = 'encoder.stem.0';
   readonly stride: number;
   /** How the encoder's per-position MLPs run (`Formulation`); the default depends on mask_ratio. */
   formulation: Formulation;
@@ -314,6 +316,29 @@ export class FcmaeNet extends VisionModel {
 
   override get graphVariant(): string {
     return this.formulation;
+  }
+
+  /** Channels of the encoder's last stage (what its fine-tuned classifier reads). */
+  get numFeatures(): number {
+    return this.proj.inChannels;
+  }
+
+  getClassifier(): Module {
+    return new Identity();
+  }
+
+  protected replaceClassifier(): void {
+    throw new ConfigError('fcmae has no classifier: fine-tune its encoder (encoder.safetensors) as a ConvNeXt');
+  }
+
+  /** The encoder as ConvNeXt's matcher groups it; the decoder after it (pretraining uses no layer decay). */
+  groupMatcher(coarse = false): GroupMatcher {
+    return (key) => {
+      if (/^encoder\.stem\./.test(key)) return [0];
+      const m = /^encoder\.stages\.(\d+)\.(?:downsample\.|blocks\.(\d+)\.)/.exec(key);
+      if (m) return coarse ? [1, Number(m[1])] : [1, Number(m[1]), m[2] === undefined ? 0 : Number(m[2])];
+      return null;
+    };
   }
 
   /** The formulation for a given mask [N, L]: the chosen one if the mask fits it, else 'dense'. */

@@ -12,11 +12,12 @@ import type { Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import { MultiheadAttention } from '../nn/attention.js';
 import { BatchNorm2d } from '../nn/batchnorm.js';
+import { globalPool } from '../nn/heads.js';
 import { truncNormal } from '../nn/init.js';
 import { Conv2d, DropPath, GELU, Identity, LayerNorm, LayerNorm2d, LayerScale, Linear, ModuleList, Sequential, dropPathRates } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type TracedOutputs } from './base.js';
+import { VisionModel, type GroupMatcher, type TracedOutputs } from './base.js';
 import { configSchema, field, type ConfigOf } from './config.js';
 import { GLNET_CHECKPOINT_KEY, GLNET_PRETRAINED } from './pretrained/glnet.js';
 import { registerFamily, registerModel, registerPretrained } from './registry.js';
@@ -425,7 +426,9 @@ export class GLNet extends VisionModel {
   head: Linear | Identity;
   /** Token-labelling head: a classifier on every final token (`tklb`). */
   tklb_aux_head: Linear | null;
-  override readonly classifierPath = 'head';
+  readonly classifierPath = 'head';
+  /** The stem's first conv (after the optional dual-patch-norm LayerNorm at index 0). */
+  readonly firstConv = 'downsample_layers.0.1';
 
   constructor(readonly config: GLNetConfig) {
     super();
@@ -452,13 +455,37 @@ export class GLNet extends VisionModel {
     return super.isClassifierKey(key) || key.startsWith('tklb_aux_head.');
   }
 
-  override resetClassifier(numClasses: number): this {
-    super.resetClassifier(numClasses);
-    if (this.tklb_aux_head) {
-      this.tklb_aux_head = numClasses > 0 ? new Linear(this.tklb_aux_head.inFeatures, numClasses, { init: 'trunc_normal' }) : null;
-      this.bindKeys();
-    }
-    return this;
+  get numFeatures(): number {
+    return this.config.embed_dim[3]!;
+  }
+
+  getClassifier(): Module {
+    return this.head;
+  }
+
+  /** The head, and the token-labelling head of a `tklb` model (none once the classes are 0, as the head). */
+  protected replaceClassifier(numClasses: number): void {
+    this.head = this.newClassifier(numClasses);
+    if (this.config.tklb) this.tklb_aux_head = numClasses > 0 ? new Linear(this.numFeatures, numClasses, { init: 'trunc_normal' }) : null;
+  }
+
+  /**
+   * The official code's names, in timm's ConvNeXt style: the stem (`downsample_layers.0`) first;
+   * per stage (coarse) or per transition/block (fine); the final norm and the head last (ConvNeXt's
+   * final norm shares the head's id too).
+   */
+  groupMatcher(coarse = false): GroupMatcher {
+    return (key) => {
+      let m = /^downsample_layers\.(\d+)\./.exec(key);
+      if (m) {
+        const s = Number(m[1]);
+        if (s === 0) return [0];
+        return coarse ? [1, s] : [1, s, 0];
+      }
+      m = /^stages\.(\d+)\.blocks\.(\d+)\./.exec(key);
+      if (m) return coarse ? [1, Number(m[1])] : [1, Number(m[1]), Number(m[2])];
+      return null;
+    };
   }
 
   /** The stem and each transition must leave at least one pixel. */
@@ -485,7 +512,7 @@ export class GLNet extends VisionModel {
       features.push(x);
     }
     const y = this.norm.call(x);
-    if (!this.tklb_aux_head) return { logits: this.head.call(F.reduceMean(y, [2, 3])), features, slots };
+    if (!this.tklb_aux_head) return { logits: this.head.call(globalPool(y, this.globalPool)), features, slots };
     // Token labelling (spec §8): head(mean token) + ½ · max over tokens of the per-token classifier.
     const tokens = toTokens(y);
     const cls = this.head.call(F.reduceMean(tokens, [1]));

@@ -17,7 +17,7 @@ import { Conv2d, LayerNorm, ModuleList, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { TransformerBlock } from '../nn/transformer.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type LoadResult, type LoadWeightsOptions, type TracedOutputs } from './base.js';
+import { VisionModel, type GroupMatcher, type LoadResult, type LoadWeightsOptions, type TracedOutputs } from './base.js';
 import { configSchema, field, type ConfigOf } from './config.js';
 import { MOBILEVIT_PRETRAINED } from './pretrained/mobilevit.js';
 import { registerFamily, registerModel, registerPretrained } from './registry.js';
@@ -232,6 +232,8 @@ export class MobileViT extends VisionModel {
   final_conv: ConvNormAct;
   /** Global average pool → dropout → Linear. */
   head: ClassifierHead;
+  readonly classifierPath = 'head.fc';
+  readonly firstConv = 'stem.conv';
   /** Stride of each stage's first block, stem first (products give each feature map's stride). */
   readonly strides: number[];
 
@@ -257,6 +259,29 @@ export class MobileViT extends VisionModel {
     this.strides = [2, c.layer1.stride, c.layer2.stride, ...VIT_LAYERS.map((n) => c[n].stride)];
     this.final_conv = new ConvNormAct(ch, finalChannels(c), 1, o);
     this.head = new ClassifierHead(finalChannels(c), c.num_classes, { drop: c.drop_rate, init: 'trunc_normal' });
+  }
+
+  get numFeatures(): number {
+    return finalChannels(this.config);
+  }
+
+  getClassifier(): Module {
+    return this.head.fc;
+  }
+
+  protected replaceClassifier(numClasses: number): void {
+    this.head.reset(numClasses, this.globalPool);
+  }
+
+  /** timm's ByobNet.group_matcher: stem; per stage (coarse) or per block (fine); final_conv after the stages. */
+  groupMatcher(coarse = false): GroupMatcher {
+    return (key) => {
+      if (/^stem\./.test(key)) return [0];
+      const m = /^stages\.(\d+)\.(\d+)\./.exec(key);
+      if (m) return coarse ? [1, Number(m[1])] : [1, Number(m[1]), Number(m[2])];
+      if (/^final_conv\./.test(key)) return [1, 99999];
+      return null;
+    };
   }
 
   forwardTraced(x: Value): TracedOutputs {

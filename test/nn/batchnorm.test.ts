@@ -366,6 +366,18 @@ class TinyBnNet extends VisionModel {
   readonly defaultInputSize: [number, number, number] = [2, 4, 4];
   bn = new BatchNorm2d(2);
   head = new Linear(2, 3);
+  readonly classifierPath = 'head';
+  readonly firstConv = '';
+  readonly numFeatures = 2;
+  getClassifier() {
+    return this.head;
+  }
+  protected replaceClassifier(): void {
+    throw new Error('not used');
+  }
+  groupMatcher() {
+    return () => null;
+  }
 
   forwardTraced(x: Value): TracedOutputs {
     const y = this.bn.call(x);

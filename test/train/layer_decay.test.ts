@@ -136,13 +136,11 @@ test('GLNet: stem 0, downsample with its stage\'s first block, final norm with t
   assert.equal(ids.get('head.weight'), maxId);
 });
 
-test('bad layer-decay options are ConfigErrors naming the option; FCMAE has no grouping', () => {
+test('bad layer-decay options are ConfigErrors naming the option', () => {
   const m = createModel('convnextv2_atto');
   assert.throws(() => layerDecayScales(m, 0), (e: Error) => e instanceof ConfigError && /`layerDecay`/.test(e.message));
   assert.throws(() => layerDecayScales(m, 1.5), /`layerDecay`/);
   assert.throws(() => layerIds(m, 'blocks' as 'single'), /'single' or 'group'/);
-  const fake = { family: 'fcmae', namedParameters: () => [] } as unknown as Parameters<typeof layerIds>[0];
-  assert.throws(() => layerIds(fake), /no layer grouping for family 'fcmae'/);
 });
 
 test('the scales reach TrainStep: one optimizer bucket per (weight decay, lr scale)', () => {
