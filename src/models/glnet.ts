@@ -82,7 +82,6 @@ const GLNET_SCHEMA = configSchema(
     if (given.has('dual_patch_norm') && c.dual_patch_norm && c.downsample_style !== 'ovlp')
       fail('dual_patch_norm', "only exists in the 'ovlp' stem");
     if (c.drop_rate !== 0) fail('drop_rate', 'the official GLNet accepts drop_rate but never applies it; leave it at 0');
-    if (c.tklb && c.num_classes === 0) fail('tklb', 'the token-labelling head needs num_classes > 0');
   },
 );
 
@@ -414,6 +413,9 @@ function downsampleLayers(c: GLNetConfig): Sequential[] {
 
 // ---- model -----------------------------------------------------------------------------------------
 
+/** Named outputs: a token-labelling head adds its image-level and per-token logits. */
+const glnetOutputs = (tokenLabelling: boolean) => ['logits', 'features', 'slots', ...(tokenLabelling ? ['cls_logits', 'aux_logits'] : [])];
+
 export class GLNet extends VisionModel {
   readonly family = 'glnet';
   readonly numClasses: number;
@@ -435,7 +437,7 @@ export class GLNet extends VisionModel {
     const c = config;
     this.numClasses = c.num_classes;
     this.defaultInputSize = [c.in_chans, 224, 224];
-    this.outputNames = ['logits', 'features', 'slots', ...(c.tklb ? ['cls_logits', 'aux_logits'] : [])];
+    this.outputNames = glnetOutputs(c.tklb && c.num_classes > 0);
     this.downsample_layers = new ModuleList(downsampleLayers(c));
     const rates = dropPathRates(c.depth, c.drop_path_rate);
     this.stages = new ModuleList(
@@ -447,7 +449,8 @@ export class GLNet extends VisionModel {
     const last = c.embed_dim[3]!;
     this.norm = normLayer(c.norm_layer, last);
     this.head = c.num_classes > 0 ? new Linear(last, c.num_classes, { init: 'trunc_normal' }) : new Identity();
-    this.tklb_aux_head = c.tklb ? new Linear(last, c.num_classes, { init: 'trunc_normal' }) : null;
+    // A token-labelling model built as a feature extractor (num_classes 0) has no per-token classifier either.
+    this.tklb_aux_head = c.tklb && c.num_classes > 0 ? new Linear(last, c.num_classes, { init: 'trunc_normal' }) : null;
   }
 
   /** The token-labelling head classifies too: it is reset, and trained under --freeze-backbone, with the head. */
@@ -467,6 +470,7 @@ export class GLNet extends VisionModel {
   protected replaceClassifier(numClasses: number): void {
     this.head = this.newClassifier(numClasses);
     if (this.config.tklb) this.tklb_aux_head = numClasses > 0 ? new Linear(this.numFeatures, numClasses, { init: 'trunc_normal' }) : null;
+    (this as { outputNames: readonly string[] }).outputNames = glnetOutputs(this.tklb_aux_head !== null);
   }
 
   /**
