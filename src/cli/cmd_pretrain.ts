@@ -4,7 +4,7 @@
  * reconstructions after every epoch and, when finished, encoder.safetensors to fine-tune from.
  */
 import { defineCommand } from './args.js';
-import { TRAIN_OPTIONS, runTraining } from './cmd_train.js';
+import { TRAIN_OPTIONS, fcmaeKind, runTraining } from './cmd_train.js';
 import type { CliIO, CommandArgs } from './main.js';
 
 export const spec = defineCommand({
@@ -41,5 +41,5 @@ export function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): 
     norm_pix_loss: v.normPixLoss,
     require_grn: v.requireGrn,
   };
-  return runTraining({ ...v, labelSmoothing: 0 }, given, io, { fcmae, beta2: 0.95, command: 'pretrain' });
+  return runTraining({ ...v, labelSmoothing: 0 }, given, io, fcmaeKind(fcmae, 'pretrain'));
 }

@@ -59,9 +59,21 @@ export const spec = defineCommand({
     'Ctrl-C writes a checkpoint of the last finished step before exiting. Data: fashion-mnist (Debian package ' +
     'dataset-fashion-mnist), fashion-mnist:PATH (a folder with the four IDX files) or fashion-mnist:bundled ' +
     '(the subset shipped with visionmix).',
-  options: { ...TRAIN_OPTIONS, ...FOLDER_OPTIONS },
+  options: {
+    ...TRAIN_OPTIONS,
+    task: {
+      type: 'string',
+      choices: ['classification', 'token-labelling', 'fcmae'] as const,
+      default: 'classification',
+      description:
+        "what is trained: classification (cross-entropy); token-labelling (class head + per-token head, each token taking the image's label: " +
+        'models with a token-labelling head, e.g. glnet_4g_tklb); fcmae (FCMAE masked-autoencoder pretraining with its defaults — the path of `visionmix pretrain`, which sets its options)',
+    },
+    ...FOLDER_OPTIONS,
+  },
   examples: [
     'visionmix train --model convnextv2_atto --data fashion-mnist --epochs 10 --batch 64 --lr 2e-3 --seed 0 --out runs/atto',
+    'visionmix train --model glnet --config \'{"embed_dim":[32,64,128,256],"depth":[1,1,1,1],"tklb":true}\' --task token-labelling --out runs/tklb',
     'visionmix train --model convnextv2_atto --data photos/ --recipe convnext --epochs 30 --batch 32 --size 224 --out runs/photos',
     'visionmix train --resume runs/atto',
     'visionmix train --resume runs/atto --epochs 20',
@@ -72,7 +84,14 @@ export const spec = defineCommand({
 const RESUME_OPTIONS = new Set(['resume', 'epochs', 'threads']);
 
 export function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
-  return runTraining(v, given, io, { recipe: v });
+  // FCMAE pretraining is one task: `train --task fcmae` is `pretrain` with its default options.
+  if (v.task === 'fcmae') return runTraining({ ...v, labelSmoothing: 0 }, given, io, fcmaeKind({}, 'train'));
+  return runTraining(v, given, io, { recipe: v, task: v.task });
+}
+
+/** FCMAE pretraining (`pretrain`, `train --task fcmae`): its options, AdamW's β₂ = 0.95 as the paper. */
+export function fcmaeKind(fcmae: Record<string, unknown>, command: string): TrainingKind {
+  return { fcmae, beta2: 0.95, command, task: 'fcmae' };
 }
 
 /** What `pretrain` adds to a training run: FCMAE options, and the optimizer's β₂. */
@@ -85,6 +104,8 @@ export interface TrainingKind {
   recipe?: RecipeFlagValues;
   /** Fine-tuning: start from these weights, a new classifier for the data's classes. */
   init?: { weights: string };
+  /** The task (default: fcmae with FCMAE options, else classification). */
+  task?: 'classification' | 'token-labelling' | 'fcmae';
 }
 
 type TrainValues = CommandArgs<{ name: 'train'; options: typeof TRAIN_OPTIONS }>['values'];
@@ -133,6 +154,7 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
           out: v.out!,
           threads: v.threads,
           fcmae: kind.fcmae,
+          ...(kind.task ? { task: kind.task } : {}),
           train: {
             epochs: v.epochs,
             batchSize: v.batch,

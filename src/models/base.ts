@@ -111,6 +111,19 @@ export interface LossOptions {
   threads?: number;
 }
 
+export interface EvaluateOptions {
+  objective: ObjectiveRef;
+  /** Named model outputs to return besides the loss and metrics. */
+  outputs?: readonly string[];
+  threads?: number;
+}
+
+export interface ObjectiveValues {
+  loss: number;
+  metrics: Record<string, number>;
+  outputs: Record<string, TensorTree>;
+}
+
 export interface LossAndGrads {
   loss: number;
   /** The objective's metrics for this batch (cross-entropy: `acc`). */
@@ -123,6 +136,8 @@ export interface LossAndGrads {
 export interface ModelBackend {
   run(model: VisionModel, x: Tensor, opts: RunOptions): Promise<RunOutput>;
   lossAndGrads(model: VisionModel, x: Tensor, targets: unknown, opts: LossOptions): Promise<LossAndGrads>;
+  /** An objective's loss and metrics (no gradients), and the named outputs asked for. */
+  evaluate(model: VisionModel, x: Tensor, targets: unknown, opts: EvaluateOptions): Promise<ObjectiveValues>;
   /** Read a state dict from a path or a hub reference (`hf:org/repo`). */
   readWeights(source: string, opts?: ReadWeightsOptions): Promise<Map<string, Tensor>>;
   /** Tell the user something they must know (e.g. a non-commercial weights licence). */
@@ -409,6 +424,16 @@ export abstract class VisionModel extends Module {
     const input = x instanceof Tensor ? new Tensor(x.data.slice(), x.shape, x.dtype) : x;
     await this.ready();
     return this.requireBackend().run(this, input, opts);
+  }
+
+  /**
+   * An objective's loss and metrics on a batch, without gradients (in the current train/eval mode),
+   * and the named outputs asked for: how tasks evaluate.
+   */
+  async evaluateObjective(x: Tensor, targets: unknown, opts: EvaluateOptions): Promise<ObjectiveValues> {
+    const input = x instanceof Tensor ? new Tensor(x.data.slice(), x.shape, x.dtype) : x;
+    await this.ready();
+    return this.requireBackend().evaluate(this, input, targets, opts);
   }
 
   /**

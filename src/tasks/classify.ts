@@ -16,7 +16,7 @@ import { Tensor } from '../tensor.js';
 import type { Engine } from './engine.js';
 import { createTransform, transformConfigFromPretrained, type EvalTransformConfig } from './transform.js';
 import { folderEvalTransform } from './folder_data.js';
-import { readRunFolderConfig, runModelOverrides, type RunConfig } from './train.js';
+import { readRunFolderConfig, runModelOverrides, runTask, type RunConfig } from './train.js';
 
 export interface Classifier {
   model: VisionModel;
@@ -47,7 +47,7 @@ export async function runClassifier(engine: Engine, dir: string): Promise<Classi
   // A corrupt or empty run.json is a DataError naming it (readRunFolderConfig), not a SyntaxError.
   const rc = pathExists(weights) ? readRunFolderConfig(dir) : null;
   if (rc === null) throw new ConfigError(`--run ${dir} is not a finished training run (needs run.json and model.safetensors)`);
-  if (rc.fcmae)
+  if (runTask(rc) === 'fcmae')
     throw new ConfigError(`--run ${dir} is an FCMAE pretraining run, not a classifier: fine-tune its encoder (${dir}/encoder.safetensors) first`);
   const size = rc.train.inputSize;
   if (rc.folder) {

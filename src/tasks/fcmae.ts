@@ -108,9 +108,11 @@ export class Fcmae {
 export function createFcmae(engine: Engine, encoder: ModelSpec, options: RawConfig = {}, encoderOverrides: RawConfig = {}, o: { seed?: number } = {}): Fcmae {
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw new ConfigError(`createFcmae: options must be an object (decoder_embed_dim, patch_size, mask_ratio, …), got ${JSON.stringify(options)}`);
-  const { config } = parseConfig(FCMAE_SCHEMA, options);
   const enc = createModel(encoder, { ...encoderOverrides, num_classes: 0 }, { seed: o.seed });
   if (!(enc instanceof ConvNeXt)) throw new ConfigError(`createFcmae: the encoder must be a ConvNeXt (V1 or V2), got family '${enc.family}'`);
+  // The masking patch is the encoder's total stride unless given (the one value FCMAE accepts).
+  const stride = enc.config.patch_size * 2 ** (enc.config.depths.length - 1);
+  const { config } = parseConfig(FCMAE_SCHEMA, 'patch_size' in options || 'patchSize' in options ? options : { ...options, patch_size: stride });
   const net = engine.attach(new FcmaeNet(enc, config));
   net.name = `fcmae(${typeof encoder === 'string' ? encoder : encoder.family})`;
   net.initSeed = enc.initSeed; // the decoder and mask token draw from the same seed as the encoder

@@ -4,7 +4,7 @@ import { pathExists } from '../io/files.js';
 import { runFolderFiles } from '../io/run_folder.js';
 import { pretrainedConfig } from '../models/registry.js';
 import { openImageFolder } from './image_folder.js';
-import { isFashionMnistSpec, readRunFolderConfig } from './train.js';
+import { isFashionMnistSpec, readRunFolderConfig, runTask } from './train.js';
 
 /**
  * The weights source a fine-tuning run starts from: the tag's hub weights (`pretrained`), a run
@@ -24,7 +24,8 @@ export function resolveInitWeights(model: string, o: { weights?: string; pretrai
   if (pathExists(files.config)) {
     // An FCMAE pretraining run's model.safetensors is the whole masked autoencoder (encoder.*,
     // decoder.*, mask_token); what fine-tunes is its encoder under a classifier's key names.
-    if (readRunFolderConfig(w)?.fcmae) {
+    const rc = readRunFolderConfig(w);
+    if (rc && runTask(rc) === 'fcmae') {
       if (pathExists(files.encoder)) return files.encoder;
       throw new DataError(`--weights ${w} is an FCMAE pretraining run without encoder.safetensors: finish or resume that run first`);
     }

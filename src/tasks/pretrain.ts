@@ -8,10 +8,7 @@ import { reconstructionGrid } from '../analysis/reconstruction.js';
 import type { RgbImage } from '../analysis/slot_maps.js';
 import { patchMaskDraw } from '../models/fcmae.js';
 import type { Tensor } from '../tensor.js';
-import { evalBatches } from '../train/batches.js';
 import type { TrainingTask } from '../train/trainer.js';
-import { Rng } from '../util/rng.js';
-import type { Engine } from './engine.js';
 import type { Fcmae } from './fcmae.js';
 
 export interface PretrainTaskOptions {
@@ -21,44 +18,47 @@ export interface PretrainTaskOptions {
   onReconstructions?: (epoch: number, image: RgbImage) => Promise<void>;
   /** Images in the grid. */
   rows?: number;
+  /** The test data's normalisation: reconstructions are shown in the data's own pixel scale. */
+  mean?: readonly number[];
+  std?: readonly number[];
 }
 
-export function fcmaeTask(engine: Engine, f: Fcmae, o: PretrainTaskOptions): TrainingTask<null> {
+export function fcmaeTask(f: Fcmae, o: PretrainTaskOptions): TrainingTask<null> {
   const { patch_size: p, mask_ratio: ratio, norm_pix_loss: normPix } = f.options;
   return {
+    name: 'fcmae',
     objective: f.objective,
     targets: () => null,
-    async evaluate(model, data, inputSize, batchSize, onProgress, epoch) {
-      const wasTraining = model.training;
-      model.eval();
-      const rng = new Rng(o.seed ^ 0x7e57);
-      let sum = 0;
-      let start = 0;
-      // Reconstructions are shown in the data's own pixel scale.
-      const [mean, std] = [data.mean ?? [0], data.std ?? [1]];
-      try {
-        for await (const b of evalBatches(data, inputSize, batchSize, model.defaultInputSize[0])) {
-          const count = b.labels.length;
-          const l = (inputSize / p) ** 2;
-          const mask = patchMaskDraw(ratio).draw(rng, [count, l]);
-          const first = start === 0 && o.onReconstructions !== undefined && epoch !== undefined;
-          const r = await engine.evaluate(model, b.x as Tensor, mask, { objective: f.objective, outputs: first ? ['pred'] : [] });
-          sum += r.loss * count;
-          if (first) {
-            const [n, c, h, w] = b.x.shape as [number, number, number, number];
-            const grid = reconstructionGrid(
-              { x: b.x.data as Float32Array, n, channels: c, height: h, width: w, mask: mask.data as Float32Array, pred: (r.outputs.pred as Tensor).data as Float32Array, patch: p, normPix, mean, std },
-              o.rows ?? 8,
-            );
-            await o.onReconstructions!(epoch!, grid);
-          }
-          start += count;
-          onProgress?.(start, data.count);
-        }
-      } finally {
-        model.train(wasTraining);
-      }
-      return { accuracy: NaN, loss: sum / data.count, count: data.count };
+    evaluation(epoch) {
+      return {
+        objective: f.objective,
+        // The same masks at every evaluation (seeded from the run's seed), so epochs compare.
+        seed: o.seed ^ 0x7e57,
+        targets: (b, rng) => patchMaskDraw(ratio).draw(rng, [b.labels.length, (b.x.shape[2]! / p) * (b.x.shape[3]! / p)]),
+        // The reconstructions of the first test batch, after each epoch.
+        outputs: (index) => (index === 0 && epoch !== undefined && o.onReconstructions ? ['pred'] : []),
+        async onOutputs(b, mask, outputs) {
+          const [n, c, h, w] = b.x.shape as [number, number, number, number];
+          const { mean, std } = b as { mean?: readonly number[]; std?: readonly number[] };
+          const grid = reconstructionGrid(
+            {
+              x: b.x.data as Float32Array,
+              n,
+              channels: c,
+              height: h,
+              width: w,
+              mask: (mask as Tensor).data as Float32Array,
+              pred: (outputs.pred as Tensor).data as Float32Array,
+              patch: p,
+              normPix,
+              mean: mean ?? o.mean ?? [0],
+              std: std ?? o.std ?? [1],
+            },
+            o.rows ?? 8,
+          );
+          await o.onReconstructions!(epoch!, grid);
+        },
+      };
     },
   };
 }

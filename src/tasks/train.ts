@@ -30,7 +30,7 @@ import type { Engine } from './engine.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type EvalResult, type MetricsRecord, type TrainConfig, type TrainerEvent, type TrainingTask } from '../train/trainer.js';
 import { writePng } from '../io/png.js';
 import { createFcmae, type Fcmae } from './fcmae.js';
-import { fcmaeTask } from './pretrain.js';
+import { checkTaskName, trainingTask, type TaskName } from './training_tasks.js';
 import { canonicalJson, fnv1a64 } from '../util/hash.js';
 import { checkTrainInputSize } from './input_size.js';
 import { scaledBatchSize } from '../data/multiscale_sampler.js';
@@ -51,6 +51,8 @@ export interface RunConfig {
   runId?: string;
   /** FCMAE pretraining options: the run pretrains `model` as the encoder of an FCMAE (`visionmix pretrain`). */
   fcmae?: RawConfig;
+  /** What is trained (tasks/training_tasks.ts; absent in older run.json: 'fcmae' when `fcmae` is set, else 'classification'). */
+  task?: TaskName;
   /** How an image-folder `data` is read (classes, split, augmentation, Mixup/CutMix, normalisation). */
   folder?: FolderDataConfig;
   /** Fine-tuning: the weights the run started from (the classifier is replaced for its classes). */
@@ -64,8 +66,10 @@ export interface TrainJobOptions {
   out: string;
   train?: Partial<TrainConfig>;
   threads?: number;
-  /** FCMAE options: pretrain `model` as an FCMAE encoder instead of training a classifier. */
+  /** FCMAE options: pretrain `model` as an FCMAE encoder instead of training a classifier (task 'fcmae'). */
   fcmae?: RawConfig;
+  /** The task (default: 'fcmae' with `fcmae` options, else 'classification'). */
+  task?: TaskName;
   /** Image-folder data: how to read it (the classes are filled in from the folder). */
   folder?: Omit<FolderDataConfig, 'classes'>;
   /** Fine-tune from these weights (a file, `hf:org/repo`, or a run folder's model.safetensors). */
@@ -179,6 +183,7 @@ export function runFingerprint(rc: RunConfig): string {
       data: rc.data,
       train,
       ...(rc.fcmae ? { fcmae: rc.fcmae } : {}),
+      ...(rc.task ? { task: rc.task } : {}),
       ...(rc.folder ? { folder } : {}),
       ...(rc.init ? { init: rc.init } : {}),
     }),
@@ -237,28 +242,38 @@ function capThreads(threads: number | undefined, warn?: (m: string) => void, sou
   return threads;
 }
 
-/** The model a run trains, and its task when it is not classification (FCMAE pretraining). */
+/** The model a run trains, its task, and the FCMAE around it when it pretrains one. */
 interface RunModel {
   model: VisionModel;
-  task?: TrainingTask<null>;
+  task?: TrainingTask<unknown>;
   fcmae?: Fcmae;
+}
+
+/** The run's task: run.json's, or (older run folders) FCMAE when FCMAE options are set. */
+export function runTask(rc: RunConfig): TaskName {
+  return rc.task ?? (rc.fcmae ? 'fcmae' : 'classification');
 }
 
 function buildModel(engine: Engine, rc: RunConfig, data: RunData): RunModel {
   const seed = rc.train.seed;
-  if (rc.fcmae) {
-    const fcmae = createFcmae(engine, rc.model, rc.fcmae, { in_chans: data.channels, ...rc.modelOverrides }, { seed });
+  if (runTask(rc) === 'fcmae') {
+    const fcmae = createFcmae(engine, rc.model, rc.fcmae ?? {}, { in_chans: data.channels, ...rc.modelOverrides }, { seed });
     return { model: fcmae.net, fcmae };
   }
   return { model: engine.createModel(rc.model, { ...runModelOverrides(rc, data.numClasses, data.channels), seed }) };
 }
 
-/** FCMAE runs: the pretraining task, writing reconstructions into the run folder after each epoch. */
-function withTask(engine: Engine, rm: RunModel, rc: RunConfig, dir: string): RunModel {
-  if (!rm.fcmae) return rm;
-  const task = fcmaeTask(engine, rm.fcmae, {
+/** The run's task on its model; FCMAE runs write reconstructions into the run folder after each epoch. */
+function withTask(rm: RunModel, rc: RunConfig, dir: string, data: RunData): RunModel {
+  const { mean, std } = data.test as { mean?: readonly number[]; std?: readonly number[] } | null ?? {};
+  const task = trainingTask(runTask(rc), {
+    model: rm.model,
+    labelSmoothing: rc.train.labelSmoothing,
     seed: rc.train.seed,
+    fcmae: rm.fcmae,
     onReconstructions: (epoch, image) => writePng(runFolderFiles(dir).reconstructions(epoch), image),
+    mean,
+    std,
   });
   return { ...rm, task };
 }
@@ -290,9 +305,7 @@ async function runWith(
   };
   let trainer;
   try {
-    trainer = run.task
-      ? await Trainer.create<null>(model, rc.train, data.train, data.test, io, run.task)
-      : await Trainer.create(model, rc.train, data.train, data.test, io);
+    trainer = await Trainer.create<unknown>(model, rc.train, data.train, data.test, io, run.task);
   } catch (e) {
     await data.close();
     throw e;
@@ -355,8 +368,10 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     threads: capThreads(o.threads, hooks.onWarning),
     runId: globalThis.crypto.randomUUID(),
     ...(o.fcmae ? { fcmae: o.fcmae } : {}),
+    ...(o.task ? { task: checkTaskName(o.task) } : {}),
     ...(o.init ? { init: o.init } : {}),
   };
+  if (o.fcmae && o.task && o.task !== 'fcmae') throw new ConfigError(`--task ${o.task}: FCMAE options were given too (they belong to --task fcmae)`);
   // Everything that can be wrong with the options is checked before the run folder is created.
   checkNewRunFolder(o.out);
   if (isFashionMnistSpec(rc.data)) {
@@ -364,7 +379,7 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
   } else {
     if (!pathExists(rc.data))
       throw new ConfigError(`--data '${rc.data}' is not a known data set (fashion-mnist, fashion-mnist:PATH, fashion-mnist:bundled) nor an existing image folder`);
-    if (rc.fcmae) throw new ConfigError(`--data ${rc.data}: FCMAE pretraining reads Fashion-MNIST (fashion-mnist, fashion-mnist:PATH or fashion-mnist:bundled) for now`);
+    if (runTask(rc) === 'fcmae') throw new ConfigError(`--data ${rc.data}: FCMAE pretraining reads Fashion-MNIST (fashion-mnist, fashion-mnist:PATH or fashion-mnist:bundled) for now`);
     if (rc.train.multiScale) throw new ConfigError(`--multi-scale works with Fashion-MNIST data; an image folder (${rc.data}) is read at one --size`);
     rc.folder = { ...defaultFolderOptions(), ...o.folder, classes: [...openImageFolder(rc.data, { split: o.folder?.split, valFraction: o.folder?.valFraction, seed: rc.train.seed }).classes] };
   }
@@ -380,13 +395,14 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     // Fine-tuning: the backbone from the given weights, a fresh classifier for this run's classes.
     if (rc.init) await model.loadWeights(rc.init.weights, { backboneOnly: true });
     if (rc.train.freezeBackbone) backboneKeys(model);
+    const run = withTask(built, rc, o.out, data); // a task the model cannot do is refused before the folder exists
     createRunFolder(o.out);
     return await runLocked(o.out, 'train', hooks, async (lock) => {
       // Again under the lock: another job may have started a run here since the check above.
       checkNewRunFolder(o.out, '--out', lock);
       removeStaleTempFiles(o.out);
       writeRunConfig(o.out, rc);
-      return runWith(engine, rc, o.out, data, withTask(engine, built, rc, o.out), null, hooks);
+      return runWith(engine, rc, o.out, data, run, null, hooks);
     });
   } finally {
     await data.close();
@@ -460,7 +476,7 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
     if (fileConfig === null || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads) writeRunConfig(dir, rc);
     const data = await loadRunData(rc, hooks.onWarning);
     try {
-      return await runWith(engine, rc, dir, data, withTask(engine, buildModel(engine, rc, data), rc, dir), loaded.ckpt, hooks);
+      return await runWith(engine, rc, dir, data, withTask(buildModel(engine, rc, data), rc, dir, data), loaded.ckpt, hooks);
     } finally {
       await data.close();
     }

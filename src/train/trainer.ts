@@ -4,7 +4,7 @@
  * state, RNG state, sampler position, step). File access is injected (`TrainerIO`), so the loop
  * itself runs anywhere ONNX Runtime does.
  */
-import { ConfigError, InterruptedError, NumericalError, TrainingError } from '../errors.js';
+import { ConfigError, InterruptedError, TrainingError } from '../errors.js';
 import type { MultiScaleState } from '../data/multiscale_sampler.js';
 import type { SamplerState } from '../data/sampler.js';
 import type { ImageDataset } from '../data/transforms.js';
@@ -12,7 +12,8 @@ import type { VisionModel } from '../models/base.js';
 import type { Session } from '../runtime/session.js';
 import type { Tensor } from '../tensor.js';
 import { Rng, type RngState } from '../util/rng.js';
-import { ArrayBatches, evalBatches, type EvalData, type TrainBatch, type TrainBatches } from './batches.js';
+import { ArrayBatches, type EvalData, type TrainBatch, type TrainBatches } from './batches.js';
+import { evaluateObjective, type EvalResult, type Evaluation } from './evaluate.js';
 import { layerDecayScales, type LayerDecayMode } from './layer_decay.js';
 import { crossEntropy, type ClassTargets } from './losses.js';
 import type { Objective } from './objective.js';
@@ -99,11 +100,21 @@ export interface CheckpointMeta {
   epochSums?: EpochSums;
 }
 
-/** Sums over the steps of the current epoch so far (loss × images, correct predictions, images). */
+/** Sums over the steps of the current epoch so far: loss × images, each metric × images, images. */
 export interface EpochSums {
   loss: number;
-  correct: number;
+  /** The objective's metrics × images (classification: `acc`). */
+  metrics?: Record<string, number>;
+  /** Correct predictions: how checkpoints before per-metric sums kept `acc` (read on resume). */
+  correct?: number;
   seen: number;
+}
+
+/** Epoch sums as this trainer keeps them: older checkpoints' `correct` becomes the `acc` sum. */
+function currentSums(s: EpochSums | undefined): Required<Pick<EpochSums, 'loss' | 'metrics' | 'seen'>> {
+  if (!s) return { loss: 0, metrics: {}, seen: 0 };
+  const metrics = { ...(s.metrics ?? (s.correct !== undefined && !Number.isNaN(s.correct) ? { acc: s.correct } : {})) };
+  return { loss: s.loss, metrics, seen: s.seen };
 }
 
 export interface TrainerIO {
@@ -121,29 +132,25 @@ export type TrainerEvent =
   | { type: 'epoch'; record: MetricsRecord }
   | { type: 'checkpoint'; step: number };
 
-export interface EvalResult {
-  /** NaN where the task has no accuracy (pretraining). */
-  accuracy: number;
-  loss: number;
-  count: number;
-}
+export type { EvalResult };
 
 /**
  * What is trained: the objective the step minimises, the targets it takes from each batch, and how
- * the model is evaluated at the end of every epoch. Classification is the default task.
+ * the model is evaluated at the end of every epoch (through an objective too: `evaluateObjective`).
+ * Tasks are chosen by name (tasks/training_tasks.ts); classification is the default.
  */
 export interface TrainingTask<T> {
+  /** The task's registry name ('classification', 'token-labelling', 'fcmae'). */
+  readonly name: string;
   objective: Objective<T>;
   targets(batch: TrainBatch): T;
-  /** Evaluate the model (its weights synced from the step) after epoch `epoch` (1-based). */
-  evaluate(
-    model: VisionModel,
-    data: EvalData,
-    inputSize: number,
-    batchSize: number,
-    onProgress?: (done: number, total: number) => void,
-    epoch?: number,
-  ): Promise<EvalResult>;
+  /** How the model is evaluated after epoch `epoch` (1-based; undefined for a second evaluation, e.g. of the EMA weights). */
+  evaluation(epoch?: number): Evaluation<unknown>;
+}
+
+/** Cross-entropy and accuracy against a test batch's labels (no smoothing: the loss people compare). */
+export function classificationEvaluation(): Evaluation<ClassTargets> {
+  return { objective: crossEntropy(), targets: (b) => b.labels };
 }
 
 /**
@@ -151,50 +158,18 @@ export interface TrainingTask<T> {
  * Mixup/CutMix mixed it (smoothing is then already in them); accuracy and loss on the test set.
  */
 export function classificationTask(labelSmoothing: number): TrainingTask<ClassTargets> {
-  return { objective: crossEntropy({ labelSmoothing }), targets: (b) => b.soft ?? b.labels, evaluate };
+  return { name: 'classification', objective: crossEntropy({ labelSmoothing }), targets: (b) => b.soft ?? b.labels, evaluation: classificationEvaluation };
 }
 
-/** Accuracy and mean cross-entropy of a model (eval mode) on a data set. */
-export async function evaluate(
+/** Accuracy and mean cross-entropy of a classifier (eval mode) on a data set. */
+export function evaluate(
   model: VisionModel,
   data: EvalData,
   inputSize: number,
   batchSize: number,
   onProgress?: (done: number, total: number) => void,
 ): Promise<EvalResult> {
-  const wasTraining = model.training;
-  model.eval();
-  let correct = 0;
-  let lossSum = 0;
-  let start = 0;
-  try {
-    for await (const batch of evalBatches(data, inputSize, batchSize, model.defaultInputSize[0])) {
-      const { logits } = await model.run(batch.x);
-      const k = logits.shape[1]!;
-      const z = logits.data as Float32Array;
-      const bad = z.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0)
-        throw new NumericalError(
-          `${model.name || model.family} produced a non-finite logit (${z[bad]}) for test image ${start + Math.floor(bad / k)}: ` +
-            `the weights are corrupt or diverged, so accuracy and loss would be meaningless`,
-        );
-      batch.labels.forEach((label, i) => {
-        let best = 0;
-        let max = -Infinity;
-        for (let j = 0; j < k; j++) if (z[i * k + j]! > max) (max = z[i * k + j]!), (best = j);
-        if (best === label) correct++;
-        let lse = 0;
-        for (let j = 0; j < k; j++) lse += Math.exp(z[i * k + j]! - max);
-        lossSum += Math.log(lse) + max - z[i * k + label]!;
-      });
-      start += batch.labels.length;
-      onProgress?.(start, data.count);
-    }
-  } finally {
-    model.train(wasTraining);
-  }
-  // Images actually evaluated (an image folder may skip unreadable ones).
-  return { accuracy: correct / start, loss: lossSum / start, count: start };
+  return evaluateObjective(model, data, inputSize, batchSize, classificationEvaluation(), onProgress);
 }
 
 export function validateConfig(c: TrainConfig, trainCount: number): void {
@@ -225,7 +200,7 @@ export class Trainer<T = ClassTargets> {
   private metricsCount = 0;
   private bestTestAcc = 0;
   private elapsed = 0;
-  private epochSums: EpochSums = { loss: 0, correct: 0, seen: 0 };
+  private epochSums = currentSums(undefined);
   /** Step of the last checkpoint written or resumed from (null: none yet), for error messages. */
   private lastCheckpointStep: number | null = null;
   private constructor(
@@ -316,7 +291,7 @@ export class Trainer<T = ClassTargets> {
     this.metricsCount = ckpt.meta.metricsCount;
     this.bestTestAcc = ckpt.meta.bestTestAcc;
     this.elapsed = ckpt.meta.elapsed;
-    this.epochSums = { ...(ckpt.meta.epochSums ?? { loss: 0, correct: 0, seen: 0 }) };
+    this.epochSums = currentSums(ckpt.meta.epochSums);
     this.lastCheckpointStep = ckpt.train.step;
   }
 
@@ -332,7 +307,7 @@ export class Trainer<T = ClassTargets> {
         metricsCount: this.metricsCount,
         bestTestAcc: this.bestTestAcc,
         elapsed: this.elapsed,
-        epochSums: { ...this.epochSums },
+        epochSums: { loss: this.epochSums.loss, metrics: { ...this.epochSums.metrics }, seen: this.epochSums.seen },
       },
     };
   }
@@ -396,7 +371,7 @@ export class Trainer<T = ClassTargets> {
         const size = batch.labels.length;
         const acc = res.metrics.acc ?? NaN;
         this.epochSums.loss += res.loss * size;
-        this.epochSums.correct += acc * size;
+        for (const [k, v] of Object.entries(res.metrics)) this.epochSums.metrics[k] = (this.epochSums.metrics[k] ?? 0) + v * size;
         this.epochSums.seen += size;
         const extra: MetricsRecord = {};
         for (const [k, v] of Object.entries(res.metrics)) if (k !== 'acc') extra[k] = v;
@@ -413,27 +388,23 @@ export class Trainer<T = ClassTargets> {
         epoch: this.epoch + 1,
         step: this.step.stepCount,
         train_loss: sums.seen ? sums.loss / sums.seen : NaN,
-        ...(Number.isNaN(sums.correct) ? {} : { train_acc: sums.seen ? sums.correct / sums.seen : NaN }),
+        // The objective's metrics, averaged over the epoch's images (classification: train_acc).
+        ...Object.fromEntries(Object.entries(sums.metrics).map(([k, v]) => [`train_${k}`, sums.seen ? v / sums.seen : NaN])),
         lr: this.lrAt(this.step.stepCount),
         elapsed_s: this.elapsed,
       };
       if (this.testData) {
         this.step.syncToModel(false);
-        last = await this.task.evaluate(
-          this.model,
-          this.testData,
-          c.inputSize,
-          c.evalBatchSize,
-          (done, total) => onEvent?.({ type: 'eval', epoch: this.epoch, done, total }),
-          this.epoch + 1,
+        last = await evaluateObjective(this.model, this.testData, c.inputSize, c.evalBatchSize, this.task.evaluation(this.epoch + 1), (done, total) =>
+          onEvent?.({ type: 'eval', epoch: this.epoch, done, total }),
         );
-        if (!Number.isNaN(last.accuracy)) record.test_acc = last.accuracy;
         record.test_loss = last.loss;
+        for (const [k, v] of Object.entries(last.metrics)) record[`test_${k}`] = v;
         if (c.emaDecay > 0) {
           this.step.syncToModel(true);
-          const ema = await this.task.evaluate(this.model, this.testData, c.inputSize, c.evalBatchSize);
-          if (!Number.isNaN(ema.accuracy)) record.test_acc_ema = ema.accuracy;
+          const ema = await evaluateObjective(this.model, this.testData, c.inputSize, c.evalBatchSize, this.task.evaluation());
           record.test_loss_ema = ema.loss;
+          for (const [k, v] of Object.entries(ema.metrics)) record[`test_${k}_ema`] = v;
           this.step.syncToModel(false);
         }
         if (!Number.isNaN(last.accuracy)) this.bestTestAcc = Math.max(this.bestTestAcc, last.accuracy);
@@ -441,7 +412,7 @@ export class Trainer<T = ClassTargets> {
       this.record(record);
       onEvent?.({ type: 'epoch', record });
       this.epoch++;
-      this.epochSums = { loss: 0, correct: 0, seen: 0 };
+      this.epochSums = currentSums(undefined);
       await this.save(onEvent);
     }
     this.step.syncToModel(false);
