@@ -170,9 +170,14 @@ function claimPartial(blob: string): string {
 
 export interface Transfer {
   url: string;
-  /** Final path of the blob. */
+  /**
+   * Final path of the blob. With `nameBySha256` (a URL without a known hash) its folder only: the
+   * blob is named by the sha256 of what was downloaded.
+   */
   blob: string;
-  want: Expected;
+  /** Size and hash to check; a null size is learnt from the response (Content-Length / Content-Range). */
+  want: { size: number | null; hash: Expected['hash'] };
+  nameBySha256?: boolean;
   /** What is being fetched, for messages (`hf:org/name:file`, the URL). */
   name: string;
   /** Where `want` comes from, for messages ("the hub's record"). */
@@ -188,19 +193,46 @@ export function isRedirectLoop(err: unknown): boolean {
   return /redirect count exceeded/i.test(String((err as { cause?: { message?: string } })?.cause?.message ?? ''));
 }
 
-/** Append the bytes of `t.url` to `partial` from its current size on (HTTP Range), with progress. */
-async function downloadInto(t: Transfer, partial: string): Promise<void> {
-  const total = t.want.size;
+/** The total size a response announces: Content-Range's total for a 206, Content-Length otherwise (not when compressed). */
+function announcedSize(resp: Response, ranged: boolean): number | null {
+  if (ranged) {
+    const m = /\/(\d+)$/.exec(resp.headers.get('content-range') ?? '');
+    return m ? Number(m[1]) : null;
+  }
+  const enc = resp.headers.get('content-encoding');
+  const len = resp.headers.get('content-length');
+  return len !== null && /^\d+$/.test(len) && (!enc || enc === 'identity') ? Number(len) : null;
+}
+
+/**
+ * Append the bytes of `t.url` to `partial` from its current size on (HTTP Range), with progress.
+ * Returns the file's total size when known (from `t.want` or the response).
+ */
+async function downloadInto(t: Transfer, partial: string, known: number | null): Promise<number | null> {
+  let total = known;
   let have = Math.max(0, sizeOf(partial));
-  if (have > total) have = 0; // not a prefix of this blob: start over
-  t.onStart?.(total, have);
-  if (have === total && total > 0) return; // complete already: only the check is left
+  if (total !== null && have > total) have = 0; // not a prefix of this blob: start over
+  if (total !== null && have === total && total > 0) {
+    t.onStart?.(total, have);
+    return total; // complete already: only the check is left
+  }
   const headers: Record<string, string> = { ...t.headers };
   if (have > 0) headers.Range = `bytes=${have}-`;
   const resp = await t.fetch(t.url, { headers });
+  if (resp.status === 416 && have > 0) {
+    // Nothing left from `have` on: the partial file is complete when the server's total says so.
+    if (announcedSize(resp, true) === have) {
+      t.onStart?.(have, have);
+      return have;
+    }
+    rmSync(partial, { force: true });
+    throw new Error(`${t.url} refused to resume at byte ${have} (416): starting over`);
+  }
   if (!resp.ok) throw new HubError(`${t.name}: ${t.url} answered ${resp.status} ${resp.statusText}`);
   // The server ignored the range, or answered another one: start over.
   if (have > 0 && (resp.status !== 206 || !(resp.headers.get('content-range') ?? '').startsWith(`bytes ${have}-`))) have = 0;
+  total ??= announcedSize(resp, have > 0);
+  t.onStart?.(total ?? 0, have);
   let fd: number;
   try {
     fd = openSync(partial, have > 0 ? 'a' : 'w');
@@ -212,7 +244,7 @@ async function downloadInto(t: Transfer, partial: string): Promise<void> {
   try {
     if (!resp.body) throw new HubError(`${t.name}: ${t.url} sent no body`);
     for await (const chunk of resp.body as unknown as AsyncIterable<Uint8Array>) {
-      if (loaded + chunk.length > total) throw new HubError(`${t.name}: ${t.url} sent more than the expected ${total} bytes`);
+      if (total !== null && loaded + chunk.length > total) throw new HubError(`${t.name}: ${t.url} sent more than the expected ${total} bytes`);
       try {
         writeSync(fd, chunk);
       } catch (err) {
@@ -222,26 +254,29 @@ async function downloadInto(t: Transfer, partial: string): Promise<void> {
       const now = Date.now();
       if (now - lastReport > 100 || loaded === total) {
         lastReport = now;
-        t.onProgress?.(loaded, total);
+        t.onProgress?.(loaded, total ?? 0);
       }
     }
   } finally {
     closeSync(fd);
   }
+  return total;
 }
 
 /**
- * Fetch `t.url` into `t.blob`: resume a partial download if one is left, retry a dropped connection
- * twice, check size and hash, then rename into place and stamp it as verified. A short download keeps
- * its partial file for the next run; a wrong one (too long, wrong hash) is deleted.
+ * Fetch `t.url` into the cache: resume a partial download if one is left, retry a dropped
+ * connection twice, check size and hash, then rename into place and stamp it as verified; returns
+ * the blob's path. A short download keeps its partial file for the next run; a wrong one (too long,
+ * wrong hash) is deleted.
  */
-export async function fetchBlob(t: Transfer): Promise<void> {
+export async function fetchBlob(t: Transfer): Promise<string> {
   mkdirSync(dirname(t.blob), { recursive: true });
   const mine = claimPartial(t.blob);
+  let total = t.want.size;
   try {
     for (let attempt = 0; ; attempt++) {
       try {
-        await downloadInto(t, mine);
+        total = await downloadInto(t, mine, total);
       } catch (err) {
         if (err instanceof HubError) {
           if (/sent more than/.test(err.message)) rmSync(mine, { force: true });
@@ -251,25 +286,28 @@ export async function fetchBlob(t: Transfer): Promise<void> {
         // A dropped connection leaves the partial file: the next attempt resumes from it.
         if (attempt < 2) continue;
         const cause = (err as { cause?: { message?: string } }).cause?.message;
-        throw new HubError(`${t.name}: download interrupted (${(err as Error).message}${cause ? `: ${cause}` : ''}); the partial file is kept, run again to resume`);
+        const kept = sizeOf(mine) > 0 ? 'the partial file is kept, run again to resume' : 'run again';
+        throw new HubError(`${t.name}: download interrupted (${(err as Error).message}${cause ? `: ${cause}` : ''}); ${kept}`);
       }
-      if (sizeOf(mine) < t.want.size && attempt < 2) continue;
+      if (total !== null && sizeOf(mine) < total && attempt < 2) continue;
       break;
     }
     const size = sizeOf(mine);
-    if (size < t.want.size)
-      throw new HubError(`${t.name}: the download stopped at ${size} of ${t.want.size} bytes; the partial file is kept, run again to resume`);
-    const bad = await verify(mine, t.want);
+    if (total !== null && size < total)
+      throw new HubError(`${t.name}: the download stopped at ${size} of ${total} bytes; the partial file is kept, run again to resume`);
+    const bad = await verify(mine, { size: total ?? size, hash: t.want.hash });
     if (bad) {
       rmSync(mine, { force: true });
       throw new HubError(`${t.name}: the downloaded file does not match ${t.record} (${bad}); it was deleted, run again`);
     }
+    const blob = t.nameBySha256 && !t.want.hash ? join(dirname(t.blob), await hashFile(mine, 'sha256', size)) : t.blob;
     try {
-      renameSync(mine, t.blob); // atomic; a blob another download put there meanwhile has the same bytes
+      renameSync(mine, blob); // atomic; a blob another download put there meanwhile has the same bytes
     } catch (err) {
-      throw new HubError(`${t.name}: cannot move the download into the cache as ${t.blob} (${why(err)})`);
+      throw new HubError(`${t.name}: cannot move the download into the cache as ${blob} (${why(err)})`);
     }
-    writeStamp(t.blob);
+    writeStamp(blob);
+    return blob;
   } finally {
     // Unfinished: hand the partial file to the next run (one left by another failed run is replaced).
     const left = sizeOf(mine);
