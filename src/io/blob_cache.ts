@@ -54,6 +54,15 @@ async function verify(path: string, want: Expected): Promise<string | null> {
   return null;
 }
 
+/** Create a cache folder (and its parents); a failure is a HubError naming it. */
+export function makeDir(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (err) {
+    throw new HubError(`cannot create the cache folder ${path} (${why(err)})`);
+  }
+}
+
 /** Write a small file in one step (temp file + rename): a reader sees the old or the new content. */
 export function writeAtomic(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -78,9 +87,14 @@ function stampTrusted(blob: string): boolean {
   }
 }
 
+/** Record that `blob` was verified as it is now. Only saves later re-hashing: a read-only cache goes without. */
 function writeStamp(blob: string): void {
-  const b = statSync(blob);
-  writeAtomic(stampOf(blob), `${b.size}:${b.mtimeMs}`);
+  try {
+    const b = statSync(blob);
+    writeAtomic(stampOf(blob), `${b.size}:${b.mtimeMs}`);
+  } catch {
+    // not writable: the blob is hashed again on its next use
+  }
 }
 
 /** Remove a damaged blob and its stamp (online: it is fetched again). */
@@ -108,7 +122,7 @@ export async function checkBlob(blob: string, want: Expected): Promise<string | 
  * system without symlinks gets a copy, as huggingface_hub falls back).
  */
 export function linkAtomic(pointer: string, blob: string): void {
-  mkdirSync(dirname(pointer), { recursive: true });
+  makeDir(dirname(pointer));
   const tmp = `${pointer}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     try {
@@ -270,7 +284,7 @@ async function downloadInto(t: Transfer, partial: string, known: number | null):
  * wrong hash) is deleted.
  */
 export async function fetchBlob(t: Transfer): Promise<string> {
-  mkdirSync(dirname(t.blob), { recursive: true });
+  makeDir(dirname(t.blob));
   const mine = claimPartial(t.blob);
   let total = t.want.size;
   try {

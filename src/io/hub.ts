@@ -15,12 +15,12 @@
  * and the hash, size and commit in the hub's answer are validated (io/cache_paths.ts), and every
  * path is checked to stay inside the cache. A cached blob is verified before every use, offline too.
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathsInfo } from '@huggingface/hub';
 import { HubError } from '../errors.js';
-import { checkBlob, discardBlob, fetchBlob, hashFile, hashFromName, isRedirectLoop, linkAtomic, writeAtomic, type Expected } from './blob_cache.js';
+import { checkBlob, discardBlob, fetchBlob, hashFile, hashFromName, isRedirectLoop, linkAtomic, makeDir, writeAtomic, type Expected } from './blob_cache.js';
 import { checkHex, checkRepoFile, checkRepoId, checkRevision, checkSize, inside, shown } from './cache_paths.js';
 
 export type HubProgress =
@@ -179,7 +179,7 @@ export async function hubFile(ref: HubRef, o: HubOptions = {}): Promise<string> 
   const finish = (cached: boolean) => {
     linkAtomic(pointer, blob);
     // Only now, with the snapshot complete, does the revision point at the new commit.
-    mkdirSync(dirname(refFile), { recursive: true });
+    makeDir(dirname(refFile));
     writeAtomic(refFile, commit);
     o.onProgress?.({ status: 'done', repo, file, path: pointer, cached });
     return pointer;

@@ -13,10 +13,10 @@
  * localhost: tests and local mirrors); everything else must be `https://`.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { HubError } from '../errors.js';
-import { checkBlob, discardBlob, fetchBlob, hashFile, hashFromName, linkAtomic, writeAtomic } from './blob_cache.js';
+import { checkBlob, discardBlob, fetchBlob, hashFile, hashFromName, linkAtomic, makeDir, writeAtomic } from './blob_cache.js';
 import { checkHex, inside, shown } from './cache_paths.js';
 import { defaultCacheDir, type HubProgress } from './hub.js';
 
@@ -136,7 +136,7 @@ export async function urlFile(source: string, o: UrlOptions = {}): Promise<strin
   }
   if (offline)
     throw new HubError(`${url}: offline mode (VISIONMIX_OFFLINE / HF_HUB_OFFLINE), and it is not in the cache (${cacheDir}); connect once to download it, or set VISIONMIX_CACHE to a cache that has it`);
-  mkdirSync(entry, { recursive: true });
+  makeDir(entry);
   writeAtomic(join(entry, 'url'), `${url}\n`);
   const blob = await fetchBlob({
     url,

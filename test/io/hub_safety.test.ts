@@ -329,3 +329,16 @@ test('a redirect loop is reported as one, naming the URL; a short download keeps
     sb.cleanup();
   }
 });
+
+test('a cache folder that cannot be created is a HubError naming it (no stack trace), and the file in its way is left alone', async () => {
+  const sb = sandbox();
+  const hub = await startFakeHub({ [REPO]: { 'model.safetensors': bytes(1000) } }, C1);
+  try {
+    const cacheDir = join(sb.root, 'victim', 'file'); // a file, not a folder
+    await assert.rejects(hubFile(parseHubRef(`hf:${REPO}`)!, { hubUrl: hub.url, cacheDir }), isHubError(/cannot create the cache folder .*victim\/file\/models--t--good\/blobs \(ENOTDIR\)/));
+    sb.untouched('cache folder in the way');
+  } finally {
+    await hub.close();
+    sb.cleanup();
+  }
+});
