@@ -25,6 +25,14 @@ export class WeightsError extends VisionmixError {
   }
 }
 
+/**
+ * Weights could not be fetched from the hub or a URL, or the download cache holds something unusable:
+ * a value from outside (repo id, revision, file path, hash, commit) that is not safe as a cache path,
+ * a redirect loop, a damaged cached file (the message names the path to delete). A WeightsError, so
+ * code that handles weights that cannot be loaded handles these too.
+ */
+export class HubError extends WeightsError {}
+
 /** A data file or data set is unreadable or malformed. */
 export class DataError extends VisionmixError {}
 

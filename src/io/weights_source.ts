@@ -1,6 +1,7 @@
 /**
- * Resolve a weights source to a state dict (name → Tensor): a local safetensors file, or a hub
- * reference `hf:org/repo[@revision][:file]` downloaded into the cache (io/hub.ts). Node-only (file
+ * Resolve a weights source to a state dict (name → Tensor): a local safetensors file, a hub
+ * reference `hf:org/repo[@revision][:file]` (io/hub.ts) or a URL `https://…[#sha256=…]`
+ * (io/url_cache.ts), both downloaded into the cache. Node-only (file
  * system), hence in `io/`: the browser entry brings its own resolver (fetch) behind the same
  * `Runtime.readWeights` hook.
  */
@@ -9,22 +10,29 @@ import type { Tensor } from '../tensor.js';
 import { pathExists } from './files.js';
 import { hubFile, parseHubRef, type HubOptions } from './hub.js';
 import { readSafetensors } from './safetensors.js';
+import { isWeightsUrl, urlFile } from './url_cache.js';
 
-export type ReadWeightsOptions = Pick<HubOptions, 'onProgress' | 'offline' | 'cacheDir' | 'hubUrl' | 'accessToken'>;
+export type ReadWeightsOptions = Pick<HubOptions, 'onProgress' | 'offline' | 'cacheDir' | 'hubUrl' | 'accessToken'> & {
+  /** A URL source's sha256 when known (e.g. a pretrained tag's record). */
+  sha256?: string;
+};
 
-/** `https://…`, `s3://…`, `file://…` and the like. */
+/** `s3://…`, `file://…` and the like (http(s) is handled above). */
 const URL_LIKE = /^[a-z][a-z0-9+.-]*:\/\//i;
 /** Hub ids written the timm way (`hf-hub:org/name`, `hf_hub:…`) or bare (`timm/convnext_tiny.fb_in1k`, `org/name`). */
 const HUB_LIKE = /^(hf[-_]hub:|timm\/)|^[\w.-]+\/[\w.-]+$/;
 
 export async function readWeightsSource(source: string, o: ReadWeightsOptions = {}): Promise<Map<string, Tensor>> {
-  if (typeof source !== 'string' || source === '') throw new WeightsError(`weights source must be a file path or hf:org/repo, got ${JSON.stringify(source)}`);
+  if (typeof source !== 'string' || source === '') throw new WeightsError(`weights source must be a file path, hf:org/repo or https://…, got ${JSON.stringify(source)}`);
   const hub = parseHubRef(source);
   if (hub) return readSafetensors(await hubFile(hub, o));
+  if (isWeightsUrl(source)) return readSafetensors(await urlFile(source, o));
   if (pathExists(source)) return readSafetensors(source);
   if (source.startsWith('hf:')) throw new WeightsError(`weights source ${source}: a hub reference is hf:org/name[@revision][:file]`);
   if (URL_LIKE.test(source))
-    throw new WeightsError(`weights '${source}' is a URL, not a local file: give a local .safetensors file, or a hub repository as hf:org/name (e.g. hf:timm/convnext_atto.d2_in1k)`);
+    throw new WeightsError(
+      `weights '${source}' is a URL of a kind not downloaded: give an https:// URL, a local .safetensors file, or a hub repository as hf:org/name (e.g. hf:timm/convnext_atto.d2_in1k)`,
+    );
   if (HUB_LIKE.test(source) && !source.endsWith('.safetensors')) {
     const repo = source.replace(/^hf[-_]hub:/, '');
     throw new WeightsError(`weights '${source}' is not a local file; for the hub repository write hf:${repo}`);

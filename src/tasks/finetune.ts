@@ -2,13 +2,15 @@
 import { ConfigError, DataError } from '../errors.js';
 import { pathExists } from '../io/files.js';
 import { runFolderFiles } from '../io/run_folder.js';
+import { isWeightsUrl } from '../io/url_cache.js';
 import { pretrainedConfig } from '../models/registry.js';
 import { openImageFolder } from './image_folder.js';
 import { isFashionMnistSpec, readRunFolderConfig, runTask } from './train.js';
 
 /**
  * The weights source a fine-tuning run starts from: the tag's hub weights (`pretrained`), a run
- * folder's final weights (or, for an FCMAE pretraining run, its encoder), a file, or `hf:org/repo`.
+ * folder's final weights (or, for an FCMAE pretraining run, its encoder), a file, `hf:org/repo` or an
+ * `https://` URL (both downloaded into the cache when the weights are read).
  */
 export function resolveInitWeights(model: string, o: { weights?: string; pretrained?: boolean }): string {
   if (o.pretrained) {
@@ -18,7 +20,7 @@ export function resolveInitWeights(model: string, o: { weights?: string; pretrai
   }
   if (!o.weights) throw new ConfigError('--weights SRC or --pretrained is required: finetune starts from trained weights (train starts from scratch)');
   const w = o.weights;
-  if (w.startsWith('hf:')) return w;
+  if (w.startsWith('hf:') || isWeightsUrl(w)) return w;
   if (!pathExists(w)) throw new DataError(`--weights ${w} does not exist`);
   const files = runFolderFiles(w);
   if (pathExists(files.config)) {
@@ -42,7 +44,7 @@ export function resolveInitWeights(model: string, o: { weights?: string; pretrai
  * when `weights` is not a run folder.
  */
 export function runFolderModel(weights: string): { model: string; config?: string } | undefined {
-  if (weights.startsWith('hf:') || !pathExists(runFolderFiles(weights).config)) return undefined;
+  if (weights.startsWith('hf:') || isWeightsUrl(weights) || !pathExists(runFolderFiles(weights).config)) return undefined;
   const rc = readRunFolderConfig(weights);
   if (!rc) return undefined;
   const strip = (c: Record<string, unknown>) => {

@@ -1,11 +1,12 @@
 /**
  * `visionmix predict --model convnext_atto --weights hf:timm/convnext_atto.d2_in1k photo` against a
  * loopback stand-in of the hub serving the golden weights: the same output as the local file; the
- * second run is served from the cache with the server stopped.
+ * second run is served from the cache with the server stopped; an http(s) URL of the same file too.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +39,13 @@ test('predict with hf: weights = predict with the file; then from the cache with
     assert.equal(viaHub.status, 0, viaHub.stderr);
     assert.match(viaHub.stderr, /downloading timm\/convnext_atto\.d2_in1k\/model\.safetensors/);
     assert.deepEqual(JSON.parse(viaHub.stdout), JSON.parse(local.stdout));
+    // The same file by its URL, checked against its sha256 (a separate cache entry).
+    const sha = createHash('sha256').update(readFileSync(weightsFile)).digest('hex');
+    const url = `${hub.url}/timm/convnext_atto.d2_in1k/resolve/main/model.safetensors`;
+    const viaUrl = await cli(['predict', '-m', 'convnext_atto', '--weights', `${url}#sha256=${sha}`, '--json', photo], env);
+    assert.equal(viaUrl.status, 0, viaUrl.stderr);
+    assert.ok(viaUrl.stderr.includes(`downloading ${url}…`), viaUrl.stderr);
+    assert.deepEqual(JSON.parse(viaUrl.stdout), JSON.parse(local.stdout));
     // ImageNet labels, top 5.
     const [first] = JSON.parse(local.stdout) as { top: { label: string }[] }[];
     assert.equal(first!.top.length, 5);
