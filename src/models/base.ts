@@ -105,13 +105,22 @@ export interface ObjectiveRef {
   readonly name: string;
 }
 
-export interface LossOptions {
+/** What a traced call is given besides its input. */
+export interface ForwardOptions {
+  /**
+   * The formulation to trace, for models that have several of one network ('' or absent: the
+   * model's `graphVariant`; FCMAE: 'dense' or 'sparse'). Part of every compile-cache key.
+   */
+  variant?: string;
+}
+
+export interface LossOptions extends ForwardOptions {
   /** What to minimise (default: mean cross-entropy against integer labels or soft targets). */
   objective?: ObjectiveRef;
   threads?: number;
 }
 
-export interface EvaluateOptions {
+export interface EvaluateOptions extends ForwardOptions {
   objective: ObjectiveRef;
   /** Named model outputs to return besides the loss and metrics. */
   outputs?: readonly string[];
@@ -237,7 +246,7 @@ export abstract class VisionModel extends Module {
   private rng = new Rng(0);
 
   /** Trace the whole network on a symbolic input; returns every named output. */
-  abstract forwardTraced(x: Value): TracedOutputs;
+  abstract forwardTraced(x: Value, o?: ForwardOptions): TracedOutputs;
 
   /** Check an input size ([C, H, W]) before tracing: throw a ConfigError/ShapeError naming what is wrong. */
   checkInputSize(_size: readonly [number, number, number]): void {}

@@ -70,12 +70,37 @@ class ConvNeXtMlp extends Module {
     this.fc2 = new Linear(hidden, dim, { init: 'trunc_normal', convWeight });
   }
 
-  forward(x: Value): Value {
+  /** `visible`: the rows as GRN's statistics must see them (masked positions zero, for FCMAE). */
+  forward(x: Value, visible: (rows: Value) => Value = (r) => r): Value {
     x = F.gelu(this.fc1.call(x));
-    x = this.grn.call(x);
+    if (this.grn instanceof GRN) x = this.grn.call(visible(x));
     return this.fc2.call(x);
   }
 }
+
+/**
+ * Where a block's per-position part (LN, MLP, GRN, layer scale) runs: on every position of the map
+ * (`EVERY_POSITION`, the ordinary network), or — FCMAE's masked encoder — on the visible positions
+ * only, densely masked or gathered (models/fcmae.ts). One block forward serves all of them.
+ */
+export interface Positions {
+  /** The block's depthwise conv on the map, whose output is read at these positions only. */
+  depthwise(conv: Conv2d, x: Value): Value;
+  /** NCHW map → channels-last rows of the positions the per-position part runs on. */
+  rows(y: Value): Value;
+  /** The rows as GRN's statistics must see them: masked positions zero. */
+  visible(r: Value): Value;
+  /** Rows → NCHW map (zero where nothing ran). */
+  map(r: Value): Value;
+}
+
+/** Every position: NCHW ↔ NHWC around the per-position part. */
+export const EVERY_POSITION: Positions = {
+  depthwise: (conv, x) => conv.call(x),
+  rows: (y) => F.transpose(y, [0, 2, 3, 1]),
+  visible: (r) => r,
+  map: (r) => F.transpose(r, [0, 3, 1, 2]),
+};
 
 /**
  * dwconv7×7 → LN → Linear(C→4C) → GELU → [GRN] → Linear(4C→C) → [γ·] → drop path → + x.
@@ -100,15 +125,13 @@ export class ConvNeXtBlock extends Module {
     this.drop_path = dropPath > 0 ? new DropPath(dropPath) : new Identity();
   }
 
-  forward(x: Value): Value {
-    const shortcut = x;
-    let y = this.conv_dw.call(x);
-    y = F.transpose(y, [0, 2, 3, 1]);
+  /** `at`: the positions the per-position part runs on (every one, but for FCMAE's masked encoder). */
+  forward(x: Value, at: Positions = EVERY_POSITION): Value {
+    let y = at.rows(at.depthwise(this.conv_dw, x));
     y = this.norm.call(y);
-    y = this.mlp.call(y);
+    y = this.mlp.call(y, (r: Value) => at.visible(r));
     if (this.gamma) y = F.mul(y, this.gamma.value);
-    y = F.transpose(y, [0, 3, 1, 2]);
-    return F.add(shortcut, this.drop_path.call(y));
+    return F.add(x, this.drop_path.call(at.map(y)));
   }
 }
 

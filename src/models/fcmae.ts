@@ -19,9 +19,9 @@ import { truncNormal } from '../nn/init.js';
 import { Conv2d, GRN, Identity, LayerNorm, ModuleList, Sequential } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type GroupMatcher, type TracedOutputs } from './base.js';
+import { VisionModel, type ForwardOptions, type GroupMatcher, type TracedOutputs } from './base.js';
 import { configSchema, field, type ConfigOf } from './config.js';
-import { ConvNeXt, ConvNeXtBlock, type ConvNeXtConfig, type ConvNeXtStage, officialToTimm } from './convnext.js';
+import { ConvNeXt, ConvNeXtBlock, type ConvNeXtConfig, type ConvNeXtStage, type Positions, officialToTimm } from './convnext.js';
 import { fitUnitDims, stripWrapper } from './state_dict.js';
 
 // ---- options ------------------------------------------------------------------------------------
@@ -213,17 +213,6 @@ export class FcmaeEncoder extends Module {
  */
 export type Formulation = 'dense' | 'sparse';
 
-interface Positions {
-  /** A block's depthwise conv on the map, whose output is read at these positions only. */
-  depthwise(conv: Conv2d, x: Value): Value;
-  /** NCHW map → channels-last rows of the positions the per-position part runs on. */
-  rows(y: Value): Value;
-  /** The rows as GRN's statistics must see them: masked positions zero. */
-  visible(r: Value): Value;
-  /** Rows → NCHW map, zero at the masked positions. */
-  map(r: Value): Value;
-}
-
 /** Every position; `keep` is [N, 1, H, W]. */
 function densePositions(keep: Value): Positions {
   const keepLast = F.transpose(keep, [0, 2, 3, 1]);
@@ -251,19 +240,6 @@ function sparsePositions(tiles: F.ConvTiles, shape: readonly number[]): Position
   };
 }
 
-/** One block in masked mode (spec §5.3). Its input is zero at masked positions, and so is its output. */
-function maskedBlock(b: ConvNeXtBlock, x: Value, at: Positions): Value {
-  return currentGraph().inScope(b.path, () => {
-    let y = at.rows(at.depthwise(b.conv_dw, x));
-    y = b.norm.call(y);
-    y = F.gelu(b.mlp.fc1.call(y));
-    if (b.mlp.grn instanceof GRN) y = b.mlp.grn.call(at.visible(y));
-    y = b.mlp.fc2.call(y);
-    if (b.gamma) y = F.mul(y, b.gamma.value);
-    return F.add(x, b.drop_path.call(at.map(y)));
-  });
-}
-
 /** The faster formulation at a mask ratio (measured, see `Formulation`). */
 export function defaultFormulation(ratio: number): Formulation {
   return ratio >= 0.05 ? 'sparse' : 'dense';
@@ -280,7 +256,10 @@ export class FcmaeNet extends VisionModel {
   readonly classifierPath = '';
   readonly firstConv = 'encoder.stem.0';
   readonly stride: number;
-  /** How the encoder's per-position MLPs run (`Formulation`); the default depends on mask_ratio. */
+  /**
+   * How the encoder runs when a call does not say (`Formulation`; chosen from mask_ratio when built).
+   * A call chooses its own with `variant` (Fcmae.run: the one that serves the mask it is given).
+   */
   formulation: Formulation;
   encoder: FcmaeEncoder;
   proj: Conv2d;
@@ -355,7 +334,10 @@ export class FcmaeNet extends VisionModel {
     if (h % p || w % p) throw new ShapeError(`fcmae: the input size ${h}×${w} must be divisible by patch_size ${p}`);
   }
 
-  forwardTraced(x: Value): TracedOutputs {
+  /** `o.variant`: the encoder formulation to trace ('dense' or 'sparse'; default: `formulation`). */
+  forwardTraced(x: Value, o: ForwardOptions = {}): TracedOutputs {
+    const formulation = o.variant || this.formulation;
+    if (formulation !== 'dense' && formulation !== 'sparse') throw new ConfigError(`fcmae: the encoder formulation must be 'dense' or 'sparse', got ${JSON.stringify(formulation)}`);
     const g = currentGraph();
     const [n, , hIn, wIn] = x.shape as [number, number, number, number];
     const p = this.options.patch_size;
@@ -370,7 +352,7 @@ export class FcmaeNet extends VisionModel {
     // The sparse formulation's tiles per stage (its blocks' depthwise convs share kernel and padding).
     // (With no patch visible at all — a single-patch image — there is nothing to gather.)
     const firstConv = (i: number) => (stages[i]!.blocks.namedChildren()[0]?.[1] as ConvNeXtBlock | undefined)?.conv_dw;
-    const sparse = this.formulation === 'sparse' && shown > 0 && stages.every((_, i) => firstConv(i));
+    const sparse = formulation === 'sparse' && shown > 0 && stages.every((_, i) => firstConv(i));
     const tiles = sparse ? stages.map((_, i) => visibleTiles(mask, i, [h, w], scale(i), shown, firstConv(i)!)) : null;
     // A patchify conv's output rows (sparse) as the stage's map, zero at masked positions.
     const toMap = (rows: Value | null, i: number, shape: number[]) => (rows ? F.scatterPositions(rows, tiles![i]!.pixels, shape) : null);
@@ -388,7 +370,8 @@ export class FcmaeNet extends VisionModel {
             F.mul(conv.call(F.mul(norm.call(y), keeps[i - 1]!)), keeps[i]!);
         }
         const at = tiles ? sparsePositions(tiles[i]!, y.shape) : densePositions(keeps[i]!);
-        for (const b of stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock)) y = maskedBlock(b, y, at);
+        // Each block's input is zero at masked positions, and so is its output (spec §5.3).
+        for (const b of stage.blocks.namedChildren().map(([, m]) => m as ConvNeXtBlock)) y = b.call(y, at);
         return y;
       });
       features.push(z);

@@ -16,6 +16,8 @@ export interface TraceOptions {
   paramsAsInputs?: boolean;
   /** Trace without marking any output (the caller builds on the traced values). */
   unmarked?: boolean;
+  /** The model's formulation to trace (`ForwardOptions.variant`). */
+  variant?: string;
 }
 
 /** Where each requested output went: the tree's shape with graph output names at the leaves. */
@@ -85,7 +87,7 @@ export function traceModel(model: VisionModel, shape: readonly number[], opts: T
   const layout: { [name: string]: OutputLayout } = {};
   const outputs = withGraph(g, () => {
     const x = g.input('input', shape);
-    const all = model.forwardTraced(x);
+    const all = model.forwardTraced(x, opts.variant ? { variant: opts.variant } : {});
     for (const name of wanted) {
       if (name === 'features' && opts.featureIndices) {
         const n = all.features.length;

@@ -186,9 +186,10 @@ export class Engine implements ModelBackend {
     const input = checkInput(model, x, 'lossAndGrads');
     const threads = this.threads(opts.threads);
     const objective = (opts.objective ?? crossEntropy()) as Objective<unknown>;
-    const key = `loss|${input.shape.join('x')}|${objective.name}|${model.training ? 'train' : 'eval'}|th${threads}|${model.graphVariant}`;
+    const variant = opts.variant || model.graphVariant;
+    const key = `loss|${input.shape.join('x')}|${objective.name}|${model.training ? 'train' : 'eval'}|th${threads}|${variant}`;
     const c = this.compiled(this.state(model), key, () => {
-      const lg = buildLossGraph(model, objective, input.shape);
+      const lg = buildLossGraph(model, objective, input.shape, { variant });
       const g = lg.graph;
       withGraph(g, () => {
         g.markOutput(lg.loss, 'loss');
@@ -219,15 +220,16 @@ export class Engine implements ModelBackend {
     model: VisionModel,
     x: Tensor,
     targets: T,
-    o: { objective: Objective<T>; outputs?: readonly string[]; threads?: number },
+    o: { objective: Objective<T>; outputs?: readonly string[]; threads?: number; variant?: string },
   ): Promise<{ loss: number; metrics: Record<string, number>; outputs: Record<string, TensorTree> }> {
     const input = checkInput(model, x, 'evaluate');
     const threads = this.threads(o.threads);
     const names = [...(o.outputs ?? [])].sort();
     checkOutputNames(model, names);
-    const key = `evalloss|${input.shape.join('x')}|${o.objective.name}|${names.join(',')}|${model.training ? 'train' : 'inference'}|eval|w${model.weightsVersion}|th${threads}|${model.graphVariant}`;
+    const variant = o.variant || model.graphVariant;
+    const key = `evalloss|${input.shape.join('x')}|${o.objective.name}|${names.join(',')}|${model.training ? 'train' : 'inference'}|eval|w${model.weightsVersion}|th${threads}|${variant}`;
     const c = this.compiled(this.state(model), key, () => {
-      const lg = buildLossGraph(model, o.objective, input.shape, { withGradients: false });
+      const lg = buildLossGraph(model, o.objective, input.shape, { withGradients: false, variant });
       const g = lg.graph;
       const layout: { [name: string]: OutputLayout } = {};
       withGraph(g, () => {

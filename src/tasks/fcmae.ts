@@ -71,9 +71,7 @@ export class Fcmae {
   async run(x: Tensor, o: FcmaeRunOptions = {}): Promise<{ loss: number; pred: Tensor; mask: Tensor }> {
     const input = copy(x);
     await this.net.ready();
-    const r = await this.withFormulationFor(o.mask, () =>
-      this.engine.evaluate(this.net, input, o.mask ?? null, { objective: this.objective, outputs: ['pred', 'mask'], threads: o.threads }),
-    );
+    const r = await this.engine.evaluate(this.net, input, o.mask ?? null, { objective: this.objective, outputs: ['pred', 'mask'], threads: o.threads, variant: this.variantFor(o.mask) });
     return { loss: r.loss, pred: r.outputs.pred as Tensor, mask: r.outputs.mask as Tensor };
   }
 
@@ -81,23 +79,16 @@ export class Fcmae {
   async lossAndGrads(x: Tensor, o: FcmaeRunOptions = {}): Promise<LossAndGrads> {
     const input = copy(x);
     await this.net.ready();
-    return this.withFormulationFor(o.mask, () => this.engine.lossAndGrads(this.net, input, o.mask ?? null, { objective: this.objective, threads: o.threads }));
+    return this.engine.lossAndGrads(this.net, input, o.mask ?? null, { objective: this.objective, threads: o.threads, variant: this.variantFor(o.mask) });
   }
 
   /**
-   * Start `call` (an engine call) with the encoder formulation that serves `mask`: the sparse graph
-   * only takes masks showing floor(L·(1 − mask_ratio)) patches per image, any other mask runs dense.
-   * The engine traces synchronously when called, so the switch covers exactly this call; were it
-   * ever to trace later, the sparse graph's feed would reject such a mask with a ConfigError.
+   * The encoder formulation that serves `mask`, passed to the traced call (and so to its compile-cache
+   * key): the sparse graph only takes masks showing floor(L·(1 − mask_ratio)) patches per image; any
+   * other mask runs dense. Without a mask (drawn in the graph): the network's own choice.
    */
-  private withFormulationFor<R>(mask: Tensor | undefined, call: () => R): R {
-    const chosen = this.net.formulation;
-    if (mask instanceof Tensor) this.net.formulation = this.net.formulationFor(mask);
-    try {
-      return call();
-    } finally {
-      this.net.formulation = chosen;
-    }
+  private variantFor(mask: Tensor | undefined): string {
+    return mask instanceof Tensor ? this.net.formulationFor(mask) : this.net.formulation;
   }
 }
 

@@ -71,10 +71,10 @@ export function buildLossGraph<T>(
   model: VisionModel,
   objective: Objective<T>,
   inputShape: readonly number[],
-  o: { withGradients?: boolean; frozen?: ReadonlySet<string> } = {},
+  o: { withGradients?: boolean; frozen?: ReadonlySet<string>; variant?: string } = {},
 ): LossGraph<T> {
   const withGradients = o.withGradients ?? true;
-  const { graph, outputs } = traceModel(model, inputShape, { outputs: objective.reads, paramsAsInputs: withGradients, unmarked: true });
+  const { graph, outputs } = traceModel(model, inputShape, { outputs: objective.reads, paramsAsInputs: withGradients, unmarked: true, variant: o.variant });
   for (const name of objective.reads)
     if (!outputs[name]) throw new ConfigError(`objective ${objective.name} reads output '${name}', which ${model.name || model.family} does not have (its outputs: ${model.outputNames.join(', ')})`);
   const named = new Map(model.namedParameters());

@@ -220,3 +220,19 @@ test('bad masks and options are typed errors naming the option and the expected 
   assert.doesNotThrow(() => createFcmae(engine, { family: 'convnext', depths: [1, 1, 1, 1], dims: [8, 8, 8, 8] }, { require_grn: false }));
   assert.throws(() => createFcmae(engine, ENCODER, { decoderEmbedDim: 8, decoder_embed_dim: 8 }), isConfig(/given once/));
 });
+
+test('the encoder formulation is an argument of the traced call and of its compile-cache key, not state switched around a call', async () => {
+  const f = createFcmae(engine, { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], patch_size: 2 }, { patch_size: 16, decoder_embed_dim: 16, mask_ratio: 0.5 });
+  const rng = new Rng(11);
+  const x = new Tensor(Float32Array.from({ length: 2 * 3 * 32 * 32 }, () => rng.normal()), [2, 3, 32, 32], 'float32');
+  const mask = new Tensor(Float32Array.of(1, 0, 0, 1, 0, 1, 1, 0), [2, 4], 'float32'); // 2 of 4 shown: sparse serves it
+  const uneven = new Tensor(Float32Array.of(1, 1, 1, 0, 0, 1, 0, 0), [2, 4], 'float32'); // 1 and 3 shown: dense only
+  assert.equal(f.net.formulation, 'sparse');
+  const sparse = await f.lossAndGrads(x, { mask });
+  const dense = await f.net.lossAndGrads(x, mask, { objective: f.objective, variant: 'dense' });
+  assert.ok(Math.abs(sparse.loss - dense.loss) <= 1e-5 * Math.abs(dense.loss), `${sparse.loss} vs ${dense.loss}`);
+  const r = await f.run(x, { mask: uneven });
+  assert.ok(Number.isFinite(r.loss));
+  assert.equal(f.net.formulation, 'sparse', 'the network\'s default is never switched');
+  await assert.rejects(f.net.lossAndGrads(x, mask, { objective: f.objective, variant: 'sideways' }), { name: 'ConfigError', message: /'dense' or 'sparse'/ });
+});
