@@ -1,7 +1,10 @@
-/** The benchmark's same-run ratios: which rows they read and how (bench/run.ts is imported, not run); interleaved timing. */
+/** The benchmark's same-run ratios: which rows they read and how (the bench/ modules are imported, not run); interleaved timing. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FCMAE_ROWS, cases, evaluateComparisons, type BenchRow, type Section } from '../../bench/run.js';
+import { cases } from '../../bench/cases.js';
+import { FCMAE_ROWS } from '../../bench/cases_training.js';
+import { evaluateComparisons } from '../../bench/ratios.js';
+import type { BenchRow, Section } from '../../bench/types.js';
 import { timeAsync, timeInterleaved } from '../../src/tasks/bench.js';
 
 const row = (model: string, batch: number, min: number, median: number, section: Section = 'inference'): BenchRow => ({
