@@ -223,7 +223,7 @@ export function validateConfig(c: TrainConfig, trainCount: number): void {
   if (!(c.clipGradNorm >= 0)) bad('clip-grad', `must be ≥ 0 (got ${c.clipGradNorm})`);
   if (!Number.isSafeInteger(c.seed)) bad('seed', `must be an integer (got ${c.seed})`);
   if (c.trainImages !== undefined && !(Number.isInteger(c.trainImages) && c.trainImages >= c.batchSize && c.trainImages <= trainCount))
-    bad('train-images', `must be an integer from the batch size (${c.batchSize}) to the ${trainCount} training images (got ${c.trainImages})`);
+    throw new ConfigError(`trainImages must be an integer from the batch size (${c.batchSize}) to the ${trainCount} training images (got ${c.trainImages})`);
   if (c.multiScale !== undefined) {
     const m = c.multiScale;
     if (!Array.isArray(m) || m.length < 2 || !m.every((r) => Number.isInteger(r) && r > 0) || new Set(m).size !== m.length)
@@ -264,7 +264,7 @@ export class Trainer<T = ClassTargets> {
   ): Promise<Trainer<T>> {
     validateConfig(config, trainData.count);
     if (config.trainImages !== undefined) {
-      if ('next' in trainData) throw new ConfigError('--train-images: only array data sets (Fashion-MNIST) can be cut to their first images');
+      if ('next' in trainData) throw new ConfigError('trainImages: only array data sets (Fashion-MNIST) can be cut to their first images, not image folders');
       trainData = firstImages(trainData, config.trainImages);
     }
     const t = (task ?? classificationTask(config.labelSmoothing)) as TrainingTask<T>;
