@@ -11,11 +11,15 @@
  *   node scripts/run_tests.mjs                       # everything
  *   node scripts/run_tests.mjs test/train/resume.test.ts test/cli   # some files or folders
  *   node scripts/run_tests.mjs --no-build test/util  # reuse dist/ (quick iteration)
+ *
+ * The run ends with one line naming what was skipped and why (skip_reporter.mjs collects the skips).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { summariseSkips } from './skip_reporter.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -58,5 +62,20 @@ if (missing.length) {
 // ONNX Runtime's bundled telemetry writes an empty /tmp/mat-debug-<pid>.log per process unless
 // this is set (see README, "ONNX Runtime telemetry"); the tests that check the CLI sets it unset it.
 const env = { ...process.env, ORT_DISABLE_TELEMETRY: process.env.ORT_DISABLE_TELEMETRY ?? '1' };
-const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...compiled], { stdio: 'inherit', env, cwd: root });
+// The usual reporter on stdout (node's default: spec on a terminal, tap otherwise), and beside it one
+// that writes the skipped tests to a file for the summary line.
+const skipDir = mkdtempSync(join(tmpdir(), 'vm-skips-'));
+const skipLog = join(skipDir, 'skips.jsonl');
+const reporters = [
+  `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${pathToFileURL(join(root, 'scripts', 'skip_reporter.mjs')).href}`,
+  `--test-reporter-destination=${skipLog}`,
+];
+const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...reporters, ...compiled], { stdio: 'inherit', env, cwd: root });
+if (existsSync(skipLog)) {
+  const lines = readFileSync(skipLog, 'utf8').split('\n').filter(Boolean);
+  console.log(summariseSkips(lines.map((l) => JSON.parse(l))));
+}
+rmSync(skipDir, { recursive: true, force: true });
 process.exit(run.status ?? 1);

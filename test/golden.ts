@@ -4,22 +4,6 @@ import { join } from 'node:path';
 import type { Tensor } from '../src/tensor.js';
 import { goldenDir, hasGolden } from './helpers.js';
 
-/** True when running in CI (`CI` set to anything but empty, `0` or `false`, as CI services do). */
-export function isCI(): boolean {
-  const v = process.env.CI;
-  return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
-}
-
-/**
- * The `skip` option for tests of `family`'s golden data: a reason when it is missing, false when it
- * is there. Under CI a missing folder is never a skip — the tests run and fail (`goldenCases` names
- * the folder), since a CI run without its reference data proves nothing.
- */
-export function goldenSkip(family: string): string | false {
-  if (hasGolden(family) || isCI()) return false;
-  return `no ${goldenDir(family)}/cases.json (skipped outside CI; with CI=true this fails)`;
-}
-
 export interface GoldenCase {
   name: string;
   family: string;

@@ -26,13 +26,32 @@ export function hasGolden(family: string): boolean {
   return existsSync(join(goldenDir(family), 'cases.json'));
 }
 
+/** True when running in CI (`CI` set to anything but empty, `0` or `false`, as CI services do). */
+export function isCI(): boolean {
+  const v = process.env.CI;
+  return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
+}
+
 /**
- * The `skip` option of a golden test: skipped (with the reason) when the golden folder is missing,
- * except under CI (`CI` set), where a missing folder must fail the run rather than pass it silently.
+ * Every skip for missing ../shared data starts with this, so that `scripts/run_tests.mjs` can sum them
+ * up in its last line.
  */
+export const SHARED_SKIP_PREFIX = 'needs ../shared:';
+
+/**
+ * The `skip` option of a test that reads `rel` (a path under ../shared or $VISIONMIX_SHARED): a reason
+ * when it is missing, false when it is there. Under CI a missing file is never a skip — the test runs
+ * and fails, since a CI run without its reference data proves nothing.
+ */
+export function sharedSkip(rel: string): string | false {
+  const path = join(sharedDir, rel);
+  if (existsSync(path) || isCI()) return false;
+  return `${SHARED_SKIP_PREFIX} ${path} is missing (skipped outside CI; with CI=true this fails)`;
+}
+
+/** `sharedSkip` for the golden data of a family (../shared/golden/<family>/cases.json). */
 export function goldenSkip(family: string): string | false {
-  if (hasGolden(family) || process.env.CI) return false;
-  return `no ../shared/golden/${family}`;
+  return sharedSkip(join('golden', family, 'cases.json'));
 }
 
 export interface CliResult {

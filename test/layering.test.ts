@@ -23,8 +23,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { cruise, type ICruiseResult, type IModule } from 'dependency-cruiser';
-import { isCI } from './golden.js';
-import { repoRoot, sharedDir } from './helpers.js';
+import { repoRoot, sharedDir, sharedSkip } from './helpers.js';
 
 const FOLDERS = ['cli', 'tasks', 'io', 'runtime', 'train', 'models', 'analysis', 'nn', 'data', 'graph'] as const;
 type Folder = (typeof FOLDERS)[number];
@@ -139,7 +138,7 @@ async function findViolations(): Promise<Found> {
 
 // ---- the rules ----------------------------------------------------------------------------------
 
-test("layering: the allowed edges here are DESIGN.md's table", { skip: !existsSync(join(sharedDir, 'DESIGN.md')) && !isCI() && `no ${sharedDir}/DESIGN.md` }, () => {
+test("layering: the allowed edges here are DESIGN.md's table", { skip: sharedSkip('DESIGN.md') }, () => {
   const design = readFileSync(join(sharedDir, 'DESIGN.md'), 'utf8');
   const table = design.slice(design.indexOf('**Allowed imports, as edges**'));
   const fromDesign: Record<string, string[]> = {};

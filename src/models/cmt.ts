@@ -19,10 +19,13 @@ import * as F from '../graph/ops/index.js';
 import { BatchNorm2d } from '../nn/batchnorm.js';
 import { convBn } from '../nn/conv_norm_act.js';
 import { multiHeadAttention } from '../nn/attention.js';
+import { compoundScale, type CompoundScaling } from '../nn/compound_scaling.js';
 import { normal } from '../nn/init.js';
 import { globalPool } from '../nn/heads.js';
 import { Conv2d, DropPath, Dropout, GELU, Identity, LayerNorm, Linear, ModuleList, Sequential, dropPathRates } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
+import { gridSides, resampleRelativePos } from '../nn/relative_position.js';
+import { toNCHW, toTokens } from '../nn/tokens.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type GroupMatcher, type TracedOutputs } from './base.js';
 import { configSchema, field, type ConfigOf, type RawConfig } from './config.js';
@@ -81,19 +84,7 @@ const CMT_SCHEMA = configSchema(
 
 export type CMTConfig = ConfigOf<typeof CMT_SCHEMA>;
 
-// ---- layout helpers --------------------------------------------------------------------------------
-
-/** NCHW [B, C, H, W] → tokens [B, H·W, C], row-major (the reference's `flatten(2).transpose(1, 2)`). */
-function toTokens(x: Value): Value {
-  const [b, c, h, w] = x.shape as [number, number, number, number];
-  return F.reshape(F.transpose(x, [0, 2, 3, 1]), [b, h * w, c]);
-}
-
-/** Tokens [B, H·W, C] → NCHW [B, C, H, W]. */
-function toImage(t: Value, h: number, w: number): Value {
-  const [b, , c] = t.shape as [number, number, number];
-  return F.transpose(F.reshape(t, [b, h, w, c]), [0, 3, 1, 2]);
-}
+// ---- layers ----------------------------------------------------------------------------------------
 
 /** Conv → BatchNorm stored as an nn.Sequential (keys `0.*`, `1.*`); the BN folds into the conv in eval. */
 class ConvBN extends Module {
@@ -131,7 +122,7 @@ class PatchEmbed extends Module {
   forward(x: Value): Value {
     const y = this.proj.call(x);
     const [, , h, w] = y.shape as [number, number, number, number];
-    return toImage(this.norm.call(toTokens(y)), h, w);
+    return toNCHW(this.norm.call(toTokens(y)), h, w);
   }
 }
 
@@ -173,7 +164,7 @@ class LMHSA extends Module {
   /** y: the normalised tokens [B, H·W, C]; relPos: [heads, N, N/k²]. */
   forward(y: Value, h: number, w: number, relPos: Value): Value {
     // The K/V reduction acts on the normalised tokens, as an image.
-    const kv = this.sr ? toTokens(this.sr.call(toImage(y, h, w))) : y;
+    const kv = this.sr ? toTokens(this.sr.call(toNCHW(y, h, w))) : y;
     // The core scales q before q·kᵀ; the reference scales the product: same value up to rounding
     // (the golden cases pass at the strict tolerance). The bias is added after scaling, unscaled.
     const { out } = multiHeadAttention(this.q.call(y), this.k.call(kv), this.v.call(kv), this.heads, {
@@ -209,7 +200,7 @@ class IRFFN extends Module {
 
   /** Tokens [B, H·W, C] in, NCHW [B, C, H, W] out (the block adds it in NCHW). */
   forward(y: Value, h: number, w: number): Value {
-    let x = this.drop.call(this.conv1.call(toImage(y, h, w)));
+    let x = this.drop.call(this.conv1.call(toNCHW(y, h, w)));
     x = F.add(this.proj.call(x), x);
     x = this.proj_bn.call(this.proj_act.call(x));
     return this.drop.call(this.conv2.call(x));
@@ -246,7 +237,7 @@ export class CMTBlock extends Module {
     // One drop-path module for both branches, as in the reference; each call draws its own mask.
     t = F.add(t, this.drop_path.call(this.attn.call(this.norm1.call(t), h, w, relPos)));
     const y = this.mlp.call(this.norm2.call(t), h, w);
-    return F.add(toImage(t, h, w), this.drop_path.call(y));
+    return F.add(toNCHW(t, h, w), this.drop_path.call(y));
   }
 }
 
@@ -442,67 +433,15 @@ export class CMT extends VisionModel {
 }
 
 
-/** Sides of the square query and key grids of a bias [h, N, M], or null when N or M is not a square. */
-function gridSides(shape: readonly number[]): [number, number] | null {
-  const q = Math.round(Math.sqrt(shape[1]!));
-  const k = Math.round(Math.sqrt(shape[2]!));
-  return q * q === shape[1] && k * k === shape[2] ? [q, k] : null;
-}
-
-/**
- * Resample a relative position bias [h, Gq², Gk²] to [h, Gq'², Gk'²]: bicubic (a = −0.75, half-pixel
- * centres, border clamped; ONNX Runtime's Resize and torch's bicubic interpolate) over the query grid
- * and over the key grid, separably along the four grid axes. Not reference behaviour: the reference
- * has no way to change the size. One-off weight preparation at load time, not a model computation.
- */
-export function resampleRelativePos(t: Tensor, want: readonly [number, number, number]): Tensor {
-  const [gq, gk] = gridSides(t.shape)!;
-  const [wq, wk] = gridSides(want)!;
-  let data = Float64Array.from(t.data as Float32Array);
-  let shape = [want[0], gq, gq, gk, gk];
-  const target = [want[0], wq, wq, wk, wk];
-  for (let axis = 1; axis < 5; axis++) {
-    const inLen = shape[axis]!;
-    const outLen = target[axis]!;
-    if (inLen === outLen) continue;
-    const m = F.resizeMatrix(inLen, outLen, 'cubic', 'half_pixel'); // [outLen, inLen]
-    const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
-    const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const next = new Float64Array(outer * outLen * inner);
-    for (let o = 0; o < outer; o++)
-      for (let y = 0; y < outLen; y++)
-        for (let x = 0; x < inLen; x++) {
-          const wgt = m[y * inLen + x]!;
-          if (wgt === 0) continue;
-          const src = (o * inLen + x) * inner;
-          const dst = (o * outLen + y) * inner;
-          for (let j = 0; j < inner; j++) next[dst + j]! += wgt * data[src + j]!;
-        }
-    data = next;
-    shape = shape.map((d, i) => (i === axis ? outLen : d));
-  }
-  return new Tensor(Float32Array.from(data), [...want], 'float32');
-}
-
 // ---- compound scaling (paper §"Model scaling") -----------------------------------------------------------
 
-/** Scaling coefficients α (depth), β (width), γ (resolution), constrained by α·β^1.5·γ² ≈ 2.5. */
-export interface CompoundScaling {
-  alpha: number;
-  beta: number;
-  gamma: number;
-}
+export { compoundFlopsFactor, type CompoundScaling } from '../nn/compound_scaling.js';
 
 /**
  * The paper's coefficients as the spec quotes them (§9, from memory of the paper: unverified;
  * α·β^1.5·γ² = 2.35 with these). Pass your own to `cmtCompoundScale` to explore.
  */
 export const CMT_SCALING: CompoundScaling = { alpha: 1.2, beta: 1.3, gamma: 1.15 };
-
-/** FLOPs multiplier the rule predicts for φ: (α·β^1.5·γ²)^φ. */
-export function compoundFlopsFactor(phi: number, s: CompoundScaling = CMT_SCALING): number {
-  return (s.alpha * s.beta ** 1.5 * s.gamma ** 2) ** phi;
-}
 
 /**
  * A CMT config scaled from `base` (default CMT-S, the paper's φ = 0) by the compound rule: depths ×α^φ,
@@ -513,17 +452,10 @@ export function compoundFlopsFactor(phi: number, s: CompoundScaling = CMT_SCALIN
  * shows how far apart they are).
  */
 export function cmtCompoundScale(phi: number, base: RawConfig = CMT_VARIANTS.cmt_s, s: CompoundScaling = CMT_SCALING): RawConfig {
-  if (!Number.isFinite(phi)) throw new ConfigError(`cmtCompoundScale: φ must be a finite number, got ${phi}`);
   const b = { ...CMT_DEFAULTS, ...base } as CMTConfig;
-  const depth = s.alpha ** phi;
-  const width = s.beta ** phi;
-  return {
-    ...base,
-    depths: b.depths.map((d) => Math.max(1, Math.round(d * depth))),
-    embed_dims: b.embed_dims.map((d, i) => b.num_heads[i]! * Math.max(1, Math.round((d * width) / b.num_heads[i]!))),
-    stem_channel: Math.max(1, Math.round(b.stem_channel * width)),
-    img_size: 32 * Math.max(1, Math.round((b.img_size * s.gamma ** phi) / 32)),
-  };
+  const shape = { depths: b.depths, widths: b.embed_dims, widthMultiples: b.num_heads, stemWidth: b.stem_channel, side: b.img_size, sideMultiple: 32 };
+  const r = compoundScale(phi, shape, s);
+  return { ...base, depths: r.depths, embed_dims: r.widths, stem_channel: r.stemWidth, img_size: r.side };
 }
 
 // ---- registry -----------------------------------------------------------------------------------------------

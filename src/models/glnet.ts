@@ -10,12 +10,14 @@
 import { ConfigError, ShapeError } from '../errors.js';
 import type { Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
+import { adaptivePoolSlots } from '../nn/adaptive_pool.js';
 import { MultiheadAttention } from '../nn/attention.js';
 import { BatchNorm2d } from '../nn/batchnorm.js';
 import { globalPool } from '../nn/heads.js';
 import { truncNormal } from '../nn/init.js';
 import { Conv2d, DropPath, GELU, Identity, LayerNorm, LayerNorm2d, LayerScale, Linear, ModuleList, Sequential, dropPathRates } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
+import { toNCHW, toTokens } from '../nn/tokens.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type GroupMatcher, type TracedOutputs } from './base.js';
 import { configSchema, field, type ConfigOf } from './config.js';
@@ -98,53 +100,6 @@ export function l2Normalize(x: Value, axis = -1, eps = 1e-12): Value {
   return F.div(x, F.sqrt(F.maximum(F.reduceSumSquare(x, [axis], true), eps * eps)));
 }
 
-/**
- * PyTorch's adaptive average pooling as a matrix: row i averages inputs floor(i·n/p) … ceil((i+1)·n/p)−1
- * ([p, n]). Bins are unequal and overlap when p does not divide n.
- */
-export function adaptivePoolWeights(n: number, p: number): number[][] {
-  return Array.from({ length: p }, (_, i) => {
-    const start = Math.floor((i * n) / p);
-    const end = Math.ceil(((i + 1) * n) / p);
-    return Array.from({ length: n }, (_, j) => (j >= start && j < end ? 1 / (end - start) : 0));
-  });
-}
-
-/**
- * The slots × pixels matrix M of a P×P adaptive average pool of an H×W map ([P², H·W], row-major on
- * both sides): slots = M · pixels. Each entry is the product of a row-bin and a column-bin weight
- * (M = Ph ⊗ Pw), which is how the block applies it: two MatMuls with Pw and Ph (C·H·W·P + C·H·P²
- * multiply-adds instead of C·H·W·P²), the same numbers.
- */
-export function slotPoolMatrix(h: number, w: number, p: number): Tensor {
-  const rows = adaptivePoolWeights(h, p);
-  const cols = adaptivePoolWeights(w, p);
-  const m = new Float32Array(p * p * h * w);
-  for (let i = 0; i < p; i++)
-    for (let j = 0; j < p; j++)
-      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) m[(i * p + j) * h * w + y * w + x] = rows[i]![y]! * cols[j]![x]!;
-  return new Tensor(m, [p * p, h * w], 'float32');
-}
-
-/** Pᵀ as a constant [n, p]: x · Pᵀ averages the last axis (length n) into p adaptive bins. */
-function poolWeightsT(n: number, p: number): Value {
-  const w = adaptivePoolWeights(n, p);
-  const t = new Float32Array(n * p);
-  for (let i = 0; i < p; i++) for (let j = 0; j < n; j++) t[j * p + i] = w[i]![j]!;
-  return F.constant(new Tensor(t, [n, p], 'float32'));
-}
-
-/**
- * Adaptive average pool of x [B, C, H, W] to P×P, as slots [B, P², C] (slot i·P + j = bin (i, j)):
- * the slots × pixels pooling matrix applied in its two factors.
- */
-export function adaptivePoolSlots(x: Value, p: number): Value {
-  const [b, c, h, w] = x.shape as [number, number, number, number];
-  const cols = F.matmul(x, poolWeightsT(w, p)); // [B, C, H, Pj]
-  const rows = F.matmul(F.transpose(cols, [0, 3, 1, 2]), poolWeightsT(h, p)); // [B, Pj, C, Pi]
-  return F.reshape(F.transpose(rows, [0, 3, 1, 2]), [b, p * p, c]); // [B, Pi, Pj, C] → [B, S, C]
-}
-
 /** A depthwise conv added to its input: x + DWConv(x) (the MLP's `mlp.1` when `mlp_dw`). */
 class ResDWConv extends Conv2d {
   constructor(dim: number, kernel = 3) {
@@ -170,16 +125,6 @@ function positionConv(dim: number, ks: number): Conv2d | null {
 const layerScale = (dim: number, init: number, channelsFirst: boolean) =>
   init > 0 ? new LayerScale(dim, init, { channelsFirst }) : new Identity();
 const dropPath = (p: number) => (p > 0 ? new DropPath(p) : new Identity());
-
-/** NCHW ↔ tokens [B, H·W, C] (row-major pixels, channels last). */
-const toTokens = (x: Value): Value => {
-  const [b, c, h, w] = x.shape as [number, number, number, number];
-  return F.reshape(F.transpose(x, [0, 2, 3, 1]), [b, h * w, c]);
-};
-const toNCHW = (t: Value, h: number, w: number): Value => {
-  const [b, , c] = t.shape as [number, number, number];
-  return F.transpose(F.reshape(t, [b, h, w, c]), [0, 3, 1, 2]);
-};
 
 // ---- GLMix block (spec §3) -------------------------------------------------------------------------
 
@@ -252,7 +197,7 @@ export class GLMixBlock extends Module {
     const slots0 = this.initialSlots(x); // from the block input, before CPE and norm1
     if (this.pos_conv) x = F.add(x, this.pos_conv.call(x));
     const shortcut = x;
-    const t = this.norm1.call(F.reshape(F.transpose(x, [0, 2, 3, 1]), [b, h * w, c])); // [B, L, C]
+    const t = this.norm1.call(toTokens(x)); // [B, L, C]
     const y = toNCHW(t, h, w);
 
     // Assignment logits: cosine similarity of every slot with every pixel, times slot_scale

@@ -15,6 +15,7 @@ import { ConvNormAct } from '../nn/conv_norm_act.js';
 import { ClassifierHead } from '../nn/heads.js';
 import { Conv2d, LayerNorm, ModuleList, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
+import { toNCHW, toTokens } from '../nn/tokens.js';
 import { TransformerBlock } from '../nn/transformer.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type GroupMatcher, type LoadResult, type LoadWeightsOptions, type TracedOutputs } from './base.js';
@@ -153,25 +154,6 @@ export class InvertedResidual extends Module {
   }
 }
 
-/**
- * [B, d, H, W] → [B·p², N, d] with N = (H/p)·(W/p) (spec §1.4): token n = a·(W/p) + b of sequence
- * bi·p² + i·p + j is pixel (a·p + i, b·p + j). Attention thus runs among the pixels at the same place
- * in their patches, p² sequences per image. einops: `b d (nh ph) (nw pw) -> (b ph pw) (nh nw) d`.
- */
-function unfold(x: Value, p: number): Value {
-  const [b, d, h, w] = x.shape as [number, number, number, number];
-  const patches = F.reshape(x, [b, d, h / p, p, w / p, p]);
-  return F.reshape(F.transpose(patches, [0, 3, 5, 2, 4, 1]), [b * p * p, (h / p) * (w / p), d]);
-}
-
-/** The inverse of `unfold`: [B·p², N, d] → [B, d, H, W]. */
-function fold(t: Value, p: number, h: number, w: number): Value {
-  const [bp, , d] = t.shape as [number, number, number];
-  const b = bp / (p * p);
-  const patches = F.reshape(t, [b, p, p, h / p, w / p, d]);
-  return F.reshape(F.transpose(patches, [0, 5, 3, 1, 4, 2]), [b, d, h, w]);
-}
-
 /** The MobileViT block (spec §1.3; timm's MobileVitBlock names). C channels in and out, width d. */
 export class MobileViTBlock extends Module {
   /** Local representation: 3×3 conv C→C (full, not depthwise) + BN + SiLU. */
@@ -213,8 +195,9 @@ export class MobileViTBlock extends Module {
     const hn = Math.ceil(h / p) * p;
     const wn = Math.ceil(w / p) * p;
     y = F.resize(y, [hn, wn], 'linear', 'half_pixel');
-    const tokens = this.norm.call(this.transformer.call(unfold(y, p)));
-    y = F.resize(fold(tokens, p, hn, wn), [h, w], 'linear', 'half_pixel');
+    // Unfolding (spec §1.4): attention runs among the pixels at the same place in their p×p patches.
+    const tokens = this.norm.call(this.transformer.call(toTokens(y, p)));
+    y = F.resize(toNCHW(tokens, hn, wn, p), [h, w], 'linear', 'half_pixel');
     y = this.conv_proj.call(y);
     return this.conv_fusion.call(F.concat([x, y], 1));
   }

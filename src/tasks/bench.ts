@@ -36,6 +36,8 @@ export interface TimingOptions {
   warmup: number;
   /** Called after every iteration, warm-up included (drives a progress bar). */
   onIteration?: () => void;
+  /** The clock, in milliseconds (default `performance.now`; tests pass a fake one). */
+  now?: () => number;
 }
 
 export interface Timing {
@@ -64,11 +66,12 @@ export async function timeAsync(fn: () => Promise<unknown>, opts: TimingOptions)
     await fn();
     opts.onIteration?.();
   }
+  const now = opts.now ?? (() => performance.now());
   const samplesMs: number[] = [];
   for (let i = 0; i < opts.iters; i++) {
-    const t0 = performance.now();
+    const t0 = now();
     await fn();
-    samplesMs.push(performance.now() - t0);
+    samplesMs.push(now() - t0);
     opts.onIteration?.();
   }
   return { samplesMs, minMs: Math.min(...samplesMs), medianMs: median(samplesMs) };
@@ -86,12 +89,13 @@ export async function timeInterleaved(fns: readonly (() => Promise<unknown>)[], 
       await fn();
       opts.onIteration?.();
     }
+  const now = opts.now ?? (() => performance.now());
   const samples = fns.map((): number[] => []);
   for (let i = 0; i < opts.iters; i++)
     for (const [k, fn] of fns.entries()) {
-      const t0 = performance.now();
+      const t0 = now();
       await fn();
-      samples[k]!.push(performance.now() - t0);
+      samples[k]!.push(now() - t0);
       opts.onIteration?.();
     }
   return samples.map((samplesMs) => ({ samplesMs, minMs: Math.min(...samplesMs), medianMs: median(samplesMs) }));

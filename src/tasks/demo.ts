@@ -43,7 +43,7 @@ export async function runDemo(engine: Engine, out: string, hooks: Omit<RunHooks,
         const clf = await runClassifier(engine, out);
         predictions = await classify(clf, bundledSampleImages(), 3);
         const info = modelInfo(r.model, [1, DEMO_TRAIN.inputSize!, DEMO_TRAIN.inputSize!]);
-        report = demoReport(out, info.params, info.gmacs, r, predictions);
+        report = demoReport(out, info.params, info.gmacs, r, predictions, train.trainImages);
         writeTextFile(runFolderFiles(out).report, report);
       },
     },
@@ -51,7 +51,7 @@ export async function runDemo(engine: Engine, out: string, hooks: Omit<RunHooks,
   return { train: result, predictions, report };
 }
 
-function demoReport(out: string, params: number, gmacs: number, r: TrainResult, preds: Prediction[]): string {
+function demoReport(out: string, params: number, gmacs: number, r: TrainResult, preds: Prediction[], trainImages?: number): string {
   const records = MetricsLog.read(runFolderFiles(out).metrics);
   const epochs = records.filter((x) => x.test_acc !== undefined);
   const steps = records.filter((x) => x.test_acc === undefined && x.img_s !== undefined);
@@ -61,7 +61,7 @@ function demoReport(out: string, params: number, gmacs: number, r: TrainResult, 
     '',
     `Model: ConvNeXt V2, depths ${JSON.stringify(DEMO_MODEL.depths)}, dims ${JSON.stringify(DEMO_MODEL.dims)}, 2×2 stem, ` +
       `${(params / 1e6).toFixed(2)}M params, ${(gmacs * 1e3).toFixed(1)} MMACs per 32×32 image (counted from the traced graph).`,
-    `Data: the bundled Fashion-MNIST subset (6000 train / 1000 test images), 28×28 padded to 32×32, random horizontal flips.`,
+    `Data: the bundled Fashion-MNIST subset (${trainImages ?? 6000} train / 1000 test images), 28×28 padded to 32×32, random horizontal flips.`,
     `Training: ${r.steps} AdamW steps, cosine schedule with warmup, label smoothing 0.1, drop path 0.05; ~${imgPerSec.toFixed(0)} img/s.`,
     '',
     `**Final test accuracy: ${r.final ? (r.final.accuracy * 100).toFixed(2) + '%' : 'n/a'}**`,

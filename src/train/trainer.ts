@@ -56,6 +56,11 @@ export interface TrainConfig {
   layerDecay?: { decay: number; mode: LayerDecayMode } | null;
   /** Train the classifier only: every other parameter keeps its value (no gradient, no update). */
   freezeBackbone?: boolean;
+  /**
+   * Train on the first N images of the training split only (array data sets such as Fashion-MNIST):
+   * shorter epochs for a quick check of a whole job (the demo's `--steps`). Default: every image.
+   */
+  trainImages?: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -172,6 +177,12 @@ export function evaluate(
   return evaluateObjective(model, data, inputSize, batchSize, classificationEvaluation(), onProgress);
 }
 
+/** The first `n` images of a data set, in its order (views, no copy). */
+function firstImages(d: ImageDataset, n: number): ImageDataset {
+  const size = d.channels * d.height * d.width;
+  return { ...d, images: d.images.subarray(0, n * size), labels: d.labels.subarray(0, n), count: n };
+}
+
 export function validateConfig(c: TrainConfig, trainCount: number): void {
   const bad = (opt: string, why: string) => {
     throw new ConfigError(`--${opt} ${why}`);
@@ -186,6 +197,8 @@ export function validateConfig(c: TrainConfig, trainCount: number): void {
   if (!(c.emaDecay >= 0 && c.emaDecay < 1)) bad('ema', `decay must be in [0, 1) (got ${c.emaDecay})`);
   if (!(c.clipGradNorm >= 0)) bad('clip-grad', `must be ≥ 0 (got ${c.clipGradNorm})`);
   if (!Number.isSafeInteger(c.seed)) bad('seed', `must be an integer (got ${c.seed})`);
+  if (c.trainImages !== undefined && !(Number.isInteger(c.trainImages) && c.trainImages >= c.batchSize && c.trainImages <= trainCount))
+    throw new ConfigError(`trainImages must be an integer from the batch size (${c.batchSize}) to the ${trainCount} training images (got ${c.trainImages})`);
   if (c.multiScale !== undefined) {
     const m = c.multiScale;
     if (!Array.isArray(m) || m.length < 2 || !m.every((r) => Number.isInteger(r) && r > 0) || new Set(m).size !== m.length)
@@ -225,6 +238,10 @@ export class Trainer<T = ClassTargets> {
     task?: TrainingTask<T>,
   ): Promise<Trainer<T>> {
     validateConfig(config, trainData.count);
+    if (config.trainImages !== undefined) {
+      if ('next' in trainData) throw new ConfigError('trainImages: only array data sets (Fashion-MNIST) can be cut to their first images, not image folders');
+      trainData = firstImages(trainData, config.trainImages);
+    }
     const t = (task ?? classificationTask(config.labelSmoothing)) as TrainingTask<T>;
     model.train();
     const c = model.defaultInputSize[0];

@@ -1,8 +1,11 @@
-/** The benchmark's same-run ratios: which rows they read and how (bench/run.ts is imported, not run); interleaved timing. */
+/** The benchmark's same-run ratios: which rows they read and how (the bench/ modules are imported, not run); interleaved timing. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FCMAE_ROWS, cases, evaluateComparisons, type BenchRow, type Section } from '../../bench/run.js';
-import { timeInterleaved } from '../../src/tasks/bench.js';
+import { cases } from '../../bench/cases.js';
+import { FCMAE_ROWS } from '../../bench/cases_training.js';
+import { evaluateComparisons } from '../../bench/ratios.js';
+import type { BenchRow, Section } from '../../bench/types.js';
+import { timeAsync, timeInterleaved } from '../../src/tasks/bench.js';
 
 const row = (model: string, batch: number, min: number, median: number, section: Section = 'inference'): BenchRow => ({
   section,
@@ -47,14 +50,24 @@ test('the FCMAE pretrain step at mask 0.6 over the same step at mask 0: training
 });
 
 test('timeInterleaved: warm-up of each, then rounds calling each once in turn; one timing per function', async () => {
+  // A fake clock that each function advances by its own cost: the timings are exact, not the timer's.
+  let clock = 0;
   const calls: string[] = [];
-  const fn = (name: string, ms: number) => async () => {
+  const fn = (name: string, costs: number[]) => async () => {
     calls.push(name);
-    await new Promise((r) => setTimeout(r, ms));
+    clock += costs[calls.filter((c) => c === name).length - 1]!;
   };
-  const [a, b] = await timeInterleaved([fn('a', 1), fn('b', 12)], { warmup: 1, iters: 3 });
+  // Warm-up costs first (100, 200), then the timed rounds.
+  const [a, b] = await timeInterleaved([fn('a', [100, 1, 3, 2]), fn('b', [200, 12, 10, 11])], { warmup: 1, iters: 3, now: () => clock });
   assert.deepEqual(calls, ['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
-  assert.equal(a!.samplesMs.length, 3);
-  assert.equal(b!.samplesMs.length, 3);
-  assert.ok(b!.minMs > a!.minMs, `${b!.minMs} > ${a!.minMs}`);
+  assert.deepEqual(a, { samplesMs: [1, 3, 2], minMs: 1, medianMs: 2 });
+  assert.deepEqual(b, { samplesMs: [12, 10, 11], minMs: 10, medianMs: 11 });
+});
+
+test('timeAsync: warm-up untimed, then one sample per timed call, on the clock it is given', async () => {
+  let clock = 0;
+  const costs = [50, 4, 6, 5, 9];
+  let i = 0;
+  const t = await timeAsync(async () => void (clock += costs[i++]!), { warmup: 1, iters: 4, now: () => clock });
+  assert.deepEqual(t, { samplesMs: [4, 6, 5, 9], minMs: 4, medianMs: 5.5 });
 });

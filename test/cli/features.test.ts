@@ -7,11 +7,9 @@ import { join } from 'node:path';
 import { createModel, readSafetensors } from '../../src/index.js';
 import { loadImage } from '../../src/io/load_image.js';
 import { createTransform } from '../../src/tasks/transform.js';
-import { goldenDir, hasGolden, runCli } from '../helpers.js';
+import { goldenDir, goldenSkip, runCli } from '../helpers.js';
 
-
-if (!hasGolden('convnext') && process.env.CI === 'true') throw new Error('CI: ../shared/golden is missing');
-const skip = !hasGolden('convnext') && 'no ../shared/golden';
+const skip = goldenSkip('convnext');
 
 test('features: pooled embeddings of a folder = pool + LayerNorm of the model on the transformed images; .npy beside', { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vm-feat-'));

@@ -14,10 +14,9 @@ import { readWeightsSource } from '../../src/io/weights_source.js';
 import { nodeRuntime } from '../../src/runtime/node.js';
 import { startFakeHub } from '../fixtures/fake_hub.js';
 import { goldenFile } from '../golden.js';
-import { hasGolden } from '../helpers.js';
+import { goldenSkip } from '../helpers.js';
 
-if (!hasGolden('convnext') && process.env.CI === 'true') throw new Error('CI: ../shared/golden/convnext is missing');
-const skip = !hasGolden('convnext') && 'no ../shared/golden/convnext';
+const skip = goldenSkip('convnext');
 const REPO = 'timm/convnext_atto.d2_in1k';
 
 function setup() {

@@ -13,7 +13,7 @@ import {
   parseSafetensorsHeader,
   serializeSafetensors,
 } from '../../src/io/safetensors_format.js';
-import { goldenSkip } from '../golden.js';
+import { goldenSkip } from '../helpers.js';
 import { goldenDir } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'visionmix-safetensors-'));

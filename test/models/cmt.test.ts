@@ -11,7 +11,7 @@ import { Graph, withGraph } from '../../src/graph/graph.js';
 import { toModelProto } from '../../src/graph/emit.js';
 import * as F from '../../src/graph/ops/index.js';
 import { traceModel } from '../../src/models/trace.js';
-import { resampleRelativePos } from '../../src/models/cmt.js';
+import { resampleRelativePos } from '../../src/nn/relative_position.js';
 import { createNodeSession } from '../../src/runtime/node.js';
 import { Rng } from '../../src/util/rng.js';
 

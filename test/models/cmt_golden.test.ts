@@ -8,11 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createModel, readSafetensors, Tensor, type VisionModel } from '../../src/index.js';
 import { assertWithin, goldenCases, goldenFile, type AbsRelTolerance, type GoldenCase } from '../golden.js';
-import { hasGolden } from '../helpers.js';
+import { goldenSkip, hasGolden } from '../helpers.js';
 
 const FAMILY = 'cmt';
-// Without the golden folder the parity tests are skipped locally, but fail under CI=true.
-const skip = !hasGolden(FAMILY) && process.env.CI !== 'true' && 'no ../shared/golden/cmt';
+const skip = goldenSkip(FAMILY);
 const cases = hasGolden(FAMILY) ? goldenCases(FAMILY) : [];
 const byName = (name: string): GoldenCase => {
   const c = cases.find((x) => x.name === name);

@@ -25,8 +25,8 @@ test('the coefficients satisfy α·β^1.5·γ² ≈ 2.5 (2.35 with the spec’s 
   const product = alpha * beta ** 1.5 * gamma ** 2;
   assert.equal(product.toFixed(2), '2.35');
   assert.ok(Math.abs(product - 2.5) / 2.5 < 0.1);
-  assert.equal(compoundFlopsFactor(1), product);
-  assert.equal(compoundFlopsFactor(-2), product ** -2);
+  assert.equal(compoundFlopsFactor(1, CMT_SCALING), product);
+  assert.equal(compoundFlopsFactor(-2, CMT_SCALING), product ** -2);
 });
 
 test('φ = 0 is CMT-S itself; φ must be finite', () => {
@@ -57,7 +57,7 @@ test('helper vs released Ti/XS/S/B: resolutions equal, depths within one block p
     previous = helperRatio;
     rows.push(
       `${String(phi).padStart(2)}  ${name.padEnd(7)}  ${releasedRatio.toFixed(3).padStart(15)}  ${helperRatio.toFixed(3).padStart(13)}  ` +
-        `${compoundFlopsFactor(phi).toFixed(3).padStart(17)}  ${(2.5 ** phi).toFixed(3).padStart(5)}   ` +
+        `${compoundFlopsFactor(phi, CMT_SCALING).toFixed(3).padStart(17)}  ${(2.5 ** phi).toFixed(3).padStart(5)}   ` +
         `[${scaled.depths}] / [${scaled.embed_dims}] / ${scaled.stem_channel} / ${scaled.img_size}`,
     );
   }

@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createModel, readSafetensors, type VisionModel } from '../../src/index.js';
-import { assertClose, goldenCases, goldenFile, goldenSkip, type GoldenCase } from '../golden.js';
-import { goldenDir, hasGolden } from '../helpers.js';
+import { assertClose, goldenCases, goldenFile, type GoldenCase } from '../golden.js';
+import { goldenDir, goldenSkip, hasGolden } from '../helpers.js';
 
 const FAMILY = 'convnext';
 const skip = goldenSkip(FAMILY);

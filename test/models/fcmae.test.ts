@@ -13,12 +13,10 @@ import { adamw } from '../../src/train/optim.js';
 import { createFcmae, type Fcmae } from '../../src/tasks/fcmae.js';
 import { Rng } from '../../src/util/rng.js';
 import { assertClose, goldenCases, goldenFile } from '../golden.js';
-import { hasGolden } from '../helpers.js';
+import { goldenSkip } from '../helpers.js';
 
 const engine = defaultEngine();
-
-if (!hasGolden('convnext') && process.env.CI === 'true') throw new Error('CI: ../shared/golden/convnext is missing');
-const skip = !hasGolden('convnext') && 'no ../shared/golden/convnext';
+const skip = goldenSkip('convnext');
 const ENCODER = { family: 'convnextv2', depths: [1, 1, 2, 1], dims: [16, 32, 64, 128] };
 const OPTIONS = { decoder_embed_dim: 32, patch_size: 32, mask_ratio: 0.6, norm_pix_loss: true };
 

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, Engine, ShapeError, Tensor, WeightsError, createModel, listModels, type VisionModel } from '../../src/index.js';
 import { modelInfo } from '../../src/models/index.js';
@@ -13,7 +13,7 @@ import { traceForward } from '../../src/models/trace.js';
 import { cvnetsToTimm, makeDivisible, type MobileViT } from '../../src/models/mobilevit.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { Rng } from '../../src/util/rng.js';
-import { sharedDir } from '../helpers.js';
+import { sharedDir, sharedSkip } from '../helpers.js';
 import { skip } from './mobilevit_cases.js';
 
 // ../shared/spec/mobilevit.md §2.2: params (ml-cvnets = timm, 1000 classes) and MACs at 256² (conv + linear + attention matmuls).
@@ -80,7 +80,7 @@ test('the golden tiny config has the spec\'s 172,986 params (graph count = modul
 });
 
 const TIMM_CFGS = join(sharedDir, 'data', 'pretrained', 'timm_pretrained_cfgs.json');
-const noCfgs = !existsSync(TIMM_CFGS) && process.env.CI !== 'true' && 'no ../shared/data/pretrained';
+const noCfgs = sharedSkip(join('data', 'pretrained', 'timm_pretrained_cfgs.json'));
 
 test('pretrained tags equal timm\'s pretrained_cfg (shared/data/pretrained), channel order RGB documented', { skip: noCfgs }, () => {
   const timm = JSON.parse(readFileSync(TIMM_CFGS, 'utf8')) as Record<string, Record<string, unknown>>;

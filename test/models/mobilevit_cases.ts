@@ -2,11 +2,11 @@
 import assert from 'node:assert/strict';
 import { createModel, type Tensor, type VisionModel } from '../../src/index.js';
 import { compare, type GoldenCase } from '../golden.js';
-import { hasGolden } from '../helpers.js';
+import { goldenSkip } from '../helpers.js';
 
 export const FAMILY = 'mobilevit';
 /** Under CI the golden data must be there: a missing folder fails the tests instead of skipping them. */
-export const skip = !hasGolden(FAMILY) && process.env.CI !== 'true' && 'no ../shared/golden/mobilevit';
+export const skip = goldenSkip(FAMILY);
 
 export interface Tolerance {
   max_abs: number;

@@ -40,3 +40,13 @@ test('a test source that was not compiled is an error, not a silent gap', () => 
     rmSync(src, { force: true });
   }
 });
+
+test('the run ends with one line naming what was skipped and why (../shared missing: one group, with the paths)', () => {
+  const env: NodeJS.ProcessEnv = { ...process.env, VISIONMIX_SHARED: join(repoRoot, 'no-such-shared-folder') };
+  delete env.NODE_TEST_CONTEXT;
+  delete env.CI;
+  const r = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'run_tests.mjs'), '--no-build', 'test/models/pretrained.test.ts'], { cwd: repoRoot, encoding: 'utf8', env, timeout: 120_000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const last = r.stdout.trimEnd().split('\n').at(-1)!;
+  assert.match(last, /^run_tests: 2 tests skipped: 2 need \.\.\/shared data that is missing \(\S*no-such-shared-folder\/data\/pretrained\/timm_pretrained_cfgs\.json; with CI=true they fail instead\)$/);
+});

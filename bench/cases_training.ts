@@ -1,0 +1,111 @@
+/** Training cases: one compiled train step per model, and the interleaved FCMAE pair (mask 0.6 / mask 0). */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFcmae, createModel, Tensor } from '../src/index.js'; // models on the Node entry's engine (onnxruntime-node)
+import type { VisionModel } from '../src/models/base.js';
+import type { ModelSpec } from '../src/models/registry.js';
+import { runtimeVersions } from '../src/tasks/bench.js';
+import { benchTrainStep, benchTrainSteps, type TrainBench, type TrainBenchOptions } from '../src/tasks/bench_train.js';
+import type { Objective } from '../src/train/objective.js';
+import type { BenchCase, BenchRow, SuiteContext } from './types.js';
+
+/**
+ * One compiled train step (forward, backward, AdamW) on a random batch. GFLOP/s count 3 × the
+ * forward's 2 × MACs per image; a note lists where one step's kernel time goes, by op type.
+ */
+export function trainStepCase(spec: ModelSpec, label: string, batch: number, size: number, iters = { warmup: 2, iters: 4 }): BenchCase {
+  const name = typeof spec === 'string' ? spec : spec.family;
+  return {
+    id: `training/${typeof spec === 'string' ? spec : label.replace(/\W+/g, '_')}/b${batch}/s${size}`,
+    run: async (ctx) => [await measureTrainStep(ctx, { model: createModel(spec), name, label, batch, size, iters })],
+  };
+}
+
+interface TrainCase<T> {
+  model: VisionModel;
+  name: string;
+  label: string;
+  batch: number;
+  size: number;
+  iters: { warmup: number; iters: number };
+  objective?: Objective<T>;
+  targets?: T;
+}
+
+async function measureTrainStep<T>(ctx: SuiteContext, o: TrainCase<T>): Promise<BenchRow> {
+  const bar = ctx.progress(`${o.label} train b${o.batch}`, o.iters.warmup + o.iters.iters, o.batch);
+  const r = await benchTrainStep({ ...trainBenchOptions(ctx, o), onIteration: () => bar.tick() });
+  bar.done();
+  return trainRow(ctx, o, r);
+}
+
+function trainBenchOptions<T>(ctx: SuiteContext, o: TrainCase<T>): TrainBenchOptions<T> {
+  const profilePrefix = join(tmpdir(), `visionmix-bench-${process.pid}`);
+  return { model: o.model, objective: o.objective, targets: o.targets, batch: o.batch, size: o.size, threads: ctx.threads, ...o.iters, profilePrefix };
+}
+
+function trainRow<T>(ctx: SuiteContext, o: TrainCase<T>, r: TrainBench): BenchRow {
+  const top = r.ops.slice(0, 8).map((x) => `${x.op} ${(x.share * 100).toFixed(0)}%`).join(', ');
+  ctx.note(`${o.label} train step (batch ${o.batch}, ${o.size}²): kernel time by op type in one profiled step — ${top}.`);
+  return {
+    section: 'training',
+    label: o.label,
+    model: o.name,
+    runtime: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}`,
+    batch: o.batch,
+    size: o.size,
+    threads: ctx.threads,
+    msPerImageMin: r.timing.minMs / o.batch,
+    msPerImageMedian: r.timing.medianMs / o.batch,
+    imagesPerSecond: (1000 * o.batch) / r.timing.medianMs,
+    flopsPerImage: r.flopsPerImage,
+  };
+}
+
+/** Row ids (`model`) of the FCMAE pretrain steps, for their same-run ratio. */
+export const FCMAE_ROWS = { masked: 'fcmae(convnextv2_atto) mask 0.6', unmasked: 'fcmae(convnextv2_atto) mask 0' } as const;
+
+/**
+ * The FCMAE pretrain step (ConvNeXt V2-atto encoder, decoder 512, norm-pix loss, AdamW) at mask 0.6
+ * — random masks, the encoder formulation the network picks for that ratio — and at "mask 0". The
+ * options do not allow ratio 0 (the loss averages over masked patches), so mask 0 is the same network
+ * fed a mask that hides one patch per image, run dense: the cost of the step with (almost) nothing
+ * masked, in the formulation that is faster there. The two steps are compiled side by side and timed
+ * interleaved, so that their ratio — the row that matters — does not depend on when the machine was
+ * busy (timed one after the other, the ratio ranged from 0.54 to 0.77 over three runs).
+ * GFLOP/s count the forward MACs of the graph each step compiles.
+ */
+export function fcmaeStepsCase(batch: number, size = 224, iters = { warmup: 2, iters: 8 }): BenchCase {
+  return {
+    id: `training/fcmae_convnextv2_atto/mask0.6+mask0/b${batch}/s${size}`,
+    async run(ctx) {
+      const steps = ([0.6, 0] as const).map((mask): TrainCase<Tensor | null> => {
+        const f = createFcmae('convnextv2_atto', { decoder_embed_dim: 512, patch_size: 32, mask_ratio: 0.6 });
+        let targets: Tensor | null = null;
+        if (mask === 0) {
+          const l = (size / 32) ** 2;
+          const m = new Float32Array(batch * l);
+          for (let n = 0; n < batch; n++) m[n * l + (n % l)] = 1;
+          targets = new Tensor(m, [batch, l], 'float32');
+          f.net.formulation = f.net.formulationFor(targets);
+        }
+        const label = `FCMAE ConvNeXt V2-A, mask ${mask} (${f.net.formulation} encoder)`;
+        return { model: f.net, name: mask === 0 ? FCMAE_ROWS.unmasked : FCMAE_ROWS.masked, label, batch, size, iters, objective: f.objective, targets };
+      });
+      ctx.note(
+        'FCMAE rows: at mask 0.6 the encoder runs its stem and downsampling layers (patchify convs with their LayerNorms) and each block\'s per-position part ' +
+          '(LayerNorm, MLP, GRN) on the visible positions only (gathered rows, scattered back into zero maps) and sums its depthwise convs\' weight gradients ' +
+          'over the visible patches only (each patch\'s tile and conv window gathered; graph/ops/sparse_conv.ts); the depthwise convs\' forward and input gradient ' +
+          'run on the whole masked map, which ONNX Runtime does faster than on gathered tiles (a batch of 14×14 tiles ran at a third of the speed); ' +
+          'on the 7×7 maps of the last stage and the decoder the depthwise convs run as MatMuls (both rows). GFLOP/s count the MACs of each graph. ' +
+          'Mask 0 is the same network fed a mask hiding one patch per image (the loss needs a masked patch), run dense: ' +
+          'with nothing to skip the gathers would only cost more. The two steps are timed interleaved. The decoder (one 512-wide block and the 512→3072 ' +
+          'prediction on all 7×7 positions), the loss, the optimizer and the depthwise convs\' forward and input gradient do not shrink with the mask.',
+      );
+      const bar = ctx.progress('FCMAE train steps, interleaved', 2 * (iters.warmup + iters.iters), batch);
+      const results = await benchTrainSteps(steps.map((o, i) => ({ ...trainBenchOptions(ctx, o), onIteration: i === 0 ? () => bar.tick() : undefined })) as TrainBenchOptions<unknown>[]);
+      bar.done();
+      return steps.map((o, i) => trainRow(ctx, o, results[i]!));
+    },
+  };
+}

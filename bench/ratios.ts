@@ -1,0 +1,76 @@
+import { FCMAE_ROWS } from './cases_training.js';
+import type { BenchRow, Section } from './types.js';
+
+/**
+ * Same-run time ratios between two rows of one section (same batch), with the goal each should meet:
+ * for inference, the ratio the reference implementations show on this machine (ONNX Runtime on their
+ * PyTorch exports); for FCMAE, the cost that scaling with the visible patches should save.
+ */
+export interface Comparison {
+  label: string;
+  /** Default 'inference'. */
+  section?: Section;
+  model: string;
+  reference: string;
+  batch: number;
+  goal: number;
+  goalSource: string;
+}
+
+export const comparisons: Comparison[] = [
+  {
+    label: 'CMT-S / ConvNeXt-T time',
+    model: 'cmt_s',
+    reference: 'convnext_tiny',
+    batch: 1,
+    goal: 1.46,
+    goalSource: 'ONNX Runtime on the PyTorch exports of the reference CMT-S and ConvNeXt-T (224², batch 1, 2 threads)',
+  },
+  {
+    label: 'GLNet-4G / ConvNeXt-T time',
+    model: 'glnet_4g',
+    reference: 'convnext_tiny',
+    batch: 1,
+    goal: 1.63,
+    goalSource: 'ONNX Runtime on the PyTorch exports of the reference GLNet-4G (uneven pooling as constant MatMuls) and ConvNeXt-T (224², batch 1, 2 threads)',
+  },
+  {
+    // MobileViT is latency-bound (many small ops): its b1 time against a GEMM-bound network's.
+    label: 'MobileViT-XXS / ConvNeXt-T time',
+    model: 'mobilevit_xxs',
+    reference: 'convnext_tiny',
+    batch: 1,
+    goal: 0.24,
+    goalSource: 'ONNX Runtime on the PyTorch exports of the reference MobileViT-XXS (256²) and ConvNeXt-T (224²), batch 1, 2 threads',
+  },
+  {
+    // FCMAE's sparse encoder (ConvNeXt V2 §3): the pretrain step should cost less the more is masked.
+    label: 'FCMAE step mask 0.6 / mask 0',
+    section: 'training',
+    model: FCMAE_ROWS.masked,
+    reference: FCMAE_ROWS.unmasked,
+    batch: 32,
+    goal: 0.6,
+    goalSource: 'issue 14 (a pretrain step whose cost scales with the visible patches; 40% of them are visible at mask 0.6)',
+  },
+];
+
+/** A comparison evaluated on this run's rows. */
+export interface RatioRow extends Comparison {
+  ratioMin: number;
+  ratioMedian: number;
+  met: boolean;
+}
+
+/** The comparisons whose two rows this run has (`--only` may have skipped one). */
+export function evaluateComparisons(rows: readonly BenchRow[]): RatioRow[] {
+  const find = (section: Section, model: string, batch: number) => rows.find((r) => r.section === section && r.model === model && r.batch === batch);
+  return comparisons.flatMap((c) => {
+    const section = c.section ?? 'inference';
+    const a = find(section, c.model, c.batch);
+    const b = find(section, c.reference, c.batch);
+    if (!a || !b) return [];
+    const ratioMin = a.msPerImageMin / b.msPerImageMin;
+    return [{ ...c, ratioMin, ratioMedian: a.msPerImageMedian / b.msPerImageMedian, met: ratioMin <= c.goal }];
+  });
+}
