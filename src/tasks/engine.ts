@@ -82,7 +82,10 @@ export class Engine implements ModelBackend {
       const hubId = model.pretrainedConfig?.hubId;
       if (typeof spec !== 'string' || !hubId)
         throw new ConfigError(`pretrained: true needs a model name or weight tag with hub weights (e.g. 'convnext_atto.d2_in1k'), got ${JSON.stringify(spec)}`);
-      model.loadWeightsLater(`hf:${hubId}`);
+      // timm's idiom: another class count (num_classes: 10, or 0 for features) loads everything but the
+      // classifier, which keeps its fresh initialisation.
+      const classes = model.pretrainedConfig!.numClasses;
+      model.loadWeightsLater(`hf:${hubId}`, { backboneOnly: classes !== undefined && model.numClasses !== classes });
     }
     return model;
   }

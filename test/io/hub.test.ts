@@ -140,6 +140,14 @@ test("createModel(tag, { pretrained: true }) loads the tag's hub weights before 
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /cc-by-nc-4\.0 — non-commercial use only/);
     assert.throws(() => engine.createModel({ family: 'convnext', depths: [1, 1, 1, 1], dims: [8, 8, 8, 8] }, { pretrained: true }), /pretrained: true needs a model name or weight tag/);
+    // timm's fine-tuning idiom: the backbone from the weights, a fresh head for 10 classes (or none).
+    const ten = engine.createModel('convnext_atto.d2_in1k', { pretrained: true, num_classes: 10 });
+    await ten.ready();
+    assert.deepEqual(ten.stateDict()['head.fc.weight']!.shape, [10, 320]);
+    assert.deepEqual(ten.stateDict()['stages.0.blocks.0.conv_dw.weight']!.data, ref.stateDict()['stages.0.blocks.0.conv_dw.weight']!.data);
+    const bare = engine.createModel('convnext_atto.d2_in1k', { pretrained: true, num_classes: 0 });
+    const pooled = await bare.run(io.get('input')!);
+    assert.deepEqual(pooled.logits.shape, [io.get('input')!.shape[0], 320]);
   } finally {
     process.env.VISIONMIX_HUB_URL = saved.url;
     process.env.VISIONMIX_CACHE = saved.cache;
