@@ -10,6 +10,8 @@ import { Identity, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { Rng, type RngState } from '../util/rng.js';
+import { LIMITS } from './config.js';
+import { MAX_MODEL_ELEMENTS, approxCount, countElements } from './model_size.js';
 import { isNonCommercial, type PretrainedConfig } from './pretrained.js';
 import { traceModel } from './trace.js';
 
@@ -329,7 +331,8 @@ export abstract class VisionModel extends Module {
    * model then returns its pooled features), as timm's `reset_classifier`.
    */
   resetClassifier(numClasses: number): this {
-    if (!(Number.isInteger(numClasses) && numClasses >= 0)) throw new ConfigError(`resetClassifier: numClasses must be an integer ≥ 0, got ${numClasses}`);
+    if (!(Number.isInteger(numClasses) && numClasses >= 0 && numClasses <= LIMITS.classes))
+      throw new ConfigError(`resetClassifier: numClasses must be an integer in [0, ${LIMITS.classes}], got ${numClasses}`);
     if (!this.classifierPath) throw new ConfigError(`${this.name || this.family} has no classifier to reset`);
     const parts = this.classifierPath.split('.');
     const name = parts.pop()!;
@@ -338,6 +341,12 @@ export abstract class VisionModel extends Module {
     const current = (parent as unknown as Record<string, unknown>)[name];
     const inDim = current instanceof Linear ? current.inFeatures : (parent as { inDim?: number }).inDim;
     if (inDim === undefined) throw new ConfigError(`${this.name || this.family}: cannot reset the classifier at '${this.classifierPath}'`);
+    const headElements = (inDim + 1) * numClasses;
+    const others = countElements(this) - (current instanceof Module ? countElements(current) : 0);
+    if (others + headElements > MAX_MODEL_ELEMENTS)
+      throw new ConfigError(
+        `resetClassifier(${numClasses}): a ${inDim}×${numClasses} classifier gives ${this.name || this.family} ~${approxCount(others + headElements)} parameters, more than the ${approxCount(MAX_MODEL_ELEMENTS)} visionmix builds`,
+      );
     (parent as unknown as Record<string, Module>)[name] = numClasses > 0 ? new Linear(inDim, numClasses, { init: 'trunc_normal' }) : new Identity();
     (this as { numClasses: number }).numClasses = numClasses;
     this.bindKeys();

@@ -10,6 +10,7 @@ import type { LoadResult, LoadWeightsOptions, LossAndGrads } from '../models/bas
 import { parseConfig, type RawConfig } from '../models/config.js';
 import { ConvNeXt } from '../models/convnext.js';
 import { FCMAE_SCHEMA, FcmaeNet, type FcmaeOptions } from '../models/fcmae.js';
+import { MAX_MODEL_ELEMENTS, checkModelSize, countElements } from '../models/model_size.js';
 import { createModel, type ModelSpec } from '../models/registry.js';
 import { Tensor } from '../tensor.js';
 import { maskedPatchMse } from '../train/masked_mse.js';
@@ -108,10 +109,24 @@ export class Fcmae {
 export function createFcmae(engine: Engine, encoder: ModelSpec, options: RawConfig = {}, encoderOverrides: RawConfig = {}): Fcmae {
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw new ConfigError(`createFcmae: options must be an object (decoder_embed_dim, patch_size, mask_ratio, …), got ${JSON.stringify(options)}`);
-  const { config } = parseConfig(FCMAE_SCHEMA, options);
+  const { config, given } = parseConfig(FCMAE_SCHEMA, options);
   const enc = createModel(encoder, { ...encoderOverrides, num_classes: 0 });
   if (!(enc instanceof ConvNeXt)) throw new ConfigError(`createFcmae: the encoder must be a ConvNeXt (V1 or V2), got family '${enc.family}'`);
   const net = engine.attach(new FcmaeNet(enc, config));
+  // The encoder was checked by createModel; the decoder's size comes from these options (lazy
+  // parameters: counting allocates nothing).
+  const elements = countElements(net);
+  if (elements > MAX_MODEL_ELEMENTS) {
+    const user = Object.fromEntries([...given].map((k) => [k, (config as RawConfig)[k]]));
+    checkModelSize({
+      family: 'fcmae',
+      elements,
+      config: user,
+      baseline: parseConfig(FCMAE_SCHEMA, {}).config as RawConfig,
+      userKeys: given,
+      count: (c) => countElements(new FcmaeNet(enc, parseConfig(FCMAE_SCHEMA, c).config)),
+    });
+  }
   net.name = `fcmae(${typeof encoder === 'string' ? encoder : encoder.family})`;
   net.bindKeys();
   return new Fcmae(engine, net);

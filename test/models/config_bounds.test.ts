@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, createModel, describeSchema, Engine, familySchema, Tensor } from '../../src/index.js';
+import { ConfigError, createFcmae, createModel, describeSchema, Engine, familySchema, Tensor } from '../../src/index.js';
 import { createModel as buildModel } from '../../src/models/registry.js';
 import { LIMITS } from '../../src/models/config.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
@@ -105,4 +105,20 @@ test('run and lossAndGrads refuse a batch whose activations would not fit, befor
   const x = Tensor.zeros([8, 3, 512, 512]);
   await assert.rejects(m.run(x), (e: unknown) => e instanceof ConfigError && /a forward pass on a \[8, 3, 512, 512\] batch would need about [\d.]+ MB .*more than this machine's 50\.0 MB allow/.test(e.message));
   await assert.rejects(m.lossAndGrads(x, [0, 1, 2, 3, 4, 5, 6, 7]), (e: unknown) => e instanceof ConfigError && /the loss and its gradients on a \[8, 3, 512, 512\] batch/.test(e.message));
+});
+
+test("FCMAE's decoder options are bounded and its size is checked like a model's", () => {
+  const encoder = { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64] };
+  configError(() => createFcmae(encoder, { decoder_depth: 1_000_000 }), /config 'decoder_depth' of family 'fcmae' must be int in \[1, 256\], got 1000000/);
+  configError(() => createFcmae(encoder, { decoderEmbedDim: 1e6 }), /config 'decoder_embed_dim' of family 'fcmae' must be int in \[1, 16384\]/);
+  configError(() => createFcmae(encoder, { decoder_embed_dim: 16384 }), /this fcmae config has ~2\.20G parameters/, /from 'decoder_embed_dim' = 16384 \(with decoder_embed_dim = 512/);
+});
+
+test('resetClassifier is bounded like num_classes, and refuses a head whose parameters could not be held', () => {
+  const m = createModel('convnext_atto');
+  configError(() => m.resetClassifier(1e9), /resetClassifier: numClasses must be an integer in \[0, 1000000\], got 1000000000/);
+  const wide = createModel({ family: 'convnext', depths: [1, 1, 1, 1], dims: [8, 16, 32, 4096] });
+  configError(() => wide.resetClassifier(1_000_000), /resetClassifier\(1000000\): a 4096×1000000 classifier gives convnext ~4\.23G parameters, more than the 2\.15G visionmix builds/);
+  assert.equal(wide.numClasses, 1000, 'unchanged');
+  assert.equal(m.resetClassifier(10).numClasses, 10);
 });
