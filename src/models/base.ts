@@ -11,6 +11,8 @@ import { Module } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { Rng, type RngState } from '../util/rng.js';
 import { idsFromOrdinals, type GroupMatcher, type LayerDecayMode, type LayerIds } from './layer_groups.js';
+import { LIMITS } from './config.js';
+import { MAX_MODEL_ELEMENTS, approxCount, countElements } from './model_size.js';
 import { isNonCommercial, type PretrainedConfig } from './pretrained.js';
 import { traceModel } from './trace.js';
 
@@ -394,13 +396,20 @@ export abstract class VisionModel extends Module {
    */
   resetClassifier(numClasses: number, globalPool?: GlobalPool): this {
     const name = this.name || this.family;
-    if (!(Number.isInteger(numClasses) && numClasses >= 0)) throw new ConfigError(`resetClassifier: numClasses must be an integer ≥ 0, got ${numClasses}`);
+    if (!(Number.isInteger(numClasses) && numClasses >= 0 && numClasses <= LIMITS.classes))
+      throw new ConfigError(`resetClassifier: numClasses must be an integer in [0, ${LIMITS.classes}], got ${numClasses}`);
     if (globalPool !== undefined && globalPool !== 'avg' && globalPool !== '')
       throw new ConfigError(`resetClassifier: globalPool must be 'avg' or '' (no pooling), got ${JSON.stringify(globalPool)}`);
     const pool = globalPool ?? this.globalPool;
     if (pool === '' && numClasses > 0)
       throw new ConfigError(`resetClassifier(${numClasses}, ''): a classifier needs pooled features — without pooling (globalPool '') the number of classes must be 0`);
     if (!this.classifierPath) throw new ConfigError(`${name} has no classifier to reset`);
+    const headElements = (this.numFeatures + 1) * numClasses;
+    const others = countElements(this) - countElements(this.getClassifier());
+    if (others + headElements > MAX_MODEL_ELEMENTS)
+      throw new ConfigError(
+        `resetClassifier(${numClasses}): a ${this.numFeatures}×${numClasses} classifier gives ${name} ~${approxCount(others + headElements)} parameters, more than the ${approxCount(MAX_MODEL_ELEMENTS)} visionmix builds`,
+      );
     this.globalPool = pool;
     this.replaceClassifier(numClasses);
     (this as { numClasses: number }).numClasses = numClasses;

@@ -28,7 +28,7 @@ import { gridSides, resampleRelativePos } from '../nn/relative_position.js';
 import { toNCHW, toTokens } from '../nn/tokens.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type GroupMatcher, type TracedOutputs } from './base.js';
-import { configSchema, field, type ConfigOf, type RawConfig } from './config.js';
+import { LIMITS, configSchema, field, type ConfigOf, type RawConfig } from './config.js';
 import { CMT_PRETRAINED } from './pretrained/cmt.js';
 import { registerFamily, registerModel, registerPretrained } from './registry.js';
 import { sameDims } from './state_dict.js';
@@ -43,21 +43,22 @@ const CMT_SCHEMA = configSchema(
   {
     img_size: field.int({
       min: 32,
+      max: LIMITS.imageSide,
       default: 224,
       doc: 'the one input side the model runs at: it fixes the relative position biases (multiple of 32)',
     }),
-    in_chans: field.int({ min: 1, default: 3, doc: 'input channels (the reference always builds 3; e.g. 1 for grey images)' }),
-    num_classes: field.int({ min: 0, default: 1000, doc: 'classifier outputs (0: logits are the pooled features)' }),
-    embed_dims: field.ints({ length: 4, min: 1, default: [46, 92, 184, 368], doc: 'channels per stage' }),
-    stem_channel: field.int({ min: 1, default: 16, doc: 'channels of the three stem convs' }),
-    fc_dim: field.int({ min: 1, default: 1280, doc: 'channels of the head’s 1×1 conv (_fc)' }),
-    num_heads: field.ints({ length: 4, min: 1, default: [1, 2, 4, 8], doc: 'attention heads per stage' }),
-    mlp_ratios: field.floats({ length: 4, min: 0, default: [3.6, 3.6, 3.6, 3.6], doc: 'IRFFN hidden = trunc(dim·ratio), per stage' }),
-    depths: field.ints({ length: 4, min: 1, default: [2, 2, 10, 2], doc: 'blocks per stage' }),
-    sr_ratios: field.ints({ length: 4, min: 1, default: [8, 4, 2, 1], doc: 'k of the k×k stride-k K/V reduction, per stage' }),
+    in_chans: field.int({ min: 1, max: LIMITS.inChans, default: 3, doc: 'input channels (the reference always builds 3; e.g. 1 for grey images)' }),
+    num_classes: field.int({ min: 0, max: LIMITS.classes, default: 1000, doc: 'classifier outputs (0: logits are the pooled features)' }),
+    embed_dims: field.ints({ length: 4, min: 1, max: LIMITS.channels, default: [46, 92, 184, 368], doc: 'channels per stage' }),
+    stem_channel: field.int({ min: 1, max: LIMITS.channels, default: 16, doc: 'channels of the three stem convs' }),
+    fc_dim: field.int({ min: 1, max: LIMITS.channels, default: 1280, doc: 'channels of the head’s 1×1 conv (_fc)' }),
+    num_heads: field.ints({ length: 4, min: 1, max: LIMITS.heads, default: [1, 2, 4, 8], doc: 'attention heads per stage' }),
+    mlp_ratios: field.floats({ length: 4, min: 0, max: LIMITS.ratio, default: [3.6, 3.6, 3.6, 3.6], doc: 'IRFFN hidden = trunc(dim·ratio), per stage' }),
+    depths: field.ints({ length: 4, min: 1, max: LIMITS.blocksPerStage, default: [2, 2, 10, 2], doc: 'blocks per stage' }),
+    sr_ratios: field.ints({ length: 4, min: 1, max: LIMITS.stride, default: [8, 4, 2, 1], doc: 'k of the k×k stride-k K/V reduction, per stage' }),
     qkv_bias: field.bool({ default: true, doc: 'biases in the q, k, v Linears' }),
     qk_scale: field.float({ min: 0, default: null, nullable: true, doc: 'attention logit scale (null: (dim/heads)^-0.5)' }),
-    qk_ratio: field.int({ min: 1, default: 1, doc: 'q and k have dim/qk_ratio channels' }),
+    qk_ratio: field.int({ min: 1, max: LIMITS.channels, default: 1, doc: 'q and k have dim/qk_ratio channels' }),
     drop_rate: field.float({ min: 0, below: 1, default: 0, doc: 'dropout after the attention proj and in the IRFFN (training)' }),
     attn_drop_rate: field.float({ min: 0, below: 1, default: 0, doc: 'dropout on the attention probabilities (training)' }),
     drop_path_rate: field.float({ min: 0, below: 1, default: 0, doc: 'stochastic depth, linear from 0 at the first block' }),

@@ -13,6 +13,39 @@
  */
 import { ConfigError } from '../errors.js';
 
+/**
+ * Upper bounds of the counts and sizes in every family's schema. Each is generous — several times the
+ * largest published variant (ConvNeXt-XXLarge: dims 3072, 30 blocks in a stage; ConvNeXt V2-Huge;
+ * GLNet-16G: 64 slots, 5×5 local kernels; CMT-B at 256²) — yet far below what cannot be built: a
+ * million blocks exhausts V8's heap while building, a million channels or classes asks for tensors
+ * beyond any machine’s memory. Sizes within the bounds can still combine into a model too large to
+ * hold; `checkModelSize` (model_size.ts) counts the parameters before any is allocated.
+ */
+export const LIMITS = {
+  /** Blocks in one stage (ConvNeXt-XXLarge's stage 3: 30; CMT-B: 20). */
+  blocksPerStage: 256,
+  /** Stages of a network whose stage count is a list length (ConvNeXt: 4). */
+  stages: 8,
+  /** Channels of any layer (ConvNeXt-XXLarge: 3072; CMT's head conv: 1280). */
+  channels: 16384,
+  /** Classifier outputs (ImageNet-21k: 21841). */
+  classes: 1_000_000,
+  /** Input channels (RGB: 3; hyperspectral images: a few hundred). */
+  inChans: 1024,
+  /** Conv kernel sides (GLNet: 5; large-kernel ConvNets: 31). */
+  kernel: 31,
+  /** Attention heads of a layer (CMT-B: 8 … 16). */
+  heads: 1024,
+  /** GLNet's slots per block (all variants: 64). */
+  slots: 4096,
+  /** Width multipliers (MLP and expansion ratios: 2 … 4). */
+  ratio: 64,
+  /** Strides, patch sides and reduction factors (ConvNeXt's stem: 4; FCMAE's mask patch: 32). */
+  stride: 256,
+  /** A model's fixed input side (CMT: 224 … 256). */
+  imageSide: 1024,
+} as const;
+
 /** A value type a field accepts. `T` is the parsed TypeScript type. */
 export interface FieldType<T> {
   /** For listings and errors: 'int ≥ 1', 'list of 4 ints', "'glmix' | 'mha'". */
@@ -106,12 +139,19 @@ function enumType<E extends string>(values: readonly E[]): FieldType<E> {
   };
 }
 
-function listType<T>(of: FieldType<T>, length?: number): FieldType<T[]> {
-  const describe = `list of ${length ?? ''}${length ? ' ' : ''}${of.describe.includes(' ') ? `(${of.describe})` : of.describe}`;
+/** A list of exactly `length` items, or of 1 … `maxLength` items (unbounded lists would let a typo build a million stages). */
+function listType<T>(of: FieldType<T>, length?: number, maxLength?: number): FieldType<T[]> {
+  const count = length !== undefined ? `${length} ` : maxLength !== undefined ? `1…${maxLength} ` : '';
+  const describe = `list of ${count}${of.describe.includes(' ') ? `(${of.describe})` : of.describe}`;
   return {
     describe,
     parse(v, path) {
-      if (!Array.isArray(v) || (length !== undefined && v.length !== length)) throw new FieldError(path, describe, v);
+      if (
+        !Array.isArray(v) ||
+        (length !== undefined && v.length !== length) ||
+        (maxLength !== undefined && (v.length < 1 || v.length > maxLength))
+      )
+        throw new FieldError(path, describe, v);
       return v.map((x, i) => of.parse(x, `${path}[${i}]`));
     },
   };
@@ -155,13 +195,18 @@ export const field = {
   ) => make(floatType(o), o as never) as Field<N extends true ? number | null : number>,
   bool: (o: FieldOptions<boolean>) => make(boolType, o),
   enum: <E extends string>(values: readonly E[], o: FieldOptions<E>) => make(enumType(values), o),
-  ints: (o: { length?: number; min?: number; max?: number } & FieldOptions<number[]>) => make(listType(intType(o), o.length), o),
-  floats: (o: { length?: number; min?: number; max?: number } & FieldOptions<number[]>) => make(listType(floatType(o), o.length), o),
-  enums: <E extends string>(values: readonly E[], o: { length?: number } & FieldOptions<E[]>) => make(listType(enumType(values), o.length), o),
+  ints: (o: { length?: number; maxLength?: number; min?: number; max?: number } & FieldOptions<number[]>) =>
+    make(listType(intType(o), o.length, o.maxLength), o),
+  floats: (o: { length?: number; maxLength?: number; min?: number; max?: number } & FieldOptions<number[]>) =>
+    make(listType(floatType(o), o.length, o.maxLength), o),
+  enums: <E extends string>(values: readonly E[], o: { length?: number; maxLength?: number } & FieldOptions<E[]>) =>
+    make(listType(enumType(values), o.length, o.maxLength), o),
   table: <F extends Fields>(fields: F, o: FieldOptions<{ [K in keyof F]: F[K] extends Field<infer T> ? T : never }>) =>
     make(tableType(fields), o),
-  tables: <F extends Fields>(fields: F, o: { length?: number } & FieldOptions<{ [K in keyof F]: F[K] extends Field<infer T> ? T : never }[]>) =>
-    make(listType(tableType(fields), o.length), o),
+  tables: <F extends Fields>(
+    fields: F,
+    o: { length?: number; maxLength?: number } & FieldOptions<{ [K in keyof F]: F[K] extends Field<infer T> ? T : never }[]>,
+  ) => make(listType(tableType(fields), o.length, o.maxLength), o),
 };
 
 export function configSchema<F extends Fields>(

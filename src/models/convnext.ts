@@ -15,7 +15,7 @@ import { Conv2d, DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, Module
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type GroupMatcher, type LayerDecayMode, type LayerIds, type TracedOutputs } from './base.js';
-import { configSchema, field, withDefaults, type ConfigOf } from './config.js';
+import { LIMITS, configSchema, field, withDefaults, type ConfigOf } from './config.js';
 import { depthsFromKeys } from './layer_groups.js';
 import { CONVNEXT_PRETRAINED } from './pretrained/convnext.js';
 import { registerFamily, registerModel, registerPretrained } from './registry.js';
@@ -27,11 +27,11 @@ import { fitUnitDims, stripWrapper } from './state_dict.js';
 const CONVNEXT_SCHEMA = configSchema(
   'convnext',
   {
-    depths: field.ints({ min: 1, default: [3, 3, 9, 3], doc: 'blocks per stage' }),
-    dims: field.ints({ min: 1, default: [96, 192, 384, 768], doc: 'channels per stage' }),
-    num_classes: field.int({ min: 0, default: 1000, doc: 'classifier outputs (0: the head returns pooled features)' }),
-    in_chans: field.int({ min: 1, default: 3, doc: 'input channels' }),
-    patch_size: field.int({ min: 1, default: 4, doc: 'stem patchify conv kernel and stride' }),
+    depths: field.ints({ maxLength: LIMITS.stages, min: 1, max: LIMITS.blocksPerStage, default: [3, 3, 9, 3], doc: 'blocks per stage' }),
+    dims: field.ints({ maxLength: LIMITS.stages, min: 1, max: LIMITS.channels, default: [96, 192, 384, 768], doc: 'channels per stage' }),
+    num_classes: field.int({ min: 0, max: LIMITS.classes, default: 1000, doc: 'classifier outputs (0: the head returns pooled features)' }),
+    in_chans: field.int({ min: 1, max: LIMITS.inChans, default: 3, doc: 'input channels' }),
+    patch_size: field.int({ min: 1, max: LIMITS.stride, default: 4, doc: 'stem patchify conv kernel and stride' }),
     ls_init_value: field.float({ min: 0, default: 1e-6, nullable: true, doc: 'layer-scale init (V1); null: no layer scale' }),
     use_grn: field.bool({ default: false, doc: 'Global Response Normalization in the MLP (V2)' }),
     conv_mlp: field.bool({ default: false, doc: 'store the MLP as 1×1 convs ([out,in,1,1] weights), as timm does for atto…nano' }),

@@ -20,16 +20,16 @@ import { Conv2d, GRN, Identity, LayerNorm, ModuleList, Sequential } from '../nn/
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type ForwardOptions, type GroupMatcher, type TracedOutputs } from './base.js';
-import { configSchema, field, type ConfigOf } from './config.js';
+import { LIMITS, configSchema, field, type ConfigOf } from './config.js';
 import { ConvNeXt, ConvNeXtBlock, type ConvNeXtConfig, type ConvNeXtStage, type Positions, officialToTimm } from './convnext.js';
 import { fitUnitDims, stripWrapper } from './state_dict.js';
 
 // ---- options ------------------------------------------------------------------------------------
 
 export const FCMAE_SCHEMA = configSchema('fcmae', {
-  decoder_embed_dim: field.int({ min: 1, default: 512, doc: 'width of the decoder (its one ConvNeXt V2 block)' }),
-  decoder_depth: field.int({ min: 1, default: 1, doc: 'ConvNeXt V2 blocks in the decoder' }),
-  patch_size: field.int({ min: 1, default: 32, doc: "masking patch; must equal the encoder's total stride (32 for a 4×4 stem)" }),
+  decoder_embed_dim: field.int({ min: 1, max: LIMITS.channels, default: 512, doc: 'width of the decoder (its one ConvNeXt V2 block)' }),
+  decoder_depth: field.int({ min: 1, max: LIMITS.blocksPerStage, default: 1, doc: 'ConvNeXt V2 blocks in the decoder' }),
+  patch_size: field.int({ min: 1, max: LIMITS.stride, default: 32, doc: "masking patch; must equal the encoder's total stride (32 for a 4×4 stem)" }),
   mask_ratio: field.float({ min: 0, below: 1, default: 0.6, doc: 'fraction of patches masked per image (exclusive of 0 and 1)' }),
   norm_pix_loss: field.bool({ default: true, doc: 'normalise each target patch by its mean and (unbiased) variance' }),
   require_grn: field.bool({ default: true, doc: 'refuse encoders without GRN (FCMAE without GRN suffers feature collapse; set false to study it)' }),

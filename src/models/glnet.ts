@@ -20,7 +20,7 @@ import { Module, Parameter, lazy } from '../nn/module.js';
 import { toNCHW, toTokens } from '../nn/tokens.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type GroupMatcher, type TracedOutputs } from './base.js';
-import { configSchema, field, type ConfigOf } from './config.js';
+import { LIMITS, configSchema, field, type ConfigOf } from './config.js';
 import { GLNET_CHECKPOINT_KEY, GLNET_PRETRAINED } from './pretrained/glnet.js';
 import { registerFamily, registerModel, registerPretrained } from './registry.js';
 import { tagArchitecture } from './pretrained.js';
@@ -34,12 +34,12 @@ type MixingMode = (typeof MIXING_MODES)[number];
 const GLNET_SCHEMA = configSchema(
   'glnet',
   {
-    depth: field.ints({ length: 4, min: 1, default: [2, 2, 6, 2], doc: 'blocks per stage' }),
-    embed_dim: field.ints({ length: 4, min: 1, default: [96, 192, 384, 768], doc: 'channels per stage' }),
-    mlp_ratios: field.floats({ length: 4, min: 0, default: [4, 4, 4, 4], doc: 'MLP hidden width / channels, per stage' }),
-    head_dim: field.int({ min: 1, default: 32, doc: 'channels per attention head (heads = dim // head_dim)' }),
-    num_classes: field.int({ min: 0, default: 1000, doc: 'classifier outputs (0: logits are the pooled features)' }),
-    in_chans: field.int({ min: 1, default: 3, doc: 'input channels' }),
+    depth: field.ints({ length: 4, min: 1, max: LIMITS.blocksPerStage, default: [2, 2, 6, 2], doc: 'blocks per stage' }),
+    embed_dim: field.ints({ length: 4, min: 1, max: LIMITS.channels, default: [96, 192, 384, 768], doc: 'channels per stage' }),
+    mlp_ratios: field.floats({ length: 4, min: 0, max: LIMITS.ratio, default: [4, 4, 4, 4], doc: 'MLP hidden width / channels, per stage' }),
+    head_dim: field.int({ min: 1, max: LIMITS.channels, default: 32, doc: 'channels per attention head (heads = dim // head_dim)' }),
+    num_classes: field.int({ min: 0, max: LIMITS.classes, default: 1000, doc: 'classifier outputs (0: logits are the pooled features)' }),
+    in_chans: field.int({ min: 1, max: LIMITS.inChans, default: 3, doc: 'input channels' }),
     norm_layer: field.enum(['BatchNorm2d', 'LayerNorm2d'] as const, {
       default: 'LayerNorm2d',
       doc: 'norm of the downsampling layers and before the head (blocks always use LayerNorm)',
@@ -49,13 +49,13 @@ const GLNET_SCHEMA = configSchema(
       default: ['glmix', 'glmix', 'glmix', 'mha'],
       doc: "block type per stage; 'glmix.mha_nchw' alternates GLMix (even) and MHSA (odd) blocks",
     }),
-    local_dw_ks: field.int({ min: 0, default: 5, doc: 'kernel of the local depthwise conv in GLMix (0: no local branch)' }),
+    local_dw_ks: field.int({ min: 0, max: LIMITS.kernel, default: 5, doc: 'kernel of the local depthwise conv in GLMix (0: no local branch)' }),
     slot_init: field.enum(['ada_avgpool', 'param'] as const, {
       default: 'param',
       doc: "'ada_avgpool': slots pooled from the block input; 'param': learned slots",
     }),
-    num_slots: field.int({ min: 1, default: 64, doc: "slots per GLMix block (a square number with 'ada_avgpool')" }),
-    cpe_ks: field.int({ min: 0, default: 0, doc: 'kernel of the conv position embedding (0: none)' }),
+    num_slots: field.int({ min: 1, max: LIMITS.slots, default: 64, doc: "slots per GLMix block (a square number with 'ada_avgpool')" }),
+    cpe_ks: field.int({ min: 0, max: LIMITS.kernel, default: 0, doc: 'kernel of the conv position embedding (0: none)' }),
     downsample_style: field.enum(['non_ovlp', 'ovlp'] as const, {
       default: 'non_ovlp',
       doc: "'non_ovlp': 4×4/4 stem, 2×2/2 transitions (Swin layout); 'ovlp': deep 3×3/2 stem, 3×3/2 transitions",

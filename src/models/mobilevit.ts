@@ -19,7 +19,7 @@ import { toNCHW, toTokens } from '../nn/tokens.js';
 import { TransformerBlock } from '../nn/transformer.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type GroupMatcher, type LoadResult, type LoadWeightsOptions, type TracedOutputs } from './base.js';
-import { configSchema, field, type ConfigOf } from './config.js';
+import { LIMITS, configSchema, field, type ConfigOf } from './config.js';
 import { MOBILEVIT_PRETRAINED } from './pretrained/mobilevit.js';
 import { registerFamily, registerModel, registerPretrained } from './registry.js';
 import { stripWrapper } from './state_dict.js';
@@ -44,9 +44,9 @@ interface VitLayer {
 const mv2Layer = (d: Mv2Layer, doc: string) =>
   field.table(
     {
-      out: field.int({ min: 1, default: d.out, doc: 'output channels' }),
-      exp: field.float({ min: 1, default: d.exp, doc: 'expansion ratio of the inverted residuals' }),
-      n: field.int({ min: 1, default: d.n, doc: 'inverted-residual blocks' }),
+      out: field.int({ min: 1, max: LIMITS.channels, default: d.out, doc: 'output channels' }),
+      exp: field.float({ min: 1, max: LIMITS.ratio, default: d.exp, doc: 'expansion ratio of the inverted residuals' }),
+      n: field.int({ min: 1, max: LIMITS.blocksPerStage, default: d.n, doc: 'inverted-residual blocks' }),
       stride: field.int({ min: 1, max: 2, default: d.stride, doc: 'stride of the first block' }),
     },
     { default: d, doc },
@@ -56,11 +56,11 @@ const mv2Layer = (d: Mv2Layer, doc: string) =>
 const vitLayer = (d: VitLayer, doc: string) =>
   field.table(
     {
-      out: field.int({ min: 1, default: d.out, doc: 'output channels (C)' }),
-      exp: field.float({ min: 1, default: d.exp, doc: 'expansion ratio of the inverted residual' }),
+      out: field.int({ min: 1, max: LIMITS.channels, default: d.out, doc: 'output channels (C)' }),
+      exp: field.float({ min: 1, max: LIMITS.ratio, default: d.exp, doc: 'expansion ratio of the inverted residual' }),
       stride: field.int({ min: 1, max: 2, default: d.stride, doc: 'stride of the inverted residual' }),
-      dim: field.int({ min: 1, default: d.dim, doc: 'transformer width (d)' }),
-      depth: field.int({ min: 1, default: d.depth, doc: 'transformer layers (L)' }),
+      dim: field.int({ min: 1, max: LIMITS.channels, default: d.dim, doc: 'transformer width (d)' }),
+      depth: field.int({ min: 1, max: LIMITS.blocksPerStage, default: d.depth, doc: 'transformer layers (L)' }),
     },
     { default: d, doc },
   );
@@ -74,18 +74,18 @@ const VIT_LAYERS = ['layer3', 'layer4', 'layer5'] as const;
 const MOBILEVIT_SCHEMA = configSchema(
   'mobilevit',
   {
-    stem: field.int({ min: 1, default: 16, doc: 'stem channels (3×3 conv, stride 2)' }),
+    stem: field.int({ min: 1, max: LIMITS.channels, default: 16, doc: 'stem channels (3×3 conv, stride 2)' }),
     layer1: mv2Layer({ out: 16, exp: 2, n: 1, stride: 1 }, 'stage 0: inverted residuals'),
     layer2: mv2Layer({ out: 24, exp: 2, n: 3, stride: 2 }, 'stage 1: inverted residuals'),
     layer3: vitLayer({ out: 48, exp: 2, stride: 2, dim: 64, depth: 2 }, 'stage 2: inverted residual + MobileViT block'),
     layer4: vitLayer({ out: 64, exp: 2, stride: 2, dim: 80, depth: 4 }, 'stage 3: inverted residual + MobileViT block'),
     layer5: vitLayer({ out: 80, exp: 2, stride: 2, dim: 96, depth: 3 }, 'stage 4: inverted residual + MobileViT block'),
-    heads: field.int({ min: 1, default: 4, doc: 'attention heads of every transformer layer (4 in all released models)' }),
-    patch: field.int({ min: 1, default: 2, doc: 'patch side p (unfold into p×p patches)' }),
+    heads: field.int({ min: 1, max: LIMITS.heads, default: 4, doc: 'attention heads of every transformer layer (4 in all released models)' }),
+    patch: field.int({ min: 1, max: LIMITS.stride, default: 2, doc: 'patch side p (unfold into p×p patches)' }),
     mlp_ratio: field.float({ min: 0, below: 64, default: 2, doc: 'transformer MLP hidden width = dim · mlp_ratio' }),
     exp_factor: field.float({ min: 0, below: 64, default: 4, doc: 'final 1×1 conv: min(exp_factor · layer5.out, 960) channels' }),
-    num_classes: field.int({ min: 0, default: 1000, doc: 'classifier outputs (0: the head returns pooled features)' }),
-    in_chans: field.int({ min: 1, default: 3, doc: 'input channels' }),
+    num_classes: field.int({ min: 0, max: LIMITS.classes, default: 1000, doc: 'classifier outputs (0: the head returns pooled features)' }),
+    in_chans: field.int({ min: 1, max: LIMITS.inChans, default: 3, doc: 'input channels' }),
     drop_rate: field.float({ min: 0, below: 1, default: 0, doc: 'dropout before the classifier (training; ml-cvnets 0.1)' }),
     transformer_drop: field.float({
       min: 0,

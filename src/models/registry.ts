@@ -6,6 +6,7 @@
 import { ConfigError } from '../errors.js';
 import type { VisionModel } from './base.js';
 import { parseConfig, type ConfigOf, type ConfigSchema, type RawConfig } from './config.js';
+import { MAX_MODEL_ELEMENTS, checkModelSize, countElements } from './model_size.js';
 import { tagArchitecture, type PretrainedConfig } from './pretrained.js';
 
 export type { RawConfig };
@@ -93,6 +94,8 @@ interface Resolved {
   family: FamilyDef;
   name: string;
   layers: RawConfig[];
+  /** `layers[userFrom…]` are the user's (a variant's own config and its tag's classes come before). */
+  userFrom: number;
   pretrained?: PretrainedConfig;
 }
 
@@ -109,7 +112,7 @@ function resolve(spec: unknown, overrides: unknown): Resolved {
     const pretrained = tag ?? (entry.defaultTag ? tags.get(entry.defaultTag) : undefined);
     // A tag fixes the classifier to its weights' classes (a user override still wins).
     const fromTag: RawConfig = tag ? { num_classes: tag.numClasses } : {};
-    return { family, name: spec, layers: [entry.config, fromTag, withoutFamily(over)], pretrained };
+    return { family, name: spec, layers: [entry.config, fromTag, withoutFamily(over)], userFrom: 2, pretrained };
   }
   if (!isPlainObject(spec))
     throw new ConfigError(
@@ -119,7 +122,7 @@ function resolve(spec: unknown, overrides: unknown): Resolved {
     throw new ConfigError(`model config needs a 'family' (one of: ${familyNames().join(', ')}), got ${show(spec.family)}`);
   if ('family' in over && over.family !== spec.family)
     throw new ConfigError(`the config says family '${spec.family}', but the overrides say family ${show(over.family)}`);
-  return { family: getFamily(spec.family), name: spec.family, layers: [withoutFamily(spec), withoutFamily(over)] };
+  return { family: getFamily(spec.family), name: spec.family, layers: [withoutFamily(spec), withoutFamily(over)], userFrom: 0 };
 }
 
 function withoutFamily(c: RawConfig): RawConfig {
@@ -127,22 +130,48 @@ function withoutFamily(c: RawConfig): RawConfig {
   return rest;
 }
 
+/** A size limit on the model a createModel call may build (the engine passes its machine's memory). */
+export interface ModelSizeLimit {
+  /** Most parameter and buffer elements (default and upper bound: MAX_MODEL_ELEMENTS). */
+  maxElements?: number;
+  /** Why, for the message ("this machine's 16 GB of memory"). */
+  reason?: string;
+}
+
 /**
  * Build a model from a registry name, a weight tag (`convnext_atto.d2_in1k`) or `{ family, ...config }`,
  * plus config overrides (snake_case or camelCase keys of the family's schema), and the seed of its
  * random initialisation (default 0). The model is not attached to an engine: the entry's
- * `createModel` does that.
+ * `createModel` does that. A config whose parameters exceed `opts`' limit (counted from their
+ * shapes before any is allocated) is a ConfigError naming the key to blame.
  */
-export function createModel(spec: ModelSpec, overrides: RawConfig = {}, opts: { seed?: number } = {}): VisionModel {
+export function createModel(spec: ModelSpec, overrides: RawConfig = {}, opts: ModelSizeLimit & { seed?: number } = {}): VisionModel {
   const seed = opts.seed ?? 0;
   if (!Number.isSafeInteger(seed)) throw new ConfigError(`seed must be an integer, got ${show(seed)}`);
+  const limit = opts;
   const r = resolve(spec, overrides);
   // Each layer is parsed on its own (so a camelCase override replaces the variant's snake_case key),
   // then the merged result once more, so cross-key rules see the final config.
-  const merged: RawConfig = {};
-  for (const layer of r.layers) Object.assign(merged, snakeKeys(r.family.schema, layer));
+  const layers = r.layers.map((layer) => snakeKeys(r.family.schema, layer));
+  const merged: RawConfig = Object.assign({}, ...layers);
   const { config } = parseConfig(r.family.schema, merged);
   const model = r.family.build(config as never);
+  // Parameters are lazy: counting their shapes allocates nothing.
+  const maxElements = Math.min(limit.maxElements ?? MAX_MODEL_ELEMENTS, MAX_MODEL_ELEMENTS);
+  const elements = countElements(model);
+  if (elements > maxElements) {
+    const schema = r.family.schema;
+    checkModelSize({
+      family: schema.family,
+      elements,
+      config: merged,
+      baseline: parseConfig(schema, Object.assign({}, ...layers.slice(0, r.userFrom))).config as RawConfig,
+      userKeys: new Set(layers.slice(r.userFrom).flatMap((l) => Object.keys(l))),
+      count: (c) => countElements(r.family.build(parseConfig(schema, c).config as never)),
+      limit: maxElements,
+      limitReason: maxElements < MAX_MODEL_ELEMENTS ? limit.reason : undefined,
+    });
+  }
   model.name = r.name;
   if (r.pretrained) model.pretrainedConfig = r.pretrained;
   // The random initialisation is the model's own, fixed now: every parameter draws from (seed, key).

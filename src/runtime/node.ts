@@ -3,6 +3,7 @@
  * completes it with a weights reader from io/ (runtime/ does not read files) and hands it to its
  * engine.
  */
+import { totalmem } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { defaultThreads, runtimeVersions } from './node_machine.js';
 import type { Runtime } from './runtime.js';
@@ -16,6 +17,7 @@ export function nodeRuntime(readWeights: Runtime['readWeights']): Runtime {
     ort: nodeOrt,
     executionProviders: ['cpu'],
     maxThreads: defaultThreads,
+    memoryBytes: totalmem,
     readWeights,
     warn: (message) => process.emitWarning(message, { code: 'VISIONMIX' }),
   };

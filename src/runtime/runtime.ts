@@ -15,6 +15,11 @@ export interface Runtime {
   readonly executionProviders: readonly string[];
   /** Cores this process may use: the default and the upper bound of `threads`. */
   maxThreads(): number;
+  /**
+   * Memory of the machine in bytes, where the platform can tell: models and batches that could not
+   * fit are refused before anything is allocated. Absent: only the fixed size limits apply.
+   */
+  memoryBytes?(): number;
   /** A state dict from a weights source (a path or `hf:org/repo` in Node, a URL in the browser, …). */
   readWeights(source: string, opts?: ReadWeightsOptions): Promise<Map<string, Tensor>>;
   /** Show a warning to the user (Node: process.emitWarning; browser: console.warn). */

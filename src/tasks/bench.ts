@@ -21,11 +21,13 @@ import { toModelProto } from '../graph/emit.js';
 import { Graph, withGraph } from '../graph/graph.js';
 import { matmul } from '../graph/ops/index.js';
 import type { VisionModel } from '../models/base.js';
+import { hostMemoryBytes } from '../io/host.js';
 import { modelInfo } from '../models/index.js';
 import { createNodeSession } from '../runtime/node.js';
 import { runtimeVersions } from '../runtime/node_machine.js';
 import { Tensor } from '../tensor.js';
 import { Rng } from '../util/rng.js';
+import { checkInferenceInputSize } from './input_size.js';
 
 // ---- timing -------------------------------------------------------------------------------------
 
@@ -231,6 +233,8 @@ export async function benchModel(opts: ModelBenchOptions): Promise<ModelBench> {
   const channels = model.defaultInputSize[0];
   const size = opts.size ?? (model.pretrainedConfig?.inputSize ?? model.defaultInputSize)[1];
   if (!Number.isInteger(size) || size < 1) throw new ConfigError(`input size must be an integer ≥ 1 (got ${size})`);
+  // Before the random batch is drawn: a huge --size or --batch is a ConfigError, not a RangeError.
+  checkInferenceInputSize(model, size, opts.batch, hostMemoryBytes());
 
   // MACs are counted from the traced graph at this very input size (they scale with H·W).
   const gmacsPerImage = modelInfo(model, [channels, size, size]).gmacs;

@@ -13,7 +13,8 @@ import { ConfigError, ShapeError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
 import { withGraph, type Graph } from '../graph/graph.js';
 import type { LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunOutput, TensorTree, VisionModel } from '../models/base.js';
-import { createModel as buildModel, type ModelSpec, type RawConfig } from '../models/registry.js';
+import { approxBytes, approxCount, countElements } from '../models/model_size.js';
+import { createModel as buildModel, type ModelSizeLimit, type ModelSpec, type RawConfig } from '../models/registry.js';
 import { checkOutputNames, collectOutputs, markOutputTree, traceModel, type OutputLayout } from '../models/trace.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Session, SessionCache, type SessionOptions } from '../runtime/session.js';
@@ -21,6 +22,7 @@ import { Tensor } from '../tensor.js';
 import { crossEntropy } from '../train/losses.js';
 import { buildLossGraph, type Objective } from '../train/objective.js';
 import { TrainStep, type TrainStepOptions } from '../train/step.js';
+import { MEMORY_SHARE, peakLiveActivations } from './input_size.js';
 
 /** `createModel`'s second argument: config overrides, plus what is not config. */
 export type CreateModelOptions = RawConfig & {
@@ -46,6 +48,8 @@ interface Compiled {
   bufferOutputs: string[];
   /** Feeds for an objective's targets (loss graphs). */
   feedTargets?: (targets: unknown) => Record<string, Tensor>;
+  /** Float activations alive at once when the graph runs, and the model's weights (computed on first need). */
+  footprint?: { activations: number; weights: number };
 }
 
 interface ModelState {
@@ -77,7 +81,7 @@ export class Engine implements ModelBackend {
     const { pretrained, seed, ...config } = overrides ?? {};
     if (pretrained !== undefined && typeof pretrained !== 'boolean') throw new ConfigError(`pretrained must be true or false, got ${JSON.stringify(pretrained)}`);
     if (seed !== undefined && !Number.isSafeInteger(seed)) throw new ConfigError(`seed must be an integer, got ${JSON.stringify(seed)}`);
-    const model = this.attach(buildModel(spec, config, { seed: seed as number | undefined }));
+    const model = this.attach(buildModel(spec, config, { ...this.modelSizeLimit(), seed: seed as number | undefined }));
     if (pretrained) {
       const hubId = model.pretrainedConfig?.hubId;
       if (typeof spec !== 'string' || !hubId)
@@ -88,6 +92,36 @@ export class Engine implements ModelBackend {
       model.loadWeightsLater(`hf:${hubId}`, { backboneOnly: classes !== undefined && model.numClasses !== classes });
     }
     return model;
+  }
+
+  /**
+   * The parameters a model on this machine may have: its weights are held twice (ours and ONNX
+   * Runtime's initializers), in float32, within the share of memory a job may take.
+   */
+  private modelSizeLimit(): ModelSizeLimit {
+    const memory = this.runtime.memoryBytes?.();
+    if (memory === undefined) return {};
+    const maxElements = Math.floor((MEMORY_SHARE * memory) / (2 * 4));
+    return { maxElements, reason: `what this machine's ${approxBytes(memory)} of memory can hold twice (our copy of the weights and ONNX Runtime's): ${approxCount(maxElements)}` };
+  }
+
+  /**
+   * Refuse a graph whose run would not fit in the machine's memory — the input, the activations alive
+   * at once (a training graph keeps its forward activations for the backward pass, which this
+   * counts) and the weights, held twice — before its session allocates anything.
+   */
+  private checkMemory(model: VisionModel, c: Compiled, input: Tensor, what: string): void {
+    const memory = this.runtime.memoryBytes?.();
+    if (memory === undefined) return;
+    c.footprint ??= { activations: peakLiveActivations(c.graph), weights: countElements(model) };
+    const { activations, weights } = c.footprint;
+    const estimate = 4 * (input.size + activations + 2 * weights);
+    if (estimate > MEMORY_SHARE * memory)
+      throw new ConfigError(
+        `${model.name || model.family}: ${what} on a [${input.shape.join(', ')}] batch would need about ${approxBytes(estimate)} ` +
+          `(activations alive at once ~${approxCount(activations)} values, weights ${approxCount(weights)} held twice), ` +
+          `more than this machine's ${approxBytes(memory)} allow; use a smaller batch or input size`,
+      );
   }
 
   attach<M extends VisionModel>(model: M): M {
@@ -179,6 +213,7 @@ export class Engine implements ModelBackend {
       const bufferOutputs = markBufferUpdates(t.graph);
       return { graph: t.graph, layout: t.layout, stateKeys: train ? [...t.graph.parameterValues().keys()] : [], bufferOutputs };
     });
+    this.checkMemory(model, c, input, train ? 'a train-mode forward' : 'a forward pass');
     const feeds: Record<string, Tensor> = { input, ...this.stateFeeds(model, c), ...c.graph.drawRandomInputs(model.random) };
     const out = await this.execute(model, key, c, threads, train ? 'forward (train mode)' : 'forward', feeds);
     this.applyBufferUpdates(model, c, out);
@@ -202,6 +237,7 @@ export class Engine implements ModelBackend {
       const bufferOutputs = markBufferUpdates(g);
       return { graph: g, layout: {}, stateKeys: [...g.parameterValues().keys()], bufferOutputs, feedTargets: lg.feed };
     });
+    this.checkMemory(model, c, input, 'the loss and its gradients');
     const given = c.feedTargets!(targets);
     const feeds: Record<string, Tensor> = { input, ...given, ...this.stateFeeds(model, c), ...c.graph.drawRandomInputs(model.random, given) };
     const out = await this.execute(model, key, c, threads, `loss and gradients (${objective.name})`, feeds);
@@ -243,6 +279,7 @@ export class Engine implements ModelBackend {
       const bufferOutputs = markBufferUpdates(g);
       return { graph: g, layout, stateKeys: [], bufferOutputs, feedTargets: lg.feed as (t: unknown) => Record<string, Tensor> };
     });
+    this.checkMemory(model, c, input, 'the loss');
     const given = c.feedTargets!(targets);
     const feeds: Record<string, Tensor> = { input, ...given, ...c.graph.drawRandomInputs(model.random, given) };
     const out = await this.execute(model, key, c, threads, `loss (${o.objective.name})`, feeds);

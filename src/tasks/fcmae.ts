@@ -10,6 +10,7 @@ import type { LoadResult, LoadWeightsOptions, LossAndGrads } from '../models/bas
 import { parseConfig, type RawConfig } from '../models/config.js';
 import { ConvNeXt } from '../models/convnext.js';
 import { FCMAE_SCHEMA, FcmaeNet, type FcmaeOptions } from '../models/fcmae.js';
+import { MAX_MODEL_ELEMENTS, checkModelSize, countElements } from '../models/model_size.js';
 import { createModel, type ModelSpec } from '../models/registry.js';
 import { Tensor } from '../tensor.js';
 import { maskedPatchMse } from '../train/masked_mse.js';
@@ -103,8 +104,22 @@ export function createFcmae(engine: Engine, encoder: ModelSpec, options: RawConf
   if (!(enc instanceof ConvNeXt)) throw new ConfigError(`createFcmae: the encoder must be a ConvNeXt (V1 or V2), got family '${enc.family}'`);
   // The masking patch is the encoder's total stride unless given (the one value FCMAE accepts).
   const stride = enc.config.patch_size * 2 ** (enc.config.depths.length - 1);
-  const { config } = parseConfig(FCMAE_SCHEMA, 'patch_size' in options || 'patchSize' in options ? options : { ...options, patch_size: stride });
+  const { config, given } = parseConfig(FCMAE_SCHEMA, 'patch_size' in options || 'patchSize' in options ? options : { ...options, patch_size: stride });
   const net = engine.attach(new FcmaeNet(enc, config));
+  // The encoder was checked by createModel; the decoder's size comes from these options (lazy
+  // parameters: counting allocates nothing).
+  const elements = countElements(net);
+  if (elements > MAX_MODEL_ELEMENTS) {
+    const user = Object.fromEntries([...given].map((k) => [k, (config as RawConfig)[k]]));
+    checkModelSize({
+      family: 'fcmae',
+      elements,
+      config: user,
+      baseline: parseConfig(FCMAE_SCHEMA, {}).config as RawConfig,
+      userKeys: given,
+      count: (c) => countElements(new FcmaeNet(enc, parseConfig(FCMAE_SCHEMA, c).config)),
+    });
+  }
   net.name = `fcmae(${typeof encoder === 'string' ? encoder : encoder.family})`;
   net.initSeed = enc.initSeed; // the decoder and mask token draw from the same seed as the encoder
   net.bindKeys();

@@ -11,6 +11,8 @@
  */
 import { ConfigError, ShapeError } from '../errors.js';
 import type { VisionModel } from '../models/base.js';
+import type { Graph, Value } from '../graph/graph.js';
+import { countElements } from '../models/model_size.js';
 import { traceForward } from '../models/trace.js';
 
 /**
@@ -21,7 +23,7 @@ import { traceForward } from '../models/trace.js';
  */
 const BYTES_PER_ACTIVATION = 4 * 2;
 /** Refuse when the estimate exceeds this share of the machine's memory (the OS and data need the rest). */
-const MEMORY_SHARE = 0.9;
+export const MEMORY_SHARE = 0.9;
 /** A probe side divisible by every power-of-two stride up to 256. */
 const PROBE = 256;
 
@@ -30,6 +32,11 @@ export interface InputSizeRule {
   multipleOf: number;
   /** Float activations of one image's forward pass per input pixel (for memory estimates). */
   activationsPerPixel: number;
+  /**
+   * Float activations alive at once in an inference forward pass, per input pixel: a value is freed
+   * after its last reader, as ONNX Runtime's memory planner does, so this is far below the total.
+   */
+  peakActivationsPerPixel: number;
 }
 
 const rules = new WeakMap<VisionModel, InputSizeRule>();
@@ -58,9 +65,36 @@ export function inputSizeRule(model: VisionModel): InputSizeRule {
   const multipleOf = Number.isInteger(probe / side) ? probe / side : 1;
   let activations = 0;
   for (const node of g.nodes) for (const out of node.outputs) if (out.dtype === 'float32') activations += out.size;
-  const rule = { multipleOf, activationsPerPixel: activations / (probe * probe) };
+  const pixels = probe * probe;
+  const rule = { multipleOf, activationsPerPixel: activations / pixels, peakActivationsPerPixel: peakLiveActivations(g) / pixels };
   rules.set(model, rule);
   return rule;
+}
+
+/**
+ * The most float activations alive at once when the nodes run in order, each value freed after the
+ * last node that reads it (graph outputs are kept to the end).
+ */
+export function peakLiveActivations(g: Graph): number {
+  const lastUse = new Map<Value, number>();
+  g.nodes.forEach((node, i) => {
+    for (const v of node.inputs) lastUse.set(v, i);
+  });
+  for (const v of g.outputs) lastUse.set(v, Infinity);
+  const freedAt = new Map<number, number>();
+  let live = 0;
+  let peak = 0;
+  g.nodes.forEach((node, i) => {
+    for (const out of node.outputs) {
+      if (out.dtype !== 'float32') continue;
+      live += out.size;
+      const end = lastUse.get(out) ?? i;
+      if (end !== Infinity) freedAt.set(end, (freedAt.get(end) ?? 0) + out.size);
+    }
+    peak = Math.max(peak, live);
+    live -= freedAt.get(i) ?? 0;
+  });
+  return peak;
 }
 
 const GiB = 1024 ** 3;
@@ -98,6 +132,49 @@ export function checkTrainInputSize(model: VisionModel, size: number, batchSize:
     traceForward(model, [1, model.defaultInputSize[0], size, size]);
   } catch (err) {
     if (err instanceof ShapeError || err instanceof ConfigError) throw new ConfigError(`${option} ${size} does not fit ${name}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Elements one input batch may have: the longest typed array V8 reliably allocates. */
+const MAX_INPUT_ELEMENTS = 2 ** 31;
+
+/**
+ * Throw a ConfigError naming `--size` and `--batch` when an inference batch of `batchSize` images
+ * of `size`² cannot run on `model` within `memoryBytes`: the input itself, the activations alive at
+ * once (per pixel, from a trace at a probe size) and the weights (held by us and by ONNX Runtime).
+ * Then the size is traced once, so that a layer refusing it is named too. Nothing is allocated.
+ */
+export function checkInferenceInputSize(
+  model: VisionModel,
+  size: number,
+  batchSize: number,
+  memoryBytes: number,
+  options: { size?: string; batch?: string } = {},
+): void {
+  const sizeOpt = options.size ?? '--size';
+  const batchOpt = options.batch ?? '--batch';
+  const name = model.name || model.family;
+  if (!Number.isSafeInteger(size) || size < 1) throw new ConfigError(`${sizeOpt} must be a positive integer (got ${size})`);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new ConfigError(`${batchOpt} must be a positive integer (got ${batchSize})`);
+  const channels = model.defaultInputSize[0];
+  const inputElements = batchSize * channels * size * size;
+  if (inputElements > MAX_INPUT_ELEMENTS)
+    throw new ConfigError(
+      `${sizeOpt} ${size} with ${batchOpt} ${batchSize} makes an input of ${batchSize}×${channels}×${size}×${size} = ${inputElements.toExponential(2)} values, ` +
+        `more than one array can hold (${MAX_INPUT_ELEMENTS.toExponential(2)}); use a smaller ${sizeOpt} or ${batchOpt}`,
+    );
+  const { peakActivationsPerPixel } = inputSizeRule(model);
+  const estimate = 4 * (inputElements + peakActivationsPerPixel * size * size * batchSize + 2 * countElements(model));
+  if (estimate > MEMORY_SHARE * memoryBytes)
+    throw new ConfigError(
+      `${sizeOpt} ${size} with ${batchOpt} ${batchSize} would need about ${(estimate / GiB).toFixed(estimate < 10 * GiB ? 1 : 0)} GiB to run ${name} ` +
+        `(its input, the activations alive at once and its weights), more than this machine's ${(memoryBytes / GiB).toFixed(1)} GiB allow; use a smaller ${sizeOpt} or ${batchOpt}`,
+    );
+  try {
+    traceForward(model, [1, channels, size, size]);
+  } catch (err) {
+    if (err instanceof ShapeError || err instanceof ConfigError) throw new ConfigError(`${sizeOpt} ${size} does not fit ${name}: ${err.message}`);
     throw err;
   }
 }

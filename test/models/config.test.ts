@@ -51,7 +51,7 @@ test('createModel: snake_case and camelCase keys are the same key; giving both i
 
 test('createModel: unknown keys, wrong types and ignored keys are ConfigErrors naming family and key', () => {
   configError(() => createModel({ family: 'convnext', depthz: [1, 1, 1, 1] }), /unknown config key 'depthz' for family 'convnext'/);
-  configError(() => createModel({ family: 'convnext', ...TINY, dims: [8, 16, 'x', 64] }), /config 'dims\[2\]' of family 'convnext' must be int ≥ 1, got "x"/);
+  configError(() => createModel({ family: 'convnext', ...TINY, dims: [8, 16, 'x', 64] }), /config 'dims\[2\]' of family 'convnext' must be int in \[1, 16384\], got "x"/);
   configError(() => createModel({ family: 'convnext', ...TINY, drop_path_rate: 1 }), /drop_path_rate' of family 'convnext' must be number ≥ 0 < 1, got 1/);
   // ConvNeXt V2 has GRN and no layer scale: a layer-scale value or use_grn false would be ignored.
   configError(() => createModel({ family: 'convnextv2', ...TINY, ls_init_value: 0.5 }), /config 'ls_init_value' of family 'convnextv2': ConvNeXt V2 has no layer scale/);
