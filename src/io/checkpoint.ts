@@ -18,17 +18,13 @@ import { SafetensorsFile, writeSafetensors } from './safetensors.js';
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const PREV_CHECKPOINT_FILE = 'checkpoint.prev.safetensors';
 
-const PREFIX = { param: 'param.', buffer: 'buffer.', optimizer: 'optim.', ema: 'ema.' } as const;
+/** The tensor groups of a training state, each stored under its key prefix. */
+const PREFIX = { params: 'param.', buffers: 'buffer.', optimizer: 'optim.', ema: 'ema.' } as const;
+type TensorGroup = keyof typeof PREFIX;
+const GROUPS = Object.keys(PREFIX) as TensorGroup[];
 
 /** The tensors of a training state as a checkpoint stores them (train/step.ts's `TrainState` has this shape). */
-export interface CheckpointTensors {
-  step: number;
-  params: Map<string, Tensor>;
-  buffers: Map<string, Tensor>;
-  /** `<state name>.<param key>` → tensor. */
-  optimizer: Map<string, Tensor>;
-  ema: Map<string, Tensor>;
-}
+export type CheckpointTensors = { step: number } & { [G in TensorGroup]: Map<string, Tensor> };
 
 /** The format tag every checkpoint's JSON metadata carries. */
 export interface CheckpointFormat {
@@ -84,10 +80,7 @@ function snapshot(from: string, to: string): void {
 export async function saveCheckpoint<M extends CheckpointFormat>(dir: string, ckpt: StoredCheckpoint<M>, runConfig: unknown, identity?: RunIdentity): Promise<void> {
   const tensors = new Map<string, Tensor>();
   const t = ckpt.train;
-  for (const [k, v] of t.params) tensors.set(PREFIX.param + k, v);
-  for (const [k, v] of t.buffers) tensors.set(PREFIX.buffer + k, v);
-  for (const [k, v] of t.optimizer) tensors.set(PREFIX.optimizer + k, v);
-  for (const [k, v] of t.ema) tensors.set(PREFIX.ema + k, v);
+  for (const g of GROUPS) for (const [k, v] of t[g]) tensors.set(PREFIX[g] + k, v);
   const latest = join(dir, CHECKPOINT_FILE);
   // The old latest becomes prev before the new one is renamed over it: at every moment the folder
   // holds a complete latest checkpoint (old or new) and, after the first save, a complete prev.
@@ -143,9 +136,10 @@ async function readCheckpointFile<M extends CheckpointFormat>(path: string): Pro
   const pick = (prefix: string) =>
     new Map([...all].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v] as const));
   const { step, ...rest } = meta;
+  const groups = Object.fromEntries(GROUPS.map((g) => [g, pick(PREFIX[g])])) as Record<TensorGroup, Map<string, Tensor>>;
   return {
     ckpt: {
-      train: { step, params: pick(PREFIX.param), buffers: pick(PREFIX.buffer), optimizer: pick(PREFIX.optimizer), ema: pick(PREFIX.ema) },
+      train: { step, ...groups },
       meta: rest as unknown as M,
     },
     runConfig,
