@@ -1,6 +1,8 @@
 /**
- * One numerical gradient check per differentiable op (see gradcheck.ts), plus forward checks of the
- * Resize interpolation matrices and of which backward formulation each conv shape gets.
+ * Numerical gradient checks of every differentiable op (see gradcheck.ts), plus forward checks of the
+ * Resize interpolation matrices, of the GEMV form of large reductions, and of which formulation each
+ * conv shape gets. Each check declares the op types it covers (gradcheck fails if its graph does not
+ * reach them); the last tests require a check for every op in the registry that has a VJP rule.
  *
  * ORT's CPU provider has no float64 kernel for Erf (so Gelu), Conv, ConvTranspose, AveragePool or
  * Resize: those are checked in float32. Conv, ConvTranspose, AveragePool and Resize are linear in
@@ -344,6 +346,14 @@ test('Conv: input, weight and bias gradients (float32)', async (t) => {
     const inputs = [s(...c.x), s(...c.w), ...(c.bias ? [s(c.w[0]!)] : [])];
     await check(t, 'Conv', `Conv ${c.name}`, inputs, (x, w, b) => F.conv2d(x!, w!, b ?? null, c.o), LIN32);
   }
+});
+
+test('Conv: a depthwise conv on a small map with fed weights is emitted without Conv, so it checks in float64', async (t) => {
+  // Forward, dx (the flipped-kernel conv) and dW are all MatMul forms: ORT runs them in double.
+  await check(t, 'Conv', 'depthwise 5×5 asymmetric pads on a 4×5 map +bias (float64)', [s(2, 3, 4, 5), s(3, 1, 5, 5), s(3)], (x, w, b) =>
+    F.conv2d(x!, w!, b!, { padding: [2, 1, 1, 3], groups: 3 }),
+  );
+  await check(t, 'Conv', 'depthwise 3×3 p1 on a 3×3 map (float64)', [s(2, 4, 3, 3), s(4, 1, 3, 3)], (x, w) => F.conv2d(x!, w!, null, { padding: 1, groups: 4 }));
 });
 
 test('TiledDepthwiseConv: read on tiles only, its gradients equal the conv\'s (weight gradient summed over the tiles)', async (t) => {
