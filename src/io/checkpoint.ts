@@ -33,8 +33,8 @@ export interface CheckpointFormat {
 
 /**
  * What a checkpoint file holds: the tensors, and the training loop's state as JSON (`meta`). This
- * module owns the file format; the meaning of `meta` belongs to the trainer (train/trainer.ts's
- * `CheckpointMeta`, which a `Checkpoint` there is this type with), so callers name it as `M`.
+ * module owns the file format; what `meta` holds is the trainer's business, so callers name it as
+ * `M` (train/trainer.ts's `Checkpoint` is a `StoredCheckpoint<CheckpointMeta>`).
  */
 export interface StoredCheckpoint<M extends CheckpointFormat = CheckpointFormat> {
   train: CheckpointTensors;

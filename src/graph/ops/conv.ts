@@ -31,7 +31,7 @@ import { attr, type Attr, type Emitter } from '../emit.js';
 import { currentGraph, defineOp, type Shape, type Value, type VjpArgs } from '../graph.js';
 import { fmt } from '../shape.js';
 import { apply1, constant } from './core.js';
-import { add, mul } from './elementwise.js';
+import { mul } from './elementwise.js';
 import { concat, pad, reshape, slice, transpose } from './layout.js';
 import { matmul, transposeLast2 } from './matmul.js';
 import { reduceSum } from './reduce.js';
