@@ -1,29 +1,46 @@
 /**
- * The layer rules of DESIGN.md ("Allowed imports, as edges"), checked on the compiled JavaScript in
- * dist/src with dependency-cruiser, which parses and resolves every `import`, `export … from` and
- * `import()` the way Node does:
+ * The layer rules of DESIGN.md ("Allowed imports, as edges"), checked on the TypeScript sources:
  *
- *  1. Folder edges: a folder under src/ imports only the folders its row of the table names. The
- *     root modules (errors.ts, tensor.ts, util/) are open to all and import no folder. The package
- *     entries (index.ts, web.ts) assemble everything.
+ *  1. Folder edges: a folder under src/ imports only the folders its row of the table names — type-only
+ *     imports included (`import type`, `export type … from`, `import('…').T` in a type), since a type
+ *     names what a layer knows about. The root modules (errors.ts, tensor.ts, util/) are open to all and
+ *     import no folder. The package entries (index.ts, web.ts) assemble everything.
  *  2. Node-only modules (Node's built-ins such as fs, path, os, worker_threads, http; onnxruntime-node;
  *     sharp, piscina) appear only in cli/, io/, runtime/node*.ts and the Node entry index.ts; the browser
- *     entry web.ts (when it exists) reaches none of them, directly or through other modules.
+ *     entry web.ts (when it exists) reaches none of them at load time, directly or through other modules.
  *
- * Working on the compiled output means type-only imports, which TypeScript erases, create no edge —
- * as intended: they are no load-time dependency. (`npm test` compiles into a clean dist/ first, so
- * no stale module is checked.)
+ * The sources are read with TypeScript's own parser (the project's TypeScript 7, through its API):
+ * every import and export declaration, `import()` call and import type of each file under src/, its
+ * relative `.js` specifier resolved to the `.ts` file beside it. (dependency-cruiser, which checks
+ * the compiled output for rule 2's load-time reachability, parses TypeScript only with TypeScript < 7
+ * or swc, so on the sources it would see nothing.) A test below runs the check on a fixture with a
+ * type-only import across a forbidden edge, so the rule cannot pass by reading nothing.
  *
  * Exceptions that exist today are listed below with their reason; an exception that no longer
  * occurs fails the last test, so the lists only shrink.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { cruise, type ICruiseResult, type IModule } from 'dependency-cruiser';
-import { repoRoot, sharedDir, sharedSkip } from './helpers.js';
+import { API } from 'typescript/unstable/sync';
+import {
+  SyntaxKind,
+  type CallExpression,
+  type ExportDeclaration,
+  type ExternalModuleReference,
+  type ImportDeclaration,
+  type ImportEqualsDeclaration,
+  type ImportTypeNode,
+  type LiteralTypeNode,
+  type NamedImports,
+  type Node,
+  type StringLiteral,
+} from 'typescript/unstable/ast';
+import { isCI, repoRoot, sharedDir, sharedSkip } from './helpers.js';
 
 const FOLDERS = ['cli', 'tasks', 'io', 'runtime', 'train', 'models', 'analysis', 'nn', 'data', 'graph'] as const;
 type Folder = (typeof FOLDERS)[number];
@@ -55,10 +72,104 @@ const KNOWN_NODE_EXCEPTIONS: ReadonlyMap<string, string> = new Map([]);
 
 // ---- the dependency graph ------------------------------------------------------------------------
 
+/** One import of a module: its specifier, and the file under src/ it resolves to (paths under src/, .ts). */
+interface Dep {
+  module: string;
+  /** The importee under src/; null for a package or built-in, or when unresolved. */
+  to: string | null;
+  /** A relative specifier naming no file, or an `import()` of a computed name. */
+  unresolved: boolean;
+  /** Erased from the compiled JavaScript (`import type`, `export type`, type positions). */
+  typeOnly: boolean;
+}
+
+interface ModuleDeps {
+  /** Path under src/, .ts. */
+  source: string;
+  deps: Dep[];
+}
+
+/**
+ * Every module under `root`/src with its imports, read by TypeScript's parser from the project of
+ * `root`/tsconfig.json: import/export declarations, `import x = require()`, `import()` calls and
+ * import types (`import('…').T`), type-only ones included.
+ */
+function sourceModules(root: string): ModuleDeps[] {
+  const srcDir = join(root, 'src');
+  const api = new API({ cwd: root });
+  try {
+    const project = api.updateSnapshot({ openProject: join(root, 'tsconfig.json') }).getProjects()[0];
+    assert.ok(project, `TypeScript found no project in ${root}/tsconfig.json`);
+    const files = project.program.getSourceFileNames().filter((f) => f.startsWith(srcDir + sep) && f.endsWith('.ts') && !f.endsWith('.d.ts'));
+    return files.map((file) => {
+      const sf = project.program.getSourceFile(file);
+      assert.ok(sf, `TypeScript has no source file ${file}`);
+      const deps: Dep[] = [];
+      const add = (spec: Node | undefined, typeOnly: boolean) => {
+        if (!spec) return;
+        if (spec.kind !== SyntaxKind.StringLiteral && spec.kind !== SyntaxKind.NoSubstitutionTemplateLiteral) {
+          deps.push({ module: spec.getText(sf), to: null, unresolved: true, typeOnly });
+          return;
+        }
+        const module = (spec as StringLiteral).text;
+        if (!module.startsWith('.')) {
+          deps.push({ module, to: null, unresolved: false, typeOnly });
+          return;
+        }
+        const target = resolve(dirname(file), module).replace(/\.js$/, '.ts');
+        const inside = target.startsWith(srcDir + sep);
+        const found = inside && existsSync(target);
+        deps.push({ module, to: found ? relative(srcDir, target).split(sep).join('/') : null, unresolved: inside && !found, typeOnly });
+      };
+      const visit = (node: Node): void => {
+        switch (node.kind) {
+          case SyntaxKind.ImportDeclaration: {
+            const d = node as ImportDeclaration;
+            const c = d.importClause;
+            const named = c?.namedBindings?.kind === SyntaxKind.NamedImports ? (c.namedBindings as NamedImports).elements : undefined;
+            // `import type …`, or `import { type A, type B }`: erased from the JavaScript.
+            add(d.moduleSpecifier, c !== undefined && (c.phaseModifier === SyntaxKind.TypeKeyword || (!c.name && named !== undefined && named.length > 0 && named.every((e) => e.isTypeOnly))));
+            return;
+          }
+          case SyntaxKind.ExportDeclaration: {
+            const d = node as ExportDeclaration;
+            add(d.moduleSpecifier, d.isTypeOnly);
+            return;
+          }
+          case SyntaxKind.ImportEqualsDeclaration: {
+            const d = node as ImportEqualsDeclaration;
+            if (d.moduleReference.kind === SyntaxKind.ExternalModuleReference) add((d.moduleReference as ExternalModuleReference).expression, d.isTypeOnly);
+            return;
+          }
+          case SyntaxKind.ImportType: {
+            const arg = (node as ImportTypeNode).argument;
+            if (arg.kind === SyntaxKind.LiteralType) add((arg as LiteralTypeNode).literal, true);
+            break;
+          }
+          case SyntaxKind.CallExpression: {
+            const c = node as CallExpression;
+            if (c.expression.kind === SyntaxKind.ImportKeyword) add(c.arguments[0], false);
+            break;
+          }
+        }
+        node.forEachChild(visit);
+      };
+      sf.forEachChild(visit);
+      return { source: relative(srcDir, file).split(sep).join('/'), deps };
+    });
+  } finally {
+    api.close();
+  }
+}
+
+let cachedSources: ModuleDeps[] | undefined;
+const sources = (): ModuleDeps[] => (cachedSources ??= sourceModules(repoRoot));
+
+// The compiled output, read by dependency-cruiser the way Node loads it (for the browser entry's reach).
 const DIST_SRC = join(repoRoot, 'dist', 'src');
 
 let cached: IModule[] | undefined;
-async function modules(): Promise<IModule[]> {
+async function compiledModules(): Promise<IModule[]> {
   if (cached) return cached;
   assert.ok(existsSync(join(DIST_SRC, 'index.js')), `${DIST_SRC} is not built (run tsc first)`);
   const r = await cruise(['dist/src'], { baseDir: repoRoot, doNotFollow: { path: 'node_modules' }, moduleSystems: ['es6', 'cjs'] });
@@ -103,34 +214,35 @@ interface Found {
   other: string[];
 }
 
-async function findViolations(): Promise<Found> {
+function findViolations(modules: readonly ModuleDeps[]): Found {
   const edges = new Map<string, string>();
   const node = new Map<string, string>();
   const other: string[] = [];
-  for (const m of await modules()) {
-    const from = srcPath(m.source);
+  for (const m of modules) {
+    const from = m.source;
     const fromPlace = placeOf(from);
     if (fromPlace.kind === 'unknown') other.push(`src/${from} is in no folder of DESIGN.md's table (add it there and here)`);
-    for (const d of m.dependencies) {
-      if (d.couldNotResolve) {
+    for (const d of m.deps) {
+      if (d.unresolved) {
         other.push(`src/${from}: import of '${d.module}' cannot be resolved (a computed import() cannot be checked)`);
         continue;
       }
+      const how = d.typeOnly ? ' (type-only)' : '';
       const nodeName = nodeOnlyName(d.module);
       if (nodeName !== null) {
-        if (!mayUseNode(from)) node.set(`${from} → ${nodeName}`, `src/${from} imports the Node-only module '${d.module}'`);
+        if (!mayUseNode(from)) node.set(`${from} → ${nodeName}`, `src/${from} imports the Node-only module '${d.module}'${how}`);
         continue;
       }
-      if (!d.resolved.startsWith('dist/src/')) continue; // other packages (onnxruntime-web, …)
-      const to = srcPath(d.resolved);
+      if (d.to === null) continue; // other packages (onnxruntime-web, …)
+      const to = d.to;
       const toPlace = placeOf(to);
       const key = `${from} → ${to}`;
       if (toPlace.kind === 'root') continue; // errors.ts, tensor.ts, util/: open to all
       if (fromPlace.kind === 'entry' || fromPlace.kind === 'unknown') continue;
-      if (fromPlace.kind === 'root') edges.set(key, `src/${from} → src/${to}: the root modules (errors.ts, tensor.ts, util/) import no folder`);
-      else if (toPlace.kind !== 'folder') edges.set(key, `src/${from} → src/${to}: only the entries assemble the package`);
+      if (fromPlace.kind === 'root') edges.set(key, `src/${from} → src/${to}${how}: the root modules (errors.ts, tensor.ts, util/) import no folder`);
+      else if (toPlace.kind !== 'folder') edges.set(key, `src/${from} → src/${to}${how}: only the entries assemble the package`);
       else if (toPlace.folder !== fromPlace.folder && !ALLOWED[fromPlace.folder].includes(toPlace.folder))
-        edges.set(key, `src/${from} → src/${to}: ${fromPlace.folder}/ may import only ${ALLOWED[fromPlace.folder].join(', ') || 'the root modules'}`);
+        edges.set(key, `src/${from} → src/${to}${how}: ${fromPlace.folder}/ may import only ${ALLOWED[fromPlace.folder].join(', ') || 'the root modules'}`);
     }
   }
   return { edges, node, other };
@@ -151,24 +263,50 @@ test("layering: the allowed edges here are DESIGN.md's table", { skip: sharedSki
   assert.deepEqual(fromDesign, here);
 });
 
-test('layering: every module under src/ is in a folder of the table', async () => {
-  const { other } = await findViolations();
-  assert.ok((await modules()).length > 30, 'dependency-cruiser found the compiled modules');
+test('layering: every module under src/ is in a folder of the table', () => {
+  const { other } = findViolations(sources());
+  assert.ok(sources().length > 30, 'TypeScript found the modules under src/');
+  assert.ok(sources().some((m) => m.deps.some((d) => d.typeOnly && d.to !== null)), 'type-only imports are read');
   assert.deepEqual(other, []);
 });
 
-test('layering: folders import only the folders DESIGN.md allows', async () => {
-  const { edges } = await findViolations();
+test('layering: folders import only the folders DESIGN.md allows (type-only imports included)', () => {
+  const { edges } = findViolations(sources());
   assert.deepEqual([...edges].filter(([k]) => !KNOWN_EDGE_EXCEPTIONS.has(k)).map(([, v]) => v), []);
 });
 
-test('layering: Node-only modules only in cli/, io/, runtime/node*.ts and the Node entry', async () => {
-  const { node } = await findViolations();
+test('layering: Node-only modules only in cli/, io/, runtime/node*.ts and the Node entry', () => {
+  const { node } = findViolations(sources());
   assert.deepEqual([...node].filter(([k]) => !KNOWN_NODE_EXCEPTIONS.has(k)).map(([, v]) => v), []);
 });
 
+test('layering: the check fails on a type-only import, export or import type across a forbidden edge', () => {
+  // A throwaway project: train/ naming a type of tasks/ three ways (erased from the JavaScript, so
+  // invisible to a check of the compiled output), and models/ importing a graph/ value (allowed).
+  const root = mkdtempSync(join(tmpdir(), 'visionmix-layering-'));
+  try {
+    const write = (path: string, text: string) => {
+      mkdirSync(dirname(join(root, path)), { recursive: true });
+      writeFileSync(join(root, path), text);
+    };
+    write('tsconfig.json', JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: [] }, include: ['src/**/*.ts'] }));
+    write('src/tasks/job.ts', 'export interface Job { name: string }\n');
+    write('src/graph/ops.ts', 'export const one = 1;\n');
+    write('src/train/a.ts', "import type { Job } from '../tasks/job.js';\nexport const jobName = (j: Job): string => j.name;\n");
+    write('src/train/b.ts', "export type { Job } from '../tasks/job.js';\n");
+    write('src/train/c.ts', "export const name = (j: import('../tasks/job.js').Job): string => j.name;\n");
+    write('src/models/m.ts', "import { one } from '../graph/ops.js';\nexport const two = one + 1;\n");
+    const found = findViolations(sourceModules(root));
+    assert.deepEqual([...found.edges.keys()].sort(), ['train/a.ts → tasks/job.ts', 'train/b.ts → tasks/job.ts', 'train/c.ts → tasks/job.ts']);
+    assert.match(found.edges.get('train/a.ts → tasks/job.ts')!, /\(type-only\): train\/ may import only models, nn, data, graph/);
+    assert.deepEqual(found.other, []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('layering: the browser entry reaches no Node-only module', { skip: !existsSync(join(DIST_SRC, 'web.js')) && 'no src/web.ts yet' }, async () => {
-  const bySource = new Map((await modules()).map((m) => [m.source, m]));
+  const bySource = new Map((await compiledModules()).map((m) => [m.source, m]));
   const seen = new Set<string>();
   const reached: string[] = [];
   const visit = (source: string, path: string[]) => {
@@ -200,8 +338,8 @@ test('layering: places and module names are classified as DESIGN.md says', () =>
   assert.deepEqual(placeOf('misc/x.ts'), { kind: 'unknown' });
 });
 
-test('layering: every listed exception still occurs (remove fixed ones from the lists)', async () => {
-  const { edges, node } = await findViolations();
+test('layering: every listed exception still occurs (remove fixed ones from the lists)', () => {
+  const { edges, node } = findViolations(sources());
   assert.deepEqual([...KNOWN_EDGE_EXCEPTIONS.keys()].filter((k) => !edges.has(k)), []);
   assert.deepEqual([...KNOWN_NODE_EXCEPTIONS.keys()].filter((k) => !node.has(k)), []);
 });

@@ -6,7 +6,7 @@
  */
 import { Tensor, type DType } from '../tensor.js';
 import { ProtoWriter } from './protobuf.js';
-import type { Graph, Node, Value } from './graph.js';
+import type { Binding, Graph, Node, Value } from './graph.js';
 
 export type Attr =
   | { i: number }
@@ -67,8 +67,19 @@ export class Emitter {
   private constNames = new Map<string, string>();
   currentScope = '';
 
-  constructor(opset: number) {
+  /**
+   * `bindings`: what the graph's non-computed values are bound to, so that an emission rule can choose
+   * by whether an input is known when the model is built (a constant or an initializer) or fed at run
+   * time. Without them every value counts as fed.
+   */
+  constructor(opset: number, private readonly bindings: ReadonlyMap<Value, Binding> = new Map()) {
     this.opset = opset;
+  }
+
+  /** True for a value written into the model (a constant, or a parameter bound as an initializer); false for inputs and computed values. */
+  isInitializer(v: Value): boolean {
+    const b = this.bindings.get(v);
+    return b?.kind === 'constant' || (b?.kind === 'param' && !b.asInput);
   }
 
   /** @internal */ setUsed(used: Set<Value>, names: Map<Value, string>): void {
@@ -188,7 +199,7 @@ export function liveSet(graph: Graph): { nodes: Node[]; used: Set<Value> } {
 
 /** The ONNX nodes a graph emits (the live nodes' emissions), with the values it uses. */
 function emitNodes(graph: Graph, opset: number): { e: Emitter; used: Set<Value> } {
-  const e = new Emitter(opset);
+  const e = new Emitter(opset, graph.bindings);
   const { nodes, used } = liveSet(graph);
 
   // Output values take their output names, unless they are also graph inputs/bound values

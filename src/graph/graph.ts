@@ -81,8 +81,26 @@ export interface OpDef<A = unknown> {
   readonly nonDiff?: readonly number[];
 }
 
+/** Every op defined so far, by type: the op set, enumerable (tests check each VJP rule has a gradient check). */
+const registry = new Map<string, OpDef<never>>();
+
+/** Define an op and register it under its type; two definitions of one type are a programming error. */
 export function defineOp<A>(def: OpDef<A>): OpDef<A> {
+  if (registry.has(def.type)) throw new Error(`defineOp: an op of type '${def.type}' is already defined`);
+  registry.set(def.type, def as OpDef<never>);
   return def;
+}
+
+/** One registered op: its type, its definition, and whether it has a VJP rule (is differentiable). */
+export interface RegisteredOp {
+  readonly type: string;
+  readonly op: OpDef<never>;
+  readonly hasVjp: boolean;
+}
+
+/** The registered ops in definition order (import `graph/ops/index.js` first to have the whole op set). */
+export function registeredOps(): RegisteredOp[] {
+  return [...registry].map(([type, op]) => ({ type, op, hasVjp: op.vjp !== undefined }));
 }
 
 /** What a graph value is bound to when it is not computed by a node. */

@@ -12,14 +12,34 @@
 import { copyFileSync, existsSync, linkSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DataError, SafetensorsError } from '../errors.js';
-import type { Checkpoint, CheckpointMeta } from '../train/trainer.js';
 import type { Tensor } from '../tensor.js';
 import { SafetensorsFile, writeSafetensors } from './safetensors.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const PREV_CHECKPOINT_FILE = 'checkpoint.prev.safetensors';
 
-const PREFIX = { param: 'param.', buffer: 'buffer.', optimizer: 'optim.', ema: 'ema.' } as const;
+/** The tensor groups of a training state, each stored under its key prefix. */
+const PREFIX = { params: 'param.', buffers: 'buffer.', optimizer: 'optim.', ema: 'ema.' } as const;
+type TensorGroup = keyof typeof PREFIX;
+const GROUPS = Object.keys(PREFIX) as TensorGroup[];
+
+/** The tensors of a training state as a checkpoint stores them (train/step.ts's `TrainState` has this shape). */
+export type CheckpointTensors = { step: number } & { [G in TensorGroup]: Map<string, Tensor> };
+
+/** The format tag every checkpoint's JSON metadata carries. */
+export interface CheckpointFormat {
+  format: 'visionmix-checkpoint/1';
+}
+
+/**
+ * What a checkpoint file holds: the tensors, and the training loop's state as JSON (`meta`). This
+ * module owns the file format; what `meta` holds is the trainer's business, so callers name it as
+ * `M` (train/trainer.ts's `Checkpoint` is a `StoredCheckpoint<CheckpointMeta>`).
+ */
+export interface StoredCheckpoint<M extends CheckpointFormat = CheckpointFormat> {
+  train: CheckpointTensors;
+  meta: M;
+}
 
 /** Which run a checkpoint belongs to: resume refuses a checkpoint of another run. */
 export interface RunIdentity {
@@ -57,13 +77,10 @@ function snapshot(from: string, to: string): void {
   }
 }
 
-export async function saveCheckpoint(dir: string, ckpt: Checkpoint, runConfig: unknown, identity?: RunIdentity): Promise<void> {
+export async function saveCheckpoint<M extends CheckpointFormat>(dir: string, ckpt: StoredCheckpoint<M>, runConfig: unknown, identity?: RunIdentity): Promise<void> {
   const tensors = new Map<string, Tensor>();
   const t = ckpt.train;
-  for (const [k, v] of t.params) tensors.set(PREFIX.param + k, v);
-  for (const [k, v] of t.buffers) tensors.set(PREFIX.buffer + k, v);
-  for (const [k, v] of t.optimizer) tensors.set(PREFIX.optimizer + k, v);
-  for (const [k, v] of t.ema) tensors.set(PREFIX.ema + k, v);
+  for (const g of GROUPS) for (const [k, v] of t[g]) tensors.set(PREFIX[g] + k, v);
   const latest = join(dir, CHECKPOINT_FILE);
   // The old latest becomes prev before the new one is renamed over it: at every moment the folder
   // holds a complete latest checkpoint (old or new) and, after the first save, a complete prev.
@@ -79,8 +96,12 @@ export function hasCheckpoint(dir: string): boolean {
   return existsSync(join(dir, CHECKPOINT_FILE)) || existsSync(join(dir, PREV_CHECKPOINT_FILE));
 }
 
-export interface LoadedCheckpoint {
-  ckpt: Checkpoint;
+/** The metadata of a loaded checkpoint when the caller does not name its type: the format tag, then anything. */
+export type AnyCheckpointMeta = CheckpointFormat & Record<string, unknown>;
+
+export interface LoadedCheckpoint<M extends CheckpointFormat = AnyCheckpointMeta> {
+  /** `meta` is the JSON as written: its fields beyond `format` are not checked here. */
+  ckpt: StoredCheckpoint<M>;
   /** The run config saved with the checkpoint. */
   runConfig: unknown;
   /** The run it belongs to; null for checkpoints written before identities were recorded. */
@@ -92,10 +113,10 @@ export interface LoadedCheckpoint {
 }
 
 /** Read and check one checkpoint file completely (tensors verified against the checksum). */
-async function readCheckpointFile(path: string): Promise<Omit<LoadedCheckpoint, 'fallback'>> {
+async function readCheckpointFile<M extends CheckpointFormat>(path: string): Promise<Omit<LoadedCheckpoint<M>, 'fallback'>> {
   const file = await SafetensorsFile.open(path);
   let all: Map<string, Tensor>;
-  let meta: CheckpointMeta & { step: number };
+  let meta: M & { step: number };
   let runConfig: unknown;
   let identity: RunIdentity | null;
   try {
@@ -115,10 +136,11 @@ async function readCheckpointFile(path: string): Promise<Omit<LoadedCheckpoint, 
   const pick = (prefix: string) =>
     new Map([...all].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v] as const));
   const { step, ...rest } = meta;
+  const groups = Object.fromEntries(GROUPS.map((g) => [g, pick(PREFIX[g])])) as Record<TensorGroup, Map<string, Tensor>>;
   return {
     ckpt: {
-      train: { step, params: pick(PREFIX.param), buffers: pick(PREFIX.buffer), optimizer: pick(PREFIX.optimizer), ema: pick(PREFIX.ema) },
-      meta: rest as CheckpointMeta,
+      train: { step, ...groups },
+      meta: rest as unknown as M,
     },
     runConfig,
     identity,
@@ -131,14 +153,14 @@ async function readCheckpointFile(path: string): Promise<Omit<LoadedCheckpoint, 
  * missing, corrupt (checksum mismatch, truncated) or unreadable, the previous one is loaded and
  * `fallback` says why; if both fail, the DataError names both files and their problems.
  */
-export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+export async function loadCheckpoint<M extends CheckpointFormat = AnyCheckpointMeta>(dir: string): Promise<LoadedCheckpoint<M>> {
   const latest = join(dir, CHECKPOINT_FILE);
   const prev = join(dir, PREV_CHECKPOINT_FILE);
   if (!existsSync(latest) && !existsSync(prev)) throw new DataError(`no checkpoint to resume in ${dir} (expected ${latest})`);
   let latestProblem: string;
   if (existsSync(latest)) {
     try {
-      return await readCheckpointFile(latest);
+      return await readCheckpointFile<M>(latest);
     } catch (err) {
       if (!(err instanceof SafetensorsError || err instanceof DataError)) throw err;
       latestProblem = err.message;
@@ -148,7 +170,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   }
   if (!existsSync(prev)) throw new DataError(`cannot resume from ${dir}: ${latestProblem}; and there is no previous checkpoint (${prev}) to fall back to`);
   try {
-    return { ...(await readCheckpointFile(prev)), fallback: { path: latest, reason: latestProblem } };
+    return { ...(await readCheckpointFile<M>(prev)), fallback: { path: latest, reason: latestProblem } };
   } catch (err) {
     if (!(err instanceof SafetensorsError || err instanceof DataError)) throw err;
     throw new DataError(`cannot resume from ${dir}: the latest checkpoint is unusable (${latestProblem}) and so is the previous one (${err.message})`);

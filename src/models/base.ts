@@ -13,6 +13,7 @@ import { Rng, type RngState } from '../util/rng.js';
 import { idsFromOrdinals, type GroupMatcher, type LayerDecayMode, type LayerIds } from './layer_groups.js';
 import { LIMITS } from './config.js';
 import { MAX_MODEL_ELEMENTS, approxCount, countElements } from './model_size.js';
+import type { ReadWeightsOptions } from '../util/weights_options.js';
 import { isNonCommercial, type PretrainedConfig } from './pretrained.js';
 import { traceModel } from './trace.js';
 
@@ -63,27 +64,8 @@ export interface RunOptions {
   [output: string]: boolean | number | readonly number[] | undefined;
 }
 
-/** Progress of fetching weights from the hub: initiate → download → progress … → done (as transformers.js). */
-export interface WeightsProgress {
-  status: 'initiate' | 'download' | 'progress' | 'done';
-  repo?: string;
-  file: string;
-  loaded?: number;
-  total?: number;
-  /** Percent. */
-  progress?: number;
-  /** Where the file is (done). */
-  path?: string;
-  /** Served from the cache without downloading (done). */
-  cached?: boolean;
-}
-
-/** How weights are read: progress of hub downloads, and offline (cache only) mode. */
-export interface ReadWeightsOptions {
-  onProgress?: (e: WeightsProgress) => void;
-  /** Use the download cache only (default: the VISIONMIX_OFFLINE / HF_HUB_OFFLINE environment variables). */
-  offline?: boolean;
-}
+// Re-exported for the model API's users; defined in util/ so that runtime/ can name them too.
+export type { ReadWeightsOptions, WeightsProgress } from '../util/weights_options.js';
 
 export interface LoadWeightsOptions extends ReadWeightsOptions {
   /** Every model key present, none unexpected (default true). */

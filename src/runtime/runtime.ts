@@ -3,8 +3,8 @@
  * platform facts. Node passes onnxruntime-node and the file system (runtime/node.ts); a browser entry
  * passes onnxruntime-web and fetch. Nothing here is installed globally: each engine holds its own.
  */
-import type { ReadWeightsOptions } from '../models/base.js';
 import type { Tensor } from '../tensor.js';
+import type { ReadWeightsOptions } from '../util/weights_options.js';
 import type { OrtModule, SessionOptions } from './session.js';
 
 export interface Runtime {

@@ -27,7 +27,7 @@ import type { VisionModel } from '../models/base.js';
 import type { ModelSpec, RawConfig } from '../models/registry.js';
 import { defaultThreads } from '../runtime/node_machine.js';
 import type { Engine } from './engine.js';
-import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type EvalResult, type MetricsRecord, type TrainConfig, type TrainerEvent, type TrainingTask } from '../train/trainer.js';
+import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type CheckpointMeta, type EvalResult, type MetricsRecord, type TrainConfig, type TrainerEvent, type TrainingTask } from '../train/trainer.js';
 import { writePng } from '../io/png.js';
 import { createFcmae, type Fcmae } from './fcmae.js';
 import { checkTaskName, trainingTask, type TaskName } from './training_tasks.js';
@@ -437,7 +437,7 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
       throw new DataError(
         `no checkpoint to resume in ${dir}: the run was stopped before its first checkpoint; start it again with another --out, or delete ${dir} first`,
       );
-    const loaded = await loadCheckpoint(dir);
+    const loaded = await loadCheckpoint<CheckpointMeta>(dir);
     const fromCheckpoint = parseRunConfig(loaded.runConfig, `the config saved in ${loaded.path}`);
     const fileConfig = readRunFolderConfig(dir);
     let rc: RunConfig;

@@ -9,11 +9,11 @@ import { withGraph, type Graph, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import type { VisionModel } from '../models/base.js';
 import type { Parameter } from '../nn/module.js';
-import type { Session } from '../runtime/session.js';
 import { Tensor } from '../tensor.js';
 import type { Rng } from '../util/rng.js';
 import { buildLossGraph, type Objective } from './objective.js';
 import type { Optimizer } from './optim.js';
+import type { GraphSession, SessionFactory } from './session.js';
 
 export interface TrainStepOptions {
   optimizer: Optimizer;
@@ -155,7 +155,7 @@ function emaUpdate(ema: Value, current: Value, decay: Value): Value {
 /** One compiled graph of the step, for one batch shape. */
 interface CompiledStep<T> {
   graph: Graph;
-  session: Session;
+  session: GraphSession;
   feed: (targets: T) => Record<string, Tensor>;
 }
 
@@ -175,7 +175,7 @@ export class TrainStep<T = unknown> {
     readonly model: VisionModel,
     readonly options: TrainStepOptions,
     private readonly objective: Objective<T>,
-    private readonly createSession: (bytes: Uint8Array, label: string) => Promise<Session>,
+    private readonly createSession: SessionFactory,
     first: CompiledStep<T>,
     readonly paramKeys: string[],
     readonly bufferKeys: string[],
@@ -197,7 +197,7 @@ export class TrainStep<T = unknown> {
     model: VisionModel,
     objective: Objective<T>,
     o: TrainStepOptions,
-    createSession: (bytes: Uint8Array, label: string) => Promise<Session>,
+    createSession: SessionFactory,
   ): Promise<TrainStep<T>> {
     const { graph, paramKeys, bufferKeys, buckets, feed } = buildTrainGraph(model, objective, o);
     const session = await createSession(toModelProto(graph), `${model.name} train step`);

@@ -9,7 +9,6 @@ import type { MultiScaleState } from '../data/multiscale_sampler.js';
 import type { SamplerState } from '../data/sampler.js';
 import type { ImageDataset } from '../data/transforms.js';
 import type { VisionModel } from '../models/base.js';
-import type { Session } from '../runtime/session.js';
 import type { Tensor } from '../tensor.js';
 import { Rng, type RngState } from '../util/rng.js';
 import { ArrayBatches, type EvalData, type TrainBatch, type TrainBatches } from './batches.js';
@@ -19,6 +18,7 @@ import { crossEntropy, type ClassTargets } from './losses.js';
 import type { Objective } from './objective.js';
 import { makeOptimizer, type OptimizerOptions } from './optim.js';
 import { cosineLr } from './schedule.js';
+import type { SessionFactory } from './session.js';
 import { TrainStep, type TrainState } from './step.js';
 
 export interface TrainConfig {
@@ -123,7 +123,7 @@ function currentSums(s: EpochSums | undefined): Required<Pick<EpochSums, 'loss' 
 }
 
 export interface TrainerIO {
-  createSession(bytes: Uint8Array, label: string): Promise<Session>;
+  createSession: SessionFactory;
   saveCheckpoint(ckpt: Checkpoint): Promise<void>;
   writeMetrics(record: MetricsRecord): void;
   now(): number;

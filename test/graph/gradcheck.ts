@@ -41,6 +41,11 @@ export interface GradcheckOptions {
   /** Inputs with at most this many elements are checked everywhere; larger ones on this many samples (default 64). */
   maxChecks?: number;
   seed?: number;
+  /**
+   * The op types (registry names, e.g. 'Conv') this check covers: each must be a node that `build`
+   * traces and the outputs depend on, else the check fails — so a check cannot claim an op it misses.
+   */
+  ops?: readonly string[];
 }
 
 export interface InputReport {
@@ -125,6 +130,17 @@ export async function gradcheck(
   let outShapes: { shape: number[]; dtype: DType }[] = [];
   withGraph(fg, () => {
     const { ys } = trace(fg);
+    // The op types `build` traced that the outputs depend on (before the output Identity nodes below).
+    const live = new Set<Value>(ys);
+    const reached = new Set<string>();
+    for (let i = fg.nodes.length - 1; i >= 0; i--) {
+      const n = fg.nodes[i]!;
+      if (!n.outputs.some((o) => live.has(o))) continue;
+      reached.add(n.op.type);
+      for (const x of n.inputs) live.add(x);
+    }
+    const missing = (opts.ops ?? []).filter((o) => !reached.has(o));
+    assert.deepEqual(missing, [], `gradcheck ${op}: declares ops its graph does not reach (it has ${[...reached].sort().join(', ')})`);
     ys.forEach((y, k) => fg.markOutput(F.identity(y), `y${k}`));
     outShapes = ys.map((y) => ({ shape: [...y.shape], dtype: y.dtype }));
   });

@@ -1,6 +1,8 @@
 /**
- * One numerical gradient check per differentiable op (see gradcheck.ts), plus forward checks of the
- * Resize interpolation matrices and of which backward formulation each conv shape gets.
+ * Numerical gradient checks of every differentiable op (see gradcheck.ts), plus forward checks of the
+ * Resize interpolation matrices, of the GEMV form of large reductions, and of which formulation each
+ * conv shape gets. Each check declares the op types it covers (gradcheck fails if its graph does not
+ * reach them); the last tests require a check for every op in the registry that has a VJP rule.
  *
  * ORT's CPU provider has no float64 kernel for Erf (so Gelu), Conv, ConvTranspose, AveragePool or
  * Resize: those are checked in float32. Conv, ConvTranspose, AveragePool and Resize are linear in
@@ -10,7 +12,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { ShapeError } from '../../src/errors.js';
-import { Emitter, Graph, defineOp, gradients, toModelProto, withGraph, F, type Value } from '../../src/graph/index.js';
+import { Emitter, Graph, defineOp, gradients, registeredOps, toModelProto, withGraph, F, type Value } from '../../src/graph/index.js';
+import { onnxOpCounts } from '../../src/graph/emit.js';
 import { resizeMatrix } from '../../src/graph/ops/index.js';
 import type { ConvAttrs, PoolAttrs, ResizeAttrs } from '../../src/graph/ops/index.js';
 import { createNodeSession } from '../../src/runtime/node.js';
@@ -18,15 +21,25 @@ import { Tensor } from '../../src/tensor.js';
 import { Rng } from '../../src/util/rng.js';
 import { formatReport, gradcheck, type GradcheckOptions, type GradInput } from './gradcheck.js';
 
+/** The ops (registry names) whose VJP a check below passed on; the last test compares them with the registry. */
+const checkedOps = new Set<string>();
+
+/**
+ * Check the VJP rule of `ops` (the op types the check is for: gradcheck fails unless `build` traces
+ * each of them on the way to its outputs) on the case `name`.
+ */
 async function check(
   t: TestContext,
-  op: string,
+  ops: string | readonly string[],
+  name: string,
   inputs: GradInput[],
   build: (...xs: Value[]) => Value | Value[],
   opts?: GradcheckOptions,
 ): Promise<void> {
-  const r = await gradcheck(op, inputs, build, opts);
+  const declared = typeof ops === 'string' ? [ops] : ops;
+  const r = await gradcheck(name, inputs, build, { ...opts, ops: declared });
   t.diagnostic(formatReport(r));
+  for (const o of declared) checkedOps.add(o);
 }
 
 const positive = (rng: Rng): number => rng.uniform(0.5, 2);
@@ -41,92 +54,92 @@ const s = (...shape: number[]): GradInput => ({ shape });
 // ---- elementwise binary (with broadcasting) ------------------------------------------------------
 
 test('Add/Sub/Mul/Div with broadcasting', async (t) => {
-  await check(t, 'Add', [s(2, 3, 4), s(3, 1)], (a, b) => F.add(a!, b!));
-  await check(t, 'Sub', [s(4), s(2, 3, 4)], (a, b) => F.sub(a!, b!));
-  await check(t, 'Mul', [s(2, 1, 4), s(3, 1)], (a, b) => F.mul(a!, b!));
-  await check(t, 'Div', [s(2, 3, 4), { shape: [1, 3, 1], init: awayFromZero }], (a, b) => F.div(a!, b!));
-  await check(t, 'Div (scalar numerator)', [{ shape: [5], init: awayFromZero }], (b) => F.div(2, b!));
+  await check(t, 'Add', 'Add', [s(2, 3, 4), s(3, 1)], (a, b) => F.add(a!, b!));
+  await check(t, 'Sub', 'Sub', [s(4), s(2, 3, 4)], (a, b) => F.sub(a!, b!));
+  await check(t, 'Mul', 'Mul', [s(2, 1, 4), s(3, 1)], (a, b) => F.mul(a!, b!));
+  await check(t, 'Div', 'Div', [s(2, 3, 4), { shape: [1, 3, 1], init: awayFromZero }], (a, b) => F.div(a!, b!));
+  await check(t, 'Div', 'Div (scalar numerator)', [{ shape: [5], init: awayFromZero }], (b) => F.div(2, b!));
 });
 
 test('Max/Min with broadcasting', async (t) => {
-  await check(t, 'Max', [s(2, 3, 4), s(3, 1)], (a, b) => F.maximum(a!, b!));
-  await check(t, 'Min', [s(4), s(2, 3, 4)], (a, b) => F.minimum(a!, b!));
-  await check(t, 'Max (scalar)', [s(3, 4)], (a) => F.maximum(a!, 0.1));
+  await check(t, 'Max', 'Max', [s(2, 3, 4), s(3, 1)], (a, b) => F.maximum(a!, b!));
+  await check(t, 'Min', 'Min', [s(4), s(2, 3, 4)], (a, b) => F.minimum(a!, b!));
+  await check(t, 'Max', 'Max (scalar)', [s(3, 4)], (a) => F.maximum(a!, 0.1));
 });
 
 test('Where with broadcasting', async (t) => {
   const cond: GradInput = { shape: [3, 1], dtype: 'bool', values: [1, 0, 1] };
-  await check(t, 'Where', [cond, s(2, 3, 4), s(4)], (c, a, b) => F.where(c!, a!, b!));
+  await check(t, 'Where', 'Where', [cond, s(2, 3, 4), s(4)], (c, a, b) => F.where(c!, a!, b!));
 });
 
 // ---- elementwise unary ----------------------------------------------------------------------------
 
 test('unary ops', async (t) => {
-  await check(t, 'Neg', [s(3, 4)], (x) => F.neg(x!));
-  await check(t, 'Exp', [s(3, 4)], (x) => F.exp(x!));
-  await check(t, 'Log', [{ shape: [3, 4], init: positive }], (x) => F.log(x!));
-  await check(t, 'Sqrt', [{ shape: [3, 4], init: positive }], (x) => F.sqrt(x!));
-  await check(t, 'Reciprocal', [{ shape: [3, 4], init: awayFromZero }], (x) => F.reciprocal(x!));
-  await check(t, 'Sigmoid', [s(3, 4)], (x) => F.sigmoid(x!));
-  await check(t, 'Tanh', [s(3, 4)], (x) => F.tanh(x!));
-  await check(t, 'Relu', [s(3, 4)], (x) => F.relu(x!));
-  await check(t, 'Abs', [s(3, 4)], (x) => F.abs(x!));
-  await check(t, 'Identity', [s(3, 4)], (x) => F.identity(x!));
+  await check(t, 'Neg', 'Neg', [s(3, 4)], (x) => F.neg(x!));
+  await check(t, 'Exp', 'Exp', [s(3, 4)], (x) => F.exp(x!));
+  await check(t, 'Log', 'Log', [{ shape: [3, 4], init: positive }], (x) => F.log(x!));
+  await check(t, 'Sqrt', 'Sqrt', [{ shape: [3, 4], init: positive }], (x) => F.sqrt(x!));
+  await check(t, 'Reciprocal', 'Reciprocal', [{ shape: [3, 4], init: awayFromZero }], (x) => F.reciprocal(x!));
+  await check(t, 'Sigmoid', 'Sigmoid', [s(3, 4)], (x) => F.sigmoid(x!));
+  await check(t, 'Tanh', 'Tanh', [s(3, 4)], (x) => F.tanh(x!));
+  await check(t, 'Relu', 'Relu', [s(3, 4)], (x) => F.relu(x!));
+  await check(t, 'Abs', 'Abs', [s(3, 4)], (x) => F.abs(x!));
+  await check(t, 'Identity', 'Identity', [s(3, 4)], (x) => F.identity(x!));
 });
 
 test('Pow with constant exponents', async (t) => {
-  await check(t, 'Pow 3', [s(3, 4)], (x) => F.pow(x!, 3));
-  await check(t, 'Pow 2', [s(3, 4)], (x) => F.pow(x!, 2));
-  await check(t, 'Pow 0.5', [{ shape: [3, 4], init: positive }], (x) => F.pow(x!, 0.5));
-  await check(t, 'Pow -1.5', [{ shape: [3, 4], init: positive }], (x) => F.pow(x!, -1.5));
+  await check(t, 'Pow', 'Pow 3', [s(3, 4)], (x) => F.pow(x!, 3));
+  await check(t, 'Pow', 'Pow 2', [s(3, 4)], (x) => F.pow(x!, 2));
+  await check(t, 'Pow', 'Pow 0.5', [{ shape: [3, 4], init: positive }], (x) => F.pow(x!, 0.5));
+  await check(t, 'Pow', 'Pow -1.5', [{ shape: [3, 4], init: positive }], (x) => F.pow(x!, -1.5));
 });
 
 test('Erf and Gelu (float32: ORT has no double Erf)', async (t) => {
-  await check(t, 'Erf', [s(3, 5)], (x) => F.erf(x!), SMOOTH32);
-  await check(t, 'Gelu', [{ shape: [3, 5], init: (r) => r.normal(0, 2) }], (x) => F.gelu(x!), SMOOTH32);
+  await check(t, 'Erf', 'Erf', [s(3, 5)], (x) => F.erf(x!), SMOOTH32);
+  await check(t, 'Gelu', 'Gelu', [{ shape: [3, 5], init: (r) => r.normal(0, 2) }], (x) => F.gelu(x!), SMOOTH32);
   // Far tails: the backward's exp(x²/2) overflows to ∞ beyond |x| ≈ 13.3; the gradient must be 0 / 1.
   const tails = [-40, -20, -13.5, -13, -8, 8, 13, 13.5, 20, 40];
-  await check(t, 'Gelu tails', [{ shape: [tails.length], values: tails }], (x) => F.gelu(x!), SMOOTH32);
+  await check(t, 'Gelu', 'Gelu tails', [{ shape: [tails.length], values: tails }], (x) => F.gelu(x!), SMOOTH32);
 });
 
 test('Cast both ways', async (t) => {
   // float32 → float64: the nonlinear part runs in double.
-  await check(t, 'Cast f32→f64', [{ shape: [3, 4], dtype: 'float32' }], (x) => F.tanh(F.cast(x!, 'float64')), {
+  await check(t, 'Cast', 'Cast f32→f64', [{ shape: [3, 4], dtype: 'float32' }], (x) => F.tanh(F.cast(x!, 'float64')), {
     eps: 1e-3,
     tol: 1e-5,
   });
   // float64 → float32: linear afterwards, so a big step is exact up to float32 output rounding.
-  await check(t, 'Cast f64→f32', [s(3, 4)], (x) => F.mul(F.cast(x!, 'float32'), 3), { eps: 0.25, tol: 1e-5 });
+  await check(t, 'Cast', 'Cast f64→f32', [s(3, 4)], (x) => F.mul(F.cast(x!, 'float32'), 3), { eps: 0.25, tol: 1e-5 });
 });
 
 // ---- softmax & reductions -------------------------------------------------------------------------
 
 test('Softmax and LogSoftmax', async (t) => {
-  await check(t, 'Softmax axis -1', [s(2, 3, 5)], (x) => F.softmax(x!, -1));
-  await check(t, 'Softmax axis 1', [s(2, 3, 5)], (x) => F.softmax(x!, 1));
-  await check(t, 'LogSoftmax axis -1', [s(2, 3, 5)], (x) => F.logSoftmax(x!, -1));
-  await check(t, 'LogSoftmax axis 0', [s(4, 3)], (x) => F.logSoftmax(x!, 0));
+  await check(t, 'Softmax', 'Softmax axis -1', [s(2, 3, 5)], (x) => F.softmax(x!, -1));
+  await check(t, 'Softmax', 'Softmax axis 1', [s(2, 3, 5)], (x) => F.softmax(x!, 1));
+  await check(t, 'LogSoftmax', 'LogSoftmax axis -1', [s(2, 3, 5)], (x) => F.logSoftmax(x!, -1));
+  await check(t, 'LogSoftmax', 'LogSoftmax axis 0', [s(4, 3)], (x) => F.logSoftmax(x!, 0));
 });
 
 test('ReduceSum/Mean/Max/SumSquare, keepdims both ways', async (t) => {
   for (const keep of [true, false]) {
-    await check(t, `ReduceSum [1] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceSum(x!, [1], keep));
-    await check(t, `ReduceSum all keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceSum(x!, undefined, keep));
-    await check(t, `ReduceMean [0,2] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceMean(x!, [0, 2], keep));
-    await check(t, `ReduceMax [-1] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceMax(x!, [-1], keep));
-    await check(t, `ReduceSumSquare [1,2] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceSumSquare(x!, [1, 2], keep));
+    await check(t, 'ReduceSum', `ReduceSum [1] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceSum(x!, [1], keep));
+    await check(t, 'ReduceSum', `ReduceSum all keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceSum(x!, undefined, keep));
+    await check(t, 'ReduceMean', `ReduceMean [0,2] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceMean(x!, [0, 2], keep));
+    await check(t, 'ReduceMax', `ReduceMax [-1] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceMax(x!, [-1], keep));
+    await check(t, 'ReduceSumSquare', `ReduceSumSquare [1,2] keep=${keep}`, [s(2, 3, 4)], (x) => F.reduceSumSquare(x!, [1, 2], keep));
   }
   // Large tensors summed over middle axes are emitted as a ones-GEMV instead (≥ 65536 elements).
   for (const keep of [true, false]) {
-    await check(t, `ReduceSum [1,2] as GEMV keep=${keep}`, [s(2, 64, 64, 9)], (x) => F.reduceSum(x!, [1, 2], keep));
-    await check(t, `ReduceMean [0,1] as GEMV keep=${keep}`, [s(2, 64, 64, 9)], (x) => F.reduceMean(x!, [0, 1], keep));
-    await check(t, `ReduceSumSquare [1,2] as GEMV keep=${keep}`, [s(2, 64, 64, 9)], (x) =>
+    await check(t, 'ReduceSum', `ReduceSum [1,2] as GEMV keep=${keep}`, [s(2, 64, 64, 9)], (x) => F.reduceSum(x!, [1, 2], keep));
+    await check(t, 'ReduceMean', `ReduceMean [0,1] as GEMV keep=${keep}`, [s(2, 64, 64, 9)], (x) => F.reduceMean(x!, [0, 1], keep));
+    await check(t, 'ReduceSumSquare', `ReduceSumSquare [1,2] as GEMV keep=${keep}`, [s(2, 64, 64, 9)], (x) =>
       F.reduceSumSquare(x!, [1, 2], keep),
     );
   }
   // An empty axis list reduces nothing (ONNX would reduce everything).
-  await check(t, 'ReduceSum []', [s(2, 3)], (x) => F.reduceSum(x!, []));
-  await check(t, 'ReduceSumSquare []', [s(2, 3)], (x) => F.reduceSumSquare(x!, []));
+  await check(t, 'ReduceSum', 'ReduceSum []', [s(2, 3)], (x) => F.reduceSum(x!, []));
+  await check(t, 'ReduceSumSquare', 'ReduceSumSquare []', [s(2, 3)], (x) => F.reduceSumSquare(x!, []));
 });
 
 test('sums over middle axes of large tensors are emitted as a ones-GEMV', () => {
@@ -149,6 +162,60 @@ test('sums over middle axes of large tensors are emitted as a ones-GEMV', () => 
   assert.deepEqual(emitted(big, (x) => F.reduceSum(x, [3])), ['ReduceSum']);
   assert.deepEqual(emitted([2, 3, 4, 5], (x) => F.reduceSumSquare(x, [1, 2], true)), ['ReduceSumSquare']);
   assert.deepEqual(emitted(big, (x) => F.reduceMax(x, [1, 2])), ['ReduceMax']);
+});
+
+test('sums over middle axes as a ones-GEMV equal the plain reduction on large inputs (float32 and float64)', async () => {
+  // [2, 64, 64, 9] = 73,728 elements (the GEMV threshold is 65,536); the reference is a plain float64 sum in JS.
+  const shape = [2, 64, 64, 9];
+  const rng = new Rng(11);
+  const data = Float64Array.from({ length: 2 * 64 * 64 * 9 }, () => rng.normal());
+  const cases: { name: string; axes: number[]; keep: boolean; reduce: (x: Value, axes: number[], keep: boolean) => Value; square?: boolean; mean?: boolean }[] = [
+    { name: 'ReduceSum [1,2]', axes: [1, 2], keep: true, reduce: F.reduceSum },
+    { name: 'ReduceSum [0,1,2]', axes: [0, 1, 2], keep: false, reduce: F.reduceSum },
+    { name: 'ReduceMean [0,1]', axes: [0, 1], keep: false, reduce: F.reduceMean, mean: true },
+    { name: 'ReduceSumSquare [1,2]', axes: [1, 2], keep: true, reduce: F.reduceSumSquare, square: true },
+  ];
+  for (const dtype of ['float32', 'float64'] as const) {
+    for (const c of cases) {
+      const g = new Graph();
+      withGraph(g, () => g.markOutput(c.reduce(g.input('x', shape, dtype), c.axes, c.keep), 'y'));
+      assert.ok(onnxOpCounts(g).has('MatMul') && !onnxOpCounts(g).has('ReduceSum'), `${c.name} ${dtype} is emitted as a GEMV`);
+      const sess = await createNodeSession(toModelProto(g));
+      const x = dtype === 'float64' ? new Tensor(data, shape, 'float64') : new Tensor(Float32Array.from(data), shape, 'float32');
+      const y = (await sess.run({ x })).y!;
+      await sess.release();
+      // Reference: out[kept index] = Σ over the reduced axes, kept axes in order.
+      const strides = [64 * 64 * 9, 64 * 9, 9, 1];
+      const kept = [0, 1, 2, 3].filter((a) => !c.axes.includes(a));
+      const outSize = kept.reduce((p, a) => p * shape[a]!, 1);
+      const want = new Float64Array(outSize);
+      const count = c.axes.reduce((p, a) => p * shape[a]!, 1);
+      for (let i = 0; i < data.length; i++) {
+        let o = 0;
+        for (const a of kept) o = o * shape[a]! + (Math.floor(i / strides[a]!) % shape[a]!);
+        const v = dtype === 'float32' ? Math.fround(data[i]!) : data[i]!;
+        want[o] += c.square ? v * v : v;
+      }
+      if (c.mean) for (let o = 0; o < outSize; o++) want[o] /= count;
+      assert.equal(y.size, outSize);
+      const got = y.toArray();
+      const tol = dtype === 'float64' ? 1e-9 : 1e-3;
+      for (let o = 0; o < outSize; o++) assert.ok(Math.abs(got[o]! - want[o]!) <= tol * Math.max(1, Math.abs(want[o]!)), `${c.name} ${dtype} [${o}]: ${got[o]} vs ${want[o]}`);
+    }
+  }
+});
+
+test('a bias gradient summed over a large batch of maps (the GEMV in a backward) checks numerically', async (t) => {
+  // Add's VJP unbroadcasts dy [2, 64, 64, 9] to the bias [9]: a sum over axes 0..2, emitted as a ones-GEMV.
+  const g = new Graph();
+  withGraph(g, () => {
+    const [x, b] = [g.input('x', [2, 64, 64, 9], 'float64'), g.input('b', [9], 'float64')];
+    const [db] = gradients(F.reduceSum(F.mul(F.add(x, b), x)), [b]);
+    g.markOutput(db!, 'db');
+  });
+  assert.ok(onnxOpCounts(g).has('MatMul') && !onnxOpCounts(g).has('ReduceSum'), `${[...onnxOpCounts(g).keys()]}`);
+  await check(t, 'Add', 'Add large, bias gradient as GEMV', [s(2, 64, 64, 9), s(9)], (x, b) => F.add(x!, b!));
+  await check(t, 'ReduceSum', 'ReduceSum [0,1,2] large (GEMV forward)', [s(2, 64, 64, 9)], (x) => F.mul(F.reduceSum(x!, [0, 1, 2]), F.reduceSum(x!, [0, 1, 2])));
 });
 
 test('a shared MatMul weight gradient is computed in its wider orientation', () => {
@@ -186,51 +253,51 @@ test('ReduceMax splits the gradient among ties', async (t) => {
 // ---- matmul & layout ------------------------------------------------------------------------------
 
 test('MatMul with batch broadcasting', async (t) => {
-  await check(t, 'MatMul 2D', [s(3, 4), s(4, 2)], (a, b) => F.matmul(a!, b!));
-  await check(t, 'MatMul [2,3,4,5]@[5,2]', [s(2, 3, 4, 5), s(5, 2)], (a, b) => F.matmul(a!, b!));
-  await check(t, 'MatMul [4,5]@[2,1,5,3]', [s(4, 5), s(2, 1, 5, 3)], (a, b) => F.matmul(a!, b!));
-  await check(t, 'MatMul [2,1,3,4]@[1,3,4,2]', [s(2, 1, 3, 4), s(1, 3, 4, 2)], (a, b) => F.matmul(a!, b!));
+  await check(t, 'MatMul', 'MatMul 2D', [s(3, 4), s(4, 2)], (a, b) => F.matmul(a!, b!));
+  await check(t, 'MatMul', 'MatMul [2,3,4,5]@[5,2]', [s(2, 3, 4, 5), s(5, 2)], (a, b) => F.matmul(a!, b!));
+  await check(t, 'MatMul', 'MatMul [4,5]@[2,1,5,3]', [s(4, 5), s(2, 1, 5, 3)], (a, b) => F.matmul(a!, b!));
+  await check(t, 'MatMul', 'MatMul [2,1,3,4]@[1,3,4,2]', [s(2, 1, 3, 4), s(1, 3, 4, 2)], (a, b) => F.matmul(a!, b!));
 });
 
 test('Transpose, Reshape, Expand', async (t) => {
-  await check(t, 'Transpose', [s(2, 3, 4)], (x) => F.transpose(x!, [2, 0, 1]));
-  await check(t, 'Reshape', [s(2, 3, 4)], (x) => F.mul(F.reshape(x!, [4, -1]), F.reshape(x!, [4, 6])));
-  await check(t, 'Expand', [s(3, 1)], (x) => F.expand(x!, [2, 3, 4]));
+  await check(t, 'Transpose', 'Transpose', [s(2, 3, 4)], (x) => F.transpose(x!, [2, 0, 1]));
+  await check(t, 'Reshape', 'Reshape', [s(2, 3, 4)], (x) => F.mul(F.reshape(x!, [4, -1]), F.reshape(x!, [4, 6])));
+  await check(t, 'Expand', 'Expand', [s(3, 1)], (x) => F.expand(x!, [2, 3, 4]));
 });
 
 test('Concat and Split', async (t) => {
-  await check(t, 'Concat axis 1', [s(2, 1, 3), s(2, 3, 3), s(2, 2, 3)], (a, b, c) => F.concat([a!, b!, c!], 1));
-  await check(t, 'Split (all outputs)', [s(2, 6)], (x) => F.split(x!, [1, 2, 3], -1));
+  await check(t, 'Concat', 'Concat axis 1', [s(2, 1, 3), s(2, 3, 3), s(2, 2, 3)], (a, b, c) => F.concat([a!, b!, c!], 1));
+  await check(t, 'Split', 'Split (all outputs)', [s(2, 6)], (x) => F.split(x!, [1, 2, 3], -1));
   // Only the middle piece reaches the loss: the others contribute zeros.
-  await check(t, 'Split (one output)', [s(5, 2)], (x) => F.split(x!, [2, 2, 1], 0)[1]!);
+  await check(t, 'Split', 'Split (one output)', [s(5, 2)], (x) => F.split(x!, [2, 2, 1], 0)[1]!);
 });
 
 test('Slice: steps 1, 2, -1, -2 and negative starts', async (t) => {
-  await check(t, 'Slice step 1', [s(5, 6)], (x) => F.slice(x!, [1, 2], [4, 5]));
-  await check(t, 'Slice step 2', [s(5, 7)], (x) => F.slice(x!, [0, 1], [5, 7], [0, 1], [2, 2]));
-  await check(t, 'Slice step -1 (reverse)', [s(4, 5)], (x) => F.slice(x!, [-1], [-6], [1], [-1]));
-  await check(t, 'Slice step -2', [s(4, 7)], (x) => F.slice(x!, [5, 3], [0, 0], [1, 0], [-2, -1]));
-  await check(t, 'Slice negative start', [s(4, 6)], (x) => F.slice(x!, [-3], [100], [-1]));
-  await check(t, 'Slice mixed axes', [s(3, 8, 5)], (x) => F.slice(x!, [-2, 6, 1], [0, -9, 5], [0, 1, 2], [-1, -3, 2]));
+  await check(t, 'Slice', 'Slice step 1', [s(5, 6)], (x) => F.slice(x!, [1, 2], [4, 5]));
+  await check(t, 'Slice', 'Slice step 2', [s(5, 7)], (x) => F.slice(x!, [0, 1], [5, 7], [0, 1], [2, 2]));
+  await check(t, 'Slice', 'Slice step -1 (reverse)', [s(4, 5)], (x) => F.slice(x!, [-1], [-6], [1], [-1]));
+  await check(t, 'Slice', 'Slice step -2', [s(4, 7)], (x) => F.slice(x!, [5, 3], [0, 0], [1, 0], [-2, -1]));
+  await check(t, 'Slice', 'Slice negative start', [s(4, 6)], (x) => F.slice(x!, [-3], [100], [-1]));
+  await check(t, 'Slice', 'Slice mixed axes', [s(3, 8, 5)], (x) => F.slice(x!, [-2, 6, 1], [0, -9, 5], [0, 1, 2], [-1, -3, 2]));
 });
 
 test('Pad: positive, asymmetric and negative (cropping) pads', async (t) => {
-  await check(t, 'Pad', [s(2, 3, 4)], (x) => F.pad(x!, [0, 1, 2, 1, 0, 3]));
-  await check(t, 'Pad with value', [s(2, 3)], (x) => F.pad(x!, [1, 0, 0, 2], 1.5));
-  await check(t, 'Pad negative (crop)', [s(3, 6)], (x) => F.pad(x!, [-1, 2, 0, -2]));
+  await check(t, 'Pad', 'Pad', [s(2, 3, 4)], (x) => F.pad(x!, [0, 1, 2, 1, 0, 3]));
+  await check(t, 'Pad', 'Pad with value', [s(2, 3)], (x) => F.pad(x!, [1, 0, 0, 2], 1.5));
+  await check(t, 'Pad', 'Pad negative (crop)', [s(3, 6)], (x) => F.pad(x!, [-1, 2, 0, -2]));
 });
 
 // ---- normalisation --------------------------------------------------------------------------------
 
 test('LayerNormalization (input, weight, bias)', async (t) => {
   const opts: GradcheckOptions = { tol: 1e-6 };
-  await check(t, 'LayerNorm last axis', [s(2, 3, 5), s(5), s(5)], (x, w, b) => F.layerNorm(x!, w!, b!, -1, 1e-5), opts);
-  await check(t, 'LayerNorm axes [1..3)', [s(2, 3, 4), s(3, 4), s(3, 4)], (x, w, b) => F.layerNorm(x!, w!, b!, 1, 1e-5), opts);
-  await check(t, 'LayerNorm no bias', [s(4, 6), s(6)], (x, w) => F.layerNorm(x!, w!, null, -1, 1e-6), opts);
+  await check(t, 'LayerNormalization', 'LayerNorm last axis', [s(2, 3, 5), s(5), s(5)], (x, w, b) => F.layerNorm(x!, w!, b!, -1, 1e-5), opts);
+  await check(t, 'LayerNormalization', 'LayerNorm axes [1..3)', [s(2, 3, 4), s(3, 4), s(3, 4)], (x, w, b) => F.layerNorm(x!, w!, b!, 1, 1e-5), opts);
+  await check(t, 'LayerNormalization', 'LayerNorm no bias', [s(4, 6), s(6)], (x, w) => F.layerNorm(x!, w!, null, -1, 1e-6), opts);
   // axis 0: no outer axes, so the weight gradient is a reduction over an empty axis list.
-  await check(t, 'LayerNorm axis 0', [s(3, 4), s(3, 4), s(3, 4)], (x, w, b) => F.layerNorm(x!, w!, b!, 0, 1e-5), opts);
+  await check(t, 'LayerNormalization', 'LayerNorm axis 0', [s(3, 4), s(3, 4), s(3, 4)], (x, w, b) => F.layerNorm(x!, w!, b!, 0, 1e-5), opts);
   // float32 (the training dtype) reuses the op's saved Mean/InvStdDev outputs instead of recomputing.
-  await check(t, 'LayerNorm float32', [s(2, 3, 8), s(8), s(8)], (x, w, b) => F.layerNorm(x!, w!, b!, -1, 1e-5), SMOOTH32);
+  await check(t, 'LayerNormalization', 'LayerNorm float32', [s(2, 3, 8), s(8), s(8)], (x, w, b) => F.layerNorm(x!, w!, b!, -1, 1e-5), SMOOTH32);
 });
 
 // ---- convolution ----------------------------------------------------------------------------------
@@ -277,8 +344,16 @@ const convCases: ConvCase[] = [
 test('Conv: input, weight and bias gradients (float32)', async (t) => {
   for (const c of convCases) {
     const inputs = [s(...c.x), s(...c.w), ...(c.bias ? [s(c.w[0]!)] : [])];
-    await check(t, `Conv ${c.name}`, inputs, (x, w, b) => F.conv2d(x!, w!, b ?? null, c.o), LIN32);
+    await check(t, 'Conv', `Conv ${c.name}`, inputs, (x, w, b) => F.conv2d(x!, w!, b ?? null, c.o), LIN32);
   }
+});
+
+test('Conv: a depthwise conv on a small map with fed weights is emitted without Conv, so it checks in float64', async (t) => {
+  // Forward, dx (the flipped-kernel conv) and dW are all MatMul forms: ORT runs them in double.
+  await check(t, 'Conv', 'depthwise 5×5 asymmetric pads on a 4×5 map +bias (float64)', [s(2, 3, 4, 5), s(3, 1, 5, 5), s(3)], (x, w, b) =>
+    F.conv2d(x!, w!, b!, { padding: [2, 1, 1, 3], groups: 3 }),
+  );
+  await check(t, 'Conv', 'depthwise 3×3 p1 on a 3×3 map (float64)', [s(2, 4, 3, 3), s(4, 1, 3, 3)], (x, w) => F.conv2d(x!, w!, null, { padding: 1, groups: 4 }));
 });
 
 test('TiledDepthwiseConv: read on tiles only, its gradients equal the conv\'s (weight gradient summed over the tiles)', async (t) => {
@@ -293,7 +368,7 @@ test('TiledDepthwiseConv: read on tiles only, its gradients equal the conv\'s (w
   assert.equal(window[3 * 10], BigInt(0 * 64 + 0 * 8 + 1));
   assert.deepEqual(Array.from(pixels.subarray(0, 5), Number), [4, 5, 6, 7, 12]);
   const o = { padding: 3, groups: 3 };
-  await check(t, 'TiledDepthwiseConv', [s(2, 3, 8, 8), s(3, 1, 7, 7), s(3)], (x, w, b) => {
+  await check(t, 'TiledDepthwiseConv', 'TiledDepthwiseConv', [s(2, 3, 8, 8), s(3, 1, 7, 7), s(3)], (x, w, b) => {
     const tileSet = { tile: 4, window: F.constant(new Tensor(window, [window.length], 'int64')), pixels: F.constant(new Tensor(pixels, [pixels.length], 'int64')) };
     const y = F.tiledDepthwiseConv2d(x!, w!, b!, o, tileSet);
     // Read on the tiles only (the op's contract): elsewhere the output is multiplied by zero.
@@ -309,22 +384,46 @@ test('depthwise conv on a map no larger than its kernel: MatMul with weights fed
   const o = { padding: 3, groups: 8 };
   const build = (weightsAsInputs: boolean) => {
     const g = new Graph();
-    const ops = withGraph(g, () => {
+    const traced = withGraph(g, () => {
       const xv = g.input('x', xs, 'float32');
       const [wv, bv] = weightsAsInputs ? [g.input('w', ws, 'float32'), g.input('b', [8], 'float32')] : [F.constant(w), F.constant(b)];
       g.markOutput(F.conv2d(xv, wv, bv, o), 'y');
       return g.nodes.map((n) => n.op.type);
     });
-    return { g, ops };
+    // The choice is made when emitting: the traced graph is the same Conv node either way.
+    assert.deepEqual(traced, ['Conv']);
+    return { g, ops: [...onnxOpCounts(g).keys()] };
   };
   const viaMatMul = build(true);
   const viaConv = build(false);
-  assert.ok(!viaMatMul.ops.includes('Conv') && viaMatMul.ops.includes('MatMul'), `weights as inputs: ${viaMatMul.ops}`);
-  assert.ok(viaConv.ops.includes('Conv'), `constant weights keep the Conv: ${viaConv.ops}`);
+  assert.deepEqual(viaMatMul.ops.sort(), ['Add', 'MatMul', 'Reshape', 'Transpose'], `weights as inputs: ${viaMatMul.ops}`);
+  assert.deepEqual(viaConv.ops, ['Conv'], `constant weights keep the Conv: ${viaConv.ops}`);
   const y1 = (await (await createNodeSession(toModelProto(viaMatMul.g))).run({ x, w, b })).y!.data as Float32Array;
   const y2 = (await (await createNodeSession(toModelProto(viaConv.g))).run({ x })).y!.data as Float32Array;
   const worst = y1.reduce((m, v, i) => Math.max(m, Math.abs(v - y2[i]!)), 0);
   assert.ok(worst < 1e-5, `max |MatMul − Conv| = ${worst}`);
+});
+
+test('depthwise conv on a small map with fed weights: forward, dx and dW are emitted without any Conv', () => {
+  // A train step's graph: parameters are inputs, so every conv of the forward and backward is a MatMul form.
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', [2, 8, 7, 7], 'float32');
+    const w = g.param('w', { shape: [8, 1, 7, 7], dtype: 'float32', tensor: new Tensor(new Float32Array(8 * 49), [8, 1, 7, 7], 'float32') }, true);
+    const [dx, dw] = gradients(F.reduceSum(F.mul(F.conv2d(x, w, null, { padding: 3, groups: 8 }), F.conv2d(x, w, null, { padding: 3, groups: 8 }))), [x, w]);
+    g.markOutput(dx!, 'dx');
+    g.markOutput(dw!, 'dw');
+  });
+  const ops = [...onnxOpCounts(g).keys()];
+  assert.ok(ops.includes('MatMul') && !ops.some((o) => o.startsWith('Conv')), `${ops}`);
+  // The same parameter as an initializer (inference graph): the forward stays a Conv.
+  const h = new Graph();
+  withGraph(h, () => {
+    const x = h.input('x', [2, 8, 7, 7], 'float32');
+    const w = h.param('w', { shape: [8, 1, 7, 7], dtype: 'float32', tensor: new Tensor(new Float32Array(8 * 49), [8, 1, 7, 7], 'float32') }, false);
+    h.markOutput(F.conv2d(x, w, null, { padding: 3, groups: 8 }), 'y');
+  });
+  assert.deepEqual([...onnxOpCounts(h).keys()], ['Conv']);
 });
 
 test('Conv VJPs use the fast formulations', () => {
@@ -383,7 +482,7 @@ test('ConvTranspose: input, weight and bias gradients (float32)', async (t) => {
   ];
   for (const c of cases) {
     const inputs = [s(...c.x), s(...c.w), ...(c.bias ? [s(c.w[1]! * (c.o.groups ?? 1))] : [])];
-    await check(t, `ConvTranspose ${c.name}`, inputs, (x, w, b) => F.convTranspose2d(x!, w!, b ?? null, c.o), LIN32);
+    await check(t, 'ConvTranspose', `ConvTranspose ${c.name}`, inputs, (x, w, b) => F.convTranspose2d(x!, w!, b ?? null, c.o), LIN32);
   }
 });
 
@@ -391,12 +490,12 @@ test('ConvTranspose: input, weight and bias gradients (float32)', async (t) => {
 
 test('AveragePool: count_include_pad both ways, padding, stride ≠ kernel (float32)', async (t) => {
   const pool = (x: Value, a: PoolAttrs) => x.graph.apply(F.AveragePool, [x], a)[0]!;
-  await check(t, 'AveragePool 2×2 s2 (odd width)', [s(2, 3, 6, 7)], (x) => F.avgPool2d(x!, 2), LIN32);
-  await check(t, 'AveragePool 3×3 s2 no pad', [s(1, 2, 7, 7)], (x) => F.avgPool2d(x!, 3, { stride: 2 }), LIN32);
+  await check(t, 'AveragePool', 'AveragePool 2×2 s2 (odd width)', [s(2, 3, 6, 7)], (x) => F.avgPool2d(x!, 2), LIN32);
+  await check(t, 'AveragePool', 'AveragePool 3×3 s2 no pad', [s(1, 2, 7, 7)], (x) => F.avgPool2d(x!, 3, { stride: 2 }), LIN32);
   for (const include of [true, false]) {
-    await check(t, `AveragePool 3×3 s1 p1 include=${include}`, [s(2, 2, 5, 6)], (x) => F.avgPool2d(x!, 3, { stride: 1, padding: 1, countIncludePad: include }), LIN32);
-    await check(t, `AveragePool 3×3 s2 p1 include=${include}`, [s(1, 2, 7, 6)], (x) => F.avgPool2d(x!, 3, { stride: 2, padding: 1, countIncludePad: include }), LIN32);
-    await check(t, `AveragePool 2×3 s(2,1) asymmetric pads include=${include}`, [s(1, 2, 6, 5)], (x) => pool(x!, { kernel: [2, 3], strides: [2, 1], pads: [1, 0, 0, 2], countIncludePad: include }), LIN32);
+    await check(t, 'AveragePool', `AveragePool 3×3 s1 p1 include=${include}`, [s(2, 2, 5, 6)], (x) => F.avgPool2d(x!, 3, { stride: 1, padding: 1, countIncludePad: include }), LIN32);
+    await check(t, 'AveragePool', `AveragePool 3×3 s2 p1 include=${include}`, [s(1, 2, 7, 6)], (x) => F.avgPool2d(x!, 3, { stride: 2, padding: 1, countIncludePad: include }), LIN32);
+    await check(t, 'AveragePool', `AveragePool 2×3 s(2,1) asymmetric pads include=${include}`, [s(1, 2, 6, 5)], (x) => pool(x!, { kernel: [2, 3], strides: [2, 1], pads: [1, 0, 0, 2], countIncludePad: include }), LIN32);
   }
 });
 
@@ -410,19 +509,19 @@ test('Gather: relative-position table, other axes, negative/int32/scalar indices
       const dx = (a % m) - (b % m) + m - 1;
       rel.push(dy * (2 * m - 1) + dx);
     }
-  await check(t, 'Gather rel-pos bias', [s((2 * m - 1) ** 2, 2), { shape: [9, 9], dtype: 'int64', values: rel }], (tb, idx) => F.gather(tb!, idx!, 0));
-  await check(t, 'Gather axis 1, int32 negative duplicates', [s(3, 5, 2), { shape: [4], dtype: 'int32', values: [0, -1, 2, 0] }], (x, idx) => F.gather(x!, idx!, 1));
-  await check(t, 'Gather last axis, 2-D indices', [s(2, 3, 4), { shape: [2, 2], dtype: 'int64', values: [3, 0, 3, 1] }], (x, idx) => F.gather(x!, idx!, -1));
-  await check(t, 'Gather scalar index', [s(4, 3), { shape: [], dtype: 'int64', values: [2] }], (x, idx) => F.gather(x!, idx!, 0));
+  await check(t, 'Gather', 'Gather rel-pos bias', [s((2 * m - 1) ** 2, 2), { shape: [9, 9], dtype: 'int64', values: rel }], (tb, idx) => F.gather(tb!, idx!, 0));
+  await check(t, 'Gather', 'Gather axis 1, int32 negative duplicates', [s(3, 5, 2), { shape: [4], dtype: 'int32', values: [0, -1, 2, 0] }], (x, idx) => F.gather(x!, idx!, 1));
+  await check(t, 'Gather', 'Gather last axis, 2-D indices', [s(2, 3, 4), { shape: [2, 2], dtype: 'int64', values: [3, 0, 3, 1] }], (x, idx) => F.gather(x!, idx!, -1));
+  await check(t, 'Gather', 'Gather scalar index', [s(4, 3), { shape: [], dtype: 'int64', values: [2] }], (x, idx) => F.gather(x!, idx!, 0));
 });
 
 test("ScatterAdd (Gather's adjoint): duplicates accumulate, 2-D indices; positions of NCHW maps", async (t) => {
-  await check(t, 'ScatterAdd duplicates', [s(4, 3), { shape: [4], dtype: 'int64', values: [2, 0, 2, 4] }], (u, idx) => F.scatterAdd(u!, idx!, 5));
-  await check(t, 'ScatterAdd 2-D indices', [s(2, 2, 3), { shape: [2, 2], dtype: 'int64', values: [1, 3, 0, 2] }], (u, idx) => F.scatterAdd(u!, idx!, 4));
+  await check(t, 'ScatterAdd', 'ScatterAdd duplicates', [s(4, 3), { shape: [4], dtype: 'int64', values: [2, 0, 2, 4] }], (u, idx) => F.scatterAdd(u!, idx!, 5));
+  await check(t, 'ScatterAdd', 'ScatterAdd 2-D indices', [s(2, 2, 3), { shape: [2, 2], dtype: 'int64', values: [1, 3, 0, 2] }], (u, idx) => F.scatterAdd(u!, idx!, 4));
   // FCMAE's sparse encoder: an NCHW map → rows at some positions → a map again (zero elsewhere).
   const positions: GradInput = { shape: [5], dtype: 'int64', values: [0, 4, 5, 7, 11] };
-  await check(t, 'gatherPositions', [s(2, 3, 2, 3), positions], (x, p) => F.gatherPositions(x!, p!));
-  await check(t, 'scatterPositions', [s(5, 3), positions], (r, p) => F.scatterPositions(r!, p!, [2, 3, 2, 3]));
+  await check(t, 'Gather', 'gatherPositions', [s(2, 3, 2, 3), positions], (x, p) => F.gatherPositions(x!, p!));
+  await check(t, 'ScatterAdd', 'scatterPositions', [s(5, 3), positions], (r, p) => F.scatterPositions(r!, p!, [2, 3, 2, 3]));
 });
 
 test('gatherPositions reads the channel vector at n·H·W + y·W + x; scatterPositions puts it back, zero elsewhere', async () => {
@@ -524,7 +623,7 @@ test('Resize interpolation matrices reproduce ORT forward exactly', async (t) =>
 test('Resize: upsample and downsample in each mode (float32)', async (t) => {
   for (const [mode, cm] of resizeModes) {
     for (const sz of resizeSizes) {
-      await check(t, `Resize ${mode}/${cm} ${sz.name}`, [s(...sz.x)], (x) => F.resize(x!, sz.size, mode, cm), LIN32);
+      await check(t, 'Resize', `Resize ${mode}/${cm} ${sz.name}`, [s(...sz.x)], (x) => F.resize(x!, sz.size, mode, cm), LIN32);
     }
   }
 });
@@ -536,6 +635,7 @@ test('a small conv block end to end (conv → layernorm-free gelu → pool)', as
   const attrs: ConvAttrs = { strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], groups: 2 };
   await check(
     t,
+    ['Conv', 'Gelu', 'AveragePool', 'Resize'],
     'Conv→Gelu→AveragePool→Resize',
     [s(1, 4, 6, 6), s(4, 2, 3, 3), s(4)],
     (x, w, b) => {
@@ -564,4 +664,31 @@ test('a loss reaching an op without a VJP throws a ShapeError naming the op', ()
       (err: unknown) => err instanceof ShapeError && /Floor at head/.test(err.message) && /no gradient rule/.test(err.message),
     );
   });
+});
+
+// Last: the coverage of the checks above (node's test runner runs a file's tests in order).
+test('every registered op with a VJP rule has a numerical gradient check above', () => {
+  const withVjp = registeredOps().filter((o) => o.hasVjp).map((o) => o.type);
+  assert.ok(withVjp.length >= 40, `the op set is registered (${withVjp.length} ops with a VJP)`);
+  assert.deepEqual(withVjp.filter((o) => !checkedOps.has(o)), [], 'ops with a VJP but no passing gradient check in this file');
+  // A declared op must exist: a check naming a type that is not registered counts for nothing.
+  const known = new Set(registeredOps().map((o) => o.type));
+  assert.deepEqual([...checkedOps].filter((o) => !known.has(o)), []);
+});
+
+test('a gradient check fails when the op it declares is not on the way to its outputs', async () => {
+  await assert.rejects(gradcheck('exp', [s(3)], (x) => F.exp(x!), { ops: ['Log'] }), /declares ops its graph does not reach/);
+  // Traced but not reaching the outputs does not count either.
+  await assert.rejects(gradcheck('exp', [s(3)], (x) => (F.log(F.abs(x!)), F.exp(x!)), { ops: ['Log'] }), /declares ops/);
+});
+
+test('defineOp registers each op once, by type', () => {
+  const types = registeredOps().map((o) => o.type);
+  assert.equal(new Set(types).size, types.length);
+  for (const o of ['Conv', 'MatMul', 'TiledDepthwiseConv', 'ReduceSum']) assert.ok(types.includes(o), o);
+  assert.equal(registeredOps().find((o) => o.type === 'ArgMax')?.hasVjp, false);
+  assert.throws(
+    () => defineOp({ type: 'MatMul', infer: () => [], emit: () => undefined }),
+    /already defined/,
+  );
 });

@@ -13,23 +13,29 @@
  * Weight gradient dW:
  *   1×1, stride 1, no padding          → batched MatMul + ReduceSum over N
  *   depthwise k×k stride k, no padding → Reshape x to [N,C,Ho,k,Wo,k] · dy, ReduceSum
+ *   depthwise s1, map ≤ kernel         → MatMuls with the 0/1 tap matrix (the forward's MatMul form)
  *   depthwise, otherwise               → one grouped Conv treating the batch as channels
  *   dense k×k stride k, no padding     → space-to-depth (Reshape/Transpose) + MatMul
  *   otherwise                          → im2col (strided Slices + Concat) + MatMul + ReduceSum
  *
  * Every path is exact; the last ones in each list are correct for any stride, padding (asymmetric
  * included), dilation and group count.
+ *
+ * The forward Conv node (and each Conv a backward emits) is lowered when the graph is emitted
+ * (`emitConv`): a depthwise conv on a map no larger than its kernel with weights fed at run time
+ * becomes a batched MatMul; tracing does not look at how the weight is bound.
  */
 import { ShapeError } from '../../errors.js';
 import { Tensor, type DType } from '../../tensor.js';
-import { attr, type Attr } from '../emit.js';
+import { attr, type Attr, type Emitter } from '../emit.js';
 import { currentGraph, defineOp, type Shape, type Value, type VjpArgs } from '../graph.js';
 import { fmt } from '../shape.js';
 import { apply1, constant } from './core.js';
-import { add, mul } from './elementwise.js';
+import { mul } from './elementwise.js';
 import { concat, pad, reshape, slice, transpose } from './layout.js';
 import { matmul, transposeLast2 } from './matmul.js';
 import { reduceSum } from './reduce.js';
+import { emitDepthwiseAsMatMul, isSmallMapDepthwise, smallMapDepthwiseWeightGrad } from './conv_small_map.js';
 
 export interface ConvAttrs {
   strides: number[];
@@ -67,12 +73,23 @@ export const Conv = defineOp<ConvAttrs>({
     if (oh <= 0 || ow <= 0) fail(`output would be ${oh}x${ow} (input ${h}x${wd}, kernel ${kh}x${kw})`);
     return [{ shape: [n, o, oh, ow], dtype: x!.dtype }];
   },
-  emit: (e, n) => {
-    const w = n.inputs[1]!;
-    e.node('Conv', n.inputs, n.outputs, convAttrs(n.attrs, w.shape.slice(2)));
-  },
+  emit: (e, n) => emitConv(e, n.inputs, n.outputs[0]!, n.attrs),
   vjp: convVjp,
 });
+
+/**
+ * The emission rule of a 2-D convolution `inputs` = [x, w, b?] → `y`: a depthwise conv on a map no
+ * larger than its kernel whose weights are fed at run time becomes one batched MatMul
+ * (`emitDepthwiseAsMatMul`); everything else is ONNX's Conv. The choice is made here, when the graph
+ * is emitted, because only then is it known whether the weight is an initializer (inference graphs)
+ * or a graph input (training graphs, where parameters are fed) — tracing does not depend on it.
+ */
+export function emitConv(e: Emitter, inputs: readonly Value[], y: Value, a: ConvAttrs): void {
+  const [x, w, b] = inputs as [Value, Value, Value | undefined];
+  if (isSmallMapDepthwise(x.shape, w.shape, a) && !e.isInitializer(w) && (x.dtype === 'float32' || x.dtype === 'float64'))
+    emitDepthwiseAsMatMul(e, x, w, b ?? null, y, a);
+  else e.node('Conv', b ? [x, w, b] : [x, w], [y], convAttrs(a, w.shape.slice(2)));
+}
 
 export interface ConvOptions {
   stride?: number | [number, number];
@@ -95,44 +112,7 @@ export function convAttrsFrom(o: ConvOptions): ConvAttrs {
 }
 
 export function conv2d(x: Value, w: Value, b: Value | null, o: ConvOptions = {}): Value {
-  const a = convAttrsFrom(o);
-  if (depthwiseAsMatMulPays(x, w, a)) return depthwiseAsMatMul(x, w, b, a);
-  return apply1(Conv, b ? [x, w, b] : [x, w], a);
-}
-
-// ---- depthwise conv on a small map, as one batched MatMul ---------------------------------------------
-
-/**
- * Depthwise, stride 1, the map no larger than the kernel (ConvNeXt's last stage at 224², FCMAE's
- * decoder), weights fed at run time (train steps): y[c] = x[c]·T[c], T[c] [H·W, H·W] made from the
- * kernel and padding. ORT's Conv runs such maps at a few GFLOP/s with fed weights; the MatMul does
- * HW/N + 1 times the MACs at GEMM speed (8× faster on 7×7), and its gradients are MatMuls too.
- */
-export function depthwiseAsMatMulPays(x: Value, w: Value, a: ConvAttrs): boolean {
-  const [, c, h, wd] = x.shape as [number, number, number, number];
-  const [o, cg, kh, kw] = w.shape as [number, number, number, number];
-  const bound = currentGraph().bindings.get(w);
-  const fixedWeights = bound?.kind === 'constant' || (bound?.kind === 'param' && !bound.asInput);
-  return !fixedWeights && cg === 1 && o === c && a.groups === c && [...a.strides, ...a.dilations].every((v) => v === 1) && h * wd <= kh * kw;
-}
-
-function depthwiseAsMatMul(x: Value, w: Value, b: Value | null, a: ConvAttrs): Value {
-  const [n, c, h, wd] = x.shape as [number, number, number, number];
-  const [, , kh, kw] = w.shape as [number, number, number, number];
-  const [ho, wo] = [convOut(h, kh, 1, a.pads[0]!, a.pads[2]!, 1), convOut(wd, kw, 1, a.pads[1]!, a.pads[3]!, 1)];
-  // taps[tap][i·(ho·wo) + o] = 1 where output pixel o reads input pixel i through tap (p, q).
-  const hw = h * wd;
-  const taps = new Float64Array(kh * kw * hw * ho * wo);
-  for (let tap = 0; tap < kh * kw; tap++)
-    for (let oy = 0; oy < ho; oy++)
-      for (let ox = 0; ox < wo; ox++) {
-        const [iy, ix] = [oy - a.pads[0]! + Math.floor(tap / kw), ox - a.pads[1]! + (tap % kw)];
-        if (iy >= 0 && iy < h && ix >= 0 && ix < wd) taps[(tap * hw + iy * wd + ix) * ho * wo + oy * wo + ox] = 1;
-      }
-  // T[c] = Σ_taps w[c, tap] · taps[tap]: [C, H·W (in), Ho·Wo (out)]; then per channel, the N images' pixels times T[c].
-  const t = reshape(matmul(reshape(w, [c, kh * kw]), floatConstant(taps, [kh * kw, hw * ho * wo], x.dtype)), [c, hw, ho * wo]);
-  const y = reshape(transpose(matmul(transpose(reshape(x, [n, c, hw]), [1, 0, 2]), t), [1, 0, 2]), [n, c, ho, wo]);
-  return b ? add(y, reshape(b, [1, c, 1, 1])) : y;
+  return apply1(Conv, b ? [x, w, b] : [x, w], convAttrsFrom(o));
 }
 
 export interface ConvTransposeAttrs extends ConvAttrs {
@@ -338,6 +318,8 @@ export function convWeightGrad(x: Value, dy: Value, wShape: Shape, a: ConvAttrs)
     const d = reshape(dy, [n, o, ho * wo]);
     return reshape(reduceSum(matmul(d, transposeLast2(cols)), [0]), wShape);
   }
+
+  if (isSmallMapDepthwise(x.shape, wShape, a) && (x.dtype === 'float32' || x.dtype === 'float64')) return smallMapDepthwiseWeightGrad(x, dy, wShape, a);
 
   if (cg === 1) {
     // Depthwise (one input channel per group, any channel multiplier): one grouped Conv with the

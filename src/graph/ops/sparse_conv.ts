@@ -17,7 +17,8 @@ import { ShapeError } from '../../errors.js';
 import { defineOp, type Shape, type Value } from '../graph.js';
 import { fmt } from '../shape.js';
 import { apply1 } from './core.js';
-import { applyConv, Conv, conv2d, convAttrs, convAttrsFrom, convInputGrad, depthwiseAsMatMulPays, type ConvAttrs, type ConvOptions } from './conv.js';
+import { applyConv, Conv, conv2d, convAttrsFrom, convInputGrad, emitConv, type ConvAttrs, type ConvOptions } from './conv.js';
+import { isSmallMapDepthwise } from './conv_small_map.js';
 import { gather, gatherPositions } from './gather.js';
 import { pad, reshape, transpose } from './layout.js';
 import { reduceSum } from './reduce.js';
@@ -68,6 +69,21 @@ interface TiledAttrs extends ConvAttrs {
   hasBias: boolean;
 }
 
+/**
+ * y = depthwise Conv(x, w) + b, inputs [x, w, window, pixels, b?], whose weight gradient is summed
+ * over a set of tiles only. The caller's contract (the shape rule checks what shapes can tell; the
+ * rest it cannot see, and breaking it gives a wrong weight gradient, silently):
+ *
+ *  - x [N, C, H, W], w [C, 1, kh, kw]: depthwise, stride 1, dilation 1, "same" padding (pads summing
+ *    to kh − 1 and kw − 1, so y has x's H×W — `pixels` index both maps alike).
+ *  - `window` and `pixels` (int64, not differentiated) come from `tileIndices` with this conv's
+ *    geometry: the same N, H, W, kernel, and padTop/padLeft = the conv's top/left pads; H and W are
+ *    multiples of the tile size, and no tile is listed twice (it would count twice in dW).
+ *  - Nothing reads y outside the tiles: the gradient reaching y is zero there (FCMAE gathers the
+ *    visible tiles' pixels and scatters them back). dW sums over the tiles only; dx and db are the
+ *    ordinary conv's, exact for any gradient.
+ *  - Maps no larger than the kernel are not tiled: `tiledDepthwiseConv2d` gives them to `conv2d`.
+ */
 const TiledDepthwiseConv = defineOp<TiledAttrs>({
   type: 'TiledDepthwiseConv',
   nonDiff: [2, 3],
@@ -77,6 +93,8 @@ const TiledDepthwiseConv = defineOp<TiledAttrs>({
     if (a.groups !== c || w!.shape[0] !== c || w!.shape[1] !== 1) fail(`expects a depthwise conv (groups = channels = outputs = ${c}), got weight ${fmt(w!.shape)}, groups ${a.groups}`);
     if (a.strides.some((v) => v !== 1) || a.dilations.some((v) => v !== 1)) fail('expects stride 1 and dilation 1');
     const [kh, kw] = w!.shape.slice(2) as [number, number];
+    if (a.pads[0]! + a.pads[2]! !== kh - 1 || a.pads[1]! + a.pads[3]! !== kw - 1) fail(`expects "same" padding (pads summing to ${kh - 1} and ${kw - 1}), got [${a.pads}]`);
+    if (x!.shape[2]! % a.tile || x!.shape[3]! % a.tile) fail(`the map ${x!.shape[2]}×${x!.shape[3]} is not made of ${a.tile}×${a.tile} tiles`);
     const t = pixels!.shape[0]! / (a.tile * a.tile);
     if (!Number.isInteger(t) || window!.shape[0] !== t * (a.tile + kh - 1) * (a.tile + kw - 1))
       fail(`tile indices ${fmt(window!.shape)} / ${fmt(pixels!.shape)} do not describe whole ${a.tile}×${a.tile} tiles with ${kh}×${kw} windows`);
@@ -84,7 +102,7 @@ const TiledDepthwiseConv = defineOp<TiledAttrs>({
   },
   emit: (e, n) => {
     const [x, w, , , b] = n.inputs;
-    e.node('Conv', n.attrs.hasBias ? [x!, w!, b!] : [x!, w!], n.outputs, convAttrs(n.attrs, w!.shape.slice(2)));
+    emitConv(e, n.attrs.hasBias ? [x!, w!, b!] : [x!, w!], n.outputs[0]!, n.attrs);
   },
   vjp: ({ inputs: [x, w, window, pixels, b], dys: [dy], attrs, needs }) => [
     needs[0] ? convInputGrad(dy!, w!, x!.shape, attrs) : null,
@@ -115,13 +133,15 @@ function tiledWeightGrad(x: Value, dy: Value, window: Value, pixels: Value, wSha
 
 /**
  * The depthwise conv (stride 1) of a whole map [N, C, H, W] whose output is read on `tiles` only —
- * the caller guarantees that nothing reads it elsewhere: the ordinary Conv forward and input
- * gradient; the weight gradient sums over the tiles, at a cost that scales with them.
+ * the caller guarantees that nothing reads it elsewhere (see `TiledDepthwiseConv`'s contract): the
+ * ordinary Conv forward and input gradient; the weight gradient sums over the tiles, at a cost that
+ * scales with them.
  */
 export function tiledDepthwiseConv2d(x: Value, w: Value, b: Value | null, o: ConvOptions, tiles: ConvTiles): Value {
   const a = convAttrsFrom(o);
-  // A map no larger than the kernel runs as a MatMul (conv.ts), whose weight gradient is one too.
-  if (depthwiseAsMatMulPays(x, w, a)) return conv2d(x, w, b, o);
+  // Every tile's window of a map no larger than the kernel is the whole map: nothing to save. The
+  // plain conv is emitted as a MatMul when its weights are fed (conv.ts), with a MatMul dW.
+  if (isSmallMapDepthwise(x.shape, w.shape, a)) return conv2d(x, w, b, o);
   const inputs = [x, w, tiles.window, tiles.pixels];
   return apply1(TiledDepthwiseConv, b ? [...inputs, b] : inputs, { ...a, tile: tiles.tile, hasBias: !!b });
 }

@@ -1,0 +1,91 @@
+/**
+ * A depthwise conv on a map no larger than its kernel, as batched MatMuls: the emission conv.ts's
+ * `emitConv` chooses for it when its weights are fed at run time, and the weight gradient that
+ * `convWeightGrad` builds for it.
+ */
+import { Tensor } from '../../tensor.js';
+import { attr, type Emitter } from '../emit.js';
+import type { Shape, Value } from '../graph.js';
+import type { ConvAttrs } from './conv.js';
+import { constant } from './core.js';
+import { reshape, transpose } from './layout.js';
+import { matmul } from './matmul.js';
+
+/**
+ * Depthwise (one input channel per group, one output channel per input channel), stride 1, no
+ * dilation, the map no larger than the kernel (ConvNeXt's last stage at 224², FCMAE's decoder). With
+ * weights fed at run time (train steps) ORT's Conv runs such maps at a few GFLOP/s, so `emitConv`
+ * emits them as y[c] = x[c]·T[c] instead, T[c] [H·W, Ho·Wo] made from the kernel and the padding:
+ * HW/N + 1 times the MACs at GEMM speed (8× faster on 7×7). Their weight gradient is MatMuls too
+ * (`convWeightGrad`), and the input gradient — a conv of dy with the flipped kernel, a computed
+ * value — is emitted the same way.
+ */
+export function isSmallMapDepthwise(xShape: Shape, wShape: Shape, a: ConvAttrs): boolean {
+  const [, c, h, wd] = xShape as [number, number, number, number];
+  const [o, cg, kh, kw] = wShape as [number, number, number, number];
+  return cg === 1 && o === c && a.groups === c && [...a.strides, ...a.dilations].every((v) => v === 1) && h * wd <= kh * kw;
+}
+
+/**
+ * The 0/1 matrix [kh·kw, H·W·Ho·Wo] of a stride-1 conv: taps[tap][i·(Ho·Wo) + o] = 1 where output
+ * pixel o reads input pixel i through tap (p, q). T[c] = Σ_taps w[c, tap]·taps[tap].
+ */
+function smallMapTaps(h: number, wd: number, kh: number, kw: number, ho: number, wo: number, a: ConvAttrs): Float64Array {
+  const hw = h * wd;
+  const taps = new Float64Array(kh * kw * hw * ho * wo);
+  for (let tap = 0; tap < kh * kw; tap++)
+    for (let oy = 0; oy < ho; oy++)
+      for (let ox = 0; ox < wo; ox++) {
+        const [iy, ix] = [oy - a.pads[0]! + Math.floor(tap / kw), ox - a.pads[1]! + (tap % kw)];
+        if (iy >= 0 && iy < h && ix >= 0 && ix < wd) taps[(tap * hw + iy * wd + ix) * ho * wo + oy * wo + ox] = 1;
+      }
+  return taps;
+}
+
+function floatTensor(values: Float64Array, shape: Shape, dtype: 'float32' | 'float64'): Tensor {
+  return dtype === 'float64' ? new Tensor(values, shape, 'float64') : new Tensor(Float32Array.from(values), shape, 'float32');
+}
+
+/** The ONNX nodes of y = depthwise Conv(x, w) + b as x[c]·T[c] (see `isSmallMapDepthwise`). */
+export function emitDepthwiseAsMatMul(e: Emitter, x: Value, w: Value, b: Value | null, y: Value, a: ConvAttrs): void {
+  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  const [, , kh, kw] = w.shape as [number, number, number, number];
+  const [, , ho, wo] = y.shape as [number, number, number, number];
+  const dtype = x.dtype as 'float32' | 'float64';
+  const hw = h * wd;
+  const tapsKey = `depthwise-taps|${dtype}|${[h, wd, kh, kw, ho, wo, ...a.pads].join(',')}`;
+  const taps = e.constant(floatTensor(smallMapTaps(h, wd, kh, kw, ho, wo, a), [kh * kw, hw * ho * wo], dtype), tapsKey);
+  // T = W[C, kh·kw] · taps → [C, H·W (in), Ho·Wo (out)]; then per channel, the N images' pixels times T[c].
+  const [w2] = e.node('Reshape', [w, e.int64s([c, kh * kw])], 1);
+  const [t2] = e.node('MatMul', [w2!, taps], 1);
+  const [t] = e.node('Reshape', [t2!, e.int64s([c, hw, ho * wo])], 1);
+  const [x3] = e.node('Reshape', [x, e.int64s([n, c, hw])], 1);
+  const [xc] = e.node('Transpose', [x3!], 1, { perm: attr.ints([1, 0, 2]) });
+  const [yc] = e.node('MatMul', [xc!, t!], 1);
+  const [y3] = e.node('Transpose', [yc!], 1, { perm: attr.ints([1, 0, 2]) });
+  if (!b) {
+    e.node('Reshape', [y3!, e.int64s([n, c, ho, wo])], [y]);
+    return;
+  }
+  const [y4] = e.node('Reshape', [y3!, e.int64s([n, c, ho, wo])], 1);
+  const [b4] = e.node('Reshape', [b, e.int64s([1, c, 1, 1])], 1);
+  e.node('Add', [y4!, b4!], [y]);
+}
+
+/**
+ * dW of the small-map depthwise conv as MatMuls (the gradient of x[c]·T[c]): dT[c] = x[c]ᵀ·dy[c]
+ * [H·W, Ho·Wo], then dW[c] = dT[c]·tapsᵀ.
+ */
+export function smallMapDepthwiseWeightGrad(x: Value, dy: Value, wShape: Shape, a: ConvAttrs): Value {
+  const [n, c, h, wd] = x.shape as [number, number, number, number];
+  const [, , ho, wo] = dy.shape as [number, number, number, number];
+  const [, , kh, kw] = wShape as [number, number, number, number];
+  const m = h * wd * ho * wo;
+  const taps = smallMapTaps(h, wd, kh, kw, ho, wo, a);
+  const tapsT = new Float64Array(m * kh * kw);
+  for (let tap = 0; tap < kh * kw; tap++) for (let j = 0; j < m; j++) tapsT[j * kh * kw + tap] = taps[tap * m + j]!;
+  const xt = transpose(reshape(x, [n, c, h * wd]), [1, 2, 0]); // [C, H·W, N]
+  const d = transpose(reshape(dy, [n, c, ho * wo]), [1, 0, 2]); // [C, N, Ho·Wo]
+  const dT = reshape(matmul(xt, d), [c, m]);
+  return reshape(matmul(dT, constant(floatTensor(tapsT, [m, kh * kw], x.dtype as 'float32' | 'float64'))), wShape);
+}
