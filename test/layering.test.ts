@@ -40,7 +40,7 @@ import {
   type Node,
   type StringLiteral,
 } from 'typescript/unstable/ast';
-import { isCI, repoRoot, sharedDir, sharedSkip } from './helpers.js';
+import { repoRoot, sharedDir, sharedSkip } from './helpers.js';
 
 const FOLDERS = ['cli', 'tasks', 'io', 'runtime', 'train', 'models', 'analysis', 'nn', 'data', 'graph'] as const;
 type Folder = (typeof FOLDERS)[number];
