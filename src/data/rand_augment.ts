@@ -184,12 +184,14 @@ function levelToArg(op: RandAugmentOp, level: number, rng: Rng, translatePct: nu
       return Math.trunc(frac * 4);
     case 'PosterizeIncreasing':
       return 4 - Math.trunc(frac * 4);
+    // timm caps these (reachable with mmax > 10): the threshold at 256, so SolarizeIncreasing's stays ≥ 0,
+    // and SolarizeAdd's amount at 128.
     case 'Solarize':
-      return Math.trunc(frac * 256);
+      return Math.min(256, Math.trunc(frac * 256));
     case 'SolarizeIncreasing':
-      return 256 - Math.trunc(frac * 256);
+      return 256 - Math.min(256, Math.trunc(frac * 256));
     case 'SolarizeAdd':
-      return Math.trunc(frac * 110);
+      return Math.min(128, Math.trunc(frac * 110));
     case 'Color':
     case 'Contrast':
     case 'Brightness':

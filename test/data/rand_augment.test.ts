@@ -70,8 +70,8 @@ test('fill colour: round(255 · ImageNet mean) = (124, 116, 104), as timm', () =
   assert.deepEqual(fillFromMean([0.485, 0.456, 0.406]), [124, 116, 104]);
 });
 
-/** Every op many times at magnitude 9 (no noise, p = 1): the argument each one got. */
-function argumentsAt9(spec: string): Map<string, Set<number>> {
+/** Every op many times at magnitude 9 (or the spec's; no noise, p = 1): the argument each one got. */
+function argumentsAt9(spec: string, magnitude = 9): Map<string, Set<number>> {
   const ra = new RandAugment(spec, HP);
   const rng = new Rng(11);
   const args = new Map<string, Set<number>>();
@@ -80,7 +80,7 @@ function argumentsAt9(spec: string): Map<string, Set<number>> {
     const applied: AppliedOp[] = [];
     ra.apply(img, rng, applied);
     for (const a of applied) {
-      assert.equal(a.magnitude, 9);
+      assert.equal(a.magnitude, magnitude);
       if (!args.has(a.op)) args.set(a.op, new Set());
       args.get(a.op)!.add(a.arg === null ? NaN : Number(a.arg.toFixed(6)));
     }
@@ -112,6 +112,14 @@ test("level → argument mappings at m9 are timm's", () => {
   assert.deepEqual([...inc.get('SolarizeIncreasing')!], [26]);
   for (const op of ['ColorIncreasing', 'ContrastIncreasing', 'BrightnessIncreasing', 'SharpnessIncreasing'])
     assert.deepEqual([...inc.get(op)!].sort((a, b) => a - b), [0.19, 1.81], op);
+});
+
+test("above magnitude 10 (mmax > 10) the solarize arguments are capped as timm caps them", () => {
+  const plain = argumentsAt9('rand-m15-n3-p1-mmax15', 15);
+  assert.deepEqual([...plain.get('SolarizeAdd')!], [128], 'min(128, int(15/10·110)): not 165');
+  assert.deepEqual([...plain.get('Solarize')!], [256], 'min(256, int(15/10·256))');
+  const inc = argumentsAt9('rand-m15-n3-p1-mmax15-inc1', 15);
+  assert.deepEqual([...inc.get('SolarizeIncreasing')!], [0], 'the threshold never goes below 0');
 });
 
 test('each op is drawn uniformly (with replacement) and applied with probability p', () => {
