@@ -20,6 +20,7 @@ import { sgd } from '../../src/train/optim.js';
 import { crossEntropy, smoothedTargets } from '../../src/train/losses.js';
 import { Rng } from '../../src/util/rng.js';
 import { gradcheck, formatReport } from '../graph/gradcheck.js';
+import { LinearHeadTestModel } from '../fixtures/linear_head_model.js';
 
 // ---- float64 reference --------------------------------------------------------------------------
 
@@ -360,24 +361,12 @@ test('BatchNorm2d: keys inside a model follow the module path', () => {
 // ---- BatchNorm inside a compiled train step ---------------------------------------------------------
 
 /** BatchNorm2d on the raw input → global average pool → Linear: the smallest model with BN. */
-class TinyBnNet extends VisionModel {
+class TinyBnNet extends LinearHeadTestModel {
   readonly family = 'tiny_bn';
   readonly numClasses = 3;
   readonly defaultInputSize: [number, number, number] = [2, 4, 4];
   bn = new BatchNorm2d(2);
   head = new Linear(2, 3);
-  readonly classifierPath = 'head';
-  readonly firstConv = '';
-  readonly numFeatures = 2;
-  getClassifier() {
-    return this.head;
-  }
-  protected replaceClassifier(): void {
-    throw new Error('not used');
-  }
-  groupMatcher() {
-    return () => null;
-  }
 
   forwardTraced(x: Value): TracedOutputs {
     const y = this.bn.call(x);

@@ -14,6 +14,7 @@ import { createModel as buildModel } from '../../src/models/registry.js';
 import { BatchNorm2d, Linear } from '../../src/nn/index.js';
 import { nodeOrt, nodeRuntime } from '../../src/runtime/node.js';
 import type { OrtModule } from '../../src/runtime/session.js';
+import { LinearHeadTestModel } from '../fixtures/linear_head_model.js';
 
 /** An engine whose ort module counts the sessions it creates and releases. */
 function countingEngine(sessionCacheSize?: number): { engine: Engine; created: () => number; live: () => number } {
@@ -123,24 +124,12 @@ test('a model not made by an engine says how to get one; two engines are indepen
 });
 
 /** BatchNorm on the raw input → pool → Linear: the running statistics have a closed form. */
-class BnNet extends VisionModel {
+class BnNet extends LinearHeadTestModel {
   readonly family = 'bn_net';
   readonly numClasses = 2;
   readonly defaultInputSize: [number, number, number] = [2, 4, 4];
   bn = new BatchNorm2d(2);
   head = new Linear(2, 2);
-  readonly classifierPath = 'head';
-  readonly firstConv = '';
-  readonly numFeatures = 2;
-  getClassifier() {
-    return this.head;
-  }
-  protected replaceClassifier(): void {
-    throw new Error('not used');
-  }
-  groupMatcher() {
-    return () => null;
-  }
 
   forwardTraced(x: Value): TracedOutputs {
     const y = this.bn.call(x);
