@@ -38,8 +38,23 @@ export function onnxDType(d: DType): number {
   return ONNX_DTYPE[d];
 }
 
+/**
+ * What the graph is emitted for. One graph builder serves every target; where a runtime cannot run a
+ * node as the CPU emission writes it, the op's emission lowers it exactly for that target:
+ *  - 'webgpu': no node touches more than `WEBGPU_MAX_NODE_TENSORS` tensors (the WebGPU EP's
+ *    storage-buffer limit: wide Concats become trees, wide Splits one Slice per output) and no Slice
+ *    has a negative step (onnxruntime-web's JSEP build gets its shape wrong: a Gather of the reversed
+ *    indices instead). See ../shared/ENGINE.md, "WebGPU" and "The browser, measured".
+ */
+export type Target = 'cpu' | 'wasm' | 'webgpu';
+
+/** Inputs + outputs of one node, at most, on WebGPU (native EP: Split ≥ 10 outputs throws; JSEP: > 8 buffers is garbage). */
+export const WEBGPU_MAX_NODE_TENSORS = 7;
+
 export interface EmitOptions {
   opset?: number;
+  /** The runtime the graph is for (default 'cpu'): see `Target`. */
+  target?: Target;
   /** Mark dim 0 of inputs/outputs as the symbolic 'batch' (export). */
   dynamicBatch?: boolean;
   producer?: string;
@@ -72,7 +87,11 @@ export class Emitter {
    * by whether an input is known when the model is built (a constant or an initializer) or fed at run
    * time. Without them every value counts as fed.
    */
-  constructor(opset: number, private readonly bindings: ReadonlyMap<Value, Binding> = new Map()) {
+  constructor(
+    opset: number,
+    private readonly bindings: ReadonlyMap<Value, Binding> = new Map(),
+    readonly target: Target = 'cpu',
+  ) {
     this.opset = opset;
   }
 
@@ -198,8 +217,8 @@ export function liveSet(graph: Graph): { nodes: Node[]; used: Set<Value> } {
 }
 
 /** The ONNX nodes a graph emits (the live nodes' emissions), with the values it uses. */
-function emitNodes(graph: Graph, opset: number): { e: Emitter; used: Set<Value> } {
-  const e = new Emitter(opset, graph.bindings);
+function emitNodes(graph: Graph, opset: number, target: Target = 'cpu'): { e: Emitter; used: Set<Value> } {
+  const e = new Emitter(opset, graph.bindings, target);
   const { nodes, used } = liveSet(graph);
 
   // Output values take their output names, unless they are also graph inputs/bound values
@@ -223,16 +242,29 @@ function emitNodes(graph: Graph, opset: number): { e: Emitter; used: Set<Value> 
 }
 
 /** ONNX nodes the graph emits, by op type (what a runtime is handed before its own fusions). */
-export function onnxOpCounts(graph: Graph, opts: Pick<EmitOptions, 'opset'> = {}): Map<string, number> {
+export function onnxOpCounts(graph: Graph, opts: Pick<EmitOptions, 'opset' | 'target'> = {}): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const n of emitNodes(graph, opts.opset ?? 17).e.nodes) counts.set(n.opType, (counts.get(n.opType) ?? 0) + 1);
+  for (const n of emitNodes(graph, opts.opset ?? 17, opts.target).e.nodes) counts.set(n.opType, (counts.get(n.opType) ?? 0) + 1);
   return counts;
+}
+
+/**
+ * The ONNX nodes as emitted for a target — op type, input and output names, and the values of the
+ * int64 constants among the inputs (null for other inputs) — for checks of what a runtime is handed.
+ */
+export function emittedNodes(
+  graph: Graph,
+  opts: Pick<EmitOptions, 'opset' | 'target'> = {},
+): { opType: string; inputs: string[]; outputs: string[]; intInputs: (number[] | null)[] }[] {
+  const { e } = emitNodes(graph, opts.opset ?? 17, opts.target);
+  const ints = new Map(e.extraInitializers.filter((c) => c.tensor.dtype === 'int64').map((c) => [c.name, c.tensor.toArray()] as const));
+  return e.nodes.map((n) => ({ opType: n.opType, inputs: [...n.inputs], outputs: [...n.outputs], intInputs: n.inputs.map((i) => ints.get(i) ?? null) }));
 }
 
 export function toModelProto(graph: Graph, opts: EmitOptions = {}): Uint8Array {
   const opset = opts.opset ?? 17;
   const dyn = opts.dynamicBatch ?? false;
-  const { e, used } = emitNodes(graph, opset);
+  const { e, used } = emitNodes(graph, opset, opts.target);
 
   const g = new ProtoWriter();
   for (const n of e.nodes) {

@@ -4,7 +4,7 @@
  * optimizer state go in as inputs and come back as outputs (ORT's Node API has no IO binding).
  */
 import { ConfigError } from '../errors.js';
-import { toModelProto } from '../graph/emit.js';
+import { toModelProto, type Target } from '../graph/emit.js';
 import { withGraph, type Graph, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import type { VisionModel } from '../models/base.js';
@@ -29,6 +29,8 @@ export interface TrainStepOptions {
   lrScales?: Map<string, number>;
   /** Parameters that keep their values (fine-tuning the classifier only): no gradient, no optimizer state, no update. */
   frozen?: ReadonlySet<string>;
+  /** The runtime the step graph is emitted for (default 'cpu'; 'webgpu' lowers wide and reversed nodes exactly). */
+  target?: Target;
 }
 
 /** Everything a checkpoint needs to continue the optimisation exactly. */
@@ -200,7 +202,7 @@ export class TrainStep<T = unknown> {
     createSession: SessionFactory,
   ): Promise<TrainStep<T>> {
     const { graph, paramKeys, bufferKeys, buckets, feed } = buildTrainGraph(model, objective, o);
-    const session = await createSession(toModelProto(graph), `${model.name} train step`);
+    const session = await createSession(toModelProto(graph, { target: o.target }), `${model.name} train step`);
     return new TrainStep(model, o, objective, createSession, { graph, session, feed }, paramKeys, bufferKeys, buckets);
   }
 
@@ -223,7 +225,7 @@ export class TrainStep<T = unknown> {
       const built = buildTrainGraph(this.model, this.objective, o);
       if (built.paramKeys.join() !== this.paramKeys.join() || built.bufferKeys.join() !== this.bufferKeys.join())
         throw new ConfigError(`TrainStep: the graph for batch shape [${shape}] reads other parameters than the first one`);
-      c = { graph: built.graph, session: await this.createSession(toModelProto(built.graph), `${this.model.name} train step ${key}`), feed: built.feed };
+      c = { graph: built.graph, session: await this.createSession(toModelProto(built.graph, { target: this.options.target }), `${this.model.name} train step ${key}`), feed: built.feed };
       this.compiled.set(key, c);
     }
     return c;

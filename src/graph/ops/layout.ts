@@ -1,5 +1,5 @@
 /** Layout ops: transpose, reshape, expand, concat, split, slice and pad. */
-import { attr } from '../emit.js';
+import { attr, WEBGPU_MAX_NODE_TENSORS } from '../emit.js';
 import { defineOp, type Shape, type Value } from '../graph.js';
 import { broadcastShapes, fmt, normAxis, prod, sameShape } from '../shape.js';
 import { apply, apply1, scalar, scalarTensor, unbroadcast } from './core.js';
@@ -91,7 +91,19 @@ const Concat = defineOp<{ axis: number }>({
     return [{ shape, dtype: first.dtype }];
   },
   emit: (e, n) => {
-    e.node('Concat', n.inputs, n.outputs, { axis: attr.int(n.attrs.axis) });
+    const axis = { axis: attr.int(n.attrs.axis) };
+    // WebGPU: a tree of Concats, each node within the storage-buffer limit (exact: concatenation is associative).
+    const width = e.target === 'webgpu' ? WEBGPU_MAX_NODE_TENSORS - 1 : Infinity;
+    let parts: (Value | string)[] = [...n.inputs];
+    while (parts.length > width) {
+      const next: (Value | string)[] = [];
+      for (let i = 0; i < parts.length; i += width) {
+        const chunk = parts.slice(i, i + width);
+        next.push(chunk.length === 1 ? chunk[0]! : e.node('Concat', chunk, 1, axis)[0]!);
+      }
+      parts = next;
+    }
+    e.node('Concat', parts, n.outputs, axis);
   },
   vjp: ({ inputs, dys: [dy], attrs: { axis }, needs }) => {
     let start = 0;
@@ -120,8 +132,18 @@ const Split = defineOp<{ axis: number; sizes: number[] }>({
     });
   },
   emit: (e, n) => {
-    e.node('Split', [n.inputs[0]!, e.int64s(n.attrs.sizes)], n.outputs.map((o) => e.nameIfUsed(o) || e.tmp('unused')), {
-      axis: attr.int(n.attrs.axis),
+    const { axis, sizes } = n.attrs;
+    if (e.target === 'webgpu' && n.outputs.length + 2 > WEBGPU_MAX_NODE_TENSORS) {
+      // WebGPU: one Slice per output read (the native EP throws on a Split with ≥ 10 outputs).
+      let start = 0;
+      n.outputs.forEach((o, i) => {
+        if (e.isUsed(o)) e.node('Slice', [n.inputs[0]!, e.int64s([start]), e.int64s([start + sizes[i]!]), e.int64s([axis])], [o]);
+        start += sizes[i]!;
+      });
+      return;
+    }
+    e.node('Split', [n.inputs[0]!, e.int64s(sizes)], n.outputs.map((o) => e.nameIfUsed(o) || e.tmp('unused')), {
+      axis: attr.int(axis),
     });
   },
   vjp: ({ outputs, dys }) => [
@@ -174,7 +196,27 @@ const Slice = defineOp<SliceAttrs>({
   },
   emit: (e, n) => {
     const { starts, ends, axes, steps } = n.attrs;
-    e.node('Slice', [n.inputs[0]!, e.int64s(starts), e.int64s(ends), e.int64s(axes), e.int64s(steps)], n.outputs);
+    if (e.target !== 'webgpu' || steps.every((s) => s > 0)) {
+      e.node('Slice', [n.inputs[0]!, e.int64s(starts), e.int64s(ends), e.int64s(axes), e.int64s(steps)], n.outputs);
+      return;
+    }
+    // WebGPU: a reversed slice as a Gather of its indices, one axis at a time (JSEP returns the wrong
+    // shape for a negative step); positive-step axes stay one Slice.
+    const x = n.inputs[0]!;
+    const forward = axes.map((_, i) => i).filter((i) => steps[i]! > 0);
+    let cur: Value | string = x;
+    if (forward.length) {
+      const pick = (xs: number[]) => forward.map((i) => xs[i]!);
+      cur = e.node('Slice', [x, e.int64s(pick(starts)), e.int64s(pick(ends)), e.int64s(pick(axes)), e.int64s(pick(steps))], 1)[0]!;
+    }
+    const reversed = axes.map((_, i) => i).filter((i) => steps[i]! < 0);
+    reversed.forEach((i, k) => {
+      const a = axes[i]!;
+      const [s, , len] = sliceLen(x.shape[a]!, starts[i]!, ends[i]!, steps[i]!);
+      const indices = Array.from({ length: len }, (_, j) => s + j * steps[i]!);
+      const out = k === reversed.length - 1 ? n.outputs : 1;
+      cur = e.node('Gather', [cur, e.int64s(indices)], out, { axis: attr.int(a) })[0]!;
+    });
   },
   vjp: ({ inputs: [x], dys: [dy], attrs }) => [sliceGrad(dy!, x!.shape, attrs)],
 });
