@@ -70,11 +70,31 @@ export interface WeightsProgress {
   cached?: boolean;
 }
 
+/** Which state dict of a PyTorch checkpoint was loaded (reported through `onCheckpoint` and `LoadResult.checkpoint`). */
+export interface CheckpointInfo {
+  format: 'zip' | 'legacy';
+  /** The top-level key the state dict came from ('model', 'state_dict', 'model_ema', …), or null for a bare state dict. */
+  stateDictKey: string | null;
+  /** Every top-level key that holds a state dict (e.g. 'model' and 'model_ema'). */
+  candidates: string[];
+  /** A prefix removed from every key ('module.' of DistributedDataParallel), or null. */
+  strippedPrefix: string | null;
+  /** Entries of the state dict that are not tensors (left out). */
+  skipped: string[];
+}
+
 /** How weights are read: progress of hub downloads, and offline (cache only) mode. */
 export interface ReadWeightsOptions {
   onProgress?: (e: WeightsProgress) => void;
   /** Use the download cache only (default: the VISIONMIX_OFFLINE / HF_HUB_OFFLINE environment variables). */
   offline?: boolean;
+  /**
+   * PyTorch checkpoints: the top-level key of the state dict to load ('model_ema'). Default: the
+   * first of 'model', 'state_dict', 'model_ema', 'state_dict_ema', 'module' present, else a bare dict.
+   */
+  weightsKey?: string;
+  /** PyTorch checkpoints: told which state dict was loaded. */
+  onCheckpoint?: (info: CheckpointInfo) => void;
 }
 
 export interface LoadWeightsOptions extends ReadWeightsOptions {
@@ -92,6 +112,8 @@ export interface LoadResult {
   missing: string[];
   /** State-dict keys the model does not have (empty when strict). */
   unexpected: string[];
+  /** For a PyTorch checkpoint: which of its state dicts was loaded. */
+  checkpoint?: CheckpointInfo;
 }
 
 /** An objective as the model API sees it (train/objective.ts defines them). */
@@ -254,9 +276,18 @@ export abstract class VisionModel extends Module {
    * `strict: false`).
    */
   async loadWeights(source: string | Map<string, Tensor> | Record<string, Tensor>, opts: LoadWeightsOptions = {}): Promise<LoadResult> {
+    let checkpoint: CheckpointInfo | undefined;
     const raw =
       typeof source === 'string'
-        ? await this.requireBackend().readWeights(source, { onProgress: opts.onProgress, offline: opts.offline })
+        ? await this.requireBackend().readWeights(source, {
+            onProgress: opts.onProgress,
+            offline: opts.offline,
+            weightsKey: opts.weightsKey,
+            onCheckpoint: (info) => {
+              checkpoint = info;
+              opts.onCheckpoint?.(info);
+            },
+          })
         : source instanceof Map
           ? source
           : new Map(Object.entries(source));
@@ -279,7 +310,7 @@ export abstract class VisionModel extends Module {
     }
     const result = this.loadStateDict(sd, { strict: opts.strict ?? true, source: where });
     this.weightsChanged();
-    return result;
+    return checkpoint ? { ...result, checkpoint } : result;
   }
 
   weightsChanged(): void {
