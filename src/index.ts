@@ -2,7 +2,8 @@
  * visionmix — Node entry: the model zoo, run on onnxruntime-node, weights read from the file system.
  * Importing it installs nothing globally; models made by its `createModel` run on its own engine.
  */
-import { readWeightsSource } from './io/weights_source.js';
+import { readWeightsSource, type ReadWeightsOptions } from './io/weights_source.js';
+import type { Tensor } from './tensor.js';
 import { createModel as buildModel, type ModelSpec, type RawConfig } from './models/registry.js';
 import type { VisionModel } from './models/base.js';
 import { nodeRuntime } from './runtime/node.js';
@@ -27,6 +28,15 @@ export function createModel(spec: ModelSpec, overrides?: RawConfig & { pretraine
 }
 
 /**
+ * A state dict from a weights source — a .safetensors file, a PyTorch checkpoint (.pth/.pt/.bin,
+ * zip or legacy torch.save, read without running any code from it; `weightsKey` picks 'model_ema'
+ * and the like), or `hf:org/repo` — as name → Tensor, the file's own key names.
+ */
+export function readWeights(source: string, opts: ReadWeightsOptions = {}): Promise<Map<string, Tensor>> {
+  return readWeightsSource(source, opts);
+}
+
+/**
  * FCMAE pretraining around a ConvNeXt encoder (`'convnextv2_atto'` or a config), on this entry's
  * engine: `await f.run(x, { mask })` → `{ loss, pred, mask }`.
  */
@@ -40,7 +50,7 @@ export * from './errors.js';
 export { listModels } from './models/index.js';
 export type { ModelInfo, ListOptions } from './models/index.js';
 export { VisionModel } from './models/base.js';
-export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, TensorTree } from './models/base.js';
+export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, TensorTree, CheckpointInfo, LoadWeightsOptions } from './models/base.js';
 export type { PretrainedConfig } from './models/pretrained.js';
 export type { ModelSpec, RawConfig } from './models/registry.js';
 export { describeSchema } from './models/config.js';

@@ -8,6 +8,7 @@ import { CheckpointError } from '../errors.js';
 import type { CheckpointInfo } from '../models/base.js';
 import type { Tensor } from '../tensor.js';
 import { readTorchStateDict, sniffWeightsFormat, type ByteSource } from './pytorch_format.js';
+import { torchZipMembers, zipStored } from './pytorch_write.js';
 
 /** Node caps one read at 2 GiB - 1. */
 const IO_CHUNK = 1 << 30;
@@ -54,4 +55,16 @@ export async function sniffWeightsFile(path: string): Promise<ReturnType<typeof 
  */
 export async function readPytorchFile(path: string, opts: { weightsKey?: string } = {}): Promise<{ tensors: Map<string, Tensor>; info: CheckpointInfo }> {
   return withFile(path, (src) => readTorchStateDict(src, path, opts));
+}
+
+/** Write `tensors` as a torch.save zip checkpoint (an OrderedDict state dict), piece by piece: no whole-file buffer. */
+export async function writeTorchCheckpoint(path: string, tensors: Map<string, Tensor>): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    for (const part of zipStored(torchZipMembers(tensors))) {
+      for (let done = 0; done < part.length; ) done += (await fh.write(part, done, Math.min(part.length - done, IO_CHUNK))).bytesWritten;
+    }
+  } finally {
+    await fh.close();
+  }
 }

@@ -24,10 +24,15 @@ export interface ByteSource {
 }
 
 /** A ByteSource over bytes already in memory (browser: an ArrayBuffer from fetch). */
-export function bytesSource(bytes: Uint8Array): ByteSource {
+export function bytesSource(bytes: Uint8Array, file = '<bytes>'): ByteSource {
   return {
     size: bytes.length,
-    read: async (offset, length) => bytes.slice(offset, offset + length),
+    read: async (offset, length) => {
+      if (offset < 0 || offset + length > bytes.length)
+        throw new CheckpointError(`${file}: reading bytes [${offset}, ${offset + length}) of ${bytes.length}: the file is truncated`, file);
+      // A copy with its own buffer (a Node Buffer's slice() would share the pool's).
+      return new Uint8Array(bytes.subarray(offset, offset + length));
+    },
   };
 }
 
