@@ -15,7 +15,7 @@ export const spec = defineCommand({
   summary: 'Fine-tune trained weights on an image folder (new classifier, recipe presets, layer decay, EMA)',
   description:
     "Loads every weight of --weights but the classifier's (a fresh one is made for the data's classes; every " +
-    'other key must match the model), then trains as `visionmix train` does. --weights is a .safetensors/.pth ' +
+    'other key must match the model), then trains as `visionmix train` does. --weights is a .safetensors/.pth/.pt ' +
     "file, hf:org/repo[@rev][:file], or a finished run folder (its model.safetensors; an FCMAE pretraining run's " +
     'encoder.safetensors; without --model, the network that run trained). --pretrained takes the registry tag\'s own hub weights. With --recipe the paper\'s ' +
     'hyper-parameters fill every flag not given (lr scaled to --batch). With --ema the EMA weights are evaluated ' +
@@ -25,6 +25,7 @@ export const spec = defineCommand({
     ...FOLDER_OPTIONS,
     weights: { type: 'string', placeholder: 'src', description: 'weights to start from: file, hf:org/repo, or a run folder' },
     pretrained: { type: 'boolean', description: "start from the --model tag's own pretrained weights (hub, cached)" },
+    weightsKey: { type: 'string', placeholder: 'key', description: "PyTorch checkpoints: the state dict to start from (default: 'model', 'state_dict', 'model_ema', … or a bare dict)" },
     numClasses: { type: 'int', min: 1, description: "classes of the new classifier (default, and must equal: the data's class folders)" },
   },
   examples: [
@@ -36,8 +37,8 @@ export const spec = defineCommand({
 
 export async function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   if (v.resume) {
-    for (const k of ['weights', 'pretrained', 'numClasses'] as const)
-      if (given.has(k)) throw new ConfigError(`--${k === 'numClasses' ? 'num-classes' : k} cannot be used with --resume: the run already started from its weights`);
+    for (const k of ['weights', 'pretrained', 'numClasses', 'weightsKey'] as const)
+      if (given.has(k)) throw new ConfigError(`--${k === 'numClasses' ? 'num-classes' : k === 'weightsKey' ? 'weights-key' : k} cannot be used with --resume: the run already started from its weights`);
     return runTraining(v, given, io, { command: 'finetune' });
   }
   if (v.weights && v.pretrained) throw new ConfigError('give either --weights or --pretrained, not both');
@@ -55,5 +56,5 @@ export async function run({ values: v, given }: CommandArgs<typeof spec>, io: Cl
     const found = countFolderClasses(v.data, v.valSplit, v.valFraction, v.seed);
     if (found !== v.numClasses) throw new ConfigError(`--num-classes ${v.numClasses}, but --data ${v.data} has ${found} class folders`);
   }
-  return runTraining(v, given, io, { command: 'finetune', recipe: v, init: { weights } });
+  return runTraining(v, given, io, { command: 'finetune', recipe: v, init: { weights, ...(v.weightsKey !== undefined ? { weightsKey: v.weightsKey } : {}) } });
 }

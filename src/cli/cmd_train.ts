@@ -84,7 +84,7 @@ export interface TrainingKind {
   /** Recipe and image-folder flags (`train`, `finetune`). */
   recipe?: RecipeFlagValues;
   /** Fine-tuning: start from these weights, a new classifier for the data's classes. */
-  init?: { weights: string };
+  init?: { weights: string; weightsKey?: string };
 }
 
 type TrainValues = CommandArgs<{ name: 'train'; options: typeof TRAIN_OPTIONS }>['values'];

@@ -23,6 +23,7 @@ import { MetricsLog } from '../io/metrics_log.js';
 import { checkNewRunFolder, createRunFolder, readRunConfig, removeStaleTempFiles, runFolderFiles, writeRunConfig } from '../io/run_folder.js';
 import { lockRunFolder, type RunLock } from '../io/run_lock.js';
 import { writeSafetensors } from '../io/safetensors.js';
+import { describeCheckpoint } from '../io/pytorch_format.js';
 import type { VisionModel } from '../models/base.js';
 import type { ModelSpec, RawConfig } from '../models/registry.js';
 import { setInitSeed } from '../nn/init.js';
@@ -54,8 +55,8 @@ export interface RunConfig {
   fcmae?: RawConfig;
   /** How an image-folder `data` is read (classes, split, augmentation, Mixup/CutMix, normalisation). */
   folder?: FolderDataConfig;
-  /** Fine-tuning: the weights the run started from (the classifier is replaced for its classes). */
-  init?: { weights: string };
+  /** Fine-tuning: the weights the run started from (the classifier is replaced for its classes); `weightsKey`: the state dict of a PyTorch checkpoint. */
+  init?: { weights: string; weightsKey?: string };
 }
 
 export interface TrainJobOptions {
@@ -70,7 +71,7 @@ export interface TrainJobOptions {
   /** Image-folder data: how to read it (the classes are filled in from the folder). */
   folder?: Omit<FolderDataConfig, 'classes'>;
   /** Fine-tune from these weights (a file, `hf:org/repo`, or a run folder's model.safetensors). */
-  init?: { weights: string };
+  init?: { weights: string; weightsKey?: string };
 }
 
 export interface RunHooks {
@@ -379,7 +380,17 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     for (const r of rc.train.multiScale ?? [])
       checkTrainInputSize(model, r, scaledBatchSize(r, rc.train.inputSize, rc.train.batchSize), Math.round((data.minSize * r) / rc.train.inputSize), hostMemoryBytes(), '--multi-scale');
     // Fine-tuning: the backbone from the given weights, a fresh classifier for this run's classes.
-    if (rc.init) await model.loadWeights(rc.init.weights, { backboneOnly: true });
+    if (rc.init) {
+      const init = rc.init;
+      await model.loadWeights(init.weights, {
+        backboneOnly: true,
+        weightsKey: init.weightsKey,
+        // A checkpoint with several state dicts (model and model_ema): say which one the run starts from.
+        onCheckpoint: (info) => {
+          if (info.candidates.length > 1 || info.strippedPrefix) hooks.onWarning?.(describeCheckpoint(init.weights, info));
+        },
+      });
+    }
     if (rc.train.freezeBackbone) backboneKeys(model);
     createRunFolder(o.out);
     return await runLocked(o.out, 'train', hooks, async (lock) => {
