@@ -38,7 +38,7 @@ test('a URL or a hub id not written hf:… says it is not a local file and how t
     ['timm/convnext_atto.d2_in1k', /'timm\/convnext_atto\.d2_in1k' is not a local file; for the hub repository write hf:timm\/convnext_atto\.d2_in1k/],
     ['hf-hub:timm/convnext_atto.d2_in1k', /is not a local file; for the hub repository write hf:timm\/convnext_atto\.d2_in1k/],
     ['hf:not-a-reference', /a hub reference is hf:org\/name\[@revision\]\[:file\]/],
-    ['/no/such/model.safetensors', /weights file not found: \/no\/such\/model\.safetensors \(expected a local \.safetensors file or hf:org\/repo\)/],
+    ['/no/such/model.safetensors', /weights file not found: \/no\/such\/model\.safetensors \(expected a local \.safetensors or PyTorch \.pth\/\.pt file, or hf:org\/repo\)/],
   ];
   for (const [source, re] of cases) await assert.rejects(m.loadWeights(source), (e: unknown) => e instanceof WeightsError && re.test(e.message));
 });

@@ -28,7 +28,7 @@ export async function readWeightsSource(source: string, o: ReadWeightsOptions = 
   if (pathExists(source)) return readWeightsFile(source, o);
   if (source.startsWith('hf:')) throw new WeightsError(`weights source ${source}: a hub reference is hf:org/name[@revision][:file]`);
   if (URL_LIKE.test(source))
-    throw new WeightsError(`weights '${source}' is a URL, not a local file: give a local .safetensors/.pth file, or a hub repository as hf:org/name (e.g. hf:timm/convnext_atto.d2_in1k)`);
+    throw new WeightsError(`weights '${source}' is a URL, not a local file: give a local .safetensors file, or a hub repository as hf:org/name (e.g. hf:timm/convnext_atto.d2_in1k)`);
   if (HUB_LIKE.test(source) && !/\.(safetensors|pth|pt|bin|ckpt)$/.test(source)) {
     const repo = source.replace(/^hf[-_]hub:/, '');
     throw new WeightsError(`weights '${source}' is not a local file; for the hub repository write hf:${repo}`);
