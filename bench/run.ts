@@ -33,6 +33,7 @@ import { benchTrainStep, benchTrainSteps, type TrainBench, type TrainBenchOption
 import { profileInference } from '../src/tasks/bench_profile.js';
 import type { OpTime } from '../src/runtime/node_profile.js';
 import { benchLoader } from '../src/tasks/bench_loader.js';
+import { measureCheckpointRss } from './checkpoint_rss.js';
 import { measureLoader, type LoaderThroughput } from '../src/tasks/image_loader.js';
 import { openImageFolder } from '../src/tasks/image_folder.js';
 import { extractFeatures, featuresLoader } from '../src/tasks/features.js';
@@ -483,6 +484,26 @@ export function featuresCase(model: string, label: string, count: number, batch:
 }
 
 /** The suite, in run order. Training cases go here too (section 'training'). */
+/**
+ * Peak memory of reading a generated ~300 MB PyTorch checkpoint in a fresh process (a note, not a
+ * timing row): the reader goes storage by storage, so the peak should stay below 1.5× the file.
+ */
+export function checkpointRssCase(): BenchCase {
+  return {
+    id: 'io/pth-rss',
+    run: async (ctx) => {
+      const r = await measureCheckpointRss();
+      const mb = (b: number) => (b / 2 ** 20).toFixed(0);
+      ctx.note(
+        `Reading a generated ${mb(r.fileBytes)} MiB PyTorch checkpoint (torch.save zip, 75 float32 tensors) with readWeights in a fresh process: ` +
+          `peak RSS ${mb(r.peakBytes)} MiB = ${(r.peakBytes / r.fileBytes).toFixed(2)}× the file ` +
+          `(${((r.peakBytes - r.baselineBytes) / r.fileBytes).toFixed(2)}× above the process's ${mb(r.baselineBytes)} MiB before reading).`,
+      );
+      return [];
+    },
+  };
+}
+
 export const cases: BenchCase[] = [
   // FCMAE pretraining: the step at mask 0.6 against the same step with (almost) nothing masked. First,
   // in a fresh process: after the other cases (sessions and arenas come and go) it measured 0.59–0.67
@@ -554,6 +575,7 @@ export const cases: BenchCase[] = [
   ),
   loaderCase(2, 32, 224),
   featuresCase('convnext_atto', 'ConvNeXt-A', 100, 32),
+  checkpointRssCase(),
 ];
 
 /**
