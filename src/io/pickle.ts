@@ -313,7 +313,7 @@ const OPS: Record<number, Op> = {
   0x5d: ['EMPTY_LIST', (m) => m.push([])], // ']'
   0x6c: ['LIST', (m) => m.push(m.popMark())], // 'l'
   0x61: ['APPEND', (m) => { const v = m.pop(); m.list().push(v); }], // 'a'
-  0x65: ['APPENDS', (m) => { const items = m.popMark(); m.list().push(...items); }], // 'e'
+  0x65: ['APPENDS', (m) => { const items = m.popMark(); const l = m.list(); for (const v of items) l.push(v); }], // 'e' (a loop: spreading 10⁶ items overflows the call stack)
   // -- dicts (OrderedDict too: both are Maps, which keep insertion order)
   0x7d: ['EMPTY_DICT', (m) => m.push(new Map())], // '}'
   0x64: ['DICT', (m) => { const d = new Map(); m.setItems(d, m.popMark()); m.push(d); }], // 'd'

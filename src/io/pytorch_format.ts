@@ -101,6 +101,9 @@ function intTuple(v: unknown, what: string, file: string): number[] {
   return v as number[];
 }
 
+/** 2³¹ elements (8 GiB of float32): more than a typed array in a browser holds. */
+const MAX_TENSOR_ELEMENTS = 2 ** 31;
+
 function rebuildTensor(args: readonly unknown[], file: string): TensorRef {
   const [storage, offset, size, stride] = args;
   if (!(storage instanceof StorageRef))
@@ -112,6 +115,9 @@ function rebuildTensor(args: readonly unknown[], file: string): TensorRef {
   const strides = intTuple(stride, 'stride', file);
   if (shape.length !== strides.length)
     throw new CheckpointError(`${file}: a tensor of storage ${s.key} has size [${shape}] but stride [${strides}]`, file);
+  // Zero strides (expanded views) could claim any number of elements over a tiny storage.
+  if (sizeOf(shape) > MAX_TENSOR_ELEMENTS)
+    throw new CheckpointError(`${file}: a tensor of size [${shape}] has more than ${MAX_TENSOR_ELEMENTS} elements`, file);
   // The view's last element must lie inside the storage: a crafted file must not read past it.
   if (sizeOf(shape) > 0) {
     const last = offset + shape.reduce((acc, d, i) => acc + (d - 1) * strides[i]!, 0);
