@@ -39,6 +39,7 @@ import { scaledBatchSize } from '../data/multiscale_sampler.js';
 import type { ImageDataset } from '../data/transforms.js';
 import type { EvalData, TrainBatches } from '../train/batches.js';
 import { backboneKeys } from '../train/trainer.js';
+import { IMAGENET_TRAIN_IMAGES, recipePreset, scaleRecipeToRun } from '../train/recipes.js';
 import { BASIC_AUGMENT, IMAGENET_MEAN, IMAGENET_STD, openFolderData, type FolderDataConfig } from './folder_data.js';
 import { openImageFolder } from './image_folder.js';
 
@@ -72,6 +73,11 @@ export interface TrainJobOptions {
   folder?: Omit<FolderDataConfig, 'classes'>;
   /** Fine-tune from these weights (a file, `hf:org/repo`, or a run folder's model.safetensors). */
   init?: { weights: string; weightsKey?: string };
+  /**
+   * The recipe the train settings came from: its warm-up and EMA are scaled to this run's length
+   * once the data's size is known (`scaleRecipeToRun`), except what the user set (`keepWarmup`, `keepEma`).
+   */
+  scaleRecipe?: { name: string; keepWarmup: boolean; keepEma: boolean };
 }
 
 export interface RunHooks {
@@ -348,6 +354,25 @@ async function runLocked(dir: string, job: string, hooks: RunHooks, body: (lock:
   }
 }
 
+/** A recipe's warm-up and EMA for a run shorter than the paper's (train/recipes.ts has the rule); says what it chose. */
+function scaleToRun(rc: RunConfig, o: NonNullable<TrainJobOptions['scaleRecipe']>, trainCount: number, onWarning?: (m: string) => void): void {
+  const t = rc.train;
+  const recipe = recipePreset(o.name);
+  const stepsPerEpoch = Math.ceil(trainCount / t.batchSize);
+  const s = scaleRecipeToRun(recipe, { epochs: t.epochs, stepsPerEpoch, keepWarmup: o.keepWarmup, keepEma: o.keepEma });
+  if (!o.keepWarmup) {
+    t.warmupEpochs = s.warmupEpochs;
+    if (s.warmupSteps !== null) t.warmupSteps = s.warmupSteps;
+  }
+  if (!o.keepEma) t.emaDecay = s.emaDecay;
+  if (s.changes.length)
+    onWarning?.(
+      `this run (${t.epochs} epochs, ~${t.epochs * stepsPerEpoch} steps) is far shorter than recipe '${o.name}' (${recipe.epochs} epochs of ImageNet, ` +
+        `${Math.round((recipe.epochs * IMAGENET_TRAIN_IMAGES) / recipe.batchSize)} steps), ` +
+        `so its schedule is scaled to this run: ${s.changes.join('; ')}. Give --warmup-epochs / --ema to choose them yourself.`,
+    );
+}
+
 export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHooks = {}): Promise<TrainResult> {
   const rc: RunConfig = {
     model: o.model,
@@ -372,6 +397,7 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
   }
   const data = await loadRunData(rc, hooks.onWarning);
   try {
+    if (o.scaleRecipe) scaleToRun(rc, o.scaleRecipe, data.train.count, hooks.onWarning);
     const built = buildModel(engine, rc, data);
     const model = built.model;
     validateConfig(rc.train, data.train.count);
