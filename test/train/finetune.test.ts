@@ -170,6 +170,9 @@ test('finetune CLI: recipe + layer decay + Mixup/CutMix end to end; bad options 
     [[...base, '--data', last5, '--mixup-mode', 'pair', '--out', join(root, 'x12')], /--mixup-mode needs --mixup or --cutmix/],
     [['finetune', '--weights', join(src, 'model.safetensors'), '--data', last5, '--out', join(root, 'x13')], /--model is required .*unless --weights is a run folder/],
     [['finetune', '--weights', src, '--config', CONFIG, '--data', last5, '--out', join(root, 'x14')], /--config needs --model/],
+    [[...base, '--data', last5, '--warmup-epochs', '1', '--out', join(root, 'x15')], /--warmup-epochs 1 ≥ --epochs 1: the whole run would be warm-up/],
+    [[...base, '--data', last5, '--recipe', 'deit', '--warmup-epochs', '2', '--out', join(root, 'x16')], /--warmup-epochs 2 ≥ --epochs 1/],
+    [[...base, '--weights-key', 'model', '--data', last5, '--out', join(root, 'x17')], /weights key \('model'\) applies to PyTorch checkpoints/],
   ];
   for (const [args, message] of cases) {
     const r = runCli(args);
