@@ -297,7 +297,7 @@ async function entryDataOffset(src: ByteSource, e: ZipEntry, file: string): Prom
 
 // ---- opening a checkpoint ----------------------------------------------------------------------
 
-/** Where a storage's bytes are in the file and whether they need byte-swapping. */
+/** Where a storage's bytes are in the file. */
 interface StorageLocation {
   offset: number;
   nbytes: number;
