@@ -289,3 +289,15 @@ test('nothing in a pickle is executed: payloads that would write a file are refu
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("lazy: only the picked state dict's storages are read (not the EMA copy or the optimizer state)", { skip }, async () => {
+  const bytes = readFileSync(join(PTH, 'convnext_tiny_custom.official_train_ckpt.pth'));
+  const whole = bytesSource(bytes);
+  let read = 0;
+  const counting = { size: whole.size, read: (offset: number, length: number) => ((read += length), whole.read(offset, length)) };
+  const { tensors } = await readTorchStateDict(counting, 'ckpt.pth');
+  const modelBytes = [...tensors.values()].reduce((a, t) => a + t.data.byteLength, 0);
+  // The model's tensors, the pickle and the zip directory; the file also holds model_ema and AdamW's two moments.
+  assert.ok(read < modelBytes * 1.2, `read ${read} bytes for ${modelBytes} bytes of tensors`);
+  assert.ok(bytes.length > modelBytes * 2, `file ${bytes.length}, tensors ${modelBytes}`);
+});
