@@ -1,5 +1,5 @@
 /** The suite's list of cases (the case builders are in cases_*.ts). */
-import { featuresCase, loaderCase } from './cases_data.js';
+import { checkpointRssCase, featuresCase, loaderCase } from './cases_data.js';
 import { inferenceCase, webPeerCase } from './cases_inference.js';
 import { fcmaeStepsCase, trainStepCase } from './cases_training.js';
 import type { BenchCase } from './types.js';
@@ -76,4 +76,5 @@ export const cases: BenchCase[] = [
   ),
   loaderCase(2, 32, 224),
   featuresCase('convnext_atto', 'ConvNeXt-A', 100, 32),
+  checkpointRssCase(),
 ];

@@ -10,6 +10,7 @@ import { extractFeatures, featuresLoader } from '../src/tasks/features.js';
 import { openImageFolder } from '../src/tasks/image_folder.js';
 import { measureLoader, type LoaderThroughput } from '../src/tasks/image_loader.js';
 import { transformConfigOf } from '../src/tasks/transform.js';
+import { measureCheckpointRss } from './checkpoint_rss.js';
 import type { BenchCase, BenchRow } from './types.js';
 
 const engine = defaultEngine();
@@ -180,6 +181,26 @@ export function featuresCase(model: string, label: string, count: number, batch:
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+    },
+  };
+}
+
+/**
+ * Peak memory of reading a generated ~300 MB PyTorch checkpoint in a fresh process (a note, not a
+ * timing row): the reader goes storage by storage, so the peak should stay below 1.5× the file.
+ */
+export function checkpointRssCase(): BenchCase {
+  return {
+    id: 'io/pth-rss',
+    run: async (ctx) => {
+      const r = await measureCheckpointRss();
+      const mb = (b: number) => (b / 2 ** 20).toFixed(0);
+      ctx.note(
+        `Reading a generated ${mb(r.fileBytes)} MiB PyTorch checkpoint (torch.save zip, 75 float32 tensors) with readWeights in a fresh process: ` +
+          `peak RSS ${mb(r.peakBytes)} MiB = ${(r.peakBytes / r.fileBytes).toFixed(2)}× the file ` +
+          `(${((r.peakBytes - r.baselineBytes) / r.fileBytes).toFixed(2)}× above the process's ${mb(r.baselineBytes)} MiB before reading).`,
+      );
+      return [];
     },
   };
 }

@@ -33,6 +33,35 @@ export class WeightsError extends VisionmixError {
  */
 export class HubError extends WeightsError {}
 
+/**
+ * A PyTorch checkpoint (`torch.save` file) is broken or not one: no zip directory, no data.pkl, a
+ * truncated pickle, a storage outside the file. Names the file.
+ */
+export class CheckpointError extends WeightsError {
+  constructor(
+    message: string,
+    readonly file: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A checkpoint's pickle asks for something that could run code (a global such as `os.system` or
+ * `builtins.eval`, or an opcode outside the set a state dict needs). Nothing from the file was run;
+ * `global` / `opcode` name what was refused.
+ */
+export class UnsafePickleError extends CheckpointError {
+  constructor(
+    message: string,
+    file: string,
+    readonly global?: string,
+    readonly opcode?: string,
+  ) {
+    super(message, file);
+  }
+}
+
 /** A data file or data set is unreadable or malformed. */
 export class DataError extends VisionmixError {}
 

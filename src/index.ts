@@ -3,6 +3,8 @@
  * Importing it installs nothing globally; models made by its `createModel` run on its own engine.
  */
 import type { ModelSpec, RawConfig } from './models/registry.js';
+import { readWeightsSource, type ReadWeightsOptions } from './io/weights_source.js';
+import type { Tensor } from './tensor.js';
 import type { VisionModel } from './models/base.js';
 import type { CreateModelOptions, Engine, EngineOptions } from './tasks/engine.js';
 import { createFcmae as createFcmaeOn, type Fcmae } from './tasks/fcmae.js';
@@ -31,6 +33,15 @@ export function createModel(spec: ModelSpec, overrides?: CreateModelOptions): Vi
 }
 
 /**
+ * A state dict from a weights source — a .safetensors file, a PyTorch checkpoint (.pth/.pt/.bin,
+ * zip or legacy torch.save, read without running any code from it; `weightsKey` picks 'model_ema'
+ * and the like), or `hf:org/repo` — as name → Tensor, the file's own key names.
+ */
+export function readWeights(source: string, opts: ReadWeightsOptions = {}): Promise<Map<string, Tensor>> {
+  return readWeightsSource(source, opts);
+}
+
+/**
  * FCMAE pretraining around a ConvNeXt encoder (`'convnextv2_atto'` or a config), on this entry's
  * engine: `await f.run(x, { mask })` → `{ loss, pred, mask }`.
  */
@@ -44,7 +55,7 @@ export * from './errors.js';
 export { listModels } from './models/index.js';
 export type { ModelInfo, ListOptions } from './models/index.js';
 export { VisionModel } from './models/base.js';
-export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, TensorTree } from './models/base.js';
+export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, TensorTree, CheckpointInfo, LoadWeightsOptions } from './models/base.js';
 export type { PretrainedConfig } from './models/pretrained.js';
 export type { ModelSpec, RawConfig } from './models/registry.js';
 export { describeSchema } from './models/config.js';

@@ -39,7 +39,7 @@ test('a URL that is not downloaded, or a hub id not written hf:…, says so and 
     ['timm/convnext_atto.d2_in1k', /'timm\/convnext_atto\.d2_in1k' is not a local file; for the hub repository write hf:timm\/convnext_atto\.d2_in1k/],
     ['hf-hub:timm/convnext_atto.d2_in1k', /is not a local file; for the hub repository write hf:timm\/convnext_atto\.d2_in1k/],
     ['hf:not-a-reference', /a hub reference is hf:org\/name\[@revision\]\[:file\]/],
-    ['/no/such/model.safetensors', /weights file not found: \/no\/such\/model\.safetensors \(expected a local \.safetensors file or hf:org\/repo\)/],
+    ['/no/such/model.safetensors', /weights file not found: \/no\/such\/model\.safetensors \(expected a local \.safetensors or PyTorch \.pth\/\.pt file, or hf:org\/repo\)/],
   ];
   for (const [source, re] of cases) await assert.rejects(m.loadWeights(source), (e: unknown) => e instanceof WeightsError && re.test(e.message));
 });

@@ -14,8 +14,9 @@ export const spec = defineCommand({
   options: {
     run: { type: 'string', placeholder: 'dir', description: "a finished 'visionmix train' folder" },
     model: { type: 'string', short: 'm', placeholder: 'name', description: 'registry model or weight tag (with --weights or --pretrained)' },
-    weights: { type: 'string', placeholder: 'file|hf:repo', description: 'safetensors file (timm or official names) or a hub repository hf:org/name' },
+    weights: { type: 'string', placeholder: 'file|hf:repo', description: 'a .safetensors or PyTorch .pth/.pt file (timm or official names) or a hub repository hf:org/name' },
     pretrained: { type: 'boolean', description: "the weight tag's hub weights (cached; e.g. -m convnext_atto.d2_in1k --pretrained)" },
+    weightsKey: { type: 'string', placeholder: 'key', description: "PyTorch checkpoints: the state dict to load (default: 'model', 'state_dict', 'model_ema', … or a bare dict)" },
     topk: { type: 'int', min: 1, default: 5, description: 'classes to show per image' },
     batch: { type: 'int', min: 1, max: 1024, default: 16, short: 'b', description: 'images per forward pass (memory grows with it)' },
     json: { type: 'boolean', description: 'print a JSON array (written as results arrive)' },
@@ -33,11 +34,17 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   let clf;
   const { listImageFiles } = await import('../io/image_files.js');
   if (v.weights && v.pretrained) throw new ConfigError('give --weights or --pretrained, not both');
+  if (v.weightsKey !== undefined && !v.weights) throw new ConfigError('--weights-key picks a state dict of a PyTorch checkpoint given with --weights');
   if (v.run) clf = await runClassifier(engine, v.run);
   else if (v.model && (v.weights || v.pretrained)) {
     const weights = v.weights ?? (await hubWeightsOf(v.model));
-    clf = await modelClassifier(engine, v.model, weights, (e) => {
-      if (e.status === 'download') io.stderr.write(`downloading ${e.repo}/${e.file}…\n`);
+    const { describeCheckpoint } = await import('../io/pytorch_format.js');
+    clf = await modelClassifier(engine, v.model, weights, {
+      onProgress: (e) => {
+        if (e.status === 'download') io.stderr.write(`downloading ${e.repo}/${e.file}…\n`);
+      },
+      weightsKey: v.weightsKey,
+      onCheckpoint: (info) => io.stderr.write(`note: ${describeCheckpoint(weights, info)}\n`),
     });
   } else throw new ConfigError('give --run DIR, or --model NAME with --weights FILE|hf:REPO or --pretrained');
   const images = listImageFiles(positionals);

@@ -103,7 +103,7 @@ export interface TrainingKind {
   /** Recipe and image-folder flags (`train`, `finetune`). */
   recipe?: RecipeFlagValues;
   /** Fine-tuning: start from these weights, a new classifier for the data's classes. */
-  init?: { weights: string };
+  init?: { weights: string; weightsKey?: string };
   /** The task (default: fcmae with FCMAE options, else classification). */
   task?: 'classification' | 'token-labelling' | 'fcmae';
 }
@@ -143,11 +143,16 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
       if ('family' in overrides && overrides.family !== v.model)
         throw new ConfigError(`--config says family ${JSON.stringify(overrides.family)} but --model is '${v.model}'; drop the 'family' key or make them agree`);
       const recipe = kind.recipe ? recipeSettings(kind.recipe, given, !isFashionMnistSpec(v.data), defaultFolderOptions()) : { train: {} };
+      // A warm-up as long as the run: the lr never reaches its peak, and the cosine decay never starts.
+      const epochs = recipe.train.epochs ?? v.epochs;
+      if (given.has('warmupEpochs') && v.warmupEpochs >= epochs)
+        throw new ConfigError(`--warmup-epochs ${v.warmupEpochs} ≥ --epochs ${epochs}: the whole run would be warm-up (the lr never reaches its peak); give fewer warm-up epochs`);
       result = await trainJob(
         engine,
         {
           ...(recipe.folder ? { folder: recipe.folder } : {}),
           ...(kind.init ? { init: kind.init } : {}),
+          ...(kind.recipe?.recipe ? { scaleRecipe: { name: kind.recipe.recipe, keepWarmup: given.has('warmupEpochs'), keepEma: given.has('ema') } } : {}),
           model: family ? { family: v.model!, ...overrides } : v.model!,
           modelOverrides: family ? {} : overrides,
           data: v.data,

@@ -3,7 +3,8 @@
  * They wrap `node:fs`/`node:path` so that `tasks/` itself imports no Node-only module (DESIGN.md
  * layers; a browser entry can follow).
  */
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, createReadStream, existsSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { DataError } from '../errors.js';
 
@@ -33,4 +34,15 @@ export function appendJsonLine(path: string, record: unknown): void {
 /** The last component of a path (`a/b/shirt.png` → `shirt.png`), with this platform's separators. */
 export function fileName(path: string): string {
   return basename(path);
+}
+
+/** SHA-256 (hex) of a file, read as a stream (a multi-GB checkpoint is never held whole). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  } catch (err) {
+    throw new DataError(`cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return hash.digest('hex');
 }

@@ -13,7 +13,7 @@ import { Rng, type RngState } from '../util/rng.js';
 import { idsFromOrdinals, type GroupMatcher, type LayerDecayMode, type LayerIds } from './layer_groups.js';
 import { LIMITS } from './config.js';
 import { MAX_MODEL_ELEMENTS, approxCount, countElements } from './model_size.js';
-import type { ReadWeightsOptions } from '../util/weights_options.js';
+import type { CheckpointInfo, ReadWeightsOptions } from '../util/weights_options.js';
 import { isNonCommercial, type PretrainedConfig } from './pretrained.js';
 import { traceModel } from './trace.js';
 
@@ -65,7 +65,7 @@ export interface RunOptions {
 }
 
 // Re-exported for the model API's users; defined in util/ so that runtime/ can name them too.
-export type { ReadWeightsOptions, WeightsProgress } from '../util/weights_options.js';
+export type { CheckpointInfo, ReadWeightsOptions, WeightsProgress } from '../util/weights_options.js';
 
 export interface LoadWeightsOptions extends ReadWeightsOptions {
   /** Every model key present, none unexpected (default true). */
@@ -82,6 +82,8 @@ export interface LoadResult {
   missing: string[];
   /** State-dict keys the model does not have (empty when strict). */
   unexpected: string[];
+  /** For a PyTorch checkpoint: which of its state dicts was loaded. */
+  checkpoint?: CheckpointInfo;
 }
 
 /** An objective as the model API sees it (train/objective.ts defines them). */
@@ -300,9 +302,18 @@ export abstract class VisionModel extends Module {
    * `strict: false`).
    */
   async loadWeights(source: string | Map<string, Tensor> | Record<string, Tensor>, opts: LoadWeightsOptions = {}): Promise<LoadResult> {
+    let checkpoint: CheckpointInfo | undefined;
     const raw =
       typeof source === 'string'
-        ? await this.requireBackend().readWeights(source, { onProgress: opts.onProgress, offline: opts.offline })
+        ? await this.requireBackend().readWeights(source, {
+            onProgress: opts.onProgress,
+            offline: opts.offline,
+            weightsKey: opts.weightsKey,
+            onCheckpoint: (info) => {
+              checkpoint = info;
+              opts.onCheckpoint?.(info);
+            },
+          })
         : source instanceof Map
           ? source
           : new Map(Object.entries(source));
@@ -325,7 +336,7 @@ export abstract class VisionModel extends Module {
     }
     const result = this.loadStateDict(sd, { strict: opts.strict ?? true, source: where });
     this.weightsChanged();
-    return result;
+    return checkpoint ? { ...result, checkpoint } : result;
   }
 
   weightsChanged(): void {

@@ -11,7 +11,7 @@ import { decodeImage } from '../io/image.js';
 import { loadImage } from '../io/load_image.js';
 import { readBundledImageNetClasses } from '../io/package_root.js';
 import { runFolderFiles } from '../io/run_folder.js';
-import type { VisionModel, WeightsProgress } from '../models/base.js';
+import type { CheckpointInfo, VisionModel, WeightsProgress } from '../models/base.js';
 import { Tensor } from '../tensor.js';
 import type { Engine } from './engine.js';
 import { createTransform, transformConfigFromPretrained, type EvalTransformConfig } from './transform.js';
@@ -80,9 +80,14 @@ export async function runClassifier(engine: Engine, dir: string): Promise<Classi
 }
 
 /** A classifier from a registry model name (or weight tag) and a weights source (file or hf:org/repo). */
-export async function modelClassifier(engine: Engine, name: string, weights: string, onProgress?: (e: WeightsProgress) => void): Promise<Classifier> {
+export async function modelClassifier(
+  engine: Engine,
+  name: string,
+  weights: string,
+  opts: { onProgress?: (e: WeightsProgress) => void; weightsKey?: string; onCheckpoint?: (info: CheckpointInfo) => void } = {},
+): Promise<Classifier> {
   const model = engine.createModel(name);
-  await model.loadWeights(weights, { onProgress });
+  await model.loadWeights(weights, opts);
   model.eval();
   const pc = model.pretrainedConfig;
   if (!pc) throw new ConfigError(`model ${name} has no pretrained config (input size, crop, interpolation, normalisation)`);

@@ -3,7 +3,8 @@ import { ConfigError, DataError } from '../errors.js';
 import { pathExists } from '../io/files.js';
 import { runFolderFiles } from '../io/run_folder.js';
 import { isWeightsUrl } from '../io/url_cache.js';
-import { pretrainedConfig } from '../models/registry.js';
+import '../models/index.js'; // every family registered: a name's default tag is looked up
+import { familyNames, getModelEntry, pretrainedConfig } from '../models/registry.js';
 import { openImageFolder } from './image_folder.js';
 import { isFashionMnistSpec, readRunFolderConfig, runTask } from './train.js';
 
@@ -59,4 +60,43 @@ export function runFolderModel(weights: string): { model: string; config?: strin
 export function countFolderClasses(data: string, split: 'auto' | 'folders' | 'fraction' | 'none', valFraction: number | undefined, seed: number): number {
   if (isFashionMnistSpec(data)) return 10;
   return openImageFolder(data, { split, valFraction, seed }).classes.length;
+}
+
+/** A --size this many times smaller or larger than the weights' is warned about. */
+const FAR_FROM_WEIGHTS = 2;
+
+export interface FinetuneSize {
+  size: number;
+  /** The side the weights were trained at, when known. */
+  weightsSize?: number;
+  /** Where `weightsSize` comes from ("weight tag convnext_atto.d2_in1k", "run folder runs/a"). */
+  from?: string;
+  /** For the user: a given size far from the weights'. */
+  warning?: string;
+}
+
+/**
+ * The input side of a fine-tuning run. Fine-tuning works best near the size the weights learned
+ * their features at, so without --size that size is taken: a run folder's input size, else the
+ * weight tag's pretrained config (a registry name's default tag), else `size` (the train default).
+ * A given --size more than 2× away from the weights' is kept but warned about.
+ */
+export function finetuneInputSize(model: string, weights: string | undefined, size: number, sizeGiven: boolean): FinetuneSize {
+  let weightsSize: number | undefined;
+  let from: string | undefined;
+  const run = weights !== undefined && !weights.startsWith('hf:') && pathExists(runFolderFiles(weights).config) ? readRunFolderConfig(weights) : null;
+  if (run) [weightsSize, from] = [run.train.inputSize, `run folder ${weights}`];
+  else if (!familyNames().includes(model)) {
+    const tag = pretrainedConfig(model) ?? pretrainedConfig(getModelEntry(model).defaultTag ?? '');
+    if (tag) [weightsSize, from] = [tag.inputSize[1], `weight tag ${tag.tag}`];
+  }
+  if (weightsSize === undefined) return { size };
+  if (!sizeGiven) return { size: weightsSize, weightsSize, from };
+  const ratio = size / weightsSize;
+  const warning =
+    ratio > FAR_FROM_WEIGHTS || ratio < 1 / FAR_FROM_WEIGHTS
+      ? `--size ${size} is far from the ${weightsSize}×${weightsSize} the weights were trained at (${from}): features learned at one scale transfer poorly to another; ` +
+        `fine-tuning at ${weightsSize} (leave out --size) usually does much better`
+      : undefined;
+  return { size, weightsSize, from, warning };
 }

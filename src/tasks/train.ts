@@ -23,6 +23,7 @@ import { MetricsLog } from '../io/metrics_log.js';
 import { checkNewRunFolder, createRunFolder, readRunConfig, removeStaleTempFiles, runFolderFiles, writeRunConfig } from '../io/run_folder.js';
 import { lockRunFolder, type RunLock } from '../io/run_lock.js';
 import { writeSafetensors } from '../io/safetensors.js';
+import { describeCheckpoint } from '../io/pytorch_format.js';
 import type { VisionModel } from '../models/base.js';
 import type { ModelSpec, RawConfig } from '../models/registry.js';
 import { defaultThreads } from '../runtime/node_machine.js';
@@ -37,6 +38,7 @@ import { scaledBatchSize } from '../data/multiscale_sampler.js';
 import type { ImageDataset } from '../data/transforms.js';
 import type { EvalData, TrainBatches } from '../train/batches.js';
 import { backboneKeys } from '../train/trainer.js';
+import { IMAGENET_TRAIN_IMAGES, recipePreset, scaleRecipeToRun } from '../train/recipes.js';
 import { BASIC_AUGMENT, IMAGENET_MEAN, IMAGENET_STD, openFolderData, type FolderDataConfig } from './folder_data.js';
 import { openImageFolder } from './image_folder.js';
 
@@ -55,8 +57,8 @@ export interface RunConfig {
   task?: TaskName;
   /** How an image-folder `data` is read (classes, split, augmentation, Mixup/CutMix, normalisation). */
   folder?: FolderDataConfig;
-  /** Fine-tuning: the weights the run started from (the classifier is replaced for its classes). */
-  init?: { weights: string };
+  /** Fine-tuning: the weights the run started from (the classifier is replaced for its classes); `weightsKey`: the state dict of a PyTorch checkpoint. */
+  init?: { weights: string; weightsKey?: string };
 }
 
 export interface TrainJobOptions {
@@ -73,7 +75,12 @@ export interface TrainJobOptions {
   /** Image-folder data: how to read it (the classes are filled in from the folder). */
   folder?: Omit<FolderDataConfig, 'classes'>;
   /** Fine-tune from these weights (a file, `hf:org/repo`, or a run folder's model.safetensors). */
-  init?: { weights: string };
+  init?: { weights: string; weightsKey?: string };
+  /**
+   * The recipe the train settings came from: its warm-up and EMA are scaled to this run's length
+   * once the data's size is known (`scaleRecipeToRun`), except what the user set (`keepWarmup`, `keepEma`).
+   */
+  scaleRecipe?: { name: string; keepWarmup: boolean; keepEma: boolean };
 }
 
 export interface RunHooks {
@@ -359,6 +366,25 @@ async function runLocked(dir: string, job: string, hooks: RunHooks, body: (lock:
   }
 }
 
+/** A recipe's warm-up and EMA for a run shorter than the paper's (train/recipes.ts has the rule); says what it chose. */
+function scaleToRun(rc: RunConfig, o: NonNullable<TrainJobOptions['scaleRecipe']>, trainCount: number, onWarning?: (m: string) => void): void {
+  const t = rc.train;
+  const recipe = recipePreset(o.name);
+  const stepsPerEpoch = Math.ceil(trainCount / t.batchSize);
+  const s = scaleRecipeToRun(recipe, { epochs: t.epochs, stepsPerEpoch, keepWarmup: o.keepWarmup, keepEma: o.keepEma });
+  if (!o.keepWarmup) {
+    t.warmupEpochs = s.warmupEpochs;
+    if (s.warmupSteps !== null) t.warmupSteps = s.warmupSteps;
+  }
+  if (!o.keepEma) t.emaDecay = s.emaDecay;
+  if (s.changes.length)
+    onWarning?.(
+      `this run (${t.epochs} epochs, ~${t.epochs * stepsPerEpoch} steps) is far shorter than recipe '${o.name}' (${recipe.epochs} epochs of ImageNet, ` +
+        `${Math.round((recipe.epochs * IMAGENET_TRAIN_IMAGES) / recipe.batchSize)} steps), ` +
+        `so its schedule is scaled to this run: ${s.changes.join('; ')}. Give --warmup-epochs / --ema to choose them yourself.`,
+    );
+}
+
 export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHooks = {}): Promise<TrainResult> {
   const rc: RunConfig = {
     model: o.model,
@@ -385,6 +411,7 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
   }
   const data = await loadRunData(rc, hooks.onWarning);
   try {
+    if (o.scaleRecipe) scaleToRun(rc, o.scaleRecipe, data.train.count, hooks.onWarning);
     const built = buildModel(engine, rc, data);
     const model = built.model;
     validateConfig(rc.train, data.train.count);
@@ -393,7 +420,17 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     for (const r of rc.train.multiScale ?? [])
       checkTrainInputSize(model, r, scaledBatchSize(r, rc.train.inputSize, rc.train.batchSize), Math.round((data.minSize * r) / rc.train.inputSize), hostMemoryBytes(), '--multi-scale');
     // Fine-tuning: the backbone from the given weights, a fresh classifier for this run's classes.
-    if (rc.init) await model.loadWeights(rc.init.weights, { backboneOnly: true });
+    if (rc.init) {
+      const init = rc.init;
+      await model.loadWeights(init.weights, {
+        backboneOnly: true,
+        weightsKey: init.weightsKey,
+        // A checkpoint with several state dicts (model and model_ema): say which one the run starts from.
+        onCheckpoint: (info) => {
+          if (info.candidates.length > 1 || info.strippedPrefix) hooks.onWarning?.(describeCheckpoint(init.weights, info));
+        },
+      });
+    }
     if (rc.train.freezeBackbone) backboneKeys(model);
     const run = withTask(built, rc, o.out, data); // a task the model cannot do is refused before the folder exists
     createRunFolder(o.out);

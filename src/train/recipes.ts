@@ -216,3 +216,57 @@ export function scaledLr(r: Recipe, batchSize: number): number {
 export function recipeTransform(r: Recipe, inputSize: readonly [number, number, number], mean: readonly [number, number, number], std: readonly [number, number, number]): TrainTransformConfig {
   return { ...r.augment, inputSize, mean, std };
 }
+
+/** ImageNet-1k's training images: the papers' recipes run `epochs × IMAGENET_TRAIN_IMAGES / batchSize` steps. */
+export const IMAGENET_TRAIN_IMAGES = 1_281_167;
+
+export interface RecipeRunScale {
+  /** Warm-up for this run: in epochs, or in steps for recipes that count it in iterations (MobileViT). */
+  warmupEpochs: number;
+  warmupSteps: number | null;
+  emaDecay: number;
+  /** What was changed, for the user ('warm-up 1.33 epochs (recipe: 40 of 300 epochs)'); empty when nothing was. */
+  changes: string[];
+}
+
+/**
+ * A recipe's warm-up and EMA for a run shorter than the paper's. The rule (documented in the README):
+ * - warm-up keeps its share of the run: `warmupEpochs × epochs / recipe.epochs` when `epochs` is
+ *   below the recipe's (MobileViT's iteration count likewise, as a share of the paper's steps);
+ * - EMA keeps its averaging horizon `1 / (1 − decay)` as the same share of the run's optimisation
+ *   steps as in the paper (`recipe.epochs × IMAGENET_TRAIN_IMAGES / recipe.batchSize` steps), and is
+ *   only ever lowered: `decay' = min(decay, 1 − 1 / (share × runSteps))`, off when that horizon is
+ *   under 2 steps. (EMA at 0.9999 averages over 10k steps: a 300-step fine-tune never leaves its
+ *   initialisation.)
+ * `keepWarmup` / `keepEma`: the user set that value; it is left alone.
+ */
+export function scaleRecipeToRun(
+  r: Recipe,
+  run: { epochs: number; stepsPerEpoch: number; keepWarmup?: boolean; keepEma?: boolean },
+): RecipeRunScale {
+  const paperSteps = (r.epochs * IMAGENET_TRAIN_IMAGES) / r.batchSize;
+  const runSteps = run.epochs * run.stepsPerEpoch;
+  const out: RecipeRunScale = { warmupEpochs: r.warmupEpochs, warmupSteps: r.warmupIterations, emaDecay: r.emaDecay, changes: [] };
+  if (!run.keepWarmup && run.epochs < r.epochs) {
+    if (r.warmupIterations !== null) {
+      out.warmupSteps = Math.round((r.warmupIterations / paperSteps) * runSteps);
+      out.changes.push(`warm-up ${out.warmupSteps} steps (recipe: ${r.warmupIterations} of ${Math.round(paperSteps)})`);
+    } else if (r.warmupEpochs > 0) {
+      out.warmupEpochs = Number(((r.warmupEpochs * run.epochs) / r.epochs).toFixed(3));
+      out.changes.push(`warm-up ${out.warmupEpochs} epochs (recipe: ${r.warmupEpochs} of ${r.epochs})`);
+    }
+  }
+  if (!run.keepEma && r.emaDecay > 0) {
+    const horizon = (1 / (1 - r.emaDecay) / paperSteps) * runSteps;
+    const decay = horizon < 2 ? 0 : Number((1 - 1 / horizon).toFixed(6));
+    if (decay < r.emaDecay) {
+      out.emaDecay = decay;
+      out.changes.push(
+        decay === 0
+          ? `EMA off (the recipe's ${r.emaDecay} averages over ${Math.round(1 / (1 - r.emaDecay))} steps, far more than this run's ${runSteps})`
+          : `EMA decay ${decay} (recipe: ${r.emaDecay}; averaging over ~${Math.round(horizon)} of this run's ${runSteps} steps, as over ${Math.round(1 / (1 - r.emaDecay))} of the paper's ${Math.round(paperSteps)})`,
+      );
+    }
+  }
+  return out;
+}

@@ -136,15 +136,19 @@ test('finetune CLI: recipe + layer decay + Mixup/CutMix end to end; bad options 
   );
   assert.equal(f.status, 0, f.stderr);
   const rc = JSON.parse(spawnSync('cat', [join(ft, 'run.json')], { encoding: 'utf8' }).stdout);
-  // The recipe's values, its lr scaled to the batch (3.2e-3 × 16 / 1024), its layer decay and EMA.
+  // The recipe's values, its lr scaled to the batch (3.2e-3 × 16 / 1024), its layer decay; its warm-up
+  // and EMA scaled to this 1-epoch run (40 of 300 epochs → 0.133; EMA lowered so that it can move), and said so.
   assert.equal(rc.train.lr, (3.2e-3 * 16) / 1024);
   assert.deepEqual(rc.train.layerDecay, { decay: 0.9, mode: 'single' });
-  assert.equal(rc.train.emaDecay, 0.9999);
+  assert.equal(rc.train.warmupEpochs, 0.133);
+  // 8 steps (120 images, batch 16) are far too few for the recipe's 10k-step average: EMA is turned off.
+  assert.equal(rc.train.emaDecay, 0);
+  assert.match(f.stderr, /warning: this run \(1 epochs, ~8 steps\) is far shorter than recipe 'convnextv2-ft'.*warm-up 0\.133 epochs \(recipe: 40 of 300\); EMA off/);
   assert.equal(rc.folder.augment.autoAugment, 'rand-m9-mstd0.5-inc1');
   assert.deepEqual(rc.folder.mixup, { mixupAlpha: 0.8, cutmixAlpha: 1, prob: 1, switchProb: 0.5, mode: 'batch' });
   assert.equal(rc.init.weights, join(src, 'model.safetensors'));
   assert.deepEqual(rc.model, { family: 'convnextv2', ...JSON.parse(CONFIG) });
-  assert.ok(existsSync(join(ft, 'model_ema.safetensors')));
+  assert.ok(!existsSync(join(ft, 'model_ema.safetensors')));
 
   const empty = join(root, 'empty');
   mkdirSync(join(empty, 'a'), { recursive: true });
@@ -168,6 +172,9 @@ test('finetune CLI: recipe + layer decay + Mixup/CutMix end to end; bad options 
     [[...base, '--data', last5, '--mixup-mode', 'pair', '--out', join(root, 'x12')], /--mixup-mode needs --mixup or --cutmix/],
     [['finetune', '--weights', join(src, 'model.safetensors'), '--data', last5, '--out', join(root, 'x13')], /--model is required .*unless --weights is a run folder/],
     [['finetune', '--weights', src, '--config', CONFIG, '--data', last5, '--out', join(root, 'x14')], /--config needs --model/],
+    [[...base, '--data', last5, '--warmup-epochs', '1', '--out', join(root, 'x15')], /--warmup-epochs 1 ≥ --epochs 1: the whole run would be warm-up/],
+    [[...base, '--data', last5, '--recipe', 'deit', '--warmup-epochs', '2', '--out', join(root, 'x16')], /--warmup-epochs 2 ≥ --epochs 1/],
+    [[...base, '--weights-key', 'model', '--data', last5, '--out', join(root, 'x17')], /weights key \('model'\) applies to PyTorch checkpoints/],
   ];
   for (const [args, message] of cases) {
     const r = runCli(args);

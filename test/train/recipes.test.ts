@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/errors.js';
-import { RECIPES, recipePreset, recipeTransform, scaledLr } from '../../src/train/recipes.js';
+import { IMAGENET_TRAIN_IMAGES, RECIPES, recipePreset, recipeTransform, scaleRecipeToRun, scaledLr } from '../../src/train/recipes.js';
 
 test('presets carry the specs\' values', () => {
   const c = recipePreset('convnext');
@@ -60,4 +60,27 @@ test('unknown presets, unknown options and refused values are ConfigErrors namin
     [() => recipePreset('convnext', { emaDecay: 1 }), /`emaDecay`/],
   ];
   for (const [f, re] of bad) assert.throws(f, (e: Error) => e instanceof ConfigError && re.test(e.message), String(re));
+});
+
+test('a shortened run scales warm-up and EMA to its length (issue 21.6); values the user set stay', () => {
+  const r = recipePreset('convnextv2-ft'); // 300 epochs, 40 warm-up, EMA 0.9999 at batch 1024
+  // 10 epochs of 30 steps: warm-up keeps its share (40/300 of the run), EMA its horizon share.
+  const s = scaleRecipeToRun(r, { epochs: 10, stepsPerEpoch: 30 });
+  assert.equal(s.warmupEpochs, 1.333);
+  assert.ok(s.warmupEpochs < 10);
+  const paperSteps = (300 * IMAGENET_TRAIN_IMAGES) / 1024;
+  const horizon = ((1 / 1e-4) / paperSteps) * 300; // the share of the paper's steps, over this run's 300
+  assert.equal(s.emaDecay, Number((1 - 1 / horizon).toFixed(6)));
+  assert.ok(s.emaDecay > 0 && s.emaDecay < 0.9999);
+  assert.match(s.changes.join('; '), /warm-up 1\.333 epochs \(recipe: 40 of 300\); EMA decay 0\.\d+ \(recipe: 0\.9999/);
+  // What the user gave is kept.
+  const kept = scaleRecipeToRun(r, { epochs: 10, stepsPerEpoch: 30, keepWarmup: true, keepEma: true });
+  assert.deepEqual([kept.warmupEpochs, kept.emaDecay, kept.changes], [40, 0.9999, []]);
+  // The paper's length (or longer, on more data): nothing changes; EMA is never raised.
+  assert.deepEqual(scaleRecipeToRun(r, { epochs: 300, stepsPerEpoch: 2000 }).changes, []);
+  // A run too short for any averaging turns EMA off rather than keeping a decay that never moves.
+  assert.equal(scaleRecipeToRun(r, { epochs: 1, stepsPerEpoch: 2 }).emaDecay, 0);
+  // MobileViT counts warm-up in iterations: 3000 of 300 × 1251 steps.
+  const m = scaleRecipeToRun(recipePreset('mobilevit'), { epochs: 30, stepsPerEpoch: 100 });
+  assert.equal(m.warmupSteps, Math.round((3000 / ((300 * IMAGENET_TRAIN_IMAGES) / 1024)) * 3000));
 });
