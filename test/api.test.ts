@@ -34,7 +34,7 @@ test('listModels with a non-string pattern is a ConfigError', () => {
 test('a URL that is not downloaded, or a hub id not written hf:…, says so and how to name the hub repository', async () => {
   const m = createModel('convnext_atto');
   const cases: [string, RegExp][] = [
-    ['s3://bucket/convnext_atto/model.safetensors', /is a URL of a kind not downloaded: give an https:\/\/ URL, a local \.safetensors file, or a hub repository as hf:org\/name/],
+    ['s3://bucket/convnext_atto/model.safetensors', /is a URL of a kind not downloaded: give an https:\/\/ URL, a local \.safetensors or \.pth file, or a hub repository as hf:org\/name/],
     ['http://example.com/model.safetensors', /only https:\/\/ is accepted \(http:\/\/ only for 127\.0\.0\.1 or localhost\)/],
     ['timm/convnext_atto.d2_in1k', /'timm\/convnext_atto\.d2_in1k' is not a local file; for the hub repository write hf:timm\/convnext_atto\.d2_in1k/],
     ['hf-hub:timm/convnext_atto.d2_in1k', /is not a local file; for the hub repository write hf:timm\/convnext_atto\.d2_in1k/],
