@@ -69,6 +69,12 @@ export const spec = defineCommand({
         "what is trained: classification (cross-entropy); token-labelling (class head + per-token head, each token taking the image's label: " +
         'models with a token-labelling head, e.g. glnet_4g_tklb); fcmae (FCMAE masked-autoencoder pretraining with its defaults — the path of `visionmix pretrain`, which sets its options)',
     },
+    tokenLabels: {
+      type: 'string',
+      placeholder: 'file',
+      description:
+        'with --task token-labelling: a safetensors file of per-token label maps of the training images (token_labels: int [N, h, w] or float32 [N, h, w, K], in the data set\'s order; each token takes the cell under its centre after crop and flip)',
+    },
     ...FOLDER_OPTIONS,
   },
   examples: [
@@ -86,7 +92,8 @@ const RESUME_OPTIONS = new Set(['resume', 'epochs', 'threads']);
 export function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   // FCMAE pretraining is one task: `train --task fcmae` is `pretrain` with its default options.
   if (v.task === 'fcmae') return runTraining({ ...v, labelSmoothing: 0 }, given, io, fcmaeKind({}, 'train'));
-  return runTraining(v, given, io, { recipe: v, task: v.task });
+  if (v.tokenLabels !== undefined && v.task !== 'token-labelling') throw new ConfigError('--token-labels needs --task token-labelling');
+  return runTraining(v, given, io, { recipe: v, task: v.task, tokenLabels: v.tokenLabels });
 }
 
 /** FCMAE pretraining (`pretrain`, `train --task fcmae`): its options, AdamW's β₂ = 0.95 as the paper. */
@@ -106,6 +113,8 @@ export interface TrainingKind {
   init?: { weights: string; weightsKey?: string };
   /** The task (default: fcmae with FCMAE options, else classification). */
   task?: 'classification' | 'token-labelling' | 'fcmae';
+  /** Token labelling: per-token label maps of the training images. */
+  tokenLabels?: string;
 }
 
 type TrainValues = CommandArgs<{ name: 'train'; options: typeof TRAIN_OPTIONS }>['values'];
@@ -160,6 +169,7 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
           threads: v.threads,
           fcmae: kind.fcmae,
           ...(kind.task ? { task: kind.task } : {}),
+          ...(kind.tokenLabels ? { tokenLabels: kind.tokenLabels } : {}),
           train: {
             epochs: v.epochs,
             batchSize: v.batch,

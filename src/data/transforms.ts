@@ -316,6 +316,22 @@ export interface Batch {
   x: Tensor<'float32'>;
   /** [B] class indices. */
   labels: Int32Array;
+  /** Where each image came from and where it landed (in-memory data sets): for per-pixel or per-token targets. */
+  placement?: Placement;
+}
+
+/**
+ * The geometry of a batch made by `makeBatch`: output pixel (y, x) of image b shows image pixel
+ * (tops[b] + y, flips[b] ? lefts[b] + W−1−x : lefts[b] + x) of data-set image indices[b], whose size
+ * is imageHeight × imageWidth (outside it: padding).
+ */
+export interface Placement {
+  indices: Int32Array;
+  tops: Int32Array;
+  lefts: Int32Array;
+  flips: Uint8Array;
+  imageHeight: number;
+  imageWidth: number;
 }
 
 /**
@@ -332,7 +348,9 @@ export function makeBatch(dataset: ImageDataset, indices: ArrayLike<number>, opt
   if (options.imageSize !== undefined && (options.imageSize !== dataset.height || options.imageSize !== dataset.width)) {
     const s = options.imageSize;
     checkDims('makeBatch', 'option `imageSize`', s, s);
-    return makeBatch(resizedSubset(dataset, indices, s), Array.from(indices, (_, i) => i), { ...options, imageSize: undefined });
+    const b = makeBatch(resizedSubset(dataset, indices, s), Array.from(indices, (_, i) => i), { ...options, imageSize: undefined });
+    // The placement names the data set's images (at the resized size it gives).
+    return { ...b, placement: { ...b.placement!, indices: Int32Array.from(indices) } };
   }
   const fn = 'makeBatch';
   const { height: h, width: w, channels: cIn } = dataset;
@@ -375,6 +393,7 @@ export function makeBatch(dataset: ImageDataset, indices: ArrayLike<number>, opt
   const labels = new Int32Array(B);
   const centreTop = centreOffset(h, outH);
   const centreLeft = centreOffset(w, outW);
+  const placement: Placement = { indices: Int32Array.from(indices), tops: new Int32Array(B), lefts: new Int32Array(B), flips: new Uint8Array(B), imageHeight: h, imageWidth: w };
 
   for (let b = 0; b < B; b++) {
     const idx = indices[b]!;
@@ -392,6 +411,7 @@ export function makeBatch(dataset: ImageDataset, indices: ArrayLike<number>, opt
       left += off.left - pad;
       flip = rng!.random() < flipProb;
     }
+    [placement.tops[b], placement.lefts[b], placement.flips[b]] = [top, left, flip ? 1 : 0];
 
     const dst = b * cOut * outPlane;
     for (let c = 0; c < cOut; c++) {
@@ -405,7 +425,7 @@ export function makeBatch(dataset: ImageDataset, indices: ArrayLike<number>, opt
       copyWindow(dataset.images, srcOffset, h, w, top, left, flip, x, o, outH, outW, luts[c]!);
     }
   }
-  return { x: new Tensor(x, [B, cOut, outH, outW], 'float32'), labels };
+  return { x: new Tensor(x, [B, cOut, outH, outW], 'float32'), labels, placement };
 }
 
 /** The images at `indices`, resized to s×s (PIL bilinear), as a data set of their own (labels kept). */

@@ -22,7 +22,8 @@ import { hostMemoryBytes } from '../io/host.js';
 import { MetricsLog } from '../io/metrics_log.js';
 import { checkNewRunFolder, createRunFolder, readRunConfig, removeStaleTempFiles, runFolderFiles, writeRunConfig } from '../io/run_folder.js';
 import { lockRunFolder, type RunLock } from '../io/run_lock.js';
-import { writeSafetensors } from '../io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { TokenLabelMaps } from '../train/token_labels.js';
 import { describeCheckpoint } from '../io/pytorch_format.js';
 import type { VisionModel } from '../models/base.js';
 import type { ModelSpec, RawConfig } from '../models/registry.js';
@@ -55,6 +56,8 @@ export interface RunConfig {
   fcmae?: RawConfig;
   /** What is trained (tasks/training_tasks.ts; absent in older run.json: 'fcmae' when `fcmae` is set, else 'classification'). */
   task?: TaskName;
+  /** Token labelling: a safetensors file of per-token label maps of the training images (train/token_labels.ts). */
+  tokenLabels?: string;
   /** How an image-folder `data` is read (classes, split, augmentation, Mixup/CutMix, normalisation). */
   folder?: FolderDataConfig;
   /** Fine-tuning: the weights the run started from (the classifier is replaced for its classes); `weightsKey`: the state dict of a PyTorch checkpoint. */
@@ -72,6 +75,8 @@ export interface TrainJobOptions {
   fcmae?: RawConfig;
   /** The task (default: 'fcmae' with `fcmae` options, else 'classification'). */
   task?: TaskName;
+  /** Token labelling: per-token label maps of the training images (a safetensors file; train/token_labels.ts). */
+  tokenLabels?: string;
   /** Image-folder data: how to read it (the classes are filled in from the folder). */
   folder?: Omit<FolderDataConfig, 'classes'>;
   /** Fine-tune from these weights (a file, `hf:org/repo`, or a run folder's model.safetensors). */
@@ -141,13 +146,17 @@ interface RunData {
   minSize: number;
   /** Release worker threads. */
   close(): Promise<void>;
+  /** Per-token label maps of the training images (token labelling with `tokenLabels`). */
+  tokenLabels?: TokenLabelMaps;
 }
 
 async function loadRunData(rc: RunConfig, onWarning?: (m: string) => void): Promise<RunData> {
   if (!rc.folder) {
     const { train, test } = await loadDataSpec(rc.data);
-    return { train, test, numClasses: train.classes.length, channels: train.channels, minSize: Math.max(train.height, train.width), close: async () => {} };
+    const tokenLabels = rc.tokenLabels ? await readTokenLabels(rc.tokenLabels, train.count, train.classes.length) : undefined;
+    return { train, test, numClasses: train.classes.length, channels: train.channels, minSize: Math.max(train.height, train.width), close: async () => {}, tokenLabels };
   }
+  if (rc.tokenLabels) throw new ConfigError(`--token-labels works with Fashion-MNIST-style data sets for now, not with an image folder (${rc.data})`);
   const t = rc.train;
   const f = openFolderData(rc.data, rc.folder, { batchSize: t.batchSize, size: t.inputSize, seed: t.seed, labelSmoothing: t.labelSmoothing, onWarning });
   return { train: f.train, test: f.test, numClasses: rc.folder.classes.length, channels: 3, minSize: 1, close: () => f.train.close() };
@@ -191,6 +200,7 @@ export function runFingerprint(rc: RunConfig): string {
       train,
       ...(rc.fcmae ? { fcmae: rc.fcmae } : {}),
       ...(rc.task ? { task: rc.task } : {}),
+      ...(rc.tokenLabels ? { tokenLabels: rc.tokenLabels } : {}),
       ...(rc.folder ? { folder } : {}),
       ...(rc.init ? { init: rc.init } : {}),
     }),
@@ -271,6 +281,14 @@ function buildModel(engine: Engine, rc: RunConfig, data: RunData): RunModel {
 }
 
 /** The run's task on its model; FCMAE runs write reconstructions into the run folder after each epoch. */
+/** The `token_labels` tensor of a label-map file, checked against the training set. */
+async function readTokenLabels(path: string, trainCount: number, numClasses: number): Promise<TokenLabelMaps> {
+  if (!pathExists(path)) throw new DataError(`--token-labels ${path} does not exist`);
+  const t = (await readSafetensors(path)).get('token_labels');
+  if (!t) throw new DataError(`--token-labels ${path} has no tensor 'token_labels' (int [N, h, w] or float32 [N, h, w, K])`);
+  return TokenLabelMaps.from(t, path, trainCount, numClasses);
+}
+
 function withTask(rm: RunModel, rc: RunConfig, dir: string, data: RunData): RunModel {
   const { mean, std } = data.test as { mean?: readonly number[]; std?: readonly number[] } | null ?? {};
   const task = trainingTask(runTask(rc), {
@@ -281,6 +299,7 @@ function withTask(rm: RunModel, rc: RunConfig, dir: string, data: RunData): RunM
     onReconstructions: (epoch, image) => writePng(runFolderFiles(dir).reconstructions(epoch), image),
     mean,
     std,
+    tokenLabels: data.tokenLabels,
   });
   return { ...rm, task };
 }
@@ -395,6 +414,7 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     runId: globalThis.crypto.randomUUID(),
     ...(o.fcmae ? { fcmae: o.fcmae } : {}),
     ...(o.task ? { task: checkTaskName(o.task) } : {}),
+    ...(o.tokenLabels ? { tokenLabels: o.tokenLabels } : {}),
     ...(o.init ? { init: o.init } : {}),
   };
   if (o.fcmae && o.task && o.task !== 'fcmae') throw new ConfigError(`--task ${o.task}: FCMAE options were given too (they belong to --task fcmae)`);
