@@ -8,7 +8,6 @@ import { ConfigError } from '../errors.js';
 import { decodeImage } from '../io/image.js';
 import { writePng } from '../io/png.js';
 import type { VisionModel } from '../models/base.js';
-import { glmixBlockPaths } from '../models/glnet.js';
 import type { PretrainedConfig } from '../models/pretrained.js';
 import { IMAGENET_MEAN, IMAGENET_STD, type ModelSpec, type RawConfig } from '../models/registry.js';
 import { Tensor } from '../tensor.js';
@@ -107,10 +106,13 @@ export function chooseBlocks(all: readonly string[], wanted?: readonly (number |
 
 export async function analyzeSlots(engine: Engine, o: SlotAnalysisOptions): Promise<SlotAnalysisResult> {
   const { model, x, mean, std, classes } = await prepare(engine, o);
-  const all = glmixBlockPaths(model);
-  const chosen = chooseBlocks(all, o.blocks);
+  // Any model with slot-assignment maps (a named output 'slots', one record per block, in forward order).
+  if (!model.outputNames.includes('slots'))
+    throw new ConfigError(`${model.name || model.family} has no slot-assignment maps (no 'slots' output: GLNet's GLMix blocks have them)`);
   const out = await model.run(x, { slots: true });
   const maps = out.slots as Record<string, { assign: Tensor }>;
+  const all = Object.keys(maps);
+  const chosen = chooseBlocks(all, o.blocks);
 
   const [, c, h, w] = x.shape as [number, number, number, number];
   const image = inputToRgb(x.data as Float32Array, c, h, w, mean, std);

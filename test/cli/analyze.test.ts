@@ -41,7 +41,7 @@ test('analyze: bad analysis, missing blocks and non-GLNet models are errors that
   const cases: [string[], RegExp][] = [
     [['analyze', 'clusters', IMAGE, '--out', '/tmp/x.png'], /unknown analysis 'clusters'/],
     [['analyze', 'slots', '--model', 'glnet', '--config', CONFIG, '--size', '64', '--blocks', '9', IMAGE, '--out', '/tmp/x.png'], /GLMix block 9 does not exist; this model has GLMix blocks 1 … 4/],
-    [['analyze', 'slots', '--model', 'convnext_atto', IMAGE, '--out', '/tmp/x.png'], /not a GLNet/],
+    [['analyze', 'slots', '--model', 'convnext_atto', IMAGE, '--out', '/tmp/x.png'], /has no slot-assignment maps/],
     [['analyze', 'slots', IMAGE, '--out', '/tmp/x.png'], /--run DIR .* or --model/],
   ];
   for (const [args, re] of cases) {
