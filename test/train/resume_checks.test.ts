@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { engine } from '../../src/index.js';
 import { DataError } from '../../src/errors.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
-import { readSafetensors } from '../../src/io/safetensors.js';
+import { CHECKSUM_KEY, DATA_CHECKSUM_KEY, readSafetensors, SafetensorsFile } from '../../src/io/safetensors.js';
 import { serializeSafetensors } from '../../src/io/safetensors_format.js';
 import { resumeJob, trainJob, type TrainJobOptions } from '../../src/tasks/train.js';
 import { repoRoot, runCli, STACK_FRAME } from '../helpers.js';
@@ -164,4 +164,42 @@ test('8.7: an epoch interrupted and resumed reports the same train_loss and trai
   assert.equal(epoch(dir).train_loss, epoch(ref).train_loss);
   assert.equal(epoch(dir).train_acc, epoch(ref).train_acc);
   assert.deepEqual(records(dir), records(ref));
+});
+
+/** Replace `from` by `to` (same length) in the header of a safetensors file, as a hand edit would. */
+function editHeader(path: string, from: string, to: string): void {
+  assert.equal(from.length, to.length);
+  const text = readFileSync(path, 'latin1');
+  assert.ok(text.includes(from), `${path} holds ${from}`);
+  writeFileSync(path, Buffer.from(text.replace(from, to), 'latin1'));
+}
+
+test('20.3: an edited step in the latest checkpoint\'s metadata is a checksum mismatch: resume falls back to the previous checkpoint, never resumes at the edited step', async () => {
+  const ref = await uninterrupted();
+  const dir = fresh('edited-step');
+  await trainJob(engine, { ...TINY, out: dir }, { stopAfterSteps: 10 }); // checkpoints at 4 and 8
+  editHeader(join(dir, 'checkpoint.safetensors'), '\\"step\\":8}', '\\"step\\":3}');
+  const warnings: string[] = [];
+  await resumeJob(engine, dir, { onWarning: (m) => warnings.push(m) });
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.match(warnings[0]!, /checkpoint\.safetensors': checksum mismatch.*resuming from the previous checkpoint .*\(step 4\)/);
+  assert.deepEqual(records(dir), records(ref));
+
+  // Without a previous checkpoint to fall back to, resume refuses.
+  const alone = fresh('edited-step-alone');
+  await trainJob(engine, { ...TINY, out: alone }, { stopAfterSteps: 5 }); // one checkpoint, at step 4
+  editHeader(join(alone, 'checkpoint.safetensors'), '\\"step\\":4}', '\\"step\\":1}');
+  await assert.rejects(resumeJob(engine, alone), (e: unknown) => e instanceof DataError && /checksum mismatch.*no previous checkpoint/.test(e.message));
+});
+
+test('20.3: a checkpoint of the older format (checksum of the tensors only) is refused with a clear error', async () => {
+  const dir = fresh('old-format');
+  await trainJob(engine, { ...TINY, out: dir }, { stopAfterSteps: 5 });
+  const path = join(dir, 'checkpoint.safetensors');
+  const f = await SafetensorsFile.open(path);
+  const tensors = await f.readAll();
+  const { [CHECKSUM_KEY]: _sum, ...metadata } = f.metadata;
+  await f.close();
+  writeFileSync(path, serializeSafetensors(tensors, { ...metadata, [DATA_CHECKSUM_KEY]: '0'.repeat(64) }));
+  await assert.rejects(resumeJob(engine, dir), (e: unknown) => e instanceof DataError && /written by an older visionmix whose checksum does not cover the checkpoint's metadata/.test(e.message));
 });
