@@ -171,19 +171,39 @@ export function runModelOverrides(rc: RunConfig, numClasses: number, channels: n
  * seed. Not the epoch count (`--resume --epochs` may extend it) nor the thread count.
  */
 export function runFingerprint(rc: RunConfig): string {
+  return fnv1a64(canonicalJson(fingerprintParts(rc)));
+}
+
+/** What the fingerprint covers, by name (`model`, `data`, `train.lr`, …), to say which part differs. */
+function fingerprintParts(rc: RunConfig): Record<string, unknown> {
   const { epochs: _epochs, ...train } = rc.train;
   const { workers: _workers, ...folder } = rc.folder ?? ({} as Partial<FolderDataConfig>);
-  return fnv1a64(
-    canonicalJson({
-      model: rc.model,
-      modelOverrides: rc.modelOverrides,
-      data: rc.data,
-      train,
-      ...(rc.fcmae ? { fcmae: rc.fcmae } : {}),
-      ...(rc.folder ? { folder } : {}),
-      ...(rc.init ? { init: rc.init } : {}),
-    }),
-  );
+  return {
+    model: rc.model,
+    modelOverrides: rc.modelOverrides,
+    data: rc.data,
+    train,
+    ...(rc.fcmae ? { fcmae: rc.fcmae } : {}),
+    ...(rc.folder ? { folder } : {}),
+    ...(rc.init ? { init: rc.init } : {}),
+  };
+}
+
+/** The settings that differ between two run configs (`train.lr`, `model`, …), for messages. */
+function differingSettings(a: RunConfig, b: RunConfig): string[] {
+  const pa = fingerprintParts(a);
+  const pb = fingerprintParts(b);
+  const out: string[] = [];
+  for (const key of [...new Set([...Object.keys(pa), ...Object.keys(pb)])].sort()) {
+    const [va, vb] = [pa[key], pb[key]];
+    if (canonicalJson(va) === canonicalJson(vb)) continue;
+    // One level down for the objects with many settings (train, folder), so the message names the field.
+    if (isObject(va) && isObject(vb)) {
+      for (const k of [...new Set([...Object.keys(va), ...Object.keys(vb)])].sort())
+        if (canonicalJson(va[k]) !== canonicalJson(vb[k])) out.push(`${key}.${k}`);
+    } else out.push(key);
+  }
+  return out;
 }
 
 function runIdentity(rc: RunConfig): RunIdentity {
@@ -300,9 +320,9 @@ async function runWith(
   }
   if (resumeFrom) {
     trainer.restore(resumeFrom);
-    log.open(resumeFrom.meta.metricsCount);
+    log.open(identity.id, resumeFrom.meta.metricsCount);
   } else {
-    log.open();
+    log.open(identity.id);
   }
   // Compiles go to their own log (their timings differ between runs, and a resumed process compiles
   // again): the evidence that multi-scale training compiles each side's step once.
@@ -435,13 +455,31 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
       const ckptId = loaded.identity?.id ?? fromCheckpoint.runId;
       const sameId = ckptId === undefined || rc.runId === undefined || ckptId === rc.runId;
       const ckptPrint = loaded.identity?.fingerprint ?? runFingerprint(fromCheckpoint);
-      if (!sameId || ckptPrint !== runFingerprint(rc))
+      if (!sameId)
         throw new DataError(
           `checkpoint ${loaded.path} belongs to another run (${describeRun(fromCheckpoint, ckptId)}) than ` +
             `${runFolderFiles(dir).config} (${describeRun(rc, rc.runId)}); resuming would mix the two runs' metrics. ` +
             `Resume the folder the checkpoint came from, or move the checkpoint away and start a new run.`,
         );
+      if (ckptPrint !== runFingerprint(rc)) {
+        // Same run, other settings: run.json was edited (or the checkpoint's config differs) — say what.
+        const changed = differingSettings(fromCheckpoint, rc);
+        throw new DataError(
+          `${runFolderFiles(dir).config} does not match the settings run ${rc.runId ?? '(no id)'} was checkpointed with ` +
+            `(${changed.length ? `different: ${changed.join(', ')}` : 'its settings differ'}); was run.json edited? ` +
+            `A run resumes with its own settings (only --epochs and --threads may change): restore run.json, or start a new run with the new settings.`,
+        );
+      }
     }
+    // The metrics already in the folder must be this checkpoint's run's too (run.json may be gone,
+    // and with it the check above): otherwise two histories would be merged into one log.
+    const ckptRunId = loaded.identity?.id ?? fromCheckpoint.runId;
+    const logRunId = MetricsLog.runId(runFolderFiles(dir).metrics);
+    if (logRunId !== null && ckptRunId !== undefined && logRunId !== ckptRunId)
+      throw new DataError(
+        `checkpoint ${loaded.path} belongs to run ${ckptRunId}, but ${runFolderFiles(dir).metrics} holds the metrics of run ${logRunId}; ` +
+          `resuming would merge the two runs' histories. Resume the folder the checkpoint came from, or move the checkpoint away and start a new run.`,
+      );
     if (loaded.fallback) {
       hooks.onWarning?.(`${loaded.fallback.reason}; resuming from the previous checkpoint ${loaded.path} (step ${loaded.ckpt.train.step}) instead`);
       restoreLatestFromPrevious(dir);

@@ -203,3 +203,38 @@ test('20.3: a checkpoint of the older format (checksum of the tensors only) is r
   writeFileSync(path, serializeSafetensors(tensors, { ...metadata, [DATA_CHECKSUM_KEY]: '0'.repeat(64) }));
   await assert.rejects(resumeJob(engine, dir), (e: unknown) => e instanceof DataError && /written by an older visionmix whose checksum does not cover the checkpoint's metadata/.test(e.message));
 });
+
+test('20.5: metrics.jsonl names its run in a header line; with run.json deleted, another run\'s checkpoint is refused instead of merging the histories', async () => {
+  const a = fresh('a-no-runjson');
+  const b = fresh('b-no-runjson');
+  await trainJob(engine, { ...TINY, out: a }, { stopAfterSteps: 5 });
+  await trainJob(engine, { ...TINY, out: b }, { stopAfterSteps: 5 }); // same settings, another run
+  const idA = runJson(a).runId;
+  const idB = runJson(b).runId;
+  assert.deepEqual(JSON.parse(readFileSync(join(a, 'metrics.jsonl'), 'utf8').split('\n')[0]!), { run_id: idA });
+  assert.equal(records(a).length, 5, 'the header is not a record');
+  rmSync(join(a, 'run.json'));
+  copyFileSync(join(b, 'checkpoint.safetensors'), join(a, 'checkpoint.safetensors'));
+  const before = readFileSync(join(a, 'metrics.jsonl'), 'utf8');
+  await assert.rejects(resumeJob(engine, a), (e: unknown) => {
+    assert.ok(e instanceof DataError, String(e));
+    assert.match(e.message, new RegExp(`checkpoint .*checkpoint\\.safetensors belongs to run ${idB}, but .*metrics\\.jsonl holds the metrics of run ${idA}`));
+    return true;
+  });
+  assert.equal(readFileSync(join(a, 'metrics.jsonl'), 'utf8'), before, 'metrics untouched');
+});
+
+test('20.12: an edited run.json is reported as edited (naming the changed setting), not as "another run" with the same id twice', async () => {
+  const dir = fresh('edited-runjson');
+  await trainJob(engine, { ...TINY, out: dir }, { stopAfterSteps: 5 });
+  const rc = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { runId: string; train: { lr: number } };
+  rc.train.lr = 0.5;
+  writeFileSync(join(dir, 'run.json'), JSON.stringify(rc));
+  await assert.rejects(resumeJob(engine, dir), (e: unknown) => {
+    assert.ok(e instanceof DataError, String(e));
+    assert.doesNotMatch(e.message, /another run/);
+    assert.match(e.message, new RegExp(`run\\.json does not match the settings run ${rc.runId} was checkpointed with \\(different: train\\.lr\\); was run\\.json edited\\?`));
+    assert.equal(e.message.split(rc.runId).length - 1, 1, 'the id is named once');
+    return true;
+  });
+});
