@@ -44,7 +44,12 @@ export const TRAIN_OPTIONS = {
     type: 'string',
     placeholder: 'dir',
     description:
-      "continue the run in this folder from its last checkpoint, with the run's own settings; only --epochs (train longer: the cosine schedule is stretched from there on) and --threads may be given with it",
+      "continue the run in this folder from its last checkpoint, with the run's own settings; only --epochs (train longer: the cosine schedule is stretched from there on), --threads and --accept-data-change may be given with it",
+  },
+  acceptDataChange: {
+    type: 'boolean',
+    description:
+      'with --resume: continue although files were added to, removed from or changed in the image folder since the run started (refused otherwise: the steps per epoch, schedule and batches change)',
   },
 } as const;
 
@@ -69,7 +74,7 @@ export const spec = defineCommand({
 });
 
 /** The options that may be given with --resume; every other one belongs to the run (run.json). */
-const RESUME_OPTIONS = new Set(['resume', 'epochs', 'threads']);
+const RESUME_OPTIONS = new Set(['resume', 'epochs', 'threads', 'acceptDataChange']);
 
 export function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   return runTraining(v, given, io, { recipe: v });
@@ -102,9 +107,10 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
     if (others.length)
       throw new ConfigError(
         `${others.map(flagName).join(', ')} cannot be used with --resume: a resumed run keeps its own settings (${v.resume}/run.json); ` +
-          'only --epochs (to train longer) and --threads may be given',
+          'only --epochs (to train longer), --threads and --accept-data-change may be given',
       );
   } else {
+    if (given.has('acceptDataChange')) throw new ConfigError('--accept-data-change is for --resume DIR (a new run records the data as it is)');
     if (!v.model) throw new ConfigError("--model is required (or --resume DIR); see 'visionmix models'");
     if (!v.out) throw new ConfigError('--out DIR is required: the folder for metrics, checkpoints and the final model');
   }
@@ -113,7 +119,7 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
   return withInterrupts(io.stderr, `visionmix ${command} --resume ${dir}`, async (signal) => {
     let result;
     if (v.resume) {
-      result = await resumeJob(engine, v.resume, { onEvent, onWarning: warn, signal }, { epochs: given.has('epochs') ? v.epochs : undefined, threads: v.threads });
+      result = await resumeJob(engine, v.resume, { onEvent, onWarning: warn, signal }, { epochs: given.has('epochs') ? v.epochs : undefined, threads: v.threads, acceptDataChange: v.acceptDataChange === true });
     } else {
       const overrides = v.config ? parseConfigJson(v.config) : {};
       if (v.dropPath !== undefined) overrides.drop_path_rate = v.dropPath;

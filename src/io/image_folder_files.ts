@@ -3,8 +3,9 @@
  * torchvision's `os.walk(followlinks=True)`, each real folder once) for data/image_folder.ts to turn
  * into classes and samples.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { DataError } from '../errors.js';
 import type { FolderTree } from '../data/image_folder.js';
 
@@ -49,4 +50,32 @@ export function readFolderTree(root: string): FolderTree {
     return node;
   };
   return walk(root);
+}
+
+/** How many files a set holds, their total size, and a digest of their names (relative to a root) and sizes. */
+export interface FileSetSummary {
+  files: number;
+  bytes: number;
+  digest: string;
+}
+
+/**
+ * Summarise `paths` (in the given order) below `root`: a run records this per class and split, so
+ * that resuming on a folder whose files were added, removed, renamed or replaced is noticed. Only
+ * names and sizes are read (one stat per file), not the images.
+ */
+export function summariseFiles(root: string, paths: readonly string[]): FileSetSummary {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for (const p of paths) {
+    let size = -1; // gone since the listing: still a difference to report
+    try {
+      size = statSync(p).size;
+    } catch {
+      /* counted as size -1 */
+    }
+    bytes += Math.max(size, 0);
+    hash.update(`${relative(root, p)}\0${size}\n`);
+  }
+  return { files: paths.length, bytes, digest: hash.digest('hex').slice(0, 32) };
 }

@@ -148,7 +148,11 @@ export function openFolderData(
             epochs: 1,
           });
           try {
-            for await (const b of evalLoader.epochBatches()) if (b.labels.length) yield { x: b.x, labels: b.labels };
+            for await (const b of evalLoader.epochBatches()) {
+              // --on-bad-image skip: every image left out is named, in val as in train.
+              for (const s of b.skipped) o.onWarning?.(`skipped unreadable image ${s.path}: ${s.error}`);
+              if (b.labels.length) yield { x: b.x, labels: b.labels };
+            }
           } finally {
             await evalLoader.close();
           }

@@ -20,7 +20,7 @@ import { BUNDLED_FASHION_MNIST_DIR, DEFAULT_FASHION_MNIST_DIR, loadFashionMnist 
 import { appendJsonLine, pathExists, writeTextFile } from '../io/files.js';
 import { hostMemoryBytes } from '../io/host.js';
 import { MetricsLog } from '../io/metrics_log.js';
-import { checkNewRunFolder, createRunFolder, readRunConfig, removeStaleTempFiles, runFolderFiles, writeRunConfig } from '../io/run_folder.js';
+import { checkNewRunFolder, checkOutsideData, createRunFolder, readRunConfig, removeStaleTempFiles, runFolderFiles, writeRunConfig } from '../io/run_folder.js';
 import { lockRunFolder, type RunLock } from '../io/run_lock.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import type { VisionModel } from '../models/base.js';
@@ -39,7 +39,7 @@ import type { ImageDataset } from '../data/transforms.js';
 import type { EvalData, TrainBatches } from '../train/batches.js';
 import { backboneKeys } from '../train/trainer.js';
 import { BASIC_AUGMENT, IMAGENET_MEAN, IMAGENET_STD, openFolderData, type FolderDataConfig } from './folder_data.js';
-import { openImageFolder } from './image_folder.js';
+import { dataFileChanges, openImageFolder, summariseDataFiles, type DataFiles } from './image_folder.js';
 
 export interface RunConfig {
   model: ModelSpec;
@@ -56,6 +56,12 @@ export interface RunConfig {
   folder?: FolderDataConfig;
   /** Fine-tuning: the weights the run started from (the classifier is replaced for its classes). */
   init?: { weights: string };
+  /**
+   * Image-folder data: the files of each split and class when the run started (count, bytes, digest
+   * of names and sizes). Resume compares the folder against it and refuses a changed one (absent in
+   * older run.json).
+   */
+  dataFiles?: DataFiles;
 }
 
 export interface TrainJobOptions {
@@ -90,6 +96,8 @@ export interface ResumeOptions {
   /** Train to this many epochs in all (more than the run had: extends its cosine schedule from here on). */
   epochs?: number;
   threads?: number;
+  /** Continue although the image folder's files changed since the run started (`--accept-data-change`). */
+  acceptDataChange?: boolean;
 }
 
 export interface TrainResult {
@@ -385,9 +393,12 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
   } else {
     if (!pathExists(rc.data))
       throw new ConfigError(`--data '${rc.data}' is not a known data set (fashion-mnist, fashion-mnist:PATH, fashion-mnist:bundled) nor an existing image folder`);
+    checkOutsideData(o.out, rc.data);
     if (rc.fcmae) throw new ConfigError(`--data ${rc.data}: FCMAE pretraining reads Fashion-MNIST (fashion-mnist, fashion-mnist:PATH or fashion-mnist:bundled) for now`);
     if (rc.train.multiScale) throw new ConfigError(`--multi-scale works with Fashion-MNIST data; an image folder (${rc.data}) is read at one --size`);
-    rc.folder = { ...defaultFolderOptions(), ...o.folder, classes: [...openImageFolder(rc.data, { split: o.folder?.split, valFraction: o.folder?.valFraction, seed: rc.train.seed }).classes] };
+    const dataset = openImageFolder(rc.data, { split: o.folder?.split, valFraction: o.folder?.valFraction, seed: rc.train.seed });
+    rc.folder = { ...defaultFolderOptions(), ...o.folder, classes: [...dataset.classes] };
+    rc.dataFiles = summariseDataFiles(rc.data, dataset);
   }
   const data = await loadRunData(rc, hooks.onWarning);
   try {
@@ -427,6 +438,28 @@ export function defaultFolderOptions(): Omit<FolderDataConfig, 'classes'> {
     workers: 2,
     onBadImage: 'stop',
   };
+}
+
+/**
+ * Resume: compare an image-folder run's data with the files it started with. A changed folder
+ * (files added, removed, renamed or resized) changes the steps per epoch, the lr schedule and every
+ * batch, so it is a DataError naming the changes — unless `accept`, when it is a warning and the new
+ * listing is returned to be recorded. Returns null when there is nothing to record.
+ */
+function checkDataFiles(rc: RunConfig, accept: boolean, onWarning?: (m: string) => void): DataFiles | null {
+  if (!rc.folder || !rc.dataFiles) return null;
+  const dataset = openImageFolder(rc.data, { split: rc.folder.split, valFraction: rc.folder.valFraction, seed: rc.train.seed });
+  const now = summariseDataFiles(rc.data, dataset);
+  const changes = dataFileChanges(rc.dataFiles, now);
+  if (changes.length === 0) return null;
+  const what = `--data ${rc.data} changed since the run started (${changes.join('; ')})`;
+  if (!accept)
+    throw new DataError(
+      `${what}: resuming on other files would change the steps per epoch, the learning-rate schedule and the batches. ` +
+        'Restore the folder, or pass --accept-data-change to continue on the files as they are now.',
+    );
+  onWarning?.(`${what}; continuing on the files as they are now (--accept-data-change)`);
+  return now;
 }
 
 /**
@@ -496,7 +529,9 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
         `${dir} has already finished: ${done}/${rc.train.epochs} epochs, model.safetensors written. To train it longer, give --epochs N with N > ${done}.`,
       );
     rc = { ...rc, train: { ...rc.train, epochs }, threads: threads ?? capThreads(rc.threads, hooks.onWarning, `run.json's threads ${rc.threads}`) };
-    if (fileConfig === null || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads) writeRunConfig(dir, rc);
+    const dataFiles = checkDataFiles(rc, options.acceptDataChange === true, hooks.onWarning);
+    if (dataFiles) rc = { ...rc, dataFiles };
+    if (fileConfig === null || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads || dataFiles) writeRunConfig(dir, rc);
     const data = await loadRunData(rc, hooks.onWarning);
     try {
       return await runWith(engine, rc, dir, data, withTask(engine, buildModel(engine, rc, data), rc, dir), loaded.ckpt, hooks);

@@ -418,6 +418,9 @@ export class Trainer<T = ClassTargets> {
         elapsed_s: this.elapsed,
       };
       if (this.testData) {
+        // The epoch's training is saved before it is evaluated: a bad val image or a crash during
+        // evaluation then costs the evaluation only (resume from here evaluates, then goes on).
+        if (this.lastCheckpointStep !== this.step.stepCount) await this.save(onEvent);
         this.step.syncToModel(false);
         last = await this.task.evaluate(
           this.model,

@@ -80,7 +80,7 @@ test('8.5: --resume rejects other options (even a bad --data), accepts --epochs 
   await trainJob(engine, { ...TINY, out: dir });
   const bad = runCli(['train', '--resume', dir, '--data', 'fashion-mnist:/does/not/exist', '--lr', '1']);
   assert.equal(bad.status, 1, bad.stderr);
-  assert.match(bad.stderr, /^error: --data, --lr cannot be used with --resume: .*only --epochs \(to train longer\) and --threads may be given/m);
+  assert.match(bad.stderr, /^error: --data, --lr cannot be used with --resume: .*only --epochs \(to train longer\), --threads and --accept-data-change may be given/m);
 
   const done = runCli(['train', '--resume', dir]);
   assert.equal(done.status, 1, done.stderr);

@@ -1,0 +1,122 @@
+/**
+ * A run's image-folder data (issue 20): a folder changed between kill and resume is refused unless
+ * accepted (20.4), --out inside --data is refused (20.9), a bad val image costs no training and
+ * every skipped image is named (20.10), and the smaller data checks of 20.12.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { engine } from '../../src/index.js';
+import { ConfigError, DataError } from '../../src/errors.js';
+import { loadCheckpoint } from '../../src/io/checkpoint.js';
+import { MetricsLog } from '../../src/io/metrics_log.js';
+import { resumeJob, trainJob } from '../../src/tasks/train.js';
+import type { TrainerEvent } from '../../src/train/trainer.js';
+import { tinyFolderArgs, tinyFolderJob, tinyPng, writeImageFolder } from '../fixtures/image_folder.js';
+import { runCli, STACK_FRAME } from '../helpers.js';
+
+const root = mkdtempSync(join(tmpdir(), 'visionmix-run-data-'));
+test.after(() => rmSync(root, { recursive: true, force: true }));
+let counter = 0;
+const fresh = (name: string) => join(root, `${counter++}-${name}`);
+const escape = (s: string) => s.replace(/[/.\\()[\]]/g, '\\$&');
+
+test('20.4: resume refuses an image folder whose files changed, naming what changed per split and class, unless --accept-data-change', async () => {
+  const data = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 8, val: 4 });
+  const out = fresh('run');
+  await trainJob(engine, { ...tinyFolderJob(data), out }, { stopAfterSteps: 1 });
+  // 3 files added to train/a, one renamed in train/b, one removed from val/b.
+  for (const k of [20, 21, 22]) copyFileSync(join(data, 'train', 'a', '000.png'), join(data, 'train', 'a', `${k}.png`));
+  renameSync(join(data, 'train', 'b', '001.png'), join(data, 'train', 'b', 'x01.png'));
+  unlinkSync(join(data, 'val', 'b', '000.png'));
+  await assert.rejects(resumeJob(engine, out), (e: unknown) => {
+    assert.ok(e instanceof DataError, String(e));
+    assert.match(
+      e.message,
+      /changed since the run started \(train\/a: 3 files added \(8 → 11\); train\/b: same number of files \(8\) but files renamed, replaced or changed in size; val\/b: 1 file removed \(4 → 3\)\).*pass --accept-data-change/,
+    );
+    return true;
+  });
+  assert.equal(MetricsLog.read(join(out, 'metrics.jsonl')).length, 1, 'nothing trained');
+
+  const cli = runCli(['train', '--resume', out]);
+  assert.equal(cli.status, 1, cli.stderr);
+  assert.match(cli.stderr, /^error: --data .* changed since the run started \(train\/a: 3 files added/m);
+  const accepted = runCli(['train', '--resume', out, '--accept-data-change']);
+  assert.equal(accepted.status, 0, accepted.stderr);
+  assert.match(accepted.stderr, /warning: --data .* changed since the run started .*continuing on the files as they are now \(--accept-data-change\)/);
+  const rc = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { dataFiles: Record<string, Record<string, { files: number }>> };
+  assert.equal(rc.dataFiles.train!.a!.files, 11, 'run.json records the files now used');
+
+  const help = runCli(['train', '--help']);
+  assert.match(help.stdout, /--accept-data-change/);
+  const fresh2 = runCli(['train', ...tinyFolderArgs(data), '--out', fresh('x'), '--accept-data-change']);
+  assert.equal(fresh2.status, 1);
+  assert.match(fresh2.stderr, /--accept-data-change is for --resume/);
+});
+
+test('20.9: --out inside --data is refused before anything is written, naming both', async () => {
+  const data = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 4, val: 0 });
+  for (const out of [join(data, 'run'), join(data, 'train', 'runs', 'r1'), data]) {
+    await assert.rejects(trainJob(engine, { ...tinyFolderJob(data), out }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.ok(e.message.startsWith(`--out ${out} is inside --data ${data}`), e.message);
+      return true;
+    });
+  }
+  assert.deepEqual(readdirSync(data), ['train'], 'nothing created in the data folder');
+  assert.deepEqual(readdirSync(join(data, 'train')).sort(), ['a', 'b']);
+  const r = runCli(['train', ...tinyFolderArgs(data), '--out', join(data, 'run')]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^error: --out ${escape(join(data, 'run'))} is inside --data ${escape(data)}`, 'm'));
+  assert.doesNotMatch(r.stderr, STACK_FRAME);
+});
+
+test('20.10: a bad val image stops the run only after its epoch is checkpointed; resume evaluates without training again', async () => {
+  const data = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 4, val: 2 });
+  const bad = join(data, 'val', 'b', '001.png');
+  writeFileSync(bad, 'not an image');
+  const out = fresh('run');
+  const stepsOf = async (p: Promise<unknown>, events: TrainerEvent[]) => {
+    await p;
+    return events.filter((e) => e.type === 'step').length;
+  };
+  await assert.rejects(trainJob(engine, { ...tinyFolderJob(data), train: { ...tinyFolderJob(data).train, checkpointEvery: 0 }, out }), (e: unknown) => {
+    assert.ok(e instanceof DataError, String(e));
+    assert.ok(e.message.includes(bad), e.message);
+    assert.match(e.message, /evaluation batch 1.*pass --on-bad-image skip/);
+    return true;
+  });
+  const ckpt = await loadCheckpoint(out);
+  assert.equal(ckpt.ckpt.train.step, 2, 'the epoch\'s two steps were checkpointed before the evaluation');
+  writeFileSync(bad, await tinyPng(1, 1));
+  // The repaired image is a changed file (20.4): accepted explicitly.
+  const events: TrainerEvent[] = [];
+  assert.equal(await stepsOf(resumeJob(engine, out, { onEvent: (e) => events.push(e) }, { acceptDataChange: true }), events), 0, 'no step trained again');
+  const epochs = MetricsLog.read(join(out, 'metrics.jsonl')).filter((r) => r.test_acc !== undefined);
+  assert.deepEqual(epochs.map((r) => [r.epoch, r.step]), [[1, 2]]);
+  assert.ok(existsSync(join(out, 'model.safetensors')));
+});
+
+test('20.10: with --on-bad-image skip every skipped image is named, in train and in val', async () => {
+  const data = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 4, val: 2 });
+  const badTrain = join(data, 'train', 'a', '002.png');
+  const badVal = join(data, 'val', 'a', '000.png');
+  writeFileSync(badTrain, 'garbage');
+  writeFileSync(badVal, 'garbage');
+  const warnings: string[] = [];
+  const job = tinyFolderJob(data);
+  await trainJob(engine, { ...job, folder: { ...job.folder!, onBadImage: 'skip' }, out: fresh('run') }, { onWarning: (m) => warnings.push(m) });
+  for (const bad of [badTrain, badVal]) assert.ok(warnings.some((w) => w.startsWith(`skipped unreadable image ${bad}`)), `${bad} named: ${warnings.join('\n')}`);
+});
+
+test('20.12: a bad training image stops the run with the CLI flag to skip it and the epoch counted from 1', async () => {
+  const data = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 4, val: 0 });
+  writeFileSync(join(data, 'train', 'b', '003.png'), 'garbage');
+  const r = runCli(['train', ...tinyFolderArgs(data), '--out', fresh('run')]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /\(image .*003\.png, epoch 1 batch \d+\); to leave unreadable images out, pass --on-bad-image skip/);
+  assert.doesNotMatch(r.stderr, /epoch 0|onError 'skip' to leave/);
+});
