@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import sharp from 'sharp';
 import { DataError } from '../errors.js';
+import { replacementCharHint } from './image_folder_files.js';
 
 export interface DecodedImage {
   /** Planar CHW uint8. */
@@ -24,7 +25,7 @@ export interface DecodeOptions {
 
 /** Decode an image file, converted to `channels` (1 = grayscale, 3 = RGB). */
 export async function decodeImage(path: string, channels: 1 | 3 = 3, o: DecodeOptions = {}): Promise<DecodedImage> {
-  if (!existsSync(path)) throw new DataError(`image not found: ${path}`);
+  if (!existsSync(path)) throw new DataError(`image not found: ${path}${replacementCharHint(path)}`);
   let raw: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
     let img = sharp(path).removeAlpha();

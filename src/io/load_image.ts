@@ -15,6 +15,7 @@ import { decode as decodeJpegWasm } from '@cwasm/jpeg-turbo';
 import { PNG } from 'pngjs';
 import sharp from 'sharp';
 import { DataError } from '../errors.js';
+import { replacementCharHint } from './image_folder_files.js';
 import type { PlanarImage } from '../data/resample.js';
 
 /** A decoded image: planar CHW uint8 RGB. */
@@ -41,7 +42,7 @@ export async function loadImage(source: string | Uint8Array, o: LoadImageOptions
   let bytes: Uint8Array;
   let name: string;
   if (typeof source === 'string') {
-    if (!existsSync(source)) throw new DataError(`image not found: ${source}`);
+    if (!existsSync(source)) throw new DataError(`image not found: ${source}${replacementCharHint(source)}`);
     if (statSync(source).isDirectory()) throw new DataError(`${source} is a folder, not an image`);
     bytes = readFileSync(source);
     name = source;

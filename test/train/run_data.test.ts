@@ -120,3 +120,32 @@ test('20.12: a bad training image stops the run with the CLI flag to skip it and
   assert.match(r.stderr, /\(image .*003\.png, epoch 1 batch \d+\); to leave unreadable images out, pass --on-bad-image skip/);
   assert.doesNotMatch(r.stderr, /epoch 0|onError 'skip' to leave/);
 });
+
+test('20.11: file and folder names that are not UTF-8 are refused naming their bytes, never reported missing; other files with such names are ignored', async () => {
+  const latin1 = (...parts: string[]) => Buffer.from(join(...parts), 'latin1');
+  // An image file: train/b/caf\xe9.png (after a run trained on the clean folder, for predict).
+  const data = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 4, val: 0 });
+  const run = fresh('run');
+  await trainJob(engine, { ...tinyFolderJob(data), out: run });
+  writeFileSync(latin1(data, 'train', 'a', 'notes-\xe9t\xe9.txt'), 'not an image: ignored');
+  copyFileSync(join(data, 'train', 'b', '000.png'), latin1(data, 'train', 'b', 'caf\xe9.png'));
+  const refused = (e: unknown) => {
+    assert.ok(e instanceof DataError, String(e));
+    assert.match(e.message, /b\/caf\\xe9\.png: the name is not valid UTF-8 \(bytes "caf\\xe9\.png"\)/);
+    assert.doesNotMatch(e.message, /ENOENT|not found/);
+    return true;
+  };
+  await assert.rejects(trainJob(engine, { ...tinyFolderJob(data), out: fresh('run') }), refused);
+  const predict = runCli(['predict', '--run', run, join(data, 'train', 'b')]);
+  assert.equal(predict.status, 1, predict.stderr);
+  assert.match(predict.stderr, /^error: .*caf\\xe9\.png: the name is not valid UTF-8/m);
+
+  // A class folder: train/\xe9t\xe9/.
+  const data2 = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 4, val: 0 });
+  renameSync(join(data2, 'train', 'b'), latin1(data2, 'train', '\xe9t\xe9'));
+  await assert.rejects(trainJob(engine, { ...tinyFolderJob(data2), out: fresh('run') }), (e: unknown) => {
+    assert.ok(e instanceof DataError, String(e));
+    assert.match(e.message, /train\/\\xe9t\\xe9: the name is not valid UTF-8/);
+    return true;
+  });
+});
