@@ -1,5 +1,7 @@
 /** `visionmix train`: train or fine-tune a model; `--resume DIR` continues a run exactly. */
 import { ConfigError } from '../errors.js';
+import { MetricsLog } from '../io/metrics_log.js';
+import { runFolderFiles } from '../io/run_folder.js';
 import { defineCommand, flagName, parseConfigJson } from './args.js';
 import { withInterrupts } from './interrupt.js';
 import type { CliIO, CommandArgs } from './main.js';
@@ -164,11 +166,25 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
       );
     }
     const outcome = !result.final
-      ? 'no test set'
+      ? result.hasTestSet
+        ? lastEvaluation(result.dir)
+        : 'no test set'
       : Number.isNaN(result.final.accuracy)
         ? `test loss ${result.final.loss.toFixed(4)}`
         : `test accuracy ${(result.final.accuracy * 100).toFixed(2)}%`;
     io.stdout.write(`finished ${result.steps} steps: ${outcome}\nrun folder: ${result.dir} (metrics.jsonl, curves.svg, checkpoint.safetensors, model.safetensors)\n`);
     return 0;
   });
+}
+
+/**
+ * A resume that only had the final model left to write evaluates nothing: report the run's last
+ * evaluation from its metrics instead of "no test set".
+ */
+function lastEvaluation(dir: string): string {
+  const last = MetricsLog.read(runFolderFiles(dir).metrics).filter((r) => r.test_loss !== undefined).at(-1);
+  if (!last) return 'not evaluated';
+  return typeof last.test_acc === 'number'
+    ? `test accuracy ${(last.test_acc * 100).toFixed(2)}% (epoch ${last.epoch}, evaluated before this resume)`
+    : `test loss ${Number(last.test_loss).toFixed(4)} (epoch ${last.epoch}, evaluated before this resume)`;
 }

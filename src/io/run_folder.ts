@@ -58,13 +58,13 @@ function reason(err: unknown): string {
 /** The files whose presence means "a run lives here": any of them makes `--out` refuse the folder. */
 function runFileNames(): string[] {
   const f = runFolderFiles('');
-  return [f.config, f.metrics, f.weights, CHECKPOINT_FILE, PREV_CHECKPOINT_FILE];
+  return [f.config, f.metrics, f.weights, f.emaWeights, f.encoder, CHECKPOINT_FILE, PREV_CHECKPOINT_FILE];
 }
 
 /**
  * Check that `dir` can become a new run folder, without creating anything: it is a folder or does
  * not exist yet, no file stands where a parent folder must be, and it holds no run (run.json,
- * metrics.jsonl, model.safetensors or a checkpoint — a finished run whose checkpoint was deleted and
+ * metrics.jsonl, model.safetensors, model_ema.safetensors, encoder.safetensors or a checkpoint — a finished run whose checkpoint was deleted and
  * a run killed before its first checkpoint count too), and no other job has it locked. `flag` names
  * the option in messages; `holding` is the caller's own lock on `dir`, if it has taken it.
  */

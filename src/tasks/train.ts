@@ -102,7 +102,10 @@ export interface ResumeOptions {
 
 export interface TrainResult {
   dir: string;
+  /** The last evaluation of this session; null when it evaluated nothing (no test set, or a resume that only wrote the final model). */
   final: EvalResult | null;
+  /** Whether the run has test (val) data at all. */
+  hasTestSet: boolean;
   model: VisionModel;
   steps: number;
 }
@@ -282,6 +285,31 @@ function buildModel(engine: Engine, rc: RunConfig, data: RunData): RunModel {
   return { model: engine.createModel(rc.model, runModelOverrides(rc, data.numClasses, data.channels)) };
 }
 
+/**
+ * The data sets the classifier's classes and the input channels: a `--config` that says otherwise
+ * (num_classes 5 on a 10-class folder, in_chans 1 on RGB images) is refused rather than silently
+ * replaced (run.json would then record the user's value, not the one used).
+ */
+function checkModelFitsData(rc: RunConfig, data: RunData): void {
+  const given = (snake: string, camel: string): unknown => {
+    for (const src of [isObject(rc.model) ? rc.model : {}, rc.modelOverrides] as Record<string, unknown>[])
+      for (const k of [snake, camel]) if (src[k] !== undefined) return src[k];
+    return undefined;
+  };
+  const classes = given('num_classes', 'numClasses');
+  if (!rc.fcmae && classes !== undefined && classes !== data.numClasses)
+    throw new ConfigError(
+      `--config num_classes ${JSON.stringify(classes)} conflicts with --data ${rc.data}, which has ${data.numClasses} classes; ` +
+        "drop num_classes from --config (the data's classes set it)",
+    );
+  const chans = given('in_chans', 'inChans');
+  if (chans !== undefined && chans !== data.channels)
+    throw new ConfigError(
+      `--config in_chans ${JSON.stringify(chans)} conflicts with --data ${rc.data}, whose images are read with ${data.channels} channel${data.channels === 1 ? '' : 's'}; ` +
+        "drop in_chans from --config (the data's channels set it)",
+    );
+}
+
 /** FCMAE runs: the pretraining task, writing reconstructions into the run folder after each epoch. */
 function withTask(engine: Engine, rm: RunModel, rc: RunConfig, dir: string): RunModel {
   if (!rm.fcmae) return rm;
@@ -357,7 +385,7 @@ async function runWith(
       if (run.fcmae) await writeSafetensors(files.encoder, run.fcmae.encoderStateDict(), { visionmix_model: JSON.stringify(rc.model) });
     }
     writeTextFile(files.curves, trainingCurves(MetricsLog.read(log.path), { title: `${model.name} on ${rc.data}` }));
-    return { dir, final, model, steps: trainer.step.stepCount };
+    return { dir, final, hasTestSet: data.test !== null, model, steps: trainer.step.stepCount };
   } finally {
     await trainer.release();
   }
@@ -397,11 +425,17 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     if (rc.fcmae) throw new ConfigError(`--data ${rc.data}: FCMAE pretraining reads Fashion-MNIST (fashion-mnist, fashion-mnist:PATH or fashion-mnist:bundled) for now`);
     if (rc.train.multiScale) throw new ConfigError(`--multi-scale works with Fashion-MNIST data; an image folder (${rc.data}) is read at one --size`);
     const dataset = openImageFolder(rc.data, { split: o.folder?.split, valFraction: o.folder?.valFraction, seed: rc.train.seed });
+    // One class is no classification: every prediction would be "right" (100% accuracy, nothing learnt).
+    if (dataset.classes.length < 2)
+      throw new DataError(
+        `--data ${rc.data} has ${dataset.classes.length} class folder (${dataset.classes.join(', ')}); a classifier needs at least 2 classes, one sub-folder each`,
+      );
     rc.folder = { ...defaultFolderOptions(), ...o.folder, classes: [...dataset.classes] };
     rc.dataFiles = summariseDataFiles(rc.data, dataset);
   }
   const data = await loadRunData(rc, hooks.onWarning);
   try {
+    checkModelFitsData(rc, data);
     const built = buildModel(engine, rc, data);
     const model = built.model;
     validateConfig(rc.train, data.train.count);

@@ -149,3 +149,76 @@ test('20.11: file and folder names that are not UTF-8 are refused naming their b
     return true;
   });
 });
+
+test('20.12: a single class folder is refused; --config num_classes / in_chans that contradict the data are refused', async () => {
+  const one = await writeImageFolder(fresh('data'), { classes: ['only'], train: 4, val: 0 });
+  await assert.rejects(trainJob(engine, { ...tinyFolderJob(one), out: fresh('run') }), (e: unknown) => {
+    assert.ok(e instanceof DataError, String(e));
+    assert.match(e.message, /has 1 class folder \(only\); a classifier needs at least 2 classes/);
+    return true;
+  });
+  const data = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 4, val: 0 });
+  const job = tinyFolderJob(data);
+  for (const [extra, re] of [
+    [{ num_classes: 5 }, /--config num_classes 5 conflicts with --data .*, which has 2 classes/],
+    [{ in_chans: 1 }, /--config in_chans 1 conflicts with --data .*, whose images are read with 3 channels/],
+  ] as const) {
+    const out = fresh('run');
+    await assert.rejects(trainJob(engine, { ...job, model: { ...(job.model as Record<string, unknown>), ...extra } as unknown as typeof job.model, out }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.match(e.message, re);
+      return true;
+    });
+    assert.equal(existsSync(out), false, 'nothing written');
+  }
+  // The data's own values are fine.
+  const r = await trainJob(engine, { ...job, model: { ...(job.model as Record<string, unknown>), num_classes: 2, in_chans: 3 } as unknown as typeof job.model, out: fresh('run') }, { stopAfterSteps: 1 });
+  assert.equal(r.steps, 1);
+});
+
+test('20.12: predict/features take a run folder as --weights; features checks its output before reading any image; a resume that only writes the final model reports the last evaluation', async () => {
+  const data = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 4, val: 2 });
+  const run = fresh('run');
+  const job = tinyFolderJob(data);
+  await trainJob(engine, { ...job, model: 'convnextv2_atto', train: { ...job.train, inputSize: 32 }, out: run });
+  const image = join(data, 'val', 'a', '000.png');
+
+  const p = runCli(['predict', '--weights', run, image]);
+  assert.equal(p.status, 0, p.stderr);
+  assert.match(p.stdout, /%\s+(a|b)\n/);
+  const out = join(root, `features-${counter++}.safetensors`);
+  const f = runCli(['features', '-m', 'convnextv2_atto', '--weights', run, image, '-o', out]);
+  assert.equal(f.status, 0, f.stderr);
+  assert.ok(existsSync(out));
+  const notRun = runCli(['predict', '-m', 'convnextv2_atto', '--weights', data, image]);
+  assert.equal(notRun.status, 1);
+  assert.match(notRun.stderr, /--weights .* is a folder but not a run folder \(no run\.json\)/);
+  assert.doesNotMatch(notRun.stderr, /EISDIR/);
+
+  const bad = runCli(['features', '-m', 'convnextv2_atto', '--weights', run, image, '-o', '/proc/visionmix-x/e.safetensors']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^error: --out \/proc\/visionmix-x\/e\.safetensors: cannot write a file in \/proc\/visionmix-x/m);
+  assert.doesNotMatch(bad.stderr, /features|img\/s/, 'no image was processed');
+
+  // The final model lost (killed after the last checkpoint): resume writes it and evaluates nothing.
+  rmSync(join(run, 'model.safetensors'));
+  const resumed = runCli(['train', '--resume', run]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.doesNotMatch(resumed.stdout, /no test set/);
+  assert.match(resumed.stdout, /finished 2 steps: test accuracy [\d.]+% \(epoch 1, evaluated before this resume\)/);
+});
+
+test('20.12: a lock with garbage content or held by a live unrelated pid is refused with a hint on how to check and remove it', async () => {
+  const data = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 4, val: 0 });
+  const run = fresh('run');
+  await trainJob(engine, { ...tinyFolderJob(data), out: run }, { stopAfterSteps: 1 });
+  const lock = join(run, '.visionmix.lock');
+  writeFileSync(lock, 'garbage\n');
+  const g = runCli(['train', '--resume', run], { timeoutMs: 60_000 });
+  assert.equal(g.status, 1, g.stderr);
+  assert.match(g.stderr, new RegExp(`has a lock file ${escape(lock)} that is not a visionmix lock .*delete ${escape(lock)} and try again`));
+  writeFileSync(lock, JSON.stringify({ pid: 1, host: (await import('node:os')).hostname(), since: '2020-01-01T00:00:00Z', job: 'train', token: 'x' }));
+  const live = runCli(['train', '--resume', run], { timeoutMs: 60_000 });
+  assert.equal(live.status, 1, live.stderr);
+  assert.match(live.stderr, new RegExp(`in use by another visionmix job \\(pid 1 on .*If pid 1 is not a visionmix job \\(check with: ps -p 1 -o pid,args\\).*delete ${escape(lock)}`));
+});

@@ -93,7 +93,8 @@ test(
 test(
   '8.3: --out refuses a folder holding any part of a run (run.json, metrics.jsonl, a model or a checkpoint), suggesting --resume',
   withDir(async (dir) => {
-    for (const file of ['run.json', 'metrics.jsonl', 'model.safetensors', 'checkpoint.safetensors', 'checkpoint.prev.safetensors']) {
+    // model_ema.safetensors and encoder.safetensors alone too (issue 20.12: they were overwritten).
+    for (const file of ['run.json', 'metrics.jsonl', 'model.safetensors', 'model_ema.safetensors', 'encoder.safetensors', 'checkpoint.safetensors', 'checkpoint.prev.safetensors']) {
       const out = join(dir, file.replace(/\W/g, '_'));
       mkdirSync(out);
       writeFileSync(join(out, file), 'x');
