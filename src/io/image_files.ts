@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { DataError } from '../errors.js';
 import { entryName } from './image_folder_files.js';
 
-const IMAGE_EXTENSIONS = /\.(png|jpe?g|webp|bmp|gif|tiff?|avif)$/i;
+// Formats sharp decodes (no .bmp: libvips has no BMP reader).
+const IMAGE_EXTENSIONS = /\.(png|jpe?g|webp|gif|tiff?|avif)$/i;
 
 export function listImageFiles(inputs: readonly string[]): string[] {
   const out: string[] = [];

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import { DataError } from '../errors.js';
-import { isImageFile, type FolderTree } from '../data/image_folder.js';
+import { isImageFile, isUndecodableImageFile, type FolderTree } from '../data/image_folder.js';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -79,7 +79,7 @@ export function readFolderTree(root: string): FolderTree {
           continue; // a dangling link is not a file
         }
       }
-      if (!isDir && !(isFile && isImageFile(lossy))) continue;
+      if (!isDir && !(isFile && (isImageFile(lossy) || isUndecodableImageFile(lossy)))) continue;
       const name = entryName(e.name, path);
       const full = join(path, name);
       if (isDir) node.folders.push(walk(full));

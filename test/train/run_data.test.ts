@@ -222,3 +222,14 @@ test('20.12: a lock with garbage content or held by a live unrelated pid is refu
   assert.equal(live.status, 1, live.stderr);
   assert.match(live.stderr, new RegExp(`in use by another visionmix job \\(pid 1 on .*If pid 1 is not a visionmix job \\(check with: ps -p 1 -o pid,args\\).*delete ${escape(lock)}`));
 });
+
+test('20.12: BMP/PPM/PGM files (listed by torchvision, not decodable here) make the folder a DataError naming them, not a run that fails later', async () => {
+  const data = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 4, val: 0 });
+  writeFileSync(join(data, 'train', 'b', 'x.bmp'), 'BM');
+  writeFileSync(join(data, 'train', 'b', 'y.PPM'), 'P6');
+  await assert.rejects(trainJob(engine, { ...tinyFolderJob(data), out: fresh('run') }), (e: unknown) => {
+    assert.ok(e instanceof DataError, String(e));
+    assert.match(e.message, /train\/b\/x\.bmp and 1 more file\(s\) below .*train\/b: BMP, PPM and PGM images cannot be decoded here/);
+    return true;
+  });
+});
