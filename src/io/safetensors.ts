@@ -61,7 +61,14 @@ export interface TensorInfo {
 function fsError(action: string, path: string, err: unknown): SafetensorsError {
   const e = err as NodeJS.ErrnoException;
   const reason =
-    e?.code === 'ENOENT' ? 'no such file or directory' : e?.code ? `${e.code}: ${e.message}` : String(err);
+    e?.code === 'ENOENT'
+      ? 'no such file or directory'
+      : e?.code
+        ? // Node's messages mostly start with the code already ("ENOSPC: no space left on device, write").
+          e.message.startsWith(e.code)
+          ? e.message
+          : `${e.code}: ${e.message}`
+        : String(err);
   const wrapped = new SafetensorsError(`safetensors file '${path}': cannot ${action}: ${reason}`, path);
   wrapped.cause = err;
   return wrapped;

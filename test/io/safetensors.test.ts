@@ -459,3 +459,14 @@ test('checksum: files written by other tools (no checksum) read as before, nothi
     await f.close();
   }
 });
+
+test('20.12: file-system errors name their code once (no "EISDIR: EISDIR", "ENOSPC: ENOSPC")', async () => {
+  const folder = join(dir, 'a-folder.safetensors');
+  mkdirSync(folder, { recursive: true });
+  await assert.rejects(SafetensorsFile.open(folder), (e: unknown) => {
+    assert.ok(e instanceof SafetensorsError, String(e));
+    assert.match(e.message, /cannot read: EISDIR/);
+    assert.doesNotMatch(e.message, /EISDIR: EISDIR/);
+    return true;
+  });
+});
