@@ -85,6 +85,13 @@ class LoaderBatches implements TrainBatches {
   }
 
   restore(s: SamplerState): void {
+    // Only after --accept-data-change: the train split shrank below the saved position, so the
+    // epoch in progress has no samples left; the run goes on with the next one.
+    if (s.position > this.count) {
+      this.onSkipped?.(`the train split now has ${this.count} images, fewer than the ${s.position} already used in epoch ${s.epoch + 1}; continuing with epoch ${s.epoch + 2}`);
+      this.loader.restore({ epoch: s.epoch + 1, position: 0 });
+      return;
+    }
     this.loader.restore(s);
   }
 

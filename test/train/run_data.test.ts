@@ -233,3 +233,15 @@ test('20.12: BMP/PPM/PGM files (listed by torchvision, not decodable here) make 
     return true;
   });
 });
+
+test('20.4: with --accept-data-change, a train split that shrank below the saved position ends that epoch instead of failing', async () => {
+  const data = await writeImageFolder(fresh('data'), { classes: ['a', 'b'], train: 8, val: 0 });
+  const out = fresh('run');
+  const job = tinyFolderJob(data);
+  await trainJob(engine, { ...job, train: { ...job.train, epochs: 2 }, out }, { stopAfterSteps: 3 }); // 12 of 16 images used
+  for (const k of [0, 1, 2]) for (const c of ['a', 'b']) unlinkSync(join(data, 'train', c, `00${k}.png`)); // 10 left
+  const warnings: string[] = [];
+  const r = await resumeJob(engine, out, { onWarning: (m) => warnings.push(m) }, { acceptDataChange: true });
+  assert.ok(warnings.some((w) => /the train split now has 10 images, fewer than the 12 already used in epoch 1; continuing with epoch 2/.test(w)), warnings.join('\n'));
+  assert.equal(r.steps, 3 + 2, 'epoch 2 of 10 images: 2 steps of 4');
+});
