@@ -68,8 +68,9 @@ export class MetricsLog {
       const lines = text.split('\n');
       let complete = lines.slice(0, -1).filter((l) => l.length > 0); // the part after the last \n is unfinished
       // Logs of older versions have no header: they get one now.
-      const header = headerOf(complete) ?? headerLine;
-      if (headerOf(complete) !== null) complete = complete.slice(1);
+      const found = headerOf(complete);
+      if (found !== null) complete = complete.slice(1);
+      const header = found ?? headerLine;
       if (complete.length < keepLines)
         throw new DataError(
           `${this.path} has ${complete.length} complete records but the checkpoint was written after ${keepLines}; ` +

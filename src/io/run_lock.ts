@@ -158,7 +158,7 @@ export function lockRunFolder(dir: string, job: string): RunLock {
       }
       unlinkSync(aside);
     }
-    throw inUse(dir, path, null);
+    throw new ConfigError(`run folder ${dir}: could not take its lock ${path} (other jobs were taking it at the same moment); try again`);
   } finally {
     try {
       unlinkSync(tmp);
