@@ -59,7 +59,7 @@ export const spec = defineCommand({
   name: 'train',
   summary: 'Train a model (AdamW, cosine + warmup, label smoothing, drop path, EMA); --resume continues a run',
   description:
-    'Writes DIR/run.json (the settings), DIR/metrics.jsonl (a record per step with step and loss, and per epoch with ' +
+    'Writes DIR/run.json (the settings), DIR/metrics.jsonl (a first line with the run_id, then a record per step with step and loss, and per epoch with ' +
     'epoch and test_acc), DIR/checkpoint.safetensors (atomic and checksummed, every --ckpt-every steps and each epoch; ' +
     'the one before is kept as checkpoint.prev.safetensors), DIR/curves.svg and, when finished, DIR/model.safetensors ' +
     '(timm key names). The folder is locked while the job runs, and --out refuses a folder that holds a run. ' +

@@ -1,6 +1,6 @@
 /**
  * The training job: data set + model + trainer + checkpoints + report, from options to a run folder:
- *   DIR/metrics.jsonl          one record per step ({step, loss, …}) and per epoch ({epoch, test_acc, …})
+ *   DIR/metrics.jsonl          a header {run_id}, then one record per step ({step, loss, …}) and per epoch ({epoch, test_acc, …})
  *   DIR/checkpoint.safetensors the last good checkpoint (resume with `visionmix train --resume DIR`)
  *   DIR/model.safetensors      final weights, timm key names (loadable with `loadWeights`)
  *   DIR/curves.svg             loss and accuracy curves
@@ -10,7 +10,8 @@
  *
  * Nothing a user owns is overwritten or mixed: a folder that holds a run is refused as `--out`, a
  * job locks its folder before writing anything, and `--resume` checks that the checkpoint belongs to
- * the run described by the folder's run.json.
+ * the run described by the folder's run.json and metrics.jsonl, and that an image folder still holds
+ * the files the run started with.
  */
 import { trainingCurves } from '../analysis/svg.js';
 import { ConfigError, DataError } from '../errors.js';
