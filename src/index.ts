@@ -1,7 +1,10 @@
 /**
  * visionmix — Node entry: the model zoo, run on onnxruntime-node, weights read from the file system.
- * Importing it installs nothing globally; models made by its `createModel` run on its own engine.
+ * Importing it installs nothing globally (it only defaults ORT_DISABLE_TELEMETRY to 1, see
+ * runtime/node_env.ts); models made by its `createModel` run on its own engine.
  */
+// First, before any module loads onnxruntime-node: no /tmp/mat-debug-<pid>.log (see runtime/node_env.ts).
+import './runtime/node_env.js';
 import type { ModelSpec, RawConfig } from './models/registry.js';
 import { readWeightsSource, type ReadWeightsOptions } from './io/weights_source.js';
 import type { Tensor } from './tensor.js';

@@ -17,7 +17,7 @@ export const spec = defineCommand({
   positionals: [{ name: 'images', description: 'image files and/or folders of images', required: true, variadic: true }],
   options: {
     model: { type: 'string', short: 'm', required: true, placeholder: 'name', description: 'registry model or weight tag (sets the preprocessing)' },
-    weights: { type: 'string', placeholder: 'file|hf:repo', description: 'weights: a safetensors file or hf:org/repo' },
+    weights: { type: 'string', placeholder: 'file|hf:repo|run', description: "weights: a safetensors file, hf:org/repo, or a training run's folder (its backbone)" },
     pretrained: { type: 'boolean', description: "the weight tag's hub weights (cached)" },
     stages: { type: 'ints', min: 0, placeholder: 'i,j', description: 'stage maps to write instead of the pooled embedding' },
     out: { type: 'string', short: 'o', required: true, placeholder: 'file', description: 'output .safetensors file' },
@@ -36,8 +36,16 @@ export const spec = defineCommand({
 export async function run({ values: v, positionals }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   if (v.weights && v.pretrained) throw new ConfigError('give --weights or --pretrained, not both');
   if (!v.out.endsWith('.safetensors')) throw new ConfigError(`--out must name a .safetensors file, got ${v.out}`);
+  const { checkWritableOutput } = await import('../io/files.js');
+  // Before any image is read: a result that cannot be written would waste the whole job.
+  checkWritableOutput(v.out, '--out');
   const engine = (await import('./engine.js')).nodeEngine();
   const { listImageFiles } = await import('../io/image_files.js');
+  const { resolveInitWeights } = await import('../tasks/finetune.js');
+  // A run folder (as finetune takes it): its final weights, or an FCMAE run's encoder; the
+  // run's classifier is not needed for features, so only the backbone is loaded.
+  const weights = v.weights && !v.weights.startsWith('hf:') ? resolveInitWeights(v.model, { weights: v.weights }) : v.weights;
+  const fromRun = weights !== v.weights;
   const { writeSafetensors } = await import('../io/safetensors.js');
   const { writeNpy } = await import('../io/npy.js');
   const { extractFeatures } = await import('../tasks/features.js');
@@ -45,7 +53,8 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   const bar = new ProgressBar({ total: images.length, label: 'features', unit: 'img', stream: io.stderr });
   const r = await extractFeatures(engine, {
     model: v.model,
-    weights: v.weights,
+    weights,
+    ...(fromRun ? { backboneOnly: true } : {}),
     pretrained: v.pretrained,
     images,
     stages: v.stages,

@@ -14,7 +14,7 @@ export const spec = defineCommand({
   options: {
     run: { type: 'string', placeholder: 'dir', description: "a finished 'visionmix train' folder" },
     model: { type: 'string', short: 'm', placeholder: 'name', description: 'registry model or weight tag (with --weights or --pretrained)' },
-    weights: { type: 'string', placeholder: 'file|hf:repo', description: 'a .safetensors or PyTorch .pth/.pt file (timm or official names) or a hub repository hf:org/name' },
+    weights: { type: 'string', placeholder: 'file|hf:repo|run', description: "a .safetensors or PyTorch .pth/.pt file (timm or official names), a hub repository hf:org/name, or a finished run's folder (as --run)" },
     pretrained: { type: 'boolean', description: "the weight tag's hub weights (cached; e.g. -m convnext_atto.d2_in1k --pretrained)" },
     weightsKey: { type: 'string', placeholder: 'key', description: "PyTorch checkpoints: the state dict to load (default: 'model', 'state_dict', 'model_ema', … or a bare dict)" },
     topk: { type: 'int', min: 1, default: 5, description: 'classes to show per image' },
@@ -35,7 +35,17 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   const { listImageFiles } = await import('../io/image_files.js');
   if (v.weights && v.pretrained) throw new ConfigError('give --weights or --pretrained, not both');
   if (v.weightsKey !== undefined && !v.weights) throw new ConfigError('--weights-key picks a state dict of a PyTorch checkpoint given with --weights');
-  if (v.run) clf = await runClassifier(engine, v.run);
+  const { isFolder } = await import('../io/files.js');
+  const { runFolderModel } = await import('../tasks/finetune.js');
+  // --weights RUN_FOLDER: the run knows its network, classes and preprocessing — as --run does.
+  const weightsRun = v.weights && !v.weights.startsWith('hf:') && isFolder(v.weights) ? v.weights : undefined;
+  if (weightsRun) {
+    const trained = runFolderModel(weightsRun);
+    if (!trained) throw new ConfigError(`--weights ${weightsRun} is a folder but not a run folder (no run.json): give a weights file, hf:org/repo or a training run's folder`);
+    if (v.model && v.model !== trained.model)
+      throw new ConfigError(`--model ${v.model} but the run folder ${weightsRun} trained ${trained.model}; drop --model (the run names its network)`);
+  }
+  if (v.run || weightsRun) clf = await runClassifier(engine, (v.run ?? weightsRun)!);
   else if (v.model && (v.weights || v.pretrained)) {
     const weights = v.weights ?? (await hubWeightsOf(v.model));
     const { describeCheckpoint } = await import('../io/pytorch_format.js');

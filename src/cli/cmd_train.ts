@@ -1,5 +1,7 @@
 /** `visionmix train`: train or fine-tune a model; `--resume DIR` continues a run exactly. */
 import { ConfigError } from '../errors.js';
+import { MetricsLog } from '../io/metrics_log.js';
+import { runFolderFiles } from '../io/run_folder.js';
 import { defineCommand, flagName, parseConfigJson } from './args.js';
 import { withInterrupts } from './interrupt.js';
 import type { CliIO, CommandArgs } from './main.js';
@@ -44,7 +46,12 @@ export const TRAIN_OPTIONS = {
     type: 'string',
     placeholder: 'dir',
     description:
-      "continue the run in this folder from its last checkpoint, with the run's own settings; only --epochs (train longer: the cosine schedule is stretched from there on) and --threads may be given with it",
+      "continue the run in this folder from its last checkpoint, with the run's own settings; only --epochs (train longer: the cosine schedule is stretched from there on), --threads and --accept-data-change may be given with it",
+  },
+  acceptDataChange: {
+    type: 'boolean',
+    description:
+      'with --resume: continue although files were added to, removed from or changed in the image folder since the run started (refused otherwise: the steps per epoch, schedule and batches change)',
   },
 } as const;
 
@@ -52,7 +59,7 @@ export const spec = defineCommand({
   name: 'train',
   summary: 'Train a model (AdamW, cosine + warmup, label smoothing, drop path, EMA); --resume continues a run',
   description:
-    'Writes DIR/run.json (the settings), DIR/metrics.jsonl (a record per step with step and loss, and per epoch with ' +
+    'Writes DIR/run.json (the settings), DIR/metrics.jsonl (a first line with the run_id, then a record per step with step and loss, and per epoch with ' +
     'epoch and test_acc), DIR/checkpoint.safetensors (atomic and checksummed, every --ckpt-every steps and each epoch; ' +
     'the one before is kept as checkpoint.prev.safetensors), DIR/curves.svg and, when finished, DIR/model.safetensors ' +
     '(timm key names). The folder is locked while the job runs, and --out refuses a folder that holds a run. ' +
@@ -87,7 +94,7 @@ export const spec = defineCommand({
 });
 
 /** The options that may be given with --resume; every other one belongs to the run (run.json). */
-const RESUME_OPTIONS = new Set(['resume', 'epochs', 'threads']);
+const RESUME_OPTIONS = new Set(['resume', 'epochs', 'threads', 'acceptDataChange']);
 
 export function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   // FCMAE pretraining is one task: `train --task fcmae` is `pretrain` with its default options.
@@ -132,9 +139,10 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
     if (others.length)
       throw new ConfigError(
         `${others.map(flagName).join(', ')} cannot be used with --resume: a resumed run keeps its own settings (${v.resume}/run.json); ` +
-          'only --epochs (to train longer) and --threads may be given',
+          'only --epochs (to train longer), --threads and --accept-data-change may be given',
       );
   } else {
+    if (given.has('acceptDataChange')) throw new ConfigError('--accept-data-change is for --resume DIR (a new run records the data as it is)');
     if (!v.model) throw new ConfigError("--model is required (or --resume DIR); see 'visionmix models'");
     if (!v.out) throw new ConfigError('--out DIR is required: the folder for metrics, checkpoints and the final model');
   }
@@ -143,7 +151,7 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
   return withInterrupts(io.stderr, `visionmix ${command} --resume ${dir}`, async (signal) => {
     let result;
     if (v.resume) {
-      result = await resumeJob(engine, v.resume, { onEvent, onWarning: warn, signal }, { epochs: given.has('epochs') ? v.epochs : undefined, threads: v.threads });
+      result = await resumeJob(engine, v.resume, { onEvent, onWarning: warn, signal }, { epochs: given.has('epochs') ? v.epochs : undefined, threads: v.threads, acceptDataChange: v.acceptDataChange === true });
     } else {
       const overrides = v.config ? parseConfigJson(v.config) : {};
       if (v.dropPath !== undefined) overrides.drop_path_rate = v.dropPath;
@@ -195,11 +203,25 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
       );
     }
     const outcome = !result.final
-      ? 'no test set'
+      ? result.hasTestSet
+        ? lastEvaluation(result.dir)
+        : 'no test set'
       : Number.isNaN(result.final.accuracy)
         ? `test loss ${result.final.loss.toFixed(4)}`
         : `test accuracy ${(result.final.accuracy * 100).toFixed(2)}%`;
     io.stdout.write(`finished ${result.steps} steps: ${outcome}\nrun folder: ${result.dir} (metrics.jsonl, curves.svg, checkpoint.safetensors, model.safetensors)\n`);
     return 0;
   });
+}
+
+/**
+ * A resume that only had the final model left to write evaluates nothing: report the run's last
+ * evaluation from its metrics instead of "no test set".
+ */
+function lastEvaluation(dir: string): string {
+  const last = MetricsLog.read(runFolderFiles(dir).metrics).filter((r) => r.test_loss !== undefined).at(-1);
+  if (!last) return 'not evaluated';
+  return typeof last.test_acc === 'number'
+    ? `test accuracy ${(last.test_acc * 100).toFixed(2)}% (epoch ${last.epoch}, evaluated before this resume)`
+    : `test loss ${Number(last.test_loss).toFixed(4)} (epoch ${last.epoch}, evaluated before this resume)`;
 }

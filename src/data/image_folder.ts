@@ -14,12 +14,23 @@
 import { ConfigError, DataError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 
-/** torchvision's IMG_EXTENSIONS (matched case-insensitively). */
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp'] as const;
+/**
+ * torchvision's IMG_EXTENSIONS (matched case-insensitively) that our decoders read: torchvision's
+ * `.ppm`, `.bmp` and `.pgm` are left out, because sharp's libvips build reads none of them.
+ */
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.tif', '.tiff', '.webp'] as const;
+
+/** Image files torchvision would list but we cannot decode: a folder holding them is refused, not silently shrunk. */
+export const UNDECODABLE_IMAGE_EXTENSIONS = ['.bmp', '.ppm', '.pgm'] as const;
 
 export function isImageFile(name: string): boolean {
   const lower = name.toLowerCase();
   return IMAGE_EXTENSIONS.some((e) => lower.endsWith(e));
+}
+
+export function isUndecodableImageFile(name: string): boolean {
+  const lower = name.toLowerCase();
+  return UNDECODABLE_IMAGE_EXTENSIONS.some((e) => lower.endsWith(e));
 }
 
 /** A folder as listed by io/: its sub-folders and file names (any order). */
@@ -75,6 +86,12 @@ function imagesBelow(folder: FolderTree, join: (dir: string, name: string) => st
   };
   walk(folder);
   dirs.sort((a, b) => compareCodePoints(a.path, b.path));
+  const undecodable = dirs.flatMap((d) => d.files.filter(isUndecodableImageFile).map((name) => join(d.path, name)));
+  if (undecodable.length > 0)
+    throw new DataError(
+      `${undecodable[0]}${undecodable.length > 1 ? ` and ${undecodable.length - 1} more file(s) below ${folder.path}` : ''}: ` +
+        `BMP, PPM and PGM images cannot be decoded here (sharp's libvips has no reader for them); convert them to PNG first`,
+    );
   return dirs.flatMap((d) => d.files.filter(isImageFile).sort(compareCodePoints).map((name) => join(d.path, name)));
 }
 

@@ -2,8 +2,9 @@
  * Training checkpoints on disk: one safetensors file holding weights, buffers, optimizer and EMA
  * state, with the loop's own state (RNG, sampler position, counters), the run config and the run's
  * identity as JSON in its metadata. Written atomically (temp file, fsync, rename), so a crash at any
- * moment leaves the previous checkpoint intact, and with a checksum of the tensor data (see
- * `writeSafetensors`), so that corruption on disk is found when it is loaded.
+ * moment leaves the previous checkpoint intact, and with a checksum of the whole file — tensor data
+ * and metadata (see `writeSafetensors`) — so that corruption on disk, or an edited step, RNG state
+ * or sampler position, is found when it is loaded.
  *
  * The checkpoint before the latest is kept as `checkpoint.prev.safetensors` (a hard link to the old
  * file, taken before the new one replaces it), so a latest checkpoint that turns out corrupt falls
@@ -129,6 +130,13 @@ async function readCheckpointFile<M extends CheckpointFormat>(path: string): Pro
     }
     if (!meta || meta.format !== 'visionmix-checkpoint/1' || !runConfig)
       throw new DataError(`${path} is not a visionmix training checkpoint (metadata 'visionmix'/'config' missing or of another format)`);
+    // Checkpoints of older versions checksum their tensors only: their step, RNG states and sampler
+    // position could have been edited unnoticed, so they are not resumed.
+    if (!file.checksumCoversMetadata)
+      throw new DataError(
+        `checkpoint ${path} was written by an older visionmix whose checksum does not cover the checkpoint's metadata ` +
+          `(step, RNG and sampler state); it cannot be resumed safely by this version. Start a new run (its model.safetensors, if any, still loads)`,
+      );
     all = await file.readAll();
   } finally {
     await file.close();

@@ -4,9 +4,41 @@
  * layers; a browser entry can follow).
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, createReadStream, existsSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import { DataError } from '../errors.js';
+import { appendFileSync, closeSync, createReadStream, existsSync, openSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { ConfigError, DataError } from '../errors.js';
+
+/** True when `path` is an existing folder. */
+export function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Check, before a long job, that an output file can be written at `path` (`flag` names the option):
+ * not a folder, and its folder accepts new files (a probe file is created and removed). A job that
+ * would run every image and then fail to write its result fails here instead, as a ConfigError.
+ */
+export function checkWritableOutput(path: string, flag: string): void {
+  if (isFolder(path)) throw new ConfigError(`${flag} ${path} is a folder; give a file name`);
+  const probe = join(dirname(path), `.${basename(path)}.${process.pid}.probe`);
+  try {
+    closeSync(openSync(probe, 'wx'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'the folder does not exist' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (code ?? (err as Error).message);
+    throw new ConfigError(`${flag} ${path}: cannot write a file in ${dirname(path)} (${why})`);
+  }
+  try {
+    unlinkSync(probe);
+  } catch {
+    /* removed already */
+  }
+}
 
 /** True when a file or folder exists at `path`. */
 export function pathExists(path: string): boolean {

@@ -2,6 +2,8 @@
 import { existsSync } from 'node:fs';
 import sharp from 'sharp';
 import { DataError } from '../errors.js';
+import { replacementCharHint } from './image_folder_files.js';
+import { cmykError } from './load_image.js';
 
 export interface DecodedImage {
   /** Planar CHW uint8. */
@@ -24,8 +26,16 @@ export interface DecodeOptions {
 
 /** Decode an image file, converted to `channels` (1 = grayscale, 3 = RGB). */
 export async function decodeImage(path: string, channels: 1 | 3 = 3, o: DecodeOptions = {}): Promise<DecodedImage> {
-  if (!existsSync(path)) throw new DataError(`image not found: ${path}`);
+  if (!existsSync(path)) throw new DataError(`image not found: ${path}${replacementCharHint(path)}`);
   let raw: { data: Buffer; info: { width: number; height: number; channels: number } };
+  // CMYK is refused here as in loadImage (libvips' ICC conversion is not PIL's).
+  let space: string | undefined;
+  try {
+    space = (await sharp(path).metadata()).space;
+  } catch (err) {
+    throw new DataError(`cannot decode image ${path}: ${(err as Error).message}`);
+  }
+  if (space === 'cmyk') throw cmykError(path);
   try {
     let img = sharp(path).removeAlpha();
     img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');

@@ -11,10 +11,10 @@
  * pure-JS JPEG decoders (jpeg-js) round differently — up to 4 levels off on a photo.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { decode as decodeJpegWasm } from '@cwasm/jpeg-turbo';
 import { PNG } from 'pngjs';
 import sharp from 'sharp';
 import { DataError } from '../errors.js';
+import { replacementCharHint } from './image_folder_files.js';
 import type { PlanarImage } from '../data/resample.js';
 
 /** A decoded image: planar CHW uint8 RGB. */
@@ -32,6 +32,17 @@ export interface LoadImageOptions {
 /** PIL raises DecompressionBombError above twice Image.MAX_IMAGE_PIXELS. */
 export const MAX_IMAGE_PIXELS = 2 * 89_478_485;
 
+/**
+ * The WebAssembly JPEG decoder, instantiated on first use: instantiating reserves a wasm memory
+ * (about 10 GB of address space), so importing the library under a `ulimit -v` — or any use that
+ * never decodes a JPEG without sharp — must not pay for it.
+ */
+let jpegWasm: Promise<typeof import('@cwasm/jpeg-turbo')> | undefined;
+function jpegDecoder(): Promise<typeof import('@cwasm/jpeg-turbo')> {
+  jpegWasm ??= import('@cwasm/jpeg-turbo');
+  return jpegWasm;
+}
+
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
 const JPEG_MAGIC = [0xff, 0xd8, 0xff];
 const startsWith = (b: Uint8Array, magic: number[]) => magic.every((v, i) => b[i] === v);
@@ -41,7 +52,7 @@ export async function loadImage(source: string | Uint8Array, o: LoadImageOptions
   let bytes: Uint8Array;
   let name: string;
   if (typeof source === 'string') {
-    if (!existsSync(source)) throw new DataError(`image not found: ${source}`);
+    if (!existsSync(source)) throw new DataError(`image not found: ${source}${replacementCharHint(source)}`);
     if (statSync(source).isDirectory()) throw new DataError(`${source} is a folder, not an image`);
     bytes = readFileSync(source);
     name = source;
@@ -52,8 +63,17 @@ export async function loadImage(source: string | Uint8Array, o: LoadImageOptions
   else throw new DataError(`loadImage: expected a file path or the image's bytes (Uint8Array), got ${source === null ? 'null' : typeof source}`);
   if (bytes.length === 0) throw new DataError(`cannot decode image ${name}: the file is empty`);
   const maxPixels = o.maxPixels ?? MAX_IMAGE_PIXELS;
-  const img = o.decoder === 'js' ? decodeJs(bytes, name, maxPixels) : await decodeSharp(bytes, name, maxPixels);
+  const img = o.decoder === 'js' ? await decodeJs(bytes, name, maxPixels) : await decodeSharp(bytes, name, maxPixels);
   return img;
+}
+
+/**
+ * CMYK images are refused on every decode path (sharp, the WebAssembly JPEG decoder, and
+ * io/image.ts): PIL's naive CMYK→RGB is not reproduced, and libvips' ICC conversion gives other
+ * pixels, so a CMYK file would otherwise be classified on one path and refused on another.
+ */
+export function cmykError(name: string): DataError {
+  return new DataError(`image ${name} is CMYK: convert it to RGB first (PIL's naive CMYK→RGB is not reproduced)`);
 }
 
 function checkSize(w: number, h: number, name: string, maxPixels: number): void {
@@ -100,7 +120,7 @@ async function decodeSharp(bytes: Uint8Array, name: string, maxPixels: number): 
     const img = sharp(bytes, { limitInputPixels: false, failOn: 'error' });
     const meta = await img.metadata();
     checkSize(meta.width ?? 0, meta.height ?? 0, name, maxPixels);
-    if (meta.space === 'cmyk') throw new DataError(`image ${name} is CMYK: convert it to RGB first (PIL's naive CMYK→RGB is not reproduced)`);
+    if (meta.space === 'cmyk') throw cmykError(name);
     const sixteen = meta.depth === 'ushort';
     // Palette images come out expanded; no colour-space conversion (PIL applies no ICC profile).
     // 16-bit samples must be asked for in a 16-bit colour space, or libvips reduces them itself.
@@ -116,12 +136,14 @@ async function decodeSharp(bytes: Uint8Array, name: string, maxPixels: number): 
   }
 }
 
-function decodeJs(bytes: Uint8Array, name: string, maxPixels: number): LoadedImage {
+async function decodeJs(bytes: Uint8Array, name: string, maxPixels: number): Promise<LoadedImage> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   try {
     if (startsWith(bytes, PNG_MAGIC)) {
+      // The size from the IHDR chunk (always first) before pngjs allocates the pixels.
+      const [w, h] = pngSize(bytes, name);
+      checkSize(w, h, name, maxPixels);
       const png = PNG.sync.read(buf, { skipRescale: true });
-      checkSize(png.width, png.height, name, maxPixels);
       // pngjs expands everything (palette, gray, gray+alpha) to 4 samples per pixel; 16-bit samples
       // stay 16-bit with skipRescale. Gray PNGs (colour types 0 and 4) reduce as PIL's mode I.
       const sixteen = png.depth === 16;
@@ -136,9 +158,10 @@ function decodeJs(bytes: Uint8Array, name: string, maxPixels: number): LoadedIma
       return toPlanarRgb(samples, png.width, png.height, 4, sixteen);
     }
     if (startsWith(bytes, JPEG_MAGIC)) {
-      const [w, h] = jpegSize(bytes, name);
+      const [w, h, components] = jpegFrame(bytes, name);
       checkSize(w, h, name, maxPixels);
-      const img = decodeJpegWasm(bytes);
+      if (components === 4) throw cmykError(name);
+      const img = (await jpegDecoder()).decode(bytes);
       return toPlanarRgb(img.data, img.width, img.height, 4, false);
     }
   } catch (err) {
@@ -148,8 +171,16 @@ function decodeJs(bytes: Uint8Array, name: string, maxPixels: number): LoadedIma
   throw new DataError(`cannot decode image ${name}: the decoder without native code reads PNG and JPEG only (use the sharp decoder for other formats)`);
 }
 
-/** Width and height from a JPEG's start-of-frame marker (checked before allocating the pixels). */
-function jpegSize(b: Uint8Array, name: string): [number, number] {
+/** Width and height from a PNG's IHDR chunk (8-byte signature, then length, "IHDR", width, height). */
+function pngSize(b: Uint8Array, name: string): [number, number] {
+  const ihdr = [0x49, 0x48, 0x44, 0x52];
+  if (b.length < 24 || !ihdr.every((v, i) => b[12 + i] === v)) throw new DataError(`cannot decode image ${name}: no PNG header chunk (IHDR) found (truncated or corrupt file)`);
+  const view = new DataView(b.buffer, b.byteOffset, b.length);
+  return [view.getUint32(16), view.getUint32(20)];
+}
+
+/** Width, height and component count from a JPEG's start-of-frame marker (checked before allocating the pixels). */
+function jpegFrame(b: Uint8Array, name: string): [number, number, number] {
   let i = 2;
   while (i + 9 < b.length) {
     if (b[i] !== 0xff) break;
@@ -157,7 +188,7 @@ function jpegSize(b: Uint8Array, name: string): [number, number] {
     const len = (b[i + 2]! << 8) | b[i + 3]!;
     // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
     if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)
-      return [(b[i + 7]! << 8) | b[i + 8]!, (b[i + 5]! << 8) | b[i + 6]!];
+      return [(b[i + 7]! << 8) | b[i + 8]!, (b[i + 5]! << 8) | b[i + 6]!, b[i + 9]!];
     if (marker === 0xda) break;
     i += 2 + len;
   }

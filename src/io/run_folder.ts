@@ -7,8 +7,8 @@
  * Every file-system failure here is a typed error naming the path: a run folder is the user's, and
  * "unexpected error" with a stack says nothing about which folder is wrong or why.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import { CHECKPOINT_FILE, PREV_CHECKPOINT_FILE } from './checkpoint.js';
 import { alive, assertNotLocked, LOCK_FILE, type RunLock } from './run_lock.js';
@@ -58,13 +58,13 @@ function reason(err: unknown): string {
 /** The files whose presence means "a run lives here": any of them makes `--out` refuse the folder. */
 function runFileNames(): string[] {
   const f = runFolderFiles('');
-  return [f.config, f.metrics, f.weights, CHECKPOINT_FILE, PREV_CHECKPOINT_FILE];
+  return [f.config, f.metrics, f.weights, f.emaWeights, f.encoder, CHECKPOINT_FILE, PREV_CHECKPOINT_FILE];
 }
 
 /**
  * Check that `dir` can become a new run folder, without creating anything: it is a folder or does
  * not exist yet, no file stands where a parent folder must be, and it holds no run (run.json,
- * metrics.jsonl, model.safetensors or a checkpoint — a finished run whose checkpoint was deleted and
+ * metrics.jsonl, model.safetensors, model_ema.safetensors, encoder.safetensors or a checkpoint — a finished run whose checkpoint was deleted and
  * a run killed before its first checkpoint count too), and no other job has it locked. `flag` names
  * the option in messages; `holding` is the caller's own lock on `dir`, if it has taken it.
  */
@@ -100,6 +100,34 @@ export function checkNewRunFolder(dir: string, flag = '--out', holding?: RunLock
   if (present.length > 0)
     throw new ConfigError(
       `${flag} ${dir} already holds a training run; continue it with --resume ${dir} or choose another ${flag} (found ${present.join(', ')})`,
+    );
+}
+
+/** `path` with its existing part resolved through symbolic links (the part not created yet appended as is). */
+function realPathSoFar(path: string): string {
+  const missing: string[] = [];
+  for (let p = resolve(path); ; p = dirname(p)) {
+    try {
+      return join(realpathSync(p), ...missing.reverse());
+    } catch {
+      if (dirname(p) === p) return resolve(path);
+      missing.push(basename(p));
+    }
+  }
+}
+
+/**
+ * Refuse a run folder inside (or equal to) an image-folder data set: the run's own files would be
+ * listed as part of the data (`class folder …/run holds no images`), so the finished run could be
+ * neither resumed nor evaluated. Links are followed on both sides. ConfigError naming both paths.
+ */
+export function checkOutsideData(dir: string, data: string, flag = '--out'): void {
+  const out = realPathSoFar(dir);
+  const root = realPathSoFar(data);
+  if (out === root || out.startsWith(root.endsWith(sep) ? root : root + sep))
+    throw new ConfigError(
+      `${flag} ${dir} is inside --data ${data}: the run's files would be read as part of the image folder, and the run could then ` +
+        `neither be resumed nor evaluated; choose a ${flag} folder outside ${data}`,
     );
 }
 

@@ -77,9 +77,18 @@ function isStale(o: LockOwner, path: string): boolean {
 }
 
 function inUse(dir: string, path: string, o: LockOwner | null): ConfigError {
-  const who = o ? describe(o) : 'an owner that could not be read';
-  const remote = o && o.host !== hostname() ? ` If that process is gone, delete ${path}.` : '';
-  return new ConfigError(`run folder ${dir} is in use by another visionmix job (${who}); wait for it to finish or use another folder.${remote}`);
+  if (!o)
+    return new ConfigError(
+      `run folder ${dir} has a lock file ${path} that is not a visionmix lock (unreadable or not a pid/host record). ` +
+        `If no visionmix job is using ${dir}, delete ${path} and try again.`,
+    );
+  // A live pid on this host may still not be ours: after a crash or a reboot the number can be
+  // reused by an unrelated process. That cannot be told for sure here, so say how to check.
+  const hint =
+    o.host !== hostname()
+      ? ` If that job is gone, delete ${path}.`
+      : ` If pid ${o.pid} is not a visionmix job (check with: ps -p ${o.pid} -o pid,args), the lock is stale — its job died and the pid was reused: delete ${path} and try again.`;
+  return new ConfigError(`run folder ${dir} is in use by another visionmix job (${describe(o)}); wait for it to finish or use another folder.${hint}`);
 }
 
 /**
@@ -149,7 +158,7 @@ export function lockRunFolder(dir: string, job: string): RunLock {
       }
       unlinkSync(aside);
     }
-    throw inUse(dir, path, null);
+    throw new ConfigError(`run folder ${dir}: could not take its lock ${path} (other jobs were taking it at the same moment); try again`);
   } finally {
     try {
       unlinkSync(tmp);

@@ -11,6 +11,7 @@ import { SafetensorsError } from '../errors.js';
 import { faultPauseWrite } from './fault.js';
 import type { DType, Tensor } from '../tensor.js';
 import {
+  checksumPreimage,
   DECODED_DTYPE,
   decodeTensor,
   layoutSafetensors,
@@ -31,12 +32,20 @@ export {
 } from './safetensors_format.js';
 
 /**
- * `__metadata__` key under which our writer records the SHA-256 (hex) of the data area — every
- * tensor's bytes in file order — and our reader verifies it: flipped bits on disk otherwise load
- * silently and show up much later as NaN losses or 10% accuracy. Files written by other tools lack
- * the key; then there is nothing to verify.
+ * `__metadata__` key under which our writer records the SHA-256 (hex) of the whole file but the
+ * value itself: the parsed header (tensor names, dtypes, shapes, offsets and the other metadata
+ * entries; see `checksumPreimage`) followed by the data area. Our reader verifies it: flipped bits on
+ * disk otherwise load silently and show up much later as NaN losses or 10% accuracy, and an edited
+ * metadata entry (a checkpoint's step, RNG state or sampler position) would resume a different run.
+ * Files written by other tools lack the key; then there is nothing to verify.
  */
-export const CHECKSUM_KEY = 'visionmix_sha256';
+export const CHECKSUM_KEY = 'visionmix_sha256_file';
+
+/**
+ * The key of older visionmix files: the SHA-256 of the data area only (metadata not covered). Still
+ * verified when a file has it and lacks `CHECKSUM_KEY`; never written any more.
+ */
+export const DATA_CHECKSUM_KEY = 'visionmix_sha256';
 
 /** Node caps a single read/write at 2 GiB - 1; stay well below it. */
 const IO_CHUNK = 1 << 30;
@@ -52,7 +61,14 @@ export interface TensorInfo {
 function fsError(action: string, path: string, err: unknown): SafetensorsError {
   const e = err as NodeJS.ErrnoException;
   const reason =
-    e?.code === 'ENOENT' ? 'no such file or directory' : e?.code ? `${e.code}: ${e.message}` : String(err);
+    e?.code === 'ENOENT'
+      ? 'no such file or directory'
+      : e?.code
+        ? // Node's messages mostly start with the code already ("ENOSPC: no space left on device, write").
+          e.message.startsWith(e.code)
+          ? e.message
+          : `${e.code}: ${e.message}`
+        : String(err);
   const wrapped = new SafetensorsError(`safetensors file '${path}': cannot ${action}: ${reason}`, path);
   wrapped.cause = err;
   return wrapped;
@@ -145,9 +161,22 @@ export class SafetensorsFile {
     return decodeTensor(e, await this.readBytes(key, e), this.path, key);
   }
 
-  /** The SHA-256 our writer recorded, or undefined for files from other tools. */
+  /** The SHA-256 our writer recorded (of the whole file, or of the data area in older files), or undefined for files from other tools. */
   get checksum(): string | undefined {
-    return this.metadata[CHECKSUM_KEY];
+    return this.metadata[CHECKSUM_KEY] ?? this.metadata[DATA_CHECKSUM_KEY];
+  }
+
+  /** True when the recorded checksum covers the metadata too (files of this version), not only the tensor data. */
+  get checksumCoversMetadata(): boolean {
+    return this.metadata[CHECKSUM_KEY] !== undefined;
+  }
+
+  /** A hash primed with what the checksum covers before the data area (nothing for older files), or null without a checksum. */
+  private startHash() {
+    if (this.checksum === undefined) return null;
+    const hash = createHash('sha256');
+    if (this.checksumCoversMetadata) hash.update(checksumPreimage(this.entries, this.metadata, [CHECKSUM_KEY, DATA_CHECKSUM_KEY]));
+    return hash;
   }
 
   /**
@@ -156,7 +185,7 @@ export class SafetensorsFile {
    */
   async readAll(): Promise<Map<string, Tensor>> {
     const out = new Map<string, Tensor>();
-    const hash = this.checksum === undefined ? null : createHash('sha256');
+    const hash = this.startHash();
     for (const [key, e] of this.entries) {
       const bytes = await this.readBytes(key, e);
       hash?.update(bytes);
@@ -166,10 +195,10 @@ export class SafetensorsFile {
     return out;
   }
 
-  /** Check the recorded checksum against the data on disk (reads the whole data area); no-op without one. */
+  /** Check the recorded checksum against the file on disk (reads the whole data area); no-op without one. */
   async verify(): Promise<void> {
-    if (this.checksum === undefined) return;
-    const hash = createHash('sha256');
+    const hash = this.startHash();
+    if (!hash) return;
     for (const [key, e] of this.entries) hash.update(await this.readBytes(key, e));
     this.checkDigest(hash.digest('hex'));
   }
@@ -177,7 +206,7 @@ export class SafetensorsFile {
   private checkDigest(actual: string): void {
     if (actual !== this.checksum)
       throw new SafetensorsError(
-        `safetensors file '${this.path}': checksum mismatch — the tensor data on disk is not what was written ` +
+        `safetensors file '${this.path}': checksum mismatch — the ${this.checksumCoversMetadata ? 'header or tensor data' : 'tensor data'} on disk is not what was written ` +
           `(recorded sha256 ${this.checksum?.slice(0, 16)}…, computed ${actual.slice(0, 16)}…); the file is corrupt`,
         this.path,
       );
@@ -250,8 +279,8 @@ export async function readSafetensors(path: string): Promise<Map<string, Tensor>
  * within one filesystem), which is fsynced before being renamed over `path`, and the directory is
  * fsynced afterwards so the rename itself survives a power cut. Readers thus see the old file or the
  * complete new one. A hard crash mid-write can leave a stray `.<name>.*.tmp` beside the target, but
- * never a partial target. The SHA-256 of the tensor data is recorded in `__metadata__` under
- * `CHECKSUM_KEY` (replacing any value the caller passed under that key).
+ * never a partial target. The SHA-256 of the header and the tensor data is recorded in
+ * `__metadata__` under `CHECKSUM_KEY` (replacing any checksum the caller passed).
  */
 export async function writeSafetensors(
   path: string,
@@ -259,10 +288,16 @@ export async function writeSafetensors(
   metadata?: Record<string, string>,
 ): Promise<void> {
   // Validate and lay out before touching the disk, so bad input cannot leave a temp file behind.
-  // Laying out only plans (no copies): once to hash the data, once more with the hash in the header.
-  const hash = createHash('sha256');
-  for (const c of layoutSafetensors(tensors, metadata, path).chunks) hash.update(c);
-  const { header, chunks } = layoutSafetensors(tensors, { ...metadata, [CHECKSUM_KEY]: hash.digest('hex') }, path);
+  // Laying out only plans (no copies): once to hash the header as a reader will parse it and the
+  // data, once more with the hash in the header.
+  const rest = { ...metadata };
+  delete rest[CHECKSUM_KEY];
+  delete rest[DATA_CHECKSUM_KEY];
+  const plan = layoutSafetensors(tensors, rest, path);
+  const parsed = parseSafetensorsHeader(plan.header, plan.byteLength, path);
+  const hash = createHash('sha256').update(checksumPreimage(parsed.entries, parsed.metadata, []));
+  for (const c of plan.chunks) hash.update(c);
+  const { header, chunks } = layoutSafetensors(tensors, { ...rest, [CHECKSUM_KEY]: hash.digest('hex') }, path);
   const dir = dirname(resolve(path));
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 

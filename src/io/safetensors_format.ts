@@ -465,3 +465,20 @@ export function parseSafetensors(bytes: Uint8Array, file: string = IN_MEMORY): {
     tensors.set(key, decodeTensor(e, bytes.subarray(header.dataStart + e.begin, header.dataStart + e.end), file, key));
   return { tensors, metadata: header.metadata };
 }
+
+/**
+ * What our writer's file checksum covers besides the data area: the header as parsed (every
+ * tensor's name, dtype, shape and offsets, in file order, and every metadata entry but the checksum
+ * values themselves, sorted), as canonical JSON. Hashed in front of the data bytes, it makes an edit
+ * anywhere in the file — a tensor's bytes, its shape, or a checkpoint's `"step":93` in the metadata —
+ * a checksum mismatch. Built from the parsed header, not the header bytes, so the padding and the
+ * checksum's own value do not enter it.
+ */
+export function checksumPreimage(entries: ReadonlyMap<string, SafetensorsEntry>, metadata: Readonly<Record<string, string>>, exclude: readonly string[]): Uint8Array {
+  const meta = Object.keys(metadata)
+    .filter((k) => !exclude.includes(k))
+    .sort()
+    .map((k) => [k, metadata[k]!]);
+  const tensors = [...entries].map(([k, e]) => [k, e.dtype, e.shape, e.begin, e.end]);
+  return new TextEncoder().encode(JSON.stringify({ tensors, metadata: meta }) + '\n');
+}

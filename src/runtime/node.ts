@@ -3,6 +3,8 @@
  * completes it with a weights reader from io/ (runtime/ does not read files) and hands it to its
  * engine.
  */
+// First: sets ORT_DISABLE_TELEMETRY before onnxruntime-node loads.
+import './node_env.js';
 import { totalmem } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { defaultThreads, runtimeVersions } from './node_machine.js';

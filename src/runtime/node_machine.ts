@@ -4,6 +4,8 @@
  * in `runtime/`: tasks ask here instead of importing them, and a browser entry can bring its own
  * answers (e.g. `navigator.hardwareConcurrency`) without touching the tasks.
  */
+// First: sets ORT_DISABLE_TELEMETRY before onnxruntime-node loads.
+import './node_env.js';
 import { availableParallelism, arch, cpus, loadavg, platform } from 'node:os';
 import { env as ortNodeEnv } from 'onnxruntime-node';
 

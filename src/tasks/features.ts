@@ -22,6 +22,8 @@ export interface FeaturesOptions {
   model: string;
   /** Weights: a file or hf:org/repo; or `pretrained: true` for the tag's hub weights. */
   weights?: string;
+  /** Load only the backbone of `weights` (a run folder's weights: its classifier is for its own classes). */
+  backboneOnly?: boolean;
   pretrained?: boolean;
   images: readonly string[];
   /** Stage maps to keep (indices), or undefined for the pooled embedding. */
@@ -99,7 +101,7 @@ export async function extractFeatures(engine: Engine, o: FeaturesOptions): Promi
   let model: VisionModel;
   try {
     model = engine.createModel(o.model, o.pretrained ? { pretrained: true } : {});
-    if (o.weights) await model.loadWeights(o.weights);
+    if (o.weights) await model.loadWeights(o.weights, o.backboneOnly ? { backboneOnly: true } : {});
     await model.ready();
   } catch (err) {
     await loader.close();

@@ -1,6 +1,6 @@
 /** Where fine-tuning starts: the weights behind `--weights` / `--pretrained`, and the data's class count. */
 import { ConfigError, DataError } from '../errors.js';
-import { pathExists } from '../io/files.js';
+import { isFolder, pathExists } from '../io/files.js';
 import { runFolderFiles } from '../io/run_folder.js';
 import { isWeightsUrl } from '../io/url_cache.js';
 import '../models/index.js'; // every family registered: a name's default tag is looked up
@@ -35,6 +35,7 @@ export function resolveInitWeights(model: string, o: { weights?: string; pretrai
     if (pathExists(files.weights)) return files.weights;
     throw new DataError(`--weights ${w} is a run folder without final weights (model.safetensors): finish or resume that run first`);
   }
+  if (isFolder(w)) throw new DataError(`--weights ${w} is a folder but not a run folder (no run.json): give a weights file, hf:org/repo or a training run's folder`);
   return w;
 }
 

@@ -85,6 +85,13 @@ class LoaderBatches implements TrainBatches {
   }
 
   restore(s: SamplerState): void {
+    // Only after --accept-data-change: the train split shrank below the saved position, so the
+    // epoch in progress has no samples left; the run goes on with the next one.
+    if (s.position > this.count) {
+      this.onSkipped?.(`the train split now has ${this.count} images, fewer than the ${s.position} already used in epoch ${s.epoch + 1}; continuing with epoch ${s.epoch + 2}`);
+      this.loader.restore({ epoch: s.epoch + 1, position: 0 });
+      return;
+    }
     this.loader.restore(s);
   }
 
@@ -148,7 +155,11 @@ export function openFolderData(
             epochs: 1,
           });
           try {
-            for await (const b of evalLoader.epochBatches()) if (b.labels.length) yield { x: b.x, labels: b.labels };
+            for await (const b of evalLoader.epochBatches()) {
+              // --on-bad-image skip: every image left out is named, in val as in train.
+              for (const s of b.skipped) o.onWarning?.(`skipped unreadable image ${s.path}: ${s.error}`);
+              if (b.labels.length) yield { x: b.x, labels: b.labels };
+            }
           } finally {
             await evalLoader.close();
           }

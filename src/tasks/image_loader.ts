@@ -181,7 +181,7 @@ export class ImageLoader {
         transform: this.o.transform,
         decoder: this.o.decoder,
       };
-      const result = this.pool.run<LoadBatchResult>(task, `epoch ${epoch} batch ${batch} (${task.paths[0]} …)`).then(
+      const result = this.pool.run<LoadBatchResult>(task, `${this.o.transform.kind === 'eval' ? 'evaluation' : `epoch ${epoch + 1}`} batch ${batch + 1} (${task.paths[0]} …)`).then(
         (value) => ({ ok: true as const, value }),
         (error: Error) => ({ ok: false as const, error }),
       );
@@ -190,11 +190,14 @@ export class ImageLoader {
   }
 
   private assemble(p: Pending, r: LoadBatchResult, waitMs: number): LoaderBatch {
+    // Counted from 1, as the progress lines and metrics.jsonl count epochs; an eval loader's own
+    // epoch means nothing to the user.
+    const where = this.o.transform.kind === 'eval' ? `evaluation batch ${p.batch + 1}` : `epoch ${p.epoch + 1} batch ${p.batch + 1}`;
     if (r.failed.length && (this.o.onError ?? 'stop') === 'stop') {
       const f = r.failed[0]!;
       throw new DataError(
-        `${f.error} (image ${f.path}, epoch ${p.epoch} batch ${p.batch}${r.failed.length > 1 ? `, and ${r.failed.length - 1} more in this batch` : ''}); ` +
-          "pass onError 'skip' to leave unreadable images out",
+        `${f.error} (image ${f.path}, ${where}${r.failed.length > 1 ? `, and ${r.failed.length - 1} more in this batch` : ''}); ` +
+          "to leave unreadable images out, pass --on-bad-image skip (library: onError 'skip')",
       );
     }
     this.skippedCount += r.failed.length;
@@ -202,7 +205,7 @@ export class ImageLoader {
     const n = r.ok.length;
     // An evaluation pass reports a batch of nothing but unreadable images and goes on; a training
     // batch of none cannot be stepped on.
-    if (n === 0 && this.o.transform.kind === 'train') throw new DataError(`image loader: no image of epoch ${p.epoch} batch ${p.batch} could be read (first: ${r.failed[0]?.path}: ${r.failed[0]?.error})`);
+    if (n === 0 && this.o.transform.kind === 'train') throw new DataError(`image loader: no image of ${where} could be read (first: ${r.failed[0]?.path}: ${r.failed[0]?.error})`);
     const indices = Int32Array.from(r.ok, (pos) => p.indices[pos]!);
     const labels = Int32Array.from(indices, (i) => this.o.samples[i]!.label);
     // A view of the moved buffer: the images that loaded are at its front.
@@ -219,7 +222,7 @@ export class ImageLoader {
       transformMs: r.transformMs,
     };
     if (this.o.mixup) {
-      if (n % 2 !== 0) throw new DataError(`image loader: epoch ${p.epoch} batch ${p.batch} has an odd number of readable images (${n}); Mixup needs pairs`);
+      if (n % 2 !== 0) throw new DataError(`image loader: ${where} has an odd number of readable images (${n}); Mixup needs pairs`);
       const rng = new Rng(streamSeed(this.o.seed, p.epoch, p.batch, BATCH_STREAM));
       batch.targets = this.o.mixup.apply(x, labels, rng).targets;
     }

@@ -1,6 +1,6 @@
 /**
  * The training job: data set + model + trainer + checkpoints + report, from options to a run folder:
- *   DIR/metrics.jsonl          one record per step ({step, loss, …}) and per epoch ({epoch, test_acc, …})
+ *   DIR/metrics.jsonl          a header {run_id}, then one record per step ({step, loss, …}) and per epoch ({epoch, test_acc, …})
  *   DIR/checkpoint.safetensors the last good checkpoint (resume with `visionmix train --resume DIR`)
  *   DIR/model.safetensors      final weights, timm key names (loadable with `loadWeights`)
  *   DIR/curves.svg             loss and accuracy curves
@@ -10,7 +10,8 @@
  *
  * Nothing a user owns is overwritten or mixed: a folder that holds a run is refused as `--out`, a
  * job locks its folder before writing anything, and `--resume` checks that the checkpoint belongs to
- * the run described by the folder's run.json.
+ * the run described by the folder's run.json and metrics.jsonl, and that an image folder still holds
+ * the files the run started with.
  */
 import { trainingCurves } from '../analysis/svg.js';
 import { ConfigError, DataError } from '../errors.js';
@@ -20,7 +21,7 @@ import { BUNDLED_FASHION_MNIST_DIR, DEFAULT_FASHION_MNIST_DIR, loadFashionMnist 
 import { appendJsonLine, pathExists, writeTextFile } from '../io/files.js';
 import { hostMemoryBytes } from '../io/host.js';
 import { MetricsLog } from '../io/metrics_log.js';
-import { checkNewRunFolder, createRunFolder, readRunConfig, removeStaleTempFiles, runFolderFiles, writeRunConfig } from '../io/run_folder.js';
+import { checkNewRunFolder, checkOutsideData, createRunFolder, readRunConfig, removeStaleTempFiles, runFolderFiles, writeRunConfig } from '../io/run_folder.js';
 import { lockRunFolder, type RunLock } from '../io/run_lock.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { TokenLabelMaps } from '../train/token_labels.js';
@@ -41,7 +42,7 @@ import type { EvalData, TrainBatches } from '../train/batches.js';
 import { backboneKeys } from '../train/trainer.js';
 import { IMAGENET_TRAIN_IMAGES, recipePreset, scaleRecipeToRun } from '../train/recipes.js';
 import { BASIC_AUGMENT, IMAGENET_MEAN, IMAGENET_STD, openFolderData, type FolderDataConfig } from './folder_data.js';
-import { openImageFolder } from './image_folder.js';
+import { dataFileChanges, openImageFolder, summariseDataFiles, type DataFiles } from './image_folder.js';
 
 export interface RunConfig {
   model: ModelSpec;
@@ -62,6 +63,12 @@ export interface RunConfig {
   folder?: FolderDataConfig;
   /** Fine-tuning: the weights the run started from (the classifier is replaced for its classes); `weightsKey`: the state dict of a PyTorch checkpoint. */
   init?: { weights: string; weightsKey?: string };
+  /**
+   * Image-folder data: the files of each split and class when the run started (count, bytes, digest
+   * of names and sizes). Resume compares the folder against it and refuses a changed one (absent in
+   * older run.json).
+   */
+  dataFiles?: DataFiles;
 }
 
 export interface TrainJobOptions {
@@ -105,11 +112,16 @@ export interface ResumeOptions {
   /** Train to this many epochs in all (more than the run had: extends its cosine schedule from here on). */
   epochs?: number;
   threads?: number;
+  /** Continue although the image folder's files changed since the run started (`--accept-data-change`). */
+  acceptDataChange?: boolean;
 }
 
 export interface TrainResult {
   dir: string;
+  /** The last evaluation of this session; null when it evaluated nothing (no test set, or a resume that only wrote the final model). */
   final: EvalResult | null;
+  /** Whether the run has test (val) data at all. */
+  hasTestSet: boolean;
   model: VisionModel;
   steps: number;
 }
@@ -190,21 +202,41 @@ export function runModelOverrides(rc: RunConfig, numClasses: number, channels: n
  * seed. Not the epoch count (`--resume --epochs` may extend it) nor the thread count.
  */
 export function runFingerprint(rc: RunConfig): string {
+  return fnv1a64(canonicalJson(fingerprintParts(rc)));
+}
+
+/** What the fingerprint covers, by name (`model`, `data`, `train.lr`, …), to say which part differs. */
+function fingerprintParts(rc: RunConfig): Record<string, unknown> {
   const { epochs: _epochs, ...train } = rc.train;
   const { workers: _workers, ...folder } = rc.folder ?? ({} as Partial<FolderDataConfig>);
-  return fnv1a64(
-    canonicalJson({
-      model: rc.model,
-      modelOverrides: rc.modelOverrides,
-      data: rc.data,
-      train,
-      ...(rc.fcmae ? { fcmae: rc.fcmae } : {}),
-      ...(rc.task ? { task: rc.task } : {}),
-      ...(rc.tokenLabels ? { tokenLabels: rc.tokenLabels } : {}),
-      ...(rc.folder ? { folder } : {}),
-      ...(rc.init ? { init: rc.init } : {}),
-    }),
-  );
+  return {
+    model: rc.model,
+    modelOverrides: rc.modelOverrides,
+    data: rc.data,
+    train,
+    ...(rc.fcmae ? { fcmae: rc.fcmae } : {}),
+    ...(rc.task ? { task: rc.task } : {}),
+    ...(rc.tokenLabels ? { tokenLabels: rc.tokenLabels } : {}),
+    ...(rc.folder ? { folder } : {}),
+    ...(rc.init ? { init: rc.init } : {}),
+  };
+}
+
+/** The settings that differ between two run configs (`train.lr`, `model`, …), for messages. */
+function differingSettings(a: RunConfig, b: RunConfig): string[] {
+  const pa = fingerprintParts(a);
+  const pb = fingerprintParts(b);
+  const out: string[] = [];
+  for (const key of [...new Set([...Object.keys(pa), ...Object.keys(pb)])].sort()) {
+    const [va, vb] = [pa[key], pb[key]];
+    if (canonicalJson(va) === canonicalJson(vb)) continue;
+    // One level down for the objects with many settings (train, folder), so the message names the field.
+    if (isObject(va) && isObject(vb)) {
+      for (const k of [...new Set([...Object.keys(va), ...Object.keys(vb)])].sort())
+        if (canonicalJson(va[k]) !== canonicalJson(vb[k])) out.push(`${key}.${k}`);
+    } else out.push(key);
+  }
+  return out;
 }
 
 function runIdentity(rc: RunConfig): RunIdentity {
@@ -280,7 +312,31 @@ function buildModel(engine: Engine, rc: RunConfig, data: RunData): RunModel {
   return { model: engine.createModel(rc.model, { ...runModelOverrides(rc, data.numClasses, data.channels), seed }) };
 }
 
-/** The run's task on its model; FCMAE runs write reconstructions into the run folder after each epoch. */
+/**
+ * The data sets the classifier's classes and the input channels: a `--config` that says otherwise
+ * (num_classes 5 on a 10-class folder, in_chans 1 on RGB images) is refused rather than silently
+ * replaced (run.json would then record the user's value, not the one used).
+ */
+function checkModelFitsData(rc: RunConfig, data: RunData): void {
+  const given = (snake: string, camel: string): unknown => {
+    for (const src of [isObject(rc.model) ? rc.model : {}, rc.modelOverrides] as Record<string, unknown>[])
+      for (const k of [snake, camel]) if (src[k] !== undefined) return src[k];
+    return undefined;
+  };
+  const classes = given('num_classes', 'numClasses');
+  if (runTask(rc) !== 'fcmae' && classes !== undefined && classes !== data.numClasses)
+    throw new ConfigError(
+      `--config num_classes ${JSON.stringify(classes)} conflicts with --data ${rc.data}, which has ${data.numClasses} classes; ` +
+        "drop num_classes from --config (the data's classes set it)",
+    );
+  const chans = given('in_chans', 'inChans');
+  if (chans !== undefined && chans !== data.channels)
+    throw new ConfigError(
+      `--config in_chans ${JSON.stringify(chans)} conflicts with --data ${rc.data}, whose images are read with ${data.channels} channel${data.channels === 1 ? '' : 's'}; ` +
+        "drop in_chans from --config (the data's channels set it)",
+    );
+}
+
 /** The `token_labels` tensor of a label-map file, checked against the training set. */
 async function readTokenLabels(path: string, trainCount: number, numClasses: number): Promise<TokenLabelMaps> {
   if (!pathExists(path)) throw new DataError(`--token-labels ${path} does not exist`);
@@ -289,6 +345,7 @@ async function readTokenLabels(path: string, trainCount: number, numClasses: num
   return TokenLabelMaps.from(t, path, trainCount, numClasses);
 }
 
+/** The run's task on its model; FCMAE runs write reconstructions into the run folder after each epoch. */
 function withTask(rm: RunModel, rc: RunConfig, dir: string, data: RunData): RunModel {
   const { mean, std } = data.test as { mean?: readonly number[]; std?: readonly number[] } | null ?? {};
   const task = trainingTask(runTask(rc), {
@@ -338,9 +395,9 @@ async function runWith(
   }
   if (resumeFrom) {
     trainer.restore(resumeFrom);
-    log.open(resumeFrom.meta.metricsCount);
+    log.open(identity.id, resumeFrom.meta.metricsCount);
   } else {
-    log.open();
+    log.open(identity.id);
   }
   // Compiles go to their own log (their timings differ between runs, and a resumed process compiles
   // again): the evidence that multi-scale training compiles each side's step once.
@@ -367,7 +424,7 @@ async function runWith(
       if (run.fcmae) await writeSafetensors(files.encoder, run.fcmae.encoderStateDict(), { visionmix_model: JSON.stringify(rc.model) });
     }
     writeTextFile(files.curves, trainingCurves(MetricsLog.read(log.path), { title: `${model.name} on ${rc.data}` }));
-    return { dir, final, model, steps: trainer.step.stepCount };
+    return { dir, final, hasTestSet: data.test !== null, model, steps: trainer.step.stepCount };
   } finally {
     await trainer.release();
   }
@@ -425,13 +482,22 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
   } else {
     if (!pathExists(rc.data))
       throw new ConfigError(`--data '${rc.data}' is not a known data set (fashion-mnist, fashion-mnist:PATH, fashion-mnist:bundled) nor an existing image folder`);
+    checkOutsideData(o.out, rc.data);
     if (runTask(rc) === 'fcmae') throw new ConfigError(`--data ${rc.data}: FCMAE pretraining reads Fashion-MNIST (fashion-mnist, fashion-mnist:PATH or fashion-mnist:bundled) for now`);
     if (rc.train.multiScale) throw new ConfigError(`--multi-scale works with Fashion-MNIST data; an image folder (${rc.data}) is read at one --size`);
-    rc.folder = { ...defaultFolderOptions(), ...o.folder, classes: [...openImageFolder(rc.data, { split: o.folder?.split, valFraction: o.folder?.valFraction, seed: rc.train.seed }).classes] };
+    const dataset = openImageFolder(rc.data, { split: o.folder?.split, valFraction: o.folder?.valFraction, seed: rc.train.seed });
+    // One class is no classification: every prediction would be "right" (100% accuracy, nothing learnt).
+    if (dataset.classes.length < 2)
+      throw new DataError(
+        `--data ${rc.data} has ${dataset.classes.length} class folder (${dataset.classes.join(', ')}); a classifier needs at least 2 classes, one sub-folder each`,
+      );
+    rc.folder = { ...defaultFolderOptions(), ...o.folder, classes: [...dataset.classes] };
+    rc.dataFiles = summariseDataFiles(rc.data, dataset);
   }
   const data = await loadRunData(rc, hooks.onWarning);
   try {
     if (o.scaleRecipe) scaleToRun(rc, o.scaleRecipe, data.train.count, hooks.onWarning);
+    checkModelFitsData(rc, data);
     const built = buildModel(engine, rc, data);
     const model = built.model;
     validateConfig(rc.train, data.train.count);
@@ -482,6 +548,28 @@ export function defaultFolderOptions(): Omit<FolderDataConfig, 'classes'> {
 }
 
 /**
+ * Resume: compare an image-folder run's data with the files it started with. A changed folder
+ * (files added, removed, renamed or resized) changes the steps per epoch, the lr schedule and every
+ * batch, so it is a DataError naming the changes — unless `accept`, when it is a warning and the new
+ * listing is returned to be recorded. Returns null when there is nothing to record.
+ */
+function checkDataFiles(rc: RunConfig, accept: boolean, onWarning?: (m: string) => void): DataFiles | null {
+  if (!rc.folder || !rc.dataFiles) return null;
+  const dataset = openImageFolder(rc.data, { split: rc.folder.split, valFraction: rc.folder.valFraction, seed: rc.train.seed });
+  const now = summariseDataFiles(rc.data, dataset);
+  const changes = dataFileChanges(rc.dataFiles, now);
+  if (changes.length === 0) return null;
+  const what = `--data ${rc.data} changed since the run started (${changes.join('; ')})`;
+  if (!accept)
+    throw new DataError(
+      `${what}: resuming on other files would change the steps per epoch, the learning-rate schedule and the batches. ` +
+        'Restore the folder, or pass --accept-data-change to continue on the files as they are now.',
+    );
+  onWarning?.(`${what}; continuing on the files as they are now (--accept-data-change)`);
+  return now;
+}
+
+/**
  * Continue the run in `dir` from its checkpoint. Only `options` may differ from the run's own
  * settings; the checkpoint must belong to the run that the folder's run.json describes.
  */
@@ -507,13 +595,31 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
       const ckptId = loaded.identity?.id ?? fromCheckpoint.runId;
       const sameId = ckptId === undefined || rc.runId === undefined || ckptId === rc.runId;
       const ckptPrint = loaded.identity?.fingerprint ?? runFingerprint(fromCheckpoint);
-      if (!sameId || ckptPrint !== runFingerprint(rc))
+      if (!sameId)
         throw new DataError(
           `checkpoint ${loaded.path} belongs to another run (${describeRun(fromCheckpoint, ckptId)}) than ` +
             `${runFolderFiles(dir).config} (${describeRun(rc, rc.runId)}); resuming would mix the two runs' metrics. ` +
             `Resume the folder the checkpoint came from, or move the checkpoint away and start a new run.`,
         );
+      if (ckptPrint !== runFingerprint(rc)) {
+        // Same run, other settings: run.json was edited (or the checkpoint's config differs) — say what.
+        const changed = differingSettings(fromCheckpoint, rc);
+        throw new DataError(
+          `${runFolderFiles(dir).config} does not match the settings run ${rc.runId ?? '(no id)'} was checkpointed with ` +
+            `(${changed.length ? `different: ${changed.join(', ')}` : 'its settings differ'}); was run.json edited? ` +
+            `A run resumes with its own settings (only --epochs and --threads may change): restore run.json, or start a new run with the new settings.`,
+        );
+      }
     }
+    // The metrics already in the folder must be this checkpoint's run's too (run.json may be gone,
+    // and with it the check above): otherwise two histories would be merged into one log.
+    const ckptRunId = loaded.identity?.id ?? fromCheckpoint.runId;
+    const logRunId = MetricsLog.runId(runFolderFiles(dir).metrics);
+    if (logRunId !== null && ckptRunId !== undefined && logRunId !== ckptRunId)
+      throw new DataError(
+        `checkpoint ${loaded.path} belongs to run ${ckptRunId}, but ${runFolderFiles(dir).metrics} holds the metrics of run ${logRunId}; ` +
+          `resuming would merge the two runs' histories. Resume the folder the checkpoint came from, or move the checkpoint away and start a new run.`,
+      );
     if (loaded.fallback) {
       hooks.onWarning?.(`${loaded.fallback.reason}; resuming from the previous checkpoint ${loaded.path} (step ${loaded.ckpt.train.step}) instead`);
       restoreLatestFromPrevious(dir);
@@ -530,7 +636,9 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
         `${dir} has already finished: ${done}/${rc.train.epochs} epochs, model.safetensors written. To train it longer, give --epochs N with N > ${done}.`,
       );
     rc = { ...rc, train: { ...rc.train, epochs }, threads: threads ?? capThreads(rc.threads, hooks.onWarning, `run.json's threads ${rc.threads}`) };
-    if (fileConfig === null || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads) writeRunConfig(dir, rc);
+    const dataFiles = checkDataFiles(rc, options.acceptDataChange === true, hooks.onWarning);
+    if (dataFiles) rc = { ...rc, dataFiles };
+    if (fileConfig === null || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads || dataFiles) writeRunConfig(dir, rc);
     const data = await loadRunData(rc, hooks.onWarning);
     try {
       return await runWith(engine, rc, dir, data, withTask(buildModel(engine, rc, data), rc, dir, data), loaded.ckpt, hooks);

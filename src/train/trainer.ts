@@ -411,6 +411,9 @@ export class Trainer<T = ClassTargets> {
         elapsed_s: this.elapsed,
       };
       if (this.testData) {
+        // The epoch's training is saved before it is evaluated: a bad val image or a crash during
+        // evaluation then costs the evaluation only (resume from here evaluates, then goes on).
+        if (this.lastCheckpointStep !== this.step.stepCount) await this.save(onEvent);
         this.step.syncToModel(false);
         last = await evaluateObjective(this.model, this.testData, c.inputSize, c.evalBatchSize, this.task.evaluation(this.epoch + 1), (done, total) =>
           onEvent?.({ type: 'eval', epoch: this.epoch, done, total }),

@@ -5,12 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import sharp from 'sharp';
 import { DataError } from '../../src/index.js';
+import { decodeImage } from '../../src/io/image.js';
 import { loadImage, type LoadImageOptions } from '../../src/io/load_image.js';
 
 const DECODERS = ['sharp', 'js'] as const;
@@ -100,4 +103,41 @@ test('the decoder without native code reads PNG and JPEG only; others are DataEr
   const webp = await sharp(Buffer.alloc(4 * 4 * 3, 5), { raw: { width: 4, height: 4, channels: 3 } }).webp().toBuffer();
   assert.equal((await loadImage(new Uint8Array(webp), { decoder: 'sharp' })).width, 4);
   await assert.rejects(loadImage(new Uint8Array(webp), { decoder: 'js' }), (e: unknown) => e instanceof DataError && /PNG and JPEG only/.test(e.message));
+});
+
+test('20.12: a CMYK JPEG is refused the same way on every decode path (sharp, WebAssembly, the grayscale path of Fashion-MNIST runs)', async () => {
+  const px = Buffer.alloc(8 * 8 * 3, 120);
+  const path = join(dir, 'cmyk.jpg');
+  writeFileSync(path, await sharp(px, { raw: { width: 8, height: 8, channels: 3 } }).toColourspace('cmyk').jpeg().toBuffer());
+  assert.equal((await sharp(path).metadata()).space, 'cmyk');
+  const refused = (e: unknown) => e instanceof DataError && e.message === `image ${path} is CMYK: convert it to RGB first (PIL's naive CMYK→RGB is not reproduced)`;
+  for (const decoder of DECODERS) await assert.rejects(loadImage(path, { decoder }), refused, decoder);
+  await assert.rejects(decodeImage(path, 1, { resizeTo: 28 }), refused, 'io/image.ts');
+});
+
+test('20.12: the JS PNG decoder checks the pixel limit from the header before decoding', async () => {
+  // A 12×12 PNG whose image data is cut off: the size check must answer before pngjs reads the data.
+  const good = PNG.sync.write(Object.assign(new PNG({ width: 12, height: 12 }), { data: Buffer.alloc(12 * 12 * 4, 7) }));
+  const path = join(dir, 'cut.png');
+  writeFileSync(path, good.subarray(0, 40));
+  await assert.rejects(loadImage(path, { decoder: 'js', maxPixels: 100 }), (e: unknown) => e instanceof DataError && /is 12×12 = 144 pixels, more than the limit of 100/.test(e.message));
+  // A header claiming 100000 × 100000 pixels is refused by the default limit, without allocating 40 GB.
+  const huge = Buffer.from(good);
+  huge.writeUInt32BE(100_000, 16);
+  huge.writeUInt32BE(100_000, 20);
+  writeFileSync(path, huge);
+  await assert.rejects(loadImage(path, { decoder: 'js' }), (e: unknown) => e instanceof DataError && /100000×100000 = 10000000000 pixels, more than the limit/.test(e.message));
+});
+
+test('20.12: the WebAssembly JPEG decoder is instantiated on first use: the library imports and runs a model under ulimit -v 6 GB', () => {
+  const entry = fileURLToPath(new URL('../../src/index.js', import.meta.url));
+  const script =
+    `const m = await import(${JSON.stringify(entry)});` +
+    `const model = m.createModel({ family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], num_classes: 2 });` +
+    `const out = await model.run(m.Tensor.from(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]));` +
+    `const img = await m.loadImage(${JSON.stringify(png('small.png', 1, 1, 2, 8, [1, 2, 3]))}, { decoder: 'js' });` +
+    `console.log(out.logits.shape.join('x'), img.width);`;
+  const r = spawnSync('bash', ['-c', `ulimit -v 6000000 && exec "${process.execPath}" --input-type=module -e "$0"`, script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '1x2 1');
 });

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsError } from '../../src/errors.js';
 import { Tensor } from '../../src/tensor.js';
-import { CHECKSUM_KEY, SafetensorsFile, readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { CHECKSUM_KEY, DATA_CHECKSUM_KEY, SafetensorsFile, readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import {
   decodeTensor,
   halfToFloat,
@@ -418,6 +419,35 @@ test('checksum: our files record the SHA-256 of their data; a flipped data byte 
   }
 });
 
+test('checksum: it covers the header too — an edited metadata value or tensor shape of the same length is a mismatch', async () => {
+  const tensors = { a: Tensor.from(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]) };
+  for (const [from, to] of [['"step\\":93', '"step\\":13'], ['"shape":[2,3]', '"shape":[3,2]']] as const) {
+    const p = tmpPath('checksum-header');
+    await writeSafetensors(p, tensors, { state: JSON.stringify({ step: 93 }) });
+    const text = readFileSync(p, 'latin1');
+    assert.ok(text.includes(from), `the header holds ${from}`);
+    writeFileSync(p, Buffer.from(text.replace(from, to), 'latin1'));
+    await assert.rejects(readSafetensors(p), (e: unknown) => e instanceof SafetensorsError && /checksum mismatch — the header or tensor data/.test(e.message), from);
+  }
+});
+
+test('checksum: older files whose visionmix_sha256 covers the tensor data only are still verified', async () => {
+  const tensors = { a: Tensor.from(new Float32Array([1, 2]), [2]) };
+  const plain = serializeSafetensors(tensors, { note: 'x' });
+  const dataStart = parseSafetensorsHeader(plain, plain.length, 'mem').dataStart;
+  const sha = createHash('sha256').update(plain.subarray(dataStart)).digest('hex');
+  const p = writeRaw('legacy', serializeSafetensors(tensors, { note: 'x', [DATA_CHECKSUM_KEY]: sha }));
+  const f = await SafetensorsFile.open(p);
+  try {
+    assert.equal(f.checksumCoversMetadata, false);
+    assert.deepEqual([...(await f.readAll()).get('a')!.data], [1, 2]);
+  } finally {
+    await f.close();
+  }
+  flipByte(p, 1);
+  await assert.rejects(readSafetensors(p), /checksum mismatch — the tensor data/);
+});
+
 test('checksum: files written by other tools (no checksum) read as before, nothing to verify', async () => {
   const p = writeRaw('foreign', serializeSafetensors({ a: Tensor.from(new Float32Array([1, 2]), [2]) }, { format: 'pt' }));
   const f = await SafetensorsFile.open(p);
@@ -428,4 +458,15 @@ test('checksum: files written by other tools (no checksum) read as before, nothi
   } finally {
     await f.close();
   }
+});
+
+test('20.12: file-system errors name their code once (no "EISDIR: EISDIR", "ENOSPC: ENOSPC")', async () => {
+  const folder = join(dir, 'a-folder.safetensors');
+  mkdirSync(folder, { recursive: true });
+  await assert.rejects(SafetensorsFile.open(folder), (e: unknown) => {
+    assert.ok(e instanceof SafetensorsError, String(e));
+    assert.match(e.message, /cannot read: EISDIR/);
+    assert.doesNotMatch(e.message, /EISDIR: EISDIR/);
+    return true;
+  });
 });

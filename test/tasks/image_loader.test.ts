@@ -237,7 +237,7 @@ test('loader: `epochs` bounds the passes (nothing prepared past them, next() aft
   // A training batch of nothing cannot be stepped on: still a DataError.
   const train = new ImageLoader({ samples: [samples[4]!], batchSize: 1, seed: 0, transform: TRAIN, onError: 'skip', epochs: 1 });
   try {
-    await assert.rejects(train.next(), (e: Error) => e instanceof DataError && /no image of epoch 0 batch 0 could be read/.test(e.message));
+    await assert.rejects(train.next(), (e: Error) => e instanceof DataError && /no image of epoch 1 batch 1 could be read/.test(e.message));
   } finally {
     await train.close();
   }

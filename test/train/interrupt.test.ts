@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../src/index.js';
@@ -19,7 +19,7 @@ import { repoRoot, runCli } from '../helpers.js';
 const ARGS = ['--model', 'convnextv2', '--config', '{"depths":[1,1,1,1],"dims":[8,16,32,64]}', '--data', 'fashion-mnist:bundled', '--epochs', '1', '--batch', '100', '--ckpt-every', '0', '--threads', '1', '--seed', '3'];
 
 const records = (dir: string) => MetricsLog.read(join(dir, 'metrics.jsonl')).map(({ img_s: _a, elapsed_s: _b, ...r }) => r);
-const stepCount = (dir: string) => (existsSync(join(dir, 'metrics.jsonl')) ? readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n').length - 1 : 0);
+const stepCount = (dir: string) => MetricsLog.read(join(dir, 'metrics.jsonl')).length;
 
 /** Start `visionmix train …args`, send `signal` once `afterSteps` steps are logged, resolve with its exit. */
 function interrupt(args: string[], dir: string, afterSteps: number, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> {

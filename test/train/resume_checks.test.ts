@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { defaultEngine } from '../../src/index.js';
 import { DataError } from '../../src/errors.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
-import { readSafetensors } from '../../src/io/safetensors.js';
+import { CHECKSUM_KEY, DATA_CHECKSUM_KEY, readSafetensors, SafetensorsFile } from '../../src/io/safetensors.js';
 import { serializeSafetensors } from '../../src/io/safetensors_format.js';
 import { resumeJob, trainJob, type TrainJobOptions } from '../../src/tasks/train.js';
 import { repoRoot, runCli, STACK_FRAME } from '../helpers.js';
@@ -82,7 +82,7 @@ test('8.5: --resume rejects other options (even a bad --data), accepts --epochs 
   await trainJob(engine, { ...TINY, out: dir });
   const bad = runCli(['train', '--resume', dir, '--data', 'fashion-mnist:/does/not/exist', '--lr', '1']);
   assert.equal(bad.status, 1, bad.stderr);
-  assert.match(bad.stderr, /^error: --data, --lr cannot be used with --resume: .*only --epochs \(to train longer\) and --threads may be given/m);
+  assert.match(bad.stderr, /^error: --data, --lr cannot be used with --resume: .*only --epochs \(to train longer\), --threads and --accept-data-change may be given/m);
 
   const done = runCli(['train', '--resume', dir]);
   assert.equal(done.status, 1, done.stderr);
@@ -166,4 +166,77 @@ test('8.7: an epoch interrupted and resumed reports the same train_loss and trai
   assert.equal(epoch(dir).train_loss, epoch(ref).train_loss);
   assert.equal(epoch(dir).train_acc, epoch(ref).train_acc);
   assert.deepEqual(records(dir), records(ref));
+});
+
+/** Replace `from` by `to` (same length) in the header of a safetensors file, as a hand edit would. */
+function editHeader(path: string, from: string, to: string): void {
+  assert.equal(from.length, to.length);
+  const text = readFileSync(path, 'latin1');
+  assert.ok(text.includes(from), `${path} holds ${from}`);
+  writeFileSync(path, Buffer.from(text.replace(from, to), 'latin1'));
+}
+
+test('20.3: an edited step in the latest checkpoint\'s metadata is a checksum mismatch: resume falls back to the previous checkpoint, never resumes at the edited step', async () => {
+  const ref = await uninterrupted();
+  const dir = fresh('edited-step');
+  await trainJob(engine, { ...TINY, out: dir }, { stopAfterSteps: 10 }); // checkpoints at 4 and 8
+  editHeader(join(dir, 'checkpoint.safetensors'), '\\"step\\":8}', '\\"step\\":3}');
+  const warnings: string[] = [];
+  await resumeJob(engine, dir, { onWarning: (m) => warnings.push(m) });
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.match(warnings[0]!, /checkpoint\.safetensors': checksum mismatch.*resuming from the previous checkpoint .*\(step 4\)/);
+  assert.deepEqual(records(dir), records(ref));
+
+  // Without a previous checkpoint to fall back to, resume refuses.
+  const alone = fresh('edited-step-alone');
+  await trainJob(engine, { ...TINY, out: alone }, { stopAfterSteps: 5 }); // one checkpoint, at step 4
+  editHeader(join(alone, 'checkpoint.safetensors'), '\\"step\\":4}', '\\"step\\":1}');
+  await assert.rejects(resumeJob(engine, alone), (e: unknown) => e instanceof DataError && /checksum mismatch.*no previous checkpoint/.test(e.message));
+});
+
+test('20.3: a checkpoint of the older format (checksum of the tensors only) is refused with a clear error', async () => {
+  const dir = fresh('old-format');
+  await trainJob(engine, { ...TINY, out: dir }, { stopAfterSteps: 5 });
+  const path = join(dir, 'checkpoint.safetensors');
+  const f = await SafetensorsFile.open(path);
+  const tensors = await f.readAll();
+  const { [CHECKSUM_KEY]: _sum, ...metadata } = f.metadata;
+  await f.close();
+  writeFileSync(path, serializeSafetensors(tensors, { ...metadata, [DATA_CHECKSUM_KEY]: '0'.repeat(64) }));
+  await assert.rejects(resumeJob(engine, dir), (e: unknown) => e instanceof DataError && /written by an older visionmix whose checksum does not cover the checkpoint's metadata/.test(e.message));
+});
+
+test('20.5: metrics.jsonl names its run in a header line; with run.json deleted, another run\'s checkpoint is refused instead of merging the histories', async () => {
+  const a = fresh('a-no-runjson');
+  const b = fresh('b-no-runjson');
+  await trainJob(engine, { ...TINY, out: a }, { stopAfterSteps: 5 });
+  await trainJob(engine, { ...TINY, out: b }, { stopAfterSteps: 5 }); // same settings, another run
+  const idA = runJson(a).runId;
+  const idB = runJson(b).runId;
+  assert.deepEqual(JSON.parse(readFileSync(join(a, 'metrics.jsonl'), 'utf8').split('\n')[0]!), { run_id: idA });
+  assert.equal(records(a).length, 5, 'the header is not a record');
+  rmSync(join(a, 'run.json'));
+  copyFileSync(join(b, 'checkpoint.safetensors'), join(a, 'checkpoint.safetensors'));
+  const before = readFileSync(join(a, 'metrics.jsonl'), 'utf8');
+  await assert.rejects(resumeJob(engine, a), (e: unknown) => {
+    assert.ok(e instanceof DataError, String(e));
+    assert.match(e.message, new RegExp(`checkpoint .*checkpoint\\.safetensors belongs to run ${idB}, but .*metrics\\.jsonl holds the metrics of run ${idA}`));
+    return true;
+  });
+  assert.equal(readFileSync(join(a, 'metrics.jsonl'), 'utf8'), before, 'metrics untouched');
+});
+
+test('20.12: an edited run.json is reported as edited (naming the changed setting), not as "another run" with the same id twice', async () => {
+  const dir = fresh('edited-runjson');
+  await trainJob(engine, { ...TINY, out: dir }, { stopAfterSteps: 5 });
+  const rc = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { runId: string; train: { lr: number } };
+  rc.train.lr = 0.5;
+  writeFileSync(join(dir, 'run.json'), JSON.stringify(rc));
+  await assert.rejects(resumeJob(engine, dir), (e: unknown) => {
+    assert.ok(e instanceof DataError, String(e));
+    assert.doesNotMatch(e.message, /another run/);
+    assert.match(e.message, new RegExp(`run\\.json does not match the settings run ${rc.runId} was checkpointed with \\(different: train\\.lr\\); was run\\.json edited\\?`));
+    assert.equal(e.message.split(rc.runId).length - 1, 1, 'the id is named once');
+    return true;
+  });
 });

@@ -5,11 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultEngine } from '../../src/index.js';
 import { ConfigError } from '../../src/errors.js';
+import { MetricsLog } from '../../src/io/metrics_log.js';
 import { trainJob, type TrainJobOptions } from '../../src/tasks/train.js';
 import { runChild } from '../fixtures/run_child.js';
 import { repoRoot, runCli, STACK_FRAME } from '../helpers.js';
@@ -85,7 +86,7 @@ test(
     assert.deepEqual(results.map((r) => r.code).sort(), [0, 1], results.map((r) => r.out).join('\n---\n'));
     const loser = results.find((r) => r.code === 1)!;
     assert.match(loser.out, /in use by another visionmix job|already holds a training run/);
-    const records = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; test_acc?: number });
+    const records = MetricsLog.read(join(out, 'metrics.jsonl')) as { step: number; test_acc?: number }[];
     const steps = records.filter((r) => r.test_acc === undefined).map((r) => r.step);
     assert.deepEqual(steps, Array.from({ length: 20 }, (_, i) => i + 1), 'one run, written once');
   }),
@@ -94,7 +95,8 @@ test(
 test(
   '8.3: --out refuses a folder holding any part of a run (run.json, metrics.jsonl, a model or a checkpoint), suggesting --resume',
   withDir(async (dir) => {
-    for (const file of ['run.json', 'metrics.jsonl', 'model.safetensors', 'checkpoint.safetensors', 'checkpoint.prev.safetensors']) {
+    // model_ema.safetensors and encoder.safetensors alone too (issue 20.12: they were overwritten).
+    for (const file of ['run.json', 'metrics.jsonl', 'model.safetensors', 'model_ema.safetensors', 'encoder.safetensors', 'checkpoint.safetensors', 'checkpoint.prev.safetensors']) {
       const out = join(dir, file.replace(/\W/g, '_'));
       mkdirSync(out);
       writeFileSync(join(out, file), 'x');
