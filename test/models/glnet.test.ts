@@ -231,10 +231,13 @@ test('camelCase keywords are accepted; contradictions and ignored keys are Confi
     [{ ...TINY_STL, cpe_ks: 4 }, /cpe_ks.*odd/],
     [{ ...TINY_STL, mixing_modes: ['mha', 'mha', 'mha', 'mha'], num_slots: 4 }, /'(slot_init|num_slots)'.*unused: no stage has GLMix/],
     [{ ...TINY_STL, dual_patch_norm: true }, /dual_patch_norm/],
-    [{ ...TINY_STL, tklb: true, num_classes: 0 }, /tklb/],
     [{ ...TINY_STL, slots: 3 }, /unknown config key 'slots'/],
   ];
   for (const [cfg, re] of bad) assert.throws(() => createModel(cfg as { family: string }), (e: unknown) => e instanceof ConfigError && re.test(e.message), JSON.stringify(cfg));
+  // A token-labelling model built as a feature extractor (timm's num_classes=0) has neither head.
+  const features = createModel({ ...TINY_STL, tklb: true, num_classes: 0 } as { family: string });
+  assert.equal(Object.keys(features.stateDict()).some((k) => k.startsWith('tklb_aux_head.') || k.startsWith('head.')), false);
+  assert.deepEqual(features.outputNames, ['logits', 'features', 'slots']);
 });
 
 test('an input too small for the Swin-layout downsampling is a ShapeError before tracing', async () => {
