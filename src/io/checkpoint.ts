@@ -114,7 +114,7 @@ export interface LoadedCheckpoint<M extends CheckpointFormat = AnyCheckpointMeta
 }
 
 /** Read and check one checkpoint file completely (tensors verified against the checksum). */
-async function readCheckpointFile<M extends CheckpointFormat>(path: string): Promise<Omit<LoadedCheckpoint<M>, 'fallback'>> {
+async function readCheckpointFile<M extends CheckpointFormat>(path: string, parseMeta?: MetaParser<M>): Promise<Omit<LoadedCheckpoint<M>, 'fallback'>> {
   const file = await SafetensorsFile.open(path);
   let all: Map<string, Tensor>;
   let meta: M & { step: number };
@@ -144,11 +144,14 @@ async function readCheckpointFile<M extends CheckpointFormat>(path: string): Pro
   const pick = (prefix: string) =>
     new Map([...all].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v] as const));
   const { step, ...rest } = meta;
+  if (!(Number.isSafeInteger(step) && step >= 0)) throw new DataError(`checkpoint ${path}: 'step' must be an integer ≥ 0, got ${JSON.stringify(step)}`);
+  // The caller's schema for the rest: a checkpoint whose metadata does not fit it is as unusable as a corrupt one.
+  const parsed = parseMeta ? parseMeta(rest, `checkpoint ${path}`) : (rest as unknown as M);
   const groups = Object.fromEntries(GROUPS.map((g) => [g, pick(PREFIX[g])])) as Record<TensorGroup, Map<string, Tensor>>;
   return {
     ckpt: {
       train: { step, ...groups },
-      meta: rest as unknown as M,
+      meta: parsed,
     },
     runConfig,
     identity,
@@ -161,14 +164,17 @@ async function readCheckpointFile<M extends CheckpointFormat>(path: string): Pro
  * missing, corrupt (checksum mismatch, truncated) or unreadable, the previous one is loaded and
  * `fallback` says why; if both fail, the DataError names both files and their problems.
  */
-export async function loadCheckpoint<M extends CheckpointFormat = AnyCheckpointMeta>(dir: string): Promise<LoadedCheckpoint<M>> {
+/** Parses a checkpoint's metadata (without `step`) into the caller's type, or throws a DataError naming `where`. */
+export type MetaParser<M> = (raw: unknown, where: string) => M;
+
+export async function loadCheckpoint<M extends CheckpointFormat = AnyCheckpointMeta>(dir: string, parseMeta?: MetaParser<M>): Promise<LoadedCheckpoint<M>> {
   const latest = join(dir, CHECKPOINT_FILE);
   const prev = join(dir, PREV_CHECKPOINT_FILE);
   if (!existsSync(latest) && !existsSync(prev)) throw new DataError(`no checkpoint to resume in ${dir} (expected ${latest})`);
   let latestProblem: string;
   if (existsSync(latest)) {
     try {
-      return await readCheckpointFile<M>(latest);
+      return await readCheckpointFile<M>(latest, parseMeta);
     } catch (err) {
       if (!(err instanceof SafetensorsError || err instanceof DataError)) throw err;
       latestProblem = err.message;
@@ -178,7 +184,7 @@ export async function loadCheckpoint<M extends CheckpointFormat = AnyCheckpointM
   }
   if (!existsSync(prev)) throw new DataError(`cannot resume from ${dir}: ${latestProblem}; and there is no previous checkpoint (${prev}) to fall back to`);
   try {
-    return { ...(await readCheckpointFile<M>(prev)), fallback: { path: latest, reason: latestProblem } };
+    return { ...(await readCheckpointFile<M>(prev, parseMeta)), fallback: { path: latest, reason: latestProblem } };
   } catch (err) {
     if (!(err instanceof SafetensorsError || err instanceof DataError)) throw err;
     throw new DataError(`cannot resume from ${dir}: the latest checkpoint is unusable (${latestProblem}) and so is the previous one (${err.message})`);

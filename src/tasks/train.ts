@@ -25,6 +25,8 @@ import { checkNewRunFolder, checkOutsideData, createRunFolder, readRunConfig, re
 import { lockRunFolder, type RunLock } from '../io/run_lock.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { TokenLabelMaps } from '../train/token_labels.js';
+import { parseCheckpointMeta, parseDocument, parseTrainConfig } from '../train/schemas.js';
+import * as v from 'valibot';
 import { describeCheckpoint } from '../io/pytorch_format.js';
 import type { VisionModel } from '../models/base.js';
 import type { ModelSpec, RawConfig } from '../models/registry.js';
@@ -33,7 +35,7 @@ import type { Engine } from './engine.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type CheckpointMeta, type EvalResult, type MetricsRecord, type TrainConfig, type TrainerEvent, type TrainingTask } from '../train/trainer.js';
 import { writePng } from '../io/png.js';
 import { createFcmae, type Fcmae } from './fcmae.js';
-import { checkTaskName, trainingTask, type TaskName } from './training_tasks.js';
+import { TASK_NAMES, checkTaskName, trainingTask, type TaskName } from './training_tasks.js';
 import { canonicalJson, fnv1a64 } from '../util/hash.js';
 import { checkTrainInputSize } from './input_size.js';
 import { scaledBatchSize } from '../data/multiscale_sampler.js';
@@ -251,21 +253,30 @@ function describeRun(rc: RunConfig, id: string | undefined): string {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Check the fields a run config needs; anything else → DataError naming `where`. */
+/** run.json as a schema (its `train` by the trainer's: train/schemas.ts); the rest of the document is kept as written. */
+const RUN_CONFIG = v.looseObject({
+  model: v.union([v.string(), v.looseObject({ family: v.string() })]),
+  modelOverrides: v.optional(v.record(v.string(), v.unknown())),
+  data: v.string(),
+  train: v.record(v.string(), v.unknown()),
+  threads: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
+  runId: v.optional(v.string()),
+  fcmae: v.optional(v.record(v.string(), v.unknown())),
+  task: v.optional(v.picklist(TASK_NAMES)),
+  tokenLabels: v.optional(v.string()),
+  folder: v.optional(v.looseObject({ classes: v.array(v.string()) })),
+  init: v.optional(v.object({ weights: v.string(), weightsKey: v.optional(v.string()) })),
+});
+
 function parseRunConfig(raw: unknown, where: string): RunConfig {
-  const bad = (what: string) => new DataError(`${where} is not a visionmix run configuration: ${what}`);
-  if (!isObject(raw)) throw bad('expected a JSON object');
-  if (!(typeof raw.model === 'string' || isObject(raw.model))) throw bad("'model' must be a registry name or a config object");
-  if (typeof raw.data !== 'string') throw bad("'data' must be a data set spec string");
-  if (!isObject(raw.train)) throw bad("'train' must be an object");
-  for (const key of ['epochs', 'batchSize', 'lr', 'seed', 'inputSize'] as const)
-    if (typeof raw.train[key] !== 'number') throw bad(`'train.${key}' must be a number`);
-  if (raw.modelOverrides !== undefined && !isObject(raw.modelOverrides)) throw bad("'modelOverrides' must be an object");
-  if (raw.runId !== undefined && typeof raw.runId !== 'string') throw bad("'runId' must be a string");
+  const what = `${where} is not a visionmix run configuration`;
+  const doc = parseDocument(RUN_CONFIG, raw, what);
   return {
-    ...(raw as unknown as RunConfig),
-    modelOverrides: (raw.modelOverrides as RawConfig | undefined) ?? {},
-    train: { ...DEFAULT_TRAIN_CONFIG, ...(raw.train as Partial<TrainConfig>) },
-    threads: typeof raw.threads === 'number' ? raw.threads : defaultThreads(),
+    ...(doc as unknown as RunConfig),
+    modelOverrides: (doc.modelOverrides as RawConfig | undefined) ?? {},
+    // Settings added since the run was written take their defaults (and so the run's numbers).
+    train: parseTrainConfig({ ...DEFAULT_TRAIN_CONFIG, ...doc.train }, `${what} (train)`),
+    threads: doc.threads ?? defaultThreads(),
   };
 }
 
@@ -582,7 +593,7 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
       throw new DataError(
         `no checkpoint to resume in ${dir}: the run was stopped before its first checkpoint; start it again with another --out, or delete ${dir} first`,
       );
-    const loaded = await loadCheckpoint<CheckpointMeta>(dir);
+    const loaded = await loadCheckpoint<CheckpointMeta>(dir, parseCheckpointMeta);
     const fromCheckpoint = parseRunConfig(loaded.runConfig, `the config saved in ${loaded.path}`);
     const fileConfig = readRunFolderConfig(dir);
     let rc: RunConfig;

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultEngine } from '../../src/index.js';
 import { DataError } from '../../src/errors.js';
+import { loadCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.js';
 import { MetricsLog } from '../../src/io/metrics_log.js';
 import { CHECKSUM_KEY, DATA_CHECKSUM_KEY, readSafetensors, SafetensorsFile } from '../../src/io/safetensors.js';
 import { serializeSafetensors } from '../../src/io/safetensors_format.js';
@@ -192,6 +193,22 @@ test('20.3: an edited step in the latest checkpoint\'s metadata is a checksum mi
   await trainJob(engine, { ...TINY, out: alone }, { stopAfterSteps: 5 }); // one checkpoint, at step 4
   editHeader(join(alone, 'checkpoint.safetensors'), '\\"step\\":4}', '\\"step\\":1}');
   await assert.rejects(resumeJob(engine, alone), (e: unknown) => e instanceof DataError && /checksum mismatch.*no previous checkpoint/.test(e.message));
+});
+
+test('19.7: a checkpoint whose metadata does not fit its schema (checksum intact) is unusable: resume falls back to the previous one', async () => {
+  const ref = await uninterrupted();
+  const dir = fresh('bad-meta');
+  await trainJob(engine, { ...TINY, out: dir }, { stopAfterSteps: 10 }); // checkpoints at 4 and 8
+  // Re-save the latest with a sampler position that is not a count: a version-skew or hand-made file, checksummed.
+  const good = await loadCheckpoint(dir);
+  copyFileSync(join(dir, 'checkpoint.safetensors'), join(dir, 'checkpoint.keep'));
+  const meta = { ...good.ckpt.meta, sampler: { epoch: 0, position: -3 } };
+  await saveCheckpoint(dir, { train: good.ckpt.train, meta }, good.runConfig, good.identity ?? undefined);
+  copyFileSync(join(dir, 'checkpoint.keep'), join(dir, 'checkpoint.prev.safetensors'));
+  const warnings: string[] = [];
+  await resumeJob(engine, dir, { onWarning: (m) => warnings.push(m) });
+  assert.match(warnings.join('\n'), /'sampler\.position' Invalid value.*resuming from the previous checkpoint/s);
+  assert.deepEqual(records(dir), records(ref));
 });
 
 test('20.3: a checkpoint of the older format (checksum of the tensors only) is refused with a clear error', async () => {

@@ -148,6 +148,10 @@ test(
       ['', /run\.json is empty/],
       ['{"model": "convnextv2_atto", "da', /run\.json is not valid JSON/],
       ['[1, 2]', /run\.json is not a visionmix run configuration/],
+      // Parsed by its schema: the field at fault is named.
+      ['{"model": "convnextv2_atto", "data": "fashion-mnist", "train": {"lr": "fast"}}', /run\.json is not a visionmix run configuration \(train\): 'lr' Invalid type/],
+      ['{"model": 7, "data": "fashion-mnist", "train": {}}', /run\.json is not a visionmix run configuration: 'model' /],
+      ['{"model": "convnextv2_atto", "data": "fashion-mnist", "train": {}, "task": "regression"}', /run\.json is not a visionmix run configuration: 'task' Invalid type/],
     ] as const) {
       writeFileSync(join(out, 'run.json'), content);
       for (const args of [['eval', '--run', out], ['predict', '--run', out, sample]]) {
