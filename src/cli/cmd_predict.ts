@@ -81,10 +81,12 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   return 0;
 }
 
-/** hf:<hub id> of a model name's default weights or a weight tag's. */
+/** Where a model name's default weights or a weight tag's are published (hub or release URL). */
 async function hubWeightsOf(model: string): Promise<string> {
   const { pretrainedConfig, getModelEntry } = await import('../models/registry.js');
+  const { pretrainedWeights } = await import('../models/pretrained.js');
   const tag = pretrainedConfig(model) ?? (getModelEntry(model).defaultTag ? pretrainedConfig(getModelEntry(model).defaultTag!) : undefined);
-  if (!tag?.hubId) throw new ConfigError(`--pretrained: '${model}' has no weights on the hub; give --weights FILE`);
-  return `hf:${tag.hubId}`;
+  const from = pretrainedWeights(tag);
+  if (!from) throw new ConfigError(`--pretrained: '${model}' has no published weights; give --weights FILE`);
+  return from.source;
 }

@@ -461,6 +461,7 @@ export abstract class VisionModel extends Module {
 
 /** The licence of weights loaded from `source`: the model's own tag's, when the source is its hub repository. */
 function licenseOf(source: string, pc: PretrainedConfig | undefined): string | undefined {
+  if (pc?.url && source === pc.url) return pc.license;
   if (!pc?.hubId) return undefined;
   const repo = /^hf:([^@:]+)/.exec(source)?.[1];
   return repo === pc.hubId ? pc.license : undefined;

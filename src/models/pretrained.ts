@@ -9,6 +9,15 @@ export interface PretrainedConfig {
   readonly tag: string;
   /** Hugging Face hub repository of the weights. */
   readonly hubId?: string;
+  /**
+   * Where the authors release the weights when they are not on the hub (a PyTorch checkpoint),
+   * downloaded into the same cache as hub files by `pretrained: true` / `--pretrained`.
+   */
+  readonly url?: string;
+  /** The release's file name (as the authors' loader saves it). */
+  readonly fileName?: string;
+  /** The checkpoint entry holding the weights ('model', 'model_ema', …), when not the default choice. */
+  readonly weightsKey?: string;
   /** Classes of the classifier the weights were trained with (0: a feature extractor). */
   readonly numClasses: number;
   /** [C, H, W] the weights were trained at. */
@@ -27,6 +36,16 @@ export interface PretrainedConfig {
   readonly license: string;
   /** Channel order the weights expect (ml-cvnets' MobileViT was trained on BGR); default RGB. */
   readonly channelOrder?: 'RGB' | 'BGR';
+}
+
+/**
+ * Where a tag's weights come from: its hub repository (`hf:…`) or the authors' release URL, and the
+ * checkpoint entry holding them; null when the tag has neither (weights to bring yourself).
+ */
+export function pretrainedWeights(pc: PretrainedConfig | undefined): { source: string; weightsKey?: string } | null {
+  if (pc?.hubId) return { source: `hf:${pc.hubId}` };
+  if (pc?.url) return { source: pc.url, ...(pc.weightsKey ? { weightsKey: pc.weightsKey } : {}) };
+  return null;
 }
 
 /** The architecture part of a tag: 'convnext_atto.d2_in1k' → 'convnext_atto'. */

@@ -14,6 +14,7 @@ import { toModelProto } from '../graph/emit.js';
 import { withGraph, type Graph } from '../graph/graph.js';
 import type { LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunOutput, TensorTree, VisionModel } from '../models/base.js';
 import { approxBytes, approxCount, countElements } from '../models/model_size.js';
+import { pretrainedWeights } from '../models/pretrained.js';
 import { createModel as buildModel, type ModelSizeLimit, type ModelSpec, type RawConfig } from '../models/registry.js';
 import { checkOutputNames, collectOutputs, markOutputTree, traceModel, type OutputLayout } from '../models/trace.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -83,13 +84,15 @@ export class Engine implements ModelBackend {
     if (seed !== undefined && !Number.isSafeInteger(seed)) throw new ConfigError(`seed must be an integer, got ${JSON.stringify(seed)}`);
     const model = this.attach(buildModel(spec, config, { ...this.modelSizeLimit(), seed: seed as number | undefined }));
     if (pretrained) {
-      const hubId = model.pretrainedConfig?.hubId;
-      if (typeof spec !== 'string' || !hubId)
-        throw new ConfigError(`pretrained: true needs a model name or weight tag with hub weights (e.g. 'convnext_atto.d2_in1k'), got ${JSON.stringify(spec)}`);
+      const from = typeof spec === 'string' ? pretrainedWeights(model.pretrainedConfig) : null;
+      if (!from)
+        throw new ConfigError(
+          `pretrained: true needs a model name or weight tag with published weights (on the hub or at a release URL, e.g. 'convnext_atto.d2_in1k'), got ${JSON.stringify(spec)}`,
+        );
       // timm's idiom: another class count (num_classes: 10, or 0 for features) loads everything but the
       // classifier, which keeps its fresh initialisation.
       const classes = model.pretrainedConfig!.numClasses;
-      model.loadWeightsLater(`hf:${hubId}`, { backboneOnly: classes !== undefined && model.numClasses !== classes });
+      model.loadWeightsLater(from.source, { backboneOnly: classes !== undefined && model.numClasses !== classes, weightsKey: from.weightsKey });
     }
     return model;
   }

@@ -4,6 +4,7 @@ import { isFolder, pathExists } from '../io/files.js';
 import { runFolderFiles } from '../io/run_folder.js';
 import { isWeightsUrl } from '../io/url_cache.js';
 import '../models/index.js'; // every family registered: a name's default tag is looked up
+import { pretrainedWeights } from '../models/pretrained.js';
 import { familyNames, getModelEntry, pretrainedConfig } from '../models/registry.js';
 import { openImageFolder } from './image_folder.js';
 import { isFashionMnistSpec, readRunFolderConfig, runTask } from './train.js';
@@ -15,9 +16,9 @@ import { isFashionMnistSpec, readRunFolderConfig, runTask } from './train.js';
  */
 export function resolveInitWeights(model: string, o: { weights?: string; pretrained?: boolean }): string {
   if (o.pretrained) {
-    const hubId = pretrainedConfig(model)?.hubId;
-    if (!hubId) throw new ConfigError(`--pretrained: '${model}' is not a weight tag with hub weights (see 'visionmix models --pretrained'); give --weights instead`);
-    return `hf:${hubId}`;
+    const from = pretrainedWeights(pretrainedConfig(model));
+    if (!from) throw new ConfigError(`--pretrained: '${model}' is not a weight tag with published weights (see 'visionmix models --pretrained'); give --weights instead`);
+    return from.source;
   }
   if (!o.weights) throw new ConfigError('--weights SRC or --pretrained is required: finetune starts from trained weights (train starts from scratch)');
   const w = o.weights;

@@ -1,11 +1,12 @@
 /** Pretrained weight tags: the registry's data equals timm's pretrained configs (../shared/data/pretrained). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModel, listModels } from '../../src/index.js';
 import { pretrainedConfig, pretrainedTags } from '../../src/models/registry.js';
-import { isNonCommercial } from '../../src/models/pretrained.js';
+import { isNonCommercial, pretrainedWeights } from '../../src/models/pretrained.js';
 import { sharedDir, sharedSkip } from '../helpers.js';
 
 interface TimmCfg {
@@ -101,4 +102,29 @@ test("listModels(pattern, { pretrained: true }) lists weight tags with licences;
   // The FCMAE encoder tag has no classifier: its params exclude the head's Linear.
   const enc = tags.find((t) => t.name === 'convnextv2_atto.fcmae')!;
   assert.equal(ft.params - enc.params, 320 * 1000 + 1000);
+});
+
+test('CMT and GLNet tags name the authors\' release (URL, file name, checkpoint entry); pretrained: true fetches from it', async () => {
+  for (const t of [...pretrainedTags().filter((p) => /^(cmt|glnet)_/.test(p.tag))]) {
+    assert.match(t.url ?? '', /^https:\/\/(github\.com\/ggjy\/CMT\.pytorch\/releases\/download\/release-v1\/cmt_\w+\.pth|api\.onedrive\.com\/v1\.0\/shares\/u![\w-]+\/root\/content)$/, t.tag);
+    assert.ok(t.fileName?.endsWith('.pth'), t.tag);
+    assert.equal(t.hubId, undefined, t.tag);
+  }
+  assert.equal(pretrainedConfig('cmt_s.in1k')!.fileName, 'cmt_small.pth');
+  assert.equal(pretrainedConfig('glnet_16g.in1k')!.weightsKey, 'model_ema', "16G's published accuracy is its EMA weights'");
+  assert.deepEqual(pretrainedWeights(pretrainedConfig('glnet_4g.in1k')), { source: pretrainedConfig('glnet_4g.in1k')!.url, weightsKey: 'model' });
+  assert.deepEqual(pretrainedWeights(pretrainedConfig('convnext_atto.d2_in1k')), { source: 'hf:timm/convnext_atto.d2_in1k' });
+  // Offline with an empty cache, the release URL is what is looked for (the download itself: test/io/hub_url.test.ts).
+  const saved = { off: process.env.VISIONMIX_OFFLINE, cache: process.env.VISIONMIX_CACHE };
+  process.env.VISIONMIX_OFFLINE = '1';
+  process.env.VISIONMIX_CACHE = mkdtempSync(join(tmpdir(), 'vm-cache-'));
+  try {
+    const m = createModel('cmt_ti.in1k', { pretrained: true, num_classes: 10 });
+    await assert.rejects(m.ready(), (e: unknown) => e instanceof Error && /github\.com\/ggjy\/CMT\.pytorch\/releases\/download\/release-v1\/cmt_tiny\.pth/.test(e.message));
+  } finally {
+    for (const [k, v] of [['VISIONMIX_OFFLINE', saved.off], ['VISIONMIX_CACHE', saved.cache]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 });
