@@ -123,7 +123,9 @@ export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, Load
 export type { PretrainedConfig } from './models/pretrained.js';
 export type { ModelSpec, RawConfig } from './models/registry.js';
 export { describeSchema } from './models/config.js';
-export { familySchema, familyNames, pretrainedConfig } from './models/registry.js';
+export { familySchema, familyNames, pretrainedConfig, pretrainedTags } from './models/registry.js';
+export { inputToRgb, renderSlotMaps, hardAssignment, slotPalette } from './analysis/slot_maps.js';
+export type { RgbImage, SlotMapPanel } from './analysis/slot_maps.js';
 export { Engine } from './tasks/engine.js';
 export type { EngineOptions, CreateModelOptions } from './tasks/engine.js';
 export type { Fcmae, FcmaeRunOptions } from './tasks/fcmae.js';

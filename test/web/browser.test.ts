@@ -7,7 +7,7 @@
  *    relative to the largest value; weights and inputs fetched by the page from the server;
  *  - the eval transform of every golden photo, decoded in the page, equal to Node's bit for bit;
  *  - WebGPU (SwiftShader) on a tiny ConvNeXt and a tiny GLNet, values compared — slow (tens of seconds
- *    per graph on a CPU), so only with VISIONMIX_WEBGPU_TESTS=1.
+ *    per graph on a CPU), so in CI and with VISIONMIX_WEBGPU_TESTS=1.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,11 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { createModel, createTransform, loadImage, readSafetensors, type Tensor } from '../../src/index.js';
-import { goldenDir, sharedSkip } from '../helpers.js';
+import { goldenDir, isCI, sharedSkip } from '../helpers.js';
 import { browserSkip, bundle, fromBase64F32, PAGE_HELPERS, startHarness, type Harness } from './harness.js';
 
 const skip = browserSkip() || sharedSkip('golden/glnet/cases.json');
-const gpu = process.env.VISIONMIX_WEBGPU_TESTS === '1';
+// ~90 s on this 2-core machine (SwiftShader compiles shaders on the CPU): in CI always, locally on request.
+const gpu = process.env.VISIONMIX_WEBGPU_TESTS === '1' || isCI();
 
 /** A golden case as the page builds it: createModel(spec, overrides), weights and io files under /golden/. */
 interface Case {
@@ -176,7 +177,7 @@ test('the eval transform of every golden photo, decoded in the browser, equals N
   }
 });
 
-test('WebGPU (SwiftShader): a tiny ConvNeXt and a tiny GLNet match Node', { skip: skip || (!gpu && 'slow (tens of seconds per graph on SwiftShader): set VISIONMIX_WEBGPU_TESTS=1') }, async (t) => {
+test('WebGPU (SwiftShader): a tiny ConvNeXt and a tiny GLNet match Node', { skip: skip || (!gpu && 'slow (tens of seconds per graph on SwiftShader): set VISIONMIX_WEBGPU_TESTS=1 (CI runs it)') }, async (t) => {
   const page = await h.page();
   await page.evaluate(PAGE_HELPERS);
   try {
