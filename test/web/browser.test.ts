@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as esbuild from 'esbuild';
 import type { Page } from 'puppeteer-core';
 import { createModel, createTransform, loadImage, readSafetensors, type Tensor } from '../../src/index.js';
 import { goldenDir, isCI, sharedSkip } from '../helpers.js';
@@ -115,6 +116,11 @@ test('bundling: visionmix/web builds for the browser with esbuild, and a Node bu
     const inputs = Object.keys(meta.inputs);
     assert.ok(inputs.some((i) => i.endsWith('src/web.ts')) && inputs.some((i) => i.endsWith('src/tasks/engine.ts')), 'the bundle holds the entry and the engine');
     assert.ok(!inputs.some((i) => /sharp|piscina|onnxruntime-node/.test(i)), 'no Node-only package in the bundle');
+    // With onnxruntime-web included (what an app's bundler does): it still builds for the browser, and
+    // code splitting keeps ORT's two builds out of the entry's chunk (they load on the first run).
+    const withOrt = await esbuild.build({ entryPoints: [join(process.cwd(), 'src', 'web.ts')], bundle: true, format: 'esm', platform: 'browser', splitting: true, outdir: join(dir, 'split'), write: false, logLevel: 'silent' });
+    const chunks = withOrt.outputFiles.map((f) => f.path.split('/').pop()!);
+    assert.ok(chunks.includes('web.js') && chunks.some((f) => f.startsWith('ort.wasm.bundle')) && chunks.some((f) => f.startsWith('ort.webgpu.bundle')), `chunks: ${chunks.join(', ')}`);
     // The check itself: an entry that reaches node:fs must not bundle.
     writeFileSync(join(dir, 'bad.ts'), "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n");
     await assert.rejects(bundle(join(dir, 'bad.ts'), join(dir, 'bad.js')), /node:fs/);
