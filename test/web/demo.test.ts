@@ -2,7 +2,8 @@
  * The demo page (examples/web/, served by `npm run web`'s server) in headless Chromium: a tiny ConvNeXt
  * given as a config, weights made here and picked as a local file, a bundled sample clicked → the top
  * label shows in the DOM (the weights' head is set so that one known class wins). The screenshot goes
- * to docs/web-demo.png (the README shows it).
+ * to docs/web-demo.png (the README shows it); then a tiny GLNet shows its slot-assignment picture
+ * (docs/web-demo-glnet.png).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,19 @@ import { browserSkip, launch } from './harness.js';
 
 const CONFIG = { family: 'convnext', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], num_classes: 1000 };
 const WINNER = 207;
+const GLNET = {
+  family: 'glnet',
+  norm_layer: 'BatchNorm2d',
+  mixing_modes: ['glmix', 'glmix', 'glmix.mha_nchw', 'mha_nchw'],
+  slot_init: 'ada_avgpool',
+  downsample_style: 'ovlp',
+  mlp_dw: true,
+  depth: [1, 1, 2, 1],
+  embed_dim: [16, 32, 48, 64],
+  head_dim: 8,
+  num_slots: 9,
+  num_classes: 10,
+};
 
 test('demo page: a local weights file and a bundled sample give the expected top label', { skip: browserSkip() }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'visionmix-demo-test-'));
@@ -53,6 +67,18 @@ test('demo page: a local weights file and a bundled sample give the expected top
     assert.match(await page.$eval('#timing', (e) => e.textContent ?? ''), /per image \d+ ms · wasm, cross-origin isolated/);
     mkdirSync(join(repoRoot, 'docs'), { recursive: true });
     await page.screenshot({ path: join(repoRoot, 'docs', 'web-demo.png') as `${string}.png`, fullPage: true });
+
+    // A tiny GLNet (random weights): the slot-assignment picture appears, as `analyze slots` draws it.
+    assert.equal(await page.$eval('#slots', (e) => (e as HTMLCanvasElement).hidden), true, 'no slot picture for a ConvNeXt');
+    await page.$eval('#config', (e, v) => ((e as HTMLInputElement).value = v), JSON.stringify(GLNET));
+    await page.click('input[name=wsrc][value=none]');
+    await page.$eval('#top5', (e) => (e.textContent = ''));
+    await page.click('#samples button:nth-of-type(2)');
+    await page.waitForFunction(() => document.querySelector('#top5 li.prediction') !== null || document.querySelector('#error')!.textContent !== '', { timeout: 120_000 });
+    assert.equal(await page.$eval('#error', (e) => e.textContent), '');
+    const slots = await page.$eval('#slots', (e) => ({ hidden: (e as HTMLCanvasElement).hidden, w: (e as HTMLCanvasElement).width, h: (e as HTMLCanvasElement).height }));
+    assert.ok(!slots.hidden && slots.w > 200 && slots.h > 100, `slot picture ${JSON.stringify(slots)}`);
+    await page.screenshot({ path: join(repoRoot, 'docs', 'web-demo-glnet.png') as `${string}.png`, fullPage: true });
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
