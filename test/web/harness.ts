@@ -64,22 +64,22 @@ export interface Mounts {
 
 export interface TestServer {
   url: string;
-  /** Serve these bytes at this path (e.g. '/data/w.safetensors'). */
-  put(path: string, body: Uint8Array | string): void;
+  /** Serve these bytes at this path (e.g. '/data/w.safetensors'), with extra response headers. */
+  put(path: string, body: Uint8Array | string, headers?: Record<string, string>): void;
   close(): Promise<void>;
 }
 
 /** A 127.0.0.1 server (port 0) over `mounts`, with the isolation headers. */
 export async function serve(mounts: Mounts): Promise<TestServer> {
-  const memory = new Map<string, Uint8Array | string>();
+  const memory = new Map<string, { body: Uint8Array | string; headers: Record<string, string> }>();
   const server: Server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const send = (status: number, body: Uint8Array | string, type = 'text/plain') => {
-      res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...ISOLATION_HEADERS });
+    const send = (status: number, body: Uint8Array | string, type = 'text/plain', extra: Record<string, string> = {}) => {
+      res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...ISOLATION_HEADERS, ...extra });
       res.end(body);
     };
     const mem = memory.get(path);
-    if (mem !== undefined) return send(200, mem, TYPES[extname(path)] ?? 'application/octet-stream');
+    if (mem !== undefined) return send(200, mem.body, TYPES[extname(path)] ?? 'application/octet-stream', mem.headers);
     const prefix = Object.keys(mounts)
       .filter((p) => path.startsWith(p))
       .sort((a, b) => b.length - a.length)[0];
@@ -93,7 +93,7 @@ export async function serve(mounts: Mounts): Promise<TestServer> {
   const port = (server.address() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}`,
-    put: (p, body) => memory.set(p, body),
+    put: (p, body, headers = {}) => memory.set(p, { body, headers }),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

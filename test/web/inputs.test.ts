@@ -68,6 +68,36 @@ test('weights: URL with sha256 (right and wrong), the Cache API offline, File an
   }
 });
 
+test('weights: hf:org/name[@revision][:file] from a hub endpoint, checked against its X-Linked-Etag sha256; bad references refused', { skip }, async () => {
+  const bytes = serializeSafetensors(new Map([['w', new Tensor(Float32Array.of(4, 5), [2], 'float32')]]));
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  h.server.put('/org/tiny/resolve/main/model.safetensors', bytes, { 'X-Linked-Etag': `"${sha}"` });
+  h.server.put('/org/tiny/resolve/v2/sub/w.safetensors', bytes, { 'X-Linked-Etag': `"${'1'.repeat(64)}"` });
+  const page = await h.page();
+  try {
+    const r = await page.evaluate(async () => {
+      const vm = (window as any).vm;
+      const err = async (p: Promise<unknown>) => p.then(() => 'no error', (e: Error) => `${e.constructor.name}: ${e.message}`);
+      const hubUrl = location.origin;
+      const ok = await vm.readWeights('hf:org/tiny', { hubUrl, cacheName: null });
+      return {
+        ok: Array.from(ok.get('w').data as Float32Array),
+        tampered: await err(vm.readWeights('hf:org/tiny@v2:sub/w.safetensors', { hubUrl, cacheName: null })),
+        badRepo: await err(vm.readWeights('hf:org/..', { hubUrl })),
+        notRef: await err(vm.readWeights('hf:org/a/b', { hubUrl })),
+        badFile: await err(vm.readWeights('hf:org/tiny:../../etc/passwd', { hubUrl })),
+      };
+    });
+    assert.deepEqual(r.ok, [4, 5]);
+    assert.match(r.tampered, /^HubError: hf:org\/tiny@v2:sub\/w\.safetensors: the download .* not the expected 1{64}/);
+    assert.match(r.badRepo, /^HubError: hub repository id "org\/\.\." is not valid/);
+    assert.match(r.notRef, /^WeightsError: .*a hub reference is hf:org\/name\[@revision\]\[:file\]/);
+    assert.match(r.badFile, /^HubError: hub file path "\.\.\/\.\.\/etc\/passwd" is not valid/);
+  } finally {
+    await page.close();
+  }
+});
+
 test('loadImage: bytes, Blob and URL equal Node; an opaque PNG through img, canvas, ImageBitmap, ImageData and VideoFrame is unchanged', { skip }, async () => {
   const [w, hgt] = [37, 23];
   const raw = Buffer.alloc(w * hgt * 3);
