@@ -28,10 +28,10 @@ export interface WebEngineOptions extends EngineOptions, WebRuntimeOptions {
 
 /** An engine on onnxruntime-web (own session caches; its device and thread count). */
 export function createEngine(opts: WebEngineOptions = {}): Engine {
-  const { weights = {}, device, numThreads, loadOrt, log, ...engine } = opts;
+  const { weights = {}, device, numThreads, loadOrt, log, onCompile, ...engine } = opts;
   const read = (source: string, o: WebWeightsOptions = {}) =>
     readWeightsWeb(source, { ...weights, ...o, onProgress: o.onProgress ?? weights.onProgress });
-  return new Engine(webRuntime(read, { device, numThreads, loadOrt, log }), engine);
+  return new Engine(webRuntime(read, { device, numThreads, loadOrt, log, onCompile }), engine);
 }
 
 const engines = new Map<WebDevice, Engine>();
@@ -140,5 +140,5 @@ export { decodeImageBytes } from './data/decode_image.js';
 export type { WeightsInput, WebWeightsOptions } from './io/web_weights.js';
 export type { WeightsProgress } from './util/weights_options.js';
 export { hasWebGpu } from './runtime/web.js';
-export type { WebDevice, WebRuntimeOptions, OrtWebModule } from './runtime/web.js';
+export type { WebDevice, WebRuntimeOptions, OrtWebModule, CompileEvent } from './runtime/web.js';
 export { Module, Parameter } from './nn/module.js';

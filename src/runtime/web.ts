@@ -39,6 +39,20 @@ export interface WebRuntimeOptions {
   loadOrt?: (device: 'wasm' | 'webgpu') => Promise<OrtWebModule>;
   /** Where info lines go (default console.info). */
   log?: (message: string) => void;
+  /**
+   * Graph compiles (a session per model, input shape and outputs; the first one on WebGPU also
+   * compiles shaders, which can take seconds): 'compile' when one starts, 'compiled' when it is ready.
+   */
+  onCompile?: (e: CompileEvent) => void;
+}
+
+export interface CompileEvent {
+  status: 'compile' | 'compiled';
+  device: 'wasm' | 'webgpu';
+  /** Size of the ONNX graph. */
+  bytes: number;
+  /** Milliseconds the compile took ('compiled'). */
+  ms?: number;
 }
 
 interface WebGlobals {
@@ -114,7 +128,12 @@ export function webRuntime(readWeights: Runtime['readWeights'], o: WebRuntimeOpt
     InferenceSession: {
       async create(model, options) {
         const m = await load();
-        return m.InferenceSession.create(model, { ...options, executionProviders: await providers() });
+        const d = await chosen();
+        const start = performance.now();
+        o.onCompile?.({ status: 'compile', device: d, bytes: model.length });
+        const session = await m.InferenceSession.create(model, { ...options, executionProviders: await providers() });
+        o.onCompile?.({ status: 'compiled', device: d, bytes: model.length, ms: performance.now() - start });
+        return session;
       },
     },
     get Tensor() {

@@ -69,11 +69,13 @@ async function pageOutputs(page: Page, c: Case, device: string, threads: number)
     async (c: Case, device: string, threads: number) => {
       const vm = (window as any).vm;
       (window as any).engines ??= {};
-      const engine = ((window as any).engines[device] ??= vm.createEngine({ device, numThreads: threads }));
+      const compiles: string[] = ((window as any).compiles = []);
+      const engine = ((window as any).engines[device] ??= vm.createEngine({ device, numThreads: threads, onCompile: (e: any) => (window as any).compiles.push(`${e.status} ${e.device}`) }));
       const model = vm.createModel(c.spec, { ...c.overrides, engine });
       await vm.loadWeights(model, `/golden/${c.family}/${c.weights}`);
       const io = await vm.readWeights(`/golden/${c.family}/${c.io}`);
       const out = await model.run(io.get('input'), { features: true });
+      if (compiles.join() !== `compile ${device},compiled ${device}`) throw new Error(`compile events: ${compiles.join()}`);
       return {
         outs: [out.logits, ...out.features].map((t: any) => (window as any).b64(t.data)),
         threads: engine.runtime.maxThreads(),
