@@ -9,6 +9,7 @@
  * `Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy: require-corp`.
  */
 import type { PlanarImage } from './data/resample.js';
+import type { LoadedImage } from './data/decode_image.js';
 import { loadImageWeb, type WebImageSource, type WebLoadImageOptions } from './data/web_image.js';
 import { ConfigError } from './errors.js';
 import { readWeightsWeb, type WebWeightsOptions, type WeightsInput } from './io/web_weights.js';
@@ -98,7 +99,7 @@ export async function loadWeights(
 }
 
 /** Decode an image (URL, File/Blob, bytes, an element, bitmap, ImageData or VideoFrame) to CHW uint8 RGB. */
-export function loadImage(source: WebImageSource, opts: WebLoadImageOptions = {}) {
+export function loadImage(source: WebImageSource, opts: WebLoadImageOptions = {}): Promise<LoadedImage> {
   return loadImageWeb(source, opts);
 }
 
