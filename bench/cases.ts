@@ -2,6 +2,7 @@
 import { checkpointRssCase, featuresCase, loaderCase } from './cases_data.js';
 import { inferenceCase, webPeerCase } from './cases_inference.js';
 import { fcmaeStepsCase, trainStepCase } from './cases_training.js';
+import { webBundleCase } from './cases_web.js';
 import type { BenchCase } from './types.js';
 
 /** The suite, in run order. Training cases go here too (section 'training'). */
@@ -77,4 +78,5 @@ export const cases: BenchCase[] = [
   loaderCase(2, 32, 224),
   featuresCase('convnext_atto', 'ConvNeXt-A', 100, 32),
   checkpointRssCase(),
+  webBundleCase(),
 ];

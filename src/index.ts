@@ -7,11 +7,14 @@
 import './runtime/node_env.js';
 import type { ModelSpec, RawConfig } from './models/registry.js';
 import { readWeightsSource, type ReadWeightsOptions } from './io/weights_source.js';
-import type { Tensor } from './tensor.js';
 import type { VisionModel } from './models/base.js';
 import type { CreateModelOptions, Engine, EngineOptions } from './tasks/engine.js';
 import { createFcmae as createFcmaeOn, type Fcmae } from './tasks/fcmae.js';
 import { createNodeEngine, nodeEngine } from './tasks/node_engine.js';
+import type { PlanarImage } from './data/resample.js';
+import { loadImage } from './io/load_image.js';
+import { classify as classifyPixels, type Classification, type ClassifyOptions } from './tasks/classify_image.js';
+import { Tensor } from './tensor.js';
 
 /** An engine on onnxruntime-node (own session caches, e.g. with another `sessionCacheSize`). */
 export function createEngine(opts: EngineOptions = {}): Engine {
@@ -52,7 +55,17 @@ export function createFcmae(encoder: ModelSpec, options: RawConfig = {}): Fcmae 
   return createFcmaeOn(nodeEngine(), encoder, options);
 }
 
-export { Tensor } from './tensor.js';
+/**
+ * Top-k classes of one image — a file path, its bytes, pixels from `loadImage`, or an input Tensor
+ * [1, C, H, W] — with ImageNet labels for a 1000-class head or `labels` (a run's class list).
+ */
+export async function classify(model: VisionModel, image: string | Uint8Array | PlanarImage | Tensor, opts: ClassifyOptions = {}): Promise<Classification[]> {
+  const decoded = typeof image === 'string' || image instanceof Uint8Array ? await loadImage(image) : image;
+  return classifyPixels(model, decoded, opts);
+}
+
+export type { Classification, ClassifyOptions } from './tasks/classify_image.js';
+export { Tensor };
 export type { DType } from './tensor.js';
 export * from './errors.js';
 export { listModels } from './models/index.js';

@@ -43,21 +43,8 @@ export interface HubOptions {
   fetch?: typeof fetch;
 }
 
-export interface HubRef {
-  repo: string;
-  revision: string;
-  file: string;
-}
-
-/**
- * `hf:org/name[@revision][:file]` → parts (file default model.safetensors), or null if not a hub
- * reference. The parts are not validated here: hubFile refuses unsafe ones with a HubError naming them.
- */
-export function parseHubRef(source: string): HubRef | null {
-  const m = /^hf:([^/@:]+\/[^/@:]+)(?:@([^:]*))?(?::(.*))?$/.exec(source);
-  if (!m) return null;
-  return { repo: m[1]!, revision: m[2] ?? 'main', file: m[3] ?? 'model.safetensors' };
-}
+export { parseHubRef, type HubRef } from './hub_ref.js';
+import type { HubRef } from './hub_ref.js';
 
 export function defaultCacheDir(): string {
   const env = process.env;

@@ -14,23 +14,11 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { PNG } from 'pngjs';
 import sharp from 'sharp';
 import { DataError } from '../errors.js';
+import { checkSize, cmykError, isJpeg, isPng, jpegSize, MAX_IMAGE_PIXELS, pngSize, toPlanarRgb, type LoadedImage } from '../data/decode_image.js';
 import { replacementCharHint } from './image_folder_files.js';
-import type { PlanarImage } from '../data/resample.js';
 
-/** A decoded image: planar CHW uint8 RGB. */
-export interface LoadedImage extends PlanarImage {
-  channels: 3;
-}
-
-export interface LoadImageOptions {
-  /** 'sharp' (default) or 'js' (no native code: pngjs for PNG, libjpeg-turbo as WebAssembly for JPEG). */
-  decoder?: 'sharp' | 'js';
-  /** Refuse images with more pixels (PIL's decompression-bomb limit by default: 2 × 89,478,485). */
-  maxPixels?: number;
-}
-
-/** PIL raises DecompressionBombError above twice Image.MAX_IMAGE_PIXELS. */
-export const MAX_IMAGE_PIXELS = 2 * 89_478_485;
+export type { LoadedImage };
+export { MAX_IMAGE_PIXELS, cmykError };
 
 /**
  * The WebAssembly JPEG decoder, instantiated on first use: instantiating reserves a wasm memory
@@ -43,9 +31,12 @@ function jpegDecoder(): Promise<typeof import('@cwasm/jpeg-turbo')> {
   return jpegWasm;
 }
 
-const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
-const JPEG_MAGIC = [0xff, 0xd8, 0xff];
-const startsWith = (b: Uint8Array, magic: number[]) => magic.every((v, i) => b[i] === v);
+export interface LoadImageOptions {
+  /** 'sharp' (default) or 'js' (no native code: pngjs for PNG, libjpeg-turbo as WebAssembly for JPEG). */
+  decoder?: 'sharp' | 'js';
+  /** Refuse images with more pixels (PIL's decompression-bomb limit by default: 2 × 89,478,485). */
+  maxPixels?: number;
+}
 
 /** Decode an image file (path) or its bytes. Corrupt, unsupported or oversized images are DataErrors naming the file. */
 export async function loadImage(source: string | Uint8Array, o: LoadImageOptions = {}): Promise<LoadedImage> {
@@ -65,54 +56,6 @@ export async function loadImage(source: string | Uint8Array, o: LoadImageOptions
   const maxPixels = o.maxPixels ?? MAX_IMAGE_PIXELS;
   const img = o.decoder === 'js' ? await decodeJs(bytes, name, maxPixels) : await decodeSharp(bytes, name, maxPixels);
   return img;
-}
-
-/**
- * CMYK images are refused on every decode path (sharp, the WebAssembly JPEG decoder, and
- * io/image.ts): PIL's naive CMYK→RGB is not reproduced, and libvips' ICC conversion gives other
- * pixels, so a CMYK file would otherwise be classified on one path and refused on another.
- */
-export function cmykError(name: string): DataError {
-  return new DataError(`image ${name} is CMYK: convert it to RGB first (PIL's naive CMYK→RGB is not reproduced)`);
-}
-
-function checkSize(w: number, h: number, name: string, maxPixels: number): void {
-  if (!(w > 0 && h > 0)) throw new DataError(`cannot decode image ${name}: it has no pixels (${w}×${h})`);
-  if (w * h > maxPixels)
-    throw new DataError(`image ${name} is ${w}×${h} = ${w * h} pixels, more than the limit of ${maxPixels} (a decompression bomb?); pass maxPixels to allow it`);
-}
-
-/** Interleaved samples (8- or 16-bit) → planar RGB uint8, with PIL's reductions. */
-function toPlanarRgb(src: ArrayLike<number>, w: number, h: number, channels: number, sixteenBit: boolean): LoadedImage {
-  const n = w * h;
-  const out = new Uint8Array(3 * n);
-  const gray = channels <= 2;
-  // 16-bit: colour keeps the high byte (PIL unpacks RGB;16B that way); grayscale is PIL mode I,
-  // whose conversion to RGB clips at 255.
-  if (!sixteenBit && channels >= 3 && src instanceof Uint8Array) {
-    // The common case (8-bit RGB or RGBA) without the general loop's per-sample closure: that loop
-    // took about a third of the time of decoding a JPEG.
-    for (let i = 0, j = 0; i < n; i++, j += channels) {
-      out[i] = src[j]!;
-      out[n + i] = src[j + 1]!;
-      out[2 * n + i] = src[j + 2]!;
-    }
-    return { data: out, channels: 3, height: h, width: w };
-  }
-  const reduce = !sixteenBit ? (v: number) => v : gray ? (v: number) => (v > 255 ? 255 : v) : (v: number) => v >> 8;
-  for (let i = 0; i < n; i++) {
-    if (gray) {
-      const v = reduce(src[i * channels]!);
-      out[i] = v;
-      out[n + i] = v;
-      out[2 * n + i] = v;
-    } else {
-      out[i] = reduce(src[i * channels]!);
-      out[n + i] = reduce(src[i * channels + 1]!);
-      out[2 * n + i] = reduce(src[i * channels + 2]!);
-    }
-  }
-  return { data: out, channels: 3, height: h, width: w };
 }
 
 async function decodeSharp(bytes: Uint8Array, name: string, maxPixels: number): Promise<LoadedImage> {
@@ -139,11 +82,12 @@ async function decodeSharp(bytes: Uint8Array, name: string, maxPixels: number): 
 async function decodeJs(bytes: Uint8Array, name: string, maxPixels: number): Promise<LoadedImage> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   try {
-    if (startsWith(bytes, PNG_MAGIC)) {
+    if (isPng(bytes)) {
       // The size from the IHDR chunk (always first) before pngjs allocates the pixels.
       const [w, h] = pngSize(bytes, name);
       checkSize(w, h, name, maxPixels);
       const png = PNG.sync.read(buf, { skipRescale: true });
+      checkSize(png.width, png.height, name, maxPixels);
       // pngjs expands everything (palette, gray, gray+alpha) to 4 samples per pixel; 16-bit samples
       // stay 16-bit with skipRescale. Gray PNGs (colour types 0 and 4) reduce as PIL's mode I.
       const sixteen = png.depth === 16;
@@ -157,10 +101,9 @@ async function decodeJs(bytes: Uint8Array, name: string, maxPixels: number): Pro
       }
       return toPlanarRgb(samples, png.width, png.height, 4, sixteen);
     }
-    if (startsWith(bytes, JPEG_MAGIC)) {
-      const [w, h, components] = jpegFrame(bytes, name);
+    if (isJpeg(bytes)) {
+      const [w, h] = jpegSize(bytes, name);
       checkSize(w, h, name, maxPixels);
-      if (components === 4) throw cmykError(name);
       const img = (await jpegDecoder()).decode(bytes);
       return toPlanarRgb(img.data, img.width, img.height, 4, false);
     }
@@ -169,28 +112,4 @@ async function decodeJs(bytes: Uint8Array, name: string, maxPixels: number): Pro
     throw new DataError(`cannot decode image ${name}: ${(err as Error).message}`);
   }
   throw new DataError(`cannot decode image ${name}: the decoder without native code reads PNG and JPEG only (use the sharp decoder for other formats)`);
-}
-
-/** Width and height from a PNG's IHDR chunk (8-byte signature, then length, "IHDR", width, height). */
-function pngSize(b: Uint8Array, name: string): [number, number] {
-  const ihdr = [0x49, 0x48, 0x44, 0x52];
-  if (b.length < 24 || !ihdr.every((v, i) => b[12 + i] === v)) throw new DataError(`cannot decode image ${name}: no PNG header chunk (IHDR) found (truncated or corrupt file)`);
-  const view = new DataView(b.buffer, b.byteOffset, b.length);
-  return [view.getUint32(16), view.getUint32(20)];
-}
-
-/** Width, height and component count from a JPEG's start-of-frame marker (checked before allocating the pixels). */
-function jpegFrame(b: Uint8Array, name: string): [number, number, number] {
-  let i = 2;
-  while (i + 9 < b.length) {
-    if (b[i] !== 0xff) break;
-    const marker = b[i + 1]!;
-    const len = (b[i + 2]! << 8) | b[i + 3]!;
-    // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)
-      return [(b[i + 7]! << 8) | b[i + 8]!, (b[i + 5]! << 8) | b[i + 6]!, b[i + 9]!];
-    if (marker === 0xda) break;
-    i += 2 + len;
-  }
-  throw new DataError(`cannot decode image ${name}: no JPEG frame header found (truncated or corrupt file)`);
 }

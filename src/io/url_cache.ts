@@ -34,50 +34,8 @@ export interface UrlOptions {
 }
 
 /** `http://…` or `https://…`: a source for urlFile. */
-export function isWeightsUrl(source: string): boolean {
-  return /^https?:\/\//i.test(source);
-}
-
-const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-export interface WeightsUrl {
-  /** The URL without its fragment: what is fetched, and what keys the cache entry. */
-  url: string;
-  sha256: string | null;
-  /** The file name of the cache entry: the URL's last path segment, made safe. */
-  name: string;
-}
-
-/** Split and check a weights URL; anything unusable is a HubError naming it. */
-export function parseWeightsUrl(source: string, sha256?: string): WeightsUrl {
-  if (source.length > 4096) throw new HubError(`weights URL ${shown(source)} is too long (at most 4096 characters)`);
-  let u: URL;
-  try {
-    u = new URL(source);
-  } catch {
-    throw new HubError(`weights URL ${shown(source)} is not a valid URL`);
-  }
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOCAL_HOSTS.has(u.hostname)))
-    throw new HubError(`weights URL ${shown(source)}: only https:// is accepted (http:// only for 127.0.0.1 or localhost)`);
-  let fromFragment: string | null = null;
-  if (u.hash) {
-    const m = /^#sha256=(.*)$/.exec(u.hash);
-    if (!m) throw new HubError(`weights URL ${shown(source)}: the only fragment understood is #sha256=<64 hex digits>`);
-    fromFragment = checkHex(m[1]!.toLowerCase(), 64, `weights URL ${shown(source)}: the sha256 fragment`);
-  }
-  const given = sha256 === undefined ? null : checkHex(sha256.toLowerCase(), 64, `weights URL ${shown(source)}: the recorded sha256`);
-  if (fromFragment && given && fromFragment !== given)
-    throw new HubError(`weights URL ${shown(source)}: the #sha256 fragment (${fromFragment}) disagrees with the recorded sha256 (${given})`);
-  u.hash = '';
-  let last = '';
-  try {
-    last = decodeURIComponent(u.pathname.split('/').pop() ?? '');
-  } catch {
-    // not decodable: a safe default name below
-  }
-  const name = last.replace(/[^\w.-]/g, '_').replace(/^[.-]+/, '').slice(0, 128) || 'download';
-  return { url: u.href, sha256: fromFragment ?? given, name };
-}
+export { isWeightsUrl, parseWeightsUrl, type WeightsUrl } from './hub_ref.js';
+import { parseWeightsUrl } from './hub_ref.js';
 
 const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v);
 

@@ -13,6 +13,7 @@ import { readBundledImageNetClasses } from '../io/package_root.js';
 import { runFolderFiles } from '../io/run_folder.js';
 import type { CheckpointInfo, VisionModel, WeightsProgress } from '../models/base.js';
 import { Tensor } from '../tensor.js';
+import { topK } from './classify_image.js';
 import type { Engine } from './engine.js';
 import { createTransform, transformConfigFromPretrained, type EvalTransformConfig } from './transform.js';
 import { folderEvalTransform } from './folder_data.js';
@@ -150,13 +151,8 @@ export async function* classifyBatches(
           throw new NumericalError(
             `the model produced non-finite outputs for ${l.path}: the weights ${clf.weights} are corrupt or diverged (no prediction is made from them)`,
           );
-        const max = Math.max(...row);
-        const e = row.map((v) => Math.exp(v - max));
-        const sum = e.reduce((a, b) => a + b, 0);
-        const top = e
-          .map((v, index) => ({ index, label: clf.classes?.[index] ?? `class ${index}`, prob: v / sum }))
-          .sort((a, b) => b.prob - a.prob)
-          .slice(0, topk);
+        // The same softmax and top k as the library's classify().
+        const top = topK(row, topk, clf.classes).map(({ index, label, score }) => ({ index, label, prob: score }));
         results[l.slot] = { path: l.path, top };
       });
     }

@@ -1,0 +1,161 @@
+/**
+ * The demo page's script (bundled by esbuild with `npm run web`): pick or drop an image → top 5 for a
+ * model and weights (hub tag, URL or a local file), the stage feature maps, GLNet's slot-assignment
+ * picture (the same rendering as `visionmix analyze slots`) and a timing line.
+ */
+import { createEngine, createModel, loadImage, loadWeights, createTransform, pretrainedTags, setJpegWasm, type Engine, type VisionModel } from '../../src/web.js';
+import { transformConfigFromPretrained } from '../../src/tasks/transform.js';
+import { inputToRgb, renderSlotMaps, type RgbImage, type SlotMapPanel } from '../../src/analysis/slot_maps.js';
+import { classLabels, topK } from '../../src/tasks/classify_image.js';
+import type { Tensor } from '../../src/tensor.js';
+
+setJpegWasm('/wasm/jpeg-turbo.wasm');
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+// Small models first: the page runs on the CPU unless WebGPU is chosen.
+const small = (t: string) => (/atto|femto|pico|nano|xxs|_ti\b|_xs/.test(t) ? 0 : 1);
+const names = pretrainedTags()
+  .map((t) => t.tag)
+  .sort((a, b) => small(a) - small(b) || a.localeCompare(b));
+for (const n of names) $('model').append(new Option(n, n));
+
+const samples: string[] = await (await fetch('/samples.json')).json();
+for (const s of samples) {
+  const b = document.createElement('button');
+  b.textContent = s.replace(/\.\w+$/, '');
+  b.onclick = () => void run(`/samples/${s}`, s);
+  $('samples').append(b, ' ');
+}
+
+const engines = new Map<string, Engine>();
+let current: { key: string; model: VisionModel } | null = null;
+
+async function getModel(): Promise<VisionModel> {
+  const device = ($('device') as HTMLSelectElement).value as 'wasm' | 'webgpu' | 'auto';
+  const config = ($('config') as HTMLInputElement).value.trim();
+  const name = ($('model') as HTMLSelectElement).value;
+  const src = (document.querySelector('input[name=wsrc]:checked') as HTMLInputElement).value;
+  const file = ($('wfile') as HTMLInputElement).files?.[0];
+  const url = ($('wurl') as HTMLInputElement).value.trim();
+  const key = JSON.stringify([device, config || name, src, src === 'file' ? `${file?.name}:${file?.size}:${file?.lastModified}` : src === 'url' ? url : '']);
+  if (current?.key === key) return current.model;
+  let engine = engines.get(device);
+  if (!engine) engines.set(device, (engine = createEngine({ device })));
+  const spec = config ? JSON.parse(config) : name;
+  const model = createModel(spec, { engine, pretrained: src === 'hub' && !config });
+  if (src === 'file') {
+    if (!file) throw new Error('choose a .safetensors file');
+    await loadWeights(model, file, { strict: false });
+  } else if (src === 'url') await loadWeights(model, url);
+  await model.ready();
+  model.eval();
+  current = { key, model };
+  return model;
+}
+
+function draw(canvas: HTMLCanvasElement, img: RgbImage): void {
+  canvas.width = img.width;
+  canvas.height = img.height;
+  const rgba = new Uint8ClampedArray(img.width * img.height * 4);
+  for (let p = 0; p < img.width * img.height; p++) {
+    rgba[4 * p] = img.data[3 * p]!;
+    rgba[4 * p + 1] = img.data[3 * p + 1]!;
+    rgba[4 * p + 2] = img.data[3 * p + 2]!;
+    rgba[4 * p + 3] = 255;
+  }
+  canvas.getContext('2d')!.putImageData(new ImageData(rgba, img.width, img.height), 0, 0);
+}
+
+/** A stage's [1, C, h, w] map as a grey image: mean over channels, min–max scaled. */
+function stageImage(t: Tensor): RgbImage {
+  const [, c, h, w] = t.shape as [number, number, number, number];
+  const d = t.data as Float32Array;
+  const m = new Float32Array(h * w);
+  for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) m[p]! += d[ch * h * w + p]! / c;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of m) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+  const data = new Uint8Array(h * w * 3);
+  for (let p = 0; p < h * w; p++) data.fill(Math.round((255 * (m[p]! - lo)) / (hi - lo || 1)), 3 * p, 3 * p + 3);
+  return { width: w, height: h, data };
+}
+
+async function run(source: string | File, name: string): Promise<void> {
+  $('error').textContent = '';
+  $('top5').textContent = 'working…';
+  try {
+    const t0 = performance.now();
+    const model = await getModel();
+    const tf = createTransform(model.pretrainedConfig ? transformConfigFromPretrained(model.pretrainedConfig) : { inputSize: [3, 224, 224], cropPct: 0.875, interpolation: 'bicubic', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+    const img = await loadImage(source);
+    const x = await tf(img);
+    const t1 = performance.now();
+    const glnet = model.outputNames.includes('slots');
+    // First run compiles the graph; the second is the per-image time.
+    const opts = { features: true, ...(glnet ? { slots: true } : {}) };
+    await model.run(x, opts);
+    const t2 = performance.now();
+    const out = await model.run(x, opts);
+    const t3 = performance.now();
+    const top = topK(out.logits.data as Float32Array, 5, classLabels(model.numClasses));
+    const [, , h, w] = x.shape as number[];
+    draw($('preview'), inputToRgb(x.data as Float32Array, 3, h!, w!, tf.config.mean, tf.config.std));
+    $('top5').replaceChildren(
+      ...top.map((c) => {
+        const li = document.createElement('li');
+        li.className = 'prediction';
+        li.textContent = `${c.label} — ${(100 * c.score).toFixed(1)}%`;
+        const bar = document.createElement('span');
+        bar.className = 'bar';
+        bar.style.width = `${Math.round(150 * c.score)}px`;
+        li.append(bar);
+        return li;
+      }),
+    );
+    $('stages').replaceChildren(
+      ...(out.features as Tensor[]).map((f, i) => {
+        const c = document.createElement('canvas');
+        c.title = `stage ${i}: [${f.shape.join(', ')}]`;
+        draw(c, stageImage(f));
+        return c;
+      }),
+    );
+    const slots = out.slots as Record<string, { assign: Tensor }> | undefined;
+    $('slotsTitle').hidden = $('slots').hidden = !slots;
+    if (slots) {
+      const panels: SlotMapPanel[] = Object.entries(slots)
+        .slice(0, 2)
+        .map(([path, s]) => {
+          const [, n, mh, mw] = s.assign.shape as number[];
+          return { title: `${path} · ${mh}×${mw} · ${n} slots`, assign: s.assign.data as Float32Array, slots: n!, height: mh!, width: mw! };
+        });
+      draw($('slots'), renderSlotMaps(inputToRgb(x.data as Float32Array, 3, h!, w!, tf.config.mean, tf.config.std), panels, { heading: `${model.name || model.family} · ${name}` }));
+    }
+    const runtime = engines.get(($('device') as HTMLSelectElement).value)!.runtime as unknown as { device(): Promise<string> };
+    const device = await runtime.device();
+    $('timing').textContent =
+      `${name}: load+decode ${(t1 - t0).toFixed(0)} ms · first run (compile + run) ${(t2 - t1).toFixed(0)} ms · ` +
+      `per image ${(t3 - t2).toFixed(0)} ms · ${device}, ${crossOriginIsolated ? 'cross-origin isolated' : 'not isolated: 1 thread'}`;
+  } catch (err) {
+    $('top5').textContent = '';
+    $('error').textContent = String((err as Error).message ?? err);
+  }
+}
+
+$('image').addEventListener('change', () => {
+  const f = ($('image') as HTMLInputElement).files?.[0];
+  if (f) void run(f, f.name);
+});
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+});
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  const f = e.dataTransfer?.files[0];
+  if (f) void run(f, f.name);
+});
+(window as unknown as { demoReady: boolean }).demoReady = true;

@@ -1,0 +1,112 @@
+/**
+ * `npm run web`: bundle the demo page (examples/web/) with esbuild and serve it on 127.0.0.1 with the
+ * cross-origin isolation headers (multi-threaded wasm), together with onnxruntime-web's files, the
+ * JPEG decoder's wasm and the bundled sample images. Prints the URL; Ctrl-C stops it.
+ *
+ *   npm run web                     # http://127.0.0.1:8080/
+ *   node dist/scripts/web_demo.js --port 0
+ */
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as esbuild from 'esbuild';
+import { findPackageRoot } from '../src/io/package_root.js';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.map': 'application/json',
+};
+
+/** Every response carries these: the page is then cross-origin isolated, and ORT may use threads. */
+const HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Cache-Control': 'no-store',
+};
+
+export interface DemoServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Build the demo into a temporary folder and serve it; `port` 0 picks a free one. */
+export async function startDemoServer(o: { port?: number; host?: string } = {}): Promise<DemoServer> {
+  const root = findPackageRoot();
+  const build = mkdtempSync(join(tmpdir(), 'visionmix-demo-'));
+  await esbuild.build({
+    entryPoints: [join(root, 'examples', 'web', 'main.ts')],
+    outfile: join(build, 'demo.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    sourcemap: true,
+    external: ['onnxruntime-web', 'onnxruntime-web/*'],
+    logLevel: 'warning',
+  });
+  const samplesDir = join(root, 'assets', 'samples');
+  const samples = readdirSync(samplesDir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
+  const mounts: Record<string, string> = {
+    '/app/': build,
+    '/ort/': join(root, 'node_modules', 'onnxruntime-web', 'dist'),
+    '/wasm/': join(root, 'node_modules', '@cwasm', 'jpeg-turbo'),
+    '/samples/': samplesDir,
+  };
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const send = (status: number, body: string | Buffer, type = 'text/plain; charset=utf-8') => {
+      res.writeHead(status, { 'Content-Type': type, ...HEADERS });
+      res.end(body);
+    };
+    if (path === '/' || path === '/index.html') return send(200, readFileSync(join(root, 'examples', 'web', 'index.html')), TYPES['.html']);
+    if (path === '/samples.json') return send(200, JSON.stringify(samples), TYPES['.json']);
+    const prefix = Object.keys(mounts).find((p) => path.startsWith(p));
+    if (!prefix) return send(404, 'not found');
+    const dir = mounts[prefix]!;
+    const file = normalize(join(dir, path.slice(prefix.length)));
+    // Only files inside the mounted folder.
+    if (!file.startsWith(normalize(dir + sep)) || !existsSync(file) || !statSync(file).isFile()) return send(404, 'not found');
+    send(200, readFileSync(file), TYPES[extname(file)] ?? 'application/octet-stream');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 8080, o.host ?? '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://${o.host ?? '127.0.0.1'}:${port}/`,
+    close: () =>
+      new Promise<void>((resolve) =>
+        server.close(() => {
+          rmSync(build, { recursive: true, force: true });
+          resolve();
+        }),
+      ),
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const i = process.argv.indexOf('--port');
+  const port = i >= 0 ? Number(process.argv[i + 1]) : 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`--port must be an integer in 0…65535, got ${process.argv[i + 1]}`);
+    process.exit(2);
+  }
+  if (!existsSync(join(findPackageRoot(), 'node_modules', 'onnxruntime-web', 'dist'))) {
+    console.error('onnxruntime-web is not installed (npm install onnxruntime-web): the demo page needs its files');
+    process.exit(1);
+  }
+  const s = await startDemoServer({ port });
+  console.log(`visionmix web demo: ${s.url}  (Ctrl-C to stop)`);
+  process.on('SIGINT', () => void s.close().then(() => process.exit(0)));
+}
