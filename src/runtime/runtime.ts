@@ -3,6 +3,7 @@
  * platform facts. Node passes onnxruntime-node and the file system (runtime/node.ts); a browser entry
  * passes onnxruntime-web and fetch. Nothing here is installed globally: each engine holds its own.
  */
+import type { Target } from '../graph/emit.js';
 import type { Tensor } from '../tensor.js';
 import type { ReadWeightsOptions } from '../util/weights_options.js';
 import type { OrtModule, SessionOptions } from './session.js';
@@ -26,4 +27,6 @@ export interface Runtime {
   warn(message: string): void;
   /** Extra session options the platform needs (memory arena, …). */
   readonly sessionDefaults?: Partial<SessionOptions>;
+  /** What graphs are emitted for (graph/emit.ts `Target`): 'webgpu' lowers them for its EP; default 'cpu'. */
+  emitTarget?(): Promise<Target>;
 }

@@ -153,5 +153,6 @@ export function webRuntime(readWeights: Runtime['readWeights'], o: WebRuntimeOpt
     // The CPU arena only grows the wasm heap, which never shrinks.
     sessionDefaults: { memArena: false },
     device: chosen,
+    emitTarget: async () => ((await chosen()) === 'webgpu' ? 'webgpu' : 'wasm'),
   };
 }

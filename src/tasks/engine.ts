@@ -179,7 +179,10 @@ export class Engine implements ModelBackend {
 
   private async execute(model: VisionModel, key: string, c: Compiled, threads: number, label: string, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     const s = this.state(model);
-    const lease = await s.sessions.acquire(key, () => this.createSession(toModelProto(c.graph), { threads, label: `${model.name || model.family} ${label}` }));
+    // Graphs are lowered for the device they run on (WebGPU: no node wider than its buffer limit).
+    const lease = await s.sessions.acquire(key, async () =>
+      this.createSession(toModelProto(c.graph, { target: (await this.runtime.emitTarget?.()) ?? 'cpu' }), { threads, label: `${model.name || model.family} ${label}` }),
+    );
     try {
       return await lease.session.run(feeds);
     } finally {
