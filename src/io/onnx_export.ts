@@ -234,6 +234,8 @@ export async function exportOnnx(model: VisionModel, opts: ExportOnnxOptions): P
     if (wasTraining) model.train();
   }
 
+  // Declare only the operator sets the file uses: other runtimes need not know ONNX Runtime's domain.
+  onnx.domains = Object.fromEntries(Object.entries(onnx.domains).filter(([d]) => onnx.nodes.some((n) => n.domain === d)));
   if (dtype === 'float16') {
     const r = storeWeightsAsFloat16(onnx);
     if (r.keptFloat32.length) opts.onWarning?.(`${r.keptFloat32.length} weights have values beyond float16's range and stay float32: ${r.keptFloat32.slice(0, 5).join(', ')}`);
