@@ -64,4 +64,4 @@ export type { Objective, ObjectiveContext, BuiltObjective } from './train/object
 export { readSafetensors, writeSafetensors, SafetensorsFile } from './io/safetensors.js';
 export { Module, Parameter } from './nn/module.js';
 export { exportOnnx, EXPORT_METADATA_KEYS } from './io/onnx_export.js';
-export type { ExportOnnxOptions, ExportResult, ExportTransform, ExportOutput } from './io/onnx_export.js';
+export type { ExportOnnxOptions, ExportResult, ExportTransform, ExportOutput, ExportDType } from './io/onnx_export.js';

@@ -11,7 +11,9 @@ export const spec = defineCommand({
     '(and features.<stage> with --outputs logits,features). Its metadata_props record the model name and config, the ' +
     'eval transform (input_size, crop_pct, interpolation, mean, std), the class labels and the sha256 of the weights ' +
     'file. Weights over 2 GB go to <file>.data beside it (ONNX external data). --dtype fp16 stores the weights in half ' +
-    'precision (half the file); they are cast back to float32 when loaded, so compute stays float32.',
+    'precision (half the file); they are cast back to float32 when loaded, so compute stays float32. --dtype int8 ' +
+    'quantizes dynamically: the weights of MatMuls (Linear layers) become per-channel symmetric int8 and the ' +
+    'activations are quantized to uint8 at run time (integer GEMMs); convolutions, the first conv and the classifier stay float32.',
   options: {
     run: { type: 'string', placeholder: 'dir', description: "a finished 'visionmix train' folder (model, weights, classes, transform)" },
     model: { type: 'string', short: 'm', placeholder: 'name', description: 'registry model or weight tag, or a family with --config' },
@@ -22,7 +24,7 @@ export const spec = defineCommand({
     size: { type: 'int', min: 8, description: "square input side (default: the weights' or the run's input size)" },
     batch: { type: 'string', default: 'dynamic', placeholder: 'N|dynamic', description: "batch dimension: 'dynamic' (symbolic) or a fixed size" },
     outputs: { type: 'strings', choices: ['logits', 'features'], default: ['logits'], placeholder: 'list', description: 'outputs: logits and/or features (one map per stage)' },
-    dtype: { type: 'string', choices: ['fp32', 'fp16'], default: 'fp32', description: 'weight storage' },
+    dtype: { type: 'string', choices: ['fp32', 'fp16', 'int8'], default: 'fp32', description: 'weights: fp32, fp16 (half the file) or int8 (dynamic quantization)' },
     json: { type: 'boolean', description: 'print the result as JSON' },
   },
   examples: [
@@ -59,7 +61,7 @@ export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): P
     size: v.size,
     batch,
     outputs: v.outputs as ('logits' | 'features')[],
-    dtype: v.dtype === 'fp16' ? 'float16' : 'float32',
+    dtype: v.dtype === 'fp16' ? 'float16' : v.dtype === 'int8' ? 'int8' : 'float32',
     onWarning: (m) => io.stderr.write(`warning: ${m}\n`),
     onProgress: (e) => {
       if (e.status === 'download') io.stderr.write(`downloading ${e.repo}/${e.file}…\n`);

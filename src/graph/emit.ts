@@ -246,6 +246,8 @@ export interface OnnxInitializer {
   tensor: Tensor;
   /** A model parameter or buffer (its weights), as opposed to a constant of the graph itself. */
   param: boolean;
+  /** Written as ONNX INT8 (the bytes of a uint8 tensor: visionmix tensors have no int8 dtype). */
+  onnxType?: 'int8';
 }
 
 /** A graph input or output: its dims are sizes or symbolic names ('batch'). */
@@ -405,20 +407,22 @@ function rawBytes(t: Tensor): Uint8Array {
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
-function tensorProto(name: string, t: Tensor): ProtoWriter {
+const ONNX_INT8 = 3;
+
+function tensorProto(name: string, t: Tensor, int8 = false): ProtoWriter {
   const w = new ProtoWriter();
   w.packedInts(1, t.shape);
-  w.int(2, onnxDType(t.dtype));
+  w.int(2, int8 ? ONNX_INT8 : onnxDType(t.dtype));
   w.string(8, name);
   w.bytes(9, rawBytes(t));
   return w;
 }
 
 /** A TensorProto whose data lives in the external file (data_location EXTERNAL, location/offset/length entries). */
-function externalTensorProto(name: string, t: Tensor, location: string, offset: number, length: number): ProtoWriter {
+function externalTensorProto(name: string, t: Tensor, int8: boolean, location: string, offset: number, length: number): ProtoWriter {
   const w = new ProtoWriter();
   w.packedInts(1, t.shape);
-  w.int(2, onnxDType(t.dtype));
+  w.int(2, int8 ? ONNX_INT8 : onnxDType(t.dtype));
   w.string(8, name);
   const entry = (k: string, v: string) => new ProtoWriter().string(1, k).string(2, v);
   w.message(13, entry('location', location));
@@ -471,14 +475,15 @@ export function serializeModel(m: OnnxModel, opts: { externalData?: ExternalData
   const external: SerializedModel['external'] = [];
   let offset = 0;
   const ext = opts.externalData;
-  for (const { name, tensor } of m.initializers) {
+  for (const { name, tensor, onnxType } of m.initializers) {
     const bytes = rawBytes(tensor);
+    const int8 = onnxType === 'int8';
     if (ext && bytes.byteLength >= (ext.threshold ?? 1024)) {
       offset = Math.ceil(offset / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
       external.push({ offset, bytes });
-      g.message(5, externalTensorProto(name, tensor, ext.location, offset, bytes.byteLength));
+      g.message(5, externalTensorProto(name, tensor, int8, ext.location, offset, bytes.byteLength));
       offset += bytes.byteLength;
-    } else g.message(5, tensorProto(name, tensor));
+    } else g.message(5, tensorProto(name, tensor, int8));
   }
   for (const v of m.inputs) g.message(11, valueInfo(v));
   for (const v of m.outputs) g.message(12, valueInfo(v));

@@ -14,6 +14,7 @@ import { basename } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import { emitModel, serializeModel, StaticBatchError, SYMBOLIC_BATCH, type OnnxModel, type OnnxValueInfo } from '../graph/emit.js';
 import { storeWeightsAsFloat16 } from '../graph/fp16.js';
+import { quantizeDynamicInt8 } from '../graph/quantize.js';
 import type { VisionModel } from '../models/base.js';
 import { traceModel } from '../models/trace.js';
 
@@ -33,6 +34,7 @@ export interface ExportTransform {
 }
 
 export type ExportOutput = 'logits' | 'features';
+export type ExportDType = 'float32' | 'float16' | 'int8';
 
 export interface ExportOnnxOptions {
   /** The .onnx file to write (an external data file `<path>.data` goes beside it when needed). */
@@ -43,8 +45,12 @@ export interface ExportOnnxOptions {
   batch?: number | 'dynamic';
   /** Outputs (default ['logits']): `features` adds one `features.<i>` map per stage. */
   outputs?: readonly ExportOutput[];
-  /** Weight storage: 'float32' (default) or 'float16' (half the file; compute stays float32). */
-  dtype?: 'float32' | 'float16';
+  /**
+   * Weight storage: 'float32' (default), 'float16' (half the file; compute stays float32) or 'int8'
+   * (dynamic quantization, graph/quantize.ts: per-channel symmetric int8 weights, MatMuls as integer
+   * GEMMs on activations quantized at run time; the first conv and the classifier stay float32).
+   */
+  dtype?: ExportDType;
   /** The eval transform to record (default: from the model's pretrained config, when it has one). */
   transform?: ExportTransform;
   /** Class names in logit order (recorded as `labels`). */
@@ -69,7 +75,7 @@ export interface ExportResult {
   dataPath?: string;
   /** 'dynamic' or the static batch the file was written with. */
   batch: number | 'dynamic';
-  dtype: 'float32' | 'float16';
+  dtype: ExportDType;
   inputs: OnnxValueInfo[];
   outputs: OnnxValueInfo[];
   metadata: Record<string, string>;
@@ -97,6 +103,7 @@ export const EXPORT_METADATA_KEYS = [
   'transform',
   'weights_sha256',
   'weights_dtype',
+  'quantization',
   'producer',
 ] as const;
 
@@ -119,8 +126,8 @@ function checkOptions(model: VisionModel, o: ExportOnnxOptions): void {
   if (o.size !== undefined && !(Number.isInteger(o.size) && o.size >= 1)) throw new ConfigError(`exportOnnx: size must be a positive integer, got ${o.size}`);
   if (o.batch !== undefined && o.batch !== 'dynamic' && !(Number.isInteger(o.batch) && o.batch >= 1 && o.batch < SYMBOLIC_BATCH))
     throw new ConfigError(`exportOnnx: batch must be 'dynamic' or a positive integer, got ${String(o.batch)}`);
-  if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float16')
-    throw new ConfigError(`exportOnnx: dtype must be 'float32' or 'float16', got ${String(o.dtype)}`);
+  if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float16' && o.dtype !== 'int8')
+    throw new ConfigError(`exportOnnx: dtype must be 'float32', 'float16' or 'int8', got ${String(o.dtype)}`);
   for (const out of o.outputs ?? [])
     if (out !== 'logits' && out !== 'features') throw new ConfigError(`exportOnnx: outputs are 'logits' and 'features', got '${String(out)}'`);
   if (o.outputs && o.outputs.length === 0) throw new ConfigError('exportOnnx: outputs is empty (give logits and/or features)');
@@ -240,12 +247,26 @@ export async function exportOnnx(model: VisionModel, opts: ExportOnnxOptions): P
     const r = storeWeightsAsFloat16(onnx);
     if (r.keptFloat32.length) opts.onWarning?.(`${r.keptFloat32.length} weights have values beyond float16's range and stay float32: ${r.keptFloat32.slice(0, 5).join(', ')}`);
   }
+  const extra: Record<string, string> = {};
+  if (dtype === 'int8') {
+    // The layers most sensitive to rounding stay float32: the first conv (raw pixels) and the classifier.
+    const first = `${model.firstConv}.`;
+    const r = quantizeDynamicInt8(onnx, { exclude: (w) => w.startsWith(first) || model.isClassifierKey(w) });
+    extra.quantization = JSON.stringify({
+      method: 'dynamic',
+      weights: 'int8, symmetric, per output channel',
+      activations: 'uint8 per tensor, computed at run time (MatMul only)',
+      matmul: r.matmul.length,
+      conv: r.conv.length,
+      float32: r.excluded,
+    });
+  }
   const metadata = exportMetadata(model, {
     transform: opts.transform ?? defaultTransform(model, size),
     labels: opts.labels,
     weightsSha256,
     dtype,
-    extra: opts.metadata,
+    extra: { ...extra, ...opts.metadata },
   });
   onnx.metadata = Object.entries(metadata);
 

@@ -10,6 +10,7 @@ import { Graph, withGraph, F } from '../../src/graph/index.js';
 import { emitModel, serializeModel, StaticBatchError, SYMBOLIC_BATCH } from '../../src/graph/emit.js';
 import { fromHalfBits, toHalfBits } from '../../src/graph/fp16.js';
 import { readOnnxInfo } from '../../src/graph/onnx_read.js';
+import { quantizePerChannel } from '../../src/graph/quantize.js';
 import { createNodeSession } from '../../src/runtime/node.js';
 import { Tensor } from '../../src/tensor.js';
 
@@ -93,4 +94,15 @@ test('readOnnxInfo reads back the signature, metadata and initializers the seria
   assert.deepEqual(info.nodes.map((n) => n.opType), m.nodes.map((n) => n.opType));
   assert.deepEqual(info.initializers.map((i) => [i.name, i.dims]), m.initializers.map((i) => [i.name, i.tensor.shape]));
   assert.throws(() => readOnnxInfo(Uint8Array.of(0x0a, 0x05, 1), 'junk.onnx'), /junk.onnx is not a readable ONNX model/);
+});
+
+test('quantizePerChannel: symmetric int8 per output channel (rows of [O, …] or columns of [K, N])', () => {
+  // [K=2, N=3]: columns have max |w| 2, 0.5 and 0 (an all-zero channel gets scale 1, not a division by zero).
+  const w = new Tensor(Float32Array.of(1, -0.5, 0, -2, 0.25, 0), [2, 3], 'float32');
+  const cols = quantizePerChannel(w, 1);
+  assert.deepEqual(Array.from(cols.scales), [2 / 127, 0.5 / 127, 1].map(Math.fround));
+  assert.deepEqual(Array.from(new Int8Array(cols.q.data.buffer)), [64, -127, 0, -127, 64, 0]);
+  const rows = quantizePerChannel(w, 0);
+  assert.deepEqual(Array.from(rows.scales), [1 / 127, 2 / 127].map(Math.fround));
+  assert.deepEqual(Array.from(new Int8Array(rows.q.data.buffer)), [127, -64, 0, -127, 16, 0]);
 });
