@@ -254,7 +254,7 @@ export async function exportOnnx(model: VisionModel, opts: ExportOnnxOptions): P
     const r = quantizeDynamicInt8(onnx, { exclude: (w) => w.startsWith(first) || model.isClassifierKey(w) });
     extra.quantization = JSON.stringify({
       method: 'dynamic',
-      weights: 'int8, symmetric, per output channel',
+      weights: 'int8, symmetric, per output channel, 7-bit range [-63, 63]',
       activations: 'uint8 per tensor, computed at run time (MatMul only)',
       matmul: r.matmul.length,
       conv: r.conv.length,
