@@ -224,3 +224,22 @@ test('export --dtype int8 (dynamic): Linear weights as per-channel int8 MatMulIn
     assert.ok(rel > 0 && rel < 0.1, `batch ${n}: relative difference ${rel}`);
   }
 });
+
+test('export: fp16 and int8 files run on onnxruntime-web (wasm, the browser runtime) as on onnxruntime-node', async () => {
+  const ortWeb = await import('onnxruntime-web');
+  ortWeb.env.wasm.numThreads = 1;
+  ortWeb.env.logLevel = 'error';
+  const m = createModel({ family: 'convnextv2', depths: [1, 1, 1, 1], dims: [16, 32, 48, 64], num_classes: 5 });
+  const x = batch(2, 13, 3, 32);
+  for (const dtype of ['float16', 'int8'] as const) {
+    const path = join(dir, `web_${dtype}.onnx`);
+    await exportOnnx(m, { path, size: 32, dtype });
+    const s = await ortWeb.InferenceSession.create(readFileSync(path), { executionProviders: ['wasm'] });
+    const web = (await s.run({ pixel_values: new ortWeb.Tensor('float32', x, [2, 3, 32, 32]) })).logits!.data as Float32Array;
+    await s.release();
+    const native = (await ortRun(path, x, [2, 3, 32, 32])).logits!.data as Float32Array;
+    const rel = maxAbsDiff(web, native) / Math.max(...Array.from(native, Math.abs));
+    // fp16: the same float32 compute; int8: integer GEMM kernels differ a little between builds.
+    assert.ok(rel <= (dtype === 'float16' ? 1e-5 : 5e-2), `${dtype}: wasm vs native relative difference ${rel}`);
+  }
+});
