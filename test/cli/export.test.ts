@@ -76,6 +76,14 @@ test('export -m FAMILY --config: fp16 weights, a static batch, features; bench -
   assert.deepEqual(info.outputs.map((o) => o.name), ['logits', 'features.0', 'features.1', 'features.2', 'features.3']);
   const b = runCli(['bench', '--onnx', out, '-b', '3', '--iters', '1']);
   assert.equal(b.status, 1);
+  // int8 (dynamic quantization) from the command line, timed by bench --onnx.
+  const q = join(root, 'fam_int8.onnx');
+  const r8 = runCli(['export', '-m', 'convnext', '--config', TINY, '-o', q, '--size', '32', '--dtype', 'int8']);
+  assert.equal(r8.status, 0, r8.stderr);
+  assert.ok(readOnnxFile(q).nodes.some((n) => n.opType === 'MatMulInteger'));
+  const b8 = runCli(['bench', '--onnx', q, '-b', '2', '--iters', '1', '--warmup', '0', '--threads', '1', '--json']);
+  assert.equal(b8.status, 0, b8.stderr);
+  assert.deepEqual((JSON.parse(b8.stdout) as { inputShape: number[] }).inputShape, [2, 3, 32, 32]);
   assert.match(b.stderr, /static batch of 2; --batch 3 cannot be fed/);
   assert.doesNotMatch(b.stderr, STACK_FRAME);
 });

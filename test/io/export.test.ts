@@ -243,3 +243,20 @@ test('export: fp16 and int8 files run on onnxruntime-web (wasm, the browser runt
     assert.ok(rel <= (dtype === 'float16' ? 1e-5 : 5e-2), `${dtype}: wasm vs native relative difference ${rel}`);
   }
 });
+
+test('export --outputs features: the stage maps alone (no classifier in the graph)', async () => {
+  const m = createModel({ family: 'convnext', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], num_classes: 5 });
+  const path = join(dir, 'features.onnx');
+  const r = await exportOnnx(m, { path, size: 32, outputs: ['features'] });
+  assert.deepEqual(r.outputs.map((o) => [o.name, o.dims]), [
+    ['features.0', ['batch', 8, 8, 8]],
+    ['features.1', ['batch', 16, 4, 4]],
+    ['features.2', ['batch', 24, 2, 2]],
+    ['features.3', ['batch', 32, 1, 1]],
+  ]);
+  assert.ok(!readOnnxFile(path).initializers.some((i) => i.name.startsWith('head.')), 'no head weights');
+  const x = batch(2, 2, 3, 32);
+  const ref = await m.run(new Tensor(x, [2, 3, 32, 32], 'float32'), { features: true, logits: false });
+  const out = await ortRun(path, x, [2, 3, 32, 32]);
+  ref.features.forEach((f, i) => assert.ok(maxAbsDiff(out[`features.${i}`]!.data as Float32Array, f.data as Float32Array) <= 1e-5));
+});
