@@ -357,7 +357,9 @@ export function emitModel(graph: Graph, opts: EmitOptions = {}): OnnxModel {
  * With a symbolic batch, no integer the graph holds may still be a multiple of the stand-in batch
  * (the emitter rewrote those in shapes it writes): one left in an attribute or a constant means the
  * graph only works at the traced batch. Float constants are checked too (a mean over the batch
- * divides by it). Weights are not looked at: they never depend on the batch.
+ * divides by it). Weights are not looked at: they never depend on the batch; nor are constants over
+ * 4096 elements (position tables, pooling matrices): their values are indices and coefficients, and
+ * a batch-sized constant could not have been built at the stand-in batch anyway.
  */
 function checkNoBakedBatch(m: OnnxModel, e: Emitter): void {
   const baked = (v: number) => {
