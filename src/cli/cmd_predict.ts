@@ -29,13 +29,13 @@ export const spec = defineCommand({
 
 export async function run({ values: v, positionals }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   const engine = (await import('./engine.js')).nodeEngine();
-  const { runClassifier, modelClassifier, classifyBatches } = await import('../tasks/classify.js');
+  const { runClassifier, modelClassifier, classifyBatches, hubWeightsOf } = await import('../tasks/classify.js');
   let clf;
   const { listImageFiles } = await import('../io/image_files.js');
   if (v.weights && v.pretrained) throw new ConfigError('give --weights or --pretrained, not both');
   if (v.run) clf = await runClassifier(engine, v.run);
   else if (v.model && (v.weights || v.pretrained)) {
-    const weights = v.weights ?? (await hubWeightsOf(v.model));
+    const weights = v.weights ?? hubWeightsOf(v.model);
     clf = await modelClassifier(engine, v.model, weights, (e) => {
       if (e.status === 'download') io.stderr.write(`downloading ${e.repo}/${e.file}…\n`);
     });
@@ -62,12 +62,4 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
     return 1;
   }
   return 0;
-}
-
-/** hf:<hub id> of a model name's default weights or a weight tag's. */
-async function hubWeightsOf(model: string): Promise<string> {
-  const { pretrainedConfig, getModelEntry } = await import('../models/registry.js');
-  const tag = pretrainedConfig(model) ?? (getModelEntry(model).defaultTag ? pretrainedConfig(getModelEntry(model).defaultTag!) : undefined);
-  if (!tag?.hubId) throw new ConfigError(`--pretrained: '${model}' has no weights on the hub; give --weights FILE`);
-  return `hf:${tag.hubId}`;
 }

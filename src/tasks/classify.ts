@@ -12,6 +12,7 @@ import { loadImage } from '../io/load_image.js';
 import { readBundledImageNetClasses } from '../io/package_root.js';
 import { runFolderFiles } from '../io/run_folder.js';
 import type { VisionModel, WeightsProgress } from '../models/base.js';
+import { getModelEntry, pretrainedConfig } from '../models/registry.js';
 import { Tensor } from '../tensor.js';
 import type { Engine } from './engine.js';
 import { createTransform, transformConfigFromPretrained, type EvalTransformConfig } from './transform.js';
@@ -77,6 +78,13 @@ export async function runClassifier(engine: Engine, dir: string): Promise<Classi
       return b.x.data as Float32Array;
     },
   };
+}
+
+/** hf:<hub id> of a model name's default weights or a weight tag's (`--pretrained`). */
+export function hubWeightsOf(model: string): string {
+  const tag = pretrainedConfig(model) ?? (getModelEntry(model).defaultTag ? pretrainedConfig(getModelEntry(model).defaultTag!) : undefined);
+  if (!tag?.hubId) throw new ConfigError(`--pretrained: '${model}' has no weights on the hub; give --weights FILE`);
+  return `hf:${tag.hubId}`;
 }
 
 /** A classifier from a registry model name (or weight tag) and a weights source (file or hf:org/repo). */

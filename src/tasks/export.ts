@@ -11,10 +11,9 @@ import { hubFile, parseHubRef } from '../io/hub.js';
 import { readBundledImageNetClasses } from '../io/package_root.js';
 import type { VisionModel, WeightsProgress } from '../models/base.js';
 import type { ModelSpec } from '../models/registry.js';
-import { getModelEntry, pretrainedConfig } from '../models/registry.js';
 import type { Engine } from './engine.js';
 import { folderEvalTransform } from './folder_data.js';
-import { runClassifier } from './classify.js';
+import { hubWeightsOf, runClassifier } from './classify.js';
 
 export interface ExportJobOptions extends Omit<ExportOnnxOptions, 'transform' | 'labels' | 'weightsSha256' | 'weightsFile'> {
   /** A finished training run folder (model, weights, classes and transform from it). */
@@ -34,13 +33,6 @@ export interface ExportJobResult extends ExportResult {
   model: string;
   /** Where the weights came from ('random' when none were given). */
   weights: string;
-}
-
-/** hf:<hub id> of a model name's default weights or a weight tag's. */
-export function hubWeightsOf(model: string): string {
-  const tag = pretrainedConfig(model) ?? (getModelEntry(model).defaultTag ? pretrainedConfig(getModelEntry(model).defaultTag!) : undefined);
-  if (!tag?.hubId) throw new ConfigError(`--pretrained: '${model}' has no weights on the hub; give --weights FILE`);
-  return `hf:${tag.hubId}`;
 }
 
 /** The preparation of a Fashion-MNIST run's input: 28×28 grayscale, zero-padded (centred) to the size, normalised. */

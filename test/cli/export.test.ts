@@ -95,6 +95,7 @@ test('export and bench --onnx: mistakes are one-line errors', () => {
     [['export', '--run', root, '-m', 'convnext_atto', '-o', join(root, 'x.onnx')], /give --run DIR alone/],
     [['export', '-o', join(root, 'x.onnx')], /give --run DIR, or --model NAME/],
     [['export', '-m', 'convnext_atto', '--weights', join(root, 'none.safetensors'), '-o', join(root, 'x.onnx')], /not found/],
+    [['export', '-m', 'convnext', '--config', TINY, '--pretrained', '-o', join(root, 'x.onnx')], /--pretrained needs a registry model or weight tag/],
     [['bench', '--onnx', join(root, 'missing.onnx')], /cannot read .*missing\.onnx/],
     [['bench', '--onnx', join(root, 'missing.onnx'), '-m', 'convnext_atto'], /give --model NAME or --onnx FILE/],
   ];
