@@ -143,7 +143,8 @@ function checkOptions(model: VisionModel, o: ExportOnnxOptions): void {
 /** The transform recorded by default: the model's pretrained config, at the exported size. */
 function defaultTransform(model: VisionModel, size: number): ExportTransform | undefined {
   const pc = model.pretrainedConfig;
-  if (!pc) return undefined;
+  // Weights' preprocessing for another channel count (in_chans overridden) does not apply.
+  if (!pc || pc.inputSize[0] !== model.defaultInputSize[0]) return undefined;
   return {
     inputSize: [pc.inputSize[0], size, size],
     cropPct: pc.cropPct,

@@ -260,3 +260,15 @@ test('export --outputs features: the stage maps alone (no classifier in the grap
   const out = await ortRun(path, x, [2, 3, 32, 32]);
   ref.features.forEach((f, i) => assert.ok(maxAbsDiff(out[`features.${i}`]!.data as Float32Array, f.data as Float32Array) <= 1e-5));
 });
+
+test('export: the weights\' transform is not recorded for a model built with another channel count', async () => {
+  const m = createModel('convnext_atto', { in_chans: 1, num_classes: 3 });
+  const path = join(dir, 'gray.onnx');
+  const r = await exportOnnx(m, { path, size: 32 });
+  assert.equal(r.metadata.input_size, undefined);
+  assert.equal(r.metadata.mean, undefined);
+  assert.deepEqual(readOnnxFile(path).inputs[0]!.dims, ['batch', 1, 32, 32]);
+  // Given explicitly, it is recorded as given.
+  const t = { inputSize: [1, 32, 32], mean: [0.5], std: [0.25], description: 'grayscale' };
+  assert.deepEqual(JSON.parse((await exportOnnx(m, { path, size: 32, transform: t })).metadata.transform!), t);
+});
