@@ -90,3 +90,5 @@ export type { TokenLabelTargets, TokenLabellingOptions } from './train/token_lab
 export type { Objective, ObjectiveContext, BuiltObjective } from './train/objective.js';
 export { readSafetensors, writeSafetensors, SafetensorsFile } from './io/safetensors.js';
 export { Module, Parameter } from './nn/module.js';
+export { exportOnnx, EXPORT_METADATA_KEYS } from './io/onnx_export.js';
+export type { ExportOnnxOptions, ExportResult, ExportTransform, ExportOutput, ExportDType } from './io/onnx_export.js';

@@ -4,7 +4,8 @@
  * on any machine. The job itself lives in src/tasks/bench.ts; this file parses and prints.
  */
 import { availableParallelism } from 'node:os';
-import type { InferenceBench } from '../tasks/bench.js';
+import { ConfigError } from '../errors.js';
+import type { InferenceBench, OnnxFileBench } from '../tasks/bench.js';
 import { defineCommand } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
 import { ProgressBar, formatRate } from './progress.js';
@@ -17,9 +18,12 @@ export const spec = defineCommand({
     'Runs the model (random weights: timings do not depend on values) on a random batch through ONNX ' +
     'Runtime, then a 2048x2048x2048 fp32 MatMul with the same thread count. Reports per-image latency ' +
     '(min and median), images/s, achieved GFLOP/s (2 x MACs) and its ratio to the GEMM peak; ' +
-    'GFLOP/s and the ratio compare fastest iteration with fastest iteration.',
+    'GFLOP/s and the ratio compare fastest iteration with fastest iteration. ' +
+    "--onnx FILE times an ONNX file instead (any exported one, fp16 or int8 included): its input is fed random " +
+    "data of its declared shape, the symbolic batch set by --batch; latency and throughput only.",
   options: {
-    model: { type: 'string', required: true, short: 'm', placeholder: 'name', description: "model name (see 'visionmix models')" },
+    model: { type: 'string', short: 'm', placeholder: 'name', description: "model name (see 'visionmix models')" },
+    onnx: { type: 'string', placeholder: 'file', description: "an ONNX file to time instead of --model (e.g. from 'visionmix export')" },
     batch: { type: 'int', min: 1, default: 1, short: 'b', description: 'images per run' },
     threads: { type: 'int', min: 1, description: 'intra-op threads; all cores when omitted (and at most)' },
     size: { type: 'int', min: 8, description: "square input side; the model's input size when omitted" },
@@ -28,7 +32,11 @@ export const spec = defineCommand({
     gemmIters: { type: 'int', min: 1, default: 5, description: 'timed iterations of the GEMM peak' },
     json: { type: 'boolean', description: 'print the measurements as JSON' },
   },
-  examples: ['visionmix bench --model convnext_tiny --threads 2', 'visionmix bench -m convnextv2_atto -b 8 --size 160'],
+  examples: [
+    'visionmix bench --model convnext_tiny --threads 2',
+    'visionmix bench -m convnextv2_atto -b 8 --size 160',
+    'visionmix bench --onnx convnext_tiny.onnx -b 8',
+  ],
 });
 
 interface Line {
@@ -59,7 +67,21 @@ export function reportLines(r: InferenceBench): Line[] {
   ];
 }
 
-export async function run({ values }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
+/** The report of `--onnx`: what the file is, then its timings. */
+export function onnxReportLines(r: OnnxFileBench): Line[] {
+  return [
+    { quantity: 'file', value: `${r.path}${r.model ? ` (${r.model}${r.weightsDtype ? `, weights ${r.weightsDtype}` : ''})` : ''}` },
+    { quantity: 'input', value: `${r.inputName} [${r.inputShape.join(', ')}], ${r.threads} thread${r.threads === 1 ? '' : 's'}` },
+    { quantity: 'session creation', value: ms(r.createMs) },
+    { quantity: 'first run', value: ms(r.firstRunMs) },
+    { quantity: 'latency/img min', value: ms(r.msPerImageMin) },
+    { quantity: 'latency/img median', value: ms(r.msPerImageMedian) },
+    { quantity: 'throughput', value: formatRate(r.imagesPerSecond, 'img') },
+  ];
+}
+
+export async function run({ values, given }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
+  if ((values.model === undefined) === (values.onnx === undefined)) throw new ConfigError('give --model NAME or --onnx FILE (one of them)');
   // Loaded here rather than at the top: the Node entry installs the ONNX Runtime backend, which
   // `visionmix --help` or `visionmix models` should neither pay for nor depend on.
   const engine = (await import('./engine.js')).nodeEngine();
@@ -71,9 +93,26 @@ export async function run({ values }: CommandArgs<typeof spec>, io: CliIO): Prom
     io.stderr.write(`warning: --threads ${values.threads} is more than the ${cores} cores of this machine; using ${cores}\n`);
   const threads = Math.min(values.threads ?? cores, cores);
   const tty = io.stderr.isTTY === true;
+  if (values.onnx !== undefined) {
+    if (given.has('gemmIters')) throw new ConfigError('--gemm-iters applies to --model only (--onnx reports latency and throughput)');
+    const { benchOnnxFile } = await import('../tasks/bench.js');
+    io.stderr.write(`benchmarking ${values.onnx} (${threads} threads)...\n`);
+    const r = await benchOnnxFile({
+      path: values.onnx,
+      batch: given.has('batch') ? values.batch : undefined,
+      size: values.size,
+      threads,
+      iters: values.iters,
+      warmup: values.warmup,
+    });
+    if (values.json) io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    else io.stdout.write(`${renderTable(COLUMNS, onnxReportLines(r))}\n`);
+    return 0;
+  }
+  const model = values.model!;
   let bar: ProgressBar | undefined;
   const result = await benchInference({
-    model: engine.createModel(values.model),
+    model: engine.createModel(model),
     batch: values.batch,
     size: values.size,
     threads,
@@ -88,13 +127,13 @@ export async function run({ values }: CommandArgs<typeof spec>, io: CliIO): Prom
         if (tty)
           bar = new ProgressBar({
             total: modelBenchCalls(values),
-            label: `${values.model} b${values.batch}`,
+            label: `${model} b${values.batch}`,
             unit: 'run',
             rateUnit: 'img',
             rateScale: values.batch,
             stream: io.stderr,
           });
-        else io.stderr.write(`benchmarking ${values.model} (batch ${values.batch}, ${threads} threads)...\n`);
+        else io.stderr.write(`benchmarking ${model} (batch ${values.batch}, ${threads} threads)...\n`);
       } else {
         io.stderr.write(`measuring the GEMM peak (2048³ fp32 MatMul, ${threads} threads)...\n`);
       }

@@ -30,7 +30,7 @@ export const spec = defineCommand({
 
 export async function run({ values: v, positionals }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   const engine = (await import('./engine.js')).nodeEngine();
-  const { runClassifier, modelClassifier, classifyBatches } = await import('../tasks/classify.js');
+  const { runClassifier, modelClassifier, classifyBatches, hubWeightsOf } = await import('../tasks/classify.js');
   let clf;
   const { listImageFiles } = await import('../io/image_files.js');
   if (v.weights && v.pretrained) throw new ConfigError('give --weights or --pretrained, not both');
@@ -47,7 +47,7 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   }
   if (v.run || weightsRun) clf = await runClassifier(engine, (v.run ?? weightsRun)!);
   else if (v.model && (v.weights || v.pretrained)) {
-    const weights = v.weights ?? (await hubWeightsOf(v.model));
+    const weights = v.weights ?? hubWeightsOf(v.model);
     const { describeCheckpoint } = await import('../io/pytorch_format.js');
     clf = await modelClassifier(engine, v.model, weights, {
       onProgress: (e) => {
@@ -79,14 +79,4 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
     return 1;
   }
   return 0;
-}
-
-/** Where a model name's default weights or a weight tag's are published (hub or release URL). */
-async function hubWeightsOf(model: string): Promise<string> {
-  const { pretrainedConfig, getModelEntry } = await import('../models/registry.js');
-  const { pretrainedWeights } = await import('../models/pretrained.js');
-  const tag = pretrainedConfig(model) ?? (getModelEntry(model).defaultTag ? pretrainedConfig(getModelEntry(model).defaultTag!) : undefined);
-  const from = pretrainedWeights(tag);
-  if (!from) throw new ConfigError(`--pretrained: '${model}' has no published weights; give --weights FILE`);
-  return from.source;
 }

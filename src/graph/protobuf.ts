@@ -125,3 +125,59 @@ export class ProtoWriter {
     return out;
   }
 }
+
+/** One field of a message as read: varints as bigint, fixed-width and length-delimited fields as bytes. */
+export type ProtoField = { field: number; wire: 0; value: bigint } | { field: number; wire: 1 | 2 | 5; bytes: Uint8Array };
+
+/**
+ * A tiny protobuf *reader*, the writer's counterpart: the fields of one message in order, nested
+ * messages left as bytes for the caller to read again. Malformed input throws `Error('protobuf: …')`;
+ * callers wrap it in the typed error that names their file.
+ */
+export function* readProto(buf: Uint8Array): Generator<ProtoField> {
+  let pos = 0;
+  const varint = (): bigint => {
+    let x = 0n;
+    for (let shift = 0n; ; shift += 7n) {
+      if (pos >= buf.length) throw new Error('protobuf: truncated varint');
+      if (shift > 63n) throw new Error('protobuf: varint longer than 64 bits');
+      const b = buf[pos++]!;
+      x |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return x;
+    }
+  };
+  const take = (n: number): Uint8Array => {
+    if (n < 0 || pos + n > buf.length) throw new Error('protobuf: field runs past the end of its message');
+    const b = buf.subarray(pos, pos + n);
+    pos += n;
+    return b;
+  };
+  while (pos < buf.length) {
+    const key = varint();
+    const field = Number(key >> 3n);
+    const wire = Number(key & 7n);
+    if (wire === WIRE_VARINT) yield { field, wire, value: varint() };
+    else if (wire === WIRE_64BIT) yield { field, wire, bytes: take(8) };
+    else if (wire === WIRE_32BIT) yield { field, wire, bytes: take(4) };
+    else if (wire === WIRE_LEN) yield { field, wire, bytes: take(Number(varint())) };
+    else throw new Error(`protobuf: unsupported wire type ${wire} (field ${field})`);
+  }
+}
+
+/** The packed (or repeated unpacked) varints of a field's bytes. */
+export function readPackedVarints(bytes: Uint8Array): bigint[] {
+  const out: bigint[] = [];
+  // A packed run of varints is exactly a message of field-less varints; read it with the same loop.
+  let pos = 0;
+  while (pos < bytes.length) {
+    let x = 0n;
+    for (let shift = 0n; ; shift += 7n) {
+      if (pos >= bytes.length) throw new Error('protobuf: truncated packed varint');
+      const b = bytes[pos++]!;
+      x |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) break;
+    }
+    out.push(x);
+  }
+  return out;
+}

@@ -25,7 +25,7 @@ export function nodeRuntime(readWeights: Runtime['readWeights']): Runtime {
   };
 }
 
-/** A session on onnxruntime-node (tests, benchmarks and tools that compile graphs themselves). */
-export function createNodeSession(model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+/** A session on onnxruntime-node (tests, benchmarks and tools that compile graphs themselves); `model` may be a file path. */
+export function createNodeSession(model: Uint8Array | string, opts: SessionOptions = {}): Promise<Session> {
   return Session.create(nodeOrt, model, opts);
 }

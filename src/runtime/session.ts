@@ -9,7 +9,8 @@ import { Tensor, type DType, type TensorData } from '../tensor.js';
 
 /** The part of an onnxruntime module (node or web) that visionmix uses. */
 export interface OrtModule {
-  InferenceSession: { create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
+  /** A file path works in Node only (external data files are found beside it). */
+  InferenceSession: { create(model: Uint8Array | string, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
   Tensor: new (type: OrtTensor.Type, data: TensorData, dims: readonly number[]) => OrtTensor;
 }
 
@@ -52,7 +53,7 @@ export class Session {
     readonly label: string,
   ) {}
 
-  static async create(ort: OrtModule, model: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+  static async create(ort: OrtModule, model: Uint8Array | string, opts: SessionOptions = {}): Promise<Session> {
     const label = opts.label ?? 'graph';
     const options: InferenceSession.SessionOptions = {
       executionProviders: opts.executionProviders ?? ['cpu'],

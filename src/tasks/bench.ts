@@ -22,6 +22,7 @@ import { Graph, withGraph } from '../graph/graph.js';
 import { matmul } from '../graph/ops/index.js';
 import type { VisionModel } from '../models/base.js';
 import { hostMemoryBytes } from '../io/host.js';
+import { readOnnxFile } from '../io/onnx_file.js';
 import { modelInfo } from '../models/index.js';
 import { createNodeSession } from '../runtime/node.js';
 import { runtimeVersions } from '../runtime/node_machine.js';
@@ -303,6 +304,98 @@ export async function benchInference(opts: InferenceBenchOptions): Promise<Infer
     warmup: opts.gemmWarmup,
   });
   return { model, gemm, fractionOfPeak: model.gflops / gemm.gflops };
+}
+
+// ---- an exported ONNX file ---------------------------------------------------------------------
+
+export interface OnnxFileBenchOptions extends TimingOptions {
+  /** An .onnx file with one float32 image input (as `visionmix export` writes). */
+  path: string;
+  /** The batch fed to a symbolic batch dimension (a static one must equal it when given). */
+  batch?: number;
+  /** Square side fed to symbolic height/width dimensions. */
+  size?: number;
+  threads: number;
+  seed?: number;
+}
+
+export interface OnnxFileBench {
+  path: string;
+  /** metadata_props `model_name` and `weights_dtype` when the file has them. */
+  model?: string;
+  weightsDtype?: string;
+  inputName: string;
+  inputShape: number[];
+  batch: number;
+  threads: number;
+  /** Session creation (graph optimisation, weight pre-packing). */
+  createMs: number;
+  firstRunMs: number;
+  timing: Timing;
+  msPerImageMin: number;
+  msPerImageMedian: number;
+  imagesPerSecond: number;
+}
+
+/** The concrete input shape for `dims` (sizes or symbolic names): symbolic batch → `batch`, other symbolic dims → `size`. */
+export function resolveInputShape(dims: readonly (number | string)[], o: { batch?: number; size?: number; path: string }): number[] {
+  if (dims.length === 0) throw new ConfigError(`${o.path}: the input has no declared shape; cannot make a random batch for it`);
+  return dims.map((d, i) => {
+    if (typeof d === 'number' && d > 0) {
+      if (i === 0 && o.batch !== undefined && o.batch !== d)
+        throw new ConfigError(`${o.path} was exported with a static batch of ${d}; --batch ${o.batch} cannot be fed (re-export with --batch dynamic)`);
+      return d;
+    }
+    if (i === 0) return o.batch ?? 1;
+    if (o.size === undefined) throw new ConfigError(`${o.path}: input dimension ${i} is symbolic (${String(d)}); give --size`);
+    return o.size;
+  });
+}
+
+/** Times any ONNX file with one float32 input on onnxruntime-node (from its path: external data is found beside it). */
+export async function benchOnnxFile(opts: OnnxFileBenchOptions): Promise<OnnxFileBench> {
+  checkThreads(opts.threads);
+  checkTimingOptions(opts);
+  if (opts.batch !== undefined && !(Number.isInteger(opts.batch) && opts.batch >= 1)) throw new ConfigError(`batch must be an integer ≥ 1 (got ${opts.batch})`);
+  const info = readOnnxFile(opts.path);
+  const initNames = new Set(info.initializers.map((i) => i.name));
+  const inputs = info.inputs.filter((v) => !initNames.has(v.name));
+  if (inputs.length !== 1) throw new ConfigError(`${opts.path} has ${inputs.length} inputs (${inputs.map((v) => v.name).join(', ')}); bench --onnx times files with one image input`);
+  const input = inputs[0]!;
+  if (input.dtype !== 'float32') throw new ConfigError(`${opts.path}: input ${input.name} is ${input.dtype}; bench --onnx feeds float32`);
+  const shape = resolveInputShape(input.dims, opts);
+  const batch = shape[0]!;
+  let elements = 1;
+  for (const d of shape) elements *= d;
+  if (elements * 4 > hostMemoryBytes() / 4) throw new ConfigError(`${opts.path}: an input of [${shape.join(', ')}] would not fit in memory; lower --batch or --size`);
+  const t0 = performance.now();
+  const session = await createNodeSession(opts.path, { threads: opts.threads, label: opts.path });
+  const createMs = performance.now() - t0;
+  try {
+    const feeds = { [input.name]: randomTensor(shape, opts.seed ?? 0) };
+    const t1 = performance.now();
+    await session.run(feeds);
+    const firstRunMs = performance.now() - t1;
+    opts.onIteration?.();
+    const timing = await timeAsync(() => session.run(feeds), { ...opts, warmup: Math.max(0, opts.warmup - 1) });
+    return {
+      path: opts.path,
+      ...(info.metadata.model_name ? { model: info.metadata.model_name } : {}),
+      ...(info.metadata.weights_dtype ? { weightsDtype: info.metadata.weights_dtype } : {}),
+      inputName: input.name,
+      inputShape: shape,
+      batch,
+      threads: opts.threads,
+      createMs,
+      firstRunMs,
+      timing,
+      msPerImageMin: timing.minMs / batch,
+      msPerImageMedian: timing.medianMs / batch,
+      imagesPerSecond: (batch * 1000) / timing.medianMs,
+    };
+  } finally {
+    await session.release();
+  }
 }
 
 // ---- raw sessions: the same bytes on two runtimes -----------------------------------------------

@@ -12,6 +12,8 @@ import { loadImage } from '../io/load_image.js';
 import { readBundledImageNetClasses } from '../io/package_root.js';
 import { runFolderFiles } from '../io/run_folder.js';
 import type { CheckpointInfo, VisionModel, WeightsProgress } from '../models/base.js';
+import { pretrainedWeights } from '../models/pretrained.js';
+import { getModelEntry, pretrainedConfig } from '../models/registry.js';
 import { Tensor } from '../tensor.js';
 import { topK } from './classify_image.js';
 import type { Engine } from './engine.js';
@@ -78,6 +80,14 @@ export async function runClassifier(engine: Engine, dir: string): Promise<Classi
       return b.x.data as Float32Array;
     },
   };
+}
+
+/** Where a model name's default weights or a weight tag's are published (`--pretrained`): the hub or the authors' release URL. */
+export function hubWeightsOf(model: string): string {
+  const tag = pretrainedConfig(model) ?? (getModelEntry(model).defaultTag ? pretrainedConfig(getModelEntry(model).defaultTag!) : undefined);
+  const from = pretrainedWeights(tag);
+  if (!from) throw new ConfigError(`--pretrained: '${model}' has no published weights; give --weights FILE`);
+  return from.source;
 }
 
 /** A classifier from a registry model name (or weight tag) and a weights source (file or hf:org/repo). */

@@ -32,11 +32,10 @@ const Reshape = defineOp<{ shape: number[] }>({
     return [{ shape, dtype: x!.dtype }];
   },
   emit: (e, n) => {
-    // Leading dims equal to the input's are written as 0 ("copy"), so exported graphs keep a
-    // dynamic batch dimension without re-tracing.
+    // A leading dim equal to the input's is written 0 ("copy") and, in graphs exported with a
+    // symbolic batch, another batch-dependent dim -1: see Emitter.reshapeShape.
     const x = n.inputs[0]!;
-    const target = n.attrs.shape.map((d, i) => (i === 0 && d === x.shape[0] && d !== 0 ? 0 : d));
-    e.node('Reshape', [x, e.int64s(target)], n.outputs);
+    e.node('Reshape', [x, e.reshapeShape(x.shape, n.attrs.shape)], n.outputs);
   },
   vjp: ({ inputs: [x], dys: [dy] }) => [reshape(dy!, x!.shape)],
 });

@@ -116,9 +116,9 @@ function emitReduceAsGemv(e: Emitter, n: Node<ReduceAttrs>, type: 'ReduceSum' | 
   ones.fill(mean ? 1 / m : 1);
   const onesName = e.constant(new Tensor(ones, [1, m], x.dtype), `reduce-ones|${x.dtype}|${m}|${mean}`);
   const summed = type === 'ReduceSumSquare' ? e.node('Mul', [x, x], 1)[0]! : x;
-  const [x3] = e.node('Reshape', [summed, e.int64s([b, m, rest])], 1);
+  const [x3] = e.node('Reshape', [summed, e.reshapeShape(x.shape, [b, m, rest])], 1);
   const [y] = e.node('MatMul', [onesName, x3!], 1);
-  e.node('Reshape', [y!, e.int64s(n.outputs[0]!.shape)], n.outputs);
+  e.node('Reshape', [y!, e.reshapeShape([b, 1, rest], n.outputs[0]!.shape)], n.outputs);
   return true;
 }
 
