@@ -10,14 +10,14 @@ import { readWeightsSource, type ReadWeightsOptions } from './io/weights_source.
 import type { VisionModel } from './models/base.js';
 import type { CreateModelOptions, Engine, EngineOptions } from './tasks/engine.js';
 import { createFcmae as createFcmaeOn, type Fcmae } from './tasks/fcmae.js';
-import { createNodeEngine, nodeEngine } from './tasks/node_engine.js';
+import { createNodeEngine, nodeEngine, type NodeEngineOptions } from './tasks/node_engine.js';
 import type { PlanarImage } from './data/resample.js';
 import { loadImage } from './io/load_image.js';
 import { classify as classifyPixels, type Classification, type ClassifyOptions } from './tasks/classify_image.js';
 import { Tensor } from './tensor.js';
 
 /** An engine on onnxruntime-node (own session caches, e.g. with another `sessionCacheSize`). */
-export function createEngine(opts: EngineOptions = {}): Engine {
+export function createEngine(opts: NodeEngineOptions = {}): Engine {
   return createNodeEngine(opts);
 }
 
@@ -78,6 +78,8 @@ export { describeSchema } from './models/config.js';
 export { familySchema, familyNames, pretrainedConfig } from './models/registry.js';
 export { Engine } from './tasks/engine.js';
 export type { EngineOptions, CreateModelOptions } from './tasks/engine.js';
+export type { NodeEngineOptions } from './tasks/node_engine.js';
+export type { NodeDevice } from './runtime/node.js';
 export { crossEntropy } from './train/losses.js';
 export { maskedPatchMse } from './train/masked_mse.js';
 export type { Fcmae, FcmaeRunOptions } from './tasks/fcmae.js';

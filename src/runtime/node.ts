@@ -7,21 +7,65 @@
 import './node_env.js';
 import { totalmem } from 'node:os';
 import * as ort from 'onnxruntime-node';
+import { RuntimeError } from '../errors.js';
 import { defaultThreads, runtimeVersions } from './node_machine.js';
 import type { Runtime } from './runtime.js';
 import { Session, type OrtModule, type SessionOptions } from './session.js';
 
 export const nodeOrt: OrtModule = ort as unknown as OrtModule;
 
-export function nodeRuntime(readWeights: Runtime['readWeights']): Runtime {
+/**
+ * Where onnxruntime-node runs the graphs: 'cpu' (default), 'webgpu' (the WebGPU EP built into
+ * onnxruntime-node 1.30 on linux-x64, Dawn over Vulkan: it needs a GPU with a Vulkan driver and the
+ * Vulkan loader, libvulkan.so.1), or 'auto' (WebGPU when an adapter exists, else the CPU, said once).
+ */
+export type NodeDevice = 'cpu' | 'webgpu' | 'auto';
+
+/** Why onnxruntime-node's WebGPU EP could not start, in a user's words (its own message is Dawn's). */
+function whyNoWebGpu(err: unknown): string {
+  const m = (err as Error)?.message ?? String(err);
+  if (/Failed to get a WebGPU adapter|No supported adapters/i.test(m))
+    return 'no WebGPU adapter: this machine has no GPU that Dawn can use (it needs a Vulkan driver and the Vulkan loader libvulkan.so.1)';
+  return `onnxruntime-node's WebGPU EP failed to start: ${m.split('\n')[0]}`;
+}
+
+export function nodeRuntime(readWeights: Runtime['readWeights'], o: { device?: NodeDevice; log?: (message: string) => void } = {}): Runtime & { device(): Promise<'cpu' | 'webgpu'> } {
+  const requested = o.device ?? 'cpu';
+  if (!['cpu', 'webgpu', 'auto'].includes(requested)) throw new RuntimeError(`device must be 'cpu', 'webgpu' or 'auto', got ${JSON.stringify(requested)}`);
+  const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  // 'auto' is settled by the first session: a WebGPU session that starts means an adapter exists.
+  let settled: 'cpu' | 'webgpu' | null = requested === 'auto' ? null : requested;
+  const providers = (d: 'cpu' | 'webgpu') => (d === 'webgpu' ? ['webgpu', 'cpu'] : ['cpu']);
+  const sessions: OrtModule = {
+    InferenceSession: {
+      async create(model, options) {
+        const d = settled ?? 'webgpu';
+        try {
+          const s = await nodeOrt.InferenceSession.create(model, { ...options, executionProviders: providers(d) });
+          settled ??= d;
+          return s;
+        } catch (err) {
+          if (d !== 'webgpu') throw err;
+          if (settled === 'webgpu') throw new RuntimeError(`device 'webgpu': ${whyNoWebGpu(err)}`);
+          settled = 'cpu';
+          log(`visionmix: device 'auto' runs on the CPU (${whyNoWebGpu(err)})`);
+          return nodeOrt.InferenceSession.create(model, { ...options, executionProviders: providers('cpu') });
+        }
+      },
+    },
+    Tensor: nodeOrt.Tensor,
+  };
   return {
-    name: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}`,
-    ort: nodeOrt,
-    executionProviders: ['cpu'],
+    name: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}${requested === 'cpu' ? '' : ` (${requested})`}`,
+    ort: requested === 'cpu' ? nodeOrt : sessions,
+    executionProviders: requested === 'cpu' ? ['cpu'] : ['webgpu', 'cpu'],
     maxThreads: defaultThreads,
     memoryBytes: totalmem,
     readWeights,
     warn: (message) => process.emitWarning(message, { code: 'VISIONMIX' }),
+    device: async () => settled ?? 'cpu',
+    // Graphs for the WebGPU EP are lowered for it (graph/emit.ts); 'auto' emits them so too until it is settled on the CPU.
+    emitTarget: async () => (requested === 'cpu' || settled === 'cpu' ? 'cpu' : 'webgpu'),
   };
 }
 

@@ -4,14 +4,20 @@
  * `createModel` and the CLI, so a process never holds two sets of session caches.
  */
 import { readWeightsSource } from '../io/weights_source.js';
-import { nodeRuntime } from '../runtime/node.js';
+import { nodeRuntime, type NodeDevice } from '../runtime/node.js';
 import { Engine, type EngineOptions } from './engine.js';
+
+export interface NodeEngineOptions extends EngineOptions {
+  /** 'cpu' (default), 'webgpu' (onnxruntime-node's WebGPU EP; an error says why when there is no adapter) or 'auto'. */
+  device?: NodeDevice;
+}
 
 let shared: Engine | null = null;
 
 /** A new engine on onnxruntime-node (its own session caches, e.g. with another `sessionCacheSize`). */
-export function createNodeEngine(opts: EngineOptions = {}): Engine {
-  return new Engine(nodeRuntime(readWeightsSource), opts);
+export function createNodeEngine(opts: NodeEngineOptions = {}): Engine {
+  const { device, ...engine } = opts;
+  return new Engine(nodeRuntime(readWeightsSource, { device }), engine);
 }
 
 /** The process's shared engine, created on first call. */
