@@ -24,7 +24,7 @@ import { checkNewRunFolder, createRunFolder, readRunConfig, removeStaleTempFiles
 import { lockRunFolder, type RunLock } from '../io/run_lock.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import type { VisionModel } from '../models/base.js';
-import type { ModelSpec, RawConfig } from '../models/registry.js';
+import { upgradeModelSpec, type ModelSpec, type RawConfig } from '../models/registry.js';
 import { defaultThreads } from '../runtime/node_machine.js';
 import type { Engine } from './engine.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type CheckpointMeta, type EvalResult, type MetricsRecord, type TrainConfig, type TrainerEvent, type TrainingTask } from '../train/trainer.js';
@@ -40,7 +40,16 @@ import { backboneKeys } from '../train/trainer.js';
 import { BASIC_AUGMENT, IMAGENET_MEAN, IMAGENET_STD, openFolderData, type FolderDataConfig } from './folder_data.js';
 import { openImageFolder } from './image_folder.js';
 
+/**
+ * The version of run.json's layout and of the meaning of its model config keys. 1 (no `format` key):
+ * before ConvNeXt's `patch_size` followed timm — a run.json of that format that says `patch_size: 2`
+ * trained what `stem_stride: 2` builds now, and is read so (models' `upgradeConfig`). 2: today's.
+ */
+export const RUN_FORMAT = 2;
+
 export interface RunConfig {
+  /** RUN_FORMAT when written (absent: format 1; always set once read). */
+  format?: number;
   model: ModelSpec;
   /** Config overrides applied on top of a registry model (num_classes, in_chans, drop_path_rate, …). */
   modelOverrides: RawConfig;
@@ -194,6 +203,17 @@ function runIdentity(rc: RunConfig): RunIdentity {
   return { id: rc.runId ?? 'none', fingerprint: runFingerprint(rc) };
 }
 
+/**
+ * A run config written under an older format, as the same run is spelled now (its model config keys
+ * renamed where their meaning changed); format set to RUN_FORMAT.
+ */
+export function upgradeRunConfig(rc: RunConfig): RunConfig {
+  const format = rc.format ?? 1;
+  if (format >= RUN_FORMAT) return rc;
+  const { spec, overrides } = upgradeModelSpec(rc.model, rc.modelOverrides, format);
+  return { ...rc, format: RUN_FORMAT, model: spec, modelOverrides: overrides };
+}
+
 function describeRun(rc: RunConfig, id: string | undefined): string {
   const model = typeof rc.model === 'string' ? rc.model : JSON.stringify(rc.model);
   return `run ${id ?? '(no id)'}: model ${model}, data ${rc.data}, seed ${rc.train.seed}`;
@@ -201,10 +221,16 @@ function describeRun(rc: RunConfig, id: string | undefined): string {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Check the fields a run config needs; anything else → DataError naming `where`. */
-function parseRunConfig(raw: unknown, where: string): RunConfig {
+/**
+ * Check the fields a run config needs; anything else → DataError naming `where`. The result is
+ * upgraded to RUN_FORMAT unless `asWritten` (which resume needs, to compare fingerprints taken before).
+ */
+function parseRunConfig(raw: unknown, where: string, asWritten = false): RunConfig {
   const bad = (what: string) => new DataError(`${where} is not a visionmix run configuration: ${what}`);
   if (!isObject(raw)) throw bad('expected a JSON object');
+  if (raw.format !== undefined && !(Number.isInteger(raw.format) && (raw.format as number) >= 1)) throw bad("'format' must be a positive integer");
+  if (typeof raw.format === 'number' && raw.format > RUN_FORMAT)
+    throw new DataError(`${where} was written by a newer visionmix (run format ${raw.format}; this one reads formats 1 to ${RUN_FORMAT}): update visionmix to use it`);
   if (!(typeof raw.model === 'string' || isObject(raw.model))) throw bad("'model' must be a registry name or a config object");
   if (typeof raw.data !== 'string') throw bad("'data' must be a data set spec string");
   if (!isObject(raw.train)) throw bad("'train' must be an object");
@@ -212,12 +238,13 @@ function parseRunConfig(raw: unknown, where: string): RunConfig {
     if (typeof raw.train[key] !== 'number') throw bad(`'train.${key}' must be a number`);
   if (raw.modelOverrides !== undefined && !isObject(raw.modelOverrides)) throw bad("'modelOverrides' must be an object");
   if (raw.runId !== undefined && typeof raw.runId !== 'string') throw bad("'runId' must be a string");
-  return {
+  const rc: RunConfig = {
     ...(raw as unknown as RunConfig),
     modelOverrides: (raw.modelOverrides as RawConfig | undefined) ?? {},
     train: { ...DEFAULT_TRAIN_CONFIG, ...(raw.train as Partial<TrainConfig>) },
     threads: typeof raw.threads === 'number' ? raw.threads : defaultThreads(),
   };
+  return asWritten ? rc : upgradeRunConfig(rc);
 }
 
 /** The run config of a finished or running run folder (its run.json), for eval/predict. */
@@ -361,6 +388,7 @@ async function runLocked(dir: string, job: string, hooks: RunHooks, body: (lock:
 
 export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHooks = {}): Promise<TrainResult> {
   const rc: RunConfig = {
+    format: RUN_FORMAT,
     model: o.model,
     modelOverrides: o.modelOverrides ?? {},
     data: o.data,
@@ -438,8 +466,13 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
         `no checkpoint to resume in ${dir}: the run was stopped before its first checkpoint; start it again with another --out, or delete ${dir} first`,
       );
     const loaded = await loadCheckpoint<CheckpointMeta>(dir);
-    const fromCheckpoint = parseRunConfig(loaded.runConfig, `the config saved in ${loaded.path}`);
-    const fileConfig = readRunFolderConfig(dir);
+    const ckptWhere = `the config saved in ${loaded.path}`;
+    const fromCheckpoint = parseRunConfig(loaded.runConfig, ckptWhere);
+    // run.json as written, and as read now: a run made before a config key changed meaning (an older
+    // format) has fingerprints taken from the old spelling.
+    const rawFile = readRunConfig(dir);
+    const fileAsWritten = rawFile === null ? null : parseRunConfig(rawFile, runFolderFiles(dir).config, true);
+    const fileConfig = fileAsWritten && upgradeRunConfig(fileAsWritten);
     let rc: RunConfig;
     if (fileConfig === null) {
       hooks.onWarning?.(`${runFolderFiles(dir).config} is missing; using the configuration saved in the checkpoint and writing it back`);
@@ -449,8 +482,8 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
       // The checkpoint must be this run's: same id (when both record one) and same fingerprint.
       const ckptId = loaded.identity?.id ?? fromCheckpoint.runId;
       const sameId = ckptId === undefined || rc.runId === undefined || ckptId === rc.runId;
-      const ckptPrint = loaded.identity?.fingerprint ?? runFingerprint(fromCheckpoint);
-      if (!sameId || ckptPrint !== runFingerprint(rc))
+      const ckptPrint = loaded.identity?.fingerprint ?? runFingerprint(parseRunConfig(loaded.runConfig, ckptWhere, true));
+      if (!sameId || (ckptPrint !== runFingerprint(rc) && ckptPrint !== runFingerprint(fileAsWritten!)))
         throw new DataError(
           `checkpoint ${loaded.path} belongs to another run (${describeRun(fromCheckpoint, ckptId)}) than ` +
             `${runFolderFiles(dir).config} (${describeRun(rc, rc.runId)}); resuming would mix the two runs' metrics. ` +
@@ -473,7 +506,9 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
         `${dir} has already finished: ${done}/${rc.train.epochs} epochs, model.safetensors written. To train it longer, give --epochs N with N > ${done}.`,
       );
     rc = { ...rc, train: { ...rc.train, epochs }, threads: threads ?? capThreads(rc.threads, hooks.onWarning, `run.json's threads ${rc.threads}`) };
-    if (fileConfig === null || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads) writeRunConfig(dir, rc);
+    // Written back when it changed, or to record an older run.json in today's format (its keys renamed).
+    if (fileConfig === null || fileAsWritten?.format !== RUN_FORMAT || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads)
+      writeRunConfig(dir, rc);
     const data = await loadRunData(rc, hooks.onWarning);
     try {
       return await runWith(engine, rc, dir, data, withTask(buildModel(engine, rc, data), rc, dir, data), loaded.ckpt, hooks);

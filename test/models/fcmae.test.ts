@@ -220,7 +220,7 @@ test('bad masks and options are typed errors naming the option and the expected 
 });
 
 test('the encoder formulation is an argument of the traced call and of its compile-cache key, not state switched around a call', async () => {
-  const f = createFcmae(engine, { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], patch_size: 2 }, { patch_size: 16, decoder_embed_dim: 16, mask_ratio: 0.5 });
+  const f = createFcmae(engine, { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], stem_stride: 2 }, { patch_size: 16, decoder_embed_dim: 16, mask_ratio: 0.5 });
   const rng = new Rng(11);
   const x = new Tensor(Float32Array.from({ length: 2 * 3 * 32 * 32 }, () => rng.normal()), [2, 3, 32, 32], 'float32');
   const mask = new Tensor(Float32Array.of(1, 0, 0, 1, 0, 1, 1, 0), [2, 4], 'float32'); // 2 of 4 shown: sparse serves it
