@@ -20,6 +20,7 @@ import * as analyze from './cmd_analyze.js';
 import * as bench from './cmd_bench.js';
 import * as demo from './cmd_demo.js';
 import * as evaluate from './cmd_eval.js';
+import * as exportTimm from './cmd_export_timm.js';
 import * as features from './cmd_features.js';
 import * as models from './cmd_models.js';
 import * as predict from './cmd_predict.js';
@@ -51,7 +52,7 @@ export interface Command<S extends CommandSpec = CommandSpec> {
 }
 
 /** Every subcommand, in the order `--help` lists them. Add new commands here. */
-export const COMMANDS: readonly Command[] = [demo, models, train, finetune, pretrain, evaluate, predict, features, analyze, bench];
+export const COMMANDS: readonly Command[] = [demo, models, train, finetune, pretrain, evaluate, predict, features, analyze, bench, exportTimm];
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;

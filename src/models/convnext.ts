@@ -14,11 +14,11 @@ import { truncNormal } from '../nn/init.js';
 import { Conv2d, DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, ModuleList, Sequential, dropPathRates } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type GroupMatcher, type LoadWeightsOptions, type LayerDecayMode, type LayerIds, type TracedOutputs } from './base.js';
+import { VisionModel, type GroupMatcher, type LoadWeightsOptions, type TimmArchitecture, type LayerDecayMode, type LayerIds, type TracedOutputs } from './base.js';
 import { LIMITS, configSchema, field, withDefaults, type ConfigOf, type RawConfig } from './config.js';
 import { depthsFromKeys } from './layer_groups.js';
 import { CONVNEXT_PRETRAINED } from './pretrained/convnext.js';
-import { registerFamily, registerModel, registerPretrained } from './registry.js';
+import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
 import { fitUnitDims, stripWrapper } from './state_dict.js';
 
 // ---- configuration ----------------------------------------------------------------------------
@@ -372,6 +372,42 @@ export class ConvNeXt extends VisionModel {
       features.push(x);
     }
     return { logits: this.head.call(x), features, blocks };
+  }
+
+  /**
+   * timm's `ConvNeXt(...)` for this network: the registered variant it equals, or convnext_tiny /
+   * convnextv2_tiny with every architecture keyword. A stem_stride network goes by timm's patch_size
+   * when the two build the same network (no stage-0 downsample, no dilation, e.g. 1 or 4) and is
+   * refused otherwise, as are stage counts other than timm's 4.
+   */
+  override timmArchitecture(): TimmArchitecture {
+    const c = this.config;
+    if (c.depths.length !== 4) throw new ConfigError(`timm's ConvNeXt builds exactly 4 stages; this model has ${c.depths.length} (depths [${c.depths}])`);
+    let patch = c.patch_size;
+    if (c.stem_stride !== null) {
+      const s = c.stem_stride;
+      if (JSON.stringify(stagePlan({ depths: c.depths, patch_size: s, stem_stride: null })) !== JSON.stringify(stagePlan(c)))
+        throw new ConfigError(
+          `stem_stride ${s} is a visionmix extension timm cannot build: timm's ConvNeXt(patch_size=${s}) ` +
+            `${s === 2 ? 'adds a stride-2 downsample to stage 0' : 'dilates its last stages (output stride 32)'}, so these weights do not load into any timm ConvNeXt. ` +
+            `Train with patch_size (timm's network) to hand a model over to timm`,
+        );
+      patch = s;
+    }
+    const timmConfig: ConvNeXtConfig = { ...c, patch_size: patch, stem_stride: null };
+    const variant = matchingVariant(this.family, timmConfig, ['num_classes', 'in_chans', 'drop_rate', 'drop_path_rate', 'head_init_scale']);
+    const args: Record<string, unknown> = variant
+      ? {}
+      : { depths: c.depths, dims: c.dims, patch_size: patch, conv_mlp: c.conv_mlp, use_grn: c.use_grn, ls_init_value: c.ls_init_value, ...(c.norm_eps !== 1e-6 ? { norm_eps: c.norm_eps } : {}) };
+    if (c.in_chans !== 3) args.in_chans = c.in_chans;
+    if (c.head_init_scale !== 1) args.head_init_scale = c.head_init_scale;
+    return {
+      architecture: variant ?? (this.family === 'convnextv2' ? 'convnextv2_tiny' : 'convnext_tiny'),
+      modelArgs: args,
+      source: 'timm',
+      dropPathRate: c.drop_path_rate,
+      dropRate: c.drop_rate,
+    };
   }
 
   /** Accept official (facebookresearch) checkpoints and timm's 1×1-conv vs Linear MLP shapes. */

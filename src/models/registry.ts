@@ -205,6 +205,17 @@ export function upgradeModelSpec(spec: ModelSpec, overrides: RawConfig, format: 
   return { spec: upgraded, overrides: isPlainObject(overrides) ? up(overrides, format) : overrides };
 }
 
+/**
+ * The registered variant of `family` whose config equals `config` on every key but `ignore` (the
+ * class count, input channels, training-time rates): the name other libraries know the network by.
+ */
+export function matchingVariant(family: string, config: RawConfig, ignore: readonly string[]): string | undefined {
+  const schema = getFamily(family).schema;
+  const key = (c: RawConfig) => JSON.stringify(Object.keys(schema.fields).filter((k) => !ignore.includes(k)).map((k) => c[k]));
+  const want = key(config);
+  return [...entries.values()].find((e) => e.family === family && key(parseConfig(schema, e.config).config as RawConfig) === want)?.name;
+}
+
 /** A layer's keys in snake_case, checked (unknown keys and bad values are ConfigErrors naming family and key). */
 function snakeKeys(schema: ConfigSchema, layer: RawConfig): RawConfig {
   const { given, config } = parseConfig({ family: schema.family, fields: schema.fields }, layer);
