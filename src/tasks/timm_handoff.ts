@@ -207,13 +207,14 @@ function trainScript(model: VisionModel, arch: TimmArchitecture, view: DataView,
   const warm = t.warmupSteps !== undefined ? 0 : t.warmupEpochs;
   const wholeWarm = Math.round(warm);
   add('--sched', 'cosine', '--sched-on-updates');
-  if (wholeWarm > 0) {
+  if (wholeWarm > 0 && wholeWarm < t.epochs) {
     add('--epochs', String(t.epochs - wholeWarm), '--warmup-epochs', String(wholeWarm), '--warmup-prefix');
     notes.push(
       `${t.epochs} epochs in all: with --warmup-prefix timm runs ${wholeWarm} warm-up epoch(s) before its --epochs ${t.epochs - wholeWarm} of cosine decay, as visionmix's schedule does.`,
     );
   } else {
-    add('--epochs', String(t.epochs), '--warmup-epochs', '0');
+    add('--epochs', String(t.epochs), '--warmup-epochs', String(wholeWarm));
+    if (wholeWarm > 0) notes.push(`the warm-up (${wholeWarm} epochs) spans the whole run of ${t.epochs} epochs.`);
   }
   if (warm !== wholeWarm) notes.push(`visionmix warmed up for ${warm} epochs; timm's --warmup-epochs takes whole epochs (${wholeWarm} here).`);
   if (t.warmupSteps !== undefined)
