@@ -19,7 +19,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, Tensor, WeightsError, createModel, readSafetensors, type VisionModel } from '../../src/index.js';
@@ -28,7 +28,7 @@ import { ConvNeXt, upgradeConvNeXtConfig } from '../../src/models/convnext.js';
 import type { Conv2d, Sequential } from '../../src/nn/layers.js';
 import { RUN_FORMAT, readRunFolderConfig, upgradeRunConfig } from '../../src/tasks/train.js';
 import { goldenFile } from '../golden.js';
-import { goldenSkip } from '../helpers.js';
+import { goldenSkip, repoRoot } from '../helpers.js';
 
 const skip = goldenSkip('convnext');
 /** The golden case convnextv2_tiny_custom: timm's ConvNeXt(depths=(1,1,2,1), dims=(16,32,64,128), num_classes=10, use_grn=True, ls_init_value=None). */
@@ -153,4 +153,22 @@ test('readRunFolderConfig: a pre-change run.json builds the network it trained; 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("bench records: ConvNeXt configs spell the network they trained (stem_stride where the run said patch_size 2), with a note saying so", () => {
+  const dir = join(repoRoot, 'bench', 'records');
+  let renamed = 0;
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json'))) {
+    const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { model: Record<string, unknown>; command: string; configNote?: string };
+    if (!/^convnext/.test(String(r.model.family))) continue;
+    assert.ok(r.model.patch_size === undefined || r.model.patch_size === 4, `${f}: patch_size ${r.model.patch_size} would build timm's network, not the recorded one`);
+    if (r.model.stem_stride !== undefined) {
+      renamed++;
+      assert.match(r.configNote ?? '', /stem_stride: 2 where the run said patch_size: 2/, `${f}: the note`);
+      assert.ok(!r.command.includes('"patch_size":2'), `${f}: the command says stem_stride too`);
+      const m = createModel(r.model as { family: string }, { num_classes: 10, in_chans: 1 });
+      assert.ok(!Object.keys(m.stateDict()).some((k) => k.startsWith('stages.0.downsample.')));
+    }
+  }
+  assert.equal(renamed, 5, 'the five ConvNeXt records of Fashion-MNIST runs');
 });
