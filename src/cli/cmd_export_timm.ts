@@ -13,7 +13,7 @@ export const spec = defineCommand({
     out: { type: 'string', required: true, short: 'o', placeholder: 'dir', description: 'folder to write model.safetensors, config.json and train.sh into' },
     ema: { type: 'boolean', description: "hand over the run's EMA weights (model_ema.safetensors)" },
   },
-  examples: ['visionmix export-timm --run runs/fm59-ft -o timm/fm59', 'TIMM=~/pytorch-image-models DATA=fm59 NPROC=8 bash timm/fm59/train.sh'],
+  examples: ['visionmix export-timm --run runs/photos -o timm/photos', 'TIMM=~/pytorch-image-models DATA=photos NPROC=8 bash timm/photos/train.sh'],
 });
 
 export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {

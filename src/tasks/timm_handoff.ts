@@ -1,9 +1,9 @@
 /**
  * Hand-off to timm for training at scale (issue 24.5): a run (or a model) as the three files a timm
  * user needs, with no conversion step —
- *   OUT/model.safetensors  the weights under timm's keys (the official ones for CMT and GLNet), strict-loadable:
- *                          timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=…), **model_args)
- *                          or train.py --initial-checkpoint;
+ *   OUT/model.safetensors  the weights under timm's keys (the official ones for CMT and GLNet), strict-loadable
+ *                          into timm.create_model(architecture, num_classes=N, **model_args) — load_state_dict,
+ *                          pretrained_cfg_overlay=dict(file=…, num_classes=N), or train.py --initial-checkpoint;
  *   OUT/config.json        timm's hub config: architecture, num_classes, num_features, model_args,
  *                          label_names, pretrained_cfg (input_size, crop_pct, mean, std, interpolation,
  *                          classifier, first_conv) — what `timm.create_model('local-dir:OUT')` reads;
