@@ -23,7 +23,7 @@ export const cases: BenchCase[] = [
   trainStepCase('convnextv2_atto', 'ConvNeXt V2-A', 32, 224),
   // The model and batch of the Fashion-MNIST run in this file (1 channel, 2×2 stem, 32² input).
   trainStepCase(
-    { family: 'convnextv2', depths: [2, 2, 4, 2], dims: [32, 64, 128, 256], patch_size: 2, in_chans: 1, num_classes: 10 },
+    { family: 'convnextv2', depths: [2, 2, 4, 2], dims: [32, 64, 128, 256], stem_stride: 2, in_chans: 1, num_classes: 10 },
     'ConvNeXt V2 (Fashion-MNIST config)',
     128,
     32,

@@ -40,6 +40,8 @@ export interface RunRecord {
   benchRow?: string;
   /** Conditions of the run worth knowing (e.g. another run beside it). */
   note?: string;
+  /** How the recorded config was rewritten since the run (a key renamed, the network unchanged). */
+  configNote?: string;
   /** Another record (file name in bench/records) this run is compared against, e.g. training from scratch. */
   baseline?: string;
   /** Pictures made from the run (paths from the repository root), with what they show. */

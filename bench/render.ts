@@ -123,6 +123,7 @@ function renderRecords(result: SuiteResult): string[] {
       '',
       `- **final test accuracy ${pct(r.finalTestAcc)}** (best epoch ${pct(r.bestTestAcc)})${r.finalTestAccEma !== undefined ? ` (EMA weights: ${pct(r.finalTestAccEma)})` : ''} on the ${r.data.startsWith('fashion-mnist') ? '10,000 test' : 'val'} images after ${r.epochs} epochs (${r.steps} steps${r.sides ? `, batch ${r.batch} at the base side` : ` of ${r.batch}`})`,
       ...(r.note ? [`- conditions: ${r.note}`] : []),
+      ...(r.configNote ? [`- config: ${r.configNote}`] : []),
       ...(baseline
         ? [
             `- against "${baseline.title}" (\`${r.baseline}\`, ${baseline.steps} steps of ${baseline.batch}): ${pct(baseline.finalTestAcc)}` +

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 R=runs/transfer
 MODEL=convnextv2
-CONFIG='{"depths":[1,1,3,1],"dims":[24,48,96,192],"patch_size":2}'
+CONFIG='{"depths":[1,1,3,1],"dims":[24,48,96,192],"stem_stride":2}'
 T=${THREADS:-1}
 SOURCE_EPOCHS=${SOURCE_EPOCHS:-6}
 TARGET_EPOCHS=${TARGET_EPOCHS:-5}

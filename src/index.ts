@@ -77,6 +77,8 @@ export type { ModelSpec, RawConfig } from './models/registry.js';
 export { describeSchema } from './models/config.js';
 export { familySchema, familyNames, pretrainedConfig } from './models/registry.js';
 export { Engine } from './tasks/engine.js';
+export { timmHandoff, type TimmHandoffOptions, type TimmHandoffResult } from './tasks/timm_handoff.js';
+export type { TimmArchitecture } from './models/base.js';
 export type { EngineOptions, CreateModelOptions } from './tasks/engine.js';
 export type { NodeEngineOptions } from './tasks/node_engine.js';
 export type { NodeDevice } from './runtime/node.js';

@@ -22,6 +22,7 @@ import * as convert from './cmd_convert.js';
 import * as demo from './cmd_demo.js';
 import * as evaluate from './cmd_eval.js';
 import * as exportCmd from './cmd_export.js';
+import * as exportTimm from './cmd_export_timm.js';
 import * as features from './cmd_features.js';
 import * as models from './cmd_models.js';
 import * as predict from './cmd_predict.js';
@@ -53,7 +54,7 @@ export interface Command<S extends CommandSpec = CommandSpec> {
 }
 
 /** Every subcommand, in the order `--help` lists them. Add new commands here. */
-export const COMMANDS: readonly Command[] = [demo, models, train, finetune, pretrain, evaluate, predict, features, exportCmd, analyze, convert, bench];
+export const COMMANDS: readonly Command[] = [demo, models, train, finetune, pretrain, evaluate, predict, features, exportCmd, exportTimm, analyze, convert, bench];
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;

@@ -4,8 +4,8 @@
  * layers; a browser entry can follow).
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, createReadStream, existsSync, openSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { appendFileSync, closeSync, createReadStream, existsSync, mkdirSync, openSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 
 /** True when `path` is an existing folder. */
@@ -77,4 +77,27 @@ export async function sha256File(path: string): Promise<string> {
     throw new DataError(`cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   return hash.digest('hex');
+}
+
+/** `name` inside the folder `dir`. */
+export function resolvePath(dir: string, name: string): string {
+  return join(dir, name);
+}
+
+/** Do two paths name the same place (after resolving them against the working directory)? */
+export function samePath(a: string, b: string): boolean {
+  return resolve(a) === resolve(b);
+}
+
+/** Create the folder `dir` (and its parents) unless it exists; a file in the way or a failure is a ConfigError naming `flag`. */
+export function ensureFolder(dir: string, flag: string): void {
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new ConfigError(`${flag} ${dir} is a file, not a folder`);
+    return;
+  }
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new ConfigError(`${flag} ${dir}: cannot create the folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
 }

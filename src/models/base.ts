@@ -162,6 +162,23 @@ export interface IntermediatesOptions {
   intermediatesOnly?: boolean;
 }
 
+/**
+ * How another library builds this network, for a hand-off to it (tasks/timm_handoff.ts): timm's
+ * model name and constructor keywords, or — for families timm does not have — the official
+ * repository's factory name and keywords. The state dict's keys are already that library's.
+ */
+export interface TimmArchitecture {
+  /** timm's model name, or the official repository's factory name. */
+  architecture: string;
+  /** Constructor keywords on top of the architecture's own (timm's config.json `model_args`). */
+  modelArgs: Record<string, unknown>;
+  /** 'timm', or the official repository and file defining the architecture when timm lacks the family. */
+  source: 'timm' | { repo: string; file: string };
+  /** Training-time rates, for train.py's --drop-path and --drop. */
+  dropPathRate: number;
+  dropRate: number;
+}
+
 export abstract class VisionModel extends Module {
   /** Registry name, weight tag or family name for custom configs. */
   name = '';
@@ -204,6 +221,11 @@ export abstract class VisionModel extends Module {
       this.namedParameters().map(([k]) => k),
       this.groupMatcher(mode === 'group'),
     );
+  }
+
+  /** How timm (or the official code) builds this network (`TimmArchitecture`); a ConfigError when it cannot. */
+  timmArchitecture(): TimmArchitecture {
+    throw new ConfigError(`${this.name || this.family}: no timm hand-off is defined for family '${this.family}'`);
   }
 
   /**

@@ -27,10 +27,10 @@ import { Module, Parameter, lazy } from '../nn/module.js';
 import { gridSides, resampleRelativePos } from '../nn/relative_position.js';
 import { toNCHW, toTokens } from '../nn/tokens.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type GroupMatcher, type TracedOutputs } from './base.js';
+import { VisionModel, type GroupMatcher, type TimmArchitecture, type TracedOutputs } from './base.js';
 import { LIMITS, configSchema, field, type ConfigOf, type RawConfig } from './config.js';
 import { CMT_PRETRAINED } from './pretrained/cmt.js';
-import { registerFamily, registerModel, registerPretrained } from './registry.js';
+import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
 import { sameDims } from './state_dict.js';
 
 // ---- configuration ----------------------------------------------------------------------------
@@ -342,6 +342,30 @@ export class CMT extends VisionModel {
    * its shared relative-position bias in the group of the stage's first block (as timm's ConvNeXt
    * matcher places `downsample`); `_fc`/`_bn` after the stages; the head last.
    */
+  /**
+   * timm has no CMT: the official code (huawei-noah/Efficient-AI-Backbones, cmt_pytorch/cmt.py) builds
+   * it, from the factory of the variant this network equals (img_size passed: the factories default
+   * to 224 for every variant) or from `CMT(...)`'s keywords. Keys are already the official ones.
+   */
+  override timmArchitecture(): TimmArchitecture {
+    const c = this.config;
+    if (c.in_chans !== 3)
+      throw new ConfigError(
+        `the official CMT builds its stem for 3 input channels whatever in_chans says, so this ${c.in_chans}-channel model (stem_conv1 [${c.stem_channel}, ${c.in_chans}, 3, 3]) does not load into it`,
+      );
+    const training = ['num_classes', 'in_chans', 'drop_rate', 'attn_drop_rate', 'drop_path_rate', 'dp', 'resize_pos_bias'];
+    const variant = matchingVariant('cmt', c, training);
+    const { num_classes: _n, in_chans: _i, drop_rate: _d, drop_path_rate: _p, resize_pos_bias: _r, ...architecture } = c;
+    const args: Record<string, unknown> = variant ? { img_size: c.img_size, dp: c.dp, attn_drop_rate: c.attn_drop_rate } : architecture;
+    return {
+      architecture: variant ?? 'CMT',
+      modelArgs: args,
+      source: { repo: 'huawei-noah/Efficient-AI-Backbones', file: 'cmt_pytorch/cmt.py' },
+      dropPathRate: c.drop_path_rate,
+      dropRate: c.drop_rate,
+    };
+  }
+
   groupMatcher(coarse = false): GroupMatcher {
     const stage = (letter: string) => STAGES.indexOf(letter as (typeof STAGES)[number]);
     return (key) => {

@@ -6,7 +6,7 @@
  * inverted MLP, LayerNorm downsampling between stages, and a pool → LN → Linear head. V1 scales the
  * block's output by a learned per-channel `gamma` (layer scale); V2 drops it and adds GRN after GELU.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, WeightsError } from '../errors.js';
 import { currentGraph, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import { ClassifierHead } from '../nn/heads.js';
@@ -14,11 +14,11 @@ import { truncNormal } from '../nn/init.js';
 import { Conv2d, DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, ModuleList, Sequential, dropPathRates } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type GroupMatcher, type LayerDecayMode, type LayerIds, type TracedOutputs } from './base.js';
-import { LIMITS, configSchema, field, withDefaults, type ConfigOf } from './config.js';
+import { VisionModel, type GroupMatcher, type LoadWeightsOptions, type TimmArchitecture, type LayerDecayMode, type LayerIds, type TracedOutputs } from './base.js';
+import { LIMITS, configSchema, field, withDefaults, type ConfigOf, type RawConfig } from './config.js';
 import { depthsFromKeys } from './layer_groups.js';
 import { CONVNEXT_PRETRAINED } from './pretrained/convnext.js';
-import { registerFamily, registerModel, registerPretrained } from './registry.js';
+import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
 import { fitUnitDims, stripWrapper } from './state_dict.js';
 
 // ---- configuration ----------------------------------------------------------------------------
@@ -31,7 +31,19 @@ const CONVNEXT_SCHEMA = configSchema(
     dims: field.ints({ maxLength: LIMITS.stages, min: 1, max: LIMITS.channels, default: [96, 192, 384, 768], doc: 'channels per stage' }),
     num_classes: field.int({ min: 0, max: LIMITS.classes, default: 1000, doc: 'classifier outputs (0: the head returns pooled features)' }),
     in_chans: field.int({ min: 1, max: LIMITS.inChans, default: 3, doc: 'input channels' }),
-    patch_size: field.int({ min: 1, max: LIMITS.stride, default: 4, doc: 'stem patchify conv kernel and stride' }),
+    patch_size: field.int({
+      min: 1,
+      max: LIMITS.stride,
+      default: 4,
+      doc: "stem patchify conv kernel and stride, as timm: 2 adds a stride-2 downsample to stage 0; from 8 (4 stages) the last stages dilate to keep timm's output stride 32",
+    }),
+    stem_stride: field.int({
+      min: 1,
+      max: LIMITS.stride,
+      default: null,
+      nullable: true,
+      doc: 'visionmix extension (timm has no such key): a stem_stride×stem_stride stride-stem_stride stem, no stage-0 downsample, every later stage halves; replaces patch_size',
+    }),
     ls_init_value: field.float({ min: 0, default: 1e-6, nullable: true, doc: 'layer-scale init (V1); null: no layer scale' }),
     use_grn: field.bool({ default: false, doc: 'Global Response Normalization in the MLP (V2)' }),
     conv_mlp: field.bool({ default: false, doc: 'store the MLP as 1×1 convs ([out,in,1,1] weights), as timm does for atto…nano' }),
@@ -40,8 +52,10 @@ const CONVNEXT_SCHEMA = configSchema(
     head_init_scale: field.float({ min: 0, default: 1, doc: 'multiplies the classifier weights at init' }),
     norm_eps: field.float({ min: 0, default: 1e-6, doc: 'LayerNorm eps (1e-6 everywhere in the papers)' }),
   },
-  (c, _given, fail) => {
+  (c, given, fail) => {
     if (c.depths.length !== c.dims.length) fail('depths', `has ${c.depths.length} stages but dims has ${c.dims.length}`);
+    if (c.stem_stride !== null && given.has('patch_size'))
+      fail('stem_stride', "replaces patch_size (it builds its own stem): give one of them — patch_size for timm's network, stem_stride for the visionmix one");
   },
 );
 
@@ -115,9 +129,10 @@ export class ConvNeXtBlock extends Module {
   gamma: Parameter | null;
   drop_path: DropPath | Identity;
 
-  constructor(dim: number, c: ConvNeXtConfig, dropPath: number) {
+  /** `dilation`: of the depthwise conv (timm dilates the stages past output stride 32; padding 3·dilation keeps the size). */
+  constructor(dim: number, c: ConvNeXtConfig, dropPath: number, dilation = 1) {
     super();
-    this.conv_dw = new Conv2d(dim, dim, 7, { padding: 3, groups: dim, init: 'trunc_normal' });
+    this.conv_dw = new Conv2d(dim, dim, 7, { padding: 3 * dilation, groups: dim, init: 'trunc_normal', ...(dilation > 1 ? { dilation } : {}) });
     this.norm = new LayerNorm(dim, c.norm_eps);
     this.mlp = new ConvNeXtMlp(dim, 4 * dim, c.use_grn, c.conv_mlp);
     const ls = c.ls_init_value;
@@ -137,17 +152,80 @@ export class ConvNeXtBlock extends Module {
 
 // ---- stage & model -------------------------------------------------------------------------------
 
+/** How one stage samples: its downsample's stride, the dilation of that downsample conv and of its blocks' convs. */
+export interface StagePlan {
+  stride: number;
+  firstDilation: number;
+  dilation: number;
+}
+
+/** timm's `output_stride` default: past it, stages dilate instead of downsampling. */
+const OUTPUT_STRIDE = 32;
+
+/**
+ * The stem's stride and each stage's sampling, as timm's `ConvNeXt.__init__` computes them
+ * (timm/models/convnext.py, stem_type 'patch', output_stride 32): the stem reduces by patch_size;
+ * stage i downsamples by 2 when i > 0, and stage 0 only when the stem's stride is exactly 2
+ * (`stride = 2 if curr_stride == 2 or i > 0 else 1`); once the running stride has reached 32 a stage
+ * keeps its resolution and multiplies the dilation by 2 instead (first dilation 1 while the dilation
+ * is 1 or 2, else 2). So patch_size 2 gives stage 0 a stride-2 downsample and total stride 32, and
+ * patch_size ≥ 8 dilates the last stages. (timm builds exactly 4 stages; other counts follow the same rule.)
+ *
+ * `stem_stride` (a visionmix extension) is the network visionmix built from `patch_size` before it
+ * followed timm: stem stride s, no stage-0 downsample, every later stage halves, nothing dilates.
+ */
+export function stagePlan(c: Pick<ConvNeXtConfig, 'depths' | 'patch_size' | 'stem_stride'>): { stemStride: number; stages: StagePlan[] } {
+  if (c.stem_stride !== null)
+    return { stemStride: c.stem_stride, stages: c.depths.map((_, i) => ({ stride: i === 0 ? 1 : 2, firstDilation: 1, dilation: 1 })) };
+  let current = c.patch_size;
+  let dilation = 1;
+  const stages = c.depths.map((_, i) => {
+    let stride = current === 2 || i > 0 ? 2 : 1;
+    if (current >= OUTPUT_STRIDE && stride > 1) {
+      dilation *= stride;
+      stride = 1;
+    }
+    current *= stride;
+    return { stride, firstDilation: dilation === 1 || dilation === 2 ? 1 : 2, dilation };
+  });
+  return { stemStride: c.patch_size, stages };
+}
+
+/**
+ * timm's `padding='same'` for the downsample conv of a dilated stage (timm/layers/padding.py): symmetric
+ * when it can be (stride 1 and an even dilated extent), else TensorFlow's SAME, the extra row and
+ * column at the bottom and right. Dilated stages have stride 1 (see stagePlan), so the pads do not
+ * depend on the input size.
+ */
+function samePadding(kernel: number, dilation: number): [number, number, number, number] {
+  const total = dilation * (kernel - 1);
+  const before = Math.floor(total / 2);
+  return [before, before, total - before, total - before];
+}
+
 export class ConvNeXtStage extends Module {
   downsample: Sequential | Identity;
   blocks: Sequential;
 
-  constructor(inDim: number, dim: number, depth: number, c: ConvNeXtConfig, dropRates: number[], first: boolean) {
+  constructor(inDim: number, dim: number, depth: number, c: ConvNeXtConfig, dropRates: number[], plan: StagePlan) {
     super();
-    // Stage 0 follows the stem directly; later stages start with LN then a 2×2 stride-2 conv.
-    this.downsample = first
-      ? new Identity()
-      : new Sequential(new LayerNorm2d(inDim, c.norm_eps), new Conv2d(inDim, dim, 2, { stride: 2, init: 'trunc_normal' }));
-    this.blocks = new Sequential(...Array.from({ length: depth }, (_, j) => new ConvNeXtBlock(dim, c, dropRates[j]!)));
+    // timm's ConvNeXtStage: LN then a conv when the stage changes width, stride or dilation — a 2×2
+    // conv with the stage's stride (1×1 for a width change alone); 'same' padding when dilated.
+    const { stride, firstDilation, dilation } = plan;
+    const resamples = stride > 1 || firstDilation !== dilation;
+    if (inDim !== dim || resamples) {
+      const k = resamples ? 2 : 1;
+      const conv = new Conv2d(inDim, dim, k, {
+        stride,
+        init: 'trunc_normal',
+        ...(firstDilation > 1 ? { dilation: firstDilation } : {}),
+        ...(dilation > 1 ? { padding: samePadding(k, firstDilation) } : {}),
+      });
+      this.downsample = new Sequential(new LayerNorm2d(inDim, c.norm_eps), conv);
+    } else {
+      this.downsample = new Identity();
+    }
+    this.blocks = new Sequential(...Array.from({ length: depth }, (_, j) => new ConvNeXtBlock(dim, c, dropRates[j]!, dilation)));
   }
 
   forward(x: Value): Value {
@@ -177,6 +255,10 @@ export class ConvNeXt extends VisionModel {
   head: ClassifierHead;
   readonly classifierPath = 'head.fc';
   readonly firstConv = 'stem.0';
+  /** The stem conv's kernel and stride (patch_size, or stem_stride). */
+  readonly stemStride: number;
+  /** Per stage: its downsample's stride and its dilations (stagePlan). */
+  readonly stagePlans: readonly StagePlan[];
 
   constructor(
     readonly config: ConvNeXtConfig,
@@ -188,13 +270,16 @@ export class ConvNeXt extends VisionModel {
     this.numClasses = c.num_classes;
     this.defaultInputSize = [c.in_chans, 224, 224];
     const dims = c.dims;
+    const plan = stagePlan(c);
+    this.stemStride = plan.stemStride;
+    this.stagePlans = plan.stages;
     this.stem = new Sequential(
-      new Conv2d(c.in_chans, dims[0]!, c.patch_size, { stride: c.patch_size, init: 'trunc_normal' }),
+      new Conv2d(c.in_chans, dims[0]!, plan.stemStride, { stride: plan.stemStride, init: 'trunc_normal' }),
       new LayerNorm2d(dims[0]!, c.norm_eps),
     );
     const rates = dropPathRates(c.depths, c.drop_path_rate);
     this.stages = new ModuleList(
-      c.depths.map((d, i) => new ConvNeXtStage(i === 0 ? dims[0]! : dims[i - 1]!, dims[i]!, d, c, rates[i]!, i === 0)),
+      c.depths.map((d, i) => new ConvNeXtStage(i === 0 ? dims[0]! : dims[i - 1]!, dims[i]!, d, c, rates[i]!, plan.stages[i]!)),
     );
     const last = dims[dims.length - 1]!;
     this.head = new ClassifierHead(last, c.num_classes, { normEps: c.norm_eps, drop: c.drop_rate, init: 'trunc_normal' });
@@ -207,6 +292,11 @@ export class ConvNeXt extends VisionModel {
 
   get numFeatures(): number {
     return this.config.dims[this.config.dims.length - 1]!;
+  }
+
+  /** Input side / last feature map side: the stem's stride times every stage's. */
+  get totalStride(): number {
+    return this.stagePlans.reduce((s, p) => s * p.stride, this.stemStride);
   }
 
   getClassifier(): Module {
@@ -284,11 +374,56 @@ export class ConvNeXt extends VisionModel {
     return { logits: this.head.call(x), features, blocks };
   }
 
+  /**
+   * timm's `ConvNeXt(...)` for this network: the registered variant it equals, or convnext_tiny /
+   * convnextv2_tiny with every architecture keyword. A stem_stride network goes by timm's patch_size
+   * when the two build the same network (no stage-0 downsample, no dilation, e.g. 1 or 4) and is
+   * refused otherwise, as are stage counts other than timm's 4.
+   */
+  override timmArchitecture(): TimmArchitecture {
+    const c = this.config;
+    if (c.depths.length !== 4) throw new ConfigError(`timm's ConvNeXt builds exactly 4 stages; this model has ${c.depths.length} (depths [${c.depths}])`);
+    let patch = c.patch_size;
+    if (c.stem_stride !== null) {
+      const s = c.stem_stride;
+      if (JSON.stringify(stagePlan({ depths: c.depths, patch_size: s, stem_stride: null })) !== JSON.stringify(stagePlan(c)))
+        throw new ConfigError(
+          `stem_stride ${s} is a visionmix extension timm cannot build: timm's ConvNeXt(patch_size=${s}) ` +
+            `${s === 2 ? 'adds a stride-2 downsample to stage 0' : 'dilates its last stages (output stride 32)'}, so these weights do not load into any timm ConvNeXt. ` +
+            `Train with patch_size (timm's network) to hand a model over to timm`,
+        );
+      patch = s;
+    }
+    const timmConfig: ConvNeXtConfig = { ...c, patch_size: patch, stem_stride: null };
+    const variant = matchingVariant(this.family, timmConfig, ['num_classes', 'in_chans', 'drop_rate', 'drop_path_rate', 'head_init_scale']);
+    const args: Record<string, unknown> = variant
+      ? {}
+      : { depths: c.depths, dims: c.dims, patch_size: patch, conv_mlp: c.conv_mlp, use_grn: c.use_grn, ls_init_value: c.ls_init_value, ...(c.norm_eps !== 1e-6 ? { norm_eps: c.norm_eps } : {}) };
+    if (c.in_chans !== 3) args.in_chans = c.in_chans;
+    if (c.head_init_scale !== 1) args.head_init_scale = c.head_init_scale;
+    return {
+      architecture: variant ?? (this.family === 'convnextv2' ? 'convnextv2_tiny' : 'convnext_tiny'),
+      modelArgs: args,
+      source: 'timm',
+      dropPathRate: c.drop_path_rate,
+      dropRate: c.drop_rate,
+    };
+  }
+
   /** Accept official (facebookresearch) checkpoints and timm's 1×1-conv vs Linear MLP shapes. */
-  override adaptStateDict(sd: Map<string, Tensor>): Map<string, Tensor> {
+  override adaptStateDict(sd: Map<string, Tensor>, opts: LoadWeightsOptions = {}): Map<string, Tensor> {
     const src = stripWrapper(sd);
     const official = src.has('downsample_layers.0.0.weight');
     const renamed = new Map([...src].map(([k, t]) => [official ? officialToTimm(k) : k, t] as const));
+    // Weights of the network visionmix built from `patch_size: 2` before that key followed timm: the
+    // same stem, no stage-0 downsample. Name the key that builds them rather than list missing keys.
+    const stageZeroDownsample = (keys: Iterable<string>) => [...keys].some((k) => k.startsWith('stages.0.downsample.'));
+    if (opts.strict !== false && this.config.stem_stride === null && stageZeroDownsample(this.namedParameters().map(([k]) => k)) && !stageZeroDownsample(renamed.keys()) && renamed.has('stem.0.weight'))
+      throw new WeightsError(
+        `these weights have no stages.0.downsample.* but this model (patch_size ${this.config.patch_size}, timm's network) has a stride-2 downsample in stage 0: ` +
+          `they are the network visionmix built from patch_size ${this.config.patch_size} before patch_size followed timm — build the model with stem_stride: ${this.config.patch_size} instead of patch_size`,
+        [...this.namedParameters().map(([k]) => k).filter((k) => k.startsWith('stages.0.downsample.'))],
+      );
     return fitUnitDims(renamed, this);
   }
 }
@@ -310,8 +445,21 @@ export function officialToTimm(k: string): string {
 
 // ---- registry ----------------------------------------------------------------------------------------
 
-registerFamily({ family: 'convnext', schema: CONVNEXT_SCHEMA, build: (c) => new ConvNeXt(c, 'convnext') });
-registerFamily({ family: 'convnextv2', schema: CONVNEXTV2_SCHEMA, build: (c) => new ConvNeXt(c, 'convnextv2') });
+/**
+ * Run format 1 (visionmix before patch_size followed timm): `patch_size: p` built a p×p stem with no
+ * stage-0 downsample and no dilation — what `stem_stride: p` builds now. p = 4 is the same network
+ * under both meanings and stays patch_size.
+ */
+export function upgradeConvNeXtConfig(layer: RawConfig, format: number): RawConfig {
+  if (format >= 2) return layer;
+  const key = 'patch_size' in layer ? 'patch_size' : 'patchSize' in layer ? 'patchSize' : null;
+  if (key === null || layer[key] === 4 || 'stem_stride' in layer || 'stemStride' in layer) return layer;
+  const { [key]: p, ...rest } = layer;
+  return { ...rest, stem_stride: p };
+}
+
+registerFamily({ family: 'convnext', schema: CONVNEXT_SCHEMA, build: (c) => new ConvNeXt(c, 'convnext'), upgradeConfig: upgradeConvNeXtConfig });
+registerFamily({ family: 'convnextv2', schema: CONVNEXTV2_SCHEMA, build: (c) => new ConvNeXt(c, 'convnextv2'), upgradeConfig: upgradeConvNeXtConfig });
 
 const SIZES: Record<string, { depths: number[]; dims: number[]; conv_mlp: boolean }> = {
   atto: { depths: [2, 2, 6, 2], dims: [40, 80, 160, 320], conv_mlp: true },

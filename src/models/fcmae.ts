@@ -256,6 +256,8 @@ export class FcmaeNet extends VisionModel {
   readonly classifierPath = '';
   readonly firstConv = 'encoder.stem.0';
   readonly stride: number;
+  /** Each encoder stage's stride (1 or 2; stage 0 downsamples only with timm's patch_size 2). */
+  readonly stageStrides: readonly number[];
   /**
    * How the encoder runs when a call does not say (`Formulation`; chosen from mask_ratio when built).
    * A call chooses its own with `variant` (Fcmae.run: the one that serves the mask it is given).
@@ -275,11 +277,19 @@ export class FcmaeNet extends VisionModel {
     const c: ConvNeXtConfig = encoder.config;
     if (options.require_grn && !c.use_grn)
       throw new ConfigError(`fcmae: the encoder has no GRN (use_grn: false) but require_grn is true; FCMAE is defined on ConvNeXt V2 — pass require_grn: false to pretrain without GRN`);
-    this.stride = c.patch_size * 2 ** (c.depths.length - 1);
+    // The masks are drawn on the last stage's grid and repeated up to each stage's: every stage must
+    // halve or keep the resolution by striding, never by dilating (timm dilates from patch_size 8 on).
+    if (encoder.stagePlans.some((p) => p.dilation > 1))
+      throw new ConfigError(
+        `fcmae: the encoder's stem patch_size ${c.patch_size} makes timm's ConvNeXt dilate its last stages (output stride 32), which FCMAE's masking does not follow; ` +
+          `use stem_stride: ${c.patch_size} (visionmix's network: every stage halves) or a patch_size below 8`,
+      );
+    this.stride = encoder.totalStride;
+    this.stageStrides = encoder.stagePlans.map((p) => p.stride);
     if (options.patch_size !== this.stride)
       throw new ConfigError(
-        `fcmae: patch_size must equal the encoder's total stride, ${this.stride} (stem ${c.patch_size} × 2^${c.depths.length - 1}); got ${options.patch_size}` +
-          (options.patch_size < this.stride ? ' — for small images use an encoder with a smaller stem (patch_size 2 gives 16)' : ''),
+        `fcmae: patch_size must equal the encoder's total stride, ${this.stride} (stem ${encoder.stemStride} × the stages' ${this.stageStrides.join(' × ')}); got ${options.patch_size}` +
+          (options.patch_size < this.stride ? ' — for small images use an encoder with a smaller stem (stem_stride 2 gives 16, stem_stride 1 gives 8)' : ''),
       );
     this.defaultInputSize = [c.in_chans, 7 * this.stride, 7 * this.stride];
     this.formulation = defaultFormulation(options.mask_ratio);
@@ -344,9 +354,12 @@ export class FcmaeNet extends VisionModel {
     const [h, w] = [hIn / p, wIn / p];
     const mask = g.randomInput('patch_mask', [n, h * w], patchMaskDraw(this.options.mask_ratio));
     const stages = [...this.encoder.stages];
-    // keep_i at stage i's resolution: each patch-grid cell repeated 2^(last − i) times per axis.
-    const scale = (i: number) => 2 ** (stages.length - 1 - i);
+    // keep_i at stage i's resolution: each patch-grid cell repeated (product of the later stages'
+    // strides) times per axis; the stem's map is stage 0's, or twice as fine when stage 0 downsamples.
+    const scale = (i: number) => this.stageStrides.slice(i + 1).reduce((a, b) => a * b, 1);
     const keeps = stages.map((_, i) => keepMap(mask, h, w, scale(i)));
+    const stemScale = scale(0) * this.stageStrides[0]!;
+    const stemKeep = stemScale === scale(0) ? keeps[0]! : keepMap(mask, h, w, stemScale);
     const shown = visiblePatches(h * w, this.options.mask_ratio);
     const features: Value[] = [];
     // The sparse formulation's tiles per stage (its blocks' depthwise convs share kernel and padding).
@@ -358,8 +371,9 @@ export class FcmaeNet extends VisionModel {
     const toMap = (rows: Value | null, i: number, shape: number[]) => (rows ? F.scatterPositions(rows, tiles![i]!.pixels, shape) : null);
     const [stemConv, stemNorm] = [this.encoder.stem.at(0), this.encoder.stem.at(1)] as [Conv2d, LayerNorm];
     const stemShape = (): number[] => [n, stemConv.outChannels, h * scale(0), w * scale(0)];
-    let z =
-      (tiles && toMap(patchifyRows(x, stemConv, stemNorm, 'after', tiles[0]!), 0, stemShape())) ?? F.mul(this.encoder.stem.call(x), keeps[0]!);
+    // The sparse stem writes stage 0's pixels: only when the stem's map is stage 0's (no stage-0 downsample).
+    const sparseStem = tiles && stemScale === scale(0) ? toMap(patchifyRows(x, stemConv, stemNorm, 'after', tiles[0]!), 0, stemShape()) : null;
+    let z = sparseStem ?? F.mul(this.encoder.stem.call(x), stemKeep);
     stages.forEach((stage, i) => {
       z = g.inScope(stage.path, () => {
         let y = z;
@@ -367,7 +381,7 @@ export class FcmaeNet extends VisionModel {
           const [norm, conv] = [stage.downsample.at(0), stage.downsample.at(1)] as [LayerNorm, Conv2d];
           const shape = [n, conv.outChannels, h * scale(i), w * scale(i)];
           y = (tiles && g.inScope(stage.downsample.path, () => toMap(patchifyRows(y, conv, norm, 'before', tiles[i]!), i, shape))) ??
-            F.mul(conv.call(F.mul(norm.call(y), keeps[i - 1]!)), keeps[i]!);
+            F.mul(conv.call(F.mul(norm.call(y), i === 0 ? stemKeep : keeps[i - 1]!)), keeps[i]!);
         }
         const at = tiles ? sparsePositions(tiles[i]!, y.shape) : densePositions(keeps[i]!);
         // Each block's input is zero at masked positions, and so is its output (spec §5.3).

@@ -19,10 +19,10 @@ import { Conv2d, DropPath, GELU, Identity, LayerNorm, LayerNorm2d, LayerScale, L
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { toNCHW, toTokens } from '../nn/tokens.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type GroupMatcher, type TracedOutputs } from './base.js';
+import { VisionModel, type GroupMatcher, type TimmArchitecture, type TracedOutputs } from './base.js';
 import { LIMITS, configSchema, field, type ConfigOf } from './config.js';
 import { GLNET_CHECKPOINT_KEY, GLNET_PRETRAINED } from './pretrained/glnet.js';
-import { registerFamily, registerModel, registerPretrained } from './registry.js';
+import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
 import { tagArchitecture } from './pretrained.js';
 
 // ---- configuration ----------------------------------------------------------------------------
@@ -423,6 +423,26 @@ export class GLNet extends VisionModel {
    * per stage (coarse) or per transition/block (fine); the final norm and the head last (ConvNeXt's
    * final norm shares the head's id too).
    */
+  /**
+   * timm has no GLNet: the official code (rayleizhu/GLMix, models/glnet.py; the token-labelling
+   * variants in models/glnet_tklb.py) builds it, from the factory of the variant this network equals
+   * or from `GLNet(...)`'s keywords. Keys are already the official ones.
+   */
+  override timmArchitecture(): TimmArchitecture {
+    const c = this.config;
+    const variant = matchingVariant('glnet', c, ['num_classes', 'in_chans', 'drop_rate', 'drop_path_rate']);
+    const { num_classes: _n, in_chans: _i, drop_rate: _d, drop_path_rate: _p, ...architecture } = c;
+    const args: Record<string, unknown> = variant ? {} : architecture;
+    if (c.in_chans !== 3) args.in_chans = c.in_chans;
+    return {
+      architecture: variant ?? 'GLNet',
+      modelArgs: args,
+      source: { repo: 'rayleizhu/GLMix', file: c.tklb ? 'models/glnet_tklb.py' : 'models/glnet.py' },
+      dropPathRate: c.drop_path_rate,
+      dropRate: c.drop_rate,
+    };
+  }
+
   groupMatcher(coarse = false): GroupMatcher {
     return (key) => {
       let m = /^downsample_layers\.(\d+)\./.exec(key);

@@ -8,7 +8,7 @@
  * patches, fold back, a 1×1 conv back to the CNN width, then a 3×3 conv fusing the result with the
  * block's input. SiLU is the only activation; every conv but the 1×1 into the transformer has a BN.
  */
-import { ShapeError } from '../errors.js';
+import { ConfigError, ShapeError } from '../errors.js';
 import type { Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import { ConvNormAct } from '../nn/conv_norm_act.js';
@@ -18,10 +18,10 @@ import { Module } from '../nn/module.js';
 import { toNCHW, toTokens } from '../nn/tokens.js';
 import { TransformerBlock } from '../nn/transformer.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type GroupMatcher, type LoadResult, type LoadWeightsOptions, type TracedOutputs } from './base.js';
+import { VisionModel, type GroupMatcher, type LoadResult, type LoadWeightsOptions, type TimmArchitecture, type TracedOutputs } from './base.js';
 import { LIMITS, configSchema, field, type ConfigOf } from './config.js';
 import { MOBILEVIT_PRETRAINED } from './pretrained/mobilevit.js';
-import { registerFamily, registerModel, registerPretrained } from './registry.js';
+import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
 import { stripWrapper } from './state_dict.js';
 
 // ---- configuration ----------------------------------------------------------------------------
@@ -257,6 +257,18 @@ export class MobileViT extends VisionModel {
   }
 
   /** timm's ByobNet.group_matcher: stem; per stage (coarse) or per block (fine); final_conv after the stages. */
+  /**
+   * timm builds MobileViT from its named configurations (mobilevit_xxs, _xs, _s), not from keywords:
+   * only a network equal to one of them can be handed over.
+   */
+  override timmArchitecture(): TimmArchitecture {
+    const c = this.config;
+    const variant = matchingVariant('mobilevit', c, ['num_classes', 'in_chans', 'drop_rate', 'transformer_drop', 'attn_drop']);
+    if (!variant)
+      throw new ConfigError(`timm builds MobileViT only as mobilevit_xxs, mobilevit_xs or mobilevit_s (named configurations, no keywords); this custom configuration has no timm name`);
+    return { architecture: variant, modelArgs: c.in_chans !== 3 ? { in_chans: c.in_chans } : {}, source: 'timm', dropPathRate: 0, dropRate: c.drop_rate };
+  }
+
   groupMatcher(coarse = false): GroupMatcher {
     return (key) => {
       if (/^stem\./.test(key)) return [0];

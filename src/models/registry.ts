@@ -15,6 +15,12 @@ export interface FamilyDef<S extends ConfigSchema = ConfigSchema> {
   family: string;
   schema: S;
   build(config: ConfigOf<S>): VisionModel;
+  /**
+   * A config layer (keys as the user wrote them) saved under an older run format (tasks/train.ts'
+   * RUN_FORMAT), spelled as it must be now to build the same network; the family's keys whose meaning
+   * changed. Absent: every key still means what it meant.
+   */
+  upgradeConfig?(layer: RawConfig, format: number): RawConfig;
 }
 
 export interface ModelEntry {
@@ -178,6 +184,36 @@ export function createModel(spec: ModelSpec, overrides: RawConfig = {}, opts: Mo
   model.initSeed = seed >>> 0;
   model.bindKeys();
   return model;
+}
+
+/**
+ * A model spec and config overrides saved by an older visionmix (run format `format`), as the same
+ * network is spelled now (each family's `upgradeConfig`); unchanged when nothing needs renaming, or
+ * when the spec does not resolve (building it reports that).
+ */
+export function upgradeModelSpec(spec: ModelSpec, overrides: RawConfig, format: number): { spec: ModelSpec; overrides: RawConfig } {
+  let family: FamilyDef | undefined;
+  if (typeof spec === 'string') {
+    const entry = entries.get(tags.has(spec) ? tagArchitecture(spec) : spec);
+    family = entry && families.get(entry.family);
+  } else if (isPlainObject(spec) && typeof spec.family === 'string') {
+    family = families.get(spec.family);
+  }
+  const up = family?.upgradeConfig;
+  if (!up) return { spec, overrides };
+  const upgraded = typeof spec === 'string' ? spec : ({ family: spec.family, ...up(withoutFamily(spec), format) } as ModelSpec);
+  return { spec: upgraded, overrides: isPlainObject(overrides) ? up(overrides, format) : overrides };
+}
+
+/**
+ * The registered variant of `family` whose config equals `config` on every key but `ignore` (the
+ * class count, input channels, training-time rates): the name other libraries know the network by.
+ */
+export function matchingVariant(family: string, config: RawConfig, ignore: readonly string[]): string | undefined {
+  const schema = getFamily(family).schema;
+  const key = (c: RawConfig) => JSON.stringify(Object.keys(schema.fields).filter((k) => !ignore.includes(k)).map((k) => c[k]));
+  const want = key(config);
+  return [...entries.values()].find((e) => e.family === family && key(parseConfig(schema, e.config).config as RawConfig) === want)?.name;
 }
 
 /** A layer's keys in snake_case, checked (unknown keys and bad values are ConfigErrors naming family and key). */

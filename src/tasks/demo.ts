@@ -16,8 +16,10 @@ import { trainJob, type RunHooks, type TrainResult } from './train.js';
 /**
  * Small enough for a few minutes on 2 cores. A 2×2 stem (instead of 4×4) keeps the 32×32 input at
  * 16×16 in stage 0 — with 4×4 the last stages would see 2×2 and 1×1 maps (−4 points on the subset).
+ * `stem_stride` (visionmix's key): stage 0 keeps the stem's resolution; timm's `patch_size: 2` would
+ * downsample it again (total stride 32).
  */
-export const DEMO_MODEL = { family: 'convnextv2', depths: [2, 2, 4, 2], dims: [32, 64, 128, 256], patch_size: 2, drop_path_rate: 0.05 } satisfies ModelSpec;
+export const DEMO_MODEL = { family: 'convnextv2', depths: [2, 2, 4, 2], dims: [32, 64, 128, 256], stem_stride: 2, drop_path_rate: 0.05 } satisfies ModelSpec;
 /**
  * No random-crop shifts (flips only): Fashion-MNIST items are centred, and on the 6000-image subset
  * over 6 epochs padding 4 / 2 / 0 gave 81% / 85% / 88%.

@@ -103,7 +103,7 @@ export function createFcmae(engine: Engine, encoder: ModelSpec, options: RawConf
   const enc = createModel(encoder, { ...encoderOverrides, num_classes: 0 }, { seed: o.seed });
   if (!(enc instanceof ConvNeXt)) throw new ConfigError(`createFcmae: the encoder must be a ConvNeXt (V1 or V2), got family '${enc.family}'`);
   // The masking patch is the encoder's total stride unless given (the one value FCMAE accepts).
-  const stride = enc.config.patch_size * 2 ** (enc.config.depths.length - 1);
+  const stride = enc.totalStride;
   const { config, given } = parseConfig(FCMAE_SCHEMA, 'patch_size' in options || 'patchSize' in options ? options : { ...options, patch_size: stride });
   const net = engine.attach(new FcmaeNet(enc, config));
   // The encoder was checked by createModel; the decoder's size comes from these options (lazy

@@ -29,7 +29,7 @@ import { parseCheckpointMeta, parseDocument, parseTrainConfig } from '../train/s
 import * as v from 'valibot';
 import { describeCheckpoint } from '../io/pytorch_format.js';
 import type { VisionModel } from '../models/base.js';
-import type { ModelSpec, RawConfig } from '../models/registry.js';
+import { upgradeModelSpec, type ModelSpec, type RawConfig } from '../models/registry.js';
 import { defaultThreads } from '../runtime/node_machine.js';
 import type { Engine } from './engine.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type CheckpointMeta, type EvalResult, type MetricsRecord, type TrainConfig, type TrainerEvent, type TrainingTask } from '../train/trainer.js';
@@ -46,7 +46,16 @@ import { IMAGENET_TRAIN_IMAGES, recipePreset, scaleRecipeToRun } from '../train/
 import { BASIC_AUGMENT, IMAGENET_MEAN, IMAGENET_STD, openFolderData, type FolderDataConfig } from './folder_data.js';
 import { dataFileChanges, openImageFolder, summariseDataFiles, type DataFiles } from './image_folder.js';
 
+/**
+ * The version of run.json's layout and of the meaning of its model config keys. 1 (no `format` key):
+ * before ConvNeXt's `patch_size` followed timm — a run.json of that format that says `patch_size: 2`
+ * trained what `stem_stride: 2` builds now, and is read so (models' `upgradeConfig`). 2: today's.
+ */
+export const RUN_FORMAT = 2;
+
 export interface RunConfig {
+  /** RUN_FORMAT when written (absent: format 1; always set once read). */
+  format?: number;
   model: ModelSpec;
   /** Config overrides applied on top of a registry model (num_classes, in_chans, drop_path_rate, …). */
   modelOverrides: RawConfig;
@@ -245,6 +254,17 @@ function runIdentity(rc: RunConfig): RunIdentity {
   return { id: rc.runId ?? 'none', fingerprint: runFingerprint(rc) };
 }
 
+/**
+ * A run config written under an older format, as the same run is spelled now (its model config keys
+ * renamed where their meaning changed); format set to RUN_FORMAT.
+ */
+export function upgradeRunConfig(rc: RunConfig): RunConfig {
+  const format = rc.format ?? 1;
+  if (format >= RUN_FORMAT) return rc;
+  const { spec, overrides } = upgradeModelSpec(rc.model, rc.modelOverrides, format);
+  return { ...rc, format: RUN_FORMAT, model: spec, modelOverrides: overrides };
+}
+
 function describeRun(rc: RunConfig, id: string | undefined): string {
   const model = typeof rc.model === 'string' ? rc.model : JSON.stringify(rc.model);
   return `run ${id ?? '(no id)'}: model ${model}, data ${rc.data}, seed ${rc.train.seed}`;
@@ -252,9 +272,13 @@ function describeRun(rc: RunConfig, id: string | undefined): string {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Check the fields a run config needs; anything else → DataError naming `where`. */
-/** run.json as a schema (its `train` by the trainer's: train/schemas.ts); the rest of the document is kept as written. */
+/**
+ * run.json as a schema (its `train` by the trainer's: train/schemas.ts); the rest of the document is
+ * kept as written. The result is upgraded to RUN_FORMAT unless `asWritten` (which resume needs, to
+ * compare fingerprints taken before).
+ */
 const RUN_CONFIG = v.looseObject({
+  format: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
   model: v.union([v.string(), v.looseObject({ family: v.string() })]),
   modelOverrides: v.optional(v.record(v.string(), v.unknown())),
   data: v.string(),
@@ -268,16 +292,19 @@ const RUN_CONFIG = v.looseObject({
   init: v.optional(v.object({ weights: v.string(), weightsKey: v.optional(v.string()) })),
 });
 
-function parseRunConfig(raw: unknown, where: string): RunConfig {
+function parseRunConfig(raw: unknown, where: string, asWritten = false): RunConfig {
   const what = `${where} is not a visionmix run configuration`;
   const doc = parseDocument(RUN_CONFIG, raw, what);
-  return {
+  if (typeof doc.format === 'number' && doc.format > RUN_FORMAT)
+    throw new DataError(`${where} was written by a newer visionmix (run format ${doc.format}; this one reads formats 1 to ${RUN_FORMAT}): update visionmix to use it`);
+  const rc: RunConfig = {
     ...(doc as unknown as RunConfig),
     modelOverrides: (doc.modelOverrides as RawConfig | undefined) ?? {},
     // Settings added since the run was written take their defaults (and so the run's numbers).
     train: parseTrainConfig({ ...DEFAULT_TRAIN_CONFIG, ...doc.train }, `${what} (train)`),
     threads: doc.threads ?? defaultThreads(),
   };
+  return asWritten ? rc : upgradeRunConfig(rc);
 }
 
 /** The run config of a finished or running run folder (its run.json), for eval/predict. */
@@ -474,6 +501,7 @@ function scaleToRun(rc: RunConfig, o: NonNullable<TrainJobOptions['scaleRecipe']
 
 export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHooks = {}): Promise<TrainResult> {
   const rc: RunConfig = {
+    format: RUN_FORMAT,
     model: o.model,
     modelOverrides: o.modelOverrides ?? {},
     data: o.data,
@@ -594,8 +622,13 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
         `no checkpoint to resume in ${dir}: the run was stopped before its first checkpoint; start it again with another --out, or delete ${dir} first`,
       );
     const loaded = await loadCheckpoint<CheckpointMeta>(dir, parseCheckpointMeta);
-    const fromCheckpoint = parseRunConfig(loaded.runConfig, `the config saved in ${loaded.path}`);
-    const fileConfig = readRunFolderConfig(dir);
+    const ckptWhere = `the config saved in ${loaded.path}`;
+    const fromCheckpoint = parseRunConfig(loaded.runConfig, ckptWhere);
+    // run.json as written, and as read now: a run made before a config key changed meaning (an older
+    // format) has fingerprints taken from the old spelling.
+    const rawFile = readRunConfig(dir);
+    const fileAsWritten = rawFile === null ? null : parseRunConfig(rawFile, runFolderFiles(dir).config, true);
+    const fileConfig = fileAsWritten && upgradeRunConfig(fileAsWritten);
     let rc: RunConfig;
     if (fileConfig === null) {
       hooks.onWarning?.(`${runFolderFiles(dir).config} is missing; using the configuration saved in the checkpoint and writing it back`);
@@ -605,14 +638,14 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
       // The checkpoint must be this run's: same id (when both record one) and same fingerprint.
       const ckptId = loaded.identity?.id ?? fromCheckpoint.runId;
       const sameId = ckptId === undefined || rc.runId === undefined || ckptId === rc.runId;
-      const ckptPrint = loaded.identity?.fingerprint ?? runFingerprint(fromCheckpoint);
+      const ckptPrint = loaded.identity?.fingerprint ?? runFingerprint(parseRunConfig(loaded.runConfig, ckptWhere, true));
       if (!sameId)
         throw new DataError(
           `checkpoint ${loaded.path} belongs to another run (${describeRun(fromCheckpoint, ckptId)}) than ` +
             `${runFolderFiles(dir).config} (${describeRun(rc, rc.runId)}); resuming would mix the two runs' metrics. ` +
             `Resume the folder the checkpoint came from, or move the checkpoint away and start a new run.`,
         );
-      if (ckptPrint !== runFingerprint(rc)) {
+      if (ckptPrint !== runFingerprint(rc) && ckptPrint !== runFingerprint(fileAsWritten!)) {
         // Same run, other settings: run.json was edited (or the checkpoint's config differs) — say what.
         const changed = differingSettings(fromCheckpoint, rc);
         throw new DataError(
@@ -649,7 +682,9 @@ export async function resumeJob(engine: Engine, dir: string, hooks: RunHooks = {
     rc = { ...rc, train: { ...rc.train, epochs }, threads: threads ?? capThreads(rc.threads, hooks.onWarning, `run.json's threads ${rc.threads}`) };
     const dataFiles = checkDataFiles(rc, options.acceptDataChange === true, hooks.onWarning);
     if (dataFiles) rc = { ...rc, dataFiles };
-    if (fileConfig === null || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads || dataFiles) writeRunConfig(dir, rc);
+    // Written back when it changed, or to record an older run.json in today's format (its keys renamed).
+    if (fileConfig === null || fileAsWritten?.format !== RUN_FORMAT || epochs !== fileConfig.train.epochs || rc.threads !== fileConfig.threads || dataFiles)
+      writeRunConfig(dir, rc);
     const data = await loadRunData(rc, hooks.onWarning);
     try {
       return await runWith(engine, rc, dir, data, withTask(buildModel(engine, rc, data), rc, dir, data), loaded.ckpt, hooks);

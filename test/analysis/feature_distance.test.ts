@@ -38,7 +38,7 @@ test('feature distance: (1/C²) Σ_ij (1 − cos)/2 — identical channels 0, or
 });
 
 test('feature distance over checkpoints: a classifier for other classes and an FCMAE checkpoint are measured on their backbone', async () => {
-  const config = { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], patch_size: 2 } as const;
+  const config = { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], stem_stride: 2 } as const;
   const data = (await loadFashionMnist(BUNDLED_FASHION_MNIST_DIR)).test;
   const trained = engine.createModel(config, { in_chans: 1, num_classes: 5 });
   const sd = new Map(Object.entries(trained.stateDict()));

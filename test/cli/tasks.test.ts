@@ -78,7 +78,7 @@ test('train --task token-labelling on a model without a token-labelling head: re
 });
 
 test('train --task fcmae is visionmix pretrain: the same run, the same losses', () => {
-  const config = '{"depths":[1,1,1,1],"dims":[8,16,32,64],"patch_size":2}';
+  const config = '{"depths":[1,1,1,1],"dims":[8,16,32,64],"stem_stride":2}';
   const viaTrain = join(root, 'via-train');
   const viaPretrain = join(root, 'via-pretrain');
   const a = runCli(['train', '--model', 'convnextv2', '--config', config, '--task', 'fcmae', ...COMMON, '--out', viaTrain]);

@@ -220,7 +220,7 @@ test('bad masks and options are typed errors naming the option and the expected 
 });
 
 test('the encoder formulation is an argument of the traced call and of its compile-cache key, not state switched around a call', async () => {
-  const f = createFcmae(engine, { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], patch_size: 2 }, { patch_size: 16, decoder_embed_dim: 16, mask_ratio: 0.5 });
+  const f = createFcmae(engine, { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], stem_stride: 2 }, { patch_size: 16, decoder_embed_dim: 16, mask_ratio: 0.5 });
   const rng = new Rng(11);
   const x = new Tensor(Float32Array.from({ length: 2 * 3 * 32 * 32 }, () => rng.normal()), [2, 3, 32, 32], 'float32');
   const mask = new Tensor(Float32Array.of(1, 0, 0, 1, 0, 1, 1, 0), [2, 4], 'float32'); // 2 of 4 shown: sparse serves it
@@ -233,4 +233,41 @@ test('the encoder formulation is an argument of the traced call and of its compi
   assert.ok(Number.isFinite(r.loss));
   assert.equal(f.net.formulation, 'sparse', 'the network\'s default is never switched');
   await assert.rejects(f.net.lossAndGrads(x, mask, { objective: f.objective, variant: 'sideways' }), { name: 'ConfigError', message: /'dense' or 'sparse'/ });
+});
+
+test("an encoder with timm's patch_size 2 (stride-2 stem, stage 0 downsamples: total stride 32): sparse equals dense, masked pixels stay unseen", async () => {
+  const f = createFcmae(engine, { ...ENCODER, patch_size: 2 }, { decoder_embed_dim: 32, mask_ratio: 0.6 });
+  assert.equal(f.net.options.patch_size, 32, "the masking patch defaults to the encoder's total stride");
+  assert.deepEqual(f.net.stageStrides, [2, 2, 2, 2]);
+  const x = await randomCase(f, 5);
+  const hidden = [[0, 1, 2, 4, 7, 8, 9, 11, 14, 15], [1, 3, 5, 6, 8, 10, 11, 12, 13, 15]];
+  const mask = maskOf(hidden);
+  const outputs = ['pred', 'latent', 'features'];
+  const by = async (form: Formulation, input: Tensor) => {
+    f.net.formulation = form;
+    return engine.evaluate(f.net, input, mask, { objective: f.objective, outputs });
+  };
+  const sparse = await by('sparse', x);
+  const dense = await by('dense', x);
+  for (const name of ['pred', 'latent']) assert.ok(maxRelDiff(sparse.outputs[name] as Tensor, dense.outputs[name] as Tensor) <= 2e-5, name);
+  (sparse.outputs.features as Tensor[]).forEach((m, i) => assert.ok(maxRelDiff(m, (dense.outputs.features as Tensor[])[i]!) <= 2e-5, `features.${i}`));
+  // Scribble over the masked 32×32 patches: neither formulation sees it.
+  const y = new Float32Array(x.data as Float32Array);
+  for (let n = 0; n < 2; n++)
+    for (let ch = 0; ch < 3; ch++)
+      for (let r = 0; r < 128; r++)
+        for (let col = 0; col < 128; col++)
+          if (hidden[n]!.includes(Math.floor(r / 32) * 4 + Math.floor(col / 32))) y[((n * 3 + ch) * 128 + r) * 128 + col] = 100 * Math.sin(r * col + ch);
+  for (const form of ['dense', 'sparse'] as const) {
+    const a = form === 'dense' ? dense : sparse;
+    const b = await by(form, new Tensor(y, x.shape, 'float32'));
+    assert.deepEqual((b.outputs.latent as Tensor).data, (a.outputs.latent as Tensor).data, `${form}: latent`);
+    assert.deepEqual((b.outputs.pred as Tensor).data, (a.outputs.pred as Tensor).data, `${form}: pred`);
+  }
+  f.net.formulation = 'sparse';
+});
+
+test("an encoder whose patch_size makes timm dilate (≥ 8) is refused, naming stem_stride", () => {
+  assert.throws(() => createFcmae(engine, { ...ENCODER, patch_size: 8 }, {}), (e: unknown) => e instanceof ConfigError && /dilate.*stem_stride: 8/.test(e.message));
+  assert.equal(createFcmae(engine, { ...ENCODER, stem_stride: 8 }, { decoder_embed_dim: 8 }).net.stride, 64);
 });

@@ -5,7 +5,7 @@ import { ConfigError, Tensor, createModel } from '../../src/index.js';
 import { liveSet } from '../../src/graph/emit.js';
 import { traceModel } from '../../src/models/trace.js';
 
-const tiny = () => createModel({ family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], num_classes: 5, patch_size: 2 });
+const tiny = () => createModel({ family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], num_classes: 5, stem_stride: 2 });
 const input = (n = 2) => new Tensor(Float32Array.from({ length: n * 3 * 32 * 32 }, (_, i) => Math.cos(i * 0.1)), [n, 3, 32, 32], 'float32');
 
 test('featureInfo: channels, reduction and module per stage (timm names)', () => {

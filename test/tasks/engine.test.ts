@@ -40,7 +40,7 @@ function countingEngine(sessionCacheSize?: number): { engine: Engine; created: (
 }
 
 const tiny = (engine: Engine) =>
-  engine.createModel({ family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], num_classes: 3, patch_size: 2 });
+  engine.createModel({ family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], num_classes: 3, stem_stride: 2 });
 
 function ramp(shape: number[], offset = 0): Tensor {
   return new Tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * 0.37 + offset)), shape, 'float32');

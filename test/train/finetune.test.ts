@@ -18,7 +18,7 @@ import { STACK_FRAME, runCli } from '../helpers.js';
 
 const engine = defaultEngine();
 
-const MODEL = { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], patch_size: 2 };
+const MODEL = { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], stem_stride: 2 };
 const CONFIG = JSON.stringify(MODEL);
 
 /** The bundled Fashion-MNIST subset as PNG class folders (train/ and val/), `limit` images per class and split. */

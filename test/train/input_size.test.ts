@@ -42,7 +42,7 @@ async function refused(size: number, re: RegExp): Promise<void> {
 
 test("8.8: the model's stride is read from the model", () => {
   assert.equal(inputSizeRule(createModel(STRIDE_32, { num_classes: 10, in_chans: 1 })).multipleOf, 32);
-  assert.equal(inputSizeRule(createModel({ ...STRIDE_32, patch_size: 2 }, { num_classes: 10, in_chans: 1 })).multipleOf, 16);
+  assert.equal(inputSizeRule(createModel({ ...STRIDE_32, stem_stride: 2 }, { num_classes: 10, in_chans: 1 })).multipleOf, 16);
   assert.equal(inputSizeRule(createModel('convnext_tiny')).multipleOf, 32);
 });
 
@@ -50,7 +50,7 @@ test('8.8: too small or not a multiple of the stride → ConfigError naming --si
   await refused(16, /^--size 16 is smaller than the 28×28 images of the data set .*use --size 32 or more/);
   await refused(48, /^--size 48 does not fit convnextv2: its stem and downsampling layers reduce the input 32×, so the size must be a multiple of 32 \(e\.g\. --size 32 or 64\)/);
   // The same size is fine for a model with stride 16.
-  const ok = await trainJob(engine, job(join(root, 'stride16'), 48, { ...STRIDE_32, patch_size: 2 }), { stopAfterSteps: 1 });
+  const ok = await trainJob(engine, job(join(root, 'stride16'), 48, { ...STRIDE_32, stem_stride: 2 }), { stopAfterSteps: 1 });
   assert.equal(ok.steps, 1);
 });
 

@@ -16,7 +16,7 @@ const engine = defaultEngine();
 
 const JOB: Omit<TrainJobOptions, 'out'> = {
   // Total stride 16 (2×2 stem): sides 16, 32 and 48 all fit.
-  model: { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], patch_size: 2 },
+  model: { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], stem_stride: 2 },
   data: 'fashion-mnist:bundled',
   train: { epochs: 2, batchSize: 400, lr: 3e-3, inputSize: 32, warmupEpochs: 0.2, checkpointEvery: 5, seed: 3, multiScale: [16, 32, 48] },
   threads: 1,

@@ -34,7 +34,7 @@ const mse: Objective<Float32Array> = {
 };
 
 function tinyModel() {
-  return createModel({ family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], num_classes: K, patch_size: 2 });
+  return createModel({ family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], num_classes: K, stem_stride: 2 });
 }
 
 function batch(seed: number): Tensor {
