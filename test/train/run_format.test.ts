@@ -10,7 +10,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultEngine } from '../../src/index.js';
-import { parseSafetensors, serializeSafetensors } from '../../src/io/safetensors_format.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { parseSafetensors } from '../../src/io/safetensors_format.js';
 import { RUN_FORMAT, resumeJob, runFingerprint, trainJob, type RunConfig } from '../../src/tasks/train.js';
 
 const engine = defaultEngine();
@@ -39,7 +40,7 @@ test('a format-1 run folder with patch_size 2 resumes on the stem_stride 2 netwo
   const identity = JSON.parse(ckpt.metadata.visionmix_run!) as { id: string; fingerprint: string };
   assert.notEqual(runFingerprint(legacy), identity.fingerprint, 'the old spelling has another fingerprint');
   const metadata = { ...ckpt.metadata, config: JSON.stringify(legacy), visionmix_run: JSON.stringify({ ...identity, fingerprint: runFingerprint(legacy) }) };
-  writeFileSync(ckptPath, serializeSafetensors(ckpt.tensors, metadata));
+  await writeSafetensors(ckptPath, ckpt.tensors, metadata); // checksummed again, header and tensors (as visionmix wrote it then)
   rmSync(join(dir, 'checkpoint.prev.safetensors'), { force: true });
 
   const r = await resumeJob(engine, dir, {}, {});
