@@ -20,8 +20,10 @@ import { Conv2d, GRN, Identity, LayerNorm, ModuleList, Sequential } from '../nn/
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
 import { VisionModel, type ForwardOptions, type GroupMatcher, type TracedOutputs } from './base.js';
-import { LIMITS, configSchema, field, type ConfigOf } from './config.js';
+import { LIMITS, configSchema, field, parseConfig, type ConfigOf, type RawConfig } from './config.js';
 import { ConvNeXt, ConvNeXtBlock, type ConvNeXtConfig, type ConvNeXtStage, type Positions, officialToTimm } from './convnext.js';
+import { MAX_MODEL_ELEMENTS, checkModelSize, countElements } from './model_size.js';
+import { createModel, type ModelSpec } from './registry.js';
 import { fitUnitDims, stripWrapper } from './state_dict.js';
 
 // ---- options ------------------------------------------------------------------------------------
@@ -447,4 +449,37 @@ function fromSparse(k: string, t: Tensor): [string, Tensor] {
     for (let i = 0; i < cin; i++)
       for (let kh = 0; kh < s; kh++) for (let kw = 0; kw < s; kw++) w[((o * cin + i) * s + kh) * s + kw] = src[((kw * s + kh) * cin + i) * cout + o]!;
   return [name, new Tensor(w, [cout, cin, s, s], 'float32')];
+}
+
+/**
+ * FCMAE around an encoder: a ConvNeXt registry name (`'convnextv2_atto'`) or config (plus config
+ * overrides of the encoder, e.g. `in_chans`), and FCMAE options; not attached to an engine.
+ */
+export function buildFcmaeNet(encoder: ModelSpec, options: RawConfig = {}, encoderOverrides: RawConfig = {}, o: { seed?: number } = {}): FcmaeNet {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new ConfigError(`createFcmae: options must be an object (decoder_embed_dim, patch_size, mask_ratio, …), got ${JSON.stringify(options)}`);
+  const enc = createModel(encoder, { ...encoderOverrides, num_classes: 0 }, { seed: o.seed });
+  if (!(enc instanceof ConvNeXt)) throw new ConfigError(`createFcmae: the encoder must be a ConvNeXt (V1 or V2), got family '${enc.family}'`);
+  // The masking patch is the encoder's total stride unless given (the one value FCMAE accepts).
+  const stride = enc.totalStride;
+  const { config, given } = parseConfig(FCMAE_SCHEMA, 'patch_size' in options || 'patchSize' in options ? options : { ...options, patch_size: stride });
+  const net = new FcmaeNet(enc, config);
+  // The encoder was checked by createModel; the decoder's size comes from these options (lazy
+  // parameters: counting allocates nothing).
+  const elements = countElements(net);
+  if (elements > MAX_MODEL_ELEMENTS) {
+    const user = Object.fromEntries([...given].map((k) => [k, (config as RawConfig)[k]]));
+    checkModelSize({
+      family: 'fcmae',
+      elements,
+      config: user,
+      baseline: parseConfig(FCMAE_SCHEMA, {}).config as RawConfig,
+      userKeys: given,
+      count: (c) => countElements(new FcmaeNet(enc, parseConfig(FCMAE_SCHEMA, c).config)),
+    });
+  }
+  net.name = `fcmae(${typeof encoder === 'string' ? encoder : encoder.family})`;
+  net.initSeed = enc.initSeed; // the decoder and mask token draw from the same seed as the encoder
+  net.bindKeys();
+  return net;
 }

@@ -5,13 +5,10 @@
  *   const f = createFcmae('convnextv2_atto', { patch_size: 32, mask_ratio: 0.6 });
  *   const { loss, pred } = await f.run(x, { mask });   // mask: [N, L] float32, 1 = masked
  */
-import { ConfigError } from '../errors.js';
 import type { LoadResult, LoadWeightsOptions, LossAndGrads } from '../models/base.js';
-import { parseConfig, type RawConfig } from '../models/config.js';
-import { ConvNeXt } from '../models/convnext.js';
-import { FCMAE_SCHEMA, FcmaeNet, type FcmaeOptions } from '../models/fcmae.js';
-import { MAX_MODEL_ELEMENTS, checkModelSize, countElements } from '../models/model_size.js';
-import { createModel, type ModelSpec } from '../models/registry.js';
+import type { RawConfig } from '../models/config.js';
+import { buildFcmaeNet, type FcmaeNet, type FcmaeOptions } from '../models/fcmae.js';
+import type { ModelSpec } from '../models/registry.js';
 import { Tensor } from '../tensor.js';
 import { maskedPatchMse } from '../train/masked_mse.js';
 import type { Objective } from '../train/objective.js';
@@ -98,30 +95,5 @@ export class Fcmae {
  * overrides of the encoder, e.g. `in_chans`), and FCMAE options.
  */
 export function createFcmae(engine: Engine, encoder: ModelSpec, options: RawConfig = {}, encoderOverrides: RawConfig = {}, o: { seed?: number } = {}): Fcmae {
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    throw new ConfigError(`createFcmae: options must be an object (decoder_embed_dim, patch_size, mask_ratio, …), got ${JSON.stringify(options)}`);
-  const enc = createModel(encoder, { ...encoderOverrides, num_classes: 0 }, { seed: o.seed });
-  if (!(enc instanceof ConvNeXt)) throw new ConfigError(`createFcmae: the encoder must be a ConvNeXt (V1 or V2), got family '${enc.family}'`);
-  // The masking patch is the encoder's total stride unless given (the one value FCMAE accepts).
-  const stride = enc.totalStride;
-  const { config, given } = parseConfig(FCMAE_SCHEMA, 'patch_size' in options || 'patchSize' in options ? options : { ...options, patch_size: stride });
-  const net = engine.attach(new FcmaeNet(enc, config));
-  // The encoder was checked by createModel; the decoder's size comes from these options (lazy
-  // parameters: counting allocates nothing).
-  const elements = countElements(net);
-  if (elements > MAX_MODEL_ELEMENTS) {
-    const user = Object.fromEntries([...given].map((k) => [k, (config as RawConfig)[k]]));
-    checkModelSize({
-      family: 'fcmae',
-      elements,
-      config: user,
-      baseline: parseConfig(FCMAE_SCHEMA, {}).config as RawConfig,
-      userKeys: given,
-      count: (c) => countElements(new FcmaeNet(enc, parseConfig(FCMAE_SCHEMA, c).config)),
-    });
-  }
-  net.name = `fcmae(${typeof encoder === 'string' ? encoder : encoder.family})`;
-  net.initSeed = enc.initSeed; // the decoder and mask token draw from the same seed as the encoder
-  net.bindKeys();
-  return new Fcmae(engine, net);
+  return new Fcmae(engine, engine.attach(buildFcmaeNet(encoder, options, encoderOverrides, o)));
 }
