@@ -10,6 +10,7 @@ import { HubError, WeightsError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import type { ReadWeightsOptions, WeightsProgress } from '../util/weights_options.js';
 import { checkHex, checkRepoFile, checkRepoId, checkRevision, parseHubRef, parseWeightsUrl, shown } from './hub_ref.js';
+import { bytesSource, readTorchStateDict, sniffWeightsFormat } from './pytorch_format.js';
 import { parseSafetensors } from './safetensors_format.js';
 
 /** What the browser reads weights from. */
@@ -39,6 +40,14 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 /** A state dict (name → Tensor) from any browser weights source; see the module comment. */
 export async function readWeightsWeb(source: WeightsInput, o: WebWeightsOptions = {}): Promise<Map<string, Tensor>> {
   const { bytes, name } = await weightsBytes(source, o);
+  // PyTorch checkpoints (zip or legacy torch.save) are told apart by their first bytes, as in Node,
+  // and read by the same restricted unpickler (nothing in the file is run).
+  const format = sniffWeightsFormat(bytes.subarray(0, 16));
+  if (format === 'zip' || format === 'legacy') {
+    const { tensors, info } = await readTorchStateDict(bytesSource(bytes, name), name, { weightsKey: o.weightsKey });
+    o.onCheckpoint?.(info);
+    return tensors;
+  }
   return parseSafetensors(bytes, name).tensors;
 }
 
