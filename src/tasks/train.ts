@@ -15,72 +15,35 @@
  */
 import { trainingCurves } from '../analysis/svg.js';
 import { ConfigError, DataError } from '../errors.js';
-import type { FashionMnist } from '../data/fashion_mnist.js';
-import { hasCheckpoint, loadCheckpoint, restoreLatestFromPrevious, saveCheckpoint, type RunIdentity } from '../io/checkpoint.js';
-import { BUNDLED_FASHION_MNIST_DIR, DEFAULT_FASHION_MNIST_DIR, loadFashionMnist } from '../io/fashion_mnist_files.js';
+import { hasCheckpoint, loadCheckpoint, restoreLatestFromPrevious, saveCheckpoint } from '../io/checkpoint.js';
 import { appendJsonLine, pathExists, writeTextFile } from '../io/files.js';
 import { hostMemoryBytes } from '../io/host.js';
 import { MetricsLog } from '../io/metrics_log.js';
 import { checkNewRunFolder, checkOutsideData, createRunFolder, readRunConfig, removeStaleTempFiles, runFolderFiles, writeRunConfig } from '../io/run_folder.js';
 import { lockRunFolder, type RunLock } from '../io/run_lock.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { TokenLabelMaps } from '../train/token_labels.js';
-import { parseCheckpointMeta, parseDocument, parseTrainConfig } from '../train/schemas.js';
-import * as v from 'valibot';
+import { writeSafetensors } from '../io/safetensors.js';
+import { parseCheckpointMeta } from '../train/schemas.js';
 import { describeCheckpoint } from '../io/pytorch_format.js';
 import type { VisionModel } from '../models/base.js';
-import { upgradeModelSpec, type ModelSpec, type RawConfig } from '../models/registry.js';
+import type { ModelSpec, RawConfig } from '../models/registry.js';
 import { defaultThreads } from '../runtime/node_machine.js';
 import type { Engine } from './engine.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type CheckpointMeta, type EvalResult, type MetricsRecord, type TrainConfig, type TrainerEvent, type TrainingTask } from '../train/trainer.js';
 import { writePng } from '../io/png.js';
 import { createFcmae, type Fcmae } from './fcmae.js';
-import { TASK_NAMES, checkTaskName, trainingTask, type TaskName } from './training_tasks.js';
-import { canonicalJson, fnv1a64 } from '../util/hash.js';
+import { checkTaskName, trainingTask, type TaskName } from './training_tasks.js';
 import { checkTrainInputSize } from './input_size.js';
 import { scaledBatchSize } from '../data/multiscale_sampler.js';
-import type { ImageDataset } from '../data/transforms.js';
-import type { EvalData, TrainBatches } from '../train/batches.js';
 import { backboneKeys } from '../train/trainer.js';
 import { IMAGENET_TRAIN_IMAGES, recipePreset, scaleRecipeToRun } from '../train/recipes.js';
-import { BASIC_AUGMENT, IMAGENET_MEAN, IMAGENET_STD, openFolderData, type FolderDataConfig } from './folder_data.js';
-import { dataFileChanges, openImageFolder, summariseDataFiles, type DataFiles } from './image_folder.js';
+import type { FolderDataConfig } from './folder_data.js';
+import { openImageFolder, summariseDataFiles } from './image_folder.js';
+import { describeRun, differingSettings, isObject, parseRunConfig, runFingerprint, runIdentity, runModelOverrides, runTask, upgradeRunConfig, RUN_FORMAT, type RunConfig } from './run_config.js';
+import { checkDataFiles, defaultFolderOptions, isFashionMnistSpec, loadRunData, type RunData } from './run_data.js';
 
-/**
- * The version of run.json's layout and of the meaning of its model config keys. 1 (no `format` key):
- * before ConvNeXt's `patch_size` followed timm — a run.json of that format that says `patch_size: 2`
- * trained what `stem_stride: 2` builds now, and is read so (models' `upgradeConfig`). 2: today's.
- */
-export const RUN_FORMAT = 2;
-
-export interface RunConfig {
-  /** RUN_FORMAT when written (absent: format 1; always set once read). */
-  format?: number;
-  model: ModelSpec;
-  /** Config overrides applied on top of a registry model (num_classes, in_chans, drop_path_rate, …). */
-  modelOverrides: RawConfig;
-  data: string;
-  train: TrainConfig;
-  threads: number;
-  /** Random id of the run, given when it starts; checkpoints record it (absent in older run.json). */
-  runId?: string;
-  /** FCMAE pretraining options: the run pretrains `model` as the encoder of an FCMAE (`visionmix pretrain`). */
-  fcmae?: RawConfig;
-  /** What is trained (tasks/training_tasks.ts; absent in older run.json: 'fcmae' when `fcmae` is set, else 'classification'). */
-  task?: TaskName;
-  /** Token labelling: a safetensors file of per-token label maps of the training images (train/token_labels.ts). */
-  tokenLabels?: string;
-  /** How an image-folder `data` is read (classes, split, augmentation, Mixup/CutMix, normalisation). */
-  folder?: FolderDataConfig;
-  /** Fine-tuning: the weights the run started from (the classifier is replaced for its classes); `weightsKey`: the state dict of a PyTorch checkpoint. */
-  init?: { weights: string; weightsKey?: string };
-  /**
-   * Image-folder data: the files of each split and class when the run started (count, bytes, digest
-   * of names and sizes). Resume compares the folder against it and refuses a changed one (absent in
-   * older run.json).
-   */
-  dataFiles?: DataFiles;
-}
+// The run's configuration and data live beside this file; their public names are this module's too.
+export { RUN_FORMAT, readRunFolderConfig, runFingerprint, runModelOverrides, runTask, upgradeRunConfig, type RunConfig } from './run_config.js';
+export { defaultFolderOptions, isFashionMnistSpec, loadDataSpec, openRunTestData } from './run_data.js';
 
 export interface TrainJobOptions {
   model: ModelSpec;
@@ -138,182 +101,6 @@ export interface TrainResult {
 }
 
 /**
- * `fashion-mnist` (Debian's dataset-fashion-mnist), `fashion-mnist:PATH`, or `fashion-mnist:bundled`
- * (the 6000/1000-image subset shipped in the repo).
- */
-export async function loadDataSpec(spec: string): Promise<FashionMnist> {
-  const [name, ...rest] = spec.split(':');
-  const arg = rest.join(':');
-  if (name !== 'fashion-mnist')
-    throw new ConfigError(
-      `--data '${spec}' is not a known data set (use fashion-mnist, fashion-mnist:PATH, fashion-mnist:bundled` +
-        `${isFashionMnistSpec(spec) ? '' : ', or a folder of class sub-folders for train/finetune'})`,
-    );
-  const dir = arg === '' ? DEFAULT_FASHION_MNIST_DIR : arg === 'bundled' ? BUNDLED_FASHION_MNIST_DIR : arg;
-  if (!pathExists(dir)) throw new DataError(`--data: folder ${dir} does not exist${arg === '' ? ' (apt-get install dataset-fashion-mnist, or use fashion-mnist:bundled)' : ''}`);
-  return loadFashionMnist(dir);
-}
-
-/** A Fashion-MNIST data spec (anything else given to train/finetune is an image folder). */
-export function isFashionMnistSpec(spec: string): boolean {
-  return spec === 'fashion-mnist' || spec.startsWith('fashion-mnist:');
-}
-
-/** A run's data, whichever kind: what the trainer iterates and what the model must be built for. */
-interface RunData {
-  train: ImageDataset | TrainBatches;
-  test: EvalData | null;
-  numClasses: number;
-  channels: number;
-  /** Training images are padded, never shrunk, to the input size: its minimum (1 for folders: images are resized). */
-  minSize: number;
-  /** Release worker threads. */
-  close(): Promise<void>;
-  /** Per-token label maps of the training images (token labelling with `tokenLabels`). */
-  tokenLabels?: TokenLabelMaps;
-}
-
-async function loadRunData(rc: RunConfig, onWarning?: (m: string) => void): Promise<RunData> {
-  if (!rc.folder) {
-    const { train, test } = await loadDataSpec(rc.data);
-    const tokenLabels = rc.tokenLabels ? await readTokenLabels(rc.tokenLabels, train.count, train.classes.length) : undefined;
-    return { train, test, numClasses: train.classes.length, channels: train.channels, minSize: Math.max(train.height, train.width), close: async () => {}, tokenLabels };
-  }
-  if (rc.tokenLabels) throw new ConfigError(`--token-labels works with Fashion-MNIST-style data sets for now, not with an image folder (${rc.data})`);
-  const t = rc.train;
-  const f = openFolderData(rc.data, rc.folder, { batchSize: t.batchSize, size: t.inputSize, seed: t.seed, labelSmoothing: t.labelSmoothing, onWarning });
-  return { train: f.train, test: f.test, numClasses: rc.folder.classes.length, channels: 3, minSize: 1, close: () => f.train.close() };
-}
-
-/**
- * The test data of a finished run (`visionmix eval`): its own data's test split — an image folder's
- * val split — or `spec` instead. Call `close` when done (folder data runs worker threads).
- */
-export async function openRunTestData(rc: RunConfig, spec?: string): Promise<{ test: EvalData; close(): Promise<void> }> {
-  const run = spec === undefined || spec === rc.data ? rc : { ...rc, data: spec };
-  if (run.folder && !isFashionMnistSpec(run.data)) {
-    const data = await loadRunData(run);
-    if (!data.test) {
-      await data.close();
-      throw new ConfigError(`--data ${run.data} has no val split to evaluate on (split '${run.folder.split}')`);
-    }
-    return { test: data.test, close: data.close };
-  }
-  if (!isFashionMnistSpec(run.data)) throw new ConfigError(`--data ${run.data}: the run was trained on ${rc.data}; evaluate it on Fashion-MNIST data`);
-  return { test: (await loadDataSpec(run.data)).test, close: async () => {} };
-}
-
-/** The model config a run actually uses: classes and input channels from its data, then the user's overrides. */
-export function runModelOverrides(rc: RunConfig, numClasses: number, channels: number): RawConfig {
-  return { num_classes: numClasses, in_chans: channels, ...rc.modelOverrides };
-}
-
-/**
- * Hash of everything that determines a run's numbers: model config, data, training settings and
- * seed. Not the epoch count (`--resume --epochs` may extend it) nor the thread count.
- */
-export function runFingerprint(rc: RunConfig): string {
-  return fnv1a64(canonicalJson(fingerprintParts(rc)));
-}
-
-/** What the fingerprint covers, by name (`model`, `data`, `train.lr`, …), to say which part differs. */
-function fingerprintParts(rc: RunConfig): Record<string, unknown> {
-  const { epochs: _epochs, ...train } = rc.train;
-  const { workers: _workers, ...folder } = rc.folder ?? ({} as Partial<FolderDataConfig>);
-  return {
-    model: rc.model,
-    modelOverrides: rc.modelOverrides,
-    data: rc.data,
-    train,
-    ...(rc.fcmae ? { fcmae: rc.fcmae } : {}),
-    ...(rc.task ? { task: rc.task } : {}),
-    ...(rc.tokenLabels ? { tokenLabels: rc.tokenLabels } : {}),
-    ...(rc.folder ? { folder } : {}),
-    ...(rc.init ? { init: rc.init } : {}),
-  };
-}
-
-/** The settings that differ between two run configs (`train.lr`, `model`, …), for messages. */
-function differingSettings(a: RunConfig, b: RunConfig): string[] {
-  const pa = fingerprintParts(a);
-  const pb = fingerprintParts(b);
-  const out: string[] = [];
-  for (const key of [...new Set([...Object.keys(pa), ...Object.keys(pb)])].sort()) {
-    const [va, vb] = [pa[key], pb[key]];
-    if (canonicalJson(va) === canonicalJson(vb)) continue;
-    // One level down for the objects with many settings (train, folder), so the message names the field.
-    if (isObject(va) && isObject(vb)) {
-      for (const k of [...new Set([...Object.keys(va), ...Object.keys(vb)])].sort())
-        if (canonicalJson(va[k]) !== canonicalJson(vb[k])) out.push(`${key}.${k}`);
-    } else out.push(key);
-  }
-  return out;
-}
-
-function runIdentity(rc: RunConfig): RunIdentity {
-  return { id: rc.runId ?? 'none', fingerprint: runFingerprint(rc) };
-}
-
-/**
- * A run config written under an older format, as the same run is spelled now (its model config keys
- * renamed where their meaning changed); format set to RUN_FORMAT.
- */
-export function upgradeRunConfig(rc: RunConfig): RunConfig {
-  const format = rc.format ?? 1;
-  if (format >= RUN_FORMAT) return rc;
-  const { spec, overrides } = upgradeModelSpec(rc.model, rc.modelOverrides, format);
-  return { ...rc, format: RUN_FORMAT, model: spec, modelOverrides: overrides };
-}
-
-function describeRun(rc: RunConfig, id: string | undefined): string {
-  const model = typeof rc.model === 'string' ? rc.model : JSON.stringify(rc.model);
-  return `run ${id ?? '(no id)'}: model ${model}, data ${rc.data}, seed ${rc.train.seed}`;
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/**
- * run.json as a schema (its `train` by the trainer's: train/schemas.ts); the rest of the document is
- * kept as written. The result is upgraded to RUN_FORMAT unless `asWritten` (which resume needs, to
- * compare fingerprints taken before).
- */
-const RUN_CONFIG = v.looseObject({
-  format: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
-  model: v.union([v.string(), v.looseObject({ family: v.string() })]),
-  modelOverrides: v.optional(v.record(v.string(), v.unknown())),
-  data: v.string(),
-  train: v.record(v.string(), v.unknown()),
-  threads: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
-  runId: v.optional(v.string()),
-  fcmae: v.optional(v.record(v.string(), v.unknown())),
-  task: v.optional(v.picklist(TASK_NAMES)),
-  tokenLabels: v.optional(v.string()),
-  folder: v.optional(v.looseObject({ classes: v.array(v.string()) })),
-  init: v.optional(v.object({ weights: v.string(), weightsKey: v.optional(v.string()) })),
-});
-
-function parseRunConfig(raw: unknown, where: string, asWritten = false): RunConfig {
-  const what = `${where} is not a visionmix run configuration`;
-  const doc = parseDocument(RUN_CONFIG, raw, what);
-  if (typeof doc.format === 'number' && doc.format > RUN_FORMAT)
-    throw new DataError(`${where} was written by a newer visionmix (run format ${doc.format}; this one reads formats 1 to ${RUN_FORMAT}): update visionmix to use it`);
-  const rc: RunConfig = {
-    ...(doc as unknown as RunConfig),
-    modelOverrides: (doc.modelOverrides as RawConfig | undefined) ?? {},
-    // Settings added since the run was written take their defaults (and so the run's numbers).
-    train: parseTrainConfig({ ...DEFAULT_TRAIN_CONFIG, ...doc.train }, `${what} (train)`),
-    threads: doc.threads ?? defaultThreads(),
-  };
-  return asWritten ? rc : upgradeRunConfig(rc);
-}
-
-/** The run config of a finished or running run folder (its run.json), for eval/predict. */
-export function readRunFolderConfig(dir: string): RunConfig | null {
-  const raw = readRunConfig(dir);
-  return raw === null ? null : parseRunConfig(raw, runFolderFiles(dir).config);
-}
-
-/**
  * Threads for ONNX Runtime: at most the cores there are — more only make every thread wait for a
  * core (1000 threads on 2 cores: no step finishes in a minute). `source` names where the number
  * came from in the warning.
@@ -334,11 +121,6 @@ interface RunModel {
   model: VisionModel;
   task?: TrainingTask<unknown>;
   fcmae?: Fcmae;
-}
-
-/** The run's task: run.json's, or (older run folders) FCMAE when FCMAE options are set. */
-export function runTask(rc: RunConfig): TaskName {
-  return rc.task ?? (rc.fcmae ? 'fcmae' : 'classification');
 }
 
 function buildModel(engine: Engine, rc: RunConfig, data: RunData): RunModel {
@@ -373,14 +155,6 @@ function checkModelFitsData(rc: RunConfig, data: RunData): void {
       `--config in_chans ${JSON.stringify(chans)} conflicts with --data ${rc.data}, whose images are read with ${data.channels} channel${data.channels === 1 ? '' : 's'}; ` +
         "drop in_chans from --config (the data's channels set it)",
     );
-}
-
-/** The `token_labels` tensor of a label-map file, checked against the training set. */
-async function readTokenLabels(path: string, trainCount: number, numClasses: number): Promise<TokenLabelMaps> {
-  if (!pathExists(path)) throw new DataError(`--token-labels ${path} does not exist`);
-  const t = (await readSafetensors(path)).get('token_labels');
-  if (!t) throw new DataError(`--token-labels ${path} has no tensor 'token_labels' (int [N, h, w] or float32 [N, h, w, K])`);
-  return TokenLabelMaps.from(t, path, trainCount, numClasses);
 }
 
 /** The run's task on its model; FCMAE runs write reconstructions into the run folder after each epoch. */
@@ -569,43 +343,6 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
   } finally {
     await data.close();
   }
-}
-
-/** Image-folder reading without a recipe: basic augmentation, ImageNet normalisation, timm's eval crop. */
-export function defaultFolderOptions(): Omit<FolderDataConfig, 'classes'> {
-  return {
-    split: 'auto',
-    augment: BASIC_AUGMENT,
-    mixup: null,
-    mean: IMAGENET_MEAN,
-    std: IMAGENET_STD,
-    cropPct: 0.875,
-    evalInterpolation: 'bicubic',
-    workers: 2,
-    onBadImage: 'stop',
-  };
-}
-
-/**
- * Resume: compare an image-folder run's data with the files it started with. A changed folder
- * (files added, removed, renamed or resized) changes the steps per epoch, the lr schedule and every
- * batch, so it is a DataError naming the changes — unless `accept`, when it is a warning and the new
- * listing is returned to be recorded. Returns null when there is nothing to record.
- */
-function checkDataFiles(rc: RunConfig, accept: boolean, onWarning?: (m: string) => void): DataFiles | null {
-  if (!rc.folder || !rc.dataFiles) return null;
-  const dataset = openImageFolder(rc.data, { split: rc.folder.split, valFraction: rc.folder.valFraction, seed: rc.train.seed });
-  const now = summariseDataFiles(rc.data, dataset);
-  const changes = dataFileChanges(rc.dataFiles, now);
-  if (changes.length === 0) return null;
-  const what = `--data ${rc.data} changed since the run started (${changes.join('; ')})`;
-  if (!accept)
-    throw new DataError(
-      `${what}: resuming on other files would change the steps per epoch, the learning-rate schedule and the batches. ` +
-        'Restore the folder, or pass --accept-data-change to continue on the files as they are now.',
-    );
-  onWarning?.(`${what}; continuing on the files as they are now (--accept-data-change)`);
-  return now;
 }
 
 /**
