@@ -6,32 +6,13 @@
  *   npm run web                     # http://127.0.0.1:8080/
  *   node dist/scripts/web_demo.js --port 0
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, sep } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 import { findPackageRoot } from '../src/io/package_root.js';
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.map': 'application/json',
-};
-
-/** Every response carries these: the page is then cross-origin isolated, and ORT may use threads. */
-const HEADERS = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-  'Cache-Control': 'no-store',
-};
+import { serveStatic } from './static_server.js';
 
 export interface DemoServer {
   url: string;
@@ -62,36 +43,16 @@ export async function startDemoServer(o: { port?: number; host?: string } = {}):
     '/wasm/': join(root, 'node_modules', '@cwasm', 'jpeg-turbo'),
     '/samples/': samplesDir,
   };
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const send = (status: number, body: string | Buffer, type = 'text/plain; charset=utf-8') => {
-      res.writeHead(status, { 'Content-Type': type, ...HEADERS });
-      res.end(body);
-    };
-    if (path === '/' || path === '/index.html') return send(200, readFileSync(join(root, 'examples', 'web', 'index.html')), TYPES['.html']);
-    if (path === '/samples.json') return send(200, JSON.stringify(samples), TYPES['.json']);
-    const prefix = Object.keys(mounts).find((p) => path.startsWith(p));
-    if (!prefix) return send(404, 'not found');
-    const dir = mounts[prefix]!;
-    const file = normalize(join(dir, path.slice(prefix.length)));
-    // Only files inside the mounted folder.
-    if (!file.startsWith(normalize(dir + sep)) || !existsSync(file) || !statSync(file).isFile()) return send(404, 'not found');
-    send(200, readFileSync(file), TYPES[extname(file)] ?? 'application/octet-stream');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 8080, o.host ?? '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as { port: number };
+  const server = await serveStatic(mounts, { port: o.port ?? 8080, host: o.host });
+  server.put('/', readFileSync(join(root, 'examples', 'web', 'index.html')), { 'Content-Type': 'text/html; charset=utf-8' });
+  server.put('/index.html', readFileSync(join(root, 'examples', 'web', 'index.html')));
+  server.put('/samples.json', JSON.stringify(samples));
   return {
-    url: `http://${o.host ?? '127.0.0.1'}:${port}/`,
-    close: () =>
-      new Promise<void>((resolve) =>
-        server.close(() => {
-          rmSync(build, { recursive: true, force: true });
-          resolve();
-        }),
-      ),
+    url: `${server.url}/`,
+    close: async () => {
+      await server.close();
+      rmSync(build, { recursive: true, force: true });
+    },
   };
 }
 

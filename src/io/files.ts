@@ -4,9 +4,25 @@
  * layers; a browser entry can follow).
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, createReadStream, existsSync, mkdirSync, openSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
+
+/** Node's error code (`EACCES`, `ENOSPC`, …) or message, for the end of a typed error. */
+export function errorReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e?.code ?? (e instanceof Error ? e.message : String(err));
+}
+
+/** A text file's contents, or null when it does not exist; any other failure is a DataError naming it. */
+export function readTextIfExists(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new DataError(`cannot read ${path} (${errorReason(err)})`);
+  }
+}
 
 /** True when `path` is an existing folder. */
 export function isFolder(path: string): boolean {

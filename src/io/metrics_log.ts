@@ -7,6 +7,7 @@ import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } f
 import { basename, dirname, join } from 'node:path';
 import { DataError } from '../errors.js';
 import { faultPauseAppend } from './fault.js';
+import { readTextIfExists } from './files.js';
 
 function reason(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
@@ -38,13 +39,8 @@ export class MetricsLog {
    * written before logs had a header.
    */
   static runId(path: string): string | null {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new DataError(`cannot read ${path} (${reason(err)})`);
-    }
+    const text = readTextIfExists(path);
+    if (text === null) return null;
     const header = headerOf(text.split('\n').slice(0, -1));
     return header === null ? null : (JSON.parse(header) as Record<string, string>)[RUN_ID_KEY]!;
   }

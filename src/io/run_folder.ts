@@ -12,6 +12,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import { CHECKPOINT_FILE, PREV_CHECKPOINT_FILE } from './checkpoint.js';
 import { alive, assertNotLocked, LOCK_FILE, type RunLock } from './run_lock.js';
+import { errorReason, readTextIfExists } from './files.js';
 
 export interface RunFolderFiles {
   /** run.json: the run's configuration (model, overrides, data, train config, threads). */
@@ -49,11 +50,7 @@ export function runFolderFiles(dir: string): RunFolderFiles {
   };
 }
 
-/** Node's error code (`EACCES`, `ENOSPC`, …) or message, for the end of a typed error. */
-function reason(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  return e?.code ?? (e instanceof Error ? e.message : String(err));
-}
+const reason = errorReason;
 
 /** The files whose presence means "a run lives here": any of them makes `--out` refuse the folder. */
 function runFileNames(): string[] {
@@ -192,13 +189,8 @@ export function writeRunConfig(dir: string, runConfig: unknown): void {
  */
 export function readRunConfig(dir: string): unknown {
   const path = runFolderFiles(dir).config;
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new DataError(`cannot read ${path} (${reason(err)})`);
-  }
+  const text = readTextIfExists(path);
+  if (text === null) return null;
   if (text.trim() === '') throw new DataError(`${path} is empty; it should hold the run's configuration (JSON)`);
   try {
     return JSON.parse(text) as unknown;

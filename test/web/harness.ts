@@ -3,11 +3,11 @@
  * page through an import map from its dist/ files), a loopback HTTP server with the cross-origin
  * isolation headers, and Debian's Chromium driven by puppeteer-core (no browser download).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, sep } from 'node:path';
+import { join } from 'node:path';
 import * as esbuild from 'esbuild';
+import { serveStatic, type Mounts, type StaticServer } from '../../scripts/static_server.js';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { isCI, repoRoot, sharedDir } from '../helpers.js';
 
@@ -39,63 +39,13 @@ export async function bundle(entry: string, outfile: string): Promise<esbuild.Me
   return r.metafile;
 }
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.css': 'text/css',
-};
+// The static server with the isolation headers is the demo's (scripts/static_server.ts).
+export { ISOLATION_HEADERS, type Mounts } from '../../scripts/static_server.js';
+export type TestServer = StaticServer;
 
-/** The headers that make a page cross-origin isolated (multi-threaded wasm), on every response. */
-export const ISOLATION_HEADERS = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-};
-
-/** URL prefix → folder served under it ('/' last-resort for pages), plus in-memory files. */
-export interface Mounts {
-  [prefix: string]: string;
-}
-
-export interface TestServer {
-  url: string;
-  /** Serve these bytes at this path (e.g. '/data/w.safetensors'), with extra response headers. */
-  put(path: string, body: Uint8Array | string, headers?: Record<string, string>): void;
-  close(): Promise<void>;
-}
-
-/** A 127.0.0.1 server (port 0) over `mounts`, with the isolation headers. */
-export async function serve(mounts: Mounts): Promise<TestServer> {
-  const memory = new Map<string, { body: Uint8Array | string; headers: Record<string, string> }>();
-  const server: Server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const send = (status: number, body: Uint8Array | string, type = 'text/plain', extra: Record<string, string> = {}) => {
-      res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...ISOLATION_HEADERS, ...extra });
-      res.end(body);
-    };
-    const mem = memory.get(path);
-    if (mem !== undefined) return send(200, mem.body, TYPES[extname(path)] ?? 'application/octet-stream', mem.headers);
-    const prefix = Object.keys(mounts)
-      .filter((p) => path.startsWith(p))
-      .sort((a, b) => b.length - a.length)[0];
-    if (prefix === undefined) return send(404, 'not found');
-    const root = mounts[prefix]!;
-    const file = normalize(join(root, path.slice(prefix.length)));
-    if (!(file + sep).startsWith(normalize(root + sep)) || !existsSync(file) || !statSync(file).isFile()) return send(404, 'not found');
-    send(200, readFileSync(file), TYPES[extname(file)] ?? 'application/octet-stream');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    put: (p, body, headers = {}) => memory.set(p, { body, headers }),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+/** A 127.0.0.1 server (a free port) over `mounts`, with the isolation headers. */
+export function serve(mounts: Mounts): Promise<TestServer> {
+  return serveStatic(mounts);
 }
 
 export async function launch(): Promise<Browser> {
