@@ -67,7 +67,8 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
 /** hf:<hub id> of a model name's default weights or a weight tag's. */
 async function hubWeightsOf(model: string): Promise<string> {
   const { pretrainedConfig, getModelEntry } = await import('../models/registry.js');
-  const tag = pretrainedConfig(model) ?? (getModelEntry(model).defaultTag ? pretrainedConfig(getModelEntry(model).defaultTag!) : undefined);
+  const tag = pretrainedConfig(model);
+  if (!tag) getModelEntry(model); // an unknown name gets the registry's 'unknown model' error
   if (!tag?.hubId) throw new ConfigError(`--pretrained: '${model}' has no weights on the hub; give --weights FILE`);
   return `hf:${tag.hubId}`;
 }
