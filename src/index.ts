@@ -55,7 +55,7 @@ export { crossEntropy } from './train/losses.js';
 export { maskedPatchMse } from './train/masked_mse.js';
 export type { Fcmae, FcmaeRunOptions } from './tasks/fcmae.js';
 export { loadImage } from './io/load_image.js';
-export type { LoadedImage, LoadImageOptions } from './io/load_image.js';
+export type { LoadedImage, LoadImageOptions, ImageSource } from './io/load_image.js';
 export { createTransform } from './tasks/transform.js';
 export type { ImageTransform, EvalTransformConfig } from './tasks/transform.js';
 export { tokenLabelling } from './train/token_labelling.js';
