@@ -340,7 +340,7 @@ async function runWith(
       // A pretrained encoder is what fine-tuning starts from: under a classifier's names, no decoder.
       if (run.fcmae) await writeSafetensors(files.encoder, run.fcmae.encoderStateDict(), { visionmix_model: JSON.stringify(rc.model) });
     }
-    writeTextFile(files.curves, trainingCurves(MetricsLog.read(log.path), { title: `${model.name} on ${rc.data}` }));
+    writeTextFile(files.curves, trainingCurves(MetricsLog.read(log.path), { title: `${model.name} on ${rc.data}`, labelSmoothing: runTask(rc) === 'fcmae' ? 0 : rc.train.labelSmoothing }));
     return { dir, final, model, steps: trainer.step.stepCount };
   } finally {
     await trainer.release();
