@@ -21,7 +21,7 @@ export const spec = defineCommand({
     'averaged over --images images of --data (ConvNeXt V2 paper §3.2); --checkpoints lists weights files to ' +
     "overlay (FCMAE checkpoints: their encoder; 'random': the initialisation), --labels names them.",
   positionals: [
-    { name: 'analysis', description: "what to analyse: 'slots' or 'feature-distance'", required: true },
+    { name: 'analysis', description: "what to analyse: 'slots' or 'feature-distance'", required: true, choices: ANALYSES },
     { name: 'image', description: 'slots: the image file (PNG, JPEG, WebP, …)' },
   ],
   options: {
@@ -32,7 +32,7 @@ export const spec = defineCommand({
     blocks: { type: 'strings', placeholder: 'list', description: 'GLMix blocks: numbers from 1 (2,5,10) or module paths' },
     size: { type: 'int', min: 8, description: 'input side for models without a pretrained input size' },
     tile: { type: 'int', min: 16, max: 512, default: 72, description: 'mosaic tile size in pixels' },
-    out: { type: 'string', short: 'o', placeholder: 'file', description: 'PNG to write', required: true },
+    out: { type: 'string', short: 'o', placeholder: 'file', description: 'file to write: slots → .png, feature-distance → .svg (and .json beside it)', required: true },
     json: { type: 'boolean', description: 'print the result as JSON' },
     checkpoints: { type: 'strings', placeholder: 'list', description: "feature-distance: weights files to compare ('random' = initialisation)" },
     labels: { type: 'strings', placeholder: 'list', description: 'feature-distance: a legend label per checkpoint' },
@@ -51,6 +51,8 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   if (!(ANALYSES as readonly string[]).includes(analysis)) throw new ConfigError(`unknown analysis '${analysis}' (available: ${ANALYSES.join(', ')})`);
   if (analysis === 'feature-distance') return featureDistance(v, io);
   if (!image) throw new ConfigError('analyze slots needs an image file');
+  // The mosaic is a PNG: another extension would name a file whose bytes are not what it says.
+  if (!/\.png$/i.test(v.out)) throw new ConfigError(`--out must name a .png file for slots (the mosaic is a PNG image), got ${v.out}`);
   const engine = (await import('./engine.js')).nodeEngine();
   const { analyzeSlots } = await import('../tasks/analyze_slots.js');
   const { familyNames } = await import('../models/registry.js');

@@ -321,7 +321,18 @@ export class Engine implements ModelBackend {
   }
 
   warn(message: string): void {
-    this.runtime.warn(message);
+    if (this.warningSink) this.warningSink(message);
+    else this.runtime.warn(message);
+  }
+
+  private warningSink: ((message: string) => void) | null = null;
+
+  /**
+   * Where this engine's warnings go (a non-commercial weights licence, …); null: the runtime's
+   * default (Node: process.emitWarning; browser: console.warn). The CLI prints them as plain lines.
+   */
+  onWarning(sink: ((message: string) => void) | null): void {
+    this.warningSink = sink;
   }
 
   invalidate(model: VisionModel, all = false): void {
