@@ -388,6 +388,7 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     const built = buildModel(engine, rc, data);
     const model = built.model;
     validateConfig(rc.train, data.train.count);
+    warnIfWarmupOnly(rc.train, hooks.onWarning);
     checkTrainInputSize(model, rc.train.inputSize, rc.train.batchSize, data.minSize, hostMemoryBytes());
     // Multi-scale: every side, with its scaled batch and its scaled images, must fit the model too.
     for (const r of rc.train.multiScale ?? [])
@@ -407,6 +408,19 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
   } finally {
     await data.close();
   }
+}
+
+/**
+ * A warm-up as long as the run (`--epochs 1` with the default 1-epoch warm-up) trains at a rising
+ * learning rate that never reaches its peak nor decays: allowed (a deliberate choice is possible),
+ * but never silently.
+ */
+function warnIfWarmupOnly(t: TrainConfig, onWarning?: (m: string) => void): void {
+  if (t.warmupSteps !== undefined || !(t.warmupEpochs > 0 && t.warmupEpochs >= t.epochs)) return;
+  onWarning?.(
+    `the warm-up (--warmup-epochs ${t.warmupEpochs}) lasts the whole run (--epochs ${t.epochs}): the learning rate rises linearly ` +
+      `the whole time and never reaches --lr ${t.lr} nor decays; give --warmup-epochs below ${t.epochs} (e.g. ${t.epochs / 10}) to train at the peak`,
+  );
 }
 
 /** Image-folder reading without a recipe: basic augmentation, ImageNet normalisation, timm's eval crop. */
