@@ -44,7 +44,7 @@ export * from './errors.js';
 export { listModels } from './models/index.js';
 export type { ModelInfo, ListOptions } from './models/index.js';
 export { VisionModel } from './models/base.js';
-export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, TensorTree } from './models/base.js';
+export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, TensorTree, ForwardHeadOptions } from './models/base.js';
 export type { PretrainedConfig } from './models/pretrained.js';
 export type { ModelSpec, RawConfig } from './models/registry.js';
 export { describeSchema } from './models/config.js';

@@ -30,6 +30,14 @@ export type CreateModelOptions = RawConfig & {
   pretrained?: boolean;
   /** Seed of the random initialisation (default 0): the model's own, fixed when it is built. */
   seed?: number;
+  // Keys every family has, typed so that `numClasses: 'ten'` does not compile (the rest is checked
+  // against the family's schema when the model is built).
+  /** Classifier outputs (0: no classifier; the model returns its pooled features). */
+  num_classes?: number;
+  numClasses?: number;
+  /** Input channels. */
+  in_chans?: number;
+  inChans?: number;
 };
 
 export interface EngineOptions {

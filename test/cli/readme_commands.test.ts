@@ -3,7 +3,7 @@
  * README (continuation lines joined, comments dropped) and run in order in an empty folder that sees
  * the repository's `assets/` and `dist/` (what a clone has after `npm run build`), scaled down:
  * `VISIONMIX_TRAIN_IMAGES` cuts Fashion-MNIST epochs to one batch, `--epochs` becomes 1 (2 where the
- * command trains a finished run longer), the folder script keeps 16 images per class, and
+ * command trains a finished run longer; added where a command leaves the default 10), the folder script keeps 16 images per class, and
  * feature-distance averages over 32 images. `--data fashion-mnist` (Debian's package) becomes
  * `fashion-mnist:bundled` where that package is not installed. Commands that download from the hub,
  * and the benchmark, are skipped with their reason unless VISIONMIX_TEST_HUB / VISIONMIX_TEST_BENCH is 1.
@@ -36,6 +36,8 @@ const debianFashionMnist = existsSync('/usr/share/datasets/fashion-mnist/train-i
 function scaled(c: string): string {
   let s = c.replace(/^npx visionmix /, `node ${JSON.stringify(join(repoRoot, 'bin', 'visionmix.js'))} `);
   s = /--resume \S+ --epochs \d+/.test(c) ? s.replace(/--epochs \d+/, '--epochs 2') : s.replace(/--epochs \d+/, '--epochs 1');
+  // A training command without --epochs (the default 10) runs one.
+  if (/^npx visionmix (train|finetune|pretrain) /.test(c) && !/--epochs|--resume/.test(c)) s += ' --epochs 1';
   if (!debianFashionMnist) s = s.replace(/--data fashion-mnist(?=\s|$)/g, '--data fashion-mnist:bundled');
   if (/fashion_mnist_to_folders/.test(c)) s += ' --limit 16';
   if (/analyze feature-distance/.test(c)) s += ' --images 32';
