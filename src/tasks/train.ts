@@ -388,7 +388,6 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     const built = buildModel(engine, rc, data);
     const model = built.model;
     validateConfig(rc.train, data.train.count);
-    warnIfWarmupOnly(rc.train, hooks.onWarning);
     checkTrainInputSize(model, rc.train.inputSize, rc.train.batchSize, data.minSize, hostMemoryBytes());
     // Multi-scale: every side, with its scaled batch and its scaled images, must fit the model too.
     for (const r of rc.train.multiScale ?? [])
@@ -403,6 +402,8 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
       checkNewRunFolder(o.out, '--out', lock);
       removeStaleTempFiles(o.out);
       writeRunConfig(o.out, rc);
+      // Said once the run starts (a job refused for another reason has nothing to warn about).
+      warnIfWarmupOnly(rc.train, hooks.onWarning);
       return runWith(engine, rc, o.out, data, run, null, hooks);
     });
   } finally {
