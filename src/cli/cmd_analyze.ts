@@ -3,6 +3,8 @@
  * `visionmix analyze feature-distance`: ConvNeXt V2's per-layer feature cosine distance of one or
  * several checkpoints on a data set, as JSON and an SVG plot.
  */
+import { existsSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { defineCommand, parseConfigJson } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
@@ -82,6 +84,21 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
 
 type Values = CommandArgs<typeof spec>['values'];
 
+/**
+ * A checkpoint's legend label when --labels gives none: a run's weights are named by the run
+ * (`runs/fcmae/model.safetensors` → `fcmae`, its `model_ema.safetensors` → `fcmae (model_ema)`), not
+ * by a file name every run shares; other files by their name; 'random' is the initialisation.
+ */
+export function checkpointLabel(weights: string): string {
+  if (weights === 'random') return 'random init';
+  if (weights.startsWith('hf:') || /^https?:\/\//.test(weights)) return weights.replace(/^hf:/, '').replace(/#.*$/, '');
+  const dir = dirname(weights);
+  const file = basename(weights);
+  if (!existsSync(join(dir, 'run.json'))) return file;
+  const run = basename(resolve(dir));
+  return file === 'model.safetensors' ? run : `${run} (${file.replace(/\.safetensors$/, '')})`;
+}
+
 async function featureDistance(v: Values, io: CliIO): Promise<number> {
   if (!v.model) throw new ConfigError('analyze feature-distance needs --model (a registry name, or a family with --config)');
   if (!v.data) throw new ConfigError('analyze feature-distance needs --data (e.g. fashion-mnist)');
@@ -93,7 +110,7 @@ async function featureDistance(v: Values, io: CliIO): Promise<number> {
   const { familyNames } = await import('../models/registry.js');
   const { loadDataSpec } = await import('../tasks/train.js');
   const { featureDistances, featureDistancePlot } = await import('../tasks/feature_distance.js');
-  const { writeTextFile, fileName } = await import('../io/files.js');
+  const { writeTextFile } = await import('../io/files.js');
   const { ProgressBar } = await import('./progress.js');
   const data = await loadDataSpec(v.data);
   const config = v.config ? parseConfigJson(v.config) : {};
@@ -105,7 +122,7 @@ async function featureDistance(v: Values, io: CliIO): Promise<number> {
   const r = await featureDistances(engine, {
     model: family ? { ...classes, ...config, family: v.model } : v.model,
     overrides: family ? {} : { ...classes, ...config },
-    checkpoints: checkpoints.map((w, i) => ({ label: v.labels?.[i] ?? (w === 'random' ? 'random init' : fileName(w)), weights: w })),
+    checkpoints: checkpoints.map((w, i) => ({ label: v.labels?.[i] ?? checkpointLabel(w), weights: w })),
     data: data.test,
     images: v.images,
     inputSize: size,

@@ -119,3 +119,15 @@ test("pretrain's closing line names encoder.safetensors and the reconstruction P
   assert.doesNotMatch(r.stderr, /warm-up .* lasts the whole run/, 'a warm-up shorter than the run is not warned about');
   for (const f of ['encoder.safetensors', 'reconstructions_epoch001.png']) assert.ok(existsSync(join(dir, f)), f);
 });
+
+test("feature-distance legends default to the run's name, not the file name every run shares", async () => {
+  const { checkpointLabel } = await import('../../src/cli/cmd_analyze.js');
+  const run = join(root, 'runs', 'fcmae-grn');
+  mkdirSync(run, { recursive: true });
+  writeFileSync(join(run, 'run.json'), '{}');
+  assert.equal(checkpointLabel(join(run, 'model.safetensors')), 'fcmae-grn');
+  assert.equal(checkpointLabel(join(run, 'model_ema.safetensors')), 'fcmae-grn (model_ema)');
+  assert.equal(checkpointLabel(join(root, 'loose.safetensors')), 'loose.safetensors', 'a file outside a run keeps its name');
+  assert.equal(checkpointLabel('random'), 'random init');
+  assert.equal(checkpointLabel('hf:timm/convnextv2_atto.fcmae'), 'timm/convnextv2_atto.fcmae');
+});
