@@ -4,8 +4,10 @@
  *
  * Whole jobs (a run folder with run.json, metrics.jsonl, atomic checkpoints, exact resume):
  *   trainJob({ model, data, out, init: { weights }, train: { epochs, lr, … }, folder }, { onEvent })
+ *   finetuneJob({ model, weights, data, out, recipe: 'convnextv2-ft', train: { epochs, batchSize } }, { onEvent })
  *   resumeJob(out, { onEvent })
- * `visionmix finetune` is `trainJob` with `init.weights` (a fresh classifier for the data's classes).
+ * `finetuneJob` is `visionmix finetune`: the weights resolved as `--weights`/`--pretrained` are, a
+ * recipe's values under the ones given, then `trainJob` with a new classifier for the data's classes.
  *
  * The parts, for your own loop:
  *   compileTrainStep(model, objective, { optimizer: adamw(), batchShape, emaDecay, lrScales, … })
@@ -19,6 +21,7 @@
 import type { VisionModel } from './models/base.js';
 import type { Engine } from './tasks/engine.js';
 import { nodeEngine } from './tasks/node_engine.js';
+import { finetuneJob as finetuneJobOn, type FinetuneJobOptions } from './tasks/finetune.js';
 import {
   resumeJob as resumeJobOn,
   trainJob as trainJobOn,
@@ -58,12 +61,23 @@ export function resumeJob(dir: string, hooks: RunHooks = {}, options: ResumeOpti
   return resumeJobOn(engine ?? nodeEngine(), dir, hooks, o);
 }
 
+/**
+ * `visionmix finetune` from code: start from `weights` (a file, `hf:org/repo`, an `https://` URL or a
+ * finished run folder, whose network is then the model) or the tag's hub weights (`pretrained`),
+ * with a paper's `recipe` under the settings given; a new classifier for the data's classes.
+ */
+export function finetuneJob(options: FinetuneJobOptions & EngineChoice, hooks: RunHooks = {}): Promise<TrainResult> {
+  const { engine, ...o } = options;
+  return finetuneJobOn(engine ?? nodeEngine(), o, hooks);
+}
+
 /** Compile the train step of `model` (switched to train mode) for `objective`: see TrainStep.step. */
 export function compileTrainStep<T>(model: VisionModel, objective: Objective<T>, options: TrainStepOptions, choice: EngineChoice = {}): Promise<TrainStep<T>> {
   return (choice.engine ?? nodeEngine()).compileTrainStep(model, objective, options);
 }
 
 export type { ResumeOptions, RunHooks, TrainJobOptions, TrainResult, RunConfig } from './tasks/train.js';
+export type { FinetuneJobOptions } from './tasks/finetune.js';
 export { defaultFolderOptions } from './tasks/train.js';
 export type { FolderDataConfig } from './tasks/folder_data.js';
 export { BASIC_AUGMENT, IMAGENET_MEAN, IMAGENET_STD } from './tasks/folder_data.js';
