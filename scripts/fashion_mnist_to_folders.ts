@@ -14,6 +14,7 @@
  * package dataset-fashion-mnist); `bundled` is the 6000 + 1000 image subset shipped in data/.
  * Existing files are overwritten; nothing else in DIR is touched.
  */
+import { realpathSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -92,8 +93,9 @@ async function main(): Promise<void> {
   }
 }
 
-// Run only as a script: importing this module (for parseClasses) must not start it.
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+// Run only as a script: importing this module (for parseClasses) must not start it. Node loads
+// the main module by its real path, so a path through a symlink is resolved before comparing.
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(resolve(process.argv[1]))).href) {
   main().catch((err: unknown) => {
     console.error(err instanceof Error ? err.message : err);
     process.exitCode = 1;

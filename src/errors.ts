@@ -65,6 +65,20 @@ export class UnsafePickleError extends CheckpointError {
 /** A data file or data set is unreadable or malformed. */
 export class DataError extends VisionmixError {}
 
+/**
+ * An image URL could not be fetched: the server's HTTP status (`status`, undefined when no response
+ * came: DNS, connection, timeout) or a body over the size limit. A DataError, as an unreadable file is.
+ */
+export class FetchError extends DataError {
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
 /** A model config or an option is invalid (unknown model, lr <= 0, ...). */
 export class ConfigError extends VisionmixError {}
 

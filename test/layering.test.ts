@@ -63,6 +63,8 @@ const ALLOWED: Record<Folder, readonly Folder[]> = {
 const NODE_FOLDERS = new Set<string>(['cli', 'io']);
 const NODE_RUNTIME_FILE = /^runtime\/node[^/]*\.ts$/;
 const NODE_ENTRY = 'index.ts';
+/** The package's entries (package.json "exports"): '.', './web', './train', './data'. */
+const ENTRIES = ['index.ts', 'web.ts', 'train_entry.ts', 'data_entry.ts'];
 
 /** Edges outside the table, `importer → imported` (paths under src/, .ts) → why it is there for now. */
 const KNOWN_EDGE_EXCEPTIONS: ReadonlyMap<string, string> = new Map([]);
@@ -186,7 +188,7 @@ function placeOf(rel: string): Place {
   const parts = rel.split('/');
   if (parts.length === 1) {
     if (rel === 'errors.ts' || rel === 'tensor.ts') return { kind: 'root' };
-    if (rel === 'index.ts' || rel === 'web.ts') return { kind: 'entry' };
+    if (ENTRIES.includes(rel)) return { kind: 'entry' };
     return { kind: 'unknown' };
   }
   if (parts[0] === 'util') return { kind: 'root' };

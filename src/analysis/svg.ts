@@ -41,6 +41,15 @@ export interface LineChartOptions {
   logY?: boolean;
   /** Fixed y range [min, max]; data outside is clipped. Default: nice range around the data. */
   yRange?: readonly [number, number];
+  /**
+   * Start the y axis at 0 (the top still follows the data): differences then look as large as
+   * they are, instead of a 1% change filling the chart. Linear axes only.
+   */
+  yFromZero?: boolean;
+  /** x values are counts (epochs, layers, steps): ticks at whole numbers only, never 1.5. */
+  integerX?: boolean;
+  /** A line of small print under the chart (what a series includes, how to read it). */
+  note?: string;
 }
 
 export interface BarItem {
@@ -88,6 +97,11 @@ export interface TrainingCurvesOptions {
   smoothing?: number;
   /** Plot the loss on a log axis. */
   logLoss?: boolean;
+  /**
+   * The run's label smoothing: the chart then says that the train loss includes it (and Mixup's
+   * soft targets) while the test loss is plain cross-entropy — why the test loss can sit below it.
+   */
+  labelSmoothing?: number;
 }
 
 /** Distinguishable colors, in the order series get them. */
@@ -185,7 +199,7 @@ interface Ticks {
  * Linear ticks at multiples of a 1/2/5 × 10^k step, about `target` of them. With `cover`, the
  * domain grows outward to the enclosing ticks; without, the domain is kept and ticks lie inside.
  */
-function linearTicks(min: number, max: number, target: number, cover: boolean): Ticks {
+function linearTicks(min: number, max: number, target: number, cover: boolean, integer = false): Ticks {
   if (!Number.isFinite(min) || !Number.isFinite(max)) [min, max] = [0, 1];
   if (min > max) [min, max] = [max, min];
   if (min === max) {
@@ -193,7 +207,9 @@ function linearTicks(min: number, max: number, target: number, cover: boolean): 
     const pad = min === 0 ? 1 : Math.abs(min) * 0.1;
     [min, max] = [min - pad, max + pad];
   }
-  const { m, e } = niceStep((max - min) / Math.max(1, target));
+  let { m, e } = niceStep((max - min) / Math.max(1, target));
+  // Whole-number axes (epochs, layers): no step below 1, so no tick at 1.5.
+  if (integer && e < 0) [m, e] = [1, 0];
   const step = tickValue(1, m, e);
   // Tolerances absorb float error so that 0.3/0.1 counts as exactly 3 steps.
   const lo = cover ? Math.floor(min / step + 1e-9) : Math.ceil(min / step - 1e-9);
@@ -338,7 +354,8 @@ function lineChartBody(opts: LineChartOptions, frame: Frame): string[] {
     if (y > yMax) yMax = y;
   }
   if (!hasData) [xMin, xMax, yMin, yMax] = logY ? [0, 1, 1, 10] : [0, 1, 0, 1];
-  const xt = linearTicks(xMin, xMax, 6, true);
+  if (opts.yFromZero && !logY) [yMin, yMax] = [Math.min(0, yMin), Math.max(0, yMax)];
+  const xt = linearTicks(xMin, xMax, 6, true, opts.integerX);
   let yt: Ticks;
   if (opts.yRange) {
     const [a, b] = opts.yRange;
@@ -358,7 +375,7 @@ function lineChartBody(opts: LineChartOptions, frame: Frame): string[] {
   const legendChars = Math.min(28, Math.max(0, ...named.map((s) => s.name.length)));
   const legendWidth = named.length > 0 ? 30 + legendChars * FONT_SIZE * CHAR_WIDTH + 12 : 0;
   const top = opts.title ? 36 : 14;
-  const bottom = 22 + (opts.xLabel ? 22 : 0);
+  const bottom = 22 + (opts.xLabel ? 22 : 0) + (opts.note ? 18 : 0);
   const left = 12 + (opts.yLabel ? 20 : 0) + Math.max(...yLabels.map((l) => textWidth(l)), 8);
   const right = 14 + legendWidth;
   const x0 = left;
@@ -398,7 +415,11 @@ function lineChartBody(opts: LineChartOptions, frame: Frame): string[] {
     labels.push(`<text x="${num(x0 - 7)}" y="${num(sy(t) + 4)}" text-anchor="end">${escapeXml(yLabels[i]!)}</text>`),
   );
   if (opts.xLabel) {
-    labels.push(`<text x="${num((x0 + x1) / 2)}" y="${num(height - 8)}" text-anchor="middle">${escapeXml(opts.xLabel)}</text>`);
+    labels.push(`<text x="${num((x0 + x1) / 2)}" y="${num(height - 8 - (opts.note ? 18 : 0))}" text-anchor="middle">${escapeXml(opts.xLabel)}</text>`);
+  }
+  if (opts.note) {
+    const chars = Math.floor((width - 16) / (10 * CHAR_WIDTH));
+    labels.push(`<text x="8" y="${num(height - 6)}" font-size="10" fill="#666666">${escapeXml(truncate(opts.note, chars))}</text>`);
   }
   if (opts.yLabel) {
     const cy = (y0 + y1) / 2;
@@ -587,13 +608,14 @@ function finiteField(r: MetricsRecord, key: string): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-const EPOCH_KEYS = ['test_acc', 'train_acc', 'train_loss', 'test_loss'] as const;
+const EPOCH_KEYS = ['test_acc', 'test_acc_ema', 'train_acc', 'train_loss', 'test_loss'] as const;
 
 /**
  * Two panels side by side from a metrics log: loss against step (raw, faint, plus a smoothed line;
- * the test loss at each epoch's step when epoch records carry `step`), and accuracy against epoch.
- * Without step records, the left panel shows train/test loss per epoch instead. `lr` is accepted
- * in the records but not drawn.
+ * the test loss at each epoch's step when epoch records carry `step`), and accuracy against epoch
+ * (test, test with the EMA weights, train). Without step records, the left panel shows train/test
+ * loss per epoch instead; without any accuracy (FCMAE pretraining), the loss panel takes the whole
+ * width. `lr` is accepted in the records but not drawn.
  */
 export function trainingCurves(records: readonly MetricsRecord[], options: TrainingCurvesOptions = {}): string {
   const width = checkSize('trainingCurves width', options.width, 960, 400);
@@ -626,11 +648,12 @@ export function trainingCurves(records: readonly MetricsRecord[], options: Train
       return s !== undefined && typeof r.test_loss === 'number' ? [[s, r.test_loss] as Point] : [];
     });
     if (testAtStep.length) series.push({ name: 'test loss', points: testAtStep, color: PALETTE[1], markers: true });
-    lossPanel = { title: 'loss', xLabel: 'step', series, logY: options.logLoss };
+    lossPanel = { title: 'loss', xLabel: 'step', series, logY: options.logLoss, integerX: true };
   } else {
     lossPanel = {
       title: 'loss',
       xLabel: 'epoch',
+      integerX: true,
       logY: options.logLoss,
       series: [
         { name: 'train loss', points: epochSeries('train_loss'), color: PALETTE[0], markers: true },
@@ -638,27 +661,34 @@ export function trainingCurves(records: readonly MetricsRecord[], options: Train
       ].filter((s) => s.points.length > 0),
     };
   }
+  if (options.labelSmoothing !== undefined && options.labelSmoothing > 0)
+    lossPanel.note = `train loss includes label smoothing ${options.labelSmoothing} (and Mixup); test loss does not`;
   const accPanel: LineChartOptions = {
     title: 'accuracy',
     xLabel: 'epoch',
+    integerX: true,
     series: [
       { name: 'test acc', points: epochSeries('test_acc'), color: PALETTE[2], markers: true },
+      { name: 'test acc (EMA)', points: epochSeries('test_acc_ema'), color: PALETTE[3], markers: true },
       { name: 'train acc', points: epochSeries('train_acc'), color: PALETTE[4], markers: true, dashed: true },
     ].filter((s) => s.points.length > 0),
   };
 
   const titleH = options.title ? 30 : 0;
-  const panelW = width / 2;
+  // No accuracy at all (a pretraining run): one panel, not an empty "no data" one beside it.
+  const withAcc = accPanel.series.length > 0;
+  const panelW = withAcc ? width / 2 : width;
   const panelH = height - titleH;
   const body: string[] = [];
   if (options.title) {
     body.push(`<text x="${num(width / 2)}" y="21" text-anchor="middle" font-size="16" font-weight="bold">${escapeXml(options.title)}</text>`);
   }
   body.push(`<g transform="translate(0 ${num(titleH)})">`, ...lineChartBody(lossPanel, { width: panelW, height: panelH, id: 'vm-loss' }), '</g>');
-  body.push(
-    `<g transform="translate(${num(panelW)} ${num(titleH)})">`,
-    ...lineChartBody(accPanel, { width: panelW, height: panelH, id: 'vm-acc' }),
-    '</g>',
-  );
+  if (withAcc)
+    body.push(
+      `<g transform="translate(${num(panelW)} ${num(titleH)})">`,
+      ...lineChartBody(accPanel, { width: panelW, height: panelH, id: 'vm-acc' }),
+      '</g>',
+    );
   return svgDocument(width, height, options.title ?? 'training curves', body);
 }

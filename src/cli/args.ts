@@ -105,6 +105,8 @@ export interface PositionalSpec {
   required?: boolean;
   /** Takes all remaining arguments; only the last positional may be variadic. */
   variadic?: boolean;
+  /** The values it may take (a subcommand's kind, e.g. `analyze slots`); checked before the options. */
+  choices?: readonly string[];
 }
 
 export interface CommandSpec {
@@ -436,6 +438,15 @@ export function parseCommand<S extends CommandSpec>(spec: S, argv: readonly stri
 
   if (help) return { help: true };
 
+  // Positionals first: `analyze foo` is an unknown analysis before it is a missing --out.
+  const pos = spec.positionals ?? [];
+  pos.forEach((p, i) => {
+    const value = positionals[i];
+    if (p.choices && value !== undefined && !p.choices.includes(value))
+      throw new ConfigError(`unknown ${p.name} '${value}' for '${cmd}' (one of: ${p.choices.join(', ')})${suggestion(value, p.choices)}`);
+    if (p.required && positionals.length <= i) throw new ConfigError(`missing argument <${p.name}> for '${cmd}'`);
+  });
+
   const values: Record<string, unknown> = {};
   for (const [key, opt] of Object.entries(spec.options)) {
     if (opt.type === 'boolean') {
@@ -454,10 +465,6 @@ export function parseCommand<S extends CommandSpec>(spec: S, argv: readonly stri
     values[key] = typed;
   }
 
-  const pos = spec.positionals ?? [];
-  pos.forEach((p, i) => {
-    if (p.required && positionals.length <= i) throw new ConfigError(`missing argument <${p.name}> for '${cmd}'`);
-  });
   const variadic = pos.length > 0 && pos[pos.length - 1]!.variadic === true;
   if (!variadic && positionals.length > pos.length) {
     throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[pos.length])} for '${cmd}'`);

@@ -3,6 +3,8 @@
  * `visionmix analyze feature-distance`: ConvNeXt V2's per-layer feature cosine distance of one or
  * several checkpoints on a data set, as JSON and an SVG plot.
  */
+import { existsSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { defineCommand, parseConfigJson } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
@@ -21,7 +23,7 @@ export const spec = defineCommand({
     'averaged over --images images of --data (ConvNeXt V2 paper §3.2); --checkpoints lists weights files to ' +
     "overlay (FCMAE checkpoints: their encoder; 'random': the initialisation), --labels names them.",
   positionals: [
-    { name: 'analysis', description: "what to analyse: 'slots' or 'feature-distance'", required: true },
+    { name: 'analysis', description: "what to analyse: 'slots' or 'feature-distance'", required: true, choices: ANALYSES },
     { name: 'image', description: 'slots: the image file (PNG, JPEG, WebP, …)' },
   ],
   options: {
@@ -32,7 +34,7 @@ export const spec = defineCommand({
     blocks: { type: 'strings', placeholder: 'list', description: 'GLMix blocks: numbers from 1 (2,5,10) or module paths' },
     size: { type: 'int', min: 8, description: 'input side for models without a pretrained input size' },
     tile: { type: 'int', min: 16, max: 512, default: 72, description: 'mosaic tile size in pixels' },
-    out: { type: 'string', short: 'o', placeholder: 'file', description: 'PNG to write', required: true },
+    out: { type: 'string', short: 'o', placeholder: 'file', description: 'file to write: slots → .png, feature-distance → .svg (and .json beside it)', required: true },
     json: { type: 'boolean', description: 'print the result as JSON' },
     checkpoints: { type: 'strings', placeholder: 'list', description: "feature-distance: weights files to compare ('random' = initialisation)" },
     labels: { type: 'strings', placeholder: 'list', description: 'feature-distance: a legend label per checkpoint' },
@@ -51,6 +53,8 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   if (!(ANALYSES as readonly string[]).includes(analysis)) throw new ConfigError(`unknown analysis '${analysis}' (available: ${ANALYSES.join(', ')})`);
   if (analysis === 'feature-distance') return featureDistance(v, io);
   if (!image) throw new ConfigError('analyze slots needs an image file');
+  // The mosaic is a PNG: another extension would name a file whose bytes are not what it says.
+  if (!/\.png$/i.test(v.out)) throw new ConfigError(`--out must name a .png file for slots (the mosaic is a PNG image), got ${v.out}`);
   const engine = (await import('./engine.js')).nodeEngine();
   const { analyzeSlots } = await import('../tasks/analyze_slots.js');
   const { familyNames } = await import('../models/registry.js');
@@ -80,6 +84,21 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
 
 type Values = CommandArgs<typeof spec>['values'];
 
+/**
+ * A checkpoint's legend label when --labels gives none: a run's weights are named by the run
+ * (`runs/fcmae/model.safetensors` → `fcmae`, its `model_ema.safetensors` → `fcmae (model_ema)`), not
+ * by a file name every run shares; other files by their name; 'random' is the initialisation.
+ */
+export function checkpointLabel(weights: string): string {
+  if (weights === 'random') return 'random init';
+  if (weights.startsWith('hf:') || /^https?:\/\//.test(weights)) return weights.replace(/^hf:/, '').replace(/#.*$/, '');
+  const dir = dirname(weights);
+  const file = basename(weights);
+  if (!existsSync(join(dir, 'run.json'))) return file;
+  const run = basename(resolve(dir));
+  return file === 'model.safetensors' ? run : `${run} (${file.replace(/\.safetensors$/, '')})`;
+}
+
 async function featureDistance(v: Values, io: CliIO): Promise<number> {
   if (!v.model) throw new ConfigError('analyze feature-distance needs --model (a registry name, or a family with --config)');
   if (!v.data) throw new ConfigError('analyze feature-distance needs --data (e.g. fashion-mnist)');
@@ -91,7 +110,7 @@ async function featureDistance(v: Values, io: CliIO): Promise<number> {
   const { familyNames } = await import('../models/registry.js');
   const { loadDataSpec } = await import('../tasks/train.js');
   const { featureDistances, featureDistancePlot } = await import('../tasks/feature_distance.js');
-  const { writeTextFile, fileName } = await import('../io/files.js');
+  const { writeTextFile } = await import('../io/files.js');
   const { ProgressBar } = await import('./progress.js');
   const data = await loadDataSpec(v.data);
   const config = v.config ? parseConfigJson(v.config) : {};
@@ -103,7 +122,7 @@ async function featureDistance(v: Values, io: CliIO): Promise<number> {
   const r = await featureDistances(engine, {
     model: family ? { ...classes, ...config, family: v.model } : v.model,
     overrides: family ? {} : { ...classes, ...config },
-    checkpoints: checkpoints.map((w, i) => ({ label: v.labels?.[i] ?? (w === 'random' ? 'random init' : fileName(w)), weights: w })),
+    checkpoints: checkpoints.map((w, i) => ({ label: v.labels?.[i] ?? checkpointLabel(w), weights: w })),
     data: data.test,
     images: v.images,
     inputSize: size,

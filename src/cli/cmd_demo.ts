@@ -1,4 +1,6 @@
 /** `visionmix demo`: the main job on embedded data (train, evaluate, classify samples, report). */
+import { statSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
 import { defineCommand } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
 import { withInterrupts } from './interrupt.js';
@@ -28,6 +30,21 @@ export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): P
   const { renderTable } = await import('./table.js');
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const out = v.out ?? `runs/demo-${stamp}`;
+  // The demo always starts a run (it has no --resume): a folder holding one is refused with what
+  // does work — another folder, or `train --resume` to go on training that run. A job running
+  // there is named first (as train does); paths that cannot be a folder are the job's to report.
+  const { runFolderFiles } = await import('../io/run_folder.js');
+  const { hasCheckpoint } = await import('../io/checkpoint.js');
+  const { assertNotLocked } = await import('../io/run_lock.js');
+  const { pathExists } = await import('../io/files.js');
+  const f = runFolderFiles(out);
+  const isFolder = statSync(out, { throwIfNoEntry: false })?.isDirectory() === true;
+  if (isFolder) assertNotLocked(out);
+  if (isFolder && ([f.config, f.metrics, f.weights].some(pathExists) || hasCheckpoint(out)))
+    throw new ConfigError(
+      `--out ${out} already holds a run; the demo starts a new one, so choose another --out ` +
+        `(to train that run further, use visionmix train --resume ${out}; the demo's report is written only by a complete demo run)`,
+    );
   const epochs = v.epochs ?? DEMO_TRAIN.epochs!;
   const size = DEMO_TRAIN.inputSize!;
   const info = modelInfo(createModel(DEMO_MODEL, { num_classes: 10, in_chans: 1 }), [1, size, size]);

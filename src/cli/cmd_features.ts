@@ -3,7 +3,7 @@
  * of images or folders of images, with the weights' preprocessing, written to safetensors (and .npy).
  */
 import { ConfigError } from '../errors.js';
-import { defineCommand } from './args.js';
+import { defineCommand, parseConfigJson } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
 import { ProgressBar } from './progress.js';
 
@@ -16,8 +16,11 @@ export const spec = defineCommand({
     "is stored in the file's metadata ('files', in row order). Images that cannot be read are reported and skipped (exit status 1 at the end).",
   positionals: [{ name: 'images', description: 'image files and/or folders of images', required: true, variadic: true }],
   options: {
-    model: { type: 'string', short: 'm', required: true, placeholder: 'name', description: 'registry model or weight tag (sets the preprocessing)' },
-    weights: { type: 'string', placeholder: 'file|hf:repo|run', description: "weights: a safetensors file, hf:org/repo, or a training run's folder (its backbone)" },
+    run: { type: 'string', placeholder: 'dir', description: "a finished 'visionmix train' folder: its model, weights and preprocessing" },
+    model: { type: 'string', short: 'm', placeholder: 'name', description: 'registry model or weight tag (sets the preprocessing), or a family with --config and --weights' },
+    config: { type: 'string', placeholder: 'json', description: 'model config as JSON (with a family: its keys; with a registry name: overrides)' },
+    size: { type: 'int', min: 8, description: "input side for a family's custom config (default: the model's; ImageNet mean/std, 0.875 centre crop)" },
+    weights: { type: 'string', placeholder: 'file|hf:repo|run', description: "weights: a safetensors or PyTorch file, hf:org/repo, or a training run's folder (its backbone)" },
     pretrained: { type: 'boolean', description: "the weight tag's hub weights (cached)" },
     stages: { type: 'ints', min: 0, placeholder: 'i,j', description: 'stage maps to write instead of the pooled embedding' },
     out: { type: 'string', short: 'o', required: true, placeholder: 'file', description: 'output .safetensors file' },
@@ -30,11 +33,15 @@ export const spec = defineCommand({
   examples: [
     'visionmix features -m convnext_atto.d2_in1k --pretrained photos/ -o emb.safetensors --npy',
     'visionmix features -m convnextv2_tiny --weights w.safetensors --stages 1,3 a.jpg b.jpg -o maps.safetensors',
+    'visionmix features --run runs/fmnist assets/samples/ -o emb.safetensors',
+    'visionmix features -m convnextv2 --config \'{"depths":[1,1,1,1],"dims":[8,16,32,64]}\' --weights w.safetensors --size 64 photos/ -o emb.safetensors',
   ],
 });
 
 export async function run({ values: v, positionals }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   if (v.weights && v.pretrained) throw new ConfigError('give --weights or --pretrained, not both');
+  if (!v.run && !v.model) throw new ConfigError('give --run DIR, or --model NAME with --weights FILE|hf:REPO or --pretrained');
+  if (v.config && !v.model) throw new ConfigError('--config needs --model');
   if (!v.out.endsWith('.safetensors')) throw new ConfigError(`--out must name a .safetensors file, got ${v.out}`);
   const { checkWritableOutput } = await import('../io/files.js');
   // Before any image is read: a result that cannot be written would waste the whole job.
@@ -44,7 +51,7 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   const { resolveInitWeights } = await import('../tasks/finetune.js');
   // A run folder (as finetune takes it): its final weights, or an FCMAE run's encoder; the
   // run's classifier is not needed for features, so only the backbone is loaded.
-  const weights = v.weights && !v.weights.startsWith('hf:') ? resolveInitWeights(v.model, { weights: v.weights }) : v.weights;
+  const weights = v.weights && !v.weights.startsWith('hf:') ? resolveInitWeights(v.model ?? '', { weights: v.weights }) : v.weights;
   const fromRun = weights !== v.weights;
   const { writeSafetensors } = await import('../io/safetensors.js');
   const { writeNpy } = await import('../io/npy.js');
@@ -53,6 +60,9 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   const bar = new ProgressBar({ total: images.length, label: 'features', unit: 'img', stream: io.stderr });
   const r = await extractFeatures(engine, {
     model: v.model,
+    run: v.run,
+    config: v.config ? parseConfigJson(v.config) : undefined,
+    size: v.size,
     weights,
     ...(fromRun ? { backboneOnly: true } : {}),
     pretrained: v.pretrained,
@@ -65,7 +75,7 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   });
   bar.done();
   for (const f of r.failed) io.stderr.write(`skipped ${f.path}: ${f.error}\n`);
-  await writeSafetensors(v.out, r.tensors, { files: JSON.stringify(r.files), model: v.model });
+  await writeSafetensors(v.out, r.tensors, { files: JSON.stringify(r.files), model: v.model ?? `run:${v.run}` });
   const written = [v.out];
   if (v.npy)
     for (const [name, t] of r.tensors) {

@@ -7,6 +7,9 @@ import { defineCommand } from './args.js';
 import { TRAIN_OPTIONS, fcmaeKind, runTraining } from './cmd_train.js';
 import type { CliIO, CommandArgs } from './main.js';
 
+/** train's options without label smoothing: a reconstruction loss has no labels to smooth. */
+const { labelSmoothing: _noLabels, ...PRETRAIN_TRAIN_OPTIONS } = TRAIN_OPTIONS;
+
 export const spec = defineCommand({
   name: 'pretrain',
   summary: 'FCMAE-pretrain a ConvNeXt encoder (masked reconstruction); --resume continues a run',
@@ -18,7 +21,7 @@ export const spec = defineCommand({
     'reconstruction, reconstruction pasted into the masked patches) and, when finished, DIR/encoder.safetensors ' +
     '(the encoder under a classifier\'s names). AdamW with β₂ = 0.95 as the paper; no label smoothing.',
   options: {
-    ...TRAIN_OPTIONS,
+    ...PRETRAIN_TRAIN_OPTIONS,
     maskRatio: { type: 'number', min: 0.01, max: 0.99, default: 0.6, description: 'fraction of patches masked per image' },
     patchSize: { type: 'int', min: 1, default: 32, description: "masking patch side (the encoder's total stride)" },
     decoderDim: { type: 'int', min: 1, default: 512, description: 'decoder width' },

@@ -1,4 +1,5 @@
 /** `visionmix train`: train or fine-tune a model; `--resume DIR` continues a run exactly. */
+import { readdirSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { MetricsLog } from '../io/metrics_log.js';
 import { runFolderFiles } from '../io/run_folder.js';
@@ -103,6 +104,33 @@ export function run({ values: v, given }: CommandArgs<typeof spec>, io: CliIO): 
   return runTraining(v, given, io, { recipe: v, task: v.task, tokenLabels: v.tokenLabels });
 }
 
+/**
+ * `VISIONMIX_TRAIN_IMAGES=N`: train on the first N images of a Fashion-MNIST split only (the
+ * demo's --steps for every command: a quick end-to-end check, e.g. of the README's commands).
+ */
+function quickTrainImages(data: string): { trainImages?: number } {
+  const raw = process.env.VISIONMIX_TRAIN_IMAGES;
+  if (raw === undefined || raw === '') return {};
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`VISIONMIX_TRAIN_IMAGES must be a positive integer, got ${JSON.stringify(raw)}`);
+  // Image folders are read by the loader as a whole: the variable applies to Fashion-MNIST only.
+  return data === 'fashion-mnist' || data.startsWith('fashion-mnist:') ? { trainImages: n } : {};
+}
+
+/**
+ * What a run folder holds, for the closing line: the files a user looks for (an FCMAE run's
+ * encoder.safetensors and reconstruction PNGs, the EMA weights) named as they are on disk.
+ */
+function runFolderContents(dir: string): string {
+  const names = new Set(readdirSync(dir));
+  const known = ['metrics.jsonl', 'curves.svg', 'checkpoint.safetensors', 'model.safetensors', 'model_ema.safetensors', 'encoder.safetensors'];
+  const parts = known.filter((n) => names.has(n));
+  const recon = [...names].filter((n) => /^reconstructions_epoch\d+\.png$/.test(n)).sort();
+  if (recon.length === 1) parts.push(recon[0]!);
+  else if (recon.length > 1) parts.push(`${recon[0]} … ${recon[recon.length - 1]} (reconstructions)`);
+  return parts.join(', ');
+}
+
 /** FCMAE pretraining (`pretrain`, `train --task fcmae`): its options, AdamW's β₂ = 0.95 as the paper. */
 export function fcmaeKind(fcmae: Record<string, unknown>, command: string): TrainingKind {
   return { fcmae, beta2: 0.95, command, task: 'fcmae' };
@@ -197,6 +225,7 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
             seed: v.seed,
             checkpointEvery: v.ckptEvery,
             ...recipe.train,
+            ...quickTrainImages(v.data),
           },
         },
         { onEvent, onWarning: warn, signal },
@@ -209,7 +238,7 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
       : Number.isNaN(result.final.accuracy)
         ? `test loss ${result.final.loss.toFixed(4)}`
         : `test accuracy ${(result.final.accuracy * 100).toFixed(2)}%`;
-    io.stdout.write(`finished ${result.steps} steps: ${outcome}\nrun folder: ${result.dir} (metrics.jsonl, curves.svg, checkpoint.safetensors, model.safetensors)\n`);
+    io.stdout.write(`finished ${result.steps} steps: ${outcome}\nrun folder: ${result.dir} (${runFolderContents(result.dir)})\n`);
     return 0;
   });
 }

@@ -14,6 +14,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, VisionmixError } from '../errors.js';
 import { findPackageRoot } from '../io/package_root.js';
+import { setWarningSink } from './warnings.js';
 import { parseCommand, renderHelp, type CommandSpec, type OptionValues, type ParsedCommand } from './args.js';
 import type { ProgressStream } from './progress.js';
 import * as analyze from './cmd_analyze.js';
@@ -148,6 +149,8 @@ async function dispatch(argv: readonly string[], io: CliIO): Promise<number> {
     write(io.stdout, renderHelp(cmd.spec, { width: helpWidth(io.stdout) }));
     return EXIT_OK;
   }
+  // Warnings (a non-commercial weights licence, …) as plain lines, not Node's "(node:pid) [CODE] Warning:".
+  setWarningSink((message) => write(io.stderr, `warning: ${message}`));
   const code = await cmd.run({ values: parsed.values, positionals: parsed.positionals, given: parsed.given }, io);
   return code ?? EXIT_OK;
 }

@@ -13,6 +13,7 @@ export function trainProgress(stream: ProgressStream, now?: () => number): (e: T
   let spe = 0;
   let epochs = 0;
   let batchSize = 1;
+  let multiScale = false;
   let lossEma = NaN;
   let accEma = NaN;
   const smooth = (prev: number, v: number) => (Number.isNaN(prev) ? v : 0.9 * prev + 0.1 * v);
@@ -22,6 +23,7 @@ export function trainProgress(stream: ProgressStream, now?: () => number): (e: T
         spe = e.stepsPerEpoch;
         epochs = e.epochs;
         batchSize = e.batchSize;
+        multiScale = e.multiScale === true;
         if (e.step > 0) stream.write(`resuming at step ${e.step} (epoch ${Math.min(e.epoch + 1, epochs)}/${epochs})\n`);
         break;
       case 'step': {
@@ -36,28 +38,34 @@ export function trainProgress(stream: ProgressStream, now?: () => number): (e: T
         if (!bar) {
           barEpoch = e.epoch;
           // The bar starts after this step, so its time is unknown: it counts in the bar like the
-          // steps of this epoch done before a resume, but not in img/s and ETA.
+          // steps of this epoch done before a resume, but not in img/s and ETA. Multi-scale epochs
+          // have no known step count (the batch size varies): their bar counts without a total,
+          // and ends when the epoch does.
           bar = new ProgressBar({
-            total: spe,
+            total: multiScale ? undefined : spe,
             label: `train ep ${e.epoch + 1}/${epochs}`,
             unit: 'step',
             rateUnit: 'img',
             rateScale: batchSize,
             stream,
-            initial: ((e.step - 1) % spe) + 1,
+            initial: multiScale ? 1 : ((e.step - 1) % spe) + 1,
             ...(now ? { now } : {}),
           });
           bar.update(bar.value, fields);
         } else {
           bar.tick(1, fields);
         }
-        if (e.step % spe === 0) {
+        if (!multiScale && e.step % spe === 0) {
           bar.done();
           bar = null;
         }
         break;
       }
       case 'eval':
+        if (bar) {
+          bar.done();
+          bar = null;
+        }
         if (e.done === e.total) stream.write(`  evaluated ${e.total} test images\n`);
         break;
       case 'epoch': {

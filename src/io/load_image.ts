@@ -16,6 +16,8 @@ import sharp from 'sharp';
 import { DataError } from '../errors.js';
 import { checkSize, cmykError, isJpeg, isPng, jpegSize, MAX_IMAGE_PIXELS, pngSize, toPlanarRgb, type LoadedImage } from '../data/decode_image.js';
 import { replacementCharHint } from './image_folder_files.js';
+import { fileURLToPath } from 'node:url';
+import { FetchError } from '../errors.js';
 
 export type { LoadedImage };
 export { MAX_IMAGE_PIXELS, cmykError };
@@ -36,26 +38,94 @@ export interface LoadImageOptions {
   decoder?: 'sharp' | 'js';
   /** Refuse images with more pixels (PIL's decompression-bomb limit by default: 2 × 89,478,485). */
   maxPixels?: number;
+  /** An http(s) URL: refuse a body larger than this (default 64 MiB), before reading it all. */
+  maxBytes?: number;
+  /** An http(s) URL: give up after this long (default 30 s). */
+  timeoutMs?: number;
+  /** An http(s) URL: the fetch to use (default: the global `fetch`). */
+  fetch?: typeof fetch;
 }
 
-/** Decode an image file (path) or its bytes. Corrupt, unsupported or oversized images are DataErrors naming the file. */
-export async function loadImage(source: string | Uint8Array, o: LoadImageOptions = {}): Promise<LoadedImage> {
+/** The default limit on an image downloaded from a URL. */
+export const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
+
+/** Where an image comes from: a path, an http(s) or file URL (string or URL), or the file's bytes (Buffer, Uint8Array, ArrayBuffer). */
+export type ImageSource = string | URL | Uint8Array | ArrayBuffer;
+
+const isHttpUrl = (s: string) => /^https?:\/\//i.test(s);
+
+/**
+ * Decode an image: a path, an http(s) URL (fetched, at most `maxBytes`), a `file:` URL, or the file's
+ * bytes. Corrupt, unsupported or oversized images are DataErrors naming the source; a URL that
+ * cannot be fetched is a FetchError (a DataError) with the HTTP status.
+ */
+export async function loadImage(source: ImageSource, o: LoadImageOptions = {}): Promise<LoadedImage> {
   let bytes: Uint8Array;
   let name: string;
-  if (typeof source === 'string') {
+  const url = source instanceof URL ? source.href : typeof source === 'string' && (isHttpUrl(source) || source.startsWith('file:')) ? source : undefined;
+  if (url !== undefined && url.startsWith('file:')) return loadImage(fileURLToPath(url), o);
+  if (url !== undefined) {
+    if (!isHttpUrl(url)) throw new DataError(`loadImage: only http:, https: and file: URLs are read, got ${url}`);
+    bytes = await fetchBytes(url, o);
+    name = url;
+  } else if (typeof source === 'string') {
     if (!existsSync(source)) throw new DataError(`image not found: ${source}${replacementCharHint(source)}`);
     if (statSync(source).isDirectory()) throw new DataError(`${source} is a folder, not an image`);
     bytes = readFileSync(source);
     name = source;
-  } else if (source instanceof Uint8Array) {
-    bytes = source;
-    name = `<${source.length} bytes>`;
-  }
-  else throw new DataError(`loadImage: expected a file path or the image's bytes (Uint8Array), got ${source === null ? 'null' : typeof source}`);
+  } else if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
+    bytes = source instanceof ArrayBuffer ? new Uint8Array(source) : source;
+    name = `<${bytes.length} bytes>`;
+  } else
+    throw new DataError(
+      `loadImage: expected a file path, an http(s) URL or the image's bytes (Buffer, Uint8Array, ArrayBuffer), got ${source === null ? 'null' : typeof source}`,
+    );
   if (bytes.length === 0) throw new DataError(`cannot decode image ${name}: the file is empty`);
   const maxPixels = o.maxPixels ?? MAX_IMAGE_PIXELS;
   const img = o.decoder === 'js' ? await decodeJs(bytes, name, maxPixels) : await decodeSharp(bytes, name, maxPixels);
   return img;
+}
+
+/** An image's bytes from an http(s) URL: the status checked, the size limited while reading (a missing or false Content-Length cannot get past it). */
+async function fetchBytes(url: string, o: LoadImageOptions): Promise<Uint8Array> {
+  const maxBytes = o.maxBytes ?? MAX_IMAGE_BYTES;
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  if (!(Number.isInteger(maxBytes) && maxBytes > 0)) throw new DataError(`loadImage: maxBytes must be a positive integer, got ${maxBytes}`);
+  const tooBig = (n: string) =>
+    new FetchError(`image ${url} is ${n} bytes, more than the limit of ${maxBytes}; pass maxBytes to allow it`, url);
+  let resp: Response;
+  try {
+    resp = await (o.fetch ?? fetch)(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    throw new FetchError(`cannot fetch image ${url}: ${why}`, url);
+  }
+  if (!resp.ok) throw new FetchError(`cannot fetch image ${url}: HTTP ${resp.status}${resp.statusText ? ` ${resp.statusText}` : ''}`, url, resp.status);
+  const declared = Number(resp.headers.get('content-length'));
+  if (declared > maxBytes) {
+    await resp.body?.cancel();
+    throw tooBig(String(declared));
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of resp.body ?? []) {
+      total += chunk.length;
+      if (total > maxBytes) throw tooBig(`over ${maxBytes}`);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof FetchError) throw err;
+    throw new FetchError(`cannot fetch image ${url}: the download broke off (${(err as Error).message})`, url);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 async function decodeSharp(bytes: Uint8Array, name: string, maxPixels: number): Promise<LoadedImage> {

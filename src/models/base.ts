@@ -61,8 +61,25 @@ export interface RunOptions {
   features?: boolean | readonly number[];
   /** Compute the classifier (default true); `false` with `features` skips the head. */
   logits?: boolean;
-  [output: string]: boolean | number | readonly number[] | undefined;
+  /** The unpooled map the head reads (`forwardFeatures`). */
+  final?: boolean;
+  /** ConvNeXt: every block's output, in order. */
+  blocks?: boolean;
+  /** GLNet: the slot maps of every GLMix block. */
+  slots?: boolean;
+  /** GLNet with a token-labelling head: the class head's logits and the per-token logits. */
+  cls_logits?: boolean;
+  aux_logits?: boolean;
+  /** CMT: the stem's output and the pooled head features. */
+  stem?: boolean;
+  pooled?: boolean;
+  /** FCMAE: the reconstruction, the mask and the encoder's latent map. */
+  pred?: boolean;
+  mask?: boolean;
+  latent?: boolean;
 }
+// The flags above are every family's named outputs: a misspelt one (`featurez`) does not compile; one
+// the model lacks (`slots` on a ConvNeXt) is a ConfigError naming the model's outputs when it runs.
 
 // Re-exported for the model API's users; defined in util/ so that runtime/ can name them too.
 export type { CheckpointInfo, ReadWeightsOptions, WeightsProgress } from '../util/weights_options.js';
@@ -130,6 +147,8 @@ export interface LossAndGrads {
 /** What executes models: implemented by the engine (tasks/engine.ts). */
 export interface ModelBackend {
   run(model: VisionModel, x: Tensor, opts: RunOptions): Promise<RunOutput>;
+  /** The head alone on a final feature map (`forwardHead`). */
+  runHead(model: VisionModel, features: Tensor, opts: ForwardHeadOptions): Promise<Tensor>;
   lossAndGrads(model: VisionModel, x: Tensor, targets: unknown, opts: LossOptions): Promise<LossAndGrads>;
   /** An objective's loss and metrics (no gradients), and the named outputs asked for. */
   evaluate(model: VisionModel, x: Tensor, targets: unknown, opts: EvaluateOptions): Promise<ObjectiveValues>;
@@ -139,6 +158,12 @@ export interface ModelBackend {
   warn(message: string): void;
   /** Drop compiled graphs that embed a model's weights (they changed), or all of them (its layers changed). */
   invalidate(model: VisionModel, all?: boolean): void;
+}
+
+export interface ForwardHeadOptions {
+  /** Return the head's pooled (and normalised) features before the classifier (timm's `pre_logits`). */
+  preLogits?: boolean;
+  threads?: number;
 }
 
 /** timm's feature_info: per stage, its channels, its stride (reduction) and the module producing it. */
@@ -253,8 +278,21 @@ export abstract class VisionModel extends Module {
    */
   private rng = new Rng(0);
 
-  /** Trace the whole network on a symbolic input; returns every named output. */
+  /**
+   * Trace the whole network on a symbolic input; returns every named output. A classifier's
+   * `final` output is the unpooled map its head reads (numFeatures channels), and its `logits` are
+   * `forwardHeadTraced(final)`.
+   */
   abstract forwardTraced(x: Value, o?: ForwardOptions): TracedOutputs;
+
+  /**
+   * The head on the final map [B, numFeatures, H, W] (the `final` output): logits, or with
+   * `preLogits` the pooled features the classifier reads. Where the body ends and the head begins
+   * is the family's choice (timm's split of `forward_features` / `forward_head`).
+   */
+  forwardHeadTraced(_final: Value, _o: { preLogits?: boolean } = {}): Value {
+    throw new ConfigError(`${this.name || this.family} has no classifier head to run on its own (forwardHead)`);
+  }
 
   /** Check an input size ([C, H, W]) before tracing: throw a ConfigError/ShapeError naming what is wrong. */
   checkInputSize(_size: readonly [number, number, number]): void {}
@@ -448,6 +486,29 @@ export abstract class VisionModel extends Module {
    */
   protected newClassifier(numClasses: number): Linear | Identity {
     return numClasses > 0 ? new Linear(this.numFeatures, numClasses, { init: 'trunc_normal' }) : new Identity();
+  }
+
+  /**
+   * timm's `forward_features`: the unpooled final feature map [N, numFeatures, H', W'] that the
+   * head pools (ConvNeXt: the last stage's map; MobileViT: after `final_conv`; CMT: after `_fc`,
+   * `_bn` and SiLU; GLNet: after its final norm). The head is not computed.
+   */
+  async forwardFeatures(x: Tensor, o: { threads?: number } = {}): Promise<Tensor> {
+    if (!this.outputNames.includes('final'))
+      throw new ConfigError(`${this.name || this.family} has no final feature map for a head (forwardFeatures); use run(x, { features: true })`);
+    const out = await this.run(x, { final: true, logits: false, threads: o.threads });
+    return out.final as Tensor;
+  }
+
+  /**
+   * timm's `forward_head`: the head on a map from `forwardFeatures` — the logits (equal to
+   * `run(x).logits`), or with `preLogits: true` the pooled features [N, numFeatures] (the head's
+   * hidden width for heads that have one).
+   */
+  async forwardHead(features: Tensor, o: ForwardHeadOptions = {}): Promise<Tensor> {
+    const input = features instanceof Tensor ? new Tensor(features.data.slice(), features.shape, features.dtype) : features;
+    await this.ready();
+    return this.requireBackend().runHead(this, input, o);
   }
 
   /** Run the model on a float32 batch [N, C, H, W]; returns `logits` and the outputs asked for. */

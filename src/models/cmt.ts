@@ -255,7 +255,7 @@ export class CMT extends VisionModel {
   readonly numClasses: number;
   readonly defaultInputSize: [number, number, number];
   /** Besides logits and features: the stem output (NCHW) and the pooled head features [B, fc_dim]. */
-  override readonly outputNames = ['logits', 'features', 'stem', 'pooled'];
+  override readonly outputNames = ['logits', 'features', 'final', 'stem', 'pooled'];
   // Direct attributes first, as in the reference's state dict: one learned bias per stage, shared by its blocks.
   relative_pos_a: Parameter;
   relative_pos_b: Parameter;
@@ -406,10 +406,17 @@ export class CMT extends VisionModel {
       features.push(x);
     }
 
-    const y = F.silu(convBn(this._fc, this._bn, x));
-    const pooled = globalPool(y, this.globalPool);
+    // The 1×1 conv `_fc` + BN + SiLU belong to the body: the head pools their output.
+    const final = F.silu(convBn(this._fc, this._bn, x));
+    const pooled = this.forwardHeadTraced(final, { preLogits: true });
     const logits = this.head.call(this._drop.call(pooled));
-    return { logits, features, stem, pooled };
+    return { logits, features, final, stem, pooled };
+  }
+
+  /** Pool (pre-logits) → dropout → Linear. */
+  override forwardHeadTraced(final: Value, o: { preLogits?: boolean } = {}): Value {
+    const pooled = globalPool(final, this.globalPool);
+    return o.preLogits ? pooled : this.head.call(this._drop.call(pooled));
   }
 
   /** The relative position biases fix the input size: any other is a ConfigError naming both. */

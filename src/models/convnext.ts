@@ -248,7 +248,7 @@ export class ConvNeXt extends VisionModel {
   readonly numClasses: number;
   readonly defaultInputSize: [number, number, number];
   /** `blocks`: every block's output, in order (the paper's per-layer feature analysis reads them). */
-  override readonly outputNames = ['logits', 'features', 'blocks'];
+  override readonly outputNames = ['logits', 'features', 'final', 'blocks'];
   stem: Sequential;
   stages: ModuleList<ConvNeXtStage>;
   /** Global average pool → LN → (dropout) → Linear (timm's NormMlpClassifierHead). */
@@ -371,7 +371,13 @@ export class ConvNeXt extends VisionModel {
       x = blocks[blocks.length - 1]!;
       features.push(x);
     }
-    return { logits: this.head.call(x), features, blocks };
+    // The head pools the last stage's map (timm's norm_pre is the identity here).
+    return { logits: this.forwardHeadTraced(x), features, final: x, blocks };
+  }
+
+  /** Pool → LayerNorm (pre-logits) → dropout → Linear. */
+  override forwardHeadTraced(final: Value, o: { preLogits?: boolean } = {}): Value {
+    return o.preLogits ? this.head.preLogits(final) : this.head.call(final);
   }
 
   /**

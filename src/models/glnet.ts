@@ -359,7 +359,7 @@ function downsampleLayers(c: GLNetConfig): Sequential[] {
 // ---- model -----------------------------------------------------------------------------------------
 
 /** Named outputs: a token-labelling head adds its image-level and per-token logits. */
-const glnetOutputs = (tokenLabelling: boolean) => ['logits', 'features', 'slots', ...(tokenLabelling ? ['cls_logits', 'aux_logits'] : [])];
+const glnetOutputs = (tokenLabelling: boolean) => ['logits', 'features', 'final', 'slots', ...(tokenLabelling ? ['cls_logits', 'aux_logits'] : [])];
 
 export class GLNet extends VisionModel {
   readonly family = 'glnet';
@@ -480,14 +480,25 @@ export class GLNet extends VisionModel {
       x = this.stages.at(i).call(x, slots);
       features.push(x);
     }
-    const y = this.norm.call(x);
-    if (!this.tklb_aux_head) return { logits: this.head.call(globalPool(y, this.globalPool)), features, slots };
-    // Token labelling (spec §8): head(mean token) + ½ · max over tokens of the per-token classifier.
-    const tokens = toTokens(y);
+    // The final norm belongs to the body: the head pools its output.
+    const final = this.norm.call(x);
+    if (!this.tklb_aux_head) return { logits: this.forwardHeadTraced(final), features, final, slots };
+    const { logits, cls, aux } = this.tokenLabellingHead(final);
+    return { logits, features, final, slots, cls_logits: cls, aux_logits: aux };
+  }
+
+  /** Pool (pre-logits) → Linear; with a token-labelling head, the combined logits. */
+  override forwardHeadTraced(final: Value, o: { preLogits?: boolean } = {}): Value {
+    if (o.preLogits) return this.tklb_aux_head ? F.reduceMean(toTokens(final), [1]) : globalPool(final, this.globalPool);
+    return this.tklb_aux_head ? this.tokenLabellingHead(final).logits : this.head.call(globalPool(final, this.globalPool));
+  }
+
+  /** Token labelling (spec §8): head(mean token) + ½ · max over tokens of the per-token classifier. */
+  private tokenLabellingHead(final: Value): { logits: Value; cls: Value; aux: Value } {
+    const tokens = toTokens(final);
     const cls = this.head.call(F.reduceMean(tokens, [1]));
-    const aux = this.tklb_aux_head.call(tokens); // [B, L, K]
-    const logits = F.add(cls, F.mul(F.reduceMax(aux, [1]), 0.5));
-    return { logits, features, slots, cls_logits: cls, aux_logits: aux };
+    const aux = this.tklb_aux_head!.call(tokens); // [B, L, K]
+    return { logits: F.add(cls, F.mul(F.reduceMax(aux, [1]), 0.5)), cls, aux };
   }
 
   /**

@@ -244,6 +244,8 @@ export class MobileViT extends VisionModel {
     this.head = new ClassifierHead(finalChannels(c), c.num_classes, { drop: c.drop_rate, init: 'trunc_normal' });
   }
 
+  override readonly outputNames = ['logits', 'features', 'final'];
+
   get numFeatures(): number {
     return finalChannels(this.config);
   }
@@ -286,7 +288,13 @@ export class MobileViT extends VisionModel {
       x = stage.call(x);
       features.push(x);
     }
-    return { logits: this.head.call(this.final_conv.call(x)), features };
+    const final = this.final_conv.call(x);
+    return { logits: this.forwardHeadTraced(final), features, final };
+  }
+
+  /** Pool (pre-logits) → dropout → Linear, on final_conv's output. */
+  override forwardHeadTraced(final: Value, o: { preLogits?: boolean } = {}): Value {
+    return o.preLogits ? this.head.preLogits(final) : this.head.call(final);
   }
 
   /**

@@ -71,8 +71,15 @@ export function pretrainedTags(architecture?: string): PretrainedConfig[] {
   return [...tags.values()].filter((t) => architecture === undefined || tagArchitecture(t.tag) === architecture);
 }
 
-export function pretrainedConfig(tag: string): PretrainedConfig | undefined {
-  return tags.get(tag);
+/**
+ * The pretrained config of a weight tag ('convnext_tiny.fb_in1k'), or of an architecture name's
+ * default tag ('convnext_tiny': timm's default_cfg); undefined when there is none.
+ */
+export function pretrainedConfig(name: string): PretrainedConfig | undefined {
+  const tag = tags.get(name);
+  if (tag) return tag;
+  const defaultTag = entries.get(name)?.defaultTag;
+  return defaultTag ? tags.get(defaultTag) : undefined;
 }
 
 function getFamily(name: string): FamilyDef {

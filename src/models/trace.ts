@@ -111,3 +111,23 @@ export function traceForward(model: VisionModel, shape: readonly number[], opts:
   const features = opts.features || !model.outputNames.includes('logits');
   return traceModel(model, shape, { outputs: features ? ['features'] : [], paramsAsInputs: opts.paramsAsInputs }).graph;
 }
+
+/**
+ * Trace a model's head alone on a final feature map of `shape` ([N, numFeatures, H, W]): input
+ * 'input', output 'logits' (the pooled features with `preLogits`).
+ */
+export function traceHead(model: VisionModel, shape: readonly number[], opts: { preLogits?: boolean; paramsAsInputs?: boolean } = {}): Graph {
+  const name = model.name || model.family;
+  if (!model.outputNames.includes('final')) throw new ConfigError(`${name} has no classifier head to run on its own (forwardHead)`);
+  const c = model.numFeatures;
+  if (shape.length !== 4 || shape[1] !== c || shape.some((d) => !Number.isInteger(d) || d <= 0))
+    throw new ShapeError(`${name}.forwardHead: features must be the final map [N, ${c}, H, W] (forwardFeatures' output), got [${shape.join(',')}]`);
+  model.bindKeys();
+  const g = new Graph(`${name} head`);
+  g.paramsAsInputs = opts.paramsAsInputs ?? false;
+  withGraph(g, () => {
+    const out = model.forwardHeadTraced(g.input('input', shape), { preLogits: opts.preLogits ?? false });
+    markOutputTree(g, out, 'logits');
+  });
+  return g;
+}

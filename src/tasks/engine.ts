@@ -12,11 +12,11 @@
 import { ConfigError, ShapeError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
 import { withGraph, type Graph } from '../graph/graph.js';
-import type { LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunOutput, TensorTree, VisionModel } from '../models/base.js';
+import type { ForwardHeadOptions, LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunOutput, TensorTree, VisionModel } from '../models/base.js';
 import { approxBytes, approxCount, countElements } from '../models/model_size.js';
 import { pretrainedWeights } from '../models/pretrained.js';
 import { createModel as buildModel, type ModelSizeLimit, type ModelSpec, type RawConfig } from '../models/registry.js';
-import { checkOutputNames, collectOutputs, markOutputTree, traceModel, type OutputLayout } from '../models/trace.js';
+import { checkOutputNames, collectOutputs, markOutputTree, traceHead, traceModel, type OutputLayout } from '../models/trace.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Session, SessionCache, type SessionOptions } from '../runtime/session.js';
 import { Tensor } from '../tensor.js';
@@ -31,6 +31,14 @@ export type CreateModelOptions = RawConfig & {
   pretrained?: boolean;
   /** Seed of the random initialisation (default 0): the model's own, fixed when it is built. */
   seed?: number;
+  // Keys every family has, typed so that `numClasses: 'ten'` does not compile (the rest is checked
+  // against the family's schema when the model is built).
+  /** Classifier outputs (0: no classifier; the model returns its pooled features). */
+  num_classes?: number;
+  numClasses?: number;
+  /** Input channels. */
+  in_chans?: number;
+  inChans?: number;
 };
 
 export interface EngineOptions {
@@ -226,6 +234,25 @@ export class Engine implements ModelBackend {
     return unpack(c.layout, out);
   }
 
+  /** The head alone on a final map (`forwardHead`): its own graph, cached like `run`'s. */
+  async runHead(model: VisionModel, x: Tensor, opts: ForwardHeadOptions = {}): Promise<Tensor> {
+    const name = model.name || model.family;
+    if (!(x instanceof Tensor) || x.dtype !== 'float32')
+      throw new ConfigError(`${name}.forwardHead: the features must be a float32 visionmix Tensor (forwardFeatures' output)`);
+    const threads = this.threads(opts.threads);
+    const preLogits = opts.preLogits ?? false;
+    if (typeof preLogits !== 'boolean') throw new ConfigError(`forwardHead option 'preLogits' must be true or false, got ${JSON.stringify(preLogits)}`);
+    const train = model.training;
+    const key = `head|${x.shape.join('x')}|p${preLogits ? 1 : 0}|${train ? 'train' : `eval|w${model.weightsVersion}`}|th${threads}|${model.graphVariant}`;
+    const c = this.compiled(this.state(model), key, () => {
+      const graph = traceHead(model, x.shape, { preLogits, paramsAsInputs: train });
+      return { graph, layout: {}, stateKeys: train ? [...graph.parameterValues().keys()] : [], bufferOutputs: [] };
+    });
+    const feeds: Record<string, Tensor> = { input: x, ...this.stateFeeds(model, c), ...c.graph.drawRandomInputs(model.random) };
+    const out = await this.execute(model, key, c, threads, preLogits ? 'head (pre-logits)' : 'head', feeds);
+    return out.logits!;
+  }
+
   async lossAndGrads(model: VisionModel, x: Tensor, targets: unknown, opts: LossOptions = {}): Promise<LossAndGrads> {
     const input = checkInput(model, x, 'lossAndGrads');
     const threads = this.threads(opts.threads);
@@ -308,7 +335,18 @@ export class Engine implements ModelBackend {
   }
 
   warn(message: string): void {
-    this.runtime.warn(message);
+    if (this.warningSink) this.warningSink(message);
+    else this.runtime.warn(message);
+  }
+
+  private warningSink: ((message: string) => void) | null = null;
+
+  /**
+   * Where this engine's warnings go (a non-commercial weights licence, …); null: the runtime's
+   * default (Node: process.emitWarning; browser: console.warn). The CLI prints them as plain lines.
+   */
+  onWarning(sink: ((message: string) => void) | null): void {
+    this.warningSink = sink;
   }
 
   invalidate(model: VisionModel, all = false): void {

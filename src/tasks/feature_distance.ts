@@ -104,6 +104,9 @@ export function featureDistancePlot(r: FeatureDistanceResult, title = 'Feature c
     title,
     xLabel: 'layer (block index)',
     yLabel: 'mean pairwise cosine distance',
+    // From 0, as the paper plots it: a zoomed axis makes a 2% difference look like a collapse.
+    yFromZero: true,
+    integerX: true,
     series: r.curves.map((c) => ({ name: c.label, points: c.distances.map((d, i) => [i, d] as const), markers: true })),
   });
 }

@@ -16,10 +16,22 @@ import type { Engine } from './engine.js';
 import { ImageLoader } from './image_loader.js';
 import type { EvalTransformConfig } from '../data/image_transform.js';
 import { transformConfigOf } from './transform.js';
+import { familyNames, type RawConfig } from '../models/registry.js';
+import { runClassifier, type Classifier } from './classify.js';
+import { folderEvalTransform, IMAGENET_MEAN, IMAGENET_STD } from './folder_data.js';
 
 export interface FeaturesOptions {
-  /** A registry name or weight tag (its pretrained config sets the preprocessing). */
-  model: string;
+  /**
+   * A registry name or weight tag (its pretrained config sets the preprocessing), or a family name
+   * (`convnextv2`) with `config`: then ImageNet's normalisation, a 0.875 centre crop and `size`.
+   */
+  model?: string;
+  /** With a family: its config keys; with a registry name: overrides. */
+  config?: RawConfig;
+  /** Input side for a family's custom config (default: the model's default input size). */
+  size?: number;
+  /** A finished training run folder: its network, weights, channels and eval transform (instead of `model`). */
+  run?: string;
   /** Weights: a file or hf:org/repo; or `pretrained: true` for the tag's hub weights. */
   weights?: string;
   /** Load only the backbone of `weights` (a run folder's weights: its classifier is for its own classes). */
@@ -68,18 +80,117 @@ export function featuresLoader(images: readonly string[], config: EvalTransformC
   });
 }
 
+/** Prepared images for the model, a chunk at a time, with what preparing them cost. */
+interface Chunk {
+  /** [n, C, H, W] float32, n = paths.length. */
+  x: Float32Array;
+  paths: string[];
+  skipped: { path: string; error: string }[];
+  decodeMs: number;
+  transformMs: number;
+  waitMs: number;
+}
+
+/** The model, its input shape and where its images come from. */
+interface FeatureSource {
+  model: VisionModel;
+  inputShape: readonly [number, number, number];
+  chunks(): AsyncIterable<Chunk>;
+  close(): Promise<void>;
+}
+
+/** Images through the worker-thread loader with an RGB eval transform. */
+function loaderSource(model: VisionModel, images: readonly string[], config: EvalTransformConfig, loader: ImageLoader): FeatureSource {
+  return {
+    model,
+    inputShape: config.inputSize,
+    async *chunks() {
+      for await (const c of loader.epochBatches())
+        yield { x: c.x.data as Float32Array, paths: [...c.indices].map((i) => images[i]!), skipped: c.skipped, decodeMs: c.decodeMs, transformMs: c.transformMs, waitMs: c.waitMs };
+    },
+    close: () => loader.close(),
+  };
+}
+
+/** A training run's model with its own input preparation (Fashion-MNIST runs: grayscale, padded), one image at a time. */
+function runSource(clf: Classifier, images: readonly string[]): FeatureSource {
+  return {
+    model: clf.model,
+    inputShape: clf.inputShape,
+    async *chunks() {
+      for (const path of images) {
+        const t0 = performance.now();
+        try {
+          const x = await clf.load(path);
+          yield { x, paths: [path], skipped: [], decodeMs: performance.now() - t0, transformMs: 0, waitMs: 0 };
+        } catch (err) {
+          yield { x: new Float32Array(0), paths: [], skipped: [{ path, error: (err as Error).message }], decodeMs: 0, transformMs: 0, waitMs: 0 };
+        }
+      }
+    },
+    close: async () => {},
+  };
+}
+
+/** ImageNet eval preprocessing for a custom config (no pretrained config to take it from). */
+function customTransform(model: VisionModel, size: number | undefined): EvalTransformConfig {
+  const [c, h] = model.defaultInputSize;
+  if (c !== 3) throw new ConfigError(`features: a custom config with in_chans ${c} has no image preprocessing; train it and use --run DIR`);
+  const side = size ?? h;
+  return { inputSize: [3, side, side], cropPct: 0.875, interpolation: 'bicubic', mean: IMAGENET_MEAN, std: IMAGENET_STD };
+}
+
+async function openSource(engine: Engine, o: FeaturesOptions, batch: number, workers: number): Promise<FeatureSource> {
+  if (o.run) {
+    if (o.model || o.weights || o.pretrained || o.config) throw new ConfigError('--run takes the model and weights from the run folder: give --run DIR alone, or --model with --weights');
+    const clf = await runClassifier(engine, o.run);
+    // An image-folder run reads RGB files with its eval transform: the worker loader can do that.
+    if (clf.run?.folder) {
+      const config = folderEvalTransform(clf.run.folder, clf.run.train.inputSize);
+      const loader = featuresLoader(o.images, config, { batch, workers, decoder: o.decoder });
+      loader.start();
+      return loaderSource(clf.model, o.images, config, loader);
+    }
+    return runSource(clf, o.images);
+  }
+  if (!o.model) throw new ConfigError('give --model NAME (with --weights or --pretrained), or --run DIR');
+  const family = familyNames().includes(o.model);
+  if (family && !o.weights) throw new ConfigError(`--model ${o.model} is a family: a custom config needs its weights (--weights FILE), or use --run DIR`);
+  if (family && o.pretrained) throw new ConfigError(`--pretrained needs a registry name or weight tag, not the family ${o.model}`);
+  const spec = family ? { ...(o.config ?? {}), family: o.model } : o.model;
+  let model: VisionModel | undefined;
+  let config: EvalTransformConfig;
+  if (family) {
+    model = engine.createModel(spec);
+    config = customTransform(model, o.size);
+  } else config = transformConfigOf(o.model);
+  const loader = featuresLoader(o.images, config, { batch, workers, decoder: o.decoder });
+  // The workers start up and prepare the first batches while the model loads and compiles.
+  loader.start();
+  try {
+    model ??= engine.createModel(spec, { ...(o.config ?? {}), ...(o.pretrained ? { pretrained: true } : {}) });
+    if (o.weights) await model.loadWeights(o.weights, o.backboneOnly ? { backboneOnly: true } : {});
+    await model.ready();
+  } catch (err) {
+    await loader.close();
+    throw err;
+  }
+  return loaderSource(model, o.images, config, loader);
+}
+
 export async function extractFeatures(engine: Engine, o: FeaturesOptions): Promise<FeaturesResult> {
   const batch = o.batch ?? 32;
   const workers = o.workers ?? 2;
   if (!(Number.isInteger(batch) && batch >= 1)) throw new ConfigError(`--batch must be an integer ≥ 1, got ${batch}`);
   if (!(Number.isInteger(workers) && workers >= 1)) throw new ConfigError(`--workers must be an integer ≥ 1, got ${workers}`);
-  const config = transformConfigOf(o.model);
   const files: string[] = [];
   const failed: FeaturesResult['failed'] = [];
   const parts = new Map<string, Float32Array[]>();
   const shapes = new Map<string, number[]>();
   const timing = { decodeMs: 0, transformMs: 0, modelMs: 0, waitMs: 0, wallMs: 0 };
   if (o.images.length === 0) return { files, tensors: new Map(), failed, timing };
+  const source = await openSource(engine, o, batch, workers);
+  const model = source.model;
 
   const runModel = async (x: Tensor, paths: string[]) => {
     const t1 = performance.now();
@@ -95,51 +206,38 @@ export async function extractFeatures(engine: Engine, o: FeaturesOptions): Promi
     files.push(...paths);
   };
 
-  const loader = featuresLoader(o.images, config, { batch, workers, decoder: o.decoder });
-  // The workers start up and prepare the first batches while the model loads and compiles.
-  loader.start();
-  let model: VisionModel;
-  try {
-    model = engine.createModel(o.model, o.pretrained ? { pretrained: true } : {});
-    if (o.weights) await model.loadWeights(o.weights, o.backboneOnly ? { backboneOnly: true } : {});
-    await model.ready();
-  } catch (err) {
-    await loader.close();
-    throw err;
-  }
   model.eval();
   // The classifier removed: the model's output is then what the classifier would read.
   if (!o.stages) model.resetClassifier(0);
   const t0 = performance.now();
-  const [, h, w] = config.inputSize;
-  const per = 3 * h * w;
+  const [c, h, w] = source.inputShape;
+  const per = c * h * w;
   // Chunks are gathered into model batches of exactly `batch` images (the last one aside), so that
   // skipped images do not make the model compile for other batch sizes.
   let pending: { x: Float32Array; paths: string[] } = { x: new Float32Array(batch * per), paths: [] };
   let done = 0;
   try {
-    for await (const c of loader.epochBatches()) {
-      timing.decodeMs += c.decodeMs;
-      timing.transformMs += c.transformMs;
-      timing.waitMs += c.waitMs;
-      failed.push(...c.skipped);
-      done += c.indices.length + c.skipped.length;
-      const src = c.x.data as Float32Array;
-      for (let i = 0; i < c.indices.length; i++) {
-        pending.x.set(src.subarray(i * per, (i + 1) * per), pending.paths.length * per);
-        pending.paths.push(o.images[c.indices[i]!]!);
+    for await (const chunk of source.chunks()) {
+      timing.decodeMs += chunk.decodeMs;
+      timing.transformMs += chunk.transformMs;
+      timing.waitMs += chunk.waitMs;
+      failed.push(...chunk.skipped);
+      done += chunk.paths.length + chunk.skipped.length;
+      for (let i = 0; i < chunk.paths.length; i++) {
+        pending.x.set(chunk.x.subarray(i * per, (i + 1) * per), pending.paths.length * per);
+        pending.paths.push(chunk.paths[i]!);
         if (pending.paths.length === batch) {
-          await runModel(new Tensor(pending.x, [batch, 3, h, w], 'float32'), pending.paths);
+          await runModel(new Tensor(pending.x, [batch, c, h, w], 'float32'), pending.paths);
           pending = { x: new Float32Array(batch * per), paths: [] };
         }
       }
       o.onProgress?.(done, o.images.length);
     }
   } finally {
-    await loader.close();
+    await source.close();
   }
   const rest = pending.paths.length;
-  if (rest) await runModel(new Tensor(pending.x.subarray(0, rest * per), [rest, 3, h, w], 'float32'), pending.paths);
+  if (rest) await runModel(new Tensor(pending.x.subarray(0, rest * per), [rest, c, h, w], 'float32'), pending.paths);
   timing.wallMs = performance.now() - t0;
   const tensors = new Map<string, Tensor>();
   for (const [name, list] of parts) {

@@ -5,9 +5,21 @@ import { runFolderFiles } from '../io/run_folder.js';
 import { isWeightsUrl } from '../io/url_cache.js';
 import '../models/index.js'; // every family registered: a name's default tag is looked up
 import { pretrainedWeights } from '../models/pretrained.js';
-import { familyNames, getModelEntry, pretrainedConfig } from '../models/registry.js';
+import { familyNames, getModelEntry, pretrainedConfig, type ModelSpec, type RawConfig } from '../models/registry.js';
+import { recipePreset, scaledLr } from '../train/recipes.js';
+import { DEFAULT_TRAIN_CONFIG } from '../train/trainer.js';
+import type { Engine } from './engine.js';
 import { openImageFolder } from './image_folder.js';
-import { isFashionMnistSpec, readRunFolderConfig, runTask } from './train.js';
+import {
+  defaultFolderOptions,
+  isFashionMnistSpec,
+  readRunFolderConfig,
+  runTask,
+  trainJob,
+  type RunHooks,
+  type TrainJobOptions,
+  type TrainResult,
+} from './train.js';
 
 /**
  * The weights source a fine-tuning run starts from: the tag's hub weights (`pretrained`), a run
@@ -101,4 +113,67 @@ export function finetuneInputSize(model: string, weights: string | undefined, si
         `fine-tuning at ${weightsSize} (leave out --size) usually does much better`
       : undefined;
   return { size, weightsSize, from, warning };
+}
+
+export interface FinetuneJobOptions extends Omit<TrainJobOptions, 'init' | 'model' | 'modelOverrides'> {
+  /** A registry name or weight tag, or a family with `modelOverrides` as its config; default: the network a `weights` run folder trained. */
+  model?: ModelSpec;
+  modelOverrides?: RawConfig;
+  /**
+   * The weights to start from (every weight but the classifier's): a file, `hf:org/repo`, an
+   * `https://` URL, or a finished run folder (its model.safetensors; an FCMAE run's encoder).
+   */
+  weights?: string;
+  /** Start from the `model` tag's own hub weights instead. */
+  pretrained?: boolean;
+  /**
+   * A paper's recipe (`RECIPES`: 'convnextv2-ft', 'convnext', 'deit', 'mobilevit'): fills every
+   * training and augmentation setting that `train` / `folder` leave out, its lr scaled to the batch.
+   */
+  recipe?: string;
+}
+
+/**
+ * `visionmix finetune` from code: the weights resolved as the command resolves `--weights` /
+ * `--pretrained` (a run folder names its own network), a recipe's values under the ones given, then
+ * the training job (a new classifier for the data's classes; run folder, checkpoints, exact resume).
+ */
+export async function finetuneJob(engine: Engine, o: FinetuneJobOptions, hooks: RunHooks = {}): Promise<TrainResult> {
+  const { weights, pretrained, recipe, ...rest } = o;
+  if (weights !== undefined && pretrained) throw new ConfigError('give either weights or pretrained: true, not both');
+  let model = o.model;
+  let modelOverrides = o.modelOverrides;
+  if (model === undefined) {
+    const fromRun = weights !== undefined ? runFolderModel(weights) : undefined;
+    if (!fromRun) throw new ConfigError('model is required (a registry name or weight tag), unless weights is a run folder');
+    const config = fromRun.config ? (JSON.parse(fromRun.config) as RawConfig) : {};
+    const isFamily = familyNames().includes(fromRun.model);
+    model = isFamily ? { ...config, family: fromRun.model } : fromRun.model;
+    modelOverrides = isFamily ? {} : config;
+  }
+  const init = { weights: resolveInitWeights(typeof model === 'string' ? model : model.family, { weights, pretrained }) };
+  let train = o.train;
+  let folder = o.folder;
+  if (recipe !== undefined) {
+    const r = recipePreset(recipe);
+    const batchSize = o.train?.batchSize ?? DEFAULT_TRAIN_CONFIG.batchSize;
+    const lr = o.train?.lr ?? scaledLr(r, batchSize);
+    train = {
+      lr,
+      epochs: r.epochs,
+      warmupEpochs: r.warmupEpochs,
+      ...(r.warmupIterations !== null && o.train?.warmupEpochs === undefined ? { warmupSteps: r.warmupIterations } : {}),
+      warmupLr: r.warmupLr,
+      minLr: Math.min(r.minLr, lr),
+      labelSmoothing: r.labelSmoothing,
+      emaDecay: r.emaDecay,
+      clipGradNorm: r.clipGradNorm,
+      decayAll: r.decayAll,
+      optimizer: r.optimizer,
+      layerDecay: r.layerDecay,
+      ...o.train,
+    };
+    if (!isFashionMnistSpec(o.data)) folder = { ...defaultFolderOptions(), augment: r.augment, mixup: r.mixup, ...o.folder };
+  }
+  return trainJob(engine, { ...rest, model, modelOverrides, init, train, folder }, hooks);
 }

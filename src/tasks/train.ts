@@ -235,7 +235,7 @@ async function runWith(
       // A pretrained encoder is what fine-tuning starts from: under a classifier's names, no decoder.
       if (run.fcmae) await writeSafetensors(files.encoder, run.fcmae.encoderStateDict(), { visionmix_model: JSON.stringify(rc.model) });
     }
-    writeTextFile(files.curves, trainingCurves(MetricsLog.read(log.path), { title: `${model.name} on ${rc.data}` }));
+    writeTextFile(files.curves, trainingCurves(MetricsLog.read(log.path), { title: `${model.name} on ${rc.data}`, labelSmoothing: runTask(rc) === 'fcmae' ? 0 : rc.train.labelSmoothing }));
     return { dir, final, hasTestSet: data.test !== null, model, steps: trainer.step.stepCount };
   } finally {
     await trainer.release();
@@ -338,11 +338,26 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
       checkNewRunFolder(o.out, '--out', lock);
       removeStaleTempFiles(o.out);
       writeRunConfig(o.out, rc);
+      // Said once the run starts (a job refused for another reason has nothing to warn about).
+      warnIfWarmupOnly(rc.train, hooks.onWarning);
       return runWith(engine, rc, o.out, data, run, null, hooks);
     });
   } finally {
     await data.close();
   }
+}
+
+/**
+ * A warm-up as long as the run (`--epochs 1` with the default 1-epoch warm-up) trains at a rising
+ * learning rate that never reaches its peak nor decays: allowed (a deliberate choice is possible),
+ * but never silently.
+ */
+function warnIfWarmupOnly(t: TrainConfig, onWarning?: (m: string) => void): void {
+  if (t.warmupSteps !== undefined || !(t.warmupEpochs > 0 && t.warmupEpochs >= t.epochs)) return;
+  onWarning?.(
+    `the warm-up (--warmup-epochs ${t.warmupEpochs}) lasts the whole run (--epochs ${t.epochs}): the learning rate rises linearly ` +
+      `the whole time and never reaches --lr ${t.lr} nor decays; give --warmup-epochs below ${t.epochs} (e.g. ${t.epochs / 10}) to train at the peak`,
+  );
 }
 
 /**

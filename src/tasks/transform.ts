@@ -22,7 +22,8 @@ export interface ImageTransform {
 
 /** The pretrained config of a model name (its default weights) or a weight tag, as a transform config. */
 export function transformConfigOf(name: string): EvalTransformConfig {
-  const tag = pretrainedConfig(name) ?? (getModelEntry(name).defaultTag ? pretrainedConfig(getModelEntry(name).defaultTag!) : undefined);
+  const tag = pretrainedConfig(name);
+  if (!tag) getModelEntry(name); // an unknown name gets the registry's 'unknown model' error
   if (!tag) throw new ConfigError(`model '${name}' has no pretrained config (input size, crop, interpolation, mean/std); pass a transform config instead`);
   return transformConfigFromPretrained(tag);
 }

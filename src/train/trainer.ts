@@ -130,7 +130,8 @@ export interface TrainerIO {
 }
 
 export type TrainerEvent =
-  | { type: 'start'; step: number; totalSteps: number; stepsPerEpoch: number; epoch: number; epochs: number; batchSize: number }
+  /** `multiScale`: epochs have a varying number of steps (`stepsPerEpoch` is then only the expected count). */
+  | { type: 'start'; step: number; totalSteps: number; stepsPerEpoch: number; epoch: number; epochs: number; batchSize: number; multiScale?: boolean }
   | { type: 'compile'; shape: string; seconds: number }
   | { type: 'step'; step: number; epoch: number; loss: number; acc: number; lr: number; imgPerSec: number }
   | { type: 'eval'; epoch: number; done: number; total: number }
@@ -348,7 +349,7 @@ export class Trainer<T = ClassTargets> {
   async run(onEvent?: (e: TrainerEvent) => void, stopAfterSteps = Infinity, signal?: AbortSignal): Promise<EvalResult | null> {
     const c = this.config;
     const spe = this.batches.stepsPerEpoch;
-    onEvent?.({ type: 'start', step: this.step.stepCount, totalSteps: this.totalSteps, stepsPerEpoch: spe, epoch: this.epoch, epochs: c.epochs, batchSize: c.batchSize });
+    onEvent?.({ type: 'start', step: this.step.stepCount, totalSteps: this.totalSteps, stepsPerEpoch: spe, epoch: this.epoch, epochs: c.epochs, batchSize: c.batchSize, multiScale: this.batches.multiScale });
     let last: EvalResult | null = null;
     let stepsThisRun = 0;
     // Every compile of this process is reported (multi-scale: one per side, each once).

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { barChart, emaSmooth, escapeXml, lineChart, niceTicks, trainingCurves, type MetricsRecord } from '../../src/analysis/svg.js';
+import { barChart, emaSmooth, escapeXml, lineChart, niceTicks, trainingCurves, type MetricsRecord, type Point } from '../../src/analysis/svg.js';
 import { ConfigError } from '../../src/errors.js';
 
 /**
@@ -223,7 +223,39 @@ test('trainingCurves: epoch-only logs and empty logs', () => {
   assert.ok(epochOnly.includes('>train loss</text>') && !epochOnly.includes('>loss (smoothed)</text>'));
   const empty = trainingCurves([]);
   checkSvg(empty);
-  assert.equal((empty.match(/no data/g) ?? []).length, 2);
+  assert.equal((empty.match(/no data/g) ?? []).length, 1, 'one panel: no empty accuracy panel beside the loss');
+});
+
+/** The text of every tick label on the axis drawn at `y` (the x axis' labels share one baseline). */
+const xTickLabels = (svg: string): string[][] => {
+  const rows = new Map<string, string[]>();
+  for (const m of svg.matchAll(/<text x="[\d.]+" y="([\d.]+)" text-anchor="middle">([^<]*)<\/text>/g)) rows.set(m[1]!, [...(rows.get(m[1]!) ?? []), m[2]!]);
+  return [...rows.values()].filter((r) => r.length > 1);
+};
+
+test('plots read correctly: whole-number epoch/layer ticks, y from 0, EMA accuracy, no empty panel, the smoothing note', () => {
+  // Two epochs used to get a tick at 1.5; a layer axis of 3 blocks at 0.5, 1.5.
+  const two = trainingCurves([
+    { step: 1, loss: 2 }, { step: 2, loss: 1.5 }, { epoch: 1, step: 2, test_acc: 0.5, test_acc_ema: 0.45, test_loss: 1.4 },
+    { step: 3, loss: 1.2 }, { step: 4, loss: 1.1 }, { epoch: 2, step: 4, test_acc: 0.6, test_acc_ema: 0.62, test_loss: 1.0 },
+  ], { labelSmoothing: 0.1 });
+  checkSvg(two);
+  for (const row of xTickLabels(two)) for (const label of row) assert.match(label, /^\d+$/, `whole-number x ticks, got ${row.join(' ')}`);
+  assert.ok(two.includes('>test acc (EMA)</text>'), 'fine-tune curves show test_acc_ema');
+  assert.ok(two.includes('train loss includes label smoothing 0.1'), 'says why the test loss can sit below the train loss');
+  assert.ok(!trainingCurves([{ step: 1, loss: 2 }]).includes('label smoothing'), 'no note without smoothing');
+  // Pretraining: loss only, one full-width panel.
+  const pre = trainingCurves([{ step: 1, loss: 2 }, { step: 2, loss: 1 }, { epoch: 1, step: 2, test_loss: 1.2 }]);
+  assert.ok(!pre.includes('id="vm-acc-plot"') && !pre.includes('no data'));
+  // y from 0: distances within 0.484–0.500 on an axis that starts at 0.
+  const yTicks = (svg: string) => [...svg.matchAll(/<text x="[\d.]+" y="[\d.]+" text-anchor="end">([^<]*)<\/text>/g)].map((m) => Number(m[1]));
+  const points: Point[] = [[0, 0.484], [1, 0.49], [2, 0.5]];
+  const fd = lineChart({ yFromZero: true, integerX: true, series: [{ name: 'a', points }] });
+  assert.equal(Math.min(...yTicks(fd)), 0, 'the y axis starts at 0');
+  for (const row of xTickLabels(fd)) for (const label of row) assert.match(label, /^\d+$/);
+  const zoomed = lineChart({ series: [{ name: 'a', points }] });
+  assert.ok(Math.min(...yTicks(zoomed)) > 0.4, 'without yFromZero the axis zooms (the test tells the two apart)');
+  assert.ok(xTickLabels(zoomed).flat().includes('0.5'), 'and without integerX, 0.5 is a tick');
 });
 
 test('escapeXml escapes all five XML specials', () => {

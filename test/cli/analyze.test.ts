@@ -39,11 +39,14 @@ test('analyze slots writes a PNG of the reported size, for the chosen blocks', a
 
 test('analyze: bad analysis, missing blocks and non-GLNet models are errors that say what is wrong', () => {
   const cases: [string[], RegExp][] = [
-    [['analyze', 'clusters', IMAGE, '--out', '/tmp/x.png'], /unknown analysis 'clusters'/],
     [['analyze', 'slots', '--model', 'glnet', '--config', CONFIG, '--size', '64', '--blocks', '9', IMAGE, '--out', '/tmp/x.png'], /GLMix block 9 does not exist; this model has GLMix blocks 1 … 4/],
     [['analyze', 'slots', '--model', 'convnext_atto', IMAGE, '--out', '/tmp/x.png'], /has no slot-assignment maps/],
     [['analyze', 'slots', IMAGE, '--out', '/tmp/x.png'], /--run DIR .* or --model/],
   ];
+  // An unknown analysis is a usage error (exit 2), found while parsing (test/cli/traps.test.ts).
+  const unknown = cli('analyze', 'clusters', IMAGE, '--out', '/tmp/x.png');
+  assert.equal(unknown.status, 2, unknown.stderr);
+  assert.match(unknown.stderr, /unknown analysis 'clusters'/);
   for (const [args, re] of cases) {
     const r = cli(...args);
     assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);

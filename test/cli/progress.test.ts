@@ -261,3 +261,22 @@ test('trainProgress after a resume: rates from the steps of this process only; e
   trainProgress(s2)({ type: 'start', step: 60, totalSteps: 60, stepsPerEpoch: 30, epoch: 2, epochs: 2, batchSize: 64 });
   assert.equal(s2.text(), 'resuming at step 60 (epoch 2/2)\n');
 });
+
+test('trainProgress, multi-scale: an epoch longer than the expected step count ends in one bar, no stray "1/N" bar after 100%', async () => {
+  const { trainProgress } = await import('../../src/cli/train_progress.js');
+  const stream = fakeStream(false);
+  const clock = fakeClock();
+  const onEvent = trainProgress(stream, clock.now);
+  // About 4 steps expected per epoch; this one takes 6 (the batch size varies with the side).
+  onEvent({ type: 'start', step: 0, totalSteps: 4, stepsPerEpoch: 4, epoch: 0, epochs: 1, batchSize: 8, multiScale: true });
+  for (let s = 1; s <= 6; s++) {
+    clock.advance(100);
+    onEvent({ type: 'step', step: s, epoch: 0, loss: 1, acc: 0.5, lr: 1e-3, imgPerSec: 80 });
+  }
+  onEvent({ type: 'eval', epoch: 0, done: 10, total: 10 });
+  onEvent({ type: 'epoch', record: { epoch: 1, train_loss: 1, test_acc: 0.5 } });
+  const text = stream.text();
+  assert.doesNotMatch(text, /100%[\s\S]*train ep 1\/1/, `one bar for the epoch:\n${text}`);
+  assert.match(text, /6 step/, text);
+  assert.ok(text.indexOf('evaluated 10 test images') > text.lastIndexOf('train ep 1/1'), 'the bar ends before the eval line');
+});

@@ -86,7 +86,7 @@ for (const decoder of DECODERS) {
     await assert.rejects(loadImage(join(dir, 'cut.jpg'), o), isData(/cut\.jpg/));
     writeFileSync(join(dir, 'big.jpg'), good);
     await assert.rejects(loadImage(join(dir, 'big.jpg'), { ...o, maxPixels: 1000 }), isData(/big\.jpg is 64×64 = 4096 pixels, more than the limit of 1000/));
-    await assert.rejects(loadImage(null as never, o), isData(/expected a file path or the image's bytes/));
+    await assert.rejects(loadImage(null as never, o), isData(/expected a file path, an http\(s\) URL or the image's bytes/));
     await assert.rejects(loadImage(dir, o), isData(/is a folder/));
   });
 }

@@ -97,7 +97,7 @@ test('run: bad inputs and options are ConfigErrors naming what is wrong', async 
   const m = tiny(engine);
   const x = ramp([1, 3, 32, 32]);
   await assert.rejects(m.run(null as never), (e: unknown) => e instanceof ConfigError && /input must be a visionmix Tensor \[N, 3, H, W\].*got null/.test(e.message));
-  await assert.rejects(m.run(x, { featurs: true }), (e: unknown) => e instanceof ConfigError && /unknown run option 'featurs' \(outputs to ask for: features/.test(e.message));
+  await assert.rejects(m.run(x, { featurs: true } as never), (e: unknown) => e instanceof ConfigError && /unknown run option 'featurs' \(outputs to ask for: features/.test(e.message));
   await assert.rejects(m.run(x, { features: 1 } as never), (e: unknown) => e instanceof ConfigError && /run option 'features' must be true or false/.test(e.message));
   await assert.rejects(m.run(x, { threads: -1 }), (e: unknown) => e instanceof ConfigError && /^threads must be an integer ≥ 1, got -1/.test(e.message));
   await assert.rejects(m.run(x, { threads: 1.5 }), (e: unknown) => e instanceof ConfigError && /threads/.test(e.message));

@@ -99,7 +99,8 @@ test(
   withDir(async (dir) => {
     const out = join(dir, 'threads');
     const warnings: string[] = [];
-    await trainJob(engine, job(out, { threads: 1000 }), { stopAfterSteps: 1, onWarning: (m) => warnings.push(m) });
+    // (A warm-up shorter than the run: a 1-epoch warm-up over 1 epoch would be warned about too.)
+    await trainJob(engine, job(out, { threads: 1000, train: { warmupEpochs: 0.5 } }), { stopAfterSteps: 1, onWarning: (m) => warnings.push(m) });
     const cores = availableParallelism();
     assert.deepEqual(warnings, [`--threads 1000 is more than the ${cores} cores of this machine; using ${cores}`]);
     assert.equal((JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { threads: number }).threads, cores);
