@@ -78,6 +78,10 @@ test("every command in the README's CLI section runs as written (scaled down)", 
     assert.equal(r.status, 0, what);
   }
   // What the commands promise to write.
-  for (const f of ['runs/fmnist/model.safetensors', 'fmnist_emb.safetensors', 'runs/mvit/model.safetensors', 'fm59/train', 'runs/fm59-ft/model_ema.safetensors', 'runs/fcmae/encoder.safetensors', 'fd.svg', 'slots.png', 'runs/tklb/model.safetensors', 'runs/fcmae2/model.safetensors'])
+  for (const f of ['runs/fmnist/model.safetensors', 'fmnist_emb.safetensors', 'runs/mvit/model.safetensors', 'fm59/train', 'runs/fm59-ft/model.safetensors', 'runs/fcmae/encoder.safetensors', 'fd.svg', 'slots.png', 'runs/tklb/model.safetensors', 'runs/fcmae2/model.safetensors', 'timm/fm04/train.sh'])
     assert.ok(existsSync(join(cwd, f)), `${f} written`);
+  // The fine-tuning recipe keeps its EMA when the run is long enough for it (scaled down here to one
+  // epoch, it is lowered or turned off, and run.json says which): its weights are saved when kept.
+  const ema = (JSON.parse(readFileSync(join(cwd, 'runs/fm59-ft/run.json'), 'utf8')) as { train: { emaDecay: number } }).train.emaDecay;
+  assert.equal(existsSync(join(cwd, 'runs/fm59-ft/model_ema.safetensors')), ema > 0, `model_ema.safetensors written exactly when EMA is kept (emaDecay ${ema})`);
 });
