@@ -80,7 +80,7 @@ function stageImage(t: Tensor): RgbImage {
   return { width: w, height: h, data };
 }
 
-async function run(source: string | File, name: string): Promise<void> {
+async function run(source: string | File | HTMLCanvasElement, name: string): Promise<void> {
   $('error').textContent = '';
   $('top5').textContent = 'working…';
   try {
@@ -141,6 +141,27 @@ async function run(source: string | File, name: string): Promise<void> {
     $('error').textContent = String((err as Error).message ?? err);
   }
 }
+
+// The webcam: a frame is drawn on a canvas and classified like any image (its pixels as the browser
+// gives them: see loadImage's note on canvases).
+$('camera').addEventListener('click', async () => {
+  try {
+    const video = $<HTMLVideoElement>('video');
+    video.srcObject = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    video.hidden = false;
+    await video.play();
+    ($('snap') as HTMLButtonElement).disabled = false;
+  } catch (err) {
+    $('error').textContent = `webcam: ${(err as Error).message}`;
+  }
+});
+$('snap').addEventListener('click', () => {
+  const video = $<HTMLVideoElement>('video');
+  const frame = document.createElement('canvas');
+  [frame.width, frame.height] = [video.videoWidth, video.videoHeight];
+  frame.getContext('2d')!.drawImage(video, 0, 0);
+  void run(frame, 'webcam frame');
+});
 
 $('image').addEventListener('change', () => {
   const f = ($('image') as HTMLInputElement).files?.[0];

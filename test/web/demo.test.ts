@@ -72,6 +72,17 @@ test('demo page: a local weights file and a bundled sample give the expected top
     mkdirSync(SHOTS, { recursive: true });
     await page.screenshot({ path: join(SHOTS, 'web-demo.png') as `${string}.png`, fullPage: true });
 
+    // The webcam (Chromium's fake camera): a frame is classified by the same model.
+    await page.$eval('#top5', (e) => (e.textContent = ''));
+    await page.click('#camera');
+    await page.waitForFunction(() => !(document.querySelector('#snap') as HTMLButtonElement).disabled || document.querySelector('#error')!.textContent !== '', { timeout: 30_000 });
+    assert.equal(await page.$eval('#error', (e) => e.textContent), '', 'the camera started');
+    await page.click('#snap');
+    await page.waitForFunction(() => document.querySelector('#top5 li.prediction') !== null || document.querySelector('#error')!.textContent !== '', { timeout: 120_000 });
+    assert.equal(await page.$eval('#error', (e) => e.textContent), '');
+    assert.match(await page.$eval('#top5 li.prediction', (e) => e.textContent ?? ''), new RegExp(`^${imagenetLabels()[WINNER]} — 100\\.0%`));
+    assert.match(await page.$eval('#timing', (e) => e.textContent ?? ''), /^webcam frame: /);
+
     // A tiny GLNet (random weights): the slot-assignment picture appears, as `analyze slots` draws it.
     assert.equal(await page.$eval('#slots', (e) => (e as HTMLCanvasElement).hidden), true, 'no slot picture for a ConvNeXt');
     await page.$eval('#config', (e, v) => ((e as HTMLInputElement).value = v), JSON.stringify(GLNET));

@@ -52,7 +52,8 @@ export async function launch(): Promise<Browser> {
   return puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--headless=new', '--disable-dev-shm-usage'],
+    // A fake camera (a moving test pattern) for the demo page's webcam, granted without a prompt.
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--headless=new', '--disable-dev-shm-usage', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
   });
 }
 
