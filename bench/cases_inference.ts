@@ -6,6 +6,7 @@ import { traceForward } from '../src/models/trace.js';
 import type { OpTime } from '../src/runtime/node_profile.js';
 import { benchModel, benchNativeSession, benchWebSession, modelBenchCalls, runtimeVersions, type SessionBench } from '../src/tasks/bench.js';
 import { profileInference } from '../src/tasks/bench_profile.js';
+import { benchChromiumSession, CHROMIUM, hasChromium } from './chromium_session.js';
 import type { BenchCase, BenchRow, SuiteContext } from './types.js';
 
 /** Iterations sized so that the whole suite stays near a minute on 2 cores (~51 ms/img ConvNeXt-T). */
@@ -87,7 +88,23 @@ export function webPeerCase(model: string, label: string, size = 224): BenchCase
       bar.done();
       if (web.note) ctx.note(web.note);
       const ratio = web.timing.minMs / native.timing.minMs;
-      return [peerRow(label, model, size, native, 1), peerRow(label, model, size, web, ratio)];
+      const rows = [peerRow(label, model, size, native, 1), peerRow(label, model, size, web, ratio)];
+      // The same bytes in headless Chromium (issue 22's goal: ≤ 1.1× onnxruntime-web in Node), and each runtime's first load.
+      if (!hasChromium()) {
+        ctx.note(`no Chromium at ${CHROMIUM}: no browser peer figure (apt-get install chromium)`);
+        return rows;
+      }
+      bar = ctx.progress(`${label} chromium`, total, 1);
+      const chromium = await benchChromiumSession({ ...common, onIteration: () => bar.tick() });
+      bar.done();
+      if (chromium.note) ctx.note(chromium.note);
+      const vsNodeWeb = chromium.timing.minMs / web.timing.minMs;
+      ctx.note(
+        `${label} in headless Chromium (wasm, ${chromium.threads} threads, cross-origin isolated) takes ${vsNodeWeb.toFixed(2)}× the time of onnxruntime-web in Node on the same bytes ` +
+          `(goal ≤ 1.1×: ${vsNodeWeb <= 1.1 ? 'met' : 'NOT met'}). First load (session creation, graph optimisation): onnxruntime-node ${native.createMs.toFixed(0)} ms, ` +
+          `onnxruntime-web in Node ${web.createMs.toFixed(0)} ms, Chromium ${chromium.createMs.toFixed(0)} ms.`,
+      );
+      return [...rows, peerRow(label, model, size, chromium, chromium.timing.minMs / native.timing.minMs)];
     },
   };
 }
