@@ -8,6 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { defineCommand, parseConfigJson } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
+import { modelFromFlags } from './model_flags.js';
 
 const ANALYSES = ['slots', 'feature-distance'] as const;
 
@@ -57,17 +58,13 @@ export async function run({ values: v, positionals }: CommandArgs<typeof spec>, 
   if (!/\.png$/i.test(v.out)) throw new ConfigError(`--out must name a .png file for slots (the mosaic is a PNG image), got ${v.out}`);
   const engine = (await import('./engine.js')).nodeEngine();
   const { analyzeSlots } = await import('../tasks/analyze_slots.js');
-  const { familyNames } = await import('../models/registry.js');
-  const config = v.config ? parseConfigJson(v.config) : {};
-  if (v.config && !v.model) throw new ConfigError('--config needs --model');
-  // A family takes the config as its keys; a registry name takes it as overrides.
-  const family = v.model !== undefined && familyNames().includes(v.model);
+  const chosen = await modelFromFlags(v.model, v.config);
   const r = await analyzeSlots(engine, {
     image,
     out: v.out!,
     run: v.run,
-    model: v.model === undefined ? undefined : family ? { ...config, family: v.model } : v.model,
-    modelOverrides: family ? {} : config,
+    model: chosen.model,
+    modelOverrides: chosen.overrides,
     weights: v.weights,
     blocks: v.blocks,
     size: v.size,

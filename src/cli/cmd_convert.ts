@@ -1,8 +1,7 @@
 /** `visionmix convert`: a PyTorch checkpoint (or safetensors) → timm-named safetensors. */
-import { ConfigError } from '../errors.js';
-import { familyNames } from '../models/registry.js';
-import { defineCommand, parseConfigJson } from './args.js';
+import { defineCommand } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
+import { modelFromFlags } from './model_flags.js';
 
 export const spec = defineCommand({
   name: 'convert',
@@ -31,17 +30,15 @@ export const spec = defineCommand({
 
 export async function run({ values: v, positionals }: CommandArgs<typeof spec>, io: CliIO): Promise<number> {
   const [input, output] = positionals as [string, string];
-  if (v.config !== undefined && v.model === undefined) throw new ConfigError('--config needs --model');
-  const overrides = v.config ? parseConfigJson(v.config) : {};
-  const family = v.model !== undefined && familyNames().includes(v.model);
+  const chosen = await modelFromFlags(v.model, v.config);
   const engine = (await import('./engine.js')).nodeEngine();
   const { convertWeights } = await import('../tasks/convert.js');
   const { describeCheckpoint } = await import('../io/pytorch_format.js');
   const r = await convertWeights(engine, {
     input,
     output,
-    model: v.model === undefined ? undefined : family ? { family: v.model, ...overrides } : v.model,
-    modelOverrides: family ? undefined : overrides,
+    model: chosen.model,
+    modelOverrides: typeof chosen.model === 'string' ? chosen.overrides : undefined,
     weightsKey: v.weightsKey,
     onCheckpoint: (info) => io.stderr.write(`note: ${describeCheckpoint(input, info)}\n`),
   });

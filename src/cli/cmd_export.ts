@@ -1,7 +1,8 @@
 /** `visionmix export`: a model (a run, or a registry model + weights) as an ONNX file other runtimes load. */
 import { ConfigError } from '../errors.js';
-import { defineCommand, parseConfigJson } from './args.js';
+import { defineCommand } from './args.js';
 import type { CliIO, CommandArgs } from './main.js';
+import { modelFromFlags } from './model_flags.js';
 
 export const spec = defineCommand({
   name: 'export',
@@ -47,14 +48,12 @@ export async function run({ values: v }: CommandArgs<typeof spec>, io: CliIO): P
   const batch = parseBatch(v.batch);
   const engine = (await import('./engine.js')).nodeEngine();
   const { exportJob } = await import('../tasks/export.js');
-  const { familyNames } = await import('../models/registry.js');
-  const config = v.config ? parseConfigJson(v.config) : {};
-  const family = v.model !== undefined && familyNames().includes(v.model);
+  const chosen = await modelFromFlags(v.model, v.config);
   if (v.model && !v.run && !v.weights && !v.pretrained) io.stderr.write(`note: no --weights or --pretrained: exporting ${v.model} with random weights\n`);
   const r = await exportJob(engine, {
     run: v.run,
-    model: v.model === undefined ? undefined : family ? { ...config, family: v.model } : v.model,
-    overrides: family ? {} : config,
+    model: chosen.model,
+    overrides: chosen.overrides,
     weights: v.weights,
     pretrained: v.pretrained,
     path: v.out,

@@ -18,6 +18,7 @@ import { runClassifier } from '../../src/tasks/classify.js';
 import { trainJob } from '../../src/tasks/train.js';
 import { Rng } from '../../src/util/rng.js';
 import { runCli, STACK_FRAME } from '../helpers.js';
+import { TINY_RUN_JOB } from '../fixtures/train_job.js';
 
 const engine = defaultEngine();
 const root = mkdtempSync(join(tmpdir(), 'visionmix-export-cli-'));
@@ -26,13 +27,7 @@ const TINY = '{"depths":[1,1,1,1],"dims":[8,16,24,32],"num_classes":4}';
 
 test('export --run: the run\'s classes, transform and weights hash; onnxruntime gives its logits; bench --onnx times it', async () => {
   const dir = join(root, 'run');
-  await trainJob(engine, {
-    model: { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64] },
-    data: 'fashion-mnist:bundled',
-    out: dir,
-    threads: 1,
-    train: { epochs: 1, batchSize: 300, inputSize: 32 },
-  });
+  await trainJob(engine, { ...TINY_RUN_JOB, out: dir });
   const out = join(root, 'run.onnx');
   const r = runCli(['export', '--run', dir, '-o', out, '--json']);
   assert.equal(r.status, 0, r.stderr);

@@ -15,6 +15,7 @@ import { classifyBatches, type Classifier } from '../../src/tasks/classify.js';
 import { trainJob } from '../../src/tasks/train.js';
 import { Tensor } from '../../src/tensor.js';
 import { repoRoot, runCli, STACK_FRAME } from '../helpers.js';
+import { TINY_RUN_JOB } from '../fixtures/train_job.js';
 
 const engine = defaultEngine();
 
@@ -53,13 +54,7 @@ test('classifyBatches runs at most --batch images at once and yields each batch 
 
 test('predict --batch classifies every readable image, reports the unreadable ones, exits 1; no mat-debug log', async () => {
   const dir = join(root, 'run');
-  await trainJob(engine, {
-    model: { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64] },
-    data: 'fashion-mnist:bundled',
-    out: dir,
-    threads: 1,
-    train: { epochs: 1, batchSize: 300, inputSize: 32 },
-  });
+  await trainJob(engine, { ...TINY_RUN_JOB, out: dir });
   const notAnImage = join(root, 'notes.png');
   writeFileSync(notAnImage, 'this is text, not a PNG');
   const missing = join(root, 'missing.png');

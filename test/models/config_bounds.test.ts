@@ -11,6 +11,7 @@ import { ConfigError, createFcmae, createModel, describeSchema, Engine, familySc
 import { createModel as buildModel } from '../../src/models/registry.js';
 import { LIMITS } from '../../src/models/config.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
+import { engineWithoutRuntime } from '../fixtures/no_runtime_engine.js';
 
 function configError(fn: () => unknown, ...patterns: RegExp[]): void {
   assert.throws(fn, (e: unknown) => {
@@ -73,26 +74,10 @@ test('sizes within the bounds whose parameters could not be held: the estimate a
   configError(() => createModel({ family: 'convnext', depths: [1, 1, 1, 1, 1], dims: [16, 32, 64, 128, 16384] }), /from 'dims\[4\]' = 16384 \(with dims\[4\] = 768/);
 });
 
-/** An engine on a machine with `memoryBytes` of memory, whose ONNX Runtime must never be reached. */
-function engineWithMemory(memoryBytes: number): Engine {
-  const refuse = () => {
-    throw new Error('ONNX Runtime was called');
-  };
-  const runtime: Runtime = {
-    name: 'none',
-    ort: { InferenceSession: { create: refuse }, Tensor: refuse as never },
-    executionProviders: ['cpu'],
-    maxThreads: () => 1,
-    memoryBytes: () => memoryBytes,
-    readWeights: refuse,
-    warn: refuse,
-  };
-  return new Engine(runtime);
-}
 
 test("an engine refuses a model whose weights its machine's memory cannot hold twice", () => {
   // convnext_tiny: 28.6M parameters, 229 MB held twice; a 200 MB machine allows 22.5M elements.
-  const engine = engineWithMemory(200e6);
+  const engine = engineWithoutRuntime(200e6);
   configError(() => engine.createModel('convnext_tiny'), /this convnext config has ~28\.6M parameters/, /this machine's 200 MB of memory/);
   configError(() => engine.createModel('convnext_atto', { dims: [40, 80, 160, 1280] }), /from 'dims\[3\]' = 1280 \(with dims\[3\] = 320/);
   assert.equal(engine.createModel('convnext_atto').numClasses, 1000);
@@ -100,7 +85,7 @@ test("an engine refuses a model whose weights its machine's memory cannot hold t
 
 test('run and lossAndGrads refuse a batch whose activations would not fit, before ONNX Runtime allocates anything', async () => {
   // 4 · (6.3M input values + 9.4M activations alive at once) = 63 MB > 90% of 50 MB.
-  const engine = engineWithMemory(50e6);
+  const engine = engineWithoutRuntime(50e6);
   const m = engine.createModel({ family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 32, 64], num_classes: 10 });
   const x = Tensor.zeros([8, 3, 512, 512]);
   await assert.rejects(m.run(x), (e: unknown) => e instanceof ConfigError && /a forward pass on a \[8, 3, 512, 512\] batch would need about [\d.]+ MB .*more than this machine's 50\.0 MB allow/.test(e.message));

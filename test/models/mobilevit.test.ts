@@ -15,6 +15,7 @@ import type { Runtime } from '../../src/runtime/runtime.js';
 import { Rng } from '../../src/util/rng.js';
 import { sharedDir, sharedSkip } from '../helpers.js';
 import { skip } from './mobilevit_cases.js';
+import { engineWithoutRuntime } from '../fixtures/no_runtime_engine.js';
 
 // ../shared/spec/mobilevit.md §2.2: params (ml-cvnets = timm, 1000 classes) and MACs at 256² (conv + linear + attention matmuls).
 const SPEC: [string, number, number][] = [
@@ -144,21 +145,6 @@ test('config errors name the key: dims not divisible by heads, fractional MLP wi
 
 // ---- any input size --------------------------------------------------------------------------------
 
-/** An engine whose ONNX Runtime must never be reached (bad inputs must fail before it). */
-function engineWithoutRuntime(): Engine {
-  const refuse = () => {
-    throw new Error('ONNX Runtime was called');
-  };
-  const runtime: Runtime = {
-    name: 'none',
-    ort: { InferenceSession: { create: refuse }, Tensor: refuse as never },
-    executionProviders: ['cpu'],
-    maxThreads: () => 1,
-    readWeights: refuse,
-    warn: refuse,
-  };
-  return new Engine(runtime);
-}
 
 test('run(x, {features: true}) gives 5 stage maps at strides 2..32 for any size ≥ 32, the resize path included', async () => {
   const m = tiny();
