@@ -164,7 +164,8 @@ async function download(url: string, expected: string | null, c: DownloadContext
   // A compressed transfer's Content-Length counts the compressed bytes: no total then.
   const total = res.headers.get('content-encoding') ? 0 : Number(res.headers.get('content-length')) || 0;
   progress({ status: 'download', file: c.file, total });
-  const bytes = await readBody(res, total, (loaded) => progress({ status: 'progress', file: c.file, loaded, total, progress: total ? (100 * loaded) / total : 0 }));
+  const auth: Record<string, string> = c.accessToken ? { Authorization: `Bearer ${c.accessToken}` } : {};
+  const bytes = await readResumable(url, res, total, auth, c.label, (loaded) => progress({ status: 'progress', file: c.file, loaded, total, progress: total ? (100 * loaded) / total : 0 }));
   // The hub names an LFS file's sha256 in X-Linked-Etag (exposed to pages by its CORS headers).
   const linked = (res.headers.get('x-linked-etag') ?? '').replace(/^W\//, '').replace(/"/g, '');
   const want = expected ?? (/^[0-9a-f]{64}$/.test(linked) ? linked : null);
@@ -181,20 +182,53 @@ async function download(url: string, expected: string | null, c: DownloadContext
   return bytes;
 }
 
-/** The body, read in chunks so that progress can be told; into one buffer when the length is known. */
-async function readBody(res: Response, total: number, onChunk: (loaded: number) => void): Promise<Uint8Array> {
-  if (!res.body) return new Uint8Array(await res.arrayBuffer());
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
+/** Attempts to continue a download that broke off (each from where it stopped). */
+const RESUME_ATTEMPTS = 3;
+
+/**
+ * The body, read in chunks so that progress can be told. A download that breaks off is continued
+ * with `Range: bytes=<received>-` where the server allows ranges (Accept-Ranges: bytes) and the
+ * length is known, up to RESUME_ATTEMPTS times; a server that answers a range with the whole file
+ * (200) starts it over. Otherwise a typed error says how much arrived.
+ */
+async function readResumable(url: string, first: Response, total: number, auth: Record<string, string>, label: string, onChunk: (loaded: number) => void): Promise<Uint8Array> {
+  const ranges = total > 0 && (first.headers.get('accept-ranges') ?? '').toLowerCase().includes('bytes');
+  let chunks: Uint8Array[] = [];
   let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.length;
-    onChunk(loaded);
+  let res = first;
+  for (let attempt = 0; ; attempt++) {
+    let broke: unknown = null;
+    try {
+      if (!res.body) {
+        const all = new Uint8Array(await res.arrayBuffer());
+        chunks.push(all);
+        loaded += all.length;
+        onChunk(loaded);
+      } else {
+        const reader = res.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          chunks.push(value);
+          loaded += value.length;
+          onChunk(loaded);
+        }
+      }
+    } catch (err) {
+      broke = err;
+    }
+    if (broke === null && (!total || loaded === total)) break;
+    const what = broke !== null ? `the connection broke off (${(broke as Error).message})` : `it ended early`;
+    if (!ranges || attempt >= RESUME_ATTEMPTS)
+      throw new HubError(`${label}: download truncated: ${loaded} of ${total || '?'} bytes from ${url} — ${what}${ranges ? ` ${RESUME_ATTEMPTS} times` : '; the server does not take ranges, so it cannot be continued'}`);
+    try {
+      res = await fetch(url, { headers: { ...auth, Range: `bytes=${loaded}-` } });
+    } catch (err) {
+      throw new HubError(`${label}: could not continue the download of ${url}: ${(err as Error).message}`);
+    }
+    if (res.status === 200) [chunks, loaded] = [[], 0]; // the whole file again
+    else if (res.status !== 206) throw new HubError(`${label}: continuing the download of ${url} answered ${res.status} ${res.statusText}`);
   }
-  if (total && loaded !== total) throw new HubError(`download truncated: ${loaded} of ${total} bytes`);
   const out = new Uint8Array(loaded);
   let at = 0;
   for (const ch of chunks) {

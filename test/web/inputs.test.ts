@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { Tensor } from '../../src/tensor.js';
 import { loadImage } from '../../src/index.js';
 import { serializeSafetensors } from '../../src/io/safetensors_format.js';
-import { browserSkip, PAGE_HELPERS, startHarness, type Harness } from './harness.js';
+import { browserSkip, ISOLATION_HEADERS, PAGE_HELPERS, startHarness, type Harness } from './harness.js';
 
 const skip = browserSkip();
 let h: Harness;
@@ -63,6 +63,39 @@ test('weights: URL with sha256 (right and wrong), the Cache API offline, File an
     assert.match(r.notFound, /^HubError: .*answered 404/);
     assert.match(r.badBytes, /^HubError: <ArrayBuffer>: sha256 .* does not match/);
     assert.match(r.http, /^HubError: .*only https:\/\//);
+  } finally {
+    await page.close();
+  }
+});
+
+test('weights: a download that breaks off is continued with a Range request where the server takes ranges', { skip }, async () => {
+  const bytes = serializeSafetensors(new Map([['w', new Tensor(Float32Array.from({ length: 4096 }, (_, i) => i), [4096], 'float32')]]));
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  const ranges: string[] = [];
+  const headers = { ...ISOLATION_HEADERS, 'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes', 'Cache-Control': 'no-store' };
+  // The first transfer sends half the file and drops the connection; a range request gets the rest.
+  h.server.handle('/data/broken.safetensors', (req, res) => {
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (range) {
+      ranges.push(req.headers.range!);
+      const from = Number(range[1]);
+      res.writeHead(206, { ...headers, 'Content-Length': bytes.length - from, 'Content-Range': `bytes ${from}-${bytes.length - 1}/${bytes.length}` });
+      res.end(bytes.subarray(from));
+      return;
+    }
+    res.writeHead(200, { ...headers, 'Content-Length': bytes.length });
+    res.write(bytes.subarray(0, bytes.length >> 1), () => setImmediate(() => res.socket?.destroy()));
+  });
+  const page = await h.page();
+  try {
+    const r = await page.evaluate(async (sha: string) => {
+      const vm = (window as any).vm;
+      const sd = await vm.readWeights(`/data/broken.safetensors#sha256=${sha}`, { cacheName: null });
+      return Array.from(sd.get('w').data.slice(0, 4)).concat(sd.get('w').data.length);
+    }, sha);
+    assert.deepEqual(r, [0, 1, 2, 3, 4096]);
+    assert.equal(ranges.length, 1, 'one range request');
+    assert.ok(Number(/\d+/.exec(ranges[0]!)![0]) > 0, `continued from where it stopped: ${ranges[0]}`);
   } finally {
     await page.close();
   }
