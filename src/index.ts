@@ -71,7 +71,7 @@ export * from './errors.js';
 export { listModels } from './models/index.js';
 export type { ModelInfo, ListOptions } from './models/index.js';
 export { VisionModel } from './models/base.js';
-export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, TensorTree, CheckpointInfo, LoadWeightsOptions, ForwardHeadOptions } from './models/base.js';
+export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, TensorTree, CheckpointInfo, LoadWeightsOptions, ForwardHeadOptions, CompileProgress } from './models/base.js';
 export type { PretrainedConfig } from './models/pretrained.js';
 export type { ModelSpec, RawConfig } from './models/registry.js';
 export { describeSchema } from './models/config.js';

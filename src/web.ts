@@ -13,7 +13,7 @@ import type { LoadedImage } from './data/decode_image.js';
 import { loadImageWeb, type WebImageSource, type WebLoadImageOptions } from './data/web_image.js';
 import { ConfigError } from './errors.js';
 import { readWeightsWeb, type WebWeightsOptions, type WeightsInput } from './io/web_weights.js';
-import type { LoadResult, LoadWeightsOptions, VisionModel } from './models/base.js';
+import type { CompileProgress, LoadResult, LoadWeightsOptions, VisionModel } from './models/base.js';
 import { pretrainedWeights } from './models/pretrained.js';
 import type { ModelSpec, RawConfig } from './models/registry.js';
 import { webRuntime, type WebDevice, type WebRuntimeOptions } from './runtime/web.js';
@@ -54,8 +54,8 @@ export type WebModelOptions = CreateModelOptions & {
   device?: WebDevice;
   /** Weight precision: 'fp32' (int8 / fp16 are not available yet). */
   dtype?: 'fp32';
-  /** Download events of `pretrained` weights: initiate → download → progress … → done. */
-  progress_callback?: (e: WeightsProgress) => void;
+  /** Download events of `pretrained` weights (initiate → download → progress … → done), then compile → compiled for each graph. */
+  progress_callback?: (e: WeightsProgress | CompileProgress) => void;
   /** The engine to attach to (instead of the device's default one). */
   engine?: Engine;
 };
@@ -69,6 +69,7 @@ export function createModel(spec: ModelSpec, options: WebModelOptions = {}): Vis
   const { device, dtype, progress_callback, engine, ...overrides } = options;
   if (dtype !== undefined && dtype !== 'fp32') throw new ConfigError(`dtype ${JSON.stringify(dtype)} is not available in the browser yet: use 'fp32'`);
   const model = (engine ?? defaultEngine(device ?? 'auto')).createModel(spec, overrides);
+  if (progress_callback) model.onCompile = progress_callback;
   const from = pretrainedWeights(model.pretrainedConfig);
   if (overrides.pretrained && progress_callback && from) {
     // The same weights the engine scheduled, now with the caller's progress events.
@@ -121,7 +122,7 @@ export * from './errors.js';
 export { listModels } from './models/index.js';
 export type { ModelInfo, ListOptions } from './models/index.js';
 export { VisionModel } from './models/base.js';
-export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, LoadWeightsOptions, TensorTree } from './models/base.js';
+export type { CompileProgress, RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, LoadWeightsOptions, TensorTree } from './models/base.js';
 export type { PretrainedConfig } from './models/pretrained.js';
 export type { ModelSpec, RawConfig } from './models/registry.js';
 export { describeSchema } from './models/config.js';

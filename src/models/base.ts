@@ -166,6 +166,17 @@ export interface ForwardHeadOptions {
   threads?: number;
 }
 
+/** A graph of a model being compiled for its runtime (the first run of each input shape and output set), and done. */
+export interface CompileProgress {
+  status: 'compile' | 'compiled';
+  /** The model's name. */
+  model: string;
+  /** Which graph ('forward', 'loss (…)', …). */
+  graph: string;
+  /** Milliseconds the compile took ('compiled'). */
+  ms?: number;
+}
+
 /** timm's feature_info: per stage, its channels, its stride (reduction) and the module producing it. */
 export interface FeatureInfo {
   numChs: number;
@@ -270,6 +281,8 @@ export abstract class VisionModel extends Module {
   get graphVariant(): string {
     return '';
   }
+  /** Told when one of this model's graphs is compiled (the first run of an input shape): progress for a page or a CLI. */
+  onCompile?: (e: CompileProgress) => void;
   /** The engine that runs this model (attached by the entry's `createModel`). */
   backend: ModelBackend | null = null;
   /**

@@ -188,9 +188,14 @@ export class Engine implements ModelBackend {
   private async execute(model: VisionModel, key: string, c: Compiled, threads: number, label: string, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     const s = this.state(model);
     // Graphs are lowered for the device they run on (WebGPU: no node wider than its buffer limit).
-    const lease = await s.sessions.acquire(key, async () =>
-      this.createSession(toModelProto(c.graph, { target: (await this.runtime.emitTarget?.()) ?? 'cpu' }), { threads, label: `${model.name || model.family} ${label}` }),
-    );
+    const lease = await s.sessions.acquire(key, async () => {
+      const name = model.name || model.family;
+      model.onCompile?.({ status: 'compile', model: name, graph: label });
+      const t0 = performance.now();
+      const session = await this.createSession(toModelProto(c.graph, { target: (await this.runtime.emitTarget?.()) ?? 'cpu' }), { threads, label: `${name} ${label}` });
+      model.onCompile?.({ status: 'compiled', model: name, graph: label, ms: performance.now() - t0 });
+      return session;
+    });
     try {
       return await lease.session.run(feeds);
     } finally {

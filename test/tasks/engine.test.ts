@@ -187,3 +187,13 @@ test('train-mode randomness (drop path) is drawn from the model\'s seeded genera
   const d2 = await m.run(x);
   assert.deepEqual(d2.logits.data, d1.logits.data, 'the generator state can be saved and restored');
 });
+
+test('model.onCompile: compile → compiled for each new graph (the first run of a shape), nothing for a cached one', async () => {
+  const m = createEngine().createModel({ family: 'convnext', depths: [1, 1, 1, 1], dims: [8, 8, 8, 8], num_classes: 3 });
+  const events: string[] = [];
+  m.onCompile = (e) => events.push(`${e.status} ${e.model}${e.status === 'compiled' ? ` ${typeof e.ms}` : ''}`);
+  await m.run(ramp([1, 3, 32, 32]));
+  await m.run(ramp([1, 3, 32, 32]));
+  await m.run(ramp([2, 3, 32, 32]));
+  assert.deepEqual(events, ['compile convnext', 'compiled convnext number', 'compile convnext', 'compiled convnext number']);
+});
