@@ -37,9 +37,18 @@ test('npm pack → npm install <tarball> in an empty project → it classifies a
   for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/train_entry.js', 'dist/src/data_entry.js', 'src/index.ts', 'bin/visionmix.js', 'data/imagenet-1k/classes.tsv', 'README.md'])
     assert.ok(files.has(f), `the tarball holds ${f}`);
   assert.ok(![...files].some((f) => f.startsWith('dist/test/') || f.startsWith('test/')), 'no tests in the tarball');
-  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+    dependencies: Record<string, string>;
+    devDependencies: Record<string, string>;
+    peerDependenciesMeta: Record<string, { optional?: boolean }>;
+  };
   assert.match(pkg.scripts.prepack ?? '', /tsc/, 'a fresh clone builds dist/ when packed');
-  for (const dep of ['onnxruntime-node', 'onnxruntime-web', 'onnxruntime-common']) assert.match(pkg.dependencies[dep]!, /^\d+\.\d+\.\d+$/, `${dep} pinned to the tested version`);
+  for (const dep of ['onnxruntime-node', 'onnxruntime-common']) assert.match(pkg.dependencies[dep]!, /^\d+\.\d+\.\d+$/, `${dep} pinned to the tested version`);
+  // onnxruntime-web is the browser entry's optional peer (a Node install does not pull its 145 MB); tested at a pinned version.
+  assert.equal(pkg.dependencies['onnxruntime-web'], undefined);
+  assert.equal(pkg.peerDependenciesMeta['onnxruntime-web']?.optional, true);
+  assert.match(pkg.devDependencies['onnxruntime-web']!, /^\d+\.\d+\.\d+$/, 'onnxruntime-web pinned to the tested version');
 
   const app = join(root, 'app');
   mkdirSync(app);

@@ -94,8 +94,10 @@ test('weights: a download that breaks off is continued with a Range request wher
       return Array.from(sd.get('w').data.slice(0, 4)).concat(sd.get('w').data.length);
     }, sha);
     assert.deepEqual(r, [0, 1, 2, 3, 4096]);
+    // From the bytes the page had read when the connection broke (how many arrived before the error
+    // depends on timing: at least none).
     assert.equal(ranges.length, 1, 'one range request');
-    assert.ok(Number(/\d+/.exec(ranges[0]!)![0]) > 0, `continued from where it stopped: ${ranges[0]}`);
+    assert.match(ranges[0]!, /^bytes=\d+-$/);
   } finally {
     await page.close();
   }
