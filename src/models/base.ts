@@ -63,23 +63,11 @@ export interface RunOptions {
   logits?: boolean;
   /** The unpooled map the head reads (`forwardFeatures`). */
   final?: boolean;
-  /** ConvNeXt: every block's output, in order. */
-  blocks?: boolean;
-  /** GLNet: the slot maps of every GLMix block. */
-  slots?: boolean;
-  /** GLNet with a token-labelling head: the class head's logits and the per-token logits. */
-  cls_logits?: boolean;
-  aux_logits?: boolean;
-  /** CMT: the stem's output and the pooled head features. */
-  stem?: boolean;
-  pooled?: boolean;
-  /** FCMAE: the reconstruction, the mask and the encoder's latent map. */
-  pred?: boolean;
-  mask?: boolean;
-  latent?: boolean;
 }
-// The flags above are every family's named outputs: a misspelt one (`featurez`) does not compile; one
-// the model lacks (`slots` on a ConvNeXt) is a ConfigError naming the model's outputs when it runs.
+// Each family adds its own named outputs to this interface from its file (declaration merging:
+// `declare module './base.js' { interface RunOptions { slots?: boolean } }`), so a misspelt flag
+// (`featurez`) does not compile, and one the model lacks (`slots` on a ConvNeXt) is a ConfigError
+// naming the model's outputs when it runs.
 
 // Re-exported for the model API's users; defined in util/ so that runtime/ can name them too.
 export type { CheckpointInfo, ReadWeightsOptions, WeightsProgress } from '../util/weights_options.js';

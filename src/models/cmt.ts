@@ -33,6 +33,14 @@ import { CMT_PRETRAINED } from './pretrained/cmt.js';
 import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
 import { sameDims } from './state_dict.js';
 
+declare module './base.js' {
+  interface RunOptions {
+    /** CMT: the stem's output and the pooled head features. */
+    stem?: boolean;
+    pooled?: boolean;
+  }
+}
+
 // ---- configuration ----------------------------------------------------------------------------
 
 const STAGES = ['a', 'b', 'c', 'd'] as const;

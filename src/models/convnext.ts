@@ -21,6 +21,13 @@ import { CONVNEXT_PRETRAINED } from './pretrained/convnext.js';
 import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
 import { fitUnitDims, stripWrapper } from './state_dict.js';
 
+declare module './base.js' {
+  interface RunOptions {
+    /** ConvNeXt: every block's output, in order. */
+    blocks?: boolean;
+  }
+}
+
 // ---- configuration ----------------------------------------------------------------------------
 
 /** timm's `ConvNeXt(...)` keywords (the subset visionmix builds). */

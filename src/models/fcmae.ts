@@ -26,6 +26,15 @@ import { MAX_MODEL_ELEMENTS, checkModelSize, countElements } from './model_size.
 import { createModel, type ModelSpec } from './registry.js';
 import { fitUnitDims, stripWrapper } from './state_dict.js';
 
+declare module './base.js' {
+  interface RunOptions {
+    /** FCMAE: the reconstruction, the mask and the encoder's latent map. */
+    pred?: boolean;
+    mask?: boolean;
+    latent?: boolean;
+  }
+}
+
 // ---- options ------------------------------------------------------------------------------------
 
 export const FCMAE_SCHEMA = configSchema('fcmae', {

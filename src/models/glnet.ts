@@ -25,6 +25,16 @@ import { GLNET_CHECKPOINT_KEY, GLNET_PRETRAINED } from './pretrained/glnet.js';
 import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
 import { tagArchitecture } from './pretrained.js';
 
+declare module './base.js' {
+  interface RunOptions {
+    /** GLNet: the slot maps of every GLMix block. */
+    slots?: boolean;
+    /** GLNet with a token-labelling head: the class head's logits and the per-token logits. */
+    cls_logits?: boolean;
+    aux_logits?: boolean;
+  }
+}
+
 // ---- configuration ----------------------------------------------------------------------------
 
 const MIXING_MODES = ['glmix', 'glmix.mha_nchw', 'mha_nchw', 'mha'] as const;
