@@ -171,8 +171,9 @@ const ADAM7 = [
   [0, 1, 1, 2],
 ] as const;
 
-async function inflate(data: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate'));
+/** The zlib stream split over a PNG's IDAT chunks, inflated (the Blob joins the chunks: no copy of our own). */
+async function inflate(chunks: readonly Uint8Array[]): Promise<Uint8Array> {
+  const stream = new Blob(chunks as Uint8Array<ArrayBuffer>[]).stream().pipeThrough(new DecompressionStream('deflate'));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
@@ -215,13 +216,7 @@ async function decodePng(b: Uint8Array, name: string, maxPixels: number): Promis
   if (colorType < 0) throw new DataError(`cannot decode image ${name}: PNG without an IHDR chunk`);
   if (!ended && idat.length === 0) throw new DataError(`cannot decode image ${name}: PNG without image data (truncated?)`);
   if (colorType === 3 && !palette) throw new DataError(`cannot decode image ${name}: palette PNG without a PLTE chunk`);
-  const all = new Uint8Array(idat.reduce((s, c) => s + c.length, 0));
-  let at = 0;
-  for (const c of idat) {
-    all.set(c, at);
-    at += c.length;
-  }
-  const raw = await inflate(all);
+  const raw = await inflate(idat);
 
   const spp = PNG_CHANNELS[colorType]!;
   const sixteen = depth === 16;

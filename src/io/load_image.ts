@@ -18,6 +18,7 @@ import { checkSize, cmykError, isJpeg, isPng, jpegSize, MAX_IMAGE_PIXELS, pngSiz
 import { replacementCharHint } from './image_folder_files.js';
 import { fileURLToPath } from 'node:url';
 import { FetchError } from '../errors.js';
+import { concatBytes } from '../util/bytes.js';
 
 export type { LoadedImage };
 export { MAX_IMAGE_PIXELS, cmykError };
@@ -119,13 +120,7 @@ async function fetchBytes(url: string, o: LoadImageOptions): Promise<Uint8Array>
     if (err instanceof FetchError) throw err;
     throw new FetchError(`cannot fetch image ${url}: the download broke off (${(err as Error).message})`, url);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 async function decodeSharp(bytes: Uint8Array, name: string, maxPixels: number): Promise<LoadedImage> {

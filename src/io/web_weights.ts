@@ -12,6 +12,7 @@ import type { ReadWeightsOptions, WeightsProgress } from '../util/weights_option
 import { checkHex, checkRepoFile, checkRepoId, checkRevision, parseHubRef, parseWeightsUrl, shown } from './hub_ref.js';
 import { bytesSource, readTorchStateDict, sniffWeightsFormat } from './pytorch_format.js';
 import { parseSafetensors } from './safetensors_format.js';
+import { concatBytes } from '../util/bytes.js';
 
 /** What the browser reads weights from. */
 export type WeightsInput = string | URL | Blob | ArrayBuffer | ArrayBufferView;
@@ -229,11 +230,5 @@ async function readResumable(url: string, first: Response, total: number, auth: 
     if (res.status === 200) [chunks, loaded] = [[], 0]; // the whole file again
     else if (res.status !== 206) throw new HubError(`${label}: continuing the download of ${url} answered ${res.status} ${res.statusText}`);
   }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const ch of chunks) {
-    out.set(ch, at);
-    at += ch.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
