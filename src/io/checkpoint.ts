@@ -15,6 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { DataError, SafetensorsError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { SafetensorsFile, writeSafetensors } from './safetensors.js';
+import { errorReason } from './files.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const PREV_CHECKPOINT_FILE = 'checkpoint.prev.safetensors';
@@ -72,7 +73,7 @@ function snapshot(from: string, to: string): void {
   } catch (err) {
     removeTmp();
     throw new SafetensorsError(
-      `cannot keep the previous checkpoint as '${to}' (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      `cannot keep the previous checkpoint as '${to}' (${errorReason(err)})`,
       to,
     );
   }

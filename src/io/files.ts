@@ -66,7 +66,7 @@ export function writeTextFile(path: string, text: string): void {
   try {
     writeFileSync(path, text);
   } catch (err) {
-    throw new DataError(`cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new DataError(`cannot write ${path} (${errorReason(err)})`);
   }
 }
 
@@ -75,7 +75,7 @@ export function appendJsonLine(path: string, record: unknown): void {
   try {
     appendFileSync(path, JSON.stringify(record) + '\n');
   } catch (err) {
-    throw new DataError(`cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new DataError(`cannot write ${path} (${errorReason(err)})`);
   }
 }
 
@@ -90,7 +90,7 @@ export async function sha256File(path: string): Promise<string> {
   try {
     for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   } catch (err) {
-    throw new DataError(`cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new DataError(`cannot read ${path} (${errorReason(err)})`);
   }
   return hash.digest('hex');
 }
@@ -114,6 +114,6 @@ export function ensureFolder(dir: string, flag: string): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (err) {
-    throw new ConfigError(`${flag} ${dir}: cannot create the folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new ConfigError(`${flag} ${dir}: cannot create the folder (${errorReason(err)})`);
   }
 }

@@ -7,11 +7,7 @@ import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } f
 import { basename, dirname, join } from 'node:path';
 import { DataError } from '../errors.js';
 import { faultPauseAppend } from './fault.js';
-import { readTextIfExists } from './files.js';
-
-function reason(err: unknown): string {
-  return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-}
+import { errorReason, readTextIfExists } from './files.js';
 
 /** The header record's key; a record with it and without `step`/`epoch` is the header. */
 const RUN_ID_KEY = 'run_id';
@@ -80,7 +76,7 @@ export class MetricsLog {
       renameSync(tmp, this.path);
     } catch (err) {
       if (err instanceof DataError) throw err;
-      throw new DataError(`cannot write ${this.path} (${reason(err)})`);
+      throw new DataError(`cannot write ${this.path} (${errorReason(err)})`);
     }
   }
 
@@ -97,7 +93,7 @@ export class MetricsLog {
         appendFileSync(this.path, line);
       }
     } catch (err) {
-      throw new DataError(`cannot append to ${this.path} (${reason(err)})`);
+      throw new DataError(`cannot append to ${this.path} (${errorReason(err)})`);
     }
   }
 

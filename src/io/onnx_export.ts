@@ -8,8 +8,7 @@
  * that the emitter turns into the dimension 'batch' (graph/emit.ts). A model whose graph bakes the
  * batch size somewhere is exported with a static batch instead, and the caller is told why.
  */
-import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import { emitModel, serializeModel, StaticBatchError, SYMBOLIC_BATCH, type OnnxModel, type OnnxValueInfo } from '../graph/emit.js';
@@ -17,6 +16,7 @@ import { storeWeightsAsFloat16 } from '../graph/fp16.js';
 import { quantizeDynamicInt8 } from '../graph/quantize.js';
 import type { VisionModel } from '../models/base.js';
 import { traceModel } from '../models/trace.js';
+import { errorReason, sha256File } from './files.js';
 
 /** How images become the model's input, as recorded in the file's metadata. */
 export interface ExportTransform {
@@ -110,16 +110,6 @@ export const EXPORT_METADATA_KEYS = [
 const PROTOBUF_LIMIT = 2 ** 31;
 const DEFAULT_EXTERNAL_THRESHOLD = PROTOBUF_LIMIT - 64 * 2 ** 20;
 
-/** sha256 of a file, hex (streamed: weights files can be large). */
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  try {
-    for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  } catch (err) {
-    throw new DataError(`cannot read ${path} to hash it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return h.digest('hex');
-}
 
 function checkOptions(model: VisionModel, o: ExportOnnxOptions): void {
   if (typeof o.path !== 'string' || o.path === '') throw new ConfigError('exportOnnx: path must name the .onnx file to write');
@@ -208,7 +198,7 @@ function writeChunks(path: string, chunks: Iterable<{ offset: number; bytes: Uin
   } catch (err) {
     if (fd !== undefined) closeSync(fd);
     rmSync(tmp, { force: true });
-    throw new DataError(`cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new DataError(`cannot write ${path} (${errorReason(err)})`);
   }
 }
 

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { DataError } from '../errors.js';
 import { readOnnxInfo, type OnnxFileInfo } from '../graph/onnx_read.js';
+import { errorReason } from './files.js';
 
 export type { OnnxFileInfo } from '../graph/onnx_read.js';
 
@@ -11,7 +12,7 @@ export function readOnnxFile(path: string): OnnxFileInfo {
   try {
     bytes = readFileSync(path);
   } catch (err) {
-    throw new DataError(`cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new DataError(`cannot read ${path} (${errorReason(err)})`);
   }
   try {
     return readOnnxInfo(bytes, path);

@@ -50,7 +50,6 @@ export function runFolderFiles(dir: string): RunFolderFiles {
   };
 }
 
-const reason = errorReason;
 
 /** The files whose presence means "a run lives here": any of them makes `--out` refuse the folder. */
 function runFileNames(): string[] {
@@ -75,7 +74,7 @@ export function checkNewRunFolder(dir: string, flag = '--out', holding?: RunLock
       const code = (err as NodeJS.ErrnoException).code;
       // ENOENT: not there yet; ENOTDIR: a file further up (found on a later round).
       if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(p) !== p) continue;
-      throw new ConfigError(`${flag} ${dir}: cannot access ${p} (${reason(err)})`);
+      throw new ConfigError(`${flag} ${dir}: cannot access ${p} (${errorReason(err)})`);
     }
     if (!isDir)
       throw new ConfigError(
@@ -160,7 +159,7 @@ export function createRunFolder(dir: string, flag = '--out'): void {
               ? 'read-only file system'
               : code === 'ENOSPC'
                 ? 'no space left on the device'
-                : reason(err);
+                : errorReason(err);
       throw new ConfigError(`${flag} ${dir}: cannot create folder ${p}: ${why} (${code ?? 'error'})`);
     }
   }
@@ -179,7 +178,7 @@ export function writeRunConfig(dir: string, runConfig: unknown): void {
     } catch {
       /* not created */
     }
-    throw new ConfigError(`cannot write ${path} (${reason(err)})`);
+    throw new ConfigError(`cannot write ${path} (${errorReason(err)})`);
   }
 }
 

@@ -17,6 +17,7 @@ import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'n
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { errorReason } from './files.js';
 
 export const LOCK_FILE = '.visionmix.lock';
 
@@ -50,7 +51,7 @@ function readOwner(path: string): LockOwner | null | 'missing' {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-    throw new ConfigError(`run folder lock ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new ConfigError(`run folder lock ${path} cannot be read (${errorReason(err)})`);
   }
   try {
     const o = JSON.parse(text) as LockOwner;
@@ -121,7 +122,7 @@ export function lockRunFolder(dir: string, job: string): RunLock {
   try {
     writeFileSync(tmp, text, { flag: 'wx' });
   } catch (err) {
-    throw new ConfigError(`cannot write in run folder ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): ${tmp}`);
+    throw new ConfigError(`cannot write in run folder ${dir} (${errorReason(err)}): ${tmp}`);
   }
   try {
     // Two rounds at most: the first may find a stale lock and clear it.
@@ -132,7 +133,7 @@ export function lockRunFolder(dir: string, job: string): RunLock {
         return { path, release: () => release(path, owner.token) };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new ConfigError(`cannot create the lock ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+          throw new ConfigError(`cannot create the lock ${path} (${errorReason(err)})`);
         }
       }
       const found = readOwner(path);

@@ -6,7 +6,7 @@
  */
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_SIZE, FASHION_MNIST_STD } from '../data/fashion_mnist.js';
 import { ConfigError } from '../errors.js';
-import { exportOnnx, sha256File, type ExportOnnxOptions, type ExportResult, type ExportTransform } from '../io/onnx_export.js';
+import { exportOnnx, type ExportOnnxOptions, type ExportResult, type ExportTransform } from '../io/onnx_export.js';
 import { hubFile, parseHubRef } from '../io/hub.js';
 import { readBundledImageNetClasses } from '../io/package_root.js';
 import type { VisionModel, WeightsProgress } from '../models/base.js';
@@ -14,6 +14,7 @@ import type { ModelSpec } from '../models/registry.js';
 import type { Engine } from './engine.js';
 import { folderEvalTransform } from './folder_data.js';
 import { hubWeightsOf, runClassifier } from './classify.js';
+import { sha256File } from '../io/files.js';
 
 export interface ExportJobOptions extends Omit<ExportOnnxOptions, 'transform' | 'labels' | 'weightsSha256' | 'weightsFile'> {
   /** A finished training run folder (model, weights, classes and transform from it). */
