@@ -14,7 +14,6 @@ import { loadImageWeb, type WebImageSource, type WebLoadImageOptions } from './d
 import { ConfigError } from './errors.js';
 import { readWeightsWeb, type WebWeightsOptions, type WeightsInput } from './io/web_weights.js';
 import type { CompileProgress, LoadResult, LoadWeightsOptions, VisionModel } from './models/base.js';
-import { pretrainedWeights } from './models/pretrained.js';
 import type { ModelSpec, RawConfig } from './models/registry.js';
 import { webRuntime, type WebDevice, type WebRuntimeOptions } from './runtime/web.js';
 import { classify as classifyPixels, type Classification, type ClassifyOptions } from './tasks/classify_image.js';
@@ -68,14 +67,8 @@ export function createModel(spec: ModelSpec, options: WebModelOptions = {}): Vis
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ConfigError(`createModel options must be an object, got ${JSON.stringify(options)}`);
   const { device, dtype, progress_callback, engine, ...overrides } = options;
   if (dtype !== undefined && dtype !== 'fp32') throw new ConfigError(`dtype ${JSON.stringify(dtype)} is not available in the browser yet: use 'fp32'`);
-  const model = (engine ?? defaultEngine(device ?? 'auto')).createModel(spec, overrides);
+  const model = (engine ?? defaultEngine(device ?? 'auto')).createModel(spec, { ...overrides, ...(progress_callback ? { onProgress: progress_callback } : {}) });
   if (progress_callback) model.onCompile = progress_callback;
-  const from = pretrainedWeights(model.pretrainedConfig);
-  if (overrides.pretrained && progress_callback && from) {
-    // The same weights the engine scheduled, now with the caller's progress events.
-    const classes = model.pretrainedConfig!.numClasses;
-    model.loadWeightsLater(from.source, { backboneOnly: classes !== undefined && model.numClasses !== classes, weightsKey: from.weightsKey, onProgress: progress_callback });
-  }
   return model;
 }
 

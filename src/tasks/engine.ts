@@ -12,7 +12,7 @@
 import { ConfigError, ShapeError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
 import { withGraph, type Graph } from '../graph/graph.js';
-import type { ForwardHeadOptions, LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunOutput, TensorTree, VisionModel } from '../models/base.js';
+import type { ForwardHeadOptions, LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunOutput, TensorTree, VisionModel, WeightsProgress } from '../models/base.js';
 import { approxBytes, approxCount, countElements } from '../models/model_size.js';
 import { pretrainedWeights } from '../models/pretrained.js';
 import { createModel as buildModel, type ModelSizeLimit, type ModelSpec, type RawConfig } from '../models/registry.js';
@@ -31,6 +31,8 @@ export type CreateModelOptions = RawConfig & {
   pretrained?: boolean;
   /** Seed of the random initialisation (default 0): the model's own, fixed when it is built. */
   seed?: number;
+  /** Download events of the `pretrained` weights (initiate → download → progress … → done). */
+  onProgress?: (e: WeightsProgress) => void;
   // Keys every family has, typed so that `numClasses: 'ten'` does not compile (the rest is checked
   // against the family's schema when the model is built).
   /** Classifier outputs (0: no classifier; the model returns its pooled features). */
@@ -87,7 +89,8 @@ export class Engine implements ModelBackend {
   createModel(spec: ModelSpec, overrides?: CreateModelOptions): VisionModel {
     if (overrides !== undefined && (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)))
       throw new ConfigError(`model config overrides must be an object of config keys, got ${JSON.stringify(overrides) ?? String(overrides)}`);
-    const { pretrained, seed, ...config } = overrides ?? {};
+    const { pretrained, seed, onProgress, ...config } = overrides ?? {};
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new ConfigError('onProgress must be a function (it receives the download events)');
     if (pretrained !== undefined && typeof pretrained !== 'boolean') throw new ConfigError(`pretrained must be true or false, got ${JSON.stringify(pretrained)}`);
     if (seed !== undefined && !Number.isSafeInteger(seed)) throw new ConfigError(`seed must be an integer, got ${JSON.stringify(seed)}`);
     const model = this.attach(buildModel(spec, config, { ...this.modelSizeLimit(), seed: seed as number | undefined }));
@@ -100,7 +103,7 @@ export class Engine implements ModelBackend {
       // timm's idiom: another class count (num_classes: 10, or 0 for features) loads everything but the
       // classifier, which keeps its fresh initialisation.
       const classes = model.pretrainedConfig!.numClasses;
-      model.loadWeightsLater(from.source, { backboneOnly: classes !== undefined && model.numClasses !== classes, weightsKey: from.weightsKey });
+      model.loadWeightsLater(from.source, { backboneOnly: classes !== undefined && model.numClasses !== classes, weightsKey: from.weightsKey, onProgress });
     }
     return model;
   }
