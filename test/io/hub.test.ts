@@ -145,6 +145,10 @@ test("createModel(tag, { pretrained: true }) loads the tag's hub weights before 
     await ten.ready();
     assert.deepEqual(ten.stateDict()['head.fc.weight']!.shape, [10, 320]);
     assert.deepEqual(ten.stateDict()['stages.0.blocks.0.conv_dw.weight']!.data, ref.stateDict()['stages.0.blocks.0.conv_dw.weight']!.data);
+    // The download's events reach createModel's onProgress (visionmix/web's progress_callback).
+    const events: string[] = [];
+    await engine.createModel('convnext_atto.d2_in1k', { pretrained: true, onProgress: (e) => events.push(e.status) }).ready();
+    assert.deepEqual([events[0], events.at(-1)], ['initiate', 'done']);
     const bare = engine.createModel('convnext_atto.d2_in1k', { pretrained: true, num_classes: 0 });
     const pooled = await bare.run(io.get('input')!);
     assert.deepEqual(pooled.logits.shape, [io.get('input')!.shape[0], 320]);
