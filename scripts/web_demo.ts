@@ -44,8 +44,9 @@ export async function startDemoServer(o: { port?: number; host?: string } = {}):
     '/samples/': samplesDir,
   };
   const server = await serveStatic(mounts, { port: o.port ?? 8080, host: o.host });
-  server.put('/', readFileSync(join(root, 'examples', 'web', 'index.html')), { 'Content-Type': 'text/html; charset=utf-8' });
-  server.put('/index.html', readFileSync(join(root, 'examples', 'web', 'index.html')));
+  const page = readFileSync(join(root, 'examples', 'web', 'index.html'));
+  server.put('/', page, { 'Content-Type': 'text/html; charset=utf-8' });
+  server.put('/index.html', page);
   server.put('/samples.json', JSON.stringify(samples));
   return {
     url: `${server.url}/`,

@@ -84,7 +84,9 @@ export async function runClassifier(engine: Engine, dir: string): Promise<Classi
 
 /** Where a model name's default weights or a weight tag's are published (`--pretrained`): the hub or the authors' release URL. */
 export function hubWeightsOf(model: string): string {
-  const tag = pretrainedConfig(model) ?? (getModelEntry(model).defaultTag ? pretrainedConfig(getModelEntry(model).defaultTag!) : undefined);
+  // A tag's config, or an architecture's default tag's (the registry resolves both).
+  const tag = pretrainedConfig(model);
+  if (!tag) getModelEntry(model); // an unknown name gets the registry's 'unknown model' error
   const from = pretrainedWeights(tag);
   if (!from) throw new ConfigError(`--pretrained: '${model}' has no published weights; give --weights FILE`);
   return from.source;
