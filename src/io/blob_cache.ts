@@ -20,6 +20,7 @@ import { closeSync, copyFileSync, createReadStream, mkdirSync, openSync, readFil
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { HubError } from '../errors.js';
+import { errorReason } from './files.js';
 import { alive } from './run_lock.js';
 
 export interface Expected {
@@ -27,9 +28,6 @@ export interface Expected {
   /** sha256, or the git blob sha1 of a small hub file; null when the source gives no hash. */
   hash: { algorithm: 'sha256' | 'git-sha1'; hex: string } | null;
 }
-
-/** Node's error code (`ENOSPC`) or else its message: for the end of a typed error. */
-export const why = (err: unknown): string => (err as NodeJS.ErrnoException)?.code ?? (err instanceof Error ? err.message : String(err));
 
 export async function hashFile(path: string, algorithm: 'sha256' | 'git-sha1', size: number): Promise<string> {
   const h = createHash(algorithm === 'sha256' ? 'sha256' : 'sha1');
@@ -59,7 +57,7 @@ export function makeDir(path: string): void {
   try {
     mkdirSync(path, { recursive: true });
   } catch (err) {
-    throw new HubError(`cannot create the cache folder ${path} (${why(err)})`);
+    throw new HubError(`cannot create the cache folder ${path} (${errorReason(err)})`);
   }
 }
 
@@ -71,7 +69,7 @@ export function writeAtomic(path: string, text: string): void {
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw new HubError(`cannot write the cache file ${path} (${why(err)})`);
+    throw new HubError(`cannot write the cache file ${path} (${errorReason(err)})`);
   }
 }
 
@@ -133,7 +131,7 @@ export function linkAtomic(pointer: string, blob: string): void {
     renameSync(tmp, pointer);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw new HubError(`cannot create the cache entry ${pointer} (${why(err)})`);
+    throw new HubError(`cannot create the cache entry ${pointer} (${errorReason(err)})`);
   }
 }
 
@@ -251,7 +249,7 @@ async function downloadInto(t: Transfer, partial: string, known: number | null):
   try {
     fd = openSync(partial, have > 0 ? 'a' : 'w');
   } catch (err) {
-    throw new HubError(`${t.name}: cannot write ${partial} (${why(err)})`);
+    throw new HubError(`${t.name}: cannot write ${partial} (${errorReason(err)})`);
   }
   let loaded = have;
   let lastReport = 0;
@@ -262,7 +260,7 @@ async function downloadInto(t: Transfer, partial: string, known: number | null):
       try {
         writeSync(fd, chunk);
       } catch (err) {
-        throw new HubError(`${t.name}: cannot write ${partial} (${why(err)}); the partial file is kept, free space and run again to resume`);
+        throw new HubError(`${t.name}: cannot write ${partial} (${errorReason(err)}); the partial file is kept, free space and run again to resume`);
       }
       loaded += chunk.length;
       const now = Date.now();
@@ -318,7 +316,7 @@ export async function fetchBlob(t: Transfer): Promise<string> {
     try {
       renameSync(mine, blob); // atomic; a blob another download put there meanwhile has the same bytes
     } catch (err) {
-      throw new HubError(`${t.name}: cannot move the download into the cache as ${blob} (${why(err)})`);
+      throw new HubError(`${t.name}: cannot move the download into the cache as ${blob} (${errorReason(err)})`);
     }
     writeStamp(blob);
     return blob;

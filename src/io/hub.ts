@@ -58,6 +58,11 @@ function defaultHubUrl(): string {
 
 const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v);
 
+/** Whether the cache alone is used when the caller does not say: $VISIONMIX_OFFLINE or $HF_HUB_OFFLINE set. */
+export function defaultOffline(): boolean {
+  return truthy(process.env.VISIONMIX_OFFLINE) || truthy(process.env.HF_HUB_OFFLINE);
+}
+
 /** The cache folder of a repository, named as huggingface_hub names it. */
 function repoFolder(cacheDir: string, repo: string): string {
   return join(cacheDir, `models--${repo.split('/').join('--')}`);
@@ -130,7 +135,7 @@ export async function hubFile(ref: HubRef, o: HubOptions = {}): Promise<string> 
   const cacheDir = resolve(o.cacheDir ?? defaultCacheDir());
   const folder = inside(cacheDir, repoFolder(cacheDir, repo));
   const hubUrl = (o.hubUrl ?? defaultHubUrl()).replace(/\/+$/, '');
-  const offline = o.offline ?? (truthy(process.env.VISIONMIX_OFFLINE) || truthy(process.env.HF_HUB_OFFLINE));
+  const offline = o.offline ?? defaultOffline();
   const doFetch = o.fetch ?? fetch;
   const token = o.accessToken ?? process.env.HF_TOKEN;
   const name = `hf:${repo}${revision !== 'main' ? `@${revision}` : ''}:${file}`;

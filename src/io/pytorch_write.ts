@@ -31,7 +31,7 @@ export class PickleWriter {
   ints(values: readonly number[]): this {
     this.mark();
     for (const v of values) this.int(v);
-    return this.op(0x74);
+    return this.tuple();
   }
   mark(): this {
     return this.op(0x28);

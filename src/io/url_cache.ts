@@ -18,7 +18,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { HubError } from '../errors.js';
 import { checkBlob, discardBlob, fetchBlob, hashFile, hashFromName, linkAtomic, makeDir, writeAtomic } from './blob_cache.js';
 import { checkHex, inside, shown } from './cache_paths.js';
-import { defaultCacheDir, type HubProgress } from './hub.js';
+import { defaultCacheDir, defaultOffline, type HubProgress } from './hub.js';
 
 export interface UrlOptions {
   /** Cache folder (default as for the hub: $VISIONMIX_CACHE, …). */
@@ -36,8 +36,6 @@ export interface UrlOptions {
 /** `http://…` or `https://…`: a source for urlFile. */
 export { isWeightsUrl, parseWeightsUrl, type WeightsUrl } from './hub_ref.js';
 import { parseWeightsUrl } from './hub_ref.js';
-
-const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v);
 
 /**
  * The verified cached file of an entry, or null when there is none usable (online, a damaged one
@@ -83,7 +81,7 @@ export async function urlFile(source: string, o: UrlOptions = {}): Promise<strin
   const cacheDir = resolve(o.cacheDir ?? defaultCacheDir());
   const entry = inside(cacheDir, join(cacheDir, 'urls', createHash('sha256').update(url).digest('hex')));
   const pointer = inside(entry, join(entry, name));
-  const offline = o.offline ?? (truthy(process.env.VISIONMIX_OFFLINE) || truthy(process.env.HF_HUB_OFFLINE));
+  const offline = o.offline ?? defaultOffline();
   const repo = url.slice(0, url.lastIndexOf('/')); // `${repo}/${file}` reads as the URL
   o.onProgress?.({ status: 'initiate', repo, file: name });
 
