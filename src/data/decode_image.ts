@@ -11,6 +11,7 @@
  * PIL's, so the pixels are PIL's exactly.
  */
 import { DataError } from '../errors.js';
+import { crc32 } from '../util/bytes.js';
 import type { PlanarImage } from './resample.js';
 
 /** A decoded image: planar CHW uint8 RGB. */
@@ -141,22 +142,6 @@ export async function decodeImageBytes(bytes: Uint8Array, o: DecodeBytesOptions 
 
 // ---- PNG ----------------------------------------------------------------------------------------
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(b: Uint8Array, start: number, end: number): number {
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
 /** Samples per pixel of each PNG colour type (palette images have one index per pixel). */
 const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 const PNG_DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
@@ -195,7 +180,7 @@ async function decodePng(b: Uint8Array, name: string, maxPixels: number): Promis
     const start = pos + 8;
     const end = start + len;
     if (end + 4 > b.length) throw new DataError(`cannot decode image ${name}: PNG chunk ${type} is truncated`);
-    if (crc32(b, pos + 4, end) !== view.getUint32(end)) throw new DataError(`cannot decode image ${name}: PNG chunk ${type} fails its CRC check (corrupt file)`);
+    if (crc32([b.subarray(pos + 4, end)]) !== view.getUint32(end)) throw new DataError(`cannot decode image ${name}: PNG chunk ${type} fails its CRC check (corrupt file)`);
     if (type === 'IHDR') {
       width = view.getUint32(start);
       height = view.getUint32(start + 4);

@@ -4,6 +4,7 @@
  * hand-built pickles) and by the bench (a large generated checkpoint). Pure functions over bytes.
  */
 import type { Tensor } from '../tensor.js';
+import { crc32 } from '../util/bytes.js';
 
 /** Emits the protocol-2 pickle opcodes a state dict needs (the reader's table in pickle.ts names them). */
 export class PickleWriter {
@@ -141,22 +142,6 @@ export function torchZipMembers(tensors: Map<string, Tensor>, folder = 'archive'
     ...storages,
     { name: `${folder}/version`, data: [new TextEncoder().encode('3\n')] },
   ];
-}
-
-let crcTable: Uint32Array | undefined;
-
-function crc32(parts: Uint8Array[]): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (const p of parts) for (let i = 0; i < p.length; i++) c = crcTable[(c ^ p[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 /** A zip of stored (uncompressed) members, as pieces to write in order. Sizes below 4 GiB (no zip64). */
