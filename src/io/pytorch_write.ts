@@ -4,7 +4,7 @@
  * hand-built pickles) and by the bench (a large generated checkpoint). Pure functions over bytes.
  */
 import type { Tensor } from '../tensor.js';
-import { crc32 } from '../util/bytes.js';
+import { concatBytes, crc32 } from '../util/bytes.js';
 
 /** Emits the protocol-2 pickle opcodes a state dict needs (the reader's table in pickle.ts names them). */
 export class PickleWriter {
@@ -190,12 +190,5 @@ export function zipStored(members: ZipMember[]): Uint8Array[] {
 
 /** A whole checkpoint in memory (tests, the browser). */
 export function serializeTorchZip(tensors: Map<string, Tensor>, folder = 'archive'): Uint8Array {
-  const parts = zipStored(torchZipMembers(tensors, folder));
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(zipStored(torchZipMembers(tensors, folder)));
 }
