@@ -59,9 +59,10 @@ export async function readPytorchFile(path: string, opts: { weightsKey?: string 
 
 /** Write `tensors` as a torch.save zip checkpoint (an OrderedDict state dict), piece by piece: no whole-file buffer. */
 export async function writeTorchCheckpoint(path: string, tensors: Map<string, Tensor>): Promise<void> {
+  const parts = zipStored(torchZipMembers(tensors)); // before the file is opened: a refused tensor leaves no empty file
   const fh = await open(path, 'w');
   try {
-    for (const part of zipStored(torchZipMembers(tensors))) {
+    for (const part of parts) {
       for (let done = 0; done < part.length; ) done += (await fh.write(part, done, Math.min(part.length - done, IO_CHUNK))).bytesWritten;
     }
   } finally {

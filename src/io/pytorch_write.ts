@@ -3,6 +3,7 @@
  * an OrderedDict of tensors). Used to hand weights to PyTorch users, by the tests (big-endian files,
  * hand-built pickles) and by the bench (a large generated checkpoint). Pure functions over bytes.
  */
+import { DataError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { concatBytes, crc32 } from '../util/bytes.js';
 
@@ -131,7 +132,8 @@ export function torchZipMembers(tensors: Map<string, Tensor>, folder = 'archive'
   const storages: ZipMember[] = [];
   [...tensors].forEach(([name, t], i) => {
     const storageType = STORAGE_TYPE[t.dtype];
-    if (!storageType) throw new Error(`cannot write tensor ${name} of dtype ${t.dtype}`);
+    // Reachable from JavaScript, where a Tensor's dtype string is not checked against its data.
+    if (!storageType) throw new DataError(`cannot write tensor '${name}' as a PyTorch checkpoint: its dtype ${JSON.stringify(t.dtype)} has no torch storage (${Object.keys(STORAGE_TYPE).join(', ')})`);
     const numel = t.data.length;
     views.push([name, { storageKey: String(i), storageType, storageNumel: numel, offset: 0, shape: t.shape, stride: contiguousStride(t.shape) }]);
     storages.push({ name: `${folder}/data/${i}`, data: [new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)] });

@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CheckpointError, UnsafePickleError, WeightsError, readSafetensors, readWeights, Tensor } from '../../src/index.js';
+import { CheckpointError, DataError, UnsafePickleError, WeightsError, readSafetensors, readWeights, Tensor } from '../../src/index.js';
+import { writeTorchCheckpoint } from '../../src/io/pytorch.js';
 import type { CheckpointInfo } from '../../src/models/base.js';
 import { readWeightsFile } from '../../src/io/weights_source.js';
 import { bytesSource, readTorchStateDict } from '../../src/io/pytorch_format.js';
@@ -168,6 +169,19 @@ test('round trip: our writer → reader gives the same tensors (float32, int64, 
     assert.deepEqual(back.get(k)!.shape, t.shape, k);
     assert.equal(back.get(k)!.dtype, t.dtype, k);
     assert.deepEqual(Array.from(back.get(k)!.data as ArrayLike<unknown>), Array.from(t.data as ArrayLike<unknown>), k);
+  }
+});
+
+test('a tensor whose dtype has no torch storage is a DataError naming it, and no file is left behind', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vm-pthw-'));
+  try {
+    const path = join(dir, 'out.pth');
+    // JavaScript callers can give any dtype string: the Tensor constructor does not check it against the data.
+    const odd = new Tensor(new Int8Array(2) as unknown as Uint8Array, [2], 'int8' as unknown as 'uint8');
+    await assert.rejects(writeTorchCheckpoint(path, new Map([['q', odd]])), (e: Error) => e instanceof DataError && /'q'.*"int8"/.test(e.message));
+    assert.equal(existsSync(path), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
