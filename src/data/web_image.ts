@@ -15,7 +15,7 @@
  * - ImageData is taken as it is (alpha dropped, not composited — as PIL's convert('RGB')).
  */
 import { DataError } from '../errors.js';
-import { decodeImageBytes, isJpeg, isPng, toPlanarRgb, type JpegDecoder, type LoadedImage } from './decode_image.js';
+import { MAX_IMAGE_PIXELS, checkSize, decodeImageBytes, isJpeg, isPng, toPlanarRgb, type JpegDecoder, type LoadedImage } from './decode_image.js';
 import { jpegDecoderFromWasm } from './jpeg_wasm.js';
 
 /** What the browser's `loadImage` reads. */
@@ -138,9 +138,7 @@ async function fromElement(source: ImageBitmapSource, kind: string, o: WebLoadIm
   // without colour-space conversion or premultiplication.
   const bitmap = kind === 'ImageBitmap' ? (source as ImageBitmap) : await createImageBitmap(source, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   const { width, height } = bitmap;
-  if (!(width > 0 && height > 0)) throw new DataError(`loadImage: the ${kind} has no pixels (${width}×${height})`);
-  const limit = o.maxPixels ?? 2 * 89_478_485;
-  if (width * height > limit) throw new DataError(`loadImage: the ${kind} is ${width}×${height}, more than the limit of ${limit} pixels; pass maxPixels to allow it`);
+  checkSize(width, height, `<${kind}>`, o.maxPixels ?? MAX_IMAGE_PIXELS);
   const canvas = new OffscreenCanvas(width, height);
   const ctx = canvas.getContext('2d', { willReadFrequently: true, colorSpace: 'srgb' } as CanvasRenderingContext2DSettings) as OffscreenCanvasRenderingContext2D | null;
   if (!ctx) throw new DataError('loadImage: this browser gives no 2D canvas context to read pixels with');
