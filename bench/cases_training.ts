@@ -6,6 +6,7 @@ import type { VisionModel } from '../src/models/base.js';
 import type { ModelSpec } from '../src/models/registry.js';
 import { runtimeVersions } from '../src/tasks/bench.js';
 import { benchTrainStep, benchTrainSteps, type TrainBench, type TrainBenchOptions } from '../src/tasks/bench_train.js';
+import type { OpTime } from '../src/runtime/node_profile.js';
 import type { Objective } from '../src/train/objective.js';
 import type { BenchCase, BenchRow, SuiteContext } from './types.js';
 
@@ -45,8 +46,12 @@ function trainBenchOptions<T>(ctx: SuiteContext, o: TrainCase<T>): TrainBenchOpt
 }
 
 function trainRow<T>(ctx: SuiteContext, o: TrainCase<T>, r: TrainBench): BenchRow {
-  const top = r.ops.slice(0, 8).map((x) => `${x.op} ${(x.share * 100).toFixed(0)}%`).join(', ');
-  ctx.note(`${o.label} train step (batch ${o.batch}, ${o.size}²): kernel time by op type in one profiled step — ${top}.`);
+  const list = (xs: OpTime[], n = 8) => xs.slice(0, n).map((x) => `${x.op} ${(x.share * 100).toFixed(0)}% (${x.count})`).join(', ');
+  const p = r.profile;
+  ctx.note(
+    `${o.label} train step (batch ${o.batch}, ${o.size}²), one profiled step: ${p.kernels} kernels, ${p.totalMs.toFixed(0)} ms. ` +
+      `By phase — ${list(p.byPhase)}. By op type — ${list(p.byOp)}. By module part (backward with its forward part) — ${list(p.byModule)}.`,
+  );
   return {
     section: 'training',
     label: o.label,
@@ -59,6 +64,8 @@ function trainRow<T>(ctx: SuiteContext, o: TrainCase<T>, r: TrainBench): BenchRo
     msPerImageMedian: r.timing.medianMs / o.batch,
     imagesPerSecond: (1000 * o.batch) / r.timing.medianMs,
     flopsPerImage: r.flopsPerImage,
+    peakRssBytes: r.peakRssBytes ?? undefined,
+    baseRssBytes: r.baseRssBytes,
   };
 }
 

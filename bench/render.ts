@@ -16,7 +16,10 @@ function sectionsWithRows(result: SuiteResult): [SectionDef, FinalRow[]][] {
 
 /** The console report: the same tables as BENCHMARKS.md, as text. */
 export function renderText(result: SuiteResult): string {
-  const out: string[] = [`GEMM peak (2048³ fp32 MatMul, ${result.threads} threads): ${result.peakGflops.toFixed(1)} GFLOP/s`, ''];
+  const out: string[] = [
+    `GEMM peak (2048³ fp32 MatMul, ${result.threads} threads): ${result.peakGflops.toFixed(1)} GFLOP/s; roofline ${result.roofline.gflops.toFixed(1)} GFLOP/s (${result.roofline.how})`,
+    '',
+  ];
   out.push(renderTable(GEMM_COLUMNS, [gemmRow('before the cases', result.gemmStart), gemmRow('after the cases', result.gemmEnd)]), '');
   for (const [def, rows] of sectionsWithRows(result)) out.push(def.title, renderTable(def.columns, rows), '');
   if (result.ratios.length) out.push('Same-run ratios', renderTable(RATIO_COLUMNS, result.ratios), '');
@@ -58,7 +61,9 @@ export function renderMarkdown(result: SuiteResult): string {
     '',
     `A 2048×2048×2048 fp32 MatMul graph (built with src/graph, inputs \`a\`, \`b\`, output \`c\`) on onnxruntime-node, ` +
       `${result.threads} threads, measured before and after the cases. **Peak = ${result.peakGflops.toFixed(1)} GFLOP/s**, ` +
-      'the larger reading (from the fastest iteration).',
+      'the larger reading (from the fastest iteration). "Fraction of peak" columns are set against it. ' +
+      `The **roofline**, ${result.roofline.gflops.toFixed(1)} GFLOP/s, is the machine's fp32 ceiling for these threads: ${result.roofline.how}; ` +
+      'the "of roofline" columns are set against it.',
     '',
     renderMarkdownTable(GEMM_COLUMNS, [gemmRow('before the cases', result.gemmStart), gemmRow('after the cases', result.gemmEnd)]),
     '',
@@ -83,8 +88,9 @@ export function renderMarkdown(result: SuiteResult): string {
       '"Fraction of peak" is a model\'s achieved GFLOP/s (2 × multiply-accumulates per image, counted from the traced ' +
       'graph, over the fastest iteration) divided by the GEMM peak of the same run with the same threads: 1.0 would ' +
       'mean every cycle did useful matrix math; the gap is depthwise convolutions, LayerNorm, GELU and other ' +
-      'memory-bound work. A fraction can exceed 1 slightly when the GEMM itself was disturbed; compare the two GEMM ' +
-      'readings to judge how quiet the machine was. "min" is the best of the timed iterations (the machine\'s ' +
+      'memory-bound work. A fraction can exceed 1 when the GEMM itself was disturbed or when ORT\'s MatMul falls short of ' +
+      'the machine (the notes say which rows and why); "of roofline" sets the same GFLOP/s against the machine\'s fp32 ceiling. ' +
+      'Compare the two GEMM readings to judge how quiet the machine was. "min" is the best of the timed iterations (the machine\'s ' +
       'capability), "median" the typical one; a large gap between them means noise. Batch 8 against batch 1 shows whether ' +
       'batching pays on this CPU: larger matrices, but activations that no longer fit in cache. In the peer table, "time ÷ native" says how many times longer onnxruntime-web needs than ' +
       'onnxruntime-node for the identical graph.',

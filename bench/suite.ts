@@ -5,7 +5,7 @@ import { createModel } from '../src/index.js'; // models on the Node entry's eng
 import { ProgressBar } from '../src/cli/progress.js';
 import { VisionmixError } from '../src/errors.js';
 import type { VisionModel } from '../src/models/base.js';
-import { machineInfo, measureGemmPeak, type GemmPeak, type MachineInfo } from '../src/tasks/bench.js';
+import { machineInfo, machineRoofline, measureGemmPeak, type GemmPeak, type MachineInfo, type Roofline } from '../src/tasks/bench.js';
 import { cases } from './cases.js';
 import { evaluateComparisons, type RatioRow } from './ratios.js';
 import type { BenchRow, FinalRow, SuiteContext } from './types.js';
@@ -19,6 +19,11 @@ export interface SuiteResult {
   gemmStart: GemmPeak;
   gemmEnd: GemmPeak;
   peakGflops: number;
+  /**
+   * The machine's fp32 ceiling for these threads: the vector roofline read from the CPU (`how`), or
+   * this run's GEMM reading where that was higher (the CPU's reported clock is below its real one).
+   */
+  roofline: Roofline;
   rows: FinalRow[];
   /** Same-run time ratios (`comparisons`) whose rows this run has. */
   ratios: RatioRow[];
@@ -95,11 +100,26 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
         '(other processes, frequency changes), so the fractions of peak below are less certain than usual.',
     );
 
+  const roofline = machineRoofline(opts.threads, peakGflops);
   const finalRows: FinalRow[] = rows.map((r) => {
     if (r.flopsPerImage === undefined) return { ...r };
     const gflops = r.flopsPerImage / (r.msPerImageMin * 1e6);
-    return { ...r, gflops, fractionOfPeak: gflops / peakGflops };
+    return { ...r, gflops, fractionOfPeak: gflops / peakGflops, fractionOfRoofline: gflops / roofline.gflops };
   });
+  // A fraction above 1 is never printed without its reason.
+  const abovePeak = finalRows.filter((r) => (r.fractionOfPeak ?? 0) > 1);
+  if (abovePeak.length)
+    notes.push(
+      `${abovePeak.map((r) => `${r.label} b${r.batch} (${r.fractionOfPeak!.toFixed(2)})`).join(', ')}: above 1 of the GEMM peak because ` +
+        "ONNX Runtime's MatMul reaches less than the machine can do (its convolutions use other kernels, e.g. the NCHWc ones for " +
+        'inference graphs with constant weights); the roofline column sets them against the machine\'s ceiling.',
+    );
+  const aboveRoofline = finalRows.filter((r) => (r.fractionOfRoofline ?? 0) > 1);
+  if (aboveRoofline.length)
+    notes.push(
+      `${aboveRoofline.map((r) => `${r.label} b${r.batch}`).join(', ')}: above 1 of the roofline, which means the clock ran above the ` +
+        'one the CPU reports (turbo) or the FLOP count of the row overstates its work (it counts the traced graph\'s MACs, also those ORT skips).',
+    );
 
   return {
     date: new Date(),
@@ -109,6 +129,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     gemmStart,
     gemmEnd,
     peakGflops,
+    roofline,
     rows: finalRows,
     ratios: evaluateComparisons(rows),
     notes,

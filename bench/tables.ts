@@ -29,6 +29,15 @@ const THROUGHPUT_COLUMNS: TableColumn<FinalRow>[] = [
   { key: 'imagesPerSecond', header: 'img/s', format: fixed(1) },
   { key: 'gflops', header: 'GFLOP/s', format: fixed(1) },
   { key: 'fractionOfPeak', header: 'fraction of peak', format: fixed(2) },
+  { key: 'fractionOfRoofline', header: 'of roofline', format: fixed(2) },
+];
+
+const GB = (b: number | undefined) => (b === undefined ? '' : (b / 1e9).toFixed(2));
+
+const TRAINING_COLUMNS: TableColumn<FinalRow>[] = [
+  ...THROUGHPUT_COLUMNS,
+  { key: 'peakRssBytes', header: 'peak RSS (GB)', format: GB },
+  { key: 'baseRssBytes', header: 'RSS before (GB)', format: GB },
 ];
 
 const DATA_COLUMNS: TableColumn<FinalRow>[] = [
@@ -71,8 +80,10 @@ export const SECTIONS: Record<Section, SectionDef> = {
     intro: (t) =>
       `One compiled train-step graph (forward, our autodiff's backward, AdamW update), ${t} intra-op threads, random batch. ` +
       'ms/img and img/s are per training image; GFLOP/s count 3 × the forward pass (2 × MACs from the traced graph) per image, ' +
-      'the usual estimate of forward + backward work.',
-    columns: THROUGHPUT_COLUMNS,
+      'the usual estimate of forward + backward work. "peak RSS" is the bench process\'s peak resident memory while the step ' +
+      'was compiled and run (the watermark is reset first; Linux VmHWM), "RSS before" its resident memory just before: the ' +
+      'step needs about the difference (the FCMAE pair is one reading for both steps, compiled side by side).',
+    columns: TRAINING_COLUMNS,
   },
   data: {
     title: 'Data loading',

@@ -28,6 +28,9 @@ export interface BenchRow {
   flopsPerImage?: number;
   /** Speed of a reference row divided by this row's speed (peers: how much faster native is). */
   slowdownVsReference?: number;
+  /** Training: the process's peak RSS while the step was compiled and run, and its RSS just before (bytes). */
+  peakRssBytes?: number;
+  baseRssBytes?: number;
   /** Data loading: share of the consumer's time spent waiting for batches (0 when it never waits). */
   waitFraction?: number;
 }
@@ -36,6 +39,8 @@ export interface BenchRow {
 export interface FinalRow extends BenchRow {
   gflops?: number;
   fractionOfPeak?: number;
+  /** GFLOP/s over the machine's fp32 roofline (SuiteResult.roofline). */
+  fractionOfRoofline?: number;
 }
 
 export interface SuiteContext {

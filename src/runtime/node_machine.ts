@@ -6,6 +6,7 @@
  */
 // First: sets ORT_DISABLE_TELEMETRY before onnxruntime-node loads.
 import './node_env.js';
+import { readFileSync } from 'node:fs';
 import { availableParallelism, arch, cpus, loadavg, platform } from 'node:os';
 import { env as ortNodeEnv } from 'onnxruntime-node';
 
@@ -39,4 +40,36 @@ export function machineInfo(): MachineInfo {
     ...runtimeVersions(),
     load1: loadavg()[0] ?? 0,
   };
+}
+
+/** The fp32 arithmetic ceiling of the cores a benchmark uses, from what the CPU reports of itself. */
+export interface VectorRoofline {
+  gflops: number;
+  /** How it was computed, for the report: cores × pipes × lanes × 2 × clock. */
+  how: string;
+}
+
+/**
+ * cores × FMA pipes × fp32 lanes × 2 FLOP (one fused multiply-add) × clock, read from
+ * /proc/cpuinfo: the lanes from the widest vector extension flagged (AVX-512F 16, AVX/AVX2 8, else 4),
+ * the clock from "cpu MHz" (the nominal clock in a VM; turbo can exceed it, which is why a measured
+ * GEMM may beat this figure). The number of FMA pipes is not reported anywhere: we assume 2 full-width
+ * pipes per core (Intel since Haswell, AMD since Zen 2). Null where /proc/cpuinfo is missing (not
+ * Linux) or names no clock. `cpuinfo`: its text (tests), instead of reading the file.
+ */
+export function vectorRoofline(threads: number, cpuinfo?: string): VectorRoofline | null {
+  let info: string;
+  try {
+    info = cpuinfo ?? readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return null;
+  }
+  const mhz = Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(info)?.[1]);
+  if (!(mhz > 0)) return null;
+  const flags = new Set((/^(?:flags|Features)\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(/\s+/));
+  const [lanes, ext] = flags.has('avx512f') ? [16, 'AVX-512'] : flags.has('avx2') || flags.has('avx') ? [8, 'AVX2'] : [4, '128-bit SIMD'];
+  const flopsPerLane = flags.has('fma') || flags.has('avx512f') ? 2 : 1;
+  const pipes = 2;
+  const gflops = (threads * pipes * lanes * flopsPerLane * mhz) / 1000;
+  return { gflops, how: `${threads} cores × ${pipes} FMA pipes (assumed) × ${lanes} fp32 lanes (${ext}) × ${flopsPerLane} FLOP × ${(mhz / 1000).toFixed(2)} GHz (cpuinfo)` };
 }

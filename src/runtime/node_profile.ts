@@ -35,50 +35,76 @@ function summarise(times: Map<string, { ms: number; count: number }>, total: num
   return [...times.entries()].map(([op, t]) => ({ op, ms: t.ms, count: t.count, share: t.ms / total })).sort((a, b) => b.ms - a.ms);
 }
 
+/** One kernel run: the ONNX node's name (`scope/OpType_i`), its op type and its time. */
+export interface KernelTime {
+  node: string;
+  op: string;
+  ms: number;
+}
+
+/** Kernels of the last `model_run` recorded under `prefix`, in run order; deletes the file. */
+export function lastRunKernels(prefix: string): KernelTime[] {
+  const dir = dirname(prefix);
+  const stem = basename(prefix);
+  const files = readdirSync(dir).filter((f) => f.startsWith(stem) && f.endsWith('.json')).sort();
+  const file = files[files.length - 1];
+  if (!file) return [];
+  const path = join(dir, file);
+  const events = JSON.parse(readFileSync(path, 'utf8')) as ProfileEvent[];
+  unlinkSync(path);
+  const runs = events.filter((e) => e.name === 'model_run');
+  const last = runs[runs.length - 1];
+  if (!last) return [];
+  return events
+    .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= last.ts && e.ts <= last.ts + last.dur)
+    .map((e) => ({ node: e.name.slice(0, -'_kernel_time'.length), op: e.args?.op_name ?? '?', ms: e.dur / 1000 }));
+}
+
+/** Name of nodes ORT renamed or inserted itself (see `scopeOf`). */
+export const ORT_NODES = '(renamed or inserted by ORT)';
+
+/**
+ * The scope of a kernel's node, or null for a node without one. Our scopes use dots; ORT appends
+ * "/…" suffixes when it fuses, and names nodes it inserts itself (layout transposes, reorders) and
+ * some it rewrites (NCHWc convs) without any scope.
+ */
+export function scopeOf(node: string): string | null {
+  const slash = node.indexOf('/');
+  return slash < 0 ? null : node.slice(0, slash);
+}
+
+/** Kernel time grouped by `key` (largest first), shares of the kernels' total. */
+export function groupKernels(kernels: readonly KernelTime[], key: (k: KernelTime) => string): OpTime[] {
+  const times = new Map<string, { ms: number; count: number }>();
+  let total = 0;
+  for (const k of kernels) {
+    const t = times.get(key(k)) ?? { ms: 0, count: 0 };
+    t.ms += k.ms;
+    t.count++;
+    times.set(key(k), t);
+    total += k.ms;
+  }
+  return summarise(times, total);
+}
+
 /**
  * Kernel time of the last `model_run` recorded under `prefix`, by op type and by module part;
  * deletes the file. Node names are `scope/OpType_i` (our emitter's; fused nodes keep the first
  * node's name), so `moduleOf(scope)` groups them by what the model code calls that part.
  */
 export function lastRunProfile(prefix: string, moduleOf: (scope: string) => string = (s) => s): RunProfile {
-  const dir = dirname(prefix);
-  const stem = basename(prefix);
-  const files = readdirSync(dir).filter((f) => f.startsWith(stem) && f.endsWith('.json')).sort();
-  const file = files[files.length - 1];
-  const empty: RunProfile = { byOp: [], byModule: [], kernels: 0, totalMs: 0 };
-  if (!file) return empty;
-  const path = join(dir, file);
-  const events = JSON.parse(readFileSync(path, 'utf8')) as ProfileEvent[];
-  unlinkSync(path);
-  const runs = events.filter((e) => e.name === 'model_run');
-  const last = runs[runs.length - 1];
-  if (!last) return empty;
-  const byOp = new Map<string, { ms: number; count: number }>();
-  const byModule = new Map<string, { ms: number; count: number }>();
-  const add = (m: Map<string, { ms: number; count: number }>, key: string, ms: number) => {
-    const t = m.get(key) ?? { ms: 0, count: 0 };
-    t.ms += ms;
-    t.count++;
-    m.set(key, t);
-  };
-  let total = 0;
-  let kernels = 0;
-  for (const e of events) {
-    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < last.ts || e.ts > last.ts + last.dur) continue;
-    const ms = e.dur / 1000;
-    const node = e.name.slice(0, -'_kernel_time'.length);
-    // Our scopes use dots; ORT appends "/…" suffixes when it fuses, and names nodes it inserts
-    // itself (layout transposes, reorders) and some it rewrites (NCHWc convs) without any scope.
-    const slash = node.indexOf('/');
-    add(byOp, e.args?.op_name ?? '?', ms);
-    add(byModule, slash < 0 ? '(renamed or inserted by ORT)' : moduleOf(node.slice(0, slash)), ms);
-    total += ms;
-    kernels++;
-  }
-  return { byOp: summarise(byOp, total), byModule: summarise(byModule, total), kernels, totalMs: total };
+  return kernelProfile(lastRunKernels(prefix), moduleOf);
 }
 
-/** Kernel time per op type in the last `model_run` recorded under `prefix`; deletes the file. */
-export function lastRunOpTimes(prefix: string): OpTime[] {
-  return lastRunProfile(prefix).byOp;
+export function kernelProfile(kernels: readonly KernelTime[], moduleOf: (scope: string) => string = (s) => s): RunProfile {
+  const scoped = (k: KernelTime) => {
+    const scope = scopeOf(k.node);
+    return scope === null ? ORT_NODES : moduleOf(scope);
+  };
+  return {
+    byOp: groupKernels(kernels, (k) => k.op),
+    byModule: groupKernels(kernels, scoped),
+    kernels: kernels.length,
+    totalMs: kernels.reduce((a, k) => a + k.ms, 0),
+  };
 }

@@ -18,7 +18,7 @@ import { pretrainedWeights } from '../models/pretrained.js';
 import { createModel as buildModel, type ModelSizeLimit, type ModelSpec, type RawConfig } from '../models/registry.js';
 import { checkOutputNames, collectOutputs, markOutputTree, traceHead, traceModel, type OutputLayout } from '../models/trace.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { Session, SessionCache, type SessionOptions } from '../runtime/session.js';
+import { Session, SessionCache, TRAIN_STEP_SESSION, type SessionOptions } from '../runtime/session.js';
 import { Tensor } from '../tensor.js';
 import { crossEntropy } from '../train/losses.js';
 import { buildLossGraph, type Objective } from '../train/objective.js';
@@ -335,7 +335,7 @@ export class Engine implements ModelBackend {
   /** Compile the train step of `model` (switched to train mode) under `objective`. */
   compileTrainStep<T>(model: VisionModel, objective: Objective<T>, o: TrainStepOptions, session: SessionOptions = {}): Promise<TrainStep<T>> {
     model.train();
-    return TrainStep.compile(model, objective, o, (bytes, label) => this.createSession(bytes, { label, ...session }));
+    return TrainStep.compile(model, objective, o, (bytes, label) => this.createSession(bytes, { ...TRAIN_STEP_SESSION, label, ...session }));
   }
 
   readWeights(source: string, opts?: ReadWeightsOptions): Promise<Map<string, Tensor>> {

@@ -27,6 +27,7 @@ import { describeCheckpoint } from '../io/pytorch_format.js';
 import type { VisionModel } from '../models/base.js';
 import type { ModelSpec, RawConfig } from '../models/registry.js';
 import { defaultThreads } from '../runtime/node_machine.js';
+import { TRAIN_STEP_SESSION } from '../runtime/session.js';
 import type { Engine } from './engine.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type CheckpointMeta, type EvalResult, type MetricsRecord, type TrainConfig, type TrainerEvent, type TrainingTask } from '../train/trainer.js';
 import { writePng } from '../io/png.js';
@@ -174,9 +175,7 @@ function withTask(rm: RunModel, rc: RunConfig, dir: string, data: RunData): RunM
 }
 
 function sessionFactory(engine: Engine, threads: number) {
-  // The CPU arena stays on: it doubles the train step's peak memory (ENGINE.md), but without it
-  // steps run ~50% slower, and these models are small.
-  return (bytes: Uint8Array, label: string) => engine.createSession(bytes, { threads, label, memArena: true });
+  return (bytes: Uint8Array, label: string) => engine.createSession(bytes, { ...TRAIN_STEP_SESSION, threads, label });
 }
 
 async function runWith(

@@ -90,7 +90,8 @@ export function buildLossGraph<T>(
       target: (name, shape, dtype = 'float32') => graph.input(`target.${name}`, shape, dtype),
       random: (name, shape, draw, dtype) => graph.randomInput(`random.${name}`, shape, draw, dtype),
     };
-    const built = objective.build(ctx);
+    // Scoped, so that profiles tell the loss's kernels (and, under `grad(loss)`, its backward) apart.
+    const built = graph.inScope('loss', () => objective.build(ctx));
     if (built.loss.rank !== 0) throw new ConfigError(`objective ${objective.name}: the loss must be a scalar, got ${built.loss}`);
     // Frozen parameters (fine-tuning the classifier only) get no backward pass: zero gradients.
     const wanted = paramKeys.map((k) => !o.frozen?.has(k));

@@ -96,7 +96,8 @@ export function buildTrainGraph<T>(
   const named = new Map(model.namedParameters());
   const bufferKeys = [...lg.bufferUpdates.keys()];
   const buckets = paramBuckets(named, paramKeys, o);
-  withGraph(graph, () => {
+  // Scoped 'optimizer' (gradient norm, clipping, update, EMA), so that profiles tell it apart from the backward.
+  withGraph(graph, () => graph.inScope('optimizer', () => {
     const lr = graph.input('lr', []);
     const bc1 = graph.input('bc1', []);
     const bc2 = graph.input('bc2', []);
@@ -141,7 +142,7 @@ export function buildTrainGraph<T>(
         graph.markOutput(isFloat ? emaUpdate(ema, nb, emaDecay) : F.identity(nb), `new.ema.${key}`);
       }
     }
-  });
+  }));
   return { graph, paramKeys, bufferKeys, buckets, feed: lg.feed };
 }
 

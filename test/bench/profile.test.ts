@@ -1,4 +1,4 @@
-/** Where-the-time-goes summaries: module parts from scopes, ONNX node counts, a real profiled run. */
+/** Where-the-time-goes summaries: module parts from scopes, ONNX node counts, real profiled runs, the roofline. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { createModel } from '../../src/index.js';
 import { onnxOpCounts } from '../../src/graph/emit.js';
 import { traceModel } from '../../src/models/trace.js';
+import { vectorRoofline } from '../../src/runtime/node_machine.js';
+import { machineRoofline } from '../../src/tasks/bench.js';
 import { modulePart, profileInference } from '../../src/tasks/bench_profile.js';
+import { benchTrainStep, trainPhase } from '../../src/tasks/bench_train.js';
 
 test('a node belongs to the module part below its innermost block index', () => {
   assert.equal(modulePart('blocks_c.3.attn.sr'), 'attn.sr');
@@ -33,4 +36,45 @@ test('a profiled inference run splits its kernel time by op type and by module p
   assert.ok(Math.abs(sum(p.byOp) - 1) < 1e-9 && Math.abs(sum(p.byModule) - 1) < 1e-9);
   assert.equal(p.byOp.reduce((a, x) => a + x.count, 0), p.kernels);
   assert.ok(p.byOp.some((x) => x.op === 'Conv' || x.op === 'FusedConv'), JSON.stringify(p.byOp));
+});
+
+test('train-step nodes belong to the forward, the loss, the backward or the optimizer, by scope', () => {
+  assert.equal(trainPhase('stages.0.blocks.1.conv_dw'), 'forward');
+  assert.equal(trainPhase(''), 'forward');
+  assert.equal(trainPhase('loss'), 'loss');
+  assert.equal(trainPhase('grad(loss)'), 'backward');
+  assert.equal(trainPhase('grad(stages.0.blocks.1.conv_dw)'), 'backward');
+  assert.equal(trainPhase('optimizer'), 'optimizer');
+});
+
+test('a profiled train step splits its kernel time by phase, op type and module part, and reports its peak RSS', async () => {
+  const m = createModel({ family: 'convnext', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], num_classes: 3 });
+  const r = await benchTrainStep({ model: m, batch: 2, size: 32, threads: 1, warmup: 1, iters: 1, profilePrefix: join(tmpdir(), `visionmix-train-profile-test-${process.pid}`) });
+  const p = r.profile;
+  const sum = (xs: { share: number }[]) => xs.reduce((a, x) => a + x.share, 0);
+  for (const xs of [p.byOp, p.byModule, p.byPhase]) assert.ok(Math.abs(sum(xs) - 1) < 1e-9);
+  const phases = new Set(p.byPhase.map((x) => x.op));
+  for (const phase of ['forward', 'loss', 'backward', 'optimizer']) assert.ok(phases.has(phase), `no ${phase} kernels in ${[...phases]}`);
+  // Backward nodes are counted with the part of the model whose gradient they compute.
+  assert.ok(p.byModule.some((x) => x.op === 'conv_dw'), JSON.stringify(p.byModule));
+  assert.ok(!p.byModule.some((x) => x.op.startsWith('grad(')), JSON.stringify(p.byModule));
+  if (process.platform === 'linux') {
+    assert.ok(r.peakRssBytes !== null && r.peakRssBytes >= r.baseRssBytes * 0.9, `${r.peakRssBytes} vs ${r.baseRssBytes}`);
+  }
+});
+
+test('the vector roofline is cores × 2 FMA pipes × lanes × 2 × clock, from cpuinfo; a faster GEMM replaces it', () => {
+  const avx512 = 'processor\t: 0\ncpu MHz\t\t: 3000.000\nflags\t\t: fpu sse avx avx2 fma avx512f\n';
+  assert.equal(vectorRoofline(2, avx512)!.gflops, 2 * 2 * 16 * 2 * 3);
+  const avx2 = 'cpu MHz\t\t: 2445.414\nflags\t\t: fpu sse fma avx avx2\n';
+  assert.ok(Math.abs(vectorRoofline(2, avx2)!.gflops - 2 * 2 * 8 * 2 * 2.445414) < 1e-9);
+  assert.match(vectorRoofline(2, avx2)!.how, /8 fp32 lanes \(AVX2\)/);
+  assert.equal(vectorRoofline(2, 'flags\t: avx2\n'), null);
+  const here = vectorRoofline(2);
+  if (here) {
+    assert.deepEqual(machineRoofline(2, here.gflops / 2), here);
+    const faster = machineRoofline(2, here.gflops * 1.2);
+    assert.equal(faster.gflops, here.gflops * 1.2);
+    assert.match(faster.how, /GEMM, above the CPU's reported/);
+  }
 });

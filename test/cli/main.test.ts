@@ -138,8 +138,11 @@ test('bench smoke run reports latency and the ratio to the GEMM peak; --threads 
   assert.match(r.stdout, /^latency\/img min\s+\d+(\.\d+)? ms$/m);
   assert.match(r.stdout, /^GEMM peak\s+\d+(\.\d+)? GFLOP\/s/m);
   // The figure the command exists for: a positive, finite ratio. Its value is not asserted.
-  const m = /^ratio to GEMM peak\s+(\S+)$/m.exec(r.stdout);
+  // Above 1, the line must say why.
+  const m = /^ratio to GEMM peak\s+(\S+)(?: \(above 1: .+\))?$/m.exec(r.stdout);
   assert.ok(m, `no ratio line in:\n${r.stdout}`);
   const ratio = Number(m[1]);
   assert.ok(Number.isFinite(ratio) && ratio > 0, `ratio ${m[1]}`);
+  if (ratio > 1) assert.match(m[0], /above 1: /);
+  assert.match(r.stdout, /^ratio to roofline\s+\d+\.\d+ of \d+\.\d GFLOP\/s \(.+\)$/m);
 });
