@@ -96,3 +96,6 @@ export { readSafetensors, writeSafetensors, SafetensorsFile } from './io/safeten
 export { Module, Parameter } from './nn/module.js';
 export { exportOnnx, EXPORT_METADATA_KEYS } from './io/onnx_export.js';
 export type { ExportOnnxOptions, ExportResult, ExportTransform, ExportOutput, ExportDType } from './io/onnx_export.js';
+export { exportTransformers } from './io/transformers_export.js';
+export type { ExportTransformersOptions, ExportTransformersResult } from './io/transformers_export.js';
+export type { TransformersArchitecture } from './models/base.js';

@@ -9,7 +9,7 @@
  * batch size somewhere is exported with a static batch instead, and the caller is told why.
  */
 import { closeSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import { emitModel, serializeModel, StaticBatchError, SYMBOLIC_BATCH, type OnnxModel, type OnnxValueInfo } from '../graph/emit.js';
 import { storeWeightsAsFloat16 } from '../graph/fp16.js';
@@ -65,6 +65,8 @@ export interface ExportOnnxOptions {
    * margin for the graph: ONNX's protobuf limit). Tests pass a small value to exercise that path.
    */
   externalDataThreshold?: number;
+  /** File name of the external data beside `path` (default `<file>.data`). */
+  externalDataFile?: string;
   /** Told when the export differs from what was asked (a static batch instead of a dynamic one). */
   onWarning?: (message: string) => void;
 }
@@ -128,10 +130,17 @@ function checkOptions(model: VisionModel, o: ExportOnnxOptions): void {
   if (o.weightsSha256 !== undefined && !/^[0-9a-f]{64}$/.test(o.weightsSha256))
     throw new ConfigError(`exportOnnx: weightsSha256 must be 64 lowercase hex digits, got '${o.weightsSha256}'`);
   if (o.externalDataThreshold !== undefined && !(o.externalDataThreshold >= 0)) throw new ConfigError('exportOnnx: externalDataThreshold must be ≥ 0');
+  if (o.externalDataFile !== undefined && (typeof o.externalDataFile !== 'string' || o.externalDataFile === '' || basename(o.externalDataFile) !== o.externalDataFile))
+    throw new ConfigError(`exportOnnx: externalDataFile must be a file name (no folder), got ${JSON.stringify(o.externalDataFile)}`);
+}
+
+/** The square input side exported: the one asked for, else the pretrained config's, else the model's default. */
+export function exportSize(model: VisionModel, size?: number): number {
+  return size ?? (model.pretrainedConfig?.inputSize ?? model.defaultInputSize)[1];
 }
 
 /** The transform recorded by default: the model's pretrained config, at the exported size. */
-function defaultTransform(model: VisionModel, size: number): ExportTransform | undefined {
+export function defaultTransform(model: VisionModel, size: number): ExportTransform | undefined {
   const pc = model.pretrainedConfig;
   // Weights' preprocessing for another channel count (in_chans overridden) does not apply.
   if (!pc || pc.inputSize[0] !== model.defaultInputSize[0]) return undefined;
@@ -208,7 +217,7 @@ export async function exportOnnx(model: VisionModel, opts: ExportOnnxOptions): P
   await model.ready();
   const outputs = opts.outputs ?? ['logits'];
   const dtype = opts.dtype ?? 'float32';
-  const size = opts.size ?? (model.pretrainedConfig?.inputSize ?? model.defaultInputSize)[1];
+  const size = exportSize(model, opts.size);
   const weightsSha256 = opts.weightsSha256 ?? (opts.weightsFile ? await sha256File(opts.weightsFile) : undefined);
 
   const wasTraining = model.training;
@@ -262,7 +271,7 @@ export async function exportOnnx(model: VisionModel, opts: ExportOnnxOptions): P
   onnx.metadata = Object.entries(metadata);
 
   const weightBytes = onnx.initializers.reduce((s, i) => s + i.tensor.data.byteLength, 0);
-  const dataPath = `${opts.path}.data`;
+  const dataPath = opts.externalDataFile ? join(dirname(opts.path), opts.externalDataFile) : `${opts.path}.data`;
   const external = weightBytes > (opts.externalDataThreshold ?? DEFAULT_EXTERNAL_THRESHOLD);
   const ser = serializeModel(onnx, external ? { externalData: { location: basename(dataPath) } } : {});
   if (external) writeChunks(dataPath, ser.external);

@@ -203,6 +203,24 @@ export interface TimmArchitecture {
   dropRate: number;
 }
 
+/**
+ * How Hugging Face transformers names this network, for a folder transformers.js loads
+ * (io/transformers_export.ts): the model class, `model_type`, the image processor class, and the
+ * keywords of the family's HF config class (`ConvNextConfig`, `MobileViTConfig`) that describe it.
+ * transformers.js runs the exported ONNX graph and reads only the names and the labels; the keywords
+ * are there for people and tools reading config.json.
+ */
+export interface TransformersArchitecture {
+  /** The `…ForImageClassification` class (config.json `architectures`). */
+  architecture: string;
+  /** config.json `model_type`. */
+  modelType: string;
+  /** The family's image processor in transformers.js (preprocessor_config.json `image_processor_type`). */
+  imageProcessor: 'ConvNextImageProcessor' | 'MobileViTImageProcessor';
+  /** The HF config class's keywords for this network. */
+  config: Record<string, unknown>;
+}
+
 export abstract class VisionModel extends Module {
   /** Registry name, weight tag or family name for custom configs. */
   name = '';
@@ -250,6 +268,17 @@ export abstract class VisionModel extends Module {
   /** How timm (or the official code) builds this network (`TimmArchitecture`); a ConfigError when it cannot. */
   timmArchitecture(): TimmArchitecture {
     throw new ConfigError(`${this.name || this.family}: no timm hand-off is defined for family '${this.family}'`);
+  }
+
+  /**
+   * How Hugging Face transformers names this network (`TransformersArchitecture`); a ConfigError for
+   * a family transformers.js does not know (it runs ConvNeXt, ConvNeXt V2 and MobileViT).
+   */
+  transformersArchitecture(): TransformersArchitecture {
+    throw new ConfigError(
+      `format 'transformers': transformers.js has no ${this.family} model (it knows ConvNeXt, ConvNeXt V2 and MobileViT), so ${this.name || this.family} cannot be exported as a transformers.js folder; ` +
+        `formats that work for it: 'onnx' (a plain ONNX file: visionmix export -o model.onnx, or exportOnnx) and timm's (visionmix export-timm)`,
+    );
   }
 
   /**

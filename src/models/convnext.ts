@@ -14,7 +14,7 @@ import { truncNormal } from '../nn/init.js';
 import { Conv2d, DropPath, GRN, Identity, LayerNorm, LayerNorm2d, Linear, ModuleList, Sequential, dropPathRates } from '../nn/layers.js';
 import { Module, Parameter, lazy } from '../nn/module.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type GroupMatcher, type LoadWeightsOptions, type TimmArchitecture, type LayerDecayMode, type LayerIds, type TracedOutputs } from './base.js';
+import { VisionModel, type GroupMatcher, type LoadWeightsOptions, type TimmArchitecture, type TransformersArchitecture, type LayerDecayMode, type LayerIds, type TracedOutputs } from './base.js';
 import { LIMITS, configSchema, field, withDefaults, type ConfigOf, type RawConfig } from './config.js';
 import { depthsFromKeys } from './layer_groups.js';
 import { CONVNEXT_PRETRAINED } from './pretrained/convnext.js';
@@ -420,6 +420,33 @@ export class ConvNeXt extends VisionModel {
       source: 'timm',
       dropPathRate: c.drop_path_rate,
       dropRate: c.drop_rate,
+    };
+  }
+
+  /**
+   * Hugging Face's ConvNextForImageClassification / ConvNextV2ForImageClassification and the keywords
+   * of ConvNextConfig / ConvNextV2Config. HF's stem has stride `patch_size` and its first stage never
+   * downsamples (our stem_stride network): for timm's patch_size 2 or ≥ 8 (a stage-0 downsample, dilated
+   * stages) HF would build another network from these keywords. transformers.js runs the ONNX graph.
+   */
+  override transformersArchitecture(): TransformersArchitecture {
+    const c = this.config;
+    const v2 = this.family === 'convnextv2';
+    return {
+      architecture: v2 ? 'ConvNextV2ForImageClassification' : 'ConvNextForImageClassification',
+      modelType: v2 ? 'convnextv2' : 'convnext',
+      imageProcessor: 'ConvNextImageProcessor',
+      config: {
+        num_channels: c.in_chans,
+        patch_size: stagePlan(c).stemStride,
+        num_stages: c.depths.length,
+        hidden_sizes: c.dims,
+        depths: c.depths,
+        hidden_act: 'gelu',
+        layer_norm_eps: c.norm_eps,
+        ...(v2 ? {} : { layer_scale_init_value: c.ls_init_value ?? 0 }),
+        drop_path_rate: c.drop_path_rate,
+      },
     };
   }
 

@@ -18,7 +18,7 @@ import { Module } from '../nn/module.js';
 import { toNCHW, toTokens } from '../nn/tokens.js';
 import { TransformerBlock } from '../nn/transformer.js';
 import { Tensor } from '../tensor.js';
-import { VisionModel, type GroupMatcher, type LoadResult, type LoadWeightsOptions, type TimmArchitecture, type TracedOutputs } from './base.js';
+import { VisionModel, type GroupMatcher, type LoadResult, type LoadWeightsOptions, type TimmArchitecture, type TransformersArchitecture, type TracedOutputs } from './base.js';
 import { LIMITS, configSchema, field, type ConfigOf } from './config.js';
 import { MOBILEVIT_PRETRAINED } from './pretrained/mobilevit.js';
 import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
@@ -269,6 +269,37 @@ export class MobileViT extends VisionModel {
     if (!variant)
       throw new ConfigError(`timm builds MobileViT only as mobilevit_xxs, mobilevit_xs or mobilevit_s (named configurations, no keywords); this custom configuration has no timm name`);
     return { architecture: variant, modelArgs: c.in_chans !== 3 ? { in_chans: c.in_chans } : {}, source: 'timm', dropPathRate: 0, dropRate: c.drop_rate };
+  }
+
+  /**
+   * Hugging Face's MobileViTForImageClassification and the keywords of MobileViTConfig. HF has one
+   * expansion ratio for every inverted residual (`expand_ratio`, written when ours agree, as in
+   * mobilevit_xxs, _xs and _s) and no keys for block counts or strides (its model builds the released
+   * networks' 1 and 3 inverted residuals, 2, 4 and 3 transformer layers, strides 1, 2, 2, 2, 2): for
+   * another layout these keywords describe the channels only. transformers.js runs the ONNX graph.
+   */
+  override transformersArchitecture(): TransformersArchitecture {
+    const c = this.config;
+    const layers = [c.layer1, c.layer2, ...VIT_LAYERS.map((n) => c[n])];
+    const ratios = new Set(layers.map((l) => l.exp));
+    return {
+      architecture: 'MobileViTForImageClassification',
+      modelType: 'mobilevit',
+      imageProcessor: 'MobileViTImageProcessor',
+      config: {
+        num_channels: c.in_chans,
+        patch_size: c.patch,
+        hidden_sizes: VIT_LAYERS.map((n) => c[n].dim),
+        neck_hidden_sizes: [c.stem, ...layers.map((l) => l.out), finalChannels(c)],
+        num_attention_heads: c.heads,
+        mlp_ratio: c.mlp_ratio,
+        ...(ratios.size === 1 ? { expand_ratio: c.layer1.exp } : {}),
+        hidden_act: 'silu',
+        conv_kernel_size: 3,
+        layer_norm_eps: 1e-5,
+        qkv_bias: true,
+      },
+    };
   }
 
   groupMatcher(coarse = false): GroupMatcher {
