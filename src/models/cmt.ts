@@ -34,10 +34,11 @@ import { matchingVariant, registerFamily, registerModel, registerPretrained } fr
 import { sameDims } from './state_dict.js';
 
 declare module './base.js' {
-  interface RunOptions {
-    /** CMT: the stem's output and the pooled head features. */
-    stem?: boolean;
-    pooled?: boolean;
+  interface NamedOutputs {
+    /** CMT: the stem's output (NCHW). */
+    stem: Tensor;
+    /** CMT: the pooled head features [B, fc_dim]. */
+    pooled: Tensor;
   }
 }
 
@@ -258,7 +259,7 @@ export function relativePosShape(c: Pick<CMTConfig, 'img_size' | 'num_heads' | '
   return [c.num_heads[i]!, n, n / c.sr_ratios[i]! ** 2];
 }
 
-export class CMT extends VisionModel {
+export class CMT extends VisionModel<'final' | 'stem' | 'pooled'> {
   readonly family = 'cmt';
   readonly numClasses: number;
   readonly defaultInputSize: [number, number, number];

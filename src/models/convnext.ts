@@ -22,9 +22,9 @@ import { matchingVariant, registerFamily, registerModel, registerPretrained } fr
 import { fitUnitDims, stripWrapper } from './state_dict.js';
 
 declare module './base.js' {
-  interface RunOptions {
+  interface NamedOutputs {
     /** ConvNeXt: every block's output, in order. */
-    blocks?: boolean;
+    blocks: Tensor[];
   }
 }
 
@@ -250,7 +250,7 @@ export class ConvNeXtStage extends Module {
   }
 }
 
-export class ConvNeXt extends VisionModel {
+export class ConvNeXt extends VisionModel<'final' | 'blocks'> {
   readonly family: string;
   readonly numClasses: number;
   readonly defaultInputSize: [number, number, number];

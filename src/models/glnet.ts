@@ -26,12 +26,12 @@ import { matchingVariant, registerFamily, registerModel, registerPretrained } fr
 import { tagArchitecture } from './pretrained.js';
 
 declare module './base.js' {
-  interface RunOptions {
-    /** GLNet: the slot maps of every GLMix block. */
-    slots?: boolean;
+  interface NamedOutputs {
+    /** GLNet: the slot maps of every GLMix block, by block path. */
+    slots: Record<string, { [K in keyof SlotMapValues]: Tensor }>;
     /** GLNet with a token-labelling head: the class head's logits and the per-token logits. */
-    cls_logits?: boolean;
-    aux_logits?: boolean;
+    cls_logits: Tensor;
+    aux_logits: Tensor;
   }
 }
 
@@ -371,7 +371,7 @@ function downsampleLayers(c: GLNetConfig): Sequential[] {
 /** Named outputs: a token-labelling head adds its image-level and per-token logits. */
 const glnetOutputs = (tokenLabelling: boolean) => ['logits', 'features', 'final', 'slots', ...(tokenLabelling ? ['cls_logits', 'aux_logits'] : [])];
 
-export class GLNet extends VisionModel {
+export class GLNet extends VisionModel<'final' | 'slots' | 'cls_logits' | 'aux_logits'> {
   readonly family = 'glnet';
   readonly numClasses: number;
   readonly defaultInputSize: [number, number, number];

@@ -205,7 +205,7 @@ export class MobileViTBlock extends Module {
 
 // ---- model -------------------------------------------------------------------------------------------
 
-export class MobileViT extends VisionModel {
+export class MobileViT extends VisionModel<'final'> {
   readonly family = 'mobilevit';
   readonly numClasses: number;
   readonly defaultInputSize: [number, number, number];

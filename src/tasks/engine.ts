@@ -12,7 +12,7 @@
 import { ConfigError, ShapeError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
 import { withGraph, type Graph } from '../graph/graph.js';
-import type { ForwardHeadOptions, LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunOutput, TensorTree, VisionModel, WeightsProgress } from '../models/base.js';
+import type { ForwardHeadOptions, LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunResult, TensorTree, VisionModel, WeightsProgress } from '../models/base.js';
 import { approxBytes, approxCount, countElements } from '../models/model_size.js';
 import { pretrainedWeights } from '../models/pretrained.js';
 import { createModel as buildModel, type ModelSizeLimit, type ModelSpec, type RawConfig } from '../models/registry.js';
@@ -222,7 +222,7 @@ export class Engine implements ModelBackend {
     model.weightsChanged();
   }
 
-  async run(model: VisionModel, x: Tensor, opts: RunOptions = {}): Promise<RunOutput> {
+  async run(model: VisionModel, x: Tensor, opts: RunOptions = {}): Promise<RunResult> {
     const input = checkInput(model, x, 'run');
     const threads = this.threads(opts.threads);
     const { names: wanted, featureIndices, logits } = requestedOutputs(model, opts);
@@ -411,8 +411,8 @@ function requestedOutputs(model: VisionModel, opts: RunOptions): { names: string
   return { names: names.sort(), featureIndices, logits };
 }
 
-function unpack(layout: { [name: string]: OutputLayout }, out: Record<string, Tensor>): RunOutput {
-  const res = { features: [] } as unknown as RunOutput;
+function unpack(layout: { [name: string]: OutputLayout }, out: Record<string, Tensor>): RunResult {
+  const res = { features: [] } as unknown as RunResult;
   if (out.logits) res.logits = out.logits;
   for (const [name, l] of Object.entries(layout)) if (name !== 'logits') res[name] = collectOutputs(l, out);
   return res;
