@@ -30,7 +30,7 @@ import { Tensor } from '../tensor.js';
 import { VisionModel, type GroupMatcher, type TimmArchitecture, type TracedOutputs } from './base.js';
 import { LIMITS, configSchema, field, type ConfigOf, type RawConfig } from './config.js';
 import { CMT_PRETRAINED } from './pretrained/cmt.js';
-import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
+import { matchingVariant, registerFamily, registerModel, registerPretrained, type FamilyTypes } from './registry.js';
 import { sameDims } from './state_dict.js';
 
 declare module './base.js' {
@@ -39,6 +39,12 @@ declare module './base.js' {
     stem: Tensor;
     /** CMT: the pooled head features [B, fc_dim]. */
     pooled: Tensor;
+  }
+}
+
+declare module './registry.js' {
+  interface ModelFamilies {
+    cmt: FamilyTypes<keyof typeof CMT_VARIANTS, CMTConfig, CMT>;
   }
 }
 
