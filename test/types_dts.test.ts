@@ -43,7 +43,7 @@ test('the emitted .d.ts files compile in a dependent project with skipLibCheck: 
   try {
     // 'visionmix' resolves to this repository through node_modules, as an installed package would.
     mkdirSync(join(dir, 'node_modules'));
-    symlinkSync(repoRoot, join(dir, 'node_modules', 'visionmix'), 'dir');
+    symlinkSync(repoRoot, join(dir, 'node_modules', 'visionmix'), 'junction');
     writeFileSync(join(dir, 'consumer.ts'), CONSUMER);
     const compilerOptions = {
       module: 'NodeNext',
