@@ -8,7 +8,7 @@ import './runtime/node_env.js';
 import type { ModelSpec, RawConfig } from './models/registry.js';
 import { readWeightsSource, type ReadWeightsOptions } from './io/weights_source.js';
 import type { VisionModel } from './models/base.js';
-import type { CreateModelOptions, Engine, EngineOptions } from './tasks/engine.js';
+import { typedCreateModel, type Engine, type EngineOptions } from './tasks/engine.js';
 import { createFcmae as createFcmaeOn, type Fcmae } from './tasks/fcmae.js';
 import { createNodeEngine, nodeEngine, type NodeEngineOptions } from './tasks/node_engine.js';
 import type { PlanarImage } from './data/resample.js';
@@ -33,10 +33,9 @@ export function defaultEngine(): Engine {
  * Build a model: a registry name ('convnextv2_atto'), a weight tag ('convnext_atto.d2_in1k') or
  * `{ family, ...config }` with the reference constructor's keywords, plus config overrides;
  * `{ pretrained: true }` fetches the tag's weights from the hub (cached) before the first run.
+ * With a known name or family, the config keys are typed and the model is its family's class.
  */
-export function createModel(spec: ModelSpec, overrides?: CreateModelOptions): VisionModel {
-  return nodeEngine().createModel(spec, overrides);
-}
+export const createModel = typedCreateModel((spec, overrides) => nodeEngine().createModel(spec, overrides));
 
 /**
  * A state dict from a weights source — a .safetensors file, a PyTorch checkpoint (.pth/.pt/.bin,
@@ -71,15 +70,19 @@ export * from './errors.js';
 export { listModels } from './models/index.js';
 export type { ModelInfo, ListOptions } from './models/index.js';
 export { VisionModel } from './models/base.js';
-export type { RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, TensorTree, CheckpointInfo, LoadWeightsOptions, ForwardHeadOptions, CompileProgress } from './models/base.js';
+export type { RunOptions, RunOutput, NamedOutputs, OutputName, LossAndGrads, LossOptions, LoadResult, TensorTree, CheckpointInfo, LoadWeightsOptions, ForwardHeadOptions, CompileProgress } from './models/base.js';
 export type { PretrainedConfig } from './models/pretrained.js';
-export type { ModelSpec, RawConfig } from './models/registry.js';
+export type { ModelSpec, RawConfig, ModelName, FamilyName, FamilySpec } from './models/registry.js';
+export type { ConvNeXt } from './models/convnext.js';
+export type { CMT } from './models/cmt.js';
+export type { MobileViT } from './models/mobilevit.js';
+export type { GLNet } from './models/glnet.js';
 export { describeSchema } from './models/config.js';
 export { familySchema, familyNames, pretrainedConfig } from './models/registry.js';
 export { Engine } from './tasks/engine.js';
 export { timmHandoff, type TimmHandoffOptions, type TimmHandoffResult } from './tasks/timm_handoff.js';
 export type { TimmArchitecture } from './models/base.js';
-export type { EngineOptions, CreateModelOptions } from './tasks/engine.js';
+export type { EngineOptions, CreateModel, CreateModelOptions, FamilyModelOptions, ModelOptions } from './tasks/engine.js';
 export type { NodeEngineOptions } from './tasks/node_engine.js';
 export type { NodeDevice } from './runtime/node.js';
 export { crossEntropy } from './train/losses.js';

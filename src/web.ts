@@ -17,7 +17,7 @@ import type { CompileProgress, LoadResult, LoadWeightsOptions, VisionModel } fro
 import type { ModelSpec, RawConfig } from './models/registry.js';
 import { webRuntime, type WebDevice, type WebRuntimeOptions } from './runtime/web.js';
 import { classify as classifyPixels, type Classification, type ClassifyOptions } from './tasks/classify_image.js';
-import { Engine, type CreateModelOptions, type EngineOptions } from './tasks/engine.js';
+import { Engine, typedCreateModel, type CreateModelOptions, type EngineOptions } from './tasks/engine.js';
 import { createFcmae as createFcmaeOn, type Fcmae } from './tasks/fcmae.js';
 import { Tensor } from './tensor.js';
 import type { WeightsProgress } from './util/weights_options.js';
@@ -47,8 +47,8 @@ export function defaultEngine(device: WebDevice = 'auto'): Engine {
   return e;
 }
 
-/** `createModel`'s options in the browser: config overrides plus transformers.js's names. */
-export type WebModelOptions = CreateModelOptions & {
+/** `createModel`'s options in the browser besides config keys and `ModelOptions`: transformers.js's names. */
+export interface WebOptions {
   /** Where it runs: 'wasm', 'webgpu' or 'auto' (WebGPU when an adapter exists). Default 'auto'. */
   device?: WebDevice;
   /** Weight precision: 'fp32' (int8 / fp16 are not available yet). */
@@ -57,20 +57,24 @@ export type WebModelOptions = CreateModelOptions & {
   progress_callback?: (e: WeightsProgress | CompileProgress) => void;
   /** The engine to attach to (instead of the device's default one). */
   engine?: Engine;
-};
+}
+
+/** `createModel`'s options in the browser for a spec of any family: config overrides plus `WebOptions`. */
+export type WebModelOptions = CreateModelOptions & WebOptions;
 
 /**
  * Build a model: a registry name, a weight tag or `{ family, ...config }`, plus config overrides;
- * `{ pretrained: true }` fetches the tag's hub weights (Cache API) before the first run.
+ * `{ pretrained: true }` fetches the tag's hub weights (Cache API) before the first run. With a known
+ * name or family, the config keys are typed and the model is its family's class.
  */
-export function createModel(spec: ModelSpec, options: WebModelOptions = {}): VisionModel {
+export const createModel = typedCreateModel<WebOptions>((spec, options = {}) => {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ConfigError(`createModel options must be an object, got ${JSON.stringify(options)}`);
   const { device, dtype, progress_callback, engine, ...overrides } = options;
   if (dtype !== undefined && dtype !== 'fp32') throw new ConfigError(`dtype ${JSON.stringify(dtype)} is not available in the browser yet: use 'fp32'`);
   const model = (engine ?? defaultEngine(device ?? 'auto')).createModel(spec, { ...overrides, ...(progress_callback ? { onProgress: progress_callback } : {}) });
   if (progress_callback) model.onCompile = progress_callback;
   return model;
-}
+});
 
 /** FCMAE pretraining around a ConvNeXt encoder, on the default engine of a device. */
 export function createFcmae(encoder: ModelSpec, options: RawConfig = {}, device: WebDevice = 'auto'): Fcmae {
@@ -115,15 +119,15 @@ export * from './errors.js';
 export { listModels } from './models/index.js';
 export type { ModelInfo, ListOptions } from './models/index.js';
 export { VisionModel } from './models/base.js';
-export type { CompileProgress, RunOptions, RunOutput, LossAndGrads, LossOptions, LoadResult, LoadWeightsOptions, TensorTree } from './models/base.js';
+export type { CompileProgress, RunOptions, RunOutput, NamedOutputs, OutputName, LossAndGrads, LossOptions, LoadResult, LoadWeightsOptions, TensorTree } from './models/base.js';
 export type { PretrainedConfig } from './models/pretrained.js';
-export type { ModelSpec, RawConfig } from './models/registry.js';
+export type { ModelSpec, RawConfig, ModelName, FamilyName, FamilySpec } from './models/registry.js';
 export { describeSchema } from './models/config.js';
 export { familySchema, familyNames, pretrainedConfig, pretrainedTags } from './models/registry.js';
 export { inputToRgb, renderSlotMaps, hardAssignment, slotPalette } from './analysis/slot_maps.js';
 export type { RgbImage, SlotMapPanel } from './analysis/slot_maps.js';
 export { Engine } from './tasks/engine.js';
-export type { EngineOptions, CreateModelOptions } from './tasks/engine.js';
+export type { EngineOptions, CreateModel, CreateModelOptions, FamilyModelOptions, ModelOptions } from './tasks/engine.js';
 export type { Fcmae, FcmaeRunOptions } from './tasks/fcmae.js';
 export { createTransform } from './tasks/transform.js';
 export type { ImageTransform, EvalTransformConfig } from './tasks/transform.js';

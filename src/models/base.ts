@@ -39,19 +39,36 @@ export interface TracedOutputs {
 /** Concrete outputs, shaped like the traced ones. */
 export type TensorTree = Tensor | TensorTree[] | { [name: string]: TensorTree };
 
-export interface RunOutput {
+/**
+ * The value of each named output `run` can return besides `logits` and `features`, by name. Each
+ * family adds its own from its file (declaration merging:
+ * `declare module './base.js' { interface NamedOutputs { slots: SlotMaps } }`), and its model class
+ * names the ones it has (`class GLNet extends VisionModel<'final' | 'slots' | …>`).
+ */
+export interface NamedOutputs {
+  /** The unpooled map the head reads (`forwardFeatures`). */
+  final: Tensor;
+}
+
+/** A named output of some family (a flag of `RunOptions`). */
+export type OutputName = keyof NamedOutputs;
+
+/** What `run` returned, whatever was asked for (the engine's view; users get `RunOutput`). */
+export interface RunResult {
   /** Absent only when `logits: false` was asked for. */
   logits: Tensor;
-  /** One NCHW map per stage when `features: true` was asked for, else empty. */
+  /** One NCHW map per stage when `features` was asked for, else empty. */
   features: Tensor[];
   [name: string]: TensorTree;
 }
 
 /**
- * `run` options: `threads`, plus one flag per named output to return besides `logits`
- * (`features: true`, GLNet's `slots: true`, …).
+ * `run` options of a model whose named outputs are `N`: `threads`, `features`, `logits`, plus one
+ * flag per output to return (`final: true`, GLNet's `slots: true`, …). A flag the model lacks does
+ * not compile when the model's type is known (`createModel('convnext_atto')`), and is a ConfigError
+ * naming the model's outputs when it runs.
  */
-export interface RunOptions {
+export type RunOptions<N extends OutputName = OutputName> = {
   /** Intra-op threads (default: every core; capped at the core count). */
   threads?: number;
   /**
@@ -61,13 +78,19 @@ export interface RunOptions {
   features?: boolean | readonly number[];
   /** Compute the classifier (default true); `false` with `features` skips the head. */
   logits?: boolean;
-  /** The unpooled map the head reads (`forwardFeatures`). */
-  final?: boolean;
-}
-// Each family adds its own named outputs to this interface from its file (declaration merging:
-// `declare module './base.js' { interface RunOptions { slots?: boolean } }`), so a misspelt flag
-// (`featurez`) does not compile, and one the model lacks (`slots` on a ConvNeXt) is a ConfigError
-// naming the model's outputs when it runs.
+} & { [K in N]?: boolean };
+
+/**
+ * What `run(x, opts)` returns for options of type `O`: `logits` (unless `logits: false`),
+ * `features` (one NCHW map per stage when asked for, else empty) and each output flagged in `O` —
+ * present for `true`, possibly undefined for a flag typed `boolean`.
+ */
+export type RunOutput<O extends RunOptions = RunOptions> = (O extends { logits: false } ? {} : { logits: Tensor }) & { features: Tensor[] } & {
+  [K in OutputName & keyof O as O[K] extends false | undefined ? never : K]: O[K] extends true ? NamedOutputs[K] : NamedOutputs[K] | undefined;
+};
+
+/** `O`, with any key that `T` lacks refused (a generic's object literal gets no excess-property check). */
+export type Exactly<O, T> = O & { [K in Exclude<keyof O, keyof T>]: never };
 
 // Re-exported for the model API's users; defined in util/ so that runtime/ can name them too.
 export type { CheckpointInfo, ReadWeightsOptions, WeightsProgress } from '../util/weights_options.js';
@@ -134,7 +157,7 @@ export interface LossAndGrads {
 
 /** What executes models: implemented by the engine (tasks/engine.ts). */
 export interface ModelBackend {
-  run(model: VisionModel, x: Tensor, opts: RunOptions): Promise<RunOutput>;
+  run(model: VisionModel, x: Tensor, opts: RunOptions): Promise<RunResult>;
   /** The head alone on a final feature map (`forwardHead`). */
   runHead(model: VisionModel, features: Tensor, opts: ForwardHeadOptions): Promise<Tensor>;
   lossAndGrads(model: VisionModel, x: Tensor, targets: unknown, opts: LossOptions): Promise<LossAndGrads>;
@@ -221,7 +244,11 @@ export interface TransformersArchitecture {
   config: Record<string, unknown>;
 }
 
-export abstract class VisionModel extends Module {
+/**
+ * A model whose named outputs (besides `logits` and `features`) are `N`: `run`'s options and result
+ * are typed by them.
+ */
+export abstract class VisionModel<N extends OutputName = OutputName> extends Module {
   /** Registry name, weight tag or family name for custom configs. */
   name = '';
   abstract readonly family: string;
@@ -447,7 +474,8 @@ export abstract class VisionModel extends Module {
           ? [...Array(Math.min(o.indices, stages)).keys()].map((i) => stages - Math.min(o.indices as number, stages) + i)
           : [...o.indices].map((i) => (i < 0 ? stages + i : i));
     const want = o.intermediatesOnly ? idx : [...new Set([...idx, stages - 1])].sort((a, b) => a - b);
-    const out = await this.run(x, { features: want, logits: false });
+    // As any model: options of a generic N cannot be checked inside this class.
+    const out = await (this as VisionModel).run(x, { features: want, logits: false });
     const byStage = new Map(want.map((s, i) => [s, out.features[i]!] as const));
     return { final: o.intermediatesOnly ? undefined : byStage.get(stages - 1), intermediates: idx.map((s) => byStage.get(s)!) };
   }
@@ -526,8 +554,9 @@ export abstract class VisionModel extends Module {
   async forwardFeatures(x: Tensor, o: { threads?: number } = {}): Promise<Tensor> {
     if (!this.outputNames.includes('final'))
       throw new ConfigError(`${this.name || this.family} has no final feature map for a head (forwardFeatures); use run(x, { features: true })`);
-    const out = await this.run(x, { final: true, logits: false, threads: o.threads });
-    return out.final as Tensor;
+    // Every family with a head has a `final` output (checked above); N does not say so.
+    const out = await (this as VisionModel).run(x, { final: true, logits: false, threads: o.threads });
+    return out.final;
   }
 
   /**
@@ -541,13 +570,17 @@ export abstract class VisionModel extends Module {
     return this.requireBackend().runHead(this, input, o);
   }
 
-  /** Run the model on a float32 batch [N, C, H, W]; returns `logits` and the outputs asked for. */
-  async run(x: Tensor, opts: RunOptions = {}): Promise<RunOutput> {
+  /**
+   * Run the model on a float32 batch [N, C, H, W]; returns `logits` and the outputs asked for
+   * (typed by `opts`: `run(x, { final: true })` has `final: Tensor`).
+   */
+  async run<const O extends RunOptions<N> = {}>(x: Tensor, opts?: Exactly<O, RunOptions<N>>): Promise<RunOutput<O>> {
     // ONNX Runtime reads the input after this call has returned its promise: copy it now, so that a
     // caller refilling its buffer for the next batch does not change this one.
     const input = x instanceof Tensor ? new Tensor(x.data.slice(), x.shape, x.dtype) : x;
     await this.ready();
-    return this.requireBackend().run(this, input, opts);
+    // The engine returns what `opts` asked for (and refuses outputs the model lacks).
+    return (await this.requireBackend().run(this, input, opts ?? {})) as unknown as RunOutput<O>;
   }
 
   /**

@@ -30,14 +30,21 @@ import { Tensor } from '../tensor.js';
 import { VisionModel, type GroupMatcher, type TimmArchitecture, type TracedOutputs } from './base.js';
 import { LIMITS, configSchema, field, type ConfigOf, type RawConfig } from './config.js';
 import { CMT_PRETRAINED } from './pretrained/cmt.js';
-import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
+import { matchingVariant, registerFamily, registerModel, registerPretrained, type FamilyTypes } from './registry.js';
 import { sameDims } from './state_dict.js';
 
 declare module './base.js' {
-  interface RunOptions {
-    /** CMT: the stem's output and the pooled head features. */
-    stem?: boolean;
-    pooled?: boolean;
+  interface NamedOutputs {
+    /** CMT: the stem's output (NCHW). */
+    stem: Tensor;
+    /** CMT: the pooled head features [B, fc_dim]. */
+    pooled: Tensor;
+  }
+}
+
+declare module './registry.js' {
+  interface ModelFamilies {
+    cmt: FamilyTypes<keyof typeof CMT_VARIANTS, CMTConfig, CMT>;
   }
 }
 
@@ -258,7 +265,7 @@ export function relativePosShape(c: Pick<CMTConfig, 'img_size' | 'num_heads' | '
   return [c.num_heads[i]!, n, n / c.sr_ratios[i]! ** 2];
 }
 
-export class CMT extends VisionModel {
+export class CMT extends VisionModel<'final' | 'stem' | 'pooled'> {
   readonly family = 'cmt';
   readonly numClasses: number;
   readonly defaultInputSize: [number, number, number];

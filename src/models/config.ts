@@ -76,6 +76,18 @@ export type ConfigOf<S> = S extends ConfigSchema<infer F> ? { [K in keyof F]: F[
 
 export type RawConfig = Record<string, unknown>;
 
+/** A snake_case key in camelCase, as the parser accepts it ('num_classes' → 'numClasses'). */
+type CamelCase<K extends string> = K extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : K;
+
+/** A config value as a caller may write it: lists may be readonly, a table's keys may be left out. */
+type Given<T> = T extends readonly (infer E)[] ? readonly Given<E>[] : T extends object ? { [K in keyof T]?: Given<T[K]> } : T;
+
+/**
+ * Overrides of a config `C` (`ConfigOf` a schema): any of its keys, snake_case or camelCase, each of
+ * its type — so a misspelt key or a mistyped value does not compile.
+ */
+export type ConfigOverrides<C> = { [K in keyof C & string]?: Given<C[K]> } & { [K in keyof C & string as CamelCase<K>]?: Given<C[K]> };
+
 class FieldError extends Error {
   constructor(readonly path: string, readonly expected: string, readonly got: unknown) {
     super(`${path}: expected ${expected}`);

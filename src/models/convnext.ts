@@ -18,13 +18,20 @@ import { VisionModel, type GroupMatcher, type LoadWeightsOptions, type TimmArchi
 import { LIMITS, configSchema, field, withDefaults, type ConfigOf, type RawConfig } from './config.js';
 import { depthsFromKeys } from './layer_groups.js';
 import { CONVNEXT_PRETRAINED } from './pretrained/convnext.js';
-import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
+import { matchingVariant, registerFamily, registerModel, registerPretrained, type FamilyTypes } from './registry.js';
 import { fitUnitDims, stripWrapper } from './state_dict.js';
 
 declare module './base.js' {
-  interface RunOptions {
+  interface NamedOutputs {
     /** ConvNeXt: every block's output, in order. */
-    blocks?: boolean;
+    blocks: Tensor[];
+  }
+}
+
+declare module './registry.js' {
+  interface ModelFamilies {
+    convnext: FamilyTypes<Exclude<ConvNeXtName, `convnextv2_${string}`>, ConvNeXtConfig, ConvNeXt>;
+    convnextv2: FamilyTypes<Extract<ConvNeXtName, `convnextv2_${string}`>, ConvNeXtConfig, ConvNeXt>;
   }
 }
 
@@ -250,7 +257,7 @@ export class ConvNeXtStage extends Module {
   }
 }
 
-export class ConvNeXt extends VisionModel {
+export class ConvNeXt extends VisionModel<'final' | 'blocks'> {
   readonly family: string;
   readonly numClasses: number;
   readonly defaultInputSize: [number, number, number];
@@ -515,14 +522,17 @@ const SIZES: Record<string, { depths: number[]; dims: number[]; conv_mlp: boolea
 };
 
 /** The weights `createModel('<variant>')` describes by default (timm's default tag of each variant). */
-const DEFAULT_TAGS: Record<string, string> = {
+const DEFAULT_TAGS = {
   convnext_atto: 'd2_in1k', convnext_femto: 'd1_in1k', convnext_pico: 'd1_in1k', convnext_nano: 'in12k_ft_in1k',
   convnext_tiny: 'in12k_ft_in1k', convnext_small: 'in12k_ft_in1k', convnext_base: 'fb_in22k_ft_in1k',
   convnext_large: 'fb_in22k_ft_in1k', convnext_xlarge: 'fb_in22k_ft_in1k',
   convnextv2_atto: 'fcmae_ft_in1k', convnextv2_femto: 'fcmae_ft_in1k', convnextv2_pico: 'fcmae_ft_in1k',
   convnextv2_nano: 'fcmae_ft_in22k_in1k', convnextv2_tiny: 'fcmae_ft_in22k_in1k', convnextv2_base: 'fcmae_ft_in22k_in1k',
   convnextv2_large: 'fcmae_ft_in22k_in1k', convnextv2_huge: 'fcmae_ft_in1k',
-};
+} satisfies Record<string, string>;
+
+/** The registered ConvNeXt V1 and V2 variant names. */
+export type ConvNeXtName = keyof typeof DEFAULT_TAGS;
 
 for (const [name, tag] of Object.entries(DEFAULT_TAGS)) {
   const [family, size] = name.split('_') as [string, string];

@@ -27,11 +27,11 @@ import { createModel, type ModelSpec } from './registry.js';
 import { fitUnitDims, stripWrapper } from './state_dict.js';
 
 declare module './base.js' {
-  interface RunOptions {
+  interface NamedOutputs {
     /** FCMAE: the reconstruction, the mask and the encoder's latent map. */
-    pred?: boolean;
-    mask?: boolean;
-    latent?: boolean;
+    pred: Tensor;
+    mask: Tensor;
+    latent: Tensor;
   }
 }
 
@@ -258,7 +258,7 @@ export function defaultFormulation(ratio: number): Formulation {
 
 // ---- the network ------------------------------------------------------------------------------------
 
-export class FcmaeNet extends VisionModel {
+export class FcmaeNet extends VisionModel<'pred' | 'mask' | 'latent'> {
   readonly family = 'fcmae';
   readonly numClasses = 0;
   readonly defaultInputSize: [number, number, number];

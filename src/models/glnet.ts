@@ -22,16 +22,22 @@ import { Tensor } from '../tensor.js';
 import { VisionModel, type GroupMatcher, type TimmArchitecture, type TracedOutputs } from './base.js';
 import { LIMITS, configSchema, field, type ConfigOf } from './config.js';
 import { GLNET_CHECKPOINT_KEY, GLNET_PRETRAINED } from './pretrained/glnet.js';
-import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
+import { matchingVariant, registerFamily, registerModel, registerPretrained, type FamilyTypes } from './registry.js';
 import { tagArchitecture } from './pretrained.js';
 
 declare module './base.js' {
-  interface RunOptions {
-    /** GLNet: the slot maps of every GLMix block. */
-    slots?: boolean;
+  interface NamedOutputs {
+    /** GLNet: the slot maps of every GLMix block, by block path. */
+    slots: Record<string, { [K in keyof SlotMapValues]: Tensor }>;
     /** GLNet with a token-labelling head: the class head's logits and the per-token logits. */
-    cls_logits?: boolean;
-    aux_logits?: boolean;
+    cls_logits: Tensor;
+    aux_logits: Tensor;
+  }
+}
+
+declare module './registry.js' {
+  interface ModelFamilies {
+    glnet: FamilyTypes<keyof typeof VARIANTS, GLNetConfig, GLNet>;
   }
 }
 
@@ -371,7 +377,7 @@ function downsampleLayers(c: GLNetConfig): Sequential[] {
 /** Named outputs: a token-labelling head adds its image-level and per-token logits. */
 const glnetOutputs = (tokenLabelling: boolean) => ['logits', 'features', 'final', 'slots', ...(tokenLabelling ? ['cls_logits', 'aux_logits'] : [])];
 
-export class GLNet extends VisionModel {
+export class GLNet extends VisionModel<'final' | 'slots' | 'cls_logits' | 'aux_logits'> {
   readonly family = 'glnet';
   readonly numClasses: number;
   readonly defaultInputSize: [number, number, number];
@@ -566,7 +572,7 @@ const G = (embed_dim: number[], extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-const VARIANTS: Record<string, Record<string, unknown>> = {
+const VARIANTS = {
   glnet_stl: { ...STL, slot_init: 'ada_avgpool' },
   glnet_stl_paramslot: { ...STL, slot_init: 'param' },
   glnet_4g: G([64, 128, 256, 512]),
@@ -574,7 +580,7 @@ const VARIANTS: Record<string, Record<string, unknown>> = {
   glnet_16g: G([128, 256, 512, 1024], { layerscale: 1e-4 }),
   glnet_4g_tklb: G([64, 128, 256, 512], { tklb: true }),
   glnet_9g_tklb: G([96, 192, 384, 768], { tklb: true }),
-};
+} satisfies Record<string, Record<string, unknown>>;
 
 for (const [name, config] of Object.entries(VARIANTS)) registerModel({ name, family: 'glnet', config, defaultTag: `${name}.in1k` });
 registerPretrained(GLNET_PRETRAINED);

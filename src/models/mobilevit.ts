@@ -21,7 +21,7 @@ import { Tensor } from '../tensor.js';
 import { VisionModel, type GroupMatcher, type LoadResult, type LoadWeightsOptions, type TimmArchitecture, type TransformersArchitecture, type TracedOutputs } from './base.js';
 import { LIMITS, configSchema, field, type ConfigOf } from './config.js';
 import { MOBILEVIT_PRETRAINED } from './pretrained/mobilevit.js';
-import { matchingVariant, registerFamily, registerModel, registerPretrained } from './registry.js';
+import { matchingVariant, registerFamily, registerModel, registerPretrained, type FamilyTypes } from './registry.js';
 import { stripWrapper } from './state_dict.js';
 
 // ---- configuration ----------------------------------------------------------------------------
@@ -108,6 +108,12 @@ const MOBILEVIT_SCHEMA = configSchema(
 );
 
 export type MobileViTConfig = ConfigOf<typeof MOBILEVIT_SCHEMA>;
+
+declare module './registry.js' {
+  interface ModelFamilies {
+    mobilevit: FamilyTypes<keyof typeof VARIANTS, MobileViTConfig, MobileViT>;
+  }
+}
 
 /** Channels of the final 1×1 expansion conv (ml-cvnets: min(exp_factor · C5, 960)). */
 function finalChannels(c: Pick<MobileViTConfig, 'exp_factor' | 'layer5'>): number {
@@ -205,7 +211,7 @@ export class MobileViTBlock extends Module {
 
 // ---- model -------------------------------------------------------------------------------------------
 
-export class MobileViT extends VisionModel {
+export class MobileViT extends VisionModel<'final'> {
   readonly family = 'mobilevit';
   readonly numClasses: number;
   readonly defaultInputSize: [number, number, number];
@@ -430,7 +436,7 @@ const TRANSFORMER_NAMES: [string, string][] = [
 registerFamily({ family: 'mobilevit', schema: MOBILEVIT_SCHEMA, build: (c) => new MobileViT(c) });
 
 /** Spec §2.1. */
-const VARIANTS: Record<string, Pick<MobileViTConfig, 'layer1' | 'layer2' | 'layer3' | 'layer4' | 'layer5'>> = {
+const VARIANTS = {
   mobilevit_xxs: {
     layer1: { out: 16, exp: 2, n: 1, stride: 1 },
     layer2: { out: 24, exp: 2, n: 3, stride: 2 },
@@ -452,7 +458,7 @@ const VARIANTS: Record<string, Pick<MobileViTConfig, 'layer1' | 'layer2' | 'laye
     layer4: { out: 128, exp: 4, stride: 2, dim: 192, depth: 4 },
     layer5: { out: 160, exp: 4, stride: 2, dim: 240, depth: 3 },
   },
-};
+} satisfies Record<string, Pick<MobileViTConfig, 'layer1' | 'layer2' | 'layer3' | 'layer4' | 'layer5'>>;
 
 for (const [name, config] of Object.entries(VARIANTS))
   registerModel({ name, family: 'mobilevit', config: { stem: 16, heads: 4, patch: 2, mlp_ratio: 2, exp_factor: 4, ...config }, defaultTag: `${name}.cvnets_in1k` });

@@ -4,8 +4,8 @@
  * register themselves from their own files.
  */
 import { ConfigError } from '../errors.js';
-import type { VisionModel } from './base.js';
-import { parseConfig, type ConfigOf, type ConfigSchema, type RawConfig } from './config.js';
+import type { Exactly, VisionModel } from './base.js';
+import { parseConfig, type ConfigOf, type ConfigOverrides, type ConfigSchema, type RawConfig } from './config.js';
 import { MAX_MODEL_ELEMENTS, checkModelSize, countElements } from './model_size.js';
 import { tagArchitecture, type PretrainedConfig } from './pretrained.js';
 
@@ -98,6 +98,53 @@ export function getModelEntry(name: string): ModelEntry {
 }
 
 export type ModelSpec = string | ({ family: string } & RawConfig);
+
+/**
+ * The types of a family, for typed `createModel` calls: its variant names, its config (`ConfigOf`
+ * its schema) and its model class.
+ */
+export interface FamilyTypes<Names extends string = string, Config = object, Model extends VisionModel = VisionModel> {
+  names: Names;
+  config: Config;
+  model: Model;
+}
+
+/**
+ * Every family's `FamilyTypes`, by family name. Each family adds its entry from its own file
+ * (declaration merging: `declare module './registry.js' { interface ModelFamilies { cmt: FamilyTypes<…> } }`).
+ */
+export interface ModelFamilies {}
+
+export type FamilyName = keyof ModelFamilies;
+
+type FamilyType<F extends FamilyName, K extends keyof FamilyTypes> = ModelFamilies[F] extends infer T extends FamilyTypes ? T[K] : never;
+
+/** A variant name of family `F`, or one of its weight tags ('convnext_atto' or 'convnext_atto.d2_in1k'). */
+type NameOf<F extends FamilyName> = FamilyType<F, 'names'> | `${FamilyType<F, 'names'>}.${string}`;
+
+/** A registered variant name or a weight tag of one. */
+export type ModelName = NameOf<FamilyName>;
+
+/** The family of a variant name or weight tag. */
+export type FamilyOf<Name extends string> = { [F in FamilyName]: Name extends NameOf<F> ? F : never }[FamilyName];
+
+/** The model class of family `F`. */
+export type FamilyModel<F extends FamilyName> = FamilyType<F, 'model'>;
+
+/** Config overrides of family `F` (its schema's keys, snake_case or camelCase, each of its type). */
+export type FamilyOverrides<F extends FamilyName> = ConfigOverrides<FamilyType<F, 'config'>>;
+
+/** A config object of a known family: `{ family: 'convnext', depths: [1, 1, 2, 1], … }`. */
+export type FamilySpec<F extends FamilyName> = { family: F } & FamilyOverrides<F>;
+
+/**
+ * The family of a spec known when compiling: a registered name's or tag's, or a config's `family`;
+ * `never` for a spec whose family is not known until it runs (a `string`, a config from JSON).
+ */
+export type SpecFamily<S> = S extends ModelName ? FamilyOf<S> : S extends { family: infer F extends FamilyName } ? F : never;
+
+/** A spec as `createModel` checks it: a config of a known family has only that family's keys, each of its type. */
+export type CheckedSpec<S> = S extends { family: infer F extends FamilyName } ? Exactly<S, FamilySpec<F>> & FamilySpec<F> : S;
 
 const isPlainObject = (v: unknown): v is RawConfig => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown): string => (v === undefined ? 'undefined' : JSON.stringify(v) ?? String(v));

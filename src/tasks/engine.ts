@@ -12,10 +12,20 @@
 import { ConfigError, ShapeError } from '../errors.js';
 import { toModelProto } from '../graph/emit.js';
 import { withGraph, type Graph } from '../graph/graph.js';
-import type { ForwardHeadOptions, LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunOutput, TensorTree, VisionModel, WeightsProgress } from '../models/base.js';
+import type { ForwardHeadOptions, LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunResult, TensorTree, VisionModel, WeightsProgress } from '../models/base.js';
 import { approxBytes, approxCount, countElements } from '../models/model_size.js';
 import { pretrainedWeights } from '../models/pretrained.js';
-import { createModel as buildModel, type ModelSizeLimit, type ModelSpec, type RawConfig } from '../models/registry.js';
+import {
+  createModel as buildModel,
+  type CheckedSpec,
+  type FamilyModel,
+  type FamilyName,
+  type FamilyOverrides,
+  type ModelSizeLimit,
+  type ModelSpec,
+  type RawConfig,
+  type SpecFamily,
+} from '../models/registry.js';
 import { checkOutputNames, collectOutputs, markOutputTree, traceHead, traceModel, type OutputLayout } from '../models/trace.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { Session, SessionCache, TRAIN_STEP_SESSION, type SessionOptions } from '../runtime/session.js';
@@ -25,16 +35,26 @@ import { buildLossGraph, type Objective } from '../train/objective.js';
 import { TrainStep, type TrainStepOptions } from '../train/step.js';
 import { MEMORY_SHARE, peakLiveActivations } from './input_size.js';
 
-/** `createModel`'s second argument: config overrides, plus what is not config. */
-export type CreateModelOptions = RawConfig & {
+/** What `createModel` takes besides config keys. */
+export interface ModelOptions {
   /** Load the tag's weights (from the hub, cached) before the first run. */
   pretrained?: boolean;
   /** Seed of the random initialisation (default 0): the model's own, fixed when it is built. */
   seed?: number;
   /** Download events of the `pretrained` weights (initiate → download → progress … → done). */
   onProgress?: (e: WeightsProgress) => void;
-  // Keys every family has, typed so that `numClasses: 'ten'` does not compile (the rest is checked
-  // against the family's schema when the model is built).
+}
+
+/** `createModel`'s second argument for a model of family `F`: its config keys, each of its type, plus `ModelOptions`. */
+export type FamilyModelOptions<F extends FamilyName> = FamilyOverrides<F> & ModelOptions & { family?: F };
+
+/**
+ * `createModel`'s second argument for a spec whose family is not known when compiling (a `string`, a
+ * config from JSON): any config keys (checked against the family's schema when the model is built),
+ * plus `ModelOptions`.
+ */
+export type CreateModelOptions = RawConfig & ModelOptions & {
+  // Keys every family has, typed so that `numClasses: 'ten'` does not compile here either.
   /** Classifier outputs (0: no classifier; the model returns its pooled features). */
   num_classes?: number;
   numClasses?: number;
@@ -42,6 +62,27 @@ export type CreateModelOptions = RawConfig & {
   in_chans?: number;
   inChans?: number;
 };
+
+/** `createModel`'s second argument for spec `S`: its family's options when the family is known when compiling, else any keys. */
+export type CreateModelOptionsFor<S> = [SpecFamily<S>] extends [never] ? CreateModelOptions : FamilyModelOptions<SpecFamily<S>>;
+
+/** What `createModel(spec)` returns: the family's model class (whose `run` options name its outputs), or any model. */
+export type ModelFor<S> = [SpecFamily<S>] extends [never] ? VisionModel : FamilyModel<SpecFamily<S>>;
+
+/**
+ * `createModel`'s signature (`Engine`'s and the entries'; `E`: an entry's own options). A known model
+ * name or weight tag, or a config of a known family, has its config keys typed and gives that family's
+ * model class; any other spec takes any keys, checked when the model is built.
+ */
+export type CreateModel<E = {}> = <const S extends ModelSpec>(spec: CheckedSpec<S>, overrides?: CreateModelOptionsFor<S> & E) => ModelFor<S>;
+
+/**
+ * `createModel` typed as `CreateModel` around an implementation for any spec: the signature only
+ * narrows the types (the family's model class is what the registry builds for its names).
+ */
+export function typedCreateModel<E = {}>(build: (spec: ModelSpec, overrides?: CreateModelOptions & E) => VisionModel): CreateModel<E> {
+  return build as CreateModel<E>;
+}
 
 export interface EngineOptions {
   /** Compiled sessions kept per model (idle ones beyond this are released; default 8). */
@@ -84,9 +125,11 @@ export class Engine implements ModelBackend {
   /**
    * Build a model (registry name, weight tag or `{ family, ...config }`) attached to this engine.
    * `pretrained: true` (with a name or tag) loads the tag's weights from the hub (cached) before the
-   * first run — `await model.ready()` to wait for them explicitly.
+   * first run — `await model.ready()` to wait for them explicitly. Typed as `CreateModel`.
    */
-  createModel(spec: ModelSpec, overrides?: CreateModelOptions): VisionModel {
+  readonly createModel = typedCreateModel((spec, overrides) => this.buildModel(spec, overrides));
+
+  private buildModel(spec: ModelSpec, overrides?: CreateModelOptions): VisionModel {
     if (overrides !== undefined && (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)))
       throw new ConfigError(`model config overrides must be an object of config keys, got ${JSON.stringify(overrides) ?? String(overrides)}`);
     const { pretrained, seed, onProgress, ...config } = overrides ?? {};
@@ -222,7 +265,7 @@ export class Engine implements ModelBackend {
     model.weightsChanged();
   }
 
-  async run(model: VisionModel, x: Tensor, opts: RunOptions = {}): Promise<RunOutput> {
+  async run(model: VisionModel, x: Tensor, opts: RunOptions = {}): Promise<RunResult> {
     const input = checkInput(model, x, 'run');
     const threads = this.threads(opts.threads);
     const { names: wanted, featureIndices, logits } = requestedOutputs(model, opts);
@@ -411,8 +454,8 @@ function requestedOutputs(model: VisionModel, opts: RunOptions): { names: string
   return { names: names.sort(), featureIndices, logits };
 }
 
-function unpack(layout: { [name: string]: OutputLayout }, out: Record<string, Tensor>): RunOutput {
-  const res = { features: [] } as unknown as RunOutput;
+function unpack(layout: { [name: string]: OutputLayout }, out: Record<string, Tensor>): RunResult {
+  const res = { features: [] } as unknown as RunResult;
   if (out.logits) res.logits = out.logits;
   for (const [name, l] of Object.entries(layout)) if (name !== 'logits') res[name] = collectOutputs(l, out);
   return res;

@@ -178,7 +178,7 @@ test('export: bad options are ConfigErrors naming the option', async () => {
 });
 
 test('export: a model whose graph bakes the batch size falls back to a static batch of 1, and says why', async () => {
-  const m = createModel({ family: 'convnext', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], num_classes: 5 });
+  const m: VisionModel = createModel({ family: 'convnext', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], num_classes: 5 });
   // Logits divided by the batch size: a constant that is only right at the traced batch.
   const forward = m.forwardTraced.bind(m);
   m.forwardTraced = (x, o) => {

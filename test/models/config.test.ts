@@ -50,7 +50,10 @@ test('createModel: snake_case and camelCase keys are the same key; giving both i
 });
 
 test('createModel: unknown keys, wrong types and ignored keys are ConfigErrors naming family and key', () => {
+  // Compile errors in TypeScript (test/types.test.ts); a JavaScript caller gets these ConfigErrors.
+  // @ts-expect-error no such key
   configError(() => createModel({ family: 'convnext', depthz: [1, 1, 1, 1] }), /unknown config key 'depthz' for family 'convnext'/);
+  // @ts-expect-error not a number
   configError(() => createModel({ family: 'convnext', ...TINY, dims: [8, 16, 'x', 64] }), /config 'dims\[2\]' of family 'convnext' must be int in \[1, 16384\], got "x"/);
   configError(() => createModel({ family: 'convnext', ...TINY, drop_path_rate: 1 }), /drop_path_rate' of family 'convnext' must be number ≥ 0 < 1, got 1/);
   // ConvNeXt V2 has GRN and no layer scale: a layer-scale value or use_grn false would be ignored.
@@ -82,7 +85,9 @@ test('createModel: specs that are not a name or a config object are ConfigErrors
   configError(() => createModel({ family: 'convnext', ...TINY }, [1, 2] as never), /overrides must be an object/);
   configError(() => createModel({ family: 'convnext', ...TINY }, null as never), /overrides must be an object/);
   configError(() => createModel({ family: 3 } as never), /needs a 'family'/);
+  // @ts-expect-error another family (a compile error in TypeScript)
   configError(() => createModel('convnext_atto', { family: 'convnextv2' }), /model 'convnext_atto' is of family 'convnext', but the config says family "convnextv2"/);
+  // @ts-expect-error another family
   configError(() => createModel({ family: 'convnext', ...TINY }, { family: 'convnextv2' }), /family 'convnext', but the overrides say family "convnextv2"/);
   // The same family repeated is fine.
   assert.equal(createModel('convnext_atto', { family: 'convnext' }).family, 'convnext');

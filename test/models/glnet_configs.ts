@@ -1,4 +1,5 @@
 /** Small GLNet configs shared by the GLNet tests: the golden cases' shapes, both stage layouts. */
+import type { FamilySpec } from '../../src/models/registry.js';
 
 /** The 4G family's layout (overlapping stem, CPE, mlp_dw, MHSA in stages 2–3, layer scale), tiny. */
 export const TINY_G = {
@@ -16,7 +17,7 @@ export const TINY_G = {
   num_slots: 9,
   layerscale: 1e-4,
   num_classes: 10,
-};
+} satisfies FamilySpec<'glnet'>;
 
 /** The Swin-Tiny layout (non-overlapping downsampling, GLMix ×3, token MHSA), tiny. */
 export const TINY_STL = {
@@ -30,4 +31,4 @@ export const TINY_STL = {
   head_dim: 8,
   num_slots: 4,
   num_classes: 10,
-};
+} satisfies FamilySpec<'glnet'>;

@@ -125,6 +125,7 @@ test('trace-time ShapeError names the op, the module path and the shapes', async
 
 test('unknown model and bad config keys are ConfigErrors naming them', async () => {
   assert.throws(() => createModel('convnext_tinyy'), /unknown model 'convnext_tinyy'/);
+  // @ts-expect-error no such key (a compile error in TypeScript; a ConfigError for a JavaScript caller)
   assert.throws(() => createModel({ family: 'convnext', depthz: [1, 1, 1, 1] }), /unknown config key 'depthz' for family 'convnext'/);
   assert.throws(() => createModel({ family: 'convnext', depths: [1, 1, 1] }), /config 'depths' of family 'convnext': has 3 stages but dims has 4/);
   assert.throws(() => createModel({ family: 'nope' }), /unknown model family 'nope'/);

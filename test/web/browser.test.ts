@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import type { Page } from 'puppeteer-core';
-import { createModel, createTransform, loadImage, readSafetensors, type Tensor } from '../../src/index.js';
+import { createModel, createTransform, loadImage, readSafetensors, type ModelSpec, type Tensor } from '../../src/index.js';
 import { goldenDir, isCI, sharedSkip } from '../helpers.js';
 import { browserSkip, bundle, fromBase64F32, PAGE_HELPERS, startHarness, type Harness } from './harness.js';
 
@@ -56,7 +56,7 @@ function cases(): Case[] {
 
 /** Node's outputs for a case: logits, then each stage map, flattened in that order (and GLNet's slot maps). */
 async function nodeOutputs(c: Case): Promise<Float32Array[]> {
-  const model = createModel(c.spec as never, c.overrides);
+  const model = createModel(c.spec as ModelSpec, c.overrides);
   await model.loadWeights(join(goldenDir(c.family), c.weights));
   const io = await readSafetensors(join(goldenDir(c.family), c.io));
   const out = await model.run(io.get('input')!, { features: true });
@@ -157,7 +157,7 @@ test('lossAndGrads in the browser (wasm, train mode) equals Node: a ConvNeXt and
   try {
     for (const c of cases().filter((c) => c.family === 'convnext' || c.family === 'mobilevit')) {
       const labels = [1, 4];
-      const model = createModel(c.spec as never, c.overrides);
+      const model = createModel(c.spec as ModelSpec, c.overrides);
       await model.loadWeights(join(goldenDir(c.family), c.weights));
       const io = await readSafetensors(join(goldenDir(c.family), c.io));
       model.train();
