@@ -21,6 +21,13 @@ export const TRAIN_OPTIONS = {
   },
   epochs: { type: 'int', min: 1, default: 10, description: 'epochs' },
   batch: { type: 'int', min: 1, default: 64, short: 'b', description: 'batch size' },
+  microBatch: {
+    type: 'int',
+    min: 1,
+    placeholder: 'n',
+    description:
+      'run each batch as micro-batches of at most n images and sum their gradients before the update (gradient accumulation): the memory of n images, the update of the whole batch (BatchNorm normalises per micro-batch)',
+  },
   lr: { type: 'number', positive: true, default: 2e-3, description: 'peak learning rate' },
   minLr: { type: 'number', min: 0, default: 1e-6, description: 'final learning rate of the cosine schedule' },
   warmupEpochs: { type: 'number', min: 0, default: 1, description: 'linear warmup (epochs, may be fractional)' },
@@ -209,6 +216,7 @@ export async function runTraining(v: TrainValues, given: ReadonlySet<string>, io
           train: {
             epochs: v.epochs,
             batchSize: v.batch,
+            ...(v.microBatch !== undefined ? { microBatch: v.microBatch } : {}),
             lr: v.lr,
             minLr: Math.min(v.minLr, v.lr),
             warmupEpochs: v.warmupEpochs,

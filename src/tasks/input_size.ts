@@ -103,9 +103,10 @@ const GiB = 1024 ** 3;
  * Throw a ConfigError naming `--size` when `size` cannot train `model` with batches of `batchSize`:
  * smaller than the images (`minSize`, e.g. 28 for Fashion-MNIST: they are padded, never cropped),
  * not a multiple of the model's stride, too small for its last stage, or needing more memory than
- * `memoryBytes` allows.
+ * `memoryBytes` allows — for a graph of `microBatch` images when the batch runs in micro-batches;
+ * the error then names the largest micro-batch that fits.
  */
-export function checkTrainInputSize(model: VisionModel, size: number, batchSize: number, minSize: number, memoryBytes: number, option = '--size'): void {
+export function checkTrainInputSize(model: VisionModel, size: number, batchSize: number, minSize: number, memoryBytes: number, option = '--size', microBatch?: number): void {
   const name = model.name || model.family;
   if (!Number.isSafeInteger(size) || size < 1) throw new ConfigError(`${option} must be a positive integer (got ${size})`);
   const { multipleOf, activationsPerPixel } = inputSizeRule(model);
@@ -120,12 +121,20 @@ export function checkTrainInputSize(model: VisionModel, size: number, batchSize:
       `${option} ${size} does not fit ${name}: its stem and downsampling layers reduce the input ${multipleOf}×, so the size must be a multiple of ${multipleOf} (e.g. ${option} ${options})`,
     );
   }
-  const estimate = activationsPerPixel * size * size * batchSize * BYTES_PER_ACTIVATION;
-  if (estimate > MEMORY_SHARE * memoryBytes)
+  const perImage = activationsPerPixel * size * size * BYTES_PER_ACTIVATION;
+  const images = Math.min(batchSize, microBatch ?? batchSize);
+  const estimate = perImage * images;
+  if (estimate > MEMORY_SHARE * memoryBytes) {
+    const fits = Math.floor((MEMORY_SHARE * memoryBytes) / perImage);
+    const batch = images < batchSize ? `--batch ${batchSize} in micro-batches of ${images}` : `--batch ${batchSize}`;
     throw new ConfigError(
-      `${option} ${size} with --batch ${batchSize} would need about ${(estimate / GiB).toFixed(estimate < 10 * GiB ? 1 : 0)} GiB for one training step of ${name} ` +
-        `(estimated from its activations), more than this machine's ${(memoryBytes / GiB).toFixed(1)} GiB allow; use a smaller --size or --batch`,
+      `${option} ${size} with ${batch} would need about ${(estimate / GiB).toFixed(estimate < 10 * GiB ? 1 : 0)} GiB for one training step of ${name} ` +
+        `(estimated from its activations), more than this machine's ${(memoryBytes / GiB).toFixed(1)} GiB allow; ` +
+        (fits >= 1
+          ? `${fits} image${fits === 1 ? '' : 's'} at a time fit: use --micro-batch ${fits} (the same update, in micro-batches) or a smaller --batch or ${option}`
+          : `not even one image fits: use a smaller ${option}`),
     );
+  }
   // The size is a multiple of the stride and within memory: trace it once to be sure every layer
   // accepts it (shapes only), and name the option if one does not.
   try {

@@ -313,10 +313,10 @@ export async function trainJob(engine: Engine, o: TrainJobOptions, hooks: RunHoo
     const built = buildModel(engine, rc, data);
     const model = built.model;
     validateConfig(rc.train, data.train.count);
-    checkTrainInputSize(model, rc.train.inputSize, rc.train.batchSize, data.minSize, hostMemoryBytes());
+    checkTrainInputSize(model, rc.train.inputSize, rc.train.batchSize, data.minSize, hostMemoryBytes(), '--size', rc.train.microBatch);
     // Multi-scale: every side, with its scaled batch and its scaled images, must fit the model too.
     for (const r of rc.train.multiScale ?? [])
-      checkTrainInputSize(model, r, scaledBatchSize(r, rc.train.inputSize, rc.train.batchSize), Math.round((data.minSize * r) / rc.train.inputSize), hostMemoryBytes(), '--multi-scale');
+      checkTrainInputSize(model, r, scaledBatchSize(r, rc.train.inputSize, rc.train.batchSize), Math.round((data.minSize * r) / rc.train.inputSize), hostMemoryBytes(), '--multi-scale', rc.train.microBatch);
     // Fine-tuning: the backbone from the given weights, a fresh classifier for this run's classes.
     if (rc.init) {
       const init = rc.init;

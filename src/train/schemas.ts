@@ -32,6 +32,7 @@ const OPTIMIZER = v.variant('kind', [
 export const TRAIN_CONFIG = v.object({
   epochs: positiveInt,
   batchSize: positiveInt,
+  microBatch: v.optional(positiveInt),
   lr: nonNegative,
   minLr: nonNegative,
   warmupEpochs: nonNegative,

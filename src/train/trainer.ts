@@ -24,6 +24,8 @@ import { TrainStep, type TrainState } from './step.js';
 export interface TrainConfig {
   epochs: number;
   batchSize: number;
+  /** Images per micro-batch (gradient accumulation, `TrainStepOptions.microBatch`); default: the whole batch. */
+  microBatch?: number;
   lr: number;
   minLr: number;
   warmupEpochs: number;
@@ -191,6 +193,7 @@ export function validateConfig(c: TrainConfig, trainCount: number): void {
   if (!(Number.isInteger(c.epochs) && c.epochs > 0)) bad('epochs', `must be a positive integer (got ${c.epochs})`);
   if (!(Number.isInteger(c.batchSize) && c.batchSize > 0)) bad('batch', `must be a positive integer (got ${c.batchSize})`);
   if (c.batchSize > trainCount) bad('batch', `${c.batchSize} is larger than the training data (${trainCount} images)`);
+  if (c.microBatch !== undefined && !(Number.isInteger(c.microBatch) && c.microBatch > 0)) bad('micro-batch', `must be a positive integer (got ${c.microBatch})`);
   if (!(c.lr > 0 && Number.isFinite(c.lr))) bad('lr', `must be > 0 (got ${c.lr})`);
   if (!(c.minLr >= 0 && c.minLr <= c.lr)) bad('min-lr', `must be in [0, lr] (got ${c.minLr})`);
   if (!(c.warmupEpochs >= 0)) bad('warmup-epochs', `must be ≥ 0 (got ${c.warmupEpochs})`);
@@ -262,6 +265,7 @@ export class Trainer<T = ClassTargets> {
         decayAll: config.decayAll,
         lrScales: config.layerDecay ? layerDecayScales(model, config.layerDecay.decay, config.layerDecay.mode) : undefined,
         frozen: config.freezeBackbone ? backboneKeys(model) : undefined,
+        microBatch: config.microBatch,
       },
       io.createSession,
     );
