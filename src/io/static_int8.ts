@@ -20,6 +20,7 @@ import {
 } from '../graph/quantize_static.js';
 import type { GraphSession, VisionModel } from '../models/base.js';
 import { Tensor } from '../tensor.js';
+import { concatBytes } from '../util/bytes.js';
 
 export type CalibrationMethod = 'minmax' | 'percentile';
 
@@ -213,12 +214,7 @@ export async function quantizeStaticInt8(m: OnnxModel, model: VisionModel, c: Ca
   return { model: full.model, report };
 }
 
+/** Float32 chunks as one array (through util's byte concatenation). */
 function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return new Float32Array(concatBytes(parts.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength))).buffer);
 }
