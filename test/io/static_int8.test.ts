@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -20,6 +20,9 @@ import { exportOnnx } from '../../src/io/onnx_export.js';
 import { readOnnxFile } from '../../src/io/onnx_file.js';
 import type { CalibrationOptions } from '../../src/io/static_int8.js';
 import { Rng } from '../../src/util/rng.js';
+import { calibrationImages } from '../../src/tasks/export.js';
+import { DataError } from '../../src/errors.js';
+import { repoRoot } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'visionmix-int8-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -214,4 +217,27 @@ test('export static: bad options are ConfigErrors naming the option', async () =
     [{ dtype: 'int8', quantization: 'static', batch: 4, calibration: { images } }, /2 images, fewer than the file's static batch of 4/],
   ];
   for (const [o, message] of cases) await assert.rejects(exportOnnx(m, { path, size: S, ...o }), (e: Error) => e instanceof ConfigError && message.test(e.message), String(message));
+});
+
+test('calibration images: a folder of images through the eval transform, spread over it; Fashion-MNIST centre-padded', async () => {
+  const folder = join(dir, 'calib');
+  mkdirSync(folder);
+  const names = ['fmnist_test_0_ankle_boot.png', 'fmnist_test_1_pullover.png', 'fmnist_test_2_trouser.png', 'fmnist_test_4_shirt.png'];
+  for (const n of names) copyFileSync(join(repoRoot, 'assets', 'samples', n), join(folder, n));
+  const seen: string[] = [];
+  const load = async (path: string) => {
+    seen.push(path);
+    return new Float32Array(2 * 4 * 4).fill(seen.length);
+  };
+  const x = await calibrationImages(folder, 2, [2, 4, 4], load);
+  assert.deepEqual(x.shape, [2, 2, 4, 4]);
+  assert.deepEqual(seen, [join(folder, names[0]!), join(folder, names[2]!)], 'every other image of four');
+  assert.deepEqual([(x.data as Float32Array)[0], (x.data as Float32Array)[32]], [1, 2]);
+  await assert.rejects(calibrationImages(folder, 1, [3, 4, 4], load), (e: Error) => e instanceof ConfigError && /prepared as 32 values, not \[3, 4, 4\]/.test(e.message));
+  await assert.rejects(calibrationImages(join(dir, 'none'), 1, [3, 4, 4], load), (e: Error) => e instanceof DataError && /--calibration .*none is neither/.test(e.message));
+  // Fashion-MNIST's 28×28 images centre-padded to 32: the border is the normalised zero.
+  const f = await calibrationImages('fashion-mnist:bundled', 3, [1, 32, 32], load);
+  assert.deepEqual(f.shape, [3, 1, 32, 32]);
+  const d = f.data as Float32Array;
+  assert.ok(d[0] === d[31] && d[0]! < 0, 'padding is (0 - mean) / std');
 });
