@@ -271,6 +271,8 @@ export interface OnnxValueInfo {
   name: string;
   dtype: DType;
   dims: (number | string)[];
+  /** Written without a shape (`dims` ignored): an intermediate value read out for inspection (int8 calibration). */
+  shapeUnknown?: boolean;
 }
 
 /** An emitted ONNX model before serialisation: what graph-to-graph passes (graph/fp16.ts) rewrite. */
@@ -471,7 +473,8 @@ function valueInfo(v: OnnxValueInfo): ProtoWriter {
     else dim.int(1, d);
     shapeW.message(1, dim);
   }
-  const tensorType = new ProtoWriter().int(1, onnxDType(v.dtype)).message(2, shapeW);
+  const tensorType = new ProtoWriter().int(1, onnxDType(v.dtype));
+  if (!v.shapeUnknown) tensorType.message(2, shapeW);
   const type = new ProtoWriter().message(1, tensorType);
   return new ProtoWriter().string(1, v.name).message(2, type);
 }

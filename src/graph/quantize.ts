@@ -178,7 +178,7 @@ export function quantizeDynamicInt8(m: OnnxModel, opts: QuantizeOptions = {}): Q
 }
 
 /** Nodes whose outputs reach a graph output (order kept). */
-function pruneDead(nodes: OnnxNode[], outputs: Set<string>): OnnxNode[] {
+export function pruneDead(nodes: OnnxNode[], outputs: Set<string>): OnnxNode[] {
   const needed = new Set(outputs);
   const keep: boolean[] = new Array<boolean>(nodes.length).fill(false);
   for (let i = nodes.length - 1; i >= 0; i--) {

@@ -14,6 +14,7 @@ import { ConfigError, DataError } from '../errors.js';
 import { emitModel, serializeModel, StaticBatchError, SYMBOLIC_BATCH, type OnnxModel, type OnnxValueInfo } from '../graph/emit.js';
 import { storeWeightsAsFloat16 } from '../graph/fp16.js';
 import { quantizeDynamicInt8 } from '../graph/quantize.js';
+import { quantizeStaticInt8, type CalibrationOptions, type StaticQuantReport } from './static_int8.js';
 import type { VisionModel } from '../models/base.js';
 import { traceModel } from '../models/trace.js';
 import { errorReason, sha256File } from './files.js';
@@ -48,9 +49,14 @@ export interface ExportOnnxOptions {
   /**
    * Weight storage: 'float32' (default), 'float16' (half the file; compute stays float32) or 'int8'
    * (dynamic quantization, graph/quantize.ts: per-channel symmetric int8 weights, MatMuls as integer
-   * GEMMs on activations quantized at run time; the first conv and the classifier stay float32).
+   * GEMMs on activations quantized at run time; the first conv and the classifier stay float32), or
+   * with `quantization: 'static'` and `calibration` QDQ int8 Conv/MatMul/Gemm layers (io/static_int8.ts).
    */
   dtype?: ExportDType;
+  /** int8 only: 'dynamic' (default; weights only, no calibration) or 'static' (needs `calibration`). */
+  quantization?: 'dynamic' | 'static';
+  /** Static int8: the calibration images and how ranges are taken from them. */
+  calibration?: CalibrationOptions;
   /** The eval transform to record (default: from the model's pretrained config, when it has one). */
   transform?: ExportTransform;
   /** Class names in logit order (recorded as `labels`). */
@@ -86,6 +92,8 @@ export interface ExportResult {
   dataBytes: number;
   /** Why the batch is static when 'dynamic' was asked for. */
   staticBatchReason?: string;
+  /** Static int8: the calibration, every quantized layer and the output error (per layer with `calibration.sensitivity`). */
+  quantization?: StaticQuantReport;
 }
 
 /** Keys of the metadata_props an exported file carries (those that apply). */
@@ -120,6 +128,11 @@ function checkOptions(model: VisionModel, o: ExportOnnxOptions): void {
     throw new ConfigError(`exportOnnx: batch must be 'dynamic' or a positive integer, got ${String(o.batch)}`);
   if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'float16' && o.dtype !== 'int8')
     throw new ConfigError(`exportOnnx: dtype must be 'float32', 'float16' or 'int8', got ${String(o.dtype)}`);
+  if (o.quantization !== undefined && o.quantization !== 'dynamic' && o.quantization !== 'static')
+    throw new ConfigError(`exportOnnx: quantization must be 'dynamic' or 'static', got ${String(o.quantization)}`);
+  if (o.quantization !== undefined && o.dtype !== 'int8') throw new ConfigError(`exportOnnx: quantization applies to dtype 'int8', not ${o.dtype ?? 'float32'}`);
+  if (o.quantization === 'static' && !o.calibration) throw new ConfigError("exportOnnx: static int8 needs calibration images (calibration.images)");
+  if (o.calibration && o.quantization !== 'static') throw new ConfigError("exportOnnx: calibration is for quantization 'static'");
   for (const out of o.outputs ?? [])
     if (out !== 'logits' && out !== 'features') throw new ConfigError(`exportOnnx: outputs are 'logits' and 'features', got '${String(out)}'`);
   if (o.outputs && o.outputs.length === 0) throw new ConfigError('exportOnnx: outputs is empty (give logits and/or features)');
@@ -248,7 +261,21 @@ export async function exportOnnx(model: VisionModel, opts: ExportOnnxOptions): P
     if (r.keptFloat32.length) opts.onWarning?.(`${r.keptFloat32.length} weights have values beyond float16's range and stay float32: ${r.keptFloat32.slice(0, 5).join(', ')}`);
   }
   const extra: Record<string, string> = {};
-  if (dtype === 'int8') {
+  let report: StaticQuantReport | undefined;
+  if (dtype === 'int8' && opts.quantization === 'static') {
+    const q = await quantizeStaticInt8(onnx, model, opts.calibration!);
+    onnx = q.model;
+    report = q.report;
+    extra.quantization = JSON.stringify({
+      method: 'static',
+      calibration: { method: report.method, ...(report.percentile !== undefined ? { percentile: report.percentile } : {}), images: report.images },
+      weights: `int8, symmetric, per output channel${opts.calibration!.reduceRange === false ? '' : ', 7-bit range [-63, 63]'}`,
+      activations: 'uint8 per tensor, calibrated (QuantizeLinear/DequantizeLinear)',
+      layers: report.layers.length,
+      float32: report.float32.map((l) => l.name),
+      overall: report.overall,
+    });
+  } else if (dtype === 'int8') {
     // The layers most sensitive to rounding stay float32: the first conv (raw pixels) and the classifier.
     const first = `${model.firstConv}.`;
     const r = quantizeDynamicInt8(onnx, { exclude: (w) => w.startsWith(first) || model.isClassifierKey(w) });
@@ -287,5 +314,6 @@ export async function exportOnnx(model: VisionModel, opts: ExportOnnxOptions): P
     modelBytes: statSync(opts.path).size,
     dataBytes: external ? statSync(dataPath).size : 0,
     ...(staticBatchReason ? { staticBatchReason } : {}),
+    ...(report ? { quantization: report } : {}),
   };
 }

@@ -169,6 +169,14 @@ export interface ModelBackend {
   warn(message: string): void;
   /** Drop compiled graphs that embed a model's weights (they changed), or all of them (its layers changed). */
   invalidate(model: VisionModel, all?: boolean): void;
+  /** A session over a serialized ONNX graph: int8 export runs the emitted graph on calibration images. */
+  openGraph(bytes: Uint8Array, label: string): Promise<GraphSession>;
+}
+
+/** An ONNX graph opened on the model's runtime (`ModelBackend.openGraph`). */
+export interface GraphSession {
+  run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
 }
 
 export interface ForwardHeadOptions {

@@ -201,6 +201,10 @@ export class Engine implements ModelBackend {
     });
   }
 
+  openGraph(bytes: Uint8Array, label: string): Promise<Session> {
+    return this.createSession(bytes, { label });
+  }
+
   /** `threads` as asked for, validated; more than the machine has is capped at its core count. */
   threads(requested: number | undefined, option = 'threads'): number {
     const max = this.runtime.maxThreads();

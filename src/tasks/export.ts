@@ -6,7 +6,7 @@
  * format 'transformers', as the folder transformers.js loads (`exportTransformers`).
  */
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_SIZE, FASHION_MNIST_STD } from '../data/fashion_mnist.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, DataError } from '../errors.js';
 import { exportOnnx, type ExportOnnxOptions, type ExportResult, type ExportTransform } from '../io/onnx_export.js';
 import { hubFile, parseHubRef } from '../io/hub.js';
 import { exportTransformers, type ExportTransformersResult } from '../io/transformers_export.js';
@@ -16,14 +16,32 @@ import type { ModelSpec } from '../models/registry.js';
 import type { Engine } from './engine.js';
 import { folderEvalTransform } from './folder_data.js';
 import { hubWeightsOf, runClassifier } from './classify.js';
-import { sha256File } from '../io/files.js';
+import { isFolder, sha256File } from '../io/files.js';
+import { listImageFiles } from '../io/image_files.js';
+import type { CalibrationOptions } from '../io/static_int8.js';
+import { makeBatch } from '../data/transforms.js';
+import { Tensor } from '../tensor.js';
+import { isFashionMnistSpec, loadDataSpec } from './run_data.js';
+import { openImageFolder } from './image_folder.js';
+import { loadPretrainedInput } from './classify.js';
+import { transformConfigFromPretrained } from './transform.js';
 
-export interface ExportJobOptions extends Omit<ExportOnnxOptions, 'transform' | 'labels' | 'weightsSha256' | 'weightsFile'> {
+/** Static int8 calibration as the command line gives it: images from a data set or a folder. */
+export interface CalibrationSource extends Omit<CalibrationOptions, 'images'> {
+  /** `fashion-mnist[:PATH|:bundled]` (its train split), or a folder of images (or of class sub-folders). */
+  data: string;
+  /** How many images (default 32), spread evenly over the set. */
+  count?: number;
+}
+
+export interface ExportJobOptions extends Omit<ExportOnnxOptions, 'transform' | 'labels' | 'weightsSha256' | 'weightsFile' | 'calibration'> {
   /**
    * 'onnx' (default): `path` is the .onnx file; 'transformers': `path` is the folder transformers.js
    * loads (io/transformers_export.ts).
    */
   format?: 'onnx' | 'transformers';
+  /** Static int8: where the calibration images come from. */
+  calibrationSource?: CalibrationSource;
   /** A finished training run folder (model, weights, classes and transform from it). */
   run?: string;
   /** A registry name, weight tag or `{ family, …config }` (with `weights`, `pretrained` or neither: random weights). */
@@ -74,8 +92,10 @@ export async function exportJob(engine: Engine, o: ExportJobOptions): Promise<Ex
   let transform: ExportTransform | undefined;
   let labels: readonly string[] | undefined;
   let size = o.size;
+  let runLoad: ((path: string) => Promise<Float32Array>) | undefined;
   if (o.run) {
     const clf = await runClassifier(engine, o.run);
+    runLoad = clf.load;
     model = clf.model;
     weights = clf.weights;
     labels = clf.classes ?? undefined;
@@ -92,11 +112,66 @@ export async function exportJob(engine: Engine, o: ExportJobOptions): Promise<Ex
     if (model.numClasses === 1000 && weights !== 'random') labels = readBundledImageNetClasses().map((c) => c.label);
   }
   const weightsSha256 = await weightsHash(weights);
+  const cal = o.calibrationSource;
+  let calibration: CalibrationOptions | undefined;
+  if (cal) {
+    size ??= (model.pretrainedConfig?.inputSize ?? model.defaultInputSize)[1];
+    const shape: [number, number, number] = [model.defaultInputSize[0], size, size];
+    // Folder images go through the model's eval transform: the run's, or the weights' pretrained one.
+    const load = runLoad ?? pretrainedLoad(model, size, cal.data);
+    calibration = { ...cal, images: await calibrationImages(cal.data, cal.count ?? 32, shape, load) };
+  }
   const name = model.name || model.family;
   if (o.format === 'transformers') {
-    const { dir, files, architecture, modelType, imageProcessor, ...r } = await exportTransformers(model, { ...o, dir: o.path, size, transform, labels, weightsSha256 });
+    const { dir, files, architecture, modelType, imageProcessor, ...r } = await exportTransformers(model, { ...o, dir: o.path, size, transform, labels, weightsSha256, calibration });
     return { ...r, model: name, weights, transformers: { dir, files, architecture, modelType, imageProcessor } };
   }
-  const r = await exportOnnx(model, { ...o, size, transform, labels, weightsSha256 });
+  const r = await exportOnnx(model, { ...o, size, transform, labels, weightsSha256, calibration });
   return { ...r, model: name, weights };
+}
+
+/** A folder image as a model's pretrained weights expect it, at `size`. */
+function pretrainedLoad(model: VisionModel, size: number, data: string): (path: string) => Promise<Float32Array> {
+  const pc = model.pretrainedConfig;
+  if (!pc) return () => Promise.reject(new ConfigError(`--calibration ${data}: ${model.name || model.family} has no eval transform (no pretrained config) to prepare images with; export a --run or a weight tag, or calibrate on fashion-mnist`));
+  const tf = { ...transformConfigFromPretrained(pc), inputSize: [pc.inputSize[0], size, size] as const };
+  return (path) => loadPretrainedInput(path, tf);
+}
+
+/** `count` indices spread evenly over `n` (all of them when count ≥ n). */
+function spread(n: number, count: number): number[] {
+  const k = Math.min(n, count);
+  return Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
+}
+
+/**
+ * `count` calibration images [N, C, H, W]: Fashion-MNIST's train split prepared as evaluation
+ * prepares it (centre-padded, normalised), or image files of a folder (flat, or class sub-folders)
+ * through `load` (the model's eval transform).
+ */
+export async function calibrationImages(data: string, count: number, shape: readonly [number, number, number], load: (path: string) => Promise<Float32Array>): Promise<Tensor> {
+  if (!(Number.isInteger(count) && count >= 1)) throw new ConfigError(`--calibration-images must be a positive integer, got ${count}`);
+  const [c, h] = shape;
+  if (isFashionMnistSpec(data)) {
+    const { train } = await loadDataSpec(data);
+    return makeBatch(train, spread(train.count, count), { size: h, train: false, channels: c }).x;
+  }
+  if (!isFolder(data)) throw new DataError(`--calibration ${data} is neither fashion-mnist[:PATH|:bundled] nor a folder of images`);
+  let paths: string[];
+  try {
+    paths = listImageFiles([data]);
+  } catch {
+    // No images at the top: class sub-folders (an ImageFolder), every image of every split.
+    const d = openImageFolder(data, { split: 'none' });
+    paths = [...d.train.samples, ...(d.val?.samples ?? [])].map((x) => x.path);
+  }
+  const per = shape.reduce((a, b) => a * b, 1);
+  const chosen = spread(paths.length, count).map((i) => paths[i]!);
+  const out = new Float32Array(chosen.length * per);
+  for (const [i, path] of chosen.entries()) {
+    const x = await load(path);
+    if (x.length !== per) throw new ConfigError(`--calibration: ${path} was prepared as ${x.length} values, not [${shape.join(', ')}] (give --size the run's input size)`);
+    out.set(x, i * per);
+  }
+  return new Tensor(out, [chosen.length, ...shape], 'float32');
 }

@@ -83,6 +83,25 @@ test('export -m FAMILY --config: fp16 weights, a static batch, features; bench -
   assert.doesNotMatch(b.stderr, STACK_FRAME);
 });
 
+test('export --dtype int8 --quantization static: calibrated on Fashion-MNIST, a JSON report of every quantized layer, the worst printed', () => {
+  const out = join(root, 'static.onnx');
+  const report = join(root, 'int8.json');
+  const args = ['export', '-m', 'convnext', '--config', TINY, '-o', out, '--size', '32', '--dtype', 'int8', '--quantization', 'static'];
+  const r = runCli([...args, '--calibration', 'fashion-mnist:bundled', '--calibration-images', '6', '--calibration-method', 'percentile', '--report', report]);
+  assert.equal(r.status, 0, r.stderr);
+  const q = JSON.parse(readFileSync(report, 'utf8')) as { method: string; images: number; layers: { name: string; sensitivity: { relL2: number } }[]; float32: { name: string }[] };
+  assert.equal(q.method, 'percentile');
+  assert.equal(q.images, 6);
+  // 3 downsamples, 4 depthwise convs, fc1 and fc2 of 4 blocks; the stem and the classifier stay float32.
+  assert.equal(q.layers.length, 3 + 4 + 2 * 4);
+  assert.deepEqual(q.float32.map((l) => l.name), ['stem.0', 'head.fc']);
+  // convnext's layer scale starts at 1e-6: a block's layers alone may not move the logits at all.
+  assert.ok(q.layers.every((l) => Number.isFinite(l.sensitivity.relL2) && l.sensitivity.relL2 >= 0));
+  assert.match(r.stdout, /int8 static \(percentile 99\.99%, 6 images\): 15 layers quantized, 2 float32 \(stem\.0, head\.fc\)/);
+  assert.match(r.stdout, /most sensitive layers \(quantized alone\):\n(    \S+ \((Conv|MatMul)\): relative L2 .*\n){5}/);
+  assert.equal(JSON.parse(readOnnxFile(out).metadata.quantization!).calibration.images, 6);
+});
+
 test('export and bench --onnx: mistakes are one-line errors', () => {
   const cases: [string[], RegExp][] = [
     [['export', '-m', 'convnext_atto', '-o', join(root, 'x.txt')], /--out must name a .onnx file/],
@@ -91,6 +110,11 @@ test('export and bench --onnx: mistakes are one-line errors', () => {
     [['export', '-o', join(root, 'x.onnx')], /give --run DIR, or --model NAME/],
     [['export', '-m', 'convnext_atto', '--weights', join(root, 'none.safetensors'), '-o', join(root, 'x.onnx')], /not found/],
     [['export', '-m', 'convnext', '--config', TINY, '--pretrained', '-o', join(root, 'x.onnx')], /--pretrained needs a registry model or weight tag/],
+    [['export', '-m', 'convnext', '--config', TINY, '-o', join(root, 'x.onnx'), '--dtype', 'int8', '--quantization', 'static'], /--quantization static needs --calibration DATA/],
+    [['export', '-m', 'convnext', '--config', TINY, '-o', join(root, 'x.onnx'), '--dtype', 'fp16', '--quantization', 'static'], /--quantization applies to --dtype int8, not fp16/],
+    [['export', '-m', 'convnext', '--config', TINY, '-o', join(root, 'x.onnx'), '--dtype', 'int8', '--calibration', 'fashion-mnist:bundled'], /--calibration is for --dtype int8 --quantization static/],
+    [['export', '-m', 'convnext', '--config', TINY, '-o', join(root, 'x.onnx'), '--dtype', 'int8', '--quantization', 'static', '--calibration', join(root, 'nowhere')], /--calibration .*nowhere is neither fashion-mnist/],
+    [['export', '-m', 'convnext', '--config', TINY, '-o', join(root, 'x.onnx'), '--dtype', 'int8', '--quantization', 'static', '--calibration', 'fashion-mnist:bundled', '--keep-fp32', 'stages.7'], /keepFloat: 'stages\.7' names no layer/],
     [['bench', '--onnx', join(root, 'missing.onnx')], /cannot read .*missing\.onnx/],
     [['bench', '--onnx', join(root, 'missing.onnx'), '-m', 'convnext_atto'], /give --model NAME or --onnx FILE/],
   ];
