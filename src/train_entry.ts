@@ -19,7 +19,7 @@
  * Image folders, transforms, RandAugment and the loader are in `visionmix/data`.
  */
 import type { VisionModel } from './models/base.js';
-import type { Engine } from './tasks/engine.js';
+import type { Engine, TrainStepCompileOptions } from './tasks/engine.js';
 import { nodeEngine } from './tasks/node_engine.js';
 import { finetuneJob as finetuneJobOn, type FinetuneJobOptions } from './tasks/finetune.js';
 import {
@@ -31,7 +31,7 @@ import {
   type TrainResult,
 } from './tasks/train.js';
 import type { Objective } from './train/objective.js';
-import type { TrainStep, TrainStepOptions } from './train/step.js';
+import type { TrainStep } from './train/step.js';
 
 /** Which engine runs a job or a step (default: the one behind `createModel` from 'visionmix'). */
 export interface EngineChoice {
@@ -71,8 +71,13 @@ export function finetuneJob(options: FinetuneJobOptions & EngineChoice, hooks: R
   return finetuneJobOn(engine ?? nodeEngine(), o, hooks);
 }
 
-/** Compile the train step of `model` (switched to train mode) for `objective`: see TrainStep.step. */
-export function compileTrainStep<T>(model: VisionModel, objective: Objective<T>, options: TrainStepOptions, choice: EngineChoice = {}): Promise<TrainStep<T>> {
+/**
+ * Compile the train step of `model` (switched to train mode) for `objective`: see TrainStep.step.
+ * `microBatch: n` runs each batch as micro-batches of n images (gradient accumulation: the same
+ * update); `'auto'` picks the largest that fits in memory, and a step that does not fit is refused
+ * with the size that does.
+ */
+export function compileTrainStep<T>(model: VisionModel, objective: Objective<T>, options: TrainStepCompileOptions, choice: EngineChoice = {}): Promise<TrainStep<T>> {
   return (choice.engine ?? nodeEngine()).compileTrainStep(model, objective, options);
 }
 
@@ -86,6 +91,7 @@ export { Trainer, DEFAULT_TRAIN_CONFIG, validateConfig, classificationTask } fro
 export type { TrainConfig, TrainerEvent, TrainerIO, MetricsRecord, Checkpoint, CheckpointMeta, TrainingTask, EvalResult } from './train/trainer.js';
 export { TrainStep } from './train/step.js';
 export type { TrainStepOptions, TrainState, StepResult } from './train/step.js';
+export type { TrainStepCompileOptions } from './tasks/engine.js';
 export { adamw, sgd, makeOptimizer } from './train/optim.js';
 export type { AdamWOptions, SGDOptions, OptimizerOptions, Optimizer } from './train/optim.js';
 export { cosineLr } from './train/schedule.js';

@@ -20,6 +20,10 @@ import { join } from 'node:path';
 import { defaultEngine } from '../../src/index.js';
 import { checkTrainInputSize, inputSizeRule, MEMORY_SHARE } from '../../src/tasks/input_size.js';
 import { trainJob } from '../../src/tasks/train.js';
+import { Engine, trainStepBytes } from '../../src/tasks/engine.js';
+import { nodeRuntime } from '../../src/runtime/node.js';
+import { readWeightsSource } from '../../src/io/weights_source.js';
+import { engineWithoutRuntime } from '../fixtures/no_runtime_engine.js';
 import type { ModelSpec } from '../../src/models/registry.js';
 
 const factory = (bytes: Uint8Array, label: string) => createNodeSession(bytes, { threads: 1, label });
@@ -174,4 +178,32 @@ test('train --micro-batch: the run records it and its steps run the accumulation
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test("compileTrainStep estimates the step's memory: refused with the micro-batch that fits, or run in it with 'auto'", async () => {
+  const m = createModel(v2, { seed: 3 });
+  m.train();
+  const o = { optimizer: adamw(), batchShape: [16, 3, 32, 32] };
+  const perFour = trainStepBytes(m, crossEntropy() as never, { ...o, batchShape: [4, 3, 32, 32] });
+  const whole = trainStepBytes(m, crossEntropy() as never, o);
+  assert.ok(whole > 2 * perFour, `${whole} vs ${perFour}`);
+  // A runtime whose budget holds the step on 4 images (and not on 16).
+  const memory = (perFour * 1.05) / MEMORY_SHARE;
+  await assert.rejects(engineWithoutRuntime(memory).compileTrainStep(m, crossEntropy(), o), (e: unknown) => {
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.match(e.message, /a train step on a batch of 16 images \[16, 3, 32, 32\] would need about .* (\d) images at a time fit: pass microBatch: \1 \(or 'auto'/);
+    const fits = Number(/pass microBatch: (\d+)/.exec(e.message)![1]);
+    assert.ok(fits >= 4 && fits < 16, e.message);
+    return true;
+  });
+  const limited = new Engine({ ...nodeRuntime(readWeightsSource), memoryBytes: () => memory });
+  const step = await limited.compileTrainStep(m, crossEntropy(), { ...o, microBatch: 'auto' });
+  assert.ok(step.graph.inputs.some((v) => v.name === 'grad_weight'), "'auto' runs the step in micro-batches");
+  const r = await step.step(batch(16, 3, 32, 1), Int32Array.from({ length: 16 }, (_, i) => i % 5), 1e-3, new Rng(0));
+  assert.ok(Number.isFinite(r.loss));
+  await step.release();
+  // With room for the whole batch, 'auto' keeps it whole.
+  const roomy = await new Engine({ ...nodeRuntime(readWeightsSource), memoryBytes: () => 64 * whole }).compileTrainStep(m, crossEntropy(), { ...o, microBatch: 'auto' });
+  assert.ok(!roomy.graph.inputs.some((v) => v.name === 'grad_weight'));
+  await roomy.release();
 });
