@@ -63,8 +63,10 @@ const ALLOWED: Record<Folder, readonly Folder[]> = {
 const NODE_FOLDERS = new Set<string>(['cli', 'io']);
 const NODE_RUNTIME_FILE = /^runtime\/node[^/]*\.ts$/;
 const NODE_ENTRY = 'index.ts';
-/** The package's entries (package.json "exports"): '.', './web', './train', './data'. */
-const ENTRIES = ['index.ts', 'web.ts', 'train_entry.ts', 'data_entry.ts'];
+/** The package's entries (package.json "exports"): '.', './web', './web-train', './train', './data'. */
+const ENTRIES = ['index.ts', 'web.ts', 'web_train.ts', 'train_entry.ts', 'data_entry.ts'];
+/** The browser entries (compiled): they must reach no Node-only module. */
+const BROWSER_ENTRIES = ['dist/src/web.js', 'dist/src/web_train.js'];
 
 /** Edges outside the table, `importer → imported` (paths under src/, .ts) → why it is there for now. */
 const KNOWN_EDGE_EXCEPTIONS: ReadonlyMap<string, string> = new Map([]);
@@ -307,7 +309,7 @@ test('layering: the check fails on a type-only import, export or import type acr
   }
 });
 
-test('layering: the browser entry reaches no Node-only module', { skip: !existsSync(join(DIST_SRC, 'web.js')) && 'no src/web.ts yet' }, async () => {
+test('layering: the browser entries reach no Node-only module', { skip: !existsSync(join(DIST_SRC, 'web.js')) && 'no src/web.ts yet' }, async () => {
   const bySource = new Map((await compiledModules()).map((m) => [m.source, m]));
   const seen = new Set<string>();
   const reached: string[] = [];
@@ -320,7 +322,8 @@ test('layering: the browser entry reaches no Node-only module', { skip: !existsS
       else if (d.resolved.startsWith('dist/src/')) visit(d.resolved, [...path, srcPath(source)]);
     }
   };
-  visit('dist/src/web.js', []);
+  for (const entry of BROWSER_ENTRIES) visit(entry, []);
+  assert.ok(BROWSER_ENTRIES.every((e) => seen.has(e)));
   assert.deepEqual(reached, []);
 });
 
@@ -333,6 +336,7 @@ test('layering: places and module names are classified as DESIGN.md says', () =>
   assert.equal(mayUseNode('io/files.ts'), true);
   assert.equal(mayUseNode('index.ts'), true);
   assert.equal(mayUseNode('web.ts'), false);
+  assert.equal(mayUseNode('web_train.ts'), false);
   for (const m of ['fs', 'node:fs/promises', 'os', 'worker_threads', 'http', 'onnxruntime-node', 'sharp', 'piscina', 'node:crypto']) assert.notEqual(nodeOnlyName(m), null, m);
   for (const m of ['onnxruntime-web', 'dependency-cruiser', 'sharpen']) assert.equal(nodeOnlyName(m), null, m);
   assert.deepEqual(placeOf('util/hash.ts'), { kind: 'root' });

@@ -89,6 +89,30 @@ export function evalTransform(img: PlanarImage, c: EvalTransformConfig): Float32
   return cropNormalize(resizeImage(img, width, height, c.interpolation, { left, top, width: w, height: h }), c);
 }
 
+/**
+ * The eval transform's resize and centre crop, before normalisation: uint8 planar [3, H, W] (zero
+ * padding where the image is smaller) — the pixels `evalTransform` normalises. For data sets kept as
+ * bytes (the browser trainer's images).
+ */
+export function evalCrop(img: PlanarImage, c: EvalTransformConfig): PlanarImage {
+  const [, h, w] = c.inputSize;
+  const [width, height] = evalResizeSize(img, c);
+  const { top, left } = cropOffsets(width, height, c);
+  if (top >= 0 && left >= 0) return resizeImage(img, width, height, c.interpolation, { left, top, width: w, height: h });
+  const resized = resizeImage(img, width, height, c.interpolation);
+  const out = new Uint8Array(3 * h * w);
+  for (let ch = 0; ch < 3; ch++)
+    for (let y = 0; y < h; y++) {
+      const sy = y + top;
+      if (sy < 0 || sy >= height) continue;
+      for (let x = 0; x < w; x++) {
+        const sx = x + left;
+        if (sx >= 0 && sx < width) out[(ch * h + y) * w + x] = resized.data[(ch * height + sy) * width + sx]!;
+      }
+    }
+  return { data: out, channels: 3, height: h, width: w };
+}
+
 /** Centre crop (zero padding where the image is smaller), /255, normalise; float32 planar [3, H, W]. */
 export function cropNormalize(img: PlanarImage, c: EvalTransformConfig): Float32Array {
   const [, h, w] = c.inputSize;

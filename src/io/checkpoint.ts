@@ -15,41 +15,13 @@ import { basename, dirname, join } from 'node:path';
 import { DataError, SafetensorsError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { SafetensorsFile, writeSafetensors } from './safetensors.js';
+import { checkpointEntries, checkpointFromEntries, checkpointMetadata, type CheckpointFormat, type MetaParser, type RunIdentity, type StoredCheckpoint } from './checkpoint_format.js';
 import { errorReason } from './files.js';
+
+export type { CheckpointFormat, CheckpointTensors, MetaParser, RunIdentity, StoredCheckpoint } from './checkpoint_format.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const PREV_CHECKPOINT_FILE = 'checkpoint.prev.safetensors';
-
-/** The tensor groups of a training state, each stored under its key prefix. */
-const PREFIX = { params: 'param.', buffers: 'buffer.', optimizer: 'optim.', ema: 'ema.' } as const;
-type TensorGroup = keyof typeof PREFIX;
-const GROUPS = Object.keys(PREFIX) as TensorGroup[];
-
-/** The tensors of a training state as a checkpoint stores them (train/step.ts's `TrainState` has this shape). */
-export type CheckpointTensors = { step: number } & { [G in TensorGroup]: Map<string, Tensor> };
-
-/** The format tag every checkpoint's JSON metadata carries. */
-export interface CheckpointFormat {
-  format: 'visionmix-checkpoint/1';
-}
-
-/**
- * What a checkpoint file holds: the tensors, and the training loop's state as JSON (`meta`). This
- * module owns the file format; what `meta` holds is the trainer's business, so callers name it as
- * `M` (train/trainer.ts's `Checkpoint` is a `StoredCheckpoint<CheckpointMeta>`).
- */
-export interface StoredCheckpoint<M extends CheckpointFormat = CheckpointFormat> {
-  train: CheckpointTensors;
-  meta: M;
-}
-
-/** Which run a checkpoint belongs to: resume refuses a checkpoint of another run. */
-export interface RunIdentity {
-  /** Random id given to a run when it starts (also in its run.json). */
-  id: string;
-  /** Hash of what makes the run's numbers: model config, data, training settings, seed. */
-  fingerprint: string;
-}
 
 /** Hard-link (or, where links are unsupported, copy) `from` to `to` atomically via a temp name. */
 function snapshot(from: string, to: string): void {
@@ -80,18 +52,12 @@ function snapshot(from: string, to: string): void {
 }
 
 export async function saveCheckpoint<M extends CheckpointFormat>(dir: string, ckpt: StoredCheckpoint<M>, runConfig: unknown, identity?: RunIdentity): Promise<void> {
-  const tensors = new Map<string, Tensor>();
-  const t = ckpt.train;
-  for (const g of GROUPS) for (const [k, v] of t[g]) tensors.set(PREFIX[g] + k, v);
+  const { tensors, metadata } = checkpointEntries(ckpt, runConfig, identity);
   const latest = join(dir, CHECKPOINT_FILE);
   // The old latest becomes prev before the new one is renamed over it: at every moment the folder
   // holds a complete latest checkpoint (old or new) and, after the first save, a complete prev.
   if (existsSync(latest)) snapshot(latest, join(dir, PREV_CHECKPOINT_FILE));
-  await writeSafetensors(latest, tensors, {
-    visionmix: JSON.stringify({ ...ckpt.meta, step: t.step }),
-    config: JSON.stringify(runConfig),
-    ...(identity ? { visionmix_run: JSON.stringify(identity) } : {}),
-  });
+  await writeSafetensors(latest, tensors, metadata);
 }
 
 export function hasCheckpoint(dir: string): boolean {
@@ -118,19 +84,8 @@ export interface LoadedCheckpoint<M extends CheckpointFormat = AnyCheckpointMeta
 async function readCheckpointFile<M extends CheckpointFormat>(path: string, parseMeta?: MetaParser<M>): Promise<Omit<LoadedCheckpoint<M>, 'fallback'>> {
   const file = await SafetensorsFile.open(path);
   let all: Map<string, Tensor>;
-  let meta: M & { step: number };
-  let runConfig: unknown;
-  let identity: RunIdentity | null;
   try {
-    try {
-      meta = JSON.parse(file.metadata.visionmix ?? 'null');
-      runConfig = JSON.parse(file.metadata.config ?? 'null');
-      identity = file.metadata.visionmix_run === undefined ? null : (JSON.parse(file.metadata.visionmix_run) as RunIdentity);
-    } catch (err) {
-      throw new DataError(`checkpoint ${path} has unreadable metadata: ${(err as Error).message}`);
-    }
-    if (!meta || meta.format !== 'visionmix-checkpoint/1' || !runConfig)
-      throw new DataError(`${path} is not a visionmix training checkpoint (metadata 'visionmix'/'config' missing or of another format)`);
+    checkpointMetadata(file.metadata, path);
     // Checkpoints of older versions checksum their tensors only: their step, RNG states and sampler
     // position could have been edited unnoticed, so they are not resumed.
     if (!file.checksumCoversMetadata)
@@ -142,22 +97,7 @@ async function readCheckpointFile<M extends CheckpointFormat>(path: string, pars
   } finally {
     await file.close();
   }
-  const pick = (prefix: string) =>
-    new Map([...all].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v] as const));
-  const { step, ...rest } = meta;
-  if (!(Number.isSafeInteger(step) && step >= 0)) throw new DataError(`checkpoint ${path}: 'step' must be an integer ≥ 0, got ${JSON.stringify(step)}`);
-  // The caller's schema for the rest: a checkpoint whose metadata does not fit it is as unusable as a corrupt one.
-  const parsed = parseMeta ? parseMeta(rest, `checkpoint ${path}`) : (rest as unknown as M);
-  const groups = Object.fromEntries(GROUPS.map((g) => [g, pick(PREFIX[g])])) as Record<TensorGroup, Map<string, Tensor>>;
-  return {
-    ckpt: {
-      train: { step, ...groups },
-      meta: parsed,
-    },
-    runConfig,
-    identity,
-    path,
-  };
+  return { ...checkpointFromEntries<M>(all, file.metadata, path, parseMeta), path };
 }
 
 /**
@@ -165,9 +105,6 @@ async function readCheckpointFile<M extends CheckpointFormat>(path: string, pars
  * missing, corrupt (checksum mismatch, truncated) or unreadable, the previous one is loaded and
  * `fallback` says why; if both fail, the DataError names both files and their problems.
  */
-/** Parses a checkpoint's metadata (without `step`) into the caller's type, or throws a DataError naming `where`. */
-export type MetaParser<M> = (raw: unknown, where: string) => M;
-
 export async function loadCheckpoint<M extends CheckpointFormat = AnyCheckpointMeta>(dir: string, parseMeta?: MetaParser<M>): Promise<LoadedCheckpoint<M>> {
   const latest = join(dir, CHECKPOINT_FILE);
   const prev = join(dir, PREV_CHECKPOINT_FILE);

@@ -11,7 +11,9 @@ import { SafetensorsError } from '../errors.js';
 import { faultPauseWrite } from './fault.js';
 import type { DType, Tensor } from '../tensor.js';
 import {
+  CHECKSUM_KEY,
   checksumPreimage,
+  DATA_CHECKSUM_KEY,
   DECODED_DTYPE,
   decodeTensor,
   layoutSafetensors,
@@ -22,6 +24,8 @@ import {
 } from './safetensors_format.js';
 
 export {
+  CHECKSUM_KEY,
+  DATA_CHECKSUM_KEY,
   decodeTensor,
   parseSafetensors,
   parseSafetensorsHeader,
@@ -30,22 +34,6 @@ export {
   type SafetensorsEntry,
   type SafetensorsHeader,
 } from './safetensors_format.js';
-
-/**
- * `__metadata__` key under which our writer records the SHA-256 (hex) of the whole file but the
- * value itself: the parsed header (tensor names, dtypes, shapes, offsets and the other metadata
- * entries; see `checksumPreimage`) followed by the data area. Our reader verifies it: flipped bits on
- * disk otherwise load silently and show up much later as NaN losses or 10% accuracy, and an edited
- * metadata entry (a checkpoint's step, RNG state or sampler position) would resume a different run.
- * Files written by other tools lack the key; then there is nothing to verify.
- */
-export const CHECKSUM_KEY = 'visionmix_sha256_file';
-
-/**
- * The key of older visionmix files: the SHA-256 of the data area only (metadata not covered). Still
- * verified when a file has it and lacks `CHECKSUM_KEY`; never written any more.
- */
-export const DATA_CHECKSUM_KEY = 'visionmix_sha256';
 
 /** Node caps a single read/write at 2 GiB - 1; stay well below it. */
 const IO_CHUNK = 1 << 30;

@@ -65,6 +65,22 @@ const STORED_DTYPE: Readonly<Record<DType, SafetensorsDType>> = {
  * anything above 100 MB. A larger value means a corrupt or hostile file, and believing it would
  * make us allocate that much before noticing.
  */
+/**
+ * `__metadata__` key under which our writer records the SHA-256 (hex) of the whole file but the
+ * value itself: the parsed header (tensor names, dtypes, shapes, offsets and the other metadata
+ * entries; see `checksumPreimage`) followed by the data area. Our reader verifies it: flipped bits on
+ * disk otherwise load silently and show up much later as NaN losses or 10% accuracy, and an edited
+ * metadata entry (a checkpoint's step, RNG state or sampler position) would resume a different run.
+ * Files written by other tools lack the key; then there is nothing to verify.
+ */
+export const CHECKSUM_KEY = 'visionmix_sha256_file';
+
+/**
+ * The key of older visionmix files: the SHA-256 of the data area only (metadata not covered). Still
+ * verified when a file has it and lacks `CHECKSUM_KEY`; never written any more.
+ */
+export const DATA_CHECKSUM_KEY = 'visionmix_sha256';
+
 export const MAX_HEADER_LENGTH = 100 * 1024 * 1024;
 
 const METADATA_KEY = '__metadata__';

@@ -80,9 +80,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
+/** `entry`: the module bundled as the page's `window.vm` (default: the browser entry, src/web.ts). */
+export async function startHarness(entry = join(repoRoot, 'src', 'web.ts')): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'visionmix-web-'));
-  await bundle(join(repoRoot, 'src', 'web.ts'), join(dir, 'web.js'));
+  await bundle(entry, join(dir, 'web.js'));
   const server = await serve({
     '/app/': dir,
     '/ort/': join(repoRoot, 'node_modules', 'onnxruntime-web', 'dist'),

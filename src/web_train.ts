@@ -1,0 +1,289 @@
+/**
+ * visionmix/web-train — fine-tuning in the browser, with Node's trainer (train/trainer.ts: AdamW/SGD,
+ * cosine schedule with warm-up, label smoothing, gradient clipping, EMA, drop path, layer decay,
+ * a frozen backbone, micro-batches) and Node's compiled train step, on onnxruntime-web.
+ *
+ *   const data = await prepareImages(files.map((f) => ({ image: f, label: classOf(f) })), classes, 224, model);
+ *   const r = await trainInBrowser({ model, train: data, run: 'my-run', config: { epochs: 3, batchSize: 16, lr: 1e-4 } });
+ *   // r.weights: model.safetensors bytes (timm key names) that Node and timm load strictly.
+ *
+ * Checkpoints go to IndexedDB (`indexedDbStore`) as the same checksummed safetensors bytes as Node's
+ * checkpoint files: a run whose tab was closed resumes exactly from its last checkpoint when
+ * `trainInBrowser` is called again with the same `run` (and refuses one made with other settings).
+ * Run it in a Web Worker so that the page never freezes: `serveTrainWorker()` in the worker script,
+ * `trainInWorker(worker, request, onEvent)` on the page.
+ *
+ * Images are kept as bytes at the training size (the eval transform's resize and centre crop), and
+ * batches are augmented as Fashion-MNIST's are in Node (random crop with `cropPad` padding, flips);
+ * the image-folder pipeline's RandomResizedCrop/RandAugment/Mixup are Node's only, for now.
+ */
+import { loadImageWeb, type WebImageSource } from './data/web_image.js';
+import { evalCrop } from './data/image_transform.js';
+import type { ImageDataset } from './data/transforms.js';
+import { ConfigError, DataError, VisionmixError } from './errors.js';
+import { checkpointEntries, checkpointFromEntries } from './io/checkpoint_format.js';
+import { parseChecksummed, serializeChecksummed } from './io/safetensors_bytes.js';
+import type { VisionModel } from './models/base.js';
+import { TRAIN_STEP_SESSION } from './runtime/session.js';
+import type { Engine } from './tasks/engine.js';
+import type { EvalResult } from './train/evaluate.js';
+import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type MetricsRecord, type TrainConfig, type TrainerEvent } from './train/trainer.js';
+
+// ---- data ------------------------------------------------------------------------------------------
+
+/** ImageNet's mean and std, for models without a pretrained config. */
+const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+
+/**
+ * Decode labelled images (anything `loadImage` takes: File, Blob, URL, bytes, ImageBitmap, …) into a
+ * data set of `size`×`size` RGB bytes: the eval transform's bicubic resize of the shorter side and
+ * centre crop (crop_pct 1). Normalised with the model's pretrained mean and std (ImageNet's without one).
+ */
+export async function prepareImages(
+  items: readonly { image: WebImageSource; label: number }[],
+  classes: readonly string[],
+  size: number,
+  model?: VisionModel,
+): Promise<ImageDataset> {
+  if (!(Number.isInteger(size) && size >= 8)) throw new ConfigError(`prepareImages: size must be an integer ≥ 8, got ${size}`);
+  if (classes.length < 2 || classes.length > 256) throw new ConfigError(`prepareImages: 2 to 256 classes, got ${classes.length}`);
+  const pc = model?.pretrainedConfig;
+  const mean = (pc?.mean ?? IMAGENET_MEAN) as [number, number, number];
+  const std = (pc?.std ?? IMAGENET_STD) as [number, number, number];
+  const plane = 3 * size * size;
+  const images = new Uint8Array(items.length * plane);
+  const labels = new Uint8Array(items.length);
+  for (const [i, { image, label }] of items.entries()) {
+    if (!(Number.isInteger(label) && label >= 0 && label < classes.length))
+      throw new DataError(`prepareImages: image ${i} has label ${label}, not one of the ${classes.length} classes (0 to ${classes.length - 1})`);
+    const decoded = await loadImageWeb(image);
+    images.set(evalCrop(decoded, { inputSize: [3, size, size], cropPct: 1, interpolation: 'bicubic', mean, std }).data, i * plane);
+    labels[i] = label;
+  }
+  return { images, labels, count: items.length, height: size, width: size, channels: 3, classes, mean, std };
+}
+
+// ---- checkpoints ------------------------------------------------------------------------------------
+
+/** Where a browser run keeps its checkpoint: one value per run key, replaced atomically. */
+export interface CheckpointStore {
+  get(run: string): Promise<Uint8Array | null>;
+  put(run: string, bytes: Uint8Array): Promise<void>;
+  delete(run: string): Promise<void>;
+}
+
+const STORE = 'checkpoints';
+
+function request<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+/**
+ * Checkpoints in IndexedDB (database `database`, object store 'checkpoints'). Each `put` is one
+ * transaction, so a tab closed while saving keeps the previous checkpoint whole.
+ */
+export function indexedDbStore(database = 'visionmix'): CheckpointStore {
+  let db: Promise<IDBDatabase> | null = null;
+  const open = () =>
+    (db ??= new Promise((resolve, reject) => {
+      const r = indexedDB.open(database, 1);
+      r.onupgradeneeded = () => r.result.createObjectStore(STORE);
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    }));
+  const tx = async (mode: IDBTransactionMode) => (await open()).transaction(STORE, mode);
+  const done = (t: IDBTransaction) =>
+    new Promise<void>((resolve, reject) => {
+      t.oncomplete = () => resolve();
+      t.onerror = () => reject(t.error);
+      t.onabort = () => reject(t.error ?? new Error('IndexedDB transaction aborted'));
+    });
+  return {
+    async get(run) {
+      const v = await request((await tx('readonly')).objectStore(STORE).get(run));
+      return v === undefined ? null : new Uint8Array(v as ArrayBuffer);
+    },
+    async put(run, bytes) {
+      const t = await tx('readwrite');
+      // A copy of exactly these bytes (a view may sit in a larger buffer).
+      t.objectStore(STORE).put(bytes.slice().buffer, run);
+      await done(t);
+    },
+    async delete(run) {
+      const t = await tx('readwrite');
+      t.objectStore(STORE).delete(run);
+      await done(t);
+    },
+  };
+}
+
+// ---- training ---------------------------------------------------------------------------------------
+
+export interface BrowserTrainOptions {
+  /** A model from visionmix/web's `createModel` (its engine compiles and runs the step). */
+  model: VisionModel;
+  train: ImageDataset;
+  /** Evaluated after every epoch (loss, accuracy; EMA weights too with `emaDecay`). */
+  test?: ImageDataset;
+  /** Training settings (defaults: Node's `visionmix train` defaults, at the data's image size). */
+  config?: Partial<TrainConfig>;
+  /** The run's key in `store`: a run with a checkpoint there continues from it. */
+  run: string;
+  store?: CheckpointStore;
+  onEvent?: (e: TrainerEvent) => void;
+  /** Aborting finishes the step in flight, writes a checkpoint and rejects with an InterruptedError. */
+  signal?: AbortSignal;
+  /** Stop after this many steps of this call (tests; the run stays resumable). */
+  stopAfterSteps?: number;
+}
+
+export interface BrowserTrainResult {
+  /** Optimisation steps done in all, resumed ones included. */
+  steps: number;
+  /** The last evaluation (null without test data, or when stopped before an epoch ended). */
+  result: EvalResult | null;
+  /** Every metrics record of this call (steps and epochs), as Node writes them to metrics.jsonl. */
+  records: MetricsRecord[];
+  /** The weights as a model.safetensors file (timm key names, checksummed). */
+  weights: Uint8Array;
+}
+
+/** What a checkpoint must agree with to be resumed: the model and the settings that make the numbers. */
+function runConfigOf(model: VisionModel, config: TrainConfig, train: ImageDataset) {
+  const { epochs: _epochs, ...settings } = config;
+  // The network as its parameters' names and shapes (a browser run has no run.json with its spec).
+  const network = model.namedParameters().map(([k, p]) => `${k}:${p.tensor.shape.join('x')}`);
+  return { model: model.name || model.family, network, settings, data: { count: train.count, size: train.height, classes: train.classes } };
+}
+
+/** Train (or continue training) `model` on `train`; see the module comment. */
+export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTrainResult> {
+  // Duck-typed: a page may load this entry and visionmix/web as two bundles, each with its own Engine class.
+  const engine = o.model.backend as Engine | null;
+  if (typeof engine?.createSession !== 'function') throw new ConfigError('trainInBrowser: the model must come from createModel (it has no engine)');
+  const store = o.store ?? indexedDbStore();
+  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, inputSize: o.train.height, cropPad: 0, ...o.config };
+  validateConfig(config, o.train.count);
+  const runConfig = runConfigOf(o.model, config, o.train);
+  const saved = await store.get(o.run);
+  let ckpt: Checkpoint | null = null;
+  if (saved) {
+    const { tensors, metadata } = await parseChecksummed(saved, `checkpoint of run '${o.run}'`);
+    const loaded = checkpointFromEntries<Checkpoint['meta']>(tensors, metadata, `checkpoint of run '${o.run}'`);
+    if (JSON.stringify(loaded.runConfig) !== JSON.stringify(runConfig))
+      throw new ConfigError(`run '${o.run}' has a checkpoint made with other settings, model or data; give another run key, or delete it (store.delete('${o.run}'))`);
+    ckpt = loaded.ckpt as Checkpoint;
+  }
+  const records: MetricsRecord[] = [];
+  const trainer = await Trainer.create(o.model, config, o.train, o.test ?? null, {
+    createSession: (bytes, label) => engine.createSession(bytes, { ...TRAIN_STEP_SESSION, label }),
+    async saveCheckpoint(c) {
+      const { tensors, metadata } = checkpointEntries(c, runConfig);
+      await store.put(o.run, await serializeChecksummed(tensors, metadata));
+    },
+    writeMetrics: (r) => void records.push(r),
+    now: () => performance.now(),
+  });
+  try {
+    if (ckpt) trainer.restore(ckpt);
+    const result = await trainer.run(o.onEvent, o.stopAfterSteps, o.signal);
+    return { steps: trainer.step.stepCount, result, records, weights: await serializeChecksummed(o.model.stateDict()) };
+  } finally {
+    await trainer.release();
+  }
+}
+
+// ---- in a Web Worker --------------------------------------------------------------------------------
+
+/** What the page sends the worker to train: everything but the functions, which stay on each side. */
+export interface TrainRequest {
+  /** `createModel`'s spec and options in the worker (weights: a URL, `hf:` reference or bytes). */
+  model: { spec: unknown; options?: Record<string, unknown>; weights?: string | Uint8Array; device?: 'wasm' | 'webgpu' | 'auto' };
+  train: ImageDataset;
+  test?: ImageDataset;
+  config?: Partial<TrainConfig>;
+  run: string;
+  /** IndexedDB database of the checkpoints (default 'visionmix'). */
+  database?: string;
+  stopAfterSteps?: number;
+}
+
+type WorkerMessage =
+  | { type: 'event'; event: TrainerEvent }
+  | { type: 'done'; result: Omit<BrowserTrainResult, 'weights'> & { weights: Uint8Array } }
+  | { type: 'error'; name: string; message: string; step?: number };
+
+interface MessagePort_ {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  addEventListener(type: 'message', listener: (e: MessageEvent) => void): void;
+  removeEventListener(type: 'message', listener: (e: MessageEvent) => void): void;
+}
+
+/**
+ * In a Web Worker's script: answer `trainInWorker`'s requests. `createModel` is visionmix/web's (passed
+ * in, so that this entry does not bundle the inference entry twice).
+ */
+export function serveTrainWorker(createModel: (spec: never, options: never) => VisionModel, scope: MessagePort_ = globalThis as unknown as MessagePort_): void {
+  let stop: AbortController | null = null;
+  scope.addEventListener('message', async (e: MessageEvent) => {
+    const msg = e.data as { type: 'train'; request: TrainRequest } | { type: 'stop' };
+    if (msg.type === 'stop') return void stop?.abort();
+    if (msg.type !== 'train') return;
+    stop = new AbortController();
+    const r = msg.request;
+    try {
+      const model = createModel(r.model.spec as never, { ...r.model.options, ...(r.model.device ? { device: r.model.device } : {}) } as never);
+      if (r.model.weights !== undefined) await model.loadWeights(r.model.weights as never, { backboneOnly: true } as never);
+      const out = await trainInBrowser({
+        model,
+        train: r.train,
+        test: r.test,
+        config: r.config,
+        run: r.run,
+        store: indexedDbStore(r.database),
+        stopAfterSteps: r.stopAfterSteps,
+        signal: stop.signal,
+        onEvent: (event) => scope.postMessage({ type: 'event', event } satisfies WorkerMessage),
+      });
+      scope.postMessage({ type: 'done', result: out } satisfies WorkerMessage, [out.weights.buffer as ArrayBuffer]);
+    } catch (err) {
+      const x = err as VisionmixError & { step?: number };
+      scope.postMessage({ type: 'error', name: x.name ?? 'Error', message: x.message ?? String(err), ...(x.step !== undefined ? { step: x.step } : {}) } satisfies WorkerMessage);
+    }
+  });
+}
+
+/** An error the worker reported, with its name (ConfigError, InterruptedError, …) and message. */
+export class WorkerTrainError extends VisionmixError {
+  constructor(
+    readonly errorName: string,
+    message: string,
+    readonly step?: number,
+  ) {
+    super(`${errorName}: ${message}`);
+  }
+}
+
+/**
+ * On the page: train in `worker` (a module worker whose script calls `serveTrainWorker`), with its
+ * progress events; `signal` asks it to stop after a checkpoint (the run then resumes with the same
+ * request). The data is copied to the worker (structured clone).
+ */
+export function trainInWorker(worker: MessagePort_, req: TrainRequest, onEvent?: (e: TrainerEvent) => void, signal?: AbortSignal): Promise<BrowserTrainResult> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (e: MessageEvent) => {
+      const m = e.data as WorkerMessage;
+      if (m.type === 'event') return onEvent?.(m.event);
+      worker.removeEventListener('message', onMessage);
+      if (m.type === 'done') resolve(m.result);
+      else reject(new WorkerTrainError(m.name, m.message, m.step));
+    };
+    worker.addEventListener('message', onMessage);
+    signal?.addEventListener('abort', () => worker.postMessage({ type: 'stop' }), { once: true });
+    worker.postMessage({ type: 'train', request: req });
+  });
+}

@@ -1,0 +1,176 @@
+/**
+ * visionmix/web-train in Chromium (wasm) against Node's trainer on the same bytes:
+ *  - 20 steps of a tiny config of every family (bundled Fashion-MNIST images, crops, flips, drop path,
+ *    AdamW, cosine warm-up, label smoothing, checkpoints every 5 steps) give Node's losses within 1e-5
+ *    relative;
+ *  - a run stopped after 10 steps, the page reloaded, and the run started again resumes from its
+ *    IndexedDB checkpoint with the uninterrupted run's losses; its final model.safetensors (checksummed)
+ *    loads strictly in Node and gives the browser model's logits.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createModel, defaultEngine, type ModelSpec } from '../../src/index.js';
+import { loadFashionMnist, BUNDLED_FASHION_MNIST_DIR } from '../../src/io/fashion_mnist_files.js';
+import { readSafetensors } from '../../src/io/safetensors.js';
+import { TRAIN_STEP_SESSION } from '../../src/runtime/session.js';
+import type { ImageDataset } from '../../src/data/transforms.js';
+import { DEFAULT_TRAIN_CONFIG, Trainer, type TrainConfig } from '../../src/train/trainer.js';
+import { repoRoot } from '../helpers.js';
+import { browserSkip, PAGE_HELPERS, startHarness, type Harness } from './harness.js';
+
+const skip = browserSkip();
+
+/** Tiny configs of every family for 1-channel 32² inputs, 10 classes. */
+const FAMILIES: Record<string, Record<string, unknown>> = {
+  convnextv2: { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], stem_stride: 2, drop_path_rate: 0.1 },
+  mobilevit: {
+    family: 'mobilevit',
+    layer1: { out: 8, exp: 2, n: 1, stride: 1 },
+    layer2: { out: 16, exp: 2, n: 1, stride: 2 },
+    layer3: { out: 16, exp: 2, stride: 2, dim: 16, depth: 1 },
+    layer4: { out: 24, exp: 2, stride: 2, dim: 24, depth: 1 },
+    layer5: { out: 24, exp: 2, stride: 1, dim: 24, depth: 1 },
+  },
+  cmt: { family: 'cmt', img_size: 32, embed_dims: [8, 16, 24, 32], stem_channel: 8, fc_dim: 32, depths: [1, 1, 1, 1], mlp_ratios: [2, 2, 2, 2], sr_ratios: [2, 1, 1, 1] },
+  glnet: {
+    family: 'glnet',
+    norm_layer: 'BatchNorm2d',
+    downsample_style: 'ovlp',
+    mixing_modes: ['glmix', 'glmix', 'mha_nchw', 'mha_nchw'],
+    slot_init: 'ada_avgpool',
+    num_slots: 4,
+    cpe_ks: 3,
+    mlp_dw: true,
+    depth: [1, 1, 1, 1],
+    embed_dim: [16, 16, 32, 32],
+    mlp_ratios: [2, 2, 2, 2],
+    head_dim: 16,
+  },
+};
+const OVERRIDES = { in_chans: 1, num_classes: 10 };
+
+const CONFIG: Partial<TrainConfig> = { epochs: 3, batchSize: 8, lr: 2e-3, warmupEpochs: 1, inputSize: 32, cropPad: 2, seed: 0, checkpointEvery: 5, evalBatchSize: 32, emaDecay: 0.9 };
+
+let data: { train: ImageDataset; test: ImageDataset };
+let h: Harness;
+let dir: string;
+
+/** The first `n` images of a split, as a data set of its own. */
+function first(split: ImageDataset, n: number): ImageDataset {
+  const px = split.channels * split.height * split.width;
+  return { ...split, images: split.images.slice(0, n * px), labels: split.labels.slice(0, n), count: n };
+}
+
+before(async () => {
+  if (skip) return;
+  const fm = await loadFashionMnist(BUNDLED_FASHION_MNIST_DIR);
+  data = { train: first(fm.train, 64), test: first(fm.test, 32) };
+  // One bundle with both browser entries (one Engine class, as an app's bundler makes it).
+  dir = mkdtempSync(join(tmpdir(), 'visionmix-web-train-'));
+  const entry = join(dir, 'entry.ts');
+  writeFileSync(entry, `export * from ${JSON.stringify(join(repoRoot, 'src', 'web.ts'))};\nexport * as train from ${JSON.stringify(join(repoRoot, 'src', 'web_train.ts'))};\n`);
+  h = await startHarness(entry);
+});
+after(async () => {
+  await h?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Node's trainer on the same model, data and settings: the loss of each step, and the final weights. */
+async function nodeLosses(spec: Record<string, unknown>, steps: number): Promise<number[]> {
+  const model = createModel(spec as ModelSpec, { ...OVERRIDES, seed: 0 });
+  const engine = defaultEngine();
+  const config = { ...DEFAULT_TRAIN_CONFIG, ...CONFIG } as TrainConfig;
+  const trainer = await Trainer.create(model, config, data.train, data.test, {
+    createSession: (bytes, label) => engine.createSession(bytes, { ...TRAIN_STEP_SESSION, label, threads: 1 }),
+    saveCheckpoint: async () => {},
+    writeMetrics: () => {},
+    now: () => performance.now(),
+  });
+  const losses: number[] = [];
+  try {
+    await trainer.run((e) => void (e.type === 'step' && losses.push(e.loss)), steps);
+  } finally {
+    await trainer.release();
+  }
+  return losses;
+}
+
+const b64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('base64');
+const pageData = () => ({
+  train: { ...data.train, images: b64(data.train.images), labels: b64(data.train.labels) },
+  test: { ...data.test, images: b64(data.test.images), labels: b64(data.test.labels) },
+});
+
+/** In the page: trainInBrowser with the run key `run`, stopping after `steps` steps of this call. */
+const PAGE_TRAIN = `
+window.trainRun = async (spec, overrides, config, d, run, steps) => {
+  const vm = window.vm;
+  const u8 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  const ds = (x) => ({ ...x, images: u8(x.images), labels: u8(x.labels) });
+  window.engine ??= vm.createEngine({ device: 'wasm', numThreads: 1 });
+  const model = vm.createModel(spec, { ...overrides, seed: 0, engine: window.engine });
+  const losses = [];
+  const r = await vm.train.trainInBrowser({ model, train: ds(d.train), test: ds(d.test), config, run, stopAfterSteps: steps, onEvent: (e) => e.type === 'step' && losses.push(e.loss) });
+  model.eval();
+  const logits = await model.run(new vm.Tensor(new Float32Array(32 * 32).fill(0.5), [1, 1, 32, 32], 'float32'));
+  return { losses, steps: r.steps, weights: window.b64(r.weights), logits: Array.from(logits.logits.data) };
+};`;
+
+async function page() {
+  const p = await h.page();
+  await p.evaluate(PAGE_HELPERS);
+  await p.evaluate(PAGE_TRAIN);
+  return p;
+}
+
+test('20 train steps of every family in the browser (wasm) give Node’s losses within 1e-5', { skip }, async (t) => {
+  const p = await page();
+  try {
+    for (const [family, spec] of Object.entries(FAMILIES)) {
+      const want = await nodeLosses(spec, 20);
+      const got = (await p.evaluate((s, o, c, d, run) => (window as any).trainRun(s, o, c, d, run, 20), spec, OVERRIDES, CONFIG as never, pageData() as never, `losses-${family}`)) as { losses: number[] };
+      assert.equal(got.losses.length, 20, family);
+      let worst = 0;
+      want.forEach((l, i) => {
+        const rel = Math.abs(got.losses[i]! - l) / Math.abs(l);
+        worst = Math.max(worst, rel);
+        assert.ok(rel <= 1e-5, `${family} step ${i + 1}: browser ${got.losses[i]} vs Node ${l}`);
+      });
+      t.diagnostic(`${family}: losses ${want[0]!.toFixed(4)} → ${want[19]!.toFixed(4)}, worst relative difference ${worst.toExponential(2)}`);
+    }
+  } finally {
+    await p.close();
+  }
+});
+
+test('a run stopped after 10 steps resumes after a page reload from IndexedDB with the same losses; its weights load in Node', { skip }, async () => {
+  const spec = FAMILIES.convnextv2!;
+  let p = await page();
+  try {
+    const whole = (await p.evaluate((s, o, c, d) => (window as any).trainRun(s, o, c, d, 'whole', 20), spec, OVERRIDES, CONFIG as never, pageData() as never)) as { losses: number[] };
+    const part1 = (await p.evaluate((s, o, c, d) => (window as any).trainRun(s, o, c, d, 'resumed', 10), spec, OVERRIDES, CONFIG as never, pageData() as never)) as { losses: number[]; steps: number };
+    assert.equal(part1.steps, 10);
+    await p.close();
+    // A new page: nothing in memory, the checkpoint (step 10) in IndexedDB.
+    p = await page();
+    const part2 = (await p.evaluate((s, o, c, d) => (window as any).trainRun(s, o, c, d, 'resumed', 10), spec, OVERRIDES, CONFIG as never, pageData() as never)) as { losses: number[]; steps: number; weights: string; logits: number[] };
+    assert.equal(part2.steps, 20);
+    assert.deepEqual([...part1.losses, ...part2.losses], whole.losses);
+    // The final weights: a checksummed safetensors file that Node reads, verifies and loads strictly.
+    const file = join(dir, 'model.safetensors');
+    writeFileSync(file, Buffer.from(part2.weights, 'base64'));
+    const model = createModel(spec as ModelSpec, OVERRIDES);
+    await model.loadWeights(file);
+    model.eval();
+    assert.equal((await readSafetensors(file)).size, model.namedParameters().length + model.namedBuffers().length);
+    const { Tensor } = await import('../../src/tensor.js');
+    const logits = (await model.run(new Tensor(new Float32Array(32 * 32).fill(0.5), [1, 1, 32, 32], 'float32'))).logits.data as Float32Array;
+    logits.forEach((v, i) => assert.ok(Math.abs(v - part2.logits[i]!) <= 1e-5 * Math.max(1, Math.abs(v)), `logit ${i}: Node ${v}, browser ${part2.logits[i]}`));
+  } finally {
+    await p.close();
+  }
+});
