@@ -64,6 +64,34 @@ export async function prepareImages(
   return { images, labels, count: items.length, height: size, width: size, channels: 3, classes, mean, std };
 }
 
+/** A picked file: a Blob with the name and folder path that `<input webkitdirectory>` gives it. */
+export interface PickedFile extends Blob {
+  readonly name: string;
+  /** `root/class/image.png` from a folder picker (or set by the caller, e.g. from drag-and-drop entries). */
+  readonly webkitRelativePath?: string;
+}
+
+/**
+ * Files from a folder picker (`<input type="file" webkitdirectory>`) or a dropped folder, one
+ * sub-folder per class (`root/cat/1.jpg`, `root/dog/2.jpg`): the labelled items `prepareImages` takes
+ * and the class names (sorted, as Node's image folders sort them). Files that are not images by
+ * their extension (.png, .jpg, .jpeg, .webp) are left out; a file outside any class folder is an error.
+ */
+export function classFolders(files: Iterable<PickedFile>): { items: { image: PickedFile; label: number }[]; classes: string[] } {
+  const byClass = new Map<string, PickedFile[]>();
+  for (const f of files) {
+    if (!/\.(png|jpe?g|webp)$/i.test(f.name)) continue;
+    const parts = (f.webkitRelativePath || f.name).split('/').filter(Boolean);
+    if (parts.length < 2) throw new DataError(`'${f.name}' is not in a class folder: pick a folder with one sub-folder per class (root/class/image.png)`);
+    const cls = parts[parts.length - 2]!;
+    byClass.set(cls, [...(byClass.get(cls) ?? []), f]);
+  }
+  const classes = [...byClass.keys()].sort();
+  if (classes.length < 2) throw new DataError(`found ${classes.length} class folder${classes.length === 1 ? ` (${classes[0]})` : 's'}; a classifier needs at least 2, one sub-folder each`);
+  const items = classes.flatMap((c, label) => byClass.get(c)!.map((image) => ({ image, label })));
+  return { items, classes };
+}
+
 // ---- checkpoints ------------------------------------------------------------------------------------
 
 /** Where a browser run keeps its checkpoint: one value per run key, replaced atomically. */

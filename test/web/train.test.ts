@@ -5,13 +5,16 @@
  *    relative;
  *  - a run stopped after 10 steps, the page reloaded, and the run started again resumes from its
  *    IndexedDB checkpoint with the uninterrupted run's losses; its final model.safetensors (checksummed)
- *    loads strictly in Node and gives the browser model's logits.
+ *    loads strictly in Node and gives the browser model's logits;
+ *  - the same in a Web Worker (trainInWorker / serveTrainWorker): progress events, the page's losses,
+ *    a stop request that checkpoints, and a resume.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as esbuild from 'esbuild';
 import { createModel, defaultEngine, type ModelSpec } from '../../src/index.js';
 import { loadFashionMnist, BUNDLED_FASHION_MNIST_DIR } from '../../src/io/fashion_mnist_files.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
@@ -73,6 +76,19 @@ before(async () => {
   const entry = join(dir, 'entry.ts');
   writeFileSync(entry, `export * from ${JSON.stringify(join(repoRoot, 'src', 'web.ts'))};\nexport * as train from ${JSON.stringify(join(repoRoot, 'src', 'web_train.ts'))};\n`);
   h = await startHarness(entry);
+  // The worker's script: both entries and onnxruntime-web in one module (import maps do not reach workers).
+  const workerEntry = join(dir, 'worker.ts');
+  writeFileSync(
+    workerEntry,
+    `import * as ort from 'onnxruntime-web/wasm';
+import { createEngine, createModel } from ${JSON.stringify(join(repoRoot, 'src', 'web.ts'))};
+import { serveTrainWorker } from ${JSON.stringify(join(repoRoot, 'src', 'web_train.ts'))};
+ort.env.wasm.wasmPaths = '/ort/';
+const engine = createEngine({ device: 'wasm', numThreads: 1, loadOrt: async () => ort });
+serveTrainWorker((spec, options) => createModel(spec, { ...options, engine }));
+`,
+  );
+  await esbuild.build({ entryPoints: [workerEntry], outfile: join(h.dir, 'worker.js'), bundle: true, format: 'esm', platform: 'browser', target: 'es2022', nodePaths: [join(repoRoot, 'node_modules')], logLevel: 'silent' });
 });
 after(async () => {
   await h?.close();
@@ -170,6 +186,63 @@ test('a run stopped after 10 steps resumes after a page reload from IndexedDB wi
     const { Tensor } = await import('../../src/tensor.js');
     const logits = (await model.run(new Tensor(new Float32Array(32 * 32).fill(0.5), [1, 1, 32, 32], 'float32'))).logits.data as Float32Array;
     logits.forEach((v, i) => assert.ok(Math.abs(v - part2.logits[i]!) <= 1e-5 * Math.max(1, Math.abs(v)), `logit ${i}: Node ${v}, browser ${part2.logits[i]}`));
+  } finally {
+    await p.close();
+  }
+});
+
+test('in a Web Worker: trainInWorker streams progress events and gives the page’s losses; a stop request checkpoints, and the same request resumes', { skip }, async () => {
+  const spec = FAMILIES.convnextv2!;
+  const p = await page();
+  try {
+    const r = (await p.evaluate(
+      async (s: unknown, o: object, c: unknown, d: any) => {
+        const vm = (window as any).vm;
+        const u8 = (x: string) => Uint8Array.from(atob(x), (ch) => ch.charCodeAt(0));
+        const ds = (x: any) => ({ ...x, images: u8(x.images), labels: u8(x.labels) });
+        const request = (run: string, stopAfterSteps?: number) => ({ model: { spec: s, options: { ...o, seed: 0 } }, train: ds(d.train), test: ds(d.test), config: c, run, stopAfterSteps });
+        const worker = new Worker('/app/worker.js', { type: 'module' });
+        const events: string[] = [];
+        const losses: number[] = [];
+        const onEvent = (e: any) => {
+          events.push(e.type);
+          if (e.type === 'step') losses.push(e.loss);
+        };
+        const whole = await vm.train.trainInWorker(worker, request('worker-whole', 12), onEvent);
+        // Stopped through the signal after the 7th step: the worker checkpoints and reports an InterruptedError.
+        const stop = new AbortController();
+        const stopped: number[] = [];
+        let error = '';
+        try {
+          await vm.train.trainInWorker(worker, request('worker-stopped'), (e: any) => {
+            if (e.type !== 'step') return;
+            stopped.push(e.loss);
+            if (stopped.length === 7) stop.abort();
+          }, stop.signal);
+        } catch (err) {
+          error = `${(err as any).errorName}|${(err as any).step}`;
+        }
+        const rest: number[] = [];
+        const resumed = await vm.train.trainInWorker(worker, request('worker-stopped', 12 - stopped.length), (e: any) => e.type === 'step' && rest.push(e.loss));
+        worker.terminate();
+        const inPage = await (window as any).trainRun(s, o, c, d, 'page', 12);
+        return { events: [...new Set(events)], losses, whole: whole.steps, stopped, error, rest, resumed: resumed.steps, page: inPage.losses, weights: whole.weights.length };
+      },
+      spec,
+      OVERRIDES,
+      CONFIG as never,
+      pageData() as never,
+    )) as { events: string[]; losses: number[]; whole: number; stopped: number[]; error: string; rest: number[]; resumed: number; page: number[]; weights: number };
+    assert.deepEqual(r.events.sort(), ['checkpoint', 'compile', 'epoch', 'eval', 'start', 'step'].sort());
+    assert.equal(r.whole, 12);
+    assert.ok(r.weights > 0);
+    assert.deepEqual(r.losses, r.page, 'the worker trains as the page does');
+    // The step in flight when the stop arrived finished; its checkpoint is where the run continues.
+    const [name, step] = r.error.split('|');
+    assert.equal(name, 'InterruptedError');
+    assert.equal(Number(step), r.stopped.length);
+    assert.equal(r.resumed, 12);
+    assert.deepEqual([...r.stopped, ...r.rest], r.page);
   } finally {
     await p.close();
   }
