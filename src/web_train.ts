@@ -193,6 +193,8 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
   // Duck-typed: a page may load this entry and visionmix/web as two bundles, each with its own Engine class.
   const engine = o.model.backend as Engine | null;
   if (typeof engine?.createSession !== 'function') throw new ConfigError('trainInBrowser: the model must come from createModel (it has no engine)');
+  // `pretrained: true` weights are fetched before the first run: the step must start from them.
+  await o.model.ready();
   const store = o.store ?? indexedDbStore();
   const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, inputSize: o.train.height, cropPad: 0, ...o.config };
   validateConfig(config, o.train.count);
