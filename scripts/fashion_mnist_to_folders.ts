@@ -49,8 +49,8 @@ export function parseClasses(spec: string, count: number): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
-/** Write one split's images of the chosen classes; returns the count per class. */
-async function writeSplit(split: FashionMnistSplit, dir: string, classes: number[], limit: number): Promise<Map<number, number>> {
+/** Write one split's images of the chosen classes (at most `limit` each) as DIR/<label>_<name>/<index>.png; returns the count per class. */
+export async function writeSplit(split: FashionMnistSplit, dir: string, classes: number[], limit: number): Promise<Map<number, number>> {
   const counts = new Map<number, number>(classes.map((c) => [c, 0]));
   const folder = (label: number) => join(dir, `${label}_${slug(split.classes[label]!)}`);
   for (const c of classes) await mkdir(folder(c), { recursive: true });

@@ -13,6 +13,12 @@ import { pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 import { findPackageRoot } from '../src/io/package_root.js';
 import { serveStatic } from './static_server.js';
+import { writeSplit } from './fashion_mnist_to_folders.js';
+import { BUNDLED_FASHION_MNIST_DIR, loadFashionMnist } from '../src/io/fashion_mnist_files.js';
+
+/** Trouser, sneaker, bag, ankle boot: classes a small model tells apart in a few epochs. */
+const FINETUNE_SAMPLE_CLASSES = [1, 7, 8, 9];
+const FINETUNE_SAMPLES_PER_CLASS = 40;
 
 export interface DemoServer {
   url: string;
@@ -35,6 +41,21 @@ export async function startDemoServer(o: { port?: number; host?: string } = {}):
     external: ['onnxruntime-web', 'onnxruntime-web/*'],
     logLevel: 'warning',
   });
+  // The fine-tune panel's sample data: four Fashion-MNIST classes of the bundled subset as class folders.
+  const ftDir = join(build, 'ftsamples');
+  await writeSplit((await loadFashionMnist(BUNDLED_FASHION_MNIST_DIR)).train, ftDir, FINETUNE_SAMPLE_CLASSES, FINETUNE_SAMPLES_PER_CLASS);
+  const ftFiles = readdirSync(ftDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.png')).sort();
+  await esbuild.build({
+    // The fine-tune panel's Web Worker: the trainer with onnxruntime-web inside (import maps do not reach workers).
+    entryPoints: [join(root, 'examples', 'web', 'train_worker.ts')],
+    outfile: join(build, 'train_worker.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    logLevel: 'warning',
+  });
   const samplesDir = join(root, 'assets', 'samples');
   const samples = readdirSync(samplesDir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
   const mounts: Record<string, string> = {
@@ -42,12 +63,14 @@ export async function startDemoServer(o: { port?: number; host?: string } = {}):
     '/ort/': join(root, 'node_modules', 'onnxruntime-web', 'dist'),
     '/wasm/': join(root, 'node_modules', '@cwasm', 'jpeg-turbo'),
     '/samples/': samplesDir,
+    '/ftsamples/': ftDir,
   };
   const server = await serveStatic(mounts, { port: o.port ?? 8080, host: o.host });
   const page = readFileSync(join(root, 'examples', 'web', 'index.html'));
   server.put('/', page, { 'Content-Type': 'text/html; charset=utf-8' });
   server.put('/index.html', page);
   server.put('/samples.json', JSON.stringify(samples));
+  server.put('/ftsamples.json', JSON.stringify(ftFiles));
   return {
     url: `${server.url}/`,
     close: async () => {

@@ -3,11 +3,14 @@
  * model and weights (hub tag, URL or a local file), the stage feature maps, GLNet's slot-assignment
  * picture (the same rendering as `visionmix analyze slots`) and a timing line.
  */
-import { createEngine, createModel, loadImage, loadWeights, createTransform, pretrainedTags, setJpegWasm, type Engine, type VisionModel } from '../../src/web.js';
+import { createEngine, createModel, loadImage, loadWeights, createTransform, pretrainedTags, setJpegWasm, type Engine, type EvalTransformConfig, type VisionModel } from '../../src/web.js';
 import { transformConfigFromPretrained } from '../../src/tasks/transform.js';
 import { inputToRgb, renderSlotMaps, type RgbImage, type SlotMapPanel } from '../../src/analysis/slot_maps.js';
 import { classLabels, topK } from '../../src/tasks/classify_image.js';
 import type { Tensor } from '../../src/tensor.js';
+import { classFolders, prepareImages, trainInWorker, type PickedFile, type TrainRequest } from '../../src/web_train.js';
+import type { ImageDataset } from '../../src/data/transforms.js';
+import type { TrainerEvent } from '../../src/train/trainer.js';
 
 setJpegWasm('/wasm/jpeg-turbo.wasm');
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -28,9 +31,11 @@ for (const s of samples) {
 }
 
 const engines = new Map<string, Engine>();
-let current: { key: string; model: VisionModel } | null = null;
+/** The model in use; a fine-tuned one brings its class names and the transform it was trained with. */
+let current: { key: string; model: VisionModel; labels?: readonly string[]; transform?: EvalTransformConfig } | null = null;
 
-async function getModel(): Promise<VisionModel> {
+/** The model and weights chosen in the form; `key` changes when any of them does. */
+function selection() {
   const device = ($('device') as HTMLSelectElement).value as 'wasm' | 'webgpu' | 'auto';
   const config = ($('config') as HTMLInputElement).value.trim();
   const name = ($('model') as HTMLSelectElement).value;
@@ -38,11 +43,21 @@ async function getModel(): Promise<VisionModel> {
   const file = ($('wfile') as HTMLInputElement).files?.[0];
   const url = ($('wurl') as HTMLInputElement).value.trim();
   const key = JSON.stringify([device, config || name, src, src === 'file' ? `${file?.name}:${file?.size}:${file?.lastModified}` : src === 'url' ? url : '']);
-  if (current?.key === key) return current.model;
+  return { device, config, name, src, file, url, key };
+}
+
+function engineFor(device: string): Engine {
   let engine = engines.get(device);
-  if (!engine) engines.set(device, (engine = createEngine({ device })));
+  if (!engine) engines.set(device, (engine = createEngine({ device: device as 'wasm' | 'webgpu' | 'auto' })));
+  return engine;
+}
+
+/** The model of the form's selection (a fine-tuned one stays until the selection changes). */
+async function getModel(): Promise<VisionModel> {
+  const { device, config, name, src, file, url, key } = selection();
+  if (current?.key === key) return current.model;
   const spec = config ? JSON.parse(config) : name;
-  const model = createModel(spec, { engine, pretrained: src === 'hub' && !config });
+  const model = createModel(spec, { engine: engineFor(device), pretrained: src === 'hub' && !config });
   if (src === 'file') {
     if (!file) throw new Error('choose a .safetensors file');
     await loadWeights(model, file, { strict: false });
@@ -86,7 +101,7 @@ async function run(source: string | File | HTMLCanvasElement, name: string): Pro
   try {
     const t0 = performance.now();
     const model = await getModel();
-    const tf = createTransform(model.pretrainedConfig ? transformConfigFromPretrained(model.pretrainedConfig) : { inputSize: [3, 224, 224], cropPct: 0.875, interpolation: 'bicubic', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+    const tf = createTransform(current?.transform ?? (model.pretrainedConfig ? transformConfigFromPretrained(model.pretrainedConfig) : { inputSize: [3, 224, 224], cropPct: 0.875, interpolation: 'bicubic', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }));
     const img = await loadImage(source);
     const x = await tf(img);
     const t1 = performance.now();
@@ -97,7 +112,7 @@ async function run(source: string | File | HTMLCanvasElement, name: string): Pro
     const t2 = performance.now();
     const out = await model.run(x, opts);
     const t3 = performance.now();
-    const top = topK(out.logits.data as Float32Array, 5, classLabels(model.numClasses));
+    const top = topK(out.logits.data as Float32Array, 5, current?.labels ?? classLabels(model.numClasses));
     const [, , h, w] = x.shape as number[];
     draw($('preview'), inputToRgb(x.data as Float32Array, 3, h!, w!, tf.config.mean, tf.config.std));
     $('top5').replaceChildren(
@@ -179,4 +194,131 @@ drop.addEventListener('drop', (e) => {
   const f = e.dataTransfer?.files[0];
   if (f) void run(f, f.name);
 });
+// ---- fine-tuning on the user's class folders -------------------------------------------------------
+
+let picked: { items: { image: PickedFile; label: number }[]; classes: string[] } | null = null;
+
+function pick(files: Iterable<PickedFile>): void {
+  $('error').textContent = '';
+  try {
+    picked = classFolders(files);
+    $('ftdata').textContent = `${picked.items.length} images in ${picked.classes.length} classes (${picked.classes.join(', ')})`;
+    ($('fttrain') as HTMLButtonElement).disabled = false;
+  } catch (err) {
+    picked = null;
+    $('error').textContent = String((err as Error).message ?? err);
+  }
+}
+
+$('ftfolder').addEventListener('change', () => pick(Array.from(($('ftfolder') as HTMLInputElement).files ?? [])));
+$('ftsamples').addEventListener('click', async () => {
+  const paths: string[] = await (await fetch('/ftsamples.json')).json();
+  const files = await Promise.all(
+    paths.map(async (p) => Object.assign(await (await fetch(`/ftsamples/${p}`)).blob(), { name: p.split('/').pop()!, webkitRelativePath: `fashion-mnist/${p}` })),
+  );
+  pick(files);
+});
+
+/** Every fifth image of each class held out (the same split every time). */
+function split<T extends { label: number }>(items: T[]): { train: T[]; test: T[] } {
+  const seen = new Map<number, number>();
+  const train: T[] = [];
+  const test: T[] = [];
+  for (const it of items) {
+    const n = seen.get(it.label) ?? 0;
+    seen.set(it.label, n + 1);
+    (n % 5 === 4 ? test : train).push(it);
+  }
+  return { train, test };
+}
+
+/** The curve: the loss of every step (left axis) and the held-out accuracy after each epoch (right axis, %). */
+function drawCurve(losses: number[], accs: { step: number; acc: number }[], total: number): void {
+  const c = $('ftcurve') as HTMLCanvasElement;
+  const g = c.getContext('2d')!;
+  const [w, h, pad] = [c.width, c.height, 34];
+  g.clearRect(0, 0, w, h);
+  g.strokeStyle = '#999';
+  g.strokeRect(pad, 8, w - 2 * pad, h - pad - 8);
+  const maxLoss = Math.max(...losses, 1e-6);
+  const x = (step: number) => pad + ((w - 2 * pad) * step) / Math.max(total, 1);
+  const yLoss = (l: number) => h - pad - ((h - pad - 8) * l) / maxLoss;
+  const yAcc = (a: number) => h - pad - (h - pad - 8) * a;
+  g.font = '11px system-ui';
+  g.fillStyle = '#36c';
+  g.fillText(`loss (0–${maxLoss.toFixed(2)})`, pad, h - 8);
+  g.fillStyle = '#2a5';
+  g.fillText('held-out accuracy (0–100%)', w - pad - 150, h - 8);
+  g.strokeStyle = '#36c';
+  g.beginPath();
+  losses.forEach((l, i) => (i ? g.lineTo(x(i + 1), yLoss(l)) : g.moveTo(x(i + 1), yLoss(l))));
+  g.stroke();
+  g.fillStyle = '#2a5';
+  for (const a of accs) g.fillRect(x(a.step) - 3, yAcc(a.acc) - 3, 6, 6);
+}
+
+let stopper: AbortController | null = null;
+$('ftstop').addEventListener('click', () => stopper?.abort());
+$('fttrain').addEventListener('click', async () => {
+  if (!picked) return;
+  const num = (id: string) => Number(($(id) as HTMLInputElement).value);
+  const [trainBtn, stopBtn] = [$('fttrain') as HTMLButtonElement, $('ftstop') as HTMLButtonElement];
+  trainBtn.disabled = true;
+  stopBtn.disabled = false;
+  $('error').textContent = '';
+  stopper = new AbortController();
+  try {
+    const size = num('ftsize');
+    const { train, test } = split(picked.items);
+    $('ftstatus').textContent = `decoding ${picked.items.length} images…`;
+    const [trainSet, testSet]: ImageDataset[] = [await prepareImages(train, picked.classes, size), await prepareImages(test, picked.classes, size)];
+    // The start: the model and weights chosen above, with a new classifier for these classes.
+    const sel = selection();
+    const { config, src, file, url } = sel;
+    const spec = config ? JSON.parse(config) : sel.name;
+    const weights = src === 'file' && file ? new Uint8Array(await file.arrayBuffer()) : src === 'url' && url ? url : undefined;
+    const request: TrainRequest = {
+      model: { spec, options: { num_classes: picked.classes.length, ...(src === 'hub' && !config ? { pretrained: true } : {}) }, ...(weights ? { weights } : {}) },
+      train: trainSet,
+      test: testSet,
+      config: { epochs: num('ftepochs'), batchSize: Math.min(num('ftbatch'), trainSet.count), lr: Number(($('ftlr') as HTMLInputElement).value), cropPad: Math.round(size / 16), warmupEpochs: 1, freezeBackbone: ($('ftfreeze') as HTMLInputElement).checked },
+      run: `demo-${Date.now()}`,
+    };
+    const worker = new Worker('/app/train_worker.js', { type: 'module' });
+    const losses: number[] = [];
+    const accs: { step: number; acc: number }[] = [];
+    let total = 1;
+    let t0 = performance.now();
+    const onEvent = (e: TrainerEvent) => {
+      if (e.type === 'start') [total, t0] = [e.totalSteps, performance.now()];
+      else if (e.type === 'compile') $('ftstatus').textContent = `compiled the train step (${e.seconds.toFixed(1)} s)`;
+      else if (e.type === 'step') {
+        losses.push(e.loss);
+        const eta = ((performance.now() - t0) / losses.length) * (total - e.step);
+        $('ftstatus').textContent = `step ${e.step}/${total} · loss ${e.loss.toFixed(4)} · ${e.imgPerSec.toFixed(1)} img/s · ETA ${(eta / 1000).toFixed(0)} s`;
+      } else if (e.type === 'epoch' && typeof e.record.test_acc === 'number') accs.push({ step: Number(e.record.step), acc: e.record.test_acc });
+      drawCurve(losses, accs, total);
+    };
+    let r;
+    try {
+      r = await trainInWorker(worker, request, onEvent, stopper.signal);
+    } finally {
+      worker.terminate();
+    }
+    // Classify with the new head from now on: the trained weights in a model of this page.
+    const model = createModel(spec, { engine: engineFor(sel.device), num_classes: picked.classes.length });
+    await loadWeights(model, r.weights);
+    model.eval();
+    const [mean, std] = [trainSet.mean as [number, number, number], trainSet.std as [number, number, number]];
+    current = { key: sel.key, model, labels: picked.classes, transform: { inputSize: [3, size, size], cropPct: 1, interpolation: 'bicubic', mean, std } };
+    const acc = accs.length ? accs[accs.length - 1]!.acc : NaN;
+    $('ftstatus').textContent = `done: ${r.steps} steps · held-out accuracy ${(100 * acc).toFixed(1)}% on ${testSet.count} images · the page now classifies with this model (${picked.classes.length} classes)`;
+  } catch (err) {
+    $('error').textContent = String((err as Error).message ?? err);
+  } finally {
+    trainBtn.disabled = false;
+    stopBtn.disabled = true;
+  }
+});
+
 (window as unknown as { demoReady: boolean }).demoReady = true;
