@@ -27,6 +27,9 @@ import type { VisionModel } from './models/base.js';
 import { TRAIN_STEP_SESSION } from './runtime/session.js';
 import type { Engine } from './tasks/engine.js';
 import type { EvalResult } from './train/evaluate.js';
+import { crossEntropy } from './train/losses.js';
+import type { Objective } from './train/objective.js';
+import { makeOptimizer } from './train/optim.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type MetricsRecord, type TrainConfig, type TrainerEvent } from './train/trainer.js';
 
 // ---- data ------------------------------------------------------------------------------------------
@@ -151,6 +154,9 @@ export function indexedDbStore(database = 'visionmix'): CheckpointStore {
 
 // ---- training ---------------------------------------------------------------------------------------
 
+/** The trainer's events, and 'micro-batches' when the step runs in micro-batches to fit the memory. */
+export type BrowserTrainEvent = TrainerEvent | { type: 'micro-batches'; size: number; batchSize: number };
+
 export interface BrowserTrainOptions {
   /** A model from visionmix/web's `createModel` (its engine compiles and runs the step). */
   model: VisionModel;
@@ -162,7 +168,7 @@ export interface BrowserTrainOptions {
   /** The run's key in `store`: a run with a checkpoint there continues from it. */
   run: string;
   store?: CheckpointStore;
-  onEvent?: (e: TrainerEvent) => void;
+  onEvent?: (e: BrowserTrainEvent) => void;
   /** Aborting finishes the step in flight, writes a checkpoint and rejects with an InterruptedError. */
   signal?: AbortSignal;
   /** Stop after this many steps of this call (tests; the run stays resumable). */
@@ -198,6 +204,18 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
   const store = o.store ?? indexedDbStore();
   const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, inputSize: o.train.height, cropPad: 0, ...o.config };
   validateConfig(config, o.train.count);
+  // onnxruntime-web has a 4 GiB heap: a step that would not fit runs in micro-batches (the same update),
+  // or is refused with the micro-batch size that fits when one was given.
+  o.model.train();
+  const microBatch = engine.fitMicroBatch(o.model, crossEntropy({ labelSmoothing: config.labelSmoothing }) as Objective<unknown>, {
+    optimizer: makeOptimizer(config.optimizer),
+    batchShape: [config.batchSize, o.model.defaultInputSize[0], config.inputSize, config.inputSize],
+    microBatch: config.microBatch ?? 'auto',
+  });
+  if (microBatch !== config.microBatch) {
+    config.microBatch = microBatch;
+    if (microBatch !== undefined) o.onEvent?.({ type: 'micro-batches', size: microBatch, batchSize: config.batchSize });
+  }
   const runConfig = runConfigOf(o.model, config, o.train);
   const saved = await store.get(o.run);
   let ckpt: Checkpoint | null = null;
@@ -243,7 +261,7 @@ export interface TrainRequest {
 }
 
 type WorkerMessage =
-  | { type: 'event'; event: TrainerEvent }
+  | { type: 'event'; event: BrowserTrainEvent }
   | { type: 'done'; result: Omit<BrowserTrainResult, 'weights'> & { weights: Uint8Array } }
   | { type: 'error'; name: string; message: string; step?: number };
 
@@ -303,7 +321,7 @@ export class WorkerTrainError extends VisionmixError {
  * progress events; `signal` asks it to stop after a checkpoint (the run then resumes with the same
  * request). The data is copied to the worker (structured clone).
  */
-export function trainInWorker(worker: MessagePort_, req: TrainRequest, onEvent?: (e: TrainerEvent) => void, signal?: AbortSignal): Promise<BrowserTrainResult> {
+export function trainInWorker(worker: MessagePort_, req: TrainRequest, onEvent?: (e: BrowserTrainEvent) => void, signal?: AbortSignal): Promise<BrowserTrainResult> {
   return new Promise((resolve, reject) => {
     const onMessage = (e: MessageEvent) => {
       const m = e.data as WorkerMessage;

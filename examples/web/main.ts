@@ -8,9 +8,8 @@ import { transformConfigFromPretrained } from '../../src/tasks/transform.js';
 import { inputToRgb, renderSlotMaps, type RgbImage, type SlotMapPanel } from '../../src/analysis/slot_maps.js';
 import { classLabels, topK } from '../../src/tasks/classify_image.js';
 import type { Tensor } from '../../src/tensor.js';
-import { classFolders, prepareImages, trainInWorker, type PickedFile, type TrainRequest } from '../../src/web_train.js';
+import { classFolders, prepareImages, trainInWorker, type BrowserTrainEvent, type PickedFile, type TrainRequest } from '../../src/web_train.js';
 import type { ImageDataset } from '../../src/data/transforms.js';
-import type { TrainerEvent } from '../../src/train/trainer.js';
 
 setJpegWasm('/wasm/jpeg-turbo.wasm');
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -289,9 +288,10 @@ $('fttrain').addEventListener('click', async () => {
     const accs: { step: number; acc: number }[] = [];
     let total = 1;
     let t0 = performance.now();
-    const onEvent = (e: TrainerEvent) => {
+    const onEvent = (e: BrowserTrainEvent) => {
       if (e.type === 'start') [total, t0] = [e.totalSteps, performance.now()];
       else if (e.type === 'compile') $('ftstatus').textContent = `compiled the train step (${e.seconds.toFixed(1)} s)`;
+      else if (e.type === 'micro-batches') $('ftstatus').textContent = `batches of ${e.batchSize} run as micro-batches of ${e.size} (the memory allows no more)`;
       else if (e.type === 'step') {
         losses.push(e.loss);
         const eta = ((performance.now() - t0) / losses.length) * (total - e.step);

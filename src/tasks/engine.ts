@@ -388,12 +388,16 @@ export class Engine implements ModelBackend {
    */
   async compileTrainStep<T>(model: VisionModel, objective: Objective<T>, o: TrainStepCompileOptions, session: SessionOptions = {}): Promise<TrainStep<T>> {
     model.train();
-    const microBatch = this.fitTrainStep(model, objective as Objective<unknown>, o);
+    const microBatch = this.fitMicroBatch(model, objective as Objective<unknown>, o);
     return TrainStep.compile(model, objective, { ...o, microBatch }, (bytes, label) => this.createSession(bytes, { ...TRAIN_STEP_SESSION, label, ...session }));
   }
 
-  /** The micro-batch size a train step runs with (undefined: the whole batch); see compileTrainStep. */
-  private fitTrainStep(model: VisionModel, objective: Objective<unknown>, o: TrainStepCompileOptions): number | undefined {
+  /**
+   * The micro-batch size a train step runs with within this runtime's memory (undefined: the whole
+   * batch): `o.microBatch` if it fits, the largest that fits for 'auto'; otherwise a ConfigError naming
+   * it. See compileTrainStep.
+   */
+  fitMicroBatch(model: VisionModel, objective: Objective<unknown>, o: TrainStepCompileOptions): number | undefined {
     const auto = o.microBatch === 'auto';
     const given = auto ? undefined : (o.microBatch as number | undefined);
     const memory = this.runtime.memoryBytes?.();
