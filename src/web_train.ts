@@ -229,6 +229,8 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
   const records: MetricsRecord[] = [];
   const trainer = await Trainer.create(o.model, config, o.train, o.test ?? null, {
     createSession: (bytes, label) => engine.createSession(bytes, { ...TRAIN_STEP_SESSION, label }),
+    // WebGPU needs graphs lowered for it (graph/emit.ts); wasm takes the CPU's.
+    target: (await engine.runtime.emitTarget?.()) ?? 'cpu',
     async saveCheckpoint(c) {
       const { tensors, metadata } = checkpointEntries(c, runConfig);
       await store.put(o.run, await serializeChecksummed(tensors, metadata));

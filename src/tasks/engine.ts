@@ -389,7 +389,9 @@ export class Engine implements ModelBackend {
   async compileTrainStep<T>(model: VisionModel, objective: Objective<T>, o: TrainStepCompileOptions, session: SessionOptions = {}): Promise<TrainStep<T>> {
     model.train();
     const microBatch = this.fitMicroBatch(model, objective as Objective<unknown>, o);
-    return TrainStep.compile(model, objective, { ...o, microBatch }, (bytes, label) => this.createSession(bytes, { ...TRAIN_STEP_SESSION, label, ...session }));
+    // Emitted for this engine's runtime (WebGPU: no node wider than its buffer limit) unless the caller says.
+    const target = o.target ?? (await this.runtime.emitTarget?.()) ?? 'cpu';
+    return TrainStep.compile(model, objective, { ...o, microBatch, target }, (bytes, label) => this.createSession(bytes, { ...TRAIN_STEP_SESSION, label, ...session }));
   }
 
   /**

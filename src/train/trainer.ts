@@ -20,6 +20,7 @@ import { makeOptimizer, type OptimizerOptions } from './optim.js';
 import { cosineLr } from './schedule.js';
 import type { SessionFactory } from './session.js';
 import { TrainStep, type TrainState } from './step.js';
+import type { Target } from '../graph/emit.js';
 
 export interface TrainConfig {
   epochs: number;
@@ -126,6 +127,8 @@ function currentSums(s: EpochSums | undefined): Required<Pick<EpochSums, 'loss' 
 
 export interface TrainerIO {
   createSession: SessionFactory;
+  /** What the step graph is emitted for (default 'cpu'; the session factory's runtime decides: WebGPU needs 'webgpu'). */
+  target?: Target;
   saveCheckpoint(ckpt: Checkpoint): Promise<void>;
   writeMetrics(record: MetricsRecord): void;
   now(): number;
@@ -266,6 +269,7 @@ export class Trainer<T = ClassTargets> {
         lrScales: config.layerDecay ? layerDecayScales(model, config.layerDecay.decay, config.layerDecay.mode) : undefined,
         frozen: config.freezeBackbone ? backboneKeys(model) : undefined,
         microBatch: config.microBatch,
+        target: io.target,
       },
       io.createSession,
     );

@@ -7,7 +7,9 @@
  *    IndexedDB checkpoint with the uninterrupted run's losses; its final model.safetensors (checksummed)
  *    loads strictly in Node and gives the browser model's logits;
  *  - the same in a Web Worker (trainInWorker / serveTrainWorker): progress events, the page's losses,
- *    a stop request that checkpoints, and a resume.
+ *    a stop request that checkpoints, and a resume;
+ *  - WebGPU (SwiftShader): 2 steps of a tiny ConvNeXt V2 and a tiny GLNet give Node's losses (slow: in
+ *    CI and with VISIONMIX_WEBGPU_TESTS=1).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +23,7 @@ import { readSafetensors } from '../../src/io/safetensors.js';
 import { TRAIN_STEP_SESSION } from '../../src/runtime/session.js';
 import type { ImageDataset } from '../../src/data/transforms.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, type TrainConfig } from '../../src/train/trainer.js';
-import { repoRoot } from '../helpers.js';
+import { isCI, repoRoot } from '../helpers.js';
 import { browserSkip, PAGE_HELPERS, startHarness, type Harness } from './harness.js';
 
 const skip = browserSkip();
@@ -243,6 +245,41 @@ test('in a Web Worker: trainInWorker streams progress events and gives the pageâ
     assert.equal(Number(step), r.stopped.length);
     assert.equal(r.resumed, 12);
     assert.deepEqual([...r.stopped, ...r.rest], r.page);
+  } finally {
+    await p.close();
+  }
+});
+
+// ~2 min on this 2-core machine (SwiftShader compiles the shaders on the CPU): in CI always, locally on request.
+const gpu = process.env.VISIONMIX_WEBGPU_TESTS === '1' || isCI();
+
+test('WebGPU (SwiftShader): 2 train steps of a tiny ConvNeXt V2 and a tiny GLNet give Nodeâ€™s losses', { skip: skip || (!gpu && 'slow: set VISIONMIX_WEBGPU_TESTS=1 (CI runs it)') }, async (t) => {
+  const p = await page();
+  try {
+    for (const family of ['convnextv2', 'glnet']) {
+      const spec = FAMILIES[family]!;
+      const want = await nodeLosses(spec, 2);
+      const got = (await p.evaluate(
+        async (s: unknown, o: object, c: unknown, d: any, run: string) => {
+          const vm = (window as any).vm;
+          const u8 = (x: string) => Uint8Array.from(atob(x), (ch) => ch.charCodeAt(0));
+          const ds = (x: any) => ({ ...x, images: u8(x.images), labels: u8(x.labels) });
+          (window as any).gpuEngine ??= vm.createEngine({ device: 'webgpu' });
+          const model = vm.createModel(s, { ...o, seed: 0, engine: (window as any).gpuEngine });
+          const losses: number[] = [];
+          await vm.train.trainInBrowser({ model, train: ds(d.train), test: ds(d.test), config: c, run, stopAfterSteps: 2, onEvent: (e: any) => e.type === 'step' && losses.push(e.loss) });
+          return { losses, device: await (window as any).gpuEngine.runtime.device() };
+        },
+        spec,
+        OVERRIDES,
+        CONFIG as never,
+        pageData() as never,
+        `webgpu-${family}`,
+      )) as { losses: number[]; device: string };
+      assert.equal(got.device, 'webgpu');
+      want.forEach((l, i) => assert.ok(Math.abs(got.losses[i]! - l) <= 1e-5 * Math.abs(l), `${family} step ${i + 1}: WebGPU ${got.losses[i]} vs Node ${l}`));
+      t.diagnostic(`${family} on WebGPU: losses ${got.losses.map((l) => l.toFixed(6)).join(', ')} (Node ${want.map((l) => l.toFixed(6)).join(', ')})`);
+    }
   } finally {
     await p.close();
   }
