@@ -29,33 +29,16 @@ export interface DemoServer {
 export async function startDemoServer(o: { port?: number; host?: string } = {}): Promise<DemoServer> {
   const root = findPackageRoot();
   const build = mkdtempSync(join(tmpdir(), 'visionmix-demo-'));
-  await esbuild.build({
-    entryPoints: [join(root, 'examples', 'web', 'main.ts')],
-    outfile: join(build, 'demo.js'),
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    sourcemap: true,
-    external: ['onnxruntime-web', 'onnxruntime-web/*'],
-    logLevel: 'warning',
-  });
+  const bundle = (entry: string, outfile: string, o: esbuild.BuildOptions) =>
+    esbuild.build({ entryPoints: [join(root, 'examples', 'web', entry)], outfile: join(build, outfile), bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true, logLevel: 'warning', ...o });
+  // The page: onnxruntime-web stays out (the page's import map loads it).
+  await bundle('main.ts', 'demo.js', { sourcemap: true, external: ['onnxruntime-web', 'onnxruntime-web/*'] });
+  // The fine-tune panel's Web Worker: the trainer with onnxruntime-web inside (import maps do not reach workers).
+  await bundle('train_worker.ts', 'train_worker.js', {});
   // The fine-tune panel's sample data: four Fashion-MNIST classes of the bundled subset as class folders.
   const ftDir = join(build, 'ftsamples');
   await writeSplit((await loadFashionMnist(BUNDLED_FASHION_MNIST_DIR)).train, ftDir, FINETUNE_SAMPLE_CLASSES, FINETUNE_SAMPLES_PER_CLASS);
   const ftFiles = readdirSync(ftDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.png')).sort();
-  await esbuild.build({
-    // The fine-tune panel's Web Worker: the trainer with onnxruntime-web inside (import maps do not reach workers).
-    entryPoints: [join(root, 'examples', 'web', 'train_worker.ts')],
-    outfile: join(build, 'train_worker.js'),
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    logLevel: 'warning',
-  });
   const samplesDir = join(root, 'assets', 'samples');
   const samples = readdirSync(samplesDir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
   const mounts: Record<string, string> = {
