@@ -15,6 +15,9 @@ import type { PlanarImage } from './data/resample.js';
 import { loadImage } from './io/load_image.js';
 import { classify as classifyPixels, type Classification, type ClassifyOptions } from './tasks/classify_image.js';
 import { Tensor } from './tensor.js';
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from './errors.js';
+import { OnnxModel } from './tasks/onnx_model.js';
 
 /** An engine on onnxruntime-node (own session caches, e.g. with another `sessionCacheSize`). */
 export function createEngine(opts: NodeEngineOptions = {}): Engine {
@@ -63,7 +66,21 @@ export async function classify(model: VisionModel, image: string | Uint8Array | 
   return classifyPixels(model, decoded, opts);
 }
 
+/**
+ * Load an exported ONNX file (`visionmix export`: fp32, fp16, int8 — or any file with one float32
+ * image input) to run on an engine (default: the shared one): `run(x)`, `classify(x)` with the file's
+ * labels, and its recorded `transform`. External data files beside it are not read (embed the weights).
+ */
+export async function loadOnnxModel(source: string | Uint8Array, opts: { engine?: Engine; threads?: number } = {}): Promise<OnnxModel> {
+  const bytes = typeof source === 'string' ? await readFile(source).catch((err: unknown) => {
+    throw new ConfigError(`cannot read ONNX file ${source}: ${(err as Error).message}`);
+  }) : source;
+  return OnnxModel.load(opts.engine ?? nodeEngine(), bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), typeof source === 'string' ? source : 'model.onnx', opts.threads);
+}
+
 export type { Classification, ClassifyOptions } from './tasks/classify_image.js';
+export { OnnxModel } from './tasks/onnx_model.js';
+export type { OnnxFileTransform } from './tasks/onnx_model.js';
 export { Tensor };
 export type { DType } from './tensor.js';
 export * from './errors.js';

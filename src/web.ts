@@ -11,6 +11,7 @@
 import type { PlanarImage } from './data/resample.js';
 import type { LoadedImage } from './data/decode_image.js';
 import { loadImageWeb, type WebImageSource, type WebLoadImageOptions } from './data/web_image.js';
+import { OnnxModel } from './tasks/onnx_model.js';
 import { ConfigError } from './errors.js';
 import { readWeightsWeb, type WebWeightsOptions, type WeightsInput } from './io/web_weights.js';
 import type { CompileProgress, LoadResult, LoadWeightsOptions, VisionModel } from './models/base.js';
@@ -97,6 +98,23 @@ export async function loadWeights(
   return model.loadWeights(sd, opts);
 }
 
+/**
+ * Load an exported ONNX file (`visionmix export`: fp32, fp16, int8 — or any file with one float32
+ * image input) from a URL, a File/Blob or bytes, to run on an engine (default: this entry's for
+ * `device`): `run(x)`, `classify(x)` with the file's labels, and its recorded `transform`.
+ */
+export async function loadOnnxModel(source: string | Blob | Uint8Array, opts: { engine?: Engine; device?: WebDevice } = {}): Promise<OnnxModel> {
+  let bytes: Uint8Array;
+  if (source instanceof Uint8Array) bytes = source;
+  else if (typeof source === 'string') {
+    const r = await fetch(source);
+    if (!r.ok) throw new ConfigError(`cannot fetch ONNX file ${source}: HTTP ${r.status}`);
+    bytes = new Uint8Array(await r.arrayBuffer());
+  } else bytes = new Uint8Array(await source.arrayBuffer());
+  const label = typeof source === 'string' ? source : source instanceof Blob && 'name' in source ? String(source.name) : 'model.onnx';
+  return OnnxModel.load(opts.engine ?? defaultEngine(opts.device), bytes, label);
+}
+
 /** Decode an image (URL, File/Blob, bytes, an element, bitmap, ImageData or VideoFrame) to CHW uint8 RGB. */
 export function loadImage(source: WebImageSource, opts: WebLoadImageOptions = {}): Promise<LoadedImage> {
   return loadImageWeb(source, opts);
@@ -127,6 +145,8 @@ export { familySchema, familyNames, pretrainedConfig, pretrainedTags } from './m
 export { inputToRgb, renderSlotMaps, hardAssignment, slotPalette } from './analysis/slot_maps.js';
 export type { RgbImage, SlotMapPanel } from './analysis/slot_maps.js';
 export { Engine } from './tasks/engine.js';
+export { OnnxModel } from './tasks/onnx_model.js';
+export type { OnnxFileTransform } from './tasks/onnx_model.js';
 export type { EngineOptions, CreateModel, CreateModelOptions, FamilyModelOptions, ModelOptions } from './tasks/engine.js';
 export type { Fcmae, FcmaeRunOptions } from './tasks/fcmae.js';
 export { createTransform } from './tasks/transform.js';
