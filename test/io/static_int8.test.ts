@@ -241,3 +241,15 @@ test('calibration images: a folder of images through the eval transform, spread 
   const d = f.data as Float32Array;
   assert.ok(d[0] === d[31] && d[0]! < 0, 'padding is (0 - mean) / std');
 });
+
+test('static int8 with a fixed batch warns that ORT runs the Linear layers in float (Gemm fused before the QDQ pairs); a dynamic batch does not', async () => {
+  const m = createModel(TINY);
+  const images = new Tensor(normal(N * 3 * S * S, 5), [N, 3, S, S], 'float32');
+  const warnings: string[] = [];
+  const onWarning = (w: string) => void warnings.push(w);
+  await exportOnnx(m, { path: join(dir, 'dyn8.onnx'), size: S, dtype: 'int8', quantization: 'static', calibration: { images }, onWarning });
+  assert.deepEqual(warnings, []);
+  await exportOnnx(m, { path: join(dir, 'b1s8.onnx'), size: S, batch: 1, dtype: 'int8', quantization: 'static', calibration: { images: new Tensor(images.data.slice(0, 3 * S * S), [1, 3, S, S], 'float32') }, onWarning });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /^static int8 with a fixed batch \(1\): ONNX Runtime fuses the Linear layers into Gemm .*export with a dynamic batch/);
+});
