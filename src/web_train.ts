@@ -184,6 +184,8 @@ export interface BrowserTrainResult {
   records: MetricsRecord[];
   /** The weights as a model.safetensors file (timm key names, checksummed). */
   weights: Uint8Array;
+  /** Whether the training state stayed on the device between steps (WebGPU), only the batch and the loss crossing. */
+  stateOnDevice: boolean;
 }
 
 /** What a checkpoint must agree with to be resumed: the model and the settings that make the numbers. */
@@ -227,10 +229,13 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
     ckpt = loaded.ckpt as Checkpoint;
   }
   const records: MetricsRecord[] = [];
+  const target = (await engine.runtime.emitTarget?.()) ?? 'cpu';
   const trainer = await Trainer.create(o.model, config, o.train, o.test ?? null, {
-    createSession: (bytes, label) => engine.createSession(bytes, { ...TRAIN_STEP_SESSION, label }),
-    // WebGPU needs graphs lowered for it (graph/emit.ts); wasm takes the CPU's.
-    target: (await engine.runtime.emitTarget?.()) ?? 'cpu',
+    createSession: (bytes, label, so) => engine.createSession(bytes, { ...TRAIN_STEP_SESSION, label, keepOnDevice: so?.keepOnDevice }),
+    // WebGPU needs graphs lowered for it (graph/emit.ts), and keeps the state in GPU buffers between
+    // steps (only the batch goes up, the loss comes back); wasm takes the CPU's graphs.
+    target,
+    keepStateOnDevice: target === 'webgpu',
     async saveCheckpoint(c) {
       const { tensors, metadata } = checkpointEntries(c, runConfig);
       await store.put(o.run, await serializeChecksummed(tensors, metadata));
@@ -241,7 +246,10 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
   try {
     if (ckpt) trainer.restore(ckpt);
     const result = await trainer.run(o.onEvent, o.stopAfterSteps, o.signal);
-    return { steps: trainer.step.stepCount, result, records, weights: await serializeChecksummed(o.model.stateDict()) };
+    // The weights as trained so far (a run stopped after `stopAfterSteps` has not synced them).
+    await trainer.step.toHost();
+    trainer.step.syncToModel(false);
+    return { steps: trainer.step.stepCount, result, records, weights: await serializeChecksummed(o.model.stateDict()), stateOnDevice: trainer.step.stateOnDevice };
   } finally {
     await trainer.release();
   }

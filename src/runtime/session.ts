@@ -34,6 +34,11 @@ export interface SessionOptions {
   executionProviders?: string[];
   /** A label for error messages (model name, graph kind). */
   label?: string;
+  /**
+   * Outputs to leave on the device (onnxruntime-web's `preferredOutputLocation: 'gpu-buffer'`; only
+   * with the WebGPU EP): they come back as `OrtDeviceValue`s, which later runs take as inputs.
+   */
+  keepOnDevice?: readonly string[];
 }
 
 /**
@@ -56,9 +61,37 @@ const ORT_TYPES: Partial<Record<DType, OrtTensor.Type>> = {
   bool: 'bool',
 };
 
+function dtypeOf(t: OrtTensor): DType {
+  return (t.type === 'bool' ? 'bool' : t.type) as DType;
+}
+
 function fromOrt(t: OrtTensor): Tensor {
-  const dtype = (t.type === 'bool' ? 'bool' : t.type) as DType;
-  return new Tensor(t.data as TensorData as never, t.dims as number[], dtype);
+  return new Tensor(t.data as TensorData as never, t.dims as number[], dtypeOf(t));
+}
+
+/**
+ * An output left on the device (a WebGPU buffer): fed back to a run as it is; `download` copies it
+ * to the host. train/session.ts's `DeviceValue` has this shape.
+ */
+export class OrtDeviceValue {
+  constructor(readonly ort: OrtTensor) {}
+
+  get shape(): readonly number[] {
+    return this.ort.dims;
+  }
+
+  get dtype(): DType {
+    return dtypeOf(this.ort);
+  }
+
+  async download(): Promise<Tensor> {
+    const data = await this.ort.getData();
+    return new Tensor(data as TensorData as never, [...this.ort.dims], this.dtype);
+  }
+
+  dispose(): void {
+    this.ort.dispose();
+  }
 }
 
 export class Session {
@@ -80,6 +113,8 @@ export class Session {
       logSeverityLevel: 3,
     };
     if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
+    if (opts.keepOnDevice?.length && options.executionProviders?.[0] === 'webgpu')
+      options.preferredOutputLocation = Object.fromEntries(opts.keepOnDevice.map((n) => [n, 'gpu-buffer' as const]));
     if (opts.optimizedModelPath) options.optimizedModelFilePath = opts.optimizedModelPath;
     if (opts.profilePrefix) {
       options.enableProfiling = true;
@@ -106,17 +141,19 @@ export class Session {
     return new this.ort.Tensor(type, t.data, t.shape);
   }
 
-  async run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>> {
+  run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>>;
+  run(feeds: Record<string, Tensor | OrtDeviceValue>, fetches?: readonly string[]): Promise<Record<string, Tensor | OrtDeviceValue>>;
+  async run(feeds: Record<string, Tensor | OrtDeviceValue>, fetches?: readonly string[]): Promise<Record<string, Tensor | OrtDeviceValue>> {
     const ortFeeds: Record<string, OrtTensor> = {};
-    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = this.toOrt(k, v);
+    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = v instanceof OrtDeviceValue ? v.ort : this.toOrt(k, v);
     let out: InferenceSession.ReturnType;
     try {
       out = fetches ? await this.session.run(ortFeeds, fetches as string[]) : await this.session.run(ortFeeds);
     } catch (err) {
       throw new RuntimeError(`ONNX Runtime failed running the ${this.label} graph: ${(err as Error).message}`);
     }
-    const res: Record<string, Tensor> = {};
-    for (const [k, v] of Object.entries(out)) res[k] = fromOrt(v);
+    const res: Record<string, Tensor | OrtDeviceValue> = {};
+    for (const [k, v] of Object.entries(out)) res[k] = v.location === 'cpu' || v.location === undefined ? fromOrt(v) : new OrtDeviceValue(v);
     return res;
   }
 

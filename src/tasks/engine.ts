@@ -391,7 +391,7 @@ export class Engine implements ModelBackend {
     const microBatch = this.fitMicroBatch(model, objective as Objective<unknown>, o);
     // Emitted for this engine's runtime (WebGPU: no node wider than its buffer limit) unless the caller says.
     const target = o.target ?? (await this.runtime.emitTarget?.()) ?? 'cpu';
-    return TrainStep.compile(model, objective, { ...o, microBatch, target }, (bytes, label) => this.createSession(bytes, { ...TRAIN_STEP_SESSION, label, ...session }));
+    return TrainStep.compile(model, objective, { ...o, microBatch, target }, (bytes, label, so) => this.createSession(bytes, { ...TRAIN_STEP_SESSION, label, keepOnDevice: so?.keepOnDevice, ...session }));
   }
 
   /**

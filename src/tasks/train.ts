@@ -175,7 +175,7 @@ function withTask(rm: RunModel, rc: RunConfig, dir: string, data: RunData): RunM
 }
 
 function sessionFactory(engine: Engine, threads: number) {
-  return (bytes: Uint8Array, label: string) => engine.createSession(bytes, { ...TRAIN_STEP_SESSION, threads, label });
+  return (bytes: Uint8Array, label: string, so?: { keepOnDevice?: readonly string[] }) => engine.createSession(bytes, { ...TRAIN_STEP_SESSION, threads, label, keepOnDevice: so?.keepOnDevice });
 }
 
 async function runWith(

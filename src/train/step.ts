@@ -13,7 +13,7 @@ import { Tensor } from '../tensor.js';
 import type { Rng } from '../util/rng.js';
 import { buildLossGraph, type Objective } from './objective.js';
 import type { Optimizer } from './optim.js';
-import type { GraphSession, SessionFactory } from './session.js';
+import type { DeviceValue, GraphSession, SessionFactory } from './session.js';
 
 export interface TrainStepOptions {
   optimizer: Optimizer;
@@ -40,6 +40,12 @@ export interface TrainStepOptions {
    * Default: the whole batch in one graph.
    */
   microBatch?: number;
+  /**
+   * Keep parameters, optimizer state, EMA and buffers on the device between steps (onnxruntime-web on
+   * WebGPU: only the batch goes up and the loss comes back). `await step.toHost()` before reading
+   * the state (`getState`, `syncToModel`); the trainer does so before checkpoints and evaluations.
+   */
+  keepStateOnDevice?: boolean;
 }
 
 /** Everything a checkpoint needs to continue the optimisation exactly. */
@@ -277,10 +283,11 @@ export class TrainStep<T = unknown> {
   private readonly compiled = new Map<string, CompiledShape<T>>();
   /** Micro-batching: the update from the summed gradients (`buildUpdateGraph`), one for every shape. */
   private update: Compiled | null = null;
-  private params = new Map<string, Tensor>();
-  private buffers = new Map<string, Tensor>();
+  /** Host tensors, or device values between steps with `keepStateOnDevice` (`toHost` brings them back). */
+  private params = new Map<string, Tensor | DeviceValue>();
+  private buffers = new Map<string, Tensor | DeviceValue>();
   /** `<state name>.<bucket>` and `ema.<bucket>` (flat), `ema.<buffer key>` (per buffer). */
-  private flat = new Map<string, Tensor>();
+  private flat = new Map<string, Tensor | DeviceValue>();
 
   private constructor(
     readonly model: VisionModel,
@@ -297,7 +304,7 @@ export class TrainStep<T = unknown> {
     const ema = options.emaDecay !== undefined;
     buckets.forEach((b, j) => {
       for (const s of options.optimizer.stateNames) this.flat.set(`${s}.${j}`, Tensor.zeros([b.total]));
-      if (ema) this.flat.set(`ema.${j}`, this.flatten(b, this.params));
+      if (ema) this.flat.set(`ema.${j}`, this.flatten(b, this.host(this.params)));
     });
     if (ema) for (const k of bufferKeys) this.flat.set(`ema.${k}`, copy(sd[k]!));
   }
@@ -334,10 +341,12 @@ export class TrainStep<T = unknown> {
   }
 
   /** A graph of this step compiled, after checking it reads the same parameters as the first one. */
-  private async compileGraph(built: Omit<StepGraph<T>, 'feed'>, label: string): Promise<Compiled> {
+  private async compileGraph(built: Omit<StepGraph<T>, 'feed'>, label: string, keepState = false): Promise<Compiled> {
     if (built.paramKeys.join() !== this.paramKeys.join() || built.bufferKeys.join() !== this.bufferKeys.join())
       throw new ConfigError(`TrainStep: the graph for ${label} reads other parameters than the first one`);
-    return { graph: built.graph, session: await this.createSession(toModelProto(built.graph, { target: this.options.target }), `${this.model.name} ${label}`) };
+    // The whole step's new state ('new.<key>') can stay on the device: the next step reads it from there.
+    const keepOnDevice = keepState && this.options.keepStateOnDevice ? [...built.graph.outputNames.values()].filter((n) => n.startsWith('new.')) : undefined;
+    return { graph: built.graph, session: await this.createSession(toModelProto(built.graph, { target: this.options.target }), `${this.model.name} ${label}`, { keepOnDevice }) };
   }
 
   /**
@@ -352,7 +361,7 @@ export class TrainStep<T = unknown> {
     const n = shape[0]!;
     if (!this.microBatching || this.options.microBatch! >= n) {
       const built = first ?? buildTrainGraph(this.model, this.objective, o);
-      c = { feed: built.feed, whole: await this.compileGraph(built, `train step ${key}`) };
+      c = { feed: built.feed, whole: await this.compileGraph(built, `train step ${key}`, true) };
     } else {
       // The targets are fed for the whole batch, then cut into micro-batches.
       c = { feed: buildLossGraph(this.model, this.objective, shape, { withGradients: false }).feed, micro: new Map() };
@@ -370,6 +379,13 @@ export class TrainStep<T = unknown> {
     return c;
   }
 
+  private stateOnDevice_ = false;
+
+  /** Whether a step of this object got its new state back as device values (kept on the GPU). */
+  get stateOnDevice(): boolean {
+    return this.stateOnDevice_;
+  }
+
   get stepCount(): number {
     return this.step_;
   }
@@ -383,25 +399,36 @@ export class TrainStep<T = unknown> {
     const t = this.step_ + 1;
     const { bc1, bc2 } = this.options.optimizer.corrections(t);
     // What the update reads besides parameters and gradients.
-    const update: Record<string, Tensor> = { lr: scalar(lr), bc1: scalar(bc1), bc2: scalar(bc2) };
+    const update: Record<string, Tensor | DeviceValue> = { lr: scalar(lr), bc1: scalar(bc1), bc2: scalar(bc2) };
     for (const [k, v] of this.flat) update[k] = v;
     if (this.options.emaDecay !== undefined) update.ema_decay = scalar(this.options.emaDecay);
     const given = c.feed(targets);
     const r = c.whole ? await this.runWhole(c.whole, x, given, update, rng) : await this.runMicroBatches(c.micro!, x, given, update, rng);
-    if (!Number.isFinite(r.loss)) return r.result;
-    // Frozen parameters have no new value: they keep theirs.
-    for (const m of [this.params, this.buffers, this.flat]) for (const k of m.keys()) if (r.updated[`new.${k}`]) m.set(k, r.updated[`new.${k}`]!);
+    if (!Number.isFinite(r.loss)) {
+      for (const v of Object.values(r.updated)) if (!(v instanceof Tensor)) v.dispose();
+      return r.result;
+    }
+    this.stateOnDevice_ ||= Object.values(r.updated).some((v) => !(v instanceof Tensor));
+    // Frozen parameters have no new value: they keep theirs. Replaced device values are freed.
+    for (const m of [this.params, this.buffers, this.flat])
+      for (const k of m.keys()) {
+        const v = r.updated[`new.${k}`];
+        if (!v) continue;
+        const old = m.get(k)!;
+        m.set(k, v);
+        if (!(old instanceof Tensor) && old !== v) old.dispose();
+      }
     this.step_ = t;
     return r.result;
   }
 
   /** The whole step in one graph. */
-  private async runWhole(g: Compiled, x: Tensor, given: Record<string, Tensor>, update: Record<string, Tensor>, rng: Rng) {
-    const feeds: Record<string, Tensor> = { input: x, ...given, ...update, ...g.graph.drawRandomInputs(rng, given) };
+  private async runWhole(g: Compiled, x: Tensor, given: Record<string, Tensor>, update: Record<string, Tensor | DeviceValue>, rng: Rng) {
+    const feeds: Record<string, Tensor | DeviceValue> = { input: x, ...given, ...update, ...g.graph.drawRandomInputs(rng, given) };
     for (const [k, v] of this.params) feeds[k] = v;
     for (const [k, v] of this.buffers) feeds[k] = v;
     const out = await g.session.run(feeds);
-    const result = { loss: out.loss!.toArray()[0]!, metrics: metricsOf(out), gradNorm: out.grad_norm!.toArray()[0]! };
+    const result = { loss: hostValue(out.loss!), metrics: metricsOf(out), gradNorm: hostValue(out.grad_norm!) };
     return { loss: result.loss, result, updated: out };
   }
 
@@ -410,7 +437,7 @@ export class TrainStep<T = unknown> {
    * gradients to the sums and updates the buffers, then the update graph applies the sums. Loss and
    * metrics are the micro-batches' values weighted by their share of the batch (means over the batch).
    */
-  private async runMicroBatches(micro: Map<number, Compiled>, x: Tensor, given: Record<string, Tensor>, update: Record<string, Tensor>, rng: Rng) {
+  private async runMicroBatches(micro: Map<number, Compiled>, x: Tensor, given: Record<string, Tensor>, update: Record<string, Tensor | DeviceValue>, rng: Rng) {
     const n = x.shape[0]!;
     let sums = this.buckets.map((b) => Tensor.zeros([b.total]));
     const buffers = new Map(this.buffers);
@@ -421,27 +448,43 @@ export class TrainStep<T = unknown> {
       const part = (name: string, t: Tensor) => microBatchOf(g.graph, name, t, n, start, size);
       const partGiven: Record<string, Tensor> = {};
       for (const [k, v] of Object.entries(given)) partGiven[k] = part(k, v);
-      const feeds: Record<string, Tensor> = { input: part('input', x), ...partGiven, grad_weight: scalar(size / n), ...g.graph.drawRandomInputs(rng, partGiven) };
+      const feeds: Record<string, Tensor | DeviceValue> = { input: part('input', x), ...partGiven, grad_weight: scalar(size / n), ...g.graph.drawRandomInputs(rng, partGiven) };
       for (const [k, v] of this.params) feeds[k] = v;
       for (const [k, v] of buffers) feeds[k] = v;
       sums.forEach((v, j) => (feeds[`acc.${j}`] = v));
       const out = await g.session.run(feeds);
-      const loss = out.loss!.toArray()[0]!;
+      const loss = hostValue(out.loss!);
       if (!Number.isFinite(loss)) return { loss, result: { loss, metrics: metricsOf(out), gradNorm: NaN }, updated: {} };
       result.loss += (loss * size) / n;
       for (const [k, v] of Object.entries(metricsOf(out))) result.metrics[k] = (result.metrics[k] ?? 0) + (v * size) / n;
-      sums = sums.map((_, j) => out[`new.acc.${j}`]!);
+      sums = sums.map((_, j) => out[`new.acc.${j}`]! as Tensor);
       for (const k of this.bufferKeys) buffers.set(k, out[`new.${k}`]!);
       start += size;
     }
-    const feeds: Record<string, Tensor> = { ...update };
+    const feeds: Record<string, Tensor | DeviceValue> = { ...update };
     for (const b of this.buckets) for (const k of b.keys) feeds[k] = this.params.get(k)!;
     sums.forEach((v, j) => (feeds[`grad.${j}`] = v));
     if (this.options.emaDecay !== undefined) for (const [k, v] of buffers) feeds[k] = v;
     const updated = await this.update!.session.run(feeds);
     for (const [k, v] of buffers) updated[`new.${k}`] = v;
-    result.gradNorm = updated.grad_norm!.toArray()[0]!;
+    result.gradNorm = hostValue(updated.grad_norm!);
     return { loss: result.loss, result, updated };
+  }
+
+  /** Bring state kept on the device back to the host (before `getState` or `syncToModel`). */
+  async toHost(): Promise<void> {
+    for (const m of [this.params, this.buffers, this.flat])
+      for (const [k, v] of m) {
+        if (v instanceof Tensor) continue;
+        m.set(k, await v.download());
+        v.dispose();
+      }
+  }
+
+  /** The host tensors of a state map; state still on the device is a programming error here. */
+  private host(m: Map<string, Tensor | DeviceValue>): Map<string, Tensor> {
+    for (const [k, v] of m) if (!(v instanceof Tensor)) throw new Error(`TrainStep: '${k}' is on the device; await step.toHost() first`);
+    return m as Map<string, Tensor>;
   }
 
   /** Copy the current weights into the model (for evaluation or saving). */
@@ -455,14 +498,15 @@ export class TrainStep<T = unknown> {
 
   /** The state per parameter (optimizer moments and EMA as views into the flat vectors). */
   getState(): TrainState {
+    const flat = this.host(this.flat);
     const optimizer = new Map<string, Tensor>();
     const ema = new Map<string, Tensor>();
     this.buckets.forEach((b, j) => {
-      for (const s of this.options.optimizer.stateNames) this.unflatten(b, this.flat.get(`${s}.${j}`)!, optimizer, `${s}.`);
-      if (this.flat.has(`ema.${j}`)) this.unflatten(b, this.flat.get(`ema.${j}`)!, ema, '');
+      for (const s of this.options.optimizer.stateNames) this.unflatten(b, flat.get(`${s}.${j}`)!, optimizer, `${s}.`);
+      if (flat.has(`ema.${j}`)) this.unflatten(b, flat.get(`ema.${j}`)!, ema, '');
     });
-    for (const k of this.bufferKeys) if (this.flat.has(`ema.${k}`)) ema.set(k, this.flat.get(`ema.${k}`)!);
-    return { step: this.step_, params: new Map(this.params), buffers: new Map(this.buffers), optimizer, ema };
+    for (const k of this.bufferKeys) if (flat.has(`ema.${k}`)) ema.set(k, flat.get(`ema.${k}`)!);
+    return { step: this.step_, params: new Map(this.host(this.params)), buffers: new Map(this.host(this.buffers)), optimizer, ema };
   }
 
   setState(s: TrainState): void {
@@ -519,10 +563,16 @@ export class TrainStep<T = unknown> {
   }
 }
 
-function metricsOf(out: Record<string, Tensor>): Record<string, number> {
+function metricsOf(out: Record<string, Tensor | DeviceValue>): Record<string, number> {
   const metrics: Record<string, number> = {};
-  for (const [k, v] of Object.entries(out)) if (k.startsWith('metric.')) metrics[k.slice(7)] = v.toArray()[0]!;
+  for (const [k, v] of Object.entries(out)) if (k.startsWith('metric.')) metrics[k.slice(7)] = hostValue(v);
   return metrics;
+}
+
+/** A scalar output (loss, metric, gradient norm: never kept on the device). */
+function hostValue(v: Tensor | DeviceValue): number {
+  if (!(v instanceof Tensor)) throw new Error('TrainStep: a scalar output was left on the device');
+  return Number(v.toArray()[0]);
 }
 
 /**

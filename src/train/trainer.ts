@@ -129,6 +129,8 @@ export interface TrainerIO {
   createSession: SessionFactory;
   /** What the step graph is emitted for (default 'cpu'; the session factory's runtime decides: WebGPU needs 'webgpu'). */
   target?: Target;
+  /** Keep the training state on the device between steps (TrainStepOptions.keepStateOnDevice: onnxruntime-web on WebGPU). */
+  keepStateOnDevice?: boolean;
   saveCheckpoint(ckpt: Checkpoint): Promise<void>;
   writeMetrics(record: MetricsRecord): void;
   now(): number;
@@ -270,6 +272,7 @@ export class Trainer<T = ClassTargets> {
         frozen: config.freezeBackbone ? backboneKeys(model) : undefined,
         microBatch: config.microBatch,
         target: io.target,
+        keepStateOnDevice: io.keepStateOnDevice,
       },
       io.createSession,
     );
@@ -344,6 +347,7 @@ export class Trainer<T = ClassTargets> {
   }
 
   private async save(onEvent?: (e: TrainerEvent) => void): Promise<void> {
+    await this.step.toHost();
     await this.io.saveCheckpoint(this.checkpoint());
     this.lastCheckpointStep = this.step.stepCount;
     onEvent?.({ type: 'checkpoint', step: this.step.stepCount });
@@ -423,6 +427,7 @@ export class Trainer<T = ClassTargets> {
         // The epoch's training is saved before it is evaluated: a bad val image or a crash during
         // evaluation then costs the evaluation only (resume from here evaluates, then goes on).
         if (this.lastCheckpointStep !== this.step.stepCount) await this.save(onEvent);
+        await this.step.toHost();
         this.step.syncToModel(false);
         last = await evaluateObjective(this.model, this.testData, c.inputSize, c.evalBatchSize, this.task.evaluation(this.epoch + 1), (done, total) =>
           onEvent?.({ type: 'eval', epoch: this.epoch, done, total }),
@@ -444,6 +449,7 @@ export class Trainer<T = ClassTargets> {
       this.epochSums = currentSums(undefined);
       await this.save(onEvent);
     }
+    await this.step.toHost();
     this.step.syncToModel(false);
     return last;
   }

@@ -135,7 +135,7 @@ window.trainRun = async (spec, overrides, config, d, run, steps) => {
   const r = await vm.train.trainInBrowser({ model, train: ds(d.train), test: ds(d.test), config, run, stopAfterSteps: steps, onEvent: (e) => e.type === 'step' && losses.push(e.loss) });
   model.eval();
   const logits = await model.run(new vm.Tensor(new Float32Array(32 * 32).fill(0.5), [1, 1, 32, 32], 'float32'));
-  return { losses, steps: r.steps, weights: window.b64(r.weights), logits: Array.from(logits.logits.data) };
+  return { losses, steps: r.steps, weights: window.b64(r.weights), logits: Array.from(logits.logits.data), stateOnDevice: r.stateOnDevice };
 };`;
 
 async function page() {
@@ -150,8 +150,9 @@ test('20 train steps of every family in the browser (wasm) give Node’s losses 
   try {
     for (const [family, spec] of Object.entries(FAMILIES)) {
       const want = await nodeLosses(spec, 20);
-      const got = (await p.evaluate((s, o, c, d, run) => (window as any).trainRun(s, o, c, d, run, 20), spec, OVERRIDES, CONFIG as never, pageData() as never, `losses-${family}`)) as { losses: number[] };
+      const got = (await p.evaluate((s, o, c, d, run) => (window as any).trainRun(s, o, c, d, run, 20), spec, OVERRIDES, CONFIG as never, pageData() as never, `losses-${family}`)) as { losses: number[]; stateOnDevice: boolean };
       assert.equal(got.losses.length, 20, family);
+      assert.equal(got.stateOnDevice, false, 'wasm: the state lives in the page');
       let worst = 0;
       want.forEach((l, i) => {
         const rel = Math.abs(got.losses[i]! - l) / Math.abs(l);
@@ -253,7 +254,7 @@ test('in a Web Worker: trainInWorker streams progress events and gives the page�
 // ~2 min on this 2-core machine (SwiftShader compiles the shaders on the CPU): in CI always, locally on request.
 const gpu = process.env.VISIONMIX_WEBGPU_TESTS === '1' || isCI();
 
-test('WebGPU (SwiftShader): 2 train steps of a tiny ConvNeXt V2 and a tiny GLNet give Node’s losses', { skip: skip || (!gpu && 'slow: set VISIONMIX_WEBGPU_TESTS=1 (CI runs it)') }, async (t) => {
+test('WebGPU (SwiftShader): 2 train steps of a tiny ConvNeXt V2 and a tiny GLNet, the state kept in GPU buffers between them, give Node’s losses', { skip: skip || (!gpu && 'slow: set VISIONMIX_WEBGPU_TESTS=1 (CI runs it)') }, async (t) => {
   const p = await page();
   try {
     for (const family of ['convnextv2', 'glnet']) {
@@ -267,16 +268,17 @@ test('WebGPU (SwiftShader): 2 train steps of a tiny ConvNeXt V2 and a tiny GLNet
           (window as any).gpuEngine ??= vm.createEngine({ device: 'webgpu' });
           const model = vm.createModel(s, { ...o, seed: 0, engine: (window as any).gpuEngine });
           const losses: number[] = [];
-          await vm.train.trainInBrowser({ model, train: ds(d.train), test: ds(d.test), config: c, run, stopAfterSteps: 2, onEvent: (e: any) => e.type === 'step' && losses.push(e.loss) });
-          return { losses, device: await (window as any).gpuEngine.runtime.device() };
+          const r = await vm.train.trainInBrowser({ model, train: ds(d.train), test: ds(d.test), config: c, run, stopAfterSteps: 2, onEvent: (e: any) => e.type === 'step' && losses.push(e.loss) });
+          return { losses, device: await (window as any).gpuEngine.runtime.device(), stateOnDevice: r.stateOnDevice };
         },
         spec,
         OVERRIDES,
         CONFIG as never,
         pageData() as never,
         `webgpu-${family}`,
-      )) as { losses: number[]; device: string };
+      )) as { losses: number[]; device: string; stateOnDevice: boolean };
       assert.equal(got.device, 'webgpu');
+      assert.equal(got.stateOnDevice, true, 'the state stays in GPU buffers between steps');
       want.forEach((l, i) => assert.ok(Math.abs(got.losses[i]! - l) <= 1e-5 * Math.abs(l), `${family} step ${i + 1}: WebGPU ${got.losses[i]} vs Node ${l}`));
       t.diagnostic(`${family} on WebGPU: losses ${got.losses.map((l) => l.toFixed(6)).join(', ')} (Node ${want.map((l) => l.toFixed(6)).join(', ')})`);
     }
