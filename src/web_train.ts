@@ -20,6 +20,10 @@
 import { loadImageWeb, type WebImageSource } from './data/web_image.js';
 import { evalCrop } from './data/image_transform.js';
 import type { ImageDataset } from './data/transforms.js';
+import type { PlanarImage } from './data/resample.js';
+import type { TrainTransformConfig } from './data/train_transform.js';
+import { DecodedImageBatches } from './train/decoded_batches.js';
+import { Mixup, type MixupOptions } from './train/mixup.js';
 import { ConfigError, DataError, VisionmixError } from './errors.js';
 import { checkpointEntries, checkpointFromEntries } from './io/checkpoint_format.js';
 import { parseChecksummed, serializeChecksummed } from './io/safetensors_bytes.js';
@@ -95,6 +99,28 @@ export function classFolders(files: Iterable<PickedFile>): { items: { image: Pic
   return { items, classes };
 }
 
+/** Labelled images decoded at their own size: what the train transforms augment (see `decodeImages`). */
+export interface DecodedImages {
+  images: PlanarImage[];
+  labels: number[];
+  classes: readonly string[];
+}
+
+/**
+ * Decode labelled images at their own size, for training with Node's image-folder recipe
+ * (`augment`, `mixup` in `trainInBrowser`): RandomResizedCrop and the rest work on the whole image,
+ * so the batches equal Node's loader's on the same files. Memory: 3 bytes per pixel of every image.
+ */
+export async function decodeImages(items: readonly { image: WebImageSource; label: number }[], classes: readonly string[]): Promise<DecodedImages> {
+  const images: PlanarImage[] = [];
+  for (const [i, { image, label }] of items.entries()) {
+    if (!(Number.isInteger(label) && label >= 0 && label < classes.length))
+      throw new DataError(`decodeImages: image ${i} has label ${label}, not one of the ${classes.length} classes (0 to ${classes.length - 1})`);
+    images.push(await loadImageWeb(image));
+  }
+  return { images, labels: items.map((it) => it.label), classes };
+}
+
 // ---- checkpoints ------------------------------------------------------------------------------------
 
 /** Where a browser run keeps its checkpoint: one value per run key, replaced atomically. */
@@ -160,7 +186,19 @@ export type BrowserTrainEvent = TrainerEvent | { type: 'micro-batches'; size: nu
 export interface BrowserTrainOptions {
   /** A model from visionmix/web's `createModel` (its engine compiles and runs the step). */
   model: VisionModel;
-  train: ImageDataset;
+  /**
+   * Images at the training size (`prepareImages`: batches get random crops with `cropPad` and flips),
+   * or decoded at their own size (`decodeImages`) for Node's image-folder recipe: `augment`, `mixup`.
+   */
+  train: ImageDataset | DecodedImages;
+  /**
+   * With decoded images: the timm train transform (RandomResizedCrop scale/ratio, hflip, RandAugment
+   * `autoAugment: 'rand-m9-mstd0.5-inc1'`, colour jitter, random erasing), at `config.inputSize`,
+   * normalised with the model's mean and std. Default: RandomResizedCrop and flips.
+   */
+  augment?: Omit<TrainTransformConfig, 'inputSize' | 'mean' | 'std'>;
+  /** With decoded images: Mixup/CutMix (label smoothing from `config.labelSmoothing`). */
+  mixup?: Omit<MixupOptions, 'numClasses' | 'labelSmoothing'>;
   /** Evaluated after every epoch (loss, accuracy; EMA weights too with `emaDecay`). */
   test?: ImageDataset;
   /** Training settings (defaults: Node's `visionmix train` defaults, at the data's image size). */
@@ -189,11 +227,17 @@ export interface BrowserTrainResult {
 }
 
 /** What a checkpoint must agree with to be resumed: the model and the settings that make the numbers. */
-function runConfigOf(model: VisionModel, config: TrainConfig, train: ImageDataset) {
+function runConfigOf(model: VisionModel, config: TrainConfig, o: BrowserTrainOptions) {
   const { epochs: _epochs, ...settings } = config;
   // The network as its parameters' names and shapes (a browser run has no run.json with its spec).
   const network = model.namedParameters().map(([k, p]) => `${k}:${p.tensor.shape.join('x')}`);
-  return { model: model.name || model.family, network, settings, data: { count: train.count, size: train.height, classes: train.classes } };
+  const t = o.train;
+  const data = isDecoded(t) ? { count: t.images.length, classes: t.classes, augment: o.augment ?? null, mixup: o.mixup ?? null } : { count: t.count, size: t.height, classes: t.classes };
+  return { model: model.name || model.family, network, settings, data };
+}
+
+function isDecoded(t: ImageDataset | DecodedImages): t is DecodedImages {
+  return Array.isArray((t as DecodedImages).images);
 }
 
 /** Train (or continue training) `model` on `train`; see the module comment. */
@@ -204,8 +248,11 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
   // `pretrained: true` weights are fetched before the first run: the step must start from them.
   await o.model.ready();
   const store = o.store ?? indexedDbStore();
-  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, inputSize: o.train.height, cropPad: 0, ...o.config };
-  validateConfig(config, o.train.count);
+  const decoded = isDecoded(o.train);
+  const count = isDecoded(o.train) ? o.train.images.length : o.train.count;
+  if (!decoded && (o.augment || o.mixup)) throw new ConfigError('trainInBrowser: augment and mixup need decoded images (decodeImages), not images prepared at the training size');
+  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, inputSize: isDecoded(o.train) ? DEFAULT_TRAIN_CONFIG.inputSize : o.train.height, cropPad: 0, ...o.config };
+  validateConfig(config, count);
   // onnxruntime-web has a 4 GiB heap: a step that would not fit runs in micro-batches (the same update),
   // or is refused with the micro-batch size that fits when one was given.
   o.model.train();
@@ -218,7 +265,7 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
     config.microBatch = microBatch;
     if (microBatch !== undefined) o.onEvent?.({ type: 'micro-batches', size: microBatch, batchSize: config.batchSize });
   }
-  const runConfig = runConfigOf(o.model, config, o.train);
+  const runConfig = runConfigOf(o.model, config, o);
   const saved = await store.get(o.run);
   let ckpt: Checkpoint | null = null;
   if (saved) {
@@ -230,7 +277,9 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
   }
   const records: MetricsRecord[] = [];
   const target = (await engine.runtime.emitTarget?.()) ?? 'cpu';
-  const trainer = await Trainer.create(o.model, config, o.train, o.test ?? null, {
+  const t = o.train;
+  const trainData = isDecoded(t) ? decodedBatches(o.model, config, t, o) : t;
+  const trainer = await Trainer.create(o.model, config, trainData, o.test ?? null, {
     createSession: (bytes, label, so) => engine.createSession(bytes, { ...TRAIN_STEP_SESSION, label, keepOnDevice: so?.keepOnDevice }),
     // WebGPU needs graphs lowered for it (graph/emit.ts), and keeps the state in GPU buffers between
     // steps (only the batch goes up, the loss comes back); wasm takes the CPU's graphs.
@@ -255,14 +304,25 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
   }
 }
 
+/** Batches of decoded images with the image-folder recipe (train/decoded_batches.ts). */
+function decodedBatches(model: VisionModel, config: TrainConfig, t: DecodedImages, o: BrowserTrainOptions): DecodedImageBatches {
+  const pc = model.pretrainedConfig;
+  const s = config.inputSize;
+  const transform: TrainTransformConfig = { ...o.augment, inputSize: [3, s, s], mean: (pc?.mean ?? IMAGENET_MEAN) as [number, number, number], std: (pc?.std ?? IMAGENET_STD) as [number, number, number] };
+  const mixup = o.mixup ? new Mixup({ ...o.mixup, numClasses: t.classes.length, labelSmoothing: config.labelSmoothing }) : undefined;
+  return new DecodedImageBatches(t.images, t.labels, { batchSize: config.batchSize, seed: config.seed, transform, mixup });
+}
+
 // ---- in a Web Worker --------------------------------------------------------------------------------
 
 /** What the page sends the worker to train: everything but the functions, which stay on each side. */
 export interface TrainRequest {
   /** `createModel`'s spec and options in the worker (weights: a URL, `hf:` reference or bytes). */
   model: { spec: unknown; options?: Record<string, unknown>; weights?: string | Uint8Array; device?: 'wasm' | 'webgpu' | 'auto' };
-  train: ImageDataset;
+  train: ImageDataset | DecodedImages;
   test?: ImageDataset;
+  augment?: BrowserTrainOptions['augment'];
+  mixup?: BrowserTrainOptions['mixup'];
   config?: Partial<TrainConfig>;
   run: string;
   /** IndexedDB database of the checkpoints (default 'visionmix'). */
@@ -300,6 +360,8 @@ export function serveTrainWorker(createModel: (spec: never, options: never) => V
         model,
         train: r.train,
         test: r.test,
+        augment: r.augment,
+        mixup: r.mixup,
         config: r.config,
         run: r.run,
         store: indexedDbStore(r.database),

@@ -17,6 +17,8 @@ import { ImageLoader, measureLoader, type LoaderBatch, type LoaderTransform } fr
 import { openImageFolder } from '../../src/tasks/image_folder.js';
 import { createTransform } from '../../src/tasks/transform.js';
 import { Mixup } from '../../src/train/mixup.js';
+import { DecodedImageBatches } from '../../src/train/decoded_batches.js';
+import type { TrainTransformConfig } from '../../src/data/train_transform.js';
 import { Rng } from '../../src/util/rng.js';
 
 /** A small RGB image file with content that depends on (seed, size). */
@@ -263,6 +265,26 @@ test('measureLoader: throughput and the consumer\'s waiting share', async () => 
     assert.equal(r.images, 16);
     assert.ok(r.imagesPerSecond > 0 && r.waitFraction >= 0 && r.waitFraction <= 1);
     assert.ok(r.decodeMsPerImage > 0 && r.transformMsPerImage > 0);
+  } finally {
+    await loader.close();
+  }
+});
+
+test('decoded images in memory (the browser trainer) give the worker loader’s batches: order, augmentation and Mixup/CutMix', async () => {
+  const samples = openImageFolder(join(root, 'ds')).train.samples;
+  const mixup = new Mixup({ numClasses: 3, mixupAlpha: 0.8, cutmixAlpha: 1 });
+  const loader = new ImageLoader({ samples, batchSize: 4, seed: 7, transform: TRAIN, mixup, workers: 1 });
+  const images = await Promise.all(samples.map((s) => loadImage(s.path)));
+  const decoded = new DecodedImageBatches(images, samples.map((s) => s.label), { batchSize: 4, seed: 7, transform: TRAIN.config as TrainTransformConfig, mixup });
+  try {
+    assert.equal(decoded.stepsPerEpoch, loader.batchesPerEpoch);
+    for (let i = 0; i < 5; i++) {
+      const [a, b] = [await loader.next(), await decoded.next()];
+      assert.deepEqual(Array.from(b.labels), Array.from(a.labels), `batch ${i}: labels`);
+      assert.deepEqual(b.x.data, a.x.data, `batch ${i}: pixels`);
+      assert.deepEqual(b.soft!.data, a.targets!.data, `batch ${i}: Mixup/CutMix targets`);
+      assert.deepEqual(decoded.state(), loader.state());
+    }
   } finally {
     await loader.close();
   }

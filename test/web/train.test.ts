@@ -8,6 +8,8 @@
  *    loads strictly in Node and gives the browser model's logits;
  *  - the same in a Web Worker (trainInWorker / serveTrainWorker): progress events, the page's losses,
  *    a stop request that checkpoints, and a resume;
+ *  - decoded images with the image-folder recipe (RandomResizedCrop, RandAugment, Mixup/CutMix): the
+ *    browser's losses equal trainInBrowser's in Node on the same files;
  *  - WebGPU (SwiftShader): 2 steps of a tiny ConvNeXt V2 and a tiny GLNet give Node's losses (slow: in
  *    CI and with VISIONMIX_WEBGPU_TESTS=1).
  */
@@ -282,6 +284,47 @@ test('WebGPU (SwiftShader): 2 train steps of a tiny ConvNeXt V2 and a tiny GLNet
       want.forEach((l, i) => assert.ok(Math.abs(got.losses[i]! - l) <= 1e-5 * Math.abs(l), `${family} step ${i + 1}: WebGPU ${got.losses[i]} vs Node ${l}`));
       t.diagnostic(`${family} on WebGPU: losses ${got.losses.map((l) => l.toFixed(6)).join(', ')} (Node ${want.map((l) => l.toFixed(6)).join(', ')})`);
     }
+  } finally {
+    await p.close();
+  }
+});
+
+test('decoded images with the image-folder recipe (RandomResizedCrop, RandAugment, Mixup/CutMix): browser losses = trainInBrowser’s in Node', { skip }, async () => {
+  const files = ['fmnist_test_0_ankle_boot', 'fmnist_test_13_dress', 'fmnist_test_1_pullover', 'fmnist_test_2_trouser', 'fmnist_test_4_shirt', 'fmnist_test_6_coat', 'fmnist_test_8_sandal', 'fmnist_test_9_sneaker'];
+  const labels = [0, 1, 2, 3, 0, 1, 2, 3];
+  const classes = ['a', 'b', 'c', 'd'];
+  const spec = { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], num_classes: 4 };
+  const config = { epochs: 2, batchSize: 4, inputSize: 32, lr: 1e-3, seed: 3, warmupEpochs: 0.5 };
+  const recipe = { augment: { scale: [0.35, 1] as [number, number], autoAugment: 'rand-m9-mstd0.5-inc1' }, mixup: { mixupAlpha: 0.8, cutmixAlpha: 1 } };
+  // Node: the same trainer on the same decoded pixels, with an in-memory checkpoint store.
+  const { loadImage } = await import('../../src/io/load_image.js');
+  const { trainInBrowser } = await import('../../src/web_train.js');
+  const images = await Promise.all(files.map((f) => loadImage(join(repoRoot, 'assets', 'samples', `${f}.png`))));
+  const store = { map: new Map<string, Uint8Array>(), get: async (k: string) => store.map.get(k) ?? null, put: async (k: string, v: Uint8Array) => void store.map.set(k, v), delete: async () => {} };
+  const want: number[] = [];
+  await trainInBrowser({ model: createModel(spec as ModelSpec, { seed: 0 }), train: { images, labels, classes }, config, run: 'r', store, ...recipe, onEvent: (e) => void (e.type === 'step' && want.push(e.loss)) });
+  assert.equal(want.length, 4);
+  const p = await page();
+  try {
+    const got = (await p.evaluate(
+      async (files: string[], labels: number[], classes: string[], spec: unknown, config: unknown, recipe: any) => {
+        const vm = (window as any).vm;
+        const decoded = await vm.train.decodeImages(files.map((f, i) => ({ image: `/assets/samples/${f}.png`, label: labels[i] })), classes);
+        (window as any).engine ??= vm.createEngine({ device: 'wasm', numThreads: 1 });
+        const model = vm.createModel(spec, { seed: 0, engine: (window as any).engine });
+        const losses: number[] = [];
+        await vm.train.trainInBrowser({ model, train: decoded, config, run: 'decoded', ...recipe, onEvent: (e: any) => e.type === 'step' && losses.push(e.loss) });
+        return losses;
+      },
+      files,
+      labels,
+      classes,
+      spec,
+      config,
+      recipe,
+    )) as number[];
+    assert.equal(got.length, want.length);
+    want.forEach((l, i) => assert.ok(Math.abs(got[i]! - l) <= 1e-5 * Math.abs(l), `step ${i + 1}: browser ${got[i]} vs Node ${l}`));
   } finally {
     await p.close();
   }
