@@ -6,22 +6,14 @@
  */
 import { ConfigError } from '../errors.js';
 import { readOnnxInfo, type OnnxFileInfo } from '../graph/onnx_read.js';
+import type { ExportTransform } from '../io/onnx_export.js';
 import type { Session } from '../runtime/session.js';
 import type { Tensor } from '../tensor.js';
 import { topK, type Classification } from './classify_image.js';
 import type { Engine } from './engine.js';
 
-/** The preparation of images an export recorded (`transform` in its metadata; see io/onnx_export.ts). */
-export interface OnnxFileTransform {
-  inputSize: readonly number[];
-  cropPct?: number;
-  interpolation?: string;
-  mean: readonly number[];
-  std: readonly number[];
-  cropMode?: string;
-  channelOrder?: string;
-  description?: string;
-}
+/** The preparation of images an export recorded (`transform` in its metadata). */
+export type OnnxFileTransform = ExportTransform;
 
 function parseJson<T>(info: OnnxFileInfo, key: string, label: string): T | undefined {
   const v = info.metadata[key];
