@@ -2,6 +2,7 @@
 import { checkpointRssCase, featuresCase, loaderCase } from './cases_data.js';
 import { inferenceCase, webPeerCase } from './cases_inference.js';
 import { fcmaeStepsCase, trainStepCase } from './cases_training.js';
+import { exportedFilesCase } from './cases_export.js';
 import { webBundleCase } from './cases_web.js';
 import type { BenchCase } from './types.js';
 
@@ -20,6 +21,9 @@ export const cases: BenchCase[] = [
   inferenceCase('glnet_4g', 'GLNet-4G', 1, 224, true),
   inferenceCase('mobilevit_xxs', 'MobileViT-XXS', 1, 256, true),
   webPeerCase('convnext_tiny', 'ConvNeXt-T'),
+  // Exported files: int8 against fp32, interleaved (issue 24's 2× goal).
+  exportedFilesCase(1),
+  exportedFilesCase(8),
   trainStepCase('convnextv2_atto', 'ConvNeXt V2-A', 32, 224),
   // The model and batch of the Fashion-MNIST run in this file (1 channel, 2×2 stem, 32² input).
   trainStepCase(

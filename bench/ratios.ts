@@ -1,4 +1,5 @@
 import { FCMAE_ROWS } from './cases_training.js';
+import { EXPORT_ROWS } from './cases_export.js';
 import type { BenchRow, Section } from './types.js';
 
 /**
@@ -43,6 +44,16 @@ export const comparisons: Comparison[] = [
     goal: 0.24,
     goalSource: 'ONNX Runtime on the PyTorch exports of the reference MobileViT-XXS (256²) and ConvNeXt-T (224²), batch 1, 2 threads',
   },
+  ...([1, 8] as const).flatMap((batch) =>
+    (['static', 'dynamic'] as const).map((kind) => ({
+      label: `ConvNeXt-T int8 ${kind} / fp32 file time`,
+      model: EXPORT_ROWS[kind],
+      reference: EXPORT_ROWS.fp32,
+      batch,
+      goal: 0.5,
+      goalSource: 'issue 24 (int8 at least 2× the speed of fp32; it assumed AVX-512 VNNI, which this CPU lacks)',
+    })),
+  ),
   {
     // FCMAE's sparse encoder (ConvNeXt V2 §3): the pretrain step should cost less the more is masked.
     label: 'FCMAE step mask 0.6 / mask 0',

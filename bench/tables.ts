@@ -68,11 +68,12 @@ export interface SectionDef {
 
 export const SECTIONS: Record<Section, SectionDef> = {
   inference: {
-    title: 'Inference (fp32)',
+    title: 'Inference',
     intro: (t) =>
       `\`VisionModel.run\` on a random batch (random weights: fp32 timings do not depend on values), ${t} intra-op threads, ` +
       'weights compiled in as initializers. GFLOP/s count 2 × MACs from the traced graph and use the fastest iteration; ' +
-      'img/s uses the median.',
+      'img/s uses the median. The "ConvNeXt-T file" rows are exported ONNX files (fp32, dynamic int8, static int8) in plain ' +
+      'onnxruntime-node sessions, timed interleaved; their GFLOP/s count the fp32 network\'s MACs.',
     columns: THROUGHPUT_COLUMNS,
   },
   training: {

@@ -1,0 +1,67 @@
+/**
+ * Exported files: ConvNeXt-T as fp32, dynamic int8 and static int8 ONNX files (`exportOnnx`, dynamic
+ * batch), each run by a plain onnxruntime-node session, timed interleaved at one batch size so that
+ * their ratio (issue 24's goal: int8 at ≥ 2× the speed of fp32) does not depend on when the machine
+ * was busy. Static int8 is calibrated on random images here: the ranges change the values, not the
+ * kernels ORT runs, so the timing is that of any calibration.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createModel, exportOnnx, type ExportOnnxOptions } from '../src/index.js';
+import { countMacs } from '../src/analysis/count.js';
+import { traceForward } from '../src/models/trace.js';
+import { createNodeSession } from '../src/runtime/node.js';
+import { randomTensor, runtimeVersions, timeInterleaved } from '../src/tasks/bench.js';
+import type { BenchCase, BenchRow } from './types.js';
+
+/** The files of the comparison: `model` ids of their rows (ratios.ts pairs them). */
+export const EXPORT_ROWS = { fp32: 'convnext_tiny.onnx fp32', dynamic: 'convnext_tiny.onnx int8 dynamic', static: 'convnext_tiny.onnx int8 static' } as const;
+
+export function exportedFilesCase(batch: number, iters = batch === 1 ? { warmup: 3, iters: 20 } : { warmup: 2, iters: 6 }): BenchCase {
+  return {
+    id: `export/convnext_tiny/fp32+int8/b${batch}`,
+    async run(ctx) {
+      const dir = mkdtempSync(join(tmpdir(), 'visionmix-bench-export-'));
+      try {
+        const m = createModel('convnext_tiny');
+        const kinds: [keyof typeof EXPORT_ROWS, string, Partial<ExportOnnxOptions>][] = [
+          ['fp32', 'ConvNeXt-T file, fp32', {}],
+          ['dynamic', 'ConvNeXt-T file, int8 dynamic', { dtype: 'int8' }],
+          ['static', 'ConvNeXt-T file, int8 static', { dtype: 'int8', quantization: 'static', calibration: { images: randomTensor([8, 3, 224, 224], 5) } }],
+        ];
+        const files = [];
+        for (const [kind, label, o] of kinds) {
+          const path = join(dir, `${kind}.onnx`);
+          await exportOnnx(m, { path, size: 224, ...o });
+          files.push({ kind, label, path, bytes: statSync(path).size, session: await createNodeSession(path, { threads: ctx.threads, label }) });
+        }
+        const x = randomTensor([batch, 3, 224, 224], 1);
+        const bar = ctx.progress(`ConvNeXt-T files b${batch}`, files.length * (iters.warmup + iters.iters), batch);
+        const timings = await timeInterleaved(
+          files.map((f) => () => f.session.run({ pixel_values: x })),
+          { ...iters, onIteration: () => bar.tick() },
+        );
+        bar.done();
+        for (const f of files) await f.session.release();
+        const flops = 2 * countMacs(traceForward(m, [1, 3, 224, 224]));
+        ctx.note(`ConvNeXt-T files (b${batch}): ${files.map((f) => `${f.kind} ${(f.bytes / 2 ** 20).toFixed(1)} MiB`).join(', ')}; GFLOP/s count the fp32 network's MACs for each.`);
+        return files.map((f, i): BenchRow => ({
+          section: 'inference',
+          label: f.label,
+          model: EXPORT_ROWS[f.kind],
+          runtime: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}`,
+          batch,
+          size: 224,
+          threads: ctx.threads,
+          msPerImageMin: timings[i]!.minMs / batch,
+          msPerImageMedian: timings[i]!.medianMs / batch,
+          imagesPerSecond: (1000 * batch) / timings[i]!.medianMs,
+          flopsPerImage: flops,
+        }));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
