@@ -99,6 +99,44 @@ export function classFolders(files: Iterable<PickedFile>): { items: { image: Pic
   return { items, classes };
 }
 
+/** The part of the File and Directory Entries API that a dropped folder is read with. */
+interface DroppedEntry {
+  readonly isFile: boolean;
+  readonly isDirectory: boolean;
+  readonly name: string;
+  readonly fullPath: string;
+  file?(success: (f: File) => void, failure?: (e: unknown) => void): void;
+  createReader?(): { readEntries(success: (entries: DroppedEntry[]) => void, failure?: (e: unknown) => void): void };
+}
+
+/**
+ * The files of folders dropped on the page (a `drop` event's `dataTransfer`), each with its path
+ * below the dropped folder as `webkitRelativePath` (`root/class/image.png`), ready for `classFolders`.
+ */
+export async function droppedFiles(dataTransfer: { items: ArrayLike<{ webkitGetAsEntry(): unknown }> }): Promise<PickedFile[]> {
+  const out: PickedFile[] = [];
+  const walk = async (entry: DroppedEntry): Promise<void> => {
+    if (entry.isFile && entry.file) {
+      const f = await new Promise<File>((resolve, reject) => entry.file!(resolve, reject));
+      // An own property shadows File's read-only getter: the path the entry had in the drop.
+      Object.defineProperty(f, 'webkitRelativePath', { value: entry.fullPath.replace(/^\//, '') });
+      out.push(f as PickedFile);
+    } else if (entry.isDirectory && entry.createReader) {
+      const reader = entry.createReader();
+      // readEntries hands out a directory's entries in chunks, until an empty one.
+      for (;;) {
+        const chunk = await new Promise<DroppedEntry[]>((resolve, reject) => reader.readEntries(resolve, reject));
+        if (!chunk.length) break;
+        for (const e of chunk) await walk(e);
+      }
+    }
+  };
+  // The entries are taken first: a DataTransfer's items are gone after the event handler's first await.
+  const entries = Array.from(dataTransfer.items, (it) => it.webkitGetAsEntry() as DroppedEntry | null).filter((e): e is DroppedEntry => e !== null);
+  for (const e of entries) await walk(e);
+  return out;
+}
+
 /** Labelled images decoded at their own size: what the train transforms augment (see `decodeImages`). */
 export interface DecodedImages {
   images: PlanarImage[];

@@ -8,7 +8,7 @@ import { transformConfigFromPretrained } from '../../src/tasks/transform.js';
 import { inputToRgb, renderSlotMaps, type RgbImage, type SlotMapPanel } from '../../src/analysis/slot_maps.js';
 import { classLabels, topK } from '../../src/tasks/classify_image.js';
 import type { Tensor } from '../../src/tensor.js';
-import { classFolders, prepareImages, trainInWorker, type BrowserTrainEvent, type PickedFile, type TrainRequest } from '../../src/web_train.js';
+import { classFolders, droppedFiles, prepareImages, trainInWorker, type BrowserTrainEvent, type PickedFile, type TrainRequest } from '../../src/web_train.js';
 import type { ImageDataset } from '../../src/data/transforms.js';
 
 setJpegWasm('/wasm/jpeg-turbo.wasm');
@@ -210,6 +210,13 @@ function pick(files: Iterable<PickedFile>): void {
 }
 
 $('ftfolder').addEventListener('change', () => pick(Array.from(($('ftfolder') as HTMLInputElement).files ?? [])));
+// A folder dropped on the panel: its class sub-folders, as the folder picker gives them.
+const ft = $('ft');
+ft.addEventListener('dragover', (e) => e.preventDefault());
+ft.addEventListener('drop', (e) => {
+  e.preventDefault();
+  if (e.dataTransfer) void droppedFiles(e.dataTransfer).then(pick, (err: unknown) => ($('error').textContent = String((err as Error).message ?? err)));
+});
 $('ftsamples').addEventListener('click', async () => {
   const paths: string[] = await (await fetch('/ftsamples.json')).json();
   const files = await Promise.all(

@@ -14,7 +14,7 @@ import { Engine, trainStepBytes } from '../../src/tasks/engine.js';
 import { MEMORY_SHARE } from '../../src/tasks/input_size.js';
 import { crossEntropy } from '../../src/train/losses.js';
 import { adamw } from '../../src/train/optim.js';
-import { classFolders, trainInBrowser, type BrowserTrainEvent, type CheckpointStore, type PickedFile } from '../../src/web_train.js';
+import { classFolders, droppedFiles, trainInBrowser, type BrowserTrainEvent, type CheckpointStore, type PickedFile } from '../../src/web_train.js';
 
 const file = (path: string): PickedFile => Object.assign(new Blob([new Uint8Array(4)]), { name: path.split('/').pop()!, webkitRelativePath: path });
 
@@ -68,4 +68,19 @@ test('trainInBrowser (run here on onnxruntime-node): a step beyond the runtimeâ€
   // A flipped byte in the stored checkpoint is found by its checksum.
   bytes[bytes.length - 5] ^= 0xff;
   await assert.rejects(trainInBrowser({ model, train, config, run: 'r', store: roomy.store }), /checksum mismatch/);
+});
+
+test('droppedFiles walks dropped folders (entries read in chunks) and gives each file its path for classFolders', async () => {
+  const fileEntry = (path: string) => ({ isFile: true, isDirectory: false, name: path.split('/').pop()!, fullPath: `/${path}`, file: (ok: (f: File) => void) => ok(new File([new Uint8Array(3)], path.split('/').pop()!)) });
+  const dirEntry = (path: string, children: unknown[]) => {
+    // Two chunks, then an empty one, as browsers hand out large folders.
+    const chunks = [children.slice(0, 1), children.slice(1), []];
+    return { isFile: false, isDirectory: true, name: path.split('/').pop()!, fullPath: `/${path}`, createReader: () => ({ readEntries: (ok: (e: unknown[]) => void) => ok(chunks.shift() ?? []) }) };
+  };
+  const root = dirEntry('pets', [dirEntry('pets/cat', [fileEntry('pets/cat/1.png'), fileEntry('pets/cat/2.jpg')]), dirEntry('pets/dog', [fileEntry('pets/dog/3.png')])]);
+  const files = await droppedFiles({ items: [{ webkitGetAsEntry: () => root }, { webkitGetAsEntry: () => null }] });
+  assert.deepEqual(files.map((f) => f.webkitRelativePath), ['pets/cat/1.png', 'pets/cat/2.jpg', 'pets/dog/3.png']);
+  const { items, classes } = classFolders(files);
+  assert.deepEqual(classes, ['cat', 'dog']);
+  assert.deepEqual(items.map((i) => i.label), [0, 0, 1]);
 });
