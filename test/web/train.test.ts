@@ -170,14 +170,16 @@ test('20 train steps of every family in the browser (wasm) give Node’s losses 
 
 test('a run stopped after 10 steps resumes after a page reload from IndexedDB with the same losses; its weights load in Node', { skip }, async () => {
   const spec = FAMILIES.convnextv2!;
-  let p = await page();
+  const p = await page();
   try {
     const whole = (await p.evaluate((s, o, c, d) => (window as any).trainRun(s, o, c, d, 'whole', 20), spec, OVERRIDES, CONFIG as never, pageData() as never)) as { losses: number[] };
     const part1 = (await p.evaluate((s, o, c, d) => (window as any).trainRun(s, o, c, d, 'resumed', 10), spec, OVERRIDES, CONFIG as never, pageData() as never)) as { losses: number[]; steps: number };
     assert.equal(part1.steps, 10);
-    await p.close();
-    // A new page: nothing in memory, the checkpoint (step 10) in IndexedDB.
-    p = await page();
+    // The page reloaded: nothing in memory, the checkpoint (step 10) in IndexedDB.
+    await p.reload();
+    await p.waitForFunction('window.vmReady === true', { timeout: 60_000 });
+    await p.evaluate(PAGE_HELPERS);
+    await p.evaluate(PAGE_TRAIN);
     const part2 = (await p.evaluate((s, o, c, d) => (window as any).trainRun(s, o, c, d, 'resumed', 10), spec, OVERRIDES, CONFIG as never, pageData() as never)) as { losses: number[]; steps: number; weights: string; logits: number[] };
     assert.equal(part2.steps, 20);
     assert.deepEqual([...part1.losses, ...part2.losses], whole.losses);
