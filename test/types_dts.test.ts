@@ -17,6 +17,7 @@ import { createModel, type Tensor, type VisionModel } from 'visionmix';
 import { createModel as createWebModel } from 'visionmix/web';
 import { trainJob } from 'visionmix/train';
 import { openImageFolder } from 'visionmix/data';
+import { trainInBrowser, type BrowserTrainEvent } from 'visionmix/web-train';
 
 export async function check(x: Tensor): Promise<number> {
   const m = createModel('convnextv2_atto', { numClasses: 10, drop_path_rate: 0.1 });
@@ -32,7 +33,8 @@ export async function check(x: Tensor): Promise<number> {
   const g = createWebModel('glnet_stl', { device: 'wasm', numSlots: 16 });
   const { slots } = await g.run(x, { slots: true });
   const any: VisionModel = createModel('glnet_stl' as string, { anyKey: 1 });
-  void [trainJob, openImageFolder, any];
+  const onEvent = (e: BrowserTrainEvent) => void (e.type === 'step' && e.loss.toFixed(3));
+  void [trainJob, openImageFolder, any, trainInBrowser, onEvent];
   return logits.data.length + final.data.length + blocks.length + Object.keys(slots).length;
 }
 `;
