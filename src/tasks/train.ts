@@ -196,6 +196,8 @@ async function runWith(
     saveCheckpoint: (ckpt: Checkpoint) => saveCheckpoint(dir, ckpt, rc, identity),
     writeMetrics: (r: MetricsRecord) => log.write(r),
     now: () => performance.now(),
+    // An engine on WebGPU (Node's `device: 'webgpu'`) needs its graphs lowered for it.
+    target: (await engine.runtime.emitTarget?.()) ?? 'cpu',
   };
   let trainer;
   try {
