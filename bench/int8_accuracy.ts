@@ -3,9 +3,9 @@
  * ≥ 99% top-1 agreement"): exports the run as fp32, dynamic int8 and static int8 (calibrated on
  * `--calibration-images` training images), runs each file with `loadOnnxModel` over the whole test
  * split (the run's own eval transform) and prints accuracy, agreement with fp32 and file size;
- * `--out FILE` keeps them as JSON (bench/records/).
+ * `--out FILE` keeps them as JSON (bench/records/int8/, which BENCHMARKS.md lists).
  *
- *   node dist/bench/int8_accuracy.js --run runs/fmnist [--data fashion-mnist] [--calibration-images 64] [--out bench/records/int8-….json]
+ *   node dist/bench/int8_accuracy.js --run runs/fmnist [--data fashion-mnist] [--calibration-images 64] [--out bench/records/int8/NAME.json]
  */
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +29,16 @@ const spec = defineCommand({
     out: { type: 'string', placeholder: 'file', description: 'write the results as JSON here' },
   },
 });
+
+/** What `--out` writes (bench/records/int8/). */
+export interface Int8AccuracyRecord {
+  run: string;
+  data: string;
+  testImages: number;
+  calibrationImages: number;
+  rows: Int8AccuracyRow[];
+  measuredAt: string;
+}
 
 export interface Int8AccuracyRow {
   file: 'fp32' | 'int8 dynamic' | 'int8 static';
@@ -83,7 +93,7 @@ async function main(argv: string[]): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const result = { run: v.run, data: v.data, testImages: data.test.count, calibrationImages: v.calibrationImages, rows, measuredAt: new Date().toISOString() };
+  const result: Int8AccuracyRecord = { run: v.run, data: v.data, testImages: data.test.count, calibrationImages: v.calibrationImages, rows, measuredAt: new Date().toISOString() };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   if (v.out) writeFileSync(resolve(v.out), `${JSON.stringify(result, null, 2)}\n`);
 }

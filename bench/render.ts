@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderMarkdownTable, renderTable } from '../src/cli/table.js';
+import type { Int8AccuracyRecord } from './int8_accuracy.js';
 import type { RunRecord } from './record_run.js';
 import type { SuiteResult } from './suite.js';
 import { GEMM_COLUMNS, RATIO_COLUMNS, RATIO_INTRO, SECTIONS, gemmRow, type SectionDef } from './tables.js';
@@ -76,6 +77,7 @@ export function renderMarkdown(result: SuiteResult): string {
     out.push('## Same-run ratios', '', `${RATIO_INTRO}${sources}.`, '', renderMarkdownTable(RATIO_COLUMNS, result.ratios), '');
   }
   out.push(...renderRecords(result));
+  out.push(...renderInt8Records());
   if (result.notes.length) {
     out.push('## Notes', '');
     for (const n of result.notes) out.push(`- ${n}`);
@@ -104,6 +106,28 @@ export function renderMarkdown(result: SuiteResult): string {
  * repeated by every suite run; their throughput is set against this run's GEMM peak through the
  * suite's train-step row for the same model, batch and input size.
  */
+/** The int8 accuracy records (bench/int8_accuracy.ts, in bench/records/int8/): one table each. */
+function renderInt8Records(): string[] {
+  const dir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'records', 'int8');
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
+    const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Int8AccuracyRecord;
+    out.push(
+      `## int8 accuracy: ${r.run}`,
+      '',
+      `\`bench/int8_accuracy.ts\` (measured ${r.measuredAt.slice(0, 16).replace('T', ' ')} UTC, file \`bench/records/int8/${f}\`): the run exported as fp32, ` +
+        `dynamic int8 and static int8 (calibrated on ${r.calibrationImages} training images), each file run over the ${r.testImages} test images of \`${r.data}\`.`,
+      '',
+      '| file | size | test accuracy | top-1 agreement with fp32 |',
+      '| --- | ---: | ---: | ---: |',
+      ...r.rows.map((x) => `| ${x.file} | ${(x.bytes / 2 ** 20).toFixed(2)} MiB | ${(100 * x.testAcc).toFixed(2)}% | ${(100 * x.agreement).toFixed(2)}% |`),
+      '',
+    );
+  }
+  return out;
+}
+
 function renderRecords(result: SuiteResult): string[] {
   const signedPoints = (d: number) => `${d >= 0 ? '+' : ''}${(d * 100).toFixed(2)}`;
   const dir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'records');
