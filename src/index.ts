@@ -75,7 +75,7 @@ export async function loadOnnxModel(source: string | Uint8Array, opts: { engine?
   const bytes = typeof source === 'string' ? await readFile(source).catch((err: unknown) => {
     throw new ConfigError(`cannot read ONNX file ${source}: ${(err as Error).message}`);
   }) : source;
-  return OnnxModel.load(opts.engine ?? nodeEngine(), bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), typeof source === 'string' ? source : 'model.onnx', opts.threads);
+  return OnnxModel.load(opts.engine ?? nodeEngine(), bytes, typeof source === 'string' ? source : 'model.onnx', opts.threads);
 }
 
 export type { Classification, ClassifyOptions } from './tasks/classify_image.js';

@@ -13,9 +13,10 @@
  * Run it in a Web Worker so that the page never freezes: `serveTrainWorker()` in the worker script,
  * `trainInWorker(worker, request, onEvent)` on the page.
  *
- * Images are kept as bytes at the training size (the eval transform's resize and centre crop), and
- * batches are augmented as Fashion-MNIST's are in Node (random crop with `cropPad` padding, flips);
- * the image-folder pipeline's RandomResizedCrop/RandAugment/Mixup are Node's only, for now.
+ * Images come either as bytes at the training size (`prepareImages`: the eval transform's resize and
+ * centre crop; batches get random crops with `cropPad` padding and flips, as Fashion-MNIST's in Node)
+ * or decoded at their own size (`decodeImages`) for Node's image-folder recipe: RandomResizedCrop,
+ * RandAugment, jitter, erasing and Mixup/CutMix (`augment`, `mixup`), with the same batches as Node's loader.
  */
 import { loadImageWeb, type WebImageSource } from './data/web_image.js';
 import { evalCrop } from './data/image_transform.js';
@@ -28,7 +29,7 @@ import { ConfigError, DataError, VisionmixError } from './errors.js';
 import { checkpointEntries, checkpointFromEntries } from './io/checkpoint_format.js';
 import { parseChecksummed, serializeChecksummed } from './io/safetensors_bytes.js';
 import type { VisionModel } from './models/base.js';
-import { TRAIN_STEP_SESSION } from './runtime/session.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from './models/registry.js';
 import type { Engine } from './tasks/engine.js';
 import type { EvalResult } from './train/evaluate.js';
 import { crossEntropy } from './train/losses.js';
@@ -38,9 +39,17 @@ import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type Me
 
 // ---- data ------------------------------------------------------------------------------------------
 
-/** ImageNet's mean and std, for models without a pretrained config. */
-const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+/** The mean and std images are normalised with: the model's pretrained ones, ImageNet's without them. */
+function normalisation(model: VisionModel | undefined): { mean: [number, number, number]; std: [number, number, number] } {
+  const pc = model?.pretrainedConfig;
+  return { mean: (pc?.mean ?? IMAGENET_MEAN) as [number, number, number], std: (pc?.std ?? IMAGENET_STD) as [number, number, number] };
+}
+
+/** A DataError naming the image whose label is not one of the classes (`fn`: the caller, for the message). */
+function checkLabel(fn: string, i: number, label: number, classes: readonly string[]): void {
+  if (!(Number.isInteger(label) && label >= 0 && label < classes.length))
+    throw new DataError(`${fn}: image ${i} has label ${label}, not one of the ${classes.length} classes (0 to ${classes.length - 1})`);
+}
 
 /**
  * Decode labelled images (anything `loadImage` takes: File, Blob, URL, bytes, ImageBitmap, …) into a
@@ -55,15 +64,12 @@ export async function prepareImages(
 ): Promise<ImageDataset> {
   if (!(Number.isInteger(size) && size >= 8)) throw new ConfigError(`prepareImages: size must be an integer ≥ 8, got ${size}`);
   if (classes.length < 2 || classes.length > 256) throw new ConfigError(`prepareImages: 2 to 256 classes, got ${classes.length}`);
-  const pc = model?.pretrainedConfig;
-  const mean = (pc?.mean ?? IMAGENET_MEAN) as [number, number, number];
-  const std = (pc?.std ?? IMAGENET_STD) as [number, number, number];
+  const { mean, std } = normalisation(model);
   const plane = 3 * size * size;
   const images = new Uint8Array(items.length * plane);
   const labels = new Uint8Array(items.length);
   for (const [i, { image, label }] of items.entries()) {
-    if (!(Number.isInteger(label) && label >= 0 && label < classes.length))
-      throw new DataError(`prepareImages: image ${i} has label ${label}, not one of the ${classes.length} classes (0 to ${classes.length - 1})`);
+    checkLabel('prepareImages', i, label, classes);
     const decoded = await loadImageWeb(image);
     images.set(evalCrop(decoded, { inputSize: [3, size, size], cropPct: 1, interpolation: 'bicubic', mean, std }).data, i * plane);
     labels[i] = label;
@@ -152,8 +158,7 @@ export interface DecodedImages {
 export async function decodeImages(items: readonly { image: WebImageSource; label: number }[], classes: readonly string[]): Promise<DecodedImages> {
   const images: PlanarImage[] = [];
   for (const [i, { image, label }] of items.entries()) {
-    if (!(Number.isInteger(label) && label >= 0 && label < classes.length))
-      throw new DataError(`decodeImages: image ${i} has label ${label}, not one of the ${classes.length} classes (0 to ${classes.length - 1})`);
+    checkLabel('decodeImages', i, label, classes);
     images.push(await loadImageWeb(image));
   }
   return { images, labels: items.map((it) => it.label), classes };
@@ -286,11 +291,11 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
   // `pretrained: true` weights are fetched before the first run: the step must start from them.
   await o.model.ready();
   const store = o.store ?? indexedDbStore();
-  const decoded = isDecoded(o.train);
-  const count = isDecoded(o.train) ? o.train.images.length : o.train.count;
-  if (!decoded && (o.augment || o.mixup)) throw new ConfigError('trainInBrowser: augment and mixup need decoded images (decodeImages), not images prepared at the training size');
-  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, inputSize: isDecoded(o.train) ? DEFAULT_TRAIN_CONFIG.inputSize : o.train.height, cropPad: 0, ...o.config };
-  validateConfig(config, count);
+  const t = o.train;
+  if (!isDecoded(t) && (o.augment || o.mixup)) throw new ConfigError('trainInBrowser: augment and mixup need decoded images (decodeImages), not images prepared at the training size');
+  // Prepared images are at the training size already; decoded ones are cropped to the configured one.
+  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, inputSize: isDecoded(t) ? DEFAULT_TRAIN_CONFIG.inputSize : t.height, cropPad: 0, ...o.config };
+  validateConfig(config, isDecoded(t) ? t.images.length : t.count);
   // onnxruntime-web has a 4 GiB heap: a step that would not fit runs in micro-batches (the same update),
   // or is refused with the micro-batch size that fits when one was given.
   o.model.train();
@@ -315,10 +320,9 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
   }
   const records: MetricsRecord[] = [];
   const target = (await engine.runtime.emitTarget?.()) ?? 'cpu';
-  const t = o.train;
   const trainData = isDecoded(t) ? decodedBatches(o.model, config, t, o) : t;
   const trainer = await Trainer.create(o.model, config, trainData, o.test ?? null, {
-    createSession: (bytes, label, so) => engine.createSession(bytes, { ...TRAIN_STEP_SESSION, label, keepOnDevice: so?.keepOnDevice }),
+    createSession: engine.trainStepSessions(),
     // WebGPU needs graphs lowered for it (graph/emit.ts), and keeps the state in GPU buffers between
     // steps (only the batch goes up, the loss comes back); wasm takes the CPU's graphs.
     target,
@@ -344,9 +348,8 @@ export async function trainInBrowser(o: BrowserTrainOptions): Promise<BrowserTra
 
 /** Batches of decoded images with the image-folder recipe (train/decoded_batches.ts). */
 function decodedBatches(model: VisionModel, config: TrainConfig, t: DecodedImages, o: BrowserTrainOptions): DecodedImageBatches {
-  const pc = model.pretrainedConfig;
   const s = config.inputSize;
-  const transform: TrainTransformConfig = { ...o.augment, inputSize: [3, s, s], mean: (pc?.mean ?? IMAGENET_MEAN) as [number, number, number], std: (pc?.std ?? IMAGENET_STD) as [number, number, number] };
+  const transform: TrainTransformConfig = { ...o.augment, inputSize: [3, s, s], ...normalisation(model) };
   const mixup = o.mixup ? new Mixup({ ...o.mixup, numClasses: t.classes.length, labelSmoothing: config.labelSmoothing }) : undefined;
   return new DecodedImageBatches(t.images, t.labels, { batchSize: config.batchSize, seed: config.seed, transform, mixup });
 }
@@ -370,7 +373,7 @@ export interface TrainRequest {
 
 type WorkerMessage =
   | { type: 'event'; event: BrowserTrainEvent }
-  | { type: 'done'; result: Omit<BrowserTrainResult, 'weights'> & { weights: Uint8Array } }
+  | { type: 'done'; result: BrowserTrainResult }
   | { type: 'error'; name: string; message: string; step?: number };
 
 interface MessagePort_ {

@@ -96,6 +96,7 @@ export function lastRunProfile(prefix: string, moduleOf: (scope: string) => stri
   return kernelProfile(lastRunKernels(prefix), moduleOf);
 }
 
+/** Kernels by op type and by module part (`moduleOf(scope)`; nodes without a scope as ORT_NODES). */
 export function kernelProfile(kernels: readonly KernelTime[], moduleOf: (scope: string) => string = (s) => s): RunProfile {
   const scoped = (k: KernelTime) => {
     const scope = scopeOf(k.node);

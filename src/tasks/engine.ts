@@ -32,6 +32,7 @@ import { Session, SessionCache, TRAIN_STEP_SESSION, type SessionOptions } from '
 import { Tensor } from '../tensor.js';
 import { crossEntropy } from '../train/losses.js';
 import { buildLossGraph, type Objective } from '../train/objective.js';
+import type { SessionFactory } from '../train/session.js';
 import { buildTrainGraph, TrainStep, type TrainStepOptions } from '../train/step.js';
 import { MEMORY_SHARE, peakLiveActivations } from './input_size.js';
 
@@ -391,7 +392,15 @@ export class Engine implements ModelBackend {
     const microBatch = this.fitMicroBatch(model, objective as Objective<unknown>, o);
     // Emitted for this engine's runtime (WebGPU: no node wider than its buffer limit) unless the caller says.
     const target = o.target ?? (await this.runtime.emitTarget?.()) ?? 'cpu';
-    return TrainStep.compile(model, objective, { ...o, microBatch, target }, (bytes, label, so) => this.createSession(bytes, { ...TRAIN_STEP_SESSION, label, keepOnDevice: so?.keepOnDevice, ...session }));
+    return TrainStep.compile(model, objective, { ...o, microBatch, target }, this.trainStepSessions(session));
+  }
+
+  /**
+   * The session factory of train-step graphs on this engine: TRAIN_STEP_SESSION's options, the
+   * outputs the step keeps on the device, then `options` (threads, …) over them.
+   */
+  trainStepSessions(options: SessionOptions = {}): SessionFactory {
+    return (bytes, label, so) => this.createSession(bytes, { ...TRAIN_STEP_SESSION, label, keepOnDevice: so?.keepOnDevice, ...options });
   }
 
   /**

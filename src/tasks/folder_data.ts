@@ -16,9 +16,8 @@ import { ImageLoader } from './image_loader.js';
 import { openImageFolder } from './image_folder.js';
 import type { ImageFolderDataset } from '../data/image_folder.js';
 
-/** timm's ImageNet normalisation: the default for image folders (models trained on them expect it). */
-export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
-export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
+/** timm's ImageNet normalisation (the registry's): the default for image folders (models trained on them expect it). */
+export { IMAGENET_MEAN, IMAGENET_STD } from '../models/registry.js';
 
 /** Augmentation without a recipe: RandomResizedCrop + horizontal flip (torchvision's basic ImageNet train transform). */
 export const BASIC_AUGMENT: RecipeAugment = { scale: [0.08, 1], ratio: [3 / 4, 4 / 3], interpolation: 'bicubic', hflip: 0.5, autoAugment: null, colorJitter: null, reProb: 0 };

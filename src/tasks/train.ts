@@ -27,7 +27,6 @@ import { describeCheckpoint } from '../io/pytorch_format.js';
 import type { VisionModel } from '../models/base.js';
 import type { ModelSpec, RawConfig } from '../models/registry.js';
 import { defaultThreads } from '../runtime/node_machine.js';
-import { TRAIN_STEP_SESSION } from '../runtime/session.js';
 import type { Engine } from './engine.js';
 import { DEFAULT_TRAIN_CONFIG, Trainer, validateConfig, type Checkpoint, type CheckpointMeta, type EvalResult, type MetricsRecord, type TrainConfig, type TrainerEvent, type TrainingTask } from '../train/trainer.js';
 import { writePng } from '../io/png.js';
@@ -174,10 +173,6 @@ function withTask(rm: RunModel, rc: RunConfig, dir: string, data: RunData): RunM
   return { ...rm, task };
 }
 
-function sessionFactory(engine: Engine, threads: number) {
-  return (bytes: Uint8Array, label: string, so?: { keepOnDevice?: readonly string[] }) => engine.createSession(bytes, { ...TRAIN_STEP_SESSION, threads, label, keepOnDevice: so?.keepOnDevice });
-}
-
 async function runWith(
   engine: Engine,
   rc: RunConfig,
@@ -192,7 +187,7 @@ async function runWith(
   const log = new MetricsLog(files.metrics);
   const identity = runIdentity(rc);
   const io = {
-    createSession: sessionFactory(engine, rc.threads),
+    createSession: engine.trainStepSessions({ threads: rc.threads }),
     saveCheckpoint: (ckpt: Checkpoint) => saveCheckpoint(dir, ckpt, rc, identity),
     writeMetrics: (r: MetricsRecord) => log.write(r),
     now: () => performance.now(),

@@ -169,16 +169,12 @@ function trainLossGraph<T>(model: VisionModel, objective: Objective<T>, o: Train
   const buckets = paramBuckets(new Map(model.namedParameters()), lg.paramKeys, o);
   const index = new Map(lg.paramKeys.map((key, i) => [key, i] as const));
   // Flattening the gradients into buckets is the update's bookkeeping: scoped with it.
-  const grads = withGraph(lg.graph, () => lg.graph.inScope('optimizer', () => flatGrads(buckets, (key) => lg.grads[index.get(key)!]!)));
+  const grads = withGraph(lg.graph, () => lg.graph.inScope('optimizer', () => buckets.map((b) => flatten(b.keys.map((key) => lg.grads[index.get(key)!]!)))));
   withGraph(lg.graph, () => {
     lg.graph.markOutput(lg.loss, 'loss');
     for (const [name, v] of Object.entries(lg.metrics)) lg.graph.markOutput(v, `metric.${name}`);
   });
   return { lg, buckets, grads, bufferKeys: [...lg.bufferUpdates.keys()] };
-}
-
-function flatGrads(buckets: ParamBucket[], grad: (key: string) => Value): Value[] {
-  return buckets.map((b) => flatten(b.keys.map(grad)));
 }
 
 /** What a step graph needs besides the graph: its inputs' keys and the targets' feed. */
@@ -288,6 +284,7 @@ export class TrainStep<T = unknown> {
   private buffers = new Map<string, Tensor | DeviceValue>();
   /** `<state name>.<bucket>` and `ema.<bucket>` (flat), `ema.<buffer key>` (per buffer). */
   private flat = new Map<string, Tensor | DeviceValue>();
+  private stateOnDevice_ = false;
 
   private constructor(
     readonly model: VisionModel,
@@ -379,8 +376,6 @@ export class TrainStep<T = unknown> {
     return c;
   }
 
-  private stateOnDevice_ = false;
-
   /** Whether a step of this object got its new state back as device values (kept on the GPU). */
   get stateOnDevice(): boolean {
     return this.stateOnDevice_;
@@ -404,7 +399,7 @@ export class TrainStep<T = unknown> {
     if (this.options.emaDecay !== undefined) update.ema_decay = scalar(this.options.emaDecay);
     const given = c.feed(targets);
     const r = c.whole ? await this.runWhole(c.whole, x, given, update, rng) : await this.runMicroBatches(c.micro!, x, given, update, rng);
-    if (!Number.isFinite(r.loss)) {
+    if (!Number.isFinite(r.result.loss)) {
       for (const v of Object.values(r.updated)) if (!(v instanceof Tensor)) v.dispose();
       return r.result;
     }
@@ -428,8 +423,7 @@ export class TrainStep<T = unknown> {
     for (const [k, v] of this.params) feeds[k] = v;
     for (const [k, v] of this.buffers) feeds[k] = v;
     const out = await g.session.run(feeds);
-    const result = { loss: hostValue(out.loss!), metrics: metricsOf(out), gradNorm: hostValue(out.grad_norm!) };
-    return { loss: result.loss, result, updated: out };
+    return { result: { loss: hostValue(out.loss!), metrics: metricsOf(out), gradNorm: hostValue(out.grad_norm!) }, updated: out };
   }
 
   /**
@@ -454,7 +448,7 @@ export class TrainStep<T = unknown> {
       sums.forEach((v, j) => (feeds[`acc.${j}`] = v));
       const out = await g.session.run(feeds);
       const loss = hostValue(out.loss!);
-      if (!Number.isFinite(loss)) return { loss, result: { loss, metrics: metricsOf(out), gradNorm: NaN }, updated: {} };
+      if (!Number.isFinite(loss)) return { result: { loss, metrics: metricsOf(out), gradNorm: NaN }, updated: {} };
       result.loss += (loss * size) / n;
       for (const [k, v] of Object.entries(metricsOf(out))) result.metrics[k] = (result.metrics[k] ?? 0) + (v * size) / n;
       sums = sums.map((_, j) => out[`new.acc.${j}`]! as Tensor);
@@ -468,7 +462,7 @@ export class TrainStep<T = unknown> {
     const updated = await this.update!.session.run(feeds);
     for (const [k, v] of buffers) updated[`new.${k}`] = v;
     result.gradNorm = hostValue(updated.grad_norm!);
-    return { loss: result.loss, result, updated };
+    return { result, updated };
   }
 
   /** Bring state kept on the device back to the host (before `getState` or `syncToModel`). */

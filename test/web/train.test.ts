@@ -125,12 +125,15 @@ const pageData = () => ({
   test: { ...data.test, images: b64(data.test.images), labels: b64(data.test.labels) },
 });
 
-/** In the page: trainInBrowser with the run key `run`, stopping after `steps` steps of this call. */
+/** In the page: `dataset` (a data set of pageData() back to bytes), and trainInBrowser with the run key `run`, stopping after `steps` steps of this call. */
 const PAGE_TRAIN = `
+window.dataset = (x) => {
+  const u8 = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  return { ...x, images: u8(x.images), labels: u8(x.labels) };
+};
 window.trainRun = async (spec, overrides, config, d, run, steps) => {
   const vm = window.vm;
-  const u8 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-  const ds = (x) => ({ ...x, images: u8(x.images), labels: u8(x.labels) });
+  const ds = window.dataset;
   window.engine ??= vm.createEngine({ device: 'wasm', numThreads: 1 });
   const model = vm.createModel(spec, { ...overrides, seed: 0, engine: window.engine });
   const losses = [];
@@ -205,8 +208,7 @@ test('in a Web Worker: trainInWorker streams progress events and gives the pageâ
     const r = (await p.evaluate(
       async (s: unknown, o: object, c: unknown, d: any) => {
         const vm = (window as any).vm;
-        const u8 = (x: string) => Uint8Array.from(atob(x), (ch) => ch.charCodeAt(0));
-        const ds = (x: any) => ({ ...x, images: u8(x.images), labels: u8(x.labels) });
+        const ds = (window as any).dataset;
         const request = (run: string, stopAfterSteps?: number) => ({ model: { spec: s, options: { ...o, seed: 0 } }, train: ds(d.train), test: ds(d.test), config: c, run, stopAfterSteps });
         const worker = new Worker('/app/worker.js', { type: 'module' });
         const events: string[] = [];
@@ -267,8 +269,7 @@ test('WebGPU (SwiftShader): 2 train steps of a tiny ConvNeXt V2 and a tiny GLNet
       const got = (await p.evaluate(
         async (s: unknown, o: object, c: unknown, d: any, run: string) => {
           const vm = (window as any).vm;
-          const u8 = (x: string) => Uint8Array.from(atob(x), (ch) => ch.charCodeAt(0));
-          const ds = (x: any) => ({ ...x, images: u8(x.images), labels: u8(x.labels) });
+          const ds = (window as any).dataset;
           (window as any).gpuEngine ??= vm.createEngine({ device: 'webgpu' });
           const model = vm.createModel(s, { ...o, seed: 0, engine: (window as any).gpuEngine });
           const losses: number[] = [];
