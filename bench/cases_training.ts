@@ -9,6 +9,7 @@ import { benchTrainStep, benchTrainSteps, type TrainBench, type TrainBenchOption
 import type { OpTime } from '../src/runtime/node_profile.js';
 import type { Objective } from '../src/train/objective.js';
 import type { BenchCase, BenchRow, SuiteContext } from './types.js';
+import { measureTrainStepRss, type TrainStepProbe, type TrainStepRss } from './train_step_rss.js';
 
 /**
  * One compiled train step (forward, backward, AdamW) on a random batch. GFLOP/s count 3 × the
@@ -18,7 +19,7 @@ export function trainStepCase(spec: ModelSpec, label: string, batch: number, siz
   const name = typeof spec === 'string' ? spec : spec.family;
   return {
     id: `training/${typeof spec === 'string' ? spec : label.replace(/\W+/g, '_')}/b${batch}/s${size}`,
-    run: async (ctx) => [await measureTrainStep(ctx, { model: createModel(spec), name, label, batch, size, iters })],
+    run: async (ctx) => [await measureTrainStep(ctx, { model: createModel(spec), name, label, batch, size, iters, probe: { spec } })],
   };
 }
 
@@ -31,13 +32,21 @@ interface TrainCase<T> {
   iters: { warmup: number; iters: number };
   objective?: Objective<T>;
   targets?: T;
+  /** How a fresh process builds the same step, to read its peak memory alone (train_step_rss.ts). */
+  probe: { spec: ModelSpec } | { fcmaeMask: 0.6 | 0 };
 }
 
 async function measureTrainStep<T>(ctx: SuiteContext, o: TrainCase<T>): Promise<BenchRow> {
   const bar = ctx.progress(`${o.label} train b${o.batch}`, o.iters.warmup + o.iters.iters, o.batch);
   const r = await benchTrainStep({ ...trainBenchOptions(ctx, o), onIteration: () => bar.tick() });
   bar.done();
-  return trainRow(ctx, o, r);
+  return trainRow(ctx, o, r, await freshProcessRss(ctx, o));
+}
+
+/** The step's peak RSS in a fresh process (the suite's own process has held every earlier row). */
+function freshProcessRss<T>(ctx: SuiteContext, o: TrainCase<T>): Promise<TrainStepRss> {
+  ctx.log(`${o.label} train b${o.batch}: peak memory in a fresh process`);
+  return measureTrainStepRss({ ...o.probe, batch: o.batch, size: o.size, threads: ctx.threads } as TrainStepProbe);
 }
 
 function trainBenchOptions<T>(ctx: SuiteContext, o: TrainCase<T>): TrainBenchOptions<T> {
@@ -45,7 +54,7 @@ function trainBenchOptions<T>(ctx: SuiteContext, o: TrainCase<T>): TrainBenchOpt
   return { model: o.model, objective: o.objective, targets: o.targets, batch: o.batch, size: o.size, threads: ctx.threads, ...o.iters, profilePrefix };
 }
 
-function trainRow<T>(ctx: SuiteContext, o: TrainCase<T>, r: TrainBench): BenchRow {
+function trainRow<T>(ctx: SuiteContext, o: TrainCase<T>, r: TrainBench, fresh: TrainStepRss): BenchRow {
   const list = (xs: OpTime[], n = 8) => xs.slice(0, n).map((x) => `${x.op} ${(x.share * 100).toFixed(0)}% (${x.count})`).join(', ');
   const p = r.profile;
   ctx.note(
@@ -64,8 +73,9 @@ function trainRow<T>(ctx: SuiteContext, o: TrainCase<T>, r: TrainBench): BenchRo
     msPerImageMedian: r.timing.medianMs / o.batch,
     imagesPerSecond: (1000 * o.batch) / r.timing.medianMs,
     flopsPerImage: r.flopsPerImage,
-    peakRssBytes: r.peakRssBytes ?? undefined,
-    baseRssBytes: r.baseRssBytes,
+    peakRssBytes: fresh.peakBytes,
+    baseRssBytes: fresh.baselineBytes,
+    suitePeakRssBytes: r.peakRssBytes ?? undefined,
   };
 }
 
@@ -86,19 +96,7 @@ export function fcmaeStepsCase(batch: number, size = 224, iters = { warmup: 2, i
   return {
     id: `training/fcmae_convnextv2_atto/mask0.6+mask0/b${batch}/s${size}`,
     async run(ctx) {
-      const steps = ([0.6, 0] as const).map((mask): TrainCase<Tensor | null> => {
-        const f = createFcmae('convnextv2_atto', { decoder_embed_dim: 512, patch_size: 32, mask_ratio: 0.6 });
-        let targets: Tensor | null = null;
-        if (mask === 0) {
-          const l = (size / 32) ** 2;
-          const m = new Float32Array(batch * l);
-          for (let n = 0; n < batch; n++) m[n * l + (n % l)] = 1;
-          targets = new Tensor(m, [batch, l], 'float32');
-          f.net.formulation = f.net.formulationFor(targets);
-        }
-        const label = `FCMAE ConvNeXt V2-A, mask ${mask} (${f.net.formulation} encoder)`;
-        return { model: f.net, name: mask === 0 ? FCMAE_ROWS.unmasked : FCMAE_ROWS.masked, label, batch, size, iters, objective: f.objective, targets };
-      });
+      const steps = ([0.6, 0] as const).map((mask) => fcmaeTrainCase(mask, batch, size, iters));
       ctx.note(
         'FCMAE rows: at mask 0.6 the encoder runs its stem and downsampling layers (patchify convs with their LayerNorms) and each block\'s per-position part ' +
           '(LayerNorm, MLP, GRN) on the visible positions only (gathered rows, scattered back into zero maps) and sums its depthwise convs\' weight gradients ' +
@@ -112,7 +110,28 @@ export function fcmaeStepsCase(batch: number, size = 224, iters = { warmup: 2, i
       const bar = ctx.progress('FCMAE train steps, interleaved', 2 * (iters.warmup + iters.iters), batch);
       const results = await benchTrainSteps(steps.map((o, i) => ({ ...trainBenchOptions(ctx, o), onIteration: i === 0 ? () => bar.tick() : undefined })) as TrainBenchOptions<unknown>[]);
       bar.done();
-      return steps.map((o, i) => trainRow(ctx, o, results[i]!));
+      const rows: BenchRow[] = [];
+      for (const [i, o] of steps.entries()) rows.push(trainRow(ctx, o, results[i]!, await freshProcessRss(ctx, o)));
+      return rows;
     },
   };
+}
+
+/**
+ * FCMAE's step at mask 0.6, or at "mask 0": the options do not allow ratio 0 (the loss averages over
+ * masked patches), so mask 0 is the same network fed a mask that hides one patch per image, run dense.
+ */
+export function fcmaeTrainCase(mask: 0.6 | 0, batch: number, size: number, iters = { warmup: 2, iters: 8 }): TrainCase<Tensor | null> {
+  const f = createFcmae('convnextv2_atto', { decoder_embed_dim: 512, patch_size: 32, mask_ratio: 0.6 });
+  let targets: Tensor | null = null;
+  if (mask === 0) {
+    const l = (size / 32) ** 2;
+    const m = new Float32Array(batch * l);
+    for (let n = 0; n < batch; n++) m[n * l + (n % l)] = 1;
+    targets = new Tensor(m, [batch, l], 'float32');
+    f.net.formulation = f.net.formulationFor(targets);
+  }
+  const label = `FCMAE ConvNeXt V2-A, mask ${mask} (${f.net.formulation} encoder)`;
+  const name = mask === 0 ? FCMAE_ROWS.unmasked : FCMAE_ROWS.masked;
+  return { model: f.net, name, label, batch, size, iters, objective: f.objective, targets, probe: { fcmaeMask: mask } };
 }

@@ -28,9 +28,13 @@ export interface BenchRow {
   flopsPerImage?: number;
   /** Speed of a reference row divided by this row's speed (peers: how much faster native is). */
   slowdownVsReference?: number;
-  /** Training: the process's peak RSS while the step was compiled and run, and its RSS just before (bytes). */
+  /**
+   * Training: the peak RSS of a fresh process that compiles and runs the step, and that process's RSS
+   * before it built the model (bytes); and the suite process's own peak while the row ran.
+   */
   peakRssBytes?: number;
   baseRssBytes?: number;
+  suitePeakRssBytes?: number;
   /** Data loading: share of the consumer's time spent waiting for batches (0 when it never waits). */
   waitFraction?: number;
 }

@@ -10,6 +10,7 @@ import { vectorRoofline } from '../../src/runtime/node_machine.js';
 import { machineRoofline } from '../../src/tasks/bench.js';
 import { modulePart, profileInference } from '../../src/tasks/bench_profile.js';
 import { benchTrainStep, trainPhase } from '../../src/tasks/bench_train.js';
+import { measureTrainStepRss } from '../../bench/train_step_rss.js';
 
 test('a node belongs to the module part below its innermost block index', () => {
   assert.equal(modulePart('blocks_c.3.attn.sr'), 'attn.sr');
@@ -77,4 +78,14 @@ test('the vector roofline is cores × 2 FMA pipes × lanes × 2 × clock, from c
     assert.equal(faster.gflops, here.gflops * 1.2);
     assert.match(faster.how, /GEMM, above the CPU's reported/);
   }
+});
+
+test('a train step\'s peak memory is read in a fresh process, and a probe that cannot build its model says so', async () => {
+  const spec = { family: 'convnext', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], num_classes: 3 } as const;
+  const small = await measureTrainStepRss({ spec, batch: 2, size: 32, threads: 1 });
+  // A fresh Node process (tens of MB) that then loaded ORT, compiled and ran the step.
+  assert.ok(small.baselineBytes > 10e6 && small.peakBytes > small.baselineBytes + 5e6, JSON.stringify(small));
+  const big = await measureTrainStepRss({ spec: { ...spec, dims: [32, 64, 96, 128] }, batch: 16, size: 96, threads: 1 });
+  assert.ok(big.peakBytes > small.peakBytes + 50e6, `a larger step must need more memory: ${JSON.stringify({ small, big })}`);
+  await assert.rejects(measureTrainStepRss({ spec: 'no_such_model', batch: 2, size: 32, threads: 1 }), /memory probe failed.*no_such_model/s);
 });
