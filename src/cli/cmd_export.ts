@@ -22,8 +22,8 @@ export const spec = defineCommand({
     'onnx/model.onnx, config.json (the Hugging Face config with the class labels) and preprocessor_config.json (the eval ' +
     'transform as the image processor of ConvNeXt, ConvNeXt V2 or MobileViT; the families transformers.js knows). ' +
     '--quantization static (with --calibration) quantizes Conv, MatMul and Gemm layers with QuantizeLinear/DequantizeLinear: ' +
-    'int8 per-channel weights, uint8 activations whose ranges are calibrated on --calibration-images images (min-max or a ' +
-    'percentile); LayerNorm, Softmax, GRN, the first conv and the classifier stay float32 (--keep-fp32 changes the last two). ' +
+    'int8 per-channel weights, uint8 activations whose ranges are calibrated on --calibration-images images (min-max, a ' +
+    'percentile, or entropy: the clipping closest in KL divergence); LayerNorm, Softmax, GRN, the first conv and the classifier stay float32 (--keep-fp32 changes the last two). ' +
     '--report FILE writes every quantized layer with its ranges and the output error when that layer alone is quantized.',
   options: {
     run: { type: 'string', placeholder: 'dir', description: "a finished 'visionmix train' folder (model, weights, classes, transform)" },
@@ -40,7 +40,7 @@ export const spec = defineCommand({
     quantization: { type: 'string', choices: ['dynamic', 'static'], placeholder: 'kind', description: "int8: 'dynamic' (default: weights only, no calibration) or 'static' (calibrated activations, needs --calibration)" },
     calibration: { type: 'string', placeholder: 'data', description: 'static int8: calibration images, fashion-mnist[:PATH|:bundled] (train split) or a folder of images (or of class sub-folders)' },
     calibrationImages: { type: 'int', min: 1, default: 32, description: 'static int8: how many calibration images (spread over the set)' },
-    calibrationMethod: { type: 'string', choices: ['minmax', 'percentile'], default: 'minmax', description: 'static int8: activation ranges from the extremes seen or from percentiles' },
+    calibrationMethod: { type: 'string', choices: ['minmax', 'percentile', 'entropy'], default: 'minmax', description: 'static int8: activation ranges from the extremes seen, from percentiles, or by KL divergence (entropy)' },
     percentile: { type: 'number', default: 99.99, placeholder: 'p', description: 'static int8 with --calibration-method percentile: the range is the [100 - p, p] percentiles' },
     keepFp32: { type: 'strings', default: ['stem', 'classifier'], placeholder: 'list', description: "static int8: layers left float32: 'stem', 'classifier', layer names or prefixes (stages.0), or 'none'" },
     report: { type: 'string', placeholder: 'file', description: 'static int8: write the per-layer report (.json, else markdown) with each layer\'s error when quantized alone' },

@@ -113,14 +113,26 @@ export function calibrationModel(m: OnnxModel, names: readonly string[]): OnnxMo
 }
 
 /**
- * Activation ranges over calibration batches: 'minmax' (the extremes seen), or 'percentile' (the
+ * Activation ranges over calibration batches: 'minmax' (the extremes seen), 'percentile' (the
  * p-th and (100 − p)-th percentiles of all values, from a histogram over the min-max range filled in a
- * second pass over the same batches — so a percentile range is never wider than the min-max one).
+ * second pass over the same batches — so a percentile range is never wider than the min-max one), or
+ * 'entropy' (the clipping threshold whose quantized distribution of |x| is closest to the observed one
+ * in KL divergence — TensorRT's calibration, which ONNX Runtime's Python quantizer also offers — from
+ * a histogram of |x| filled in the same second pass).
  */
 export class RangeObserver {
   private readonly ranges = new Map<string, Range>();
   private readonly histograms = new Map<string, Float64Array>();
+  private readonly absHistograms = new Map<string, Float64Array>();
   static readonly BINS = 4096;
+  /**
+   * |x| histogram: fine bins (an outlier far out must not leave the bulk in a few bins), merged for the
+   * search into at most SEARCH_BINS over the part holding all but 1e-5 of the values; the
+   * quantized levels the search compares against (int8: 128 per sign).
+   */
+  static readonly ABS_BINS = 65536;
+  static readonly SEARCH_BINS = 2048;
+  static readonly LEVELS = 128;
 
   /** First pass: extremes. */
   observe(name: string, values: Float32Array): void {
@@ -139,9 +151,82 @@ export class RangeObserver {
     const bins = RangeObserver.BINS;
     let h = this.histograms.get(name);
     if (!h) this.histograms.set(name, (h = new Float64Array(bins)));
+    let a = this.absHistograms.get(name);
+    if (!a) this.absHistograms.set(name, (a = new Float64Array(RangeObserver.ABS_BINS)));
     const width = (r.max - r.min) / bins;
     if (!(width > 0)) return;
     for (let i = 0; i < values.length; i++) h[Math.min(bins - 1, Math.max(0, Math.floor((values[i]! - r.min) / width)))]!++;
+    const absWidth = Math.max(-r.min, r.max) / a.length;
+    for (let i = 0; i < values.length; i++) a[Math.min(a.length - 1, Math.floor(Math.abs(values[i]!) / absWidth))]!++;
+  }
+
+  /**
+   * The entropy range of `name` (needs the histogram pass): the threshold t over |x|'s histogram that
+   * minimises KL(P ‖ Q), P the histogram cut at t with the clipped tail added to its last bin, Q the
+   * same cut merged into LEVELS bins and spread back over the bins that were non-empty; the range is
+   * the min-max one clipped to [−t, t].
+   */
+  entropyRange(name: string): Range {
+    const r = this.range(name);
+    const fine = this.absHistograms.get(name);
+    const fineWidth = Math.max(-r.min, r.max) / RangeObserver.ABS_BINS;
+    if (!fine || !(fineWidth > 0)) return r;
+    const levels = RangeObserver.LEVELS;
+    // The search histogram: fine bins merged `group` at a time up to where all but 1e-5 of the values lie.
+    const total = fine.reduce((a, b) => a + b, 0);
+    let end = 0;
+    for (let seen = 0; end < fine.length && seen < total * (1 - 1e-5); end++) seen += fine[end]!;
+    const group = Math.max(1, Math.ceil(end / RangeObserver.SEARCH_BINS));
+    const h = new Float64Array(Math.max(levels, Math.ceil(end / group)));
+    let beyond = 0;
+    for (let b = 0; b < fine.length; b++) {
+      const j = Math.floor(b / group);
+      if (j < h.length) h[j]! += fine[b]!;
+      else beyond += fine[b]!;
+    }
+    const absWidth = group * fineWidth;
+    let best = h.length;
+    let bestKl = Infinity;
+    const p = new Float64Array(h.length);
+    const q = new Float64Array(h.length);
+    for (let i = levels; i <= h.length; i++) {
+      // P: the first i bins, the clipped tail counted in the last one.
+      let tail = beyond;
+      for (let b = i; b < h.length; b++) tail += h[b]!;
+      for (let b = 0; b < i; b++) p[b] = h[b]!;
+      p[i - 1]! += tail;
+      // Q: the first i bins (without the tail) merged into `levels` groups, each group's count spread evenly over its non-empty bins.
+      for (let g = 0; g < levels; g++) {
+        const first = Math.floor((g * i) / levels);
+        const last = Math.floor(((g + 1) * i) / levels);
+        let sum = 0;
+        let nonEmpty = 0;
+        for (let b = first; b < last; b++) {
+          sum += h[b]!;
+          if (h[b]! > 0) nonEmpty++;
+        }
+        for (let b = first; b < last; b++) q[b] = h[b]! > 0 ? sum / nonEmpty : 0;
+      }
+      let pSum = 0;
+      let qSum = 0;
+      for (let b = 0; b < i; b++) {
+        pSum += p[b]!;
+        qSum += q[b]!;
+      }
+      let kl = 0;
+      for (let b = 0; b < i; b++) {
+        if (p[b]! === 0) continue;
+        // A bin P has and Q lost (the tail's bin when it was empty): a small floor keeps KL finite, as in TensorRT.
+        const qb = q[b]! > 0 ? q[b]! / qSum : 1e-9;
+        kl += (p[b]! / pSum) * Math.log(p[b]! / pSum / qb);
+      }
+      if (kl < bestKl) {
+        bestKl = kl;
+        best = i;
+      }
+    }
+    const t = best * absWidth;
+    return { min: Math.max(r.min, -t), max: Math.min(r.max, t) };
   }
 
   /** The min-max range of `name`. */

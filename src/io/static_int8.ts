@@ -22,12 +22,15 @@ import type { GraphSession, VisionModel } from '../models/base.js';
 import { Tensor } from '../tensor.js';
 import { concatBytes } from '../util/bytes.js';
 
-export type CalibrationMethod = 'minmax' | 'percentile';
+export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
 
 export interface CalibrationOptions {
   /** Calibration images [N, C, H, W], float32, prepared as the exported model expects (its eval transform). */
   images: Tensor;
-  /** 'minmax' (default): the extremes seen; 'percentile': the [100 − p, p] percentiles (clips outliers). */
+  /**
+   * 'minmax' (default): the extremes seen; 'percentile': the [100 − p, p] percentiles (clips outliers);
+   * 'entropy': the clipping that keeps |x|'s distribution closest in KL divergence (RangeObserver).
+   */
   method?: CalibrationMethod;
   /** p of the percentile method (default 99.99; in (50, 100]). */
   percentile?: number;
@@ -75,7 +78,8 @@ function checkCalibration(c: CalibrationOptions, m: OnnxModel): void {
   const x = c.images;
   if (!(x instanceof Tensor) || x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[0]! < 1 || want.some((d, i) => d !== x.shape[i + 1]))
     throw new ConfigError(`calibration.images must be float32 [N, ${want.join(', ')}] (the exported input), got ${x instanceof Tensor ? `${x.dtype} [${x.shape.join(', ')}]` : typeof x}`);
-  if (c.method !== undefined && c.method !== 'minmax' && c.method !== 'percentile') throw new ConfigError(`calibration.method must be 'minmax' or 'percentile', got '${String(c.method)}'`);
+  if (c.method !== undefined && c.method !== 'minmax' && c.method !== 'percentile' && c.method !== 'entropy')
+    throw new ConfigError(`calibration.method must be 'minmax', 'percentile' or 'entropy', got '${String(c.method)}'`);
   if (c.percentile !== undefined && !(c.percentile > 50 && c.percentile <= 100)) throw new ConfigError(`calibration.percentile must be in (50, 100], got ${c.percentile}`);
   if (c.batchSize !== undefined && !(Number.isInteger(c.batchSize) && c.batchSize >= 1)) throw new ConfigError(`calibration.batchSize must be a positive integer, got ${c.batchSize}`);
   const fixed = input.dims[0];
@@ -156,7 +160,7 @@ export async function quantizeStaticInt8(m: OnnxModel, model: VisionModel, c: Ca
   const open = (g: OnnxModel, label: string) => backend.openGraph(serializeModel(g).model, label);
   const label = model.name || model.family;
 
-  // Calibration: ranges (min-max, then a histogram pass for percentiles), the computed weights, the fp32 output.
+  // Calibration: ranges (min-max, then a histogram pass for percentiles and entropy), the computed weights, the fp32 output.
   const observed = observedTensors(chosen);
   const constants = computedConstants(m, chosen);
   const observer = new RangeObserver();
@@ -172,7 +176,7 @@ export async function quantizeStaticInt8(m: OnnxModel, model: VisionModel, c: Ca
       ref.push(Float32Array.from(r[out.name]!.data as Float32Array));
       images += x.shape[0]!;
     }
-    if (method === 'percentile')
+    if (method !== 'minmax')
       for (const x of runs()) {
         const r = await calib.run({ [input]: x });
         for (const name of observed) observer.observeHistogram(name, r[name]!.data as Float32Array);
@@ -180,7 +184,8 @@ export async function quantizeStaticInt8(m: OnnxModel, model: VisionModel, c: Ca
   } finally {
     await calib.release();
   }
-  const ranges = new Map<string, Range>(observed.map((n) => [n, method === 'percentile' ? observer.percentileRange(n, percentile) : observer.range(n)]));
+  const rangeOf = (n: string) => (method === 'percentile' ? observer.percentileRange(n, percentile) : method === 'entropy' ? observer.entropyRange(n) : observer.range(n));
+  const ranges = new Map<string, Range>(observed.map((n) => [n, rangeOf(n)]));
   const qdq = { ranges, constants: values, reduceRange: c.reduceRange };
   const reference = concat(ref);
 

@@ -130,6 +130,31 @@ test('percentile ranges clip outliers and are never wider than min-max', () => {
   assert.deepEqual(obs.percentileRange('t', 100), mm);
 });
 
+test('entropy ranges: a Gaussian is cut a few σ out whatever its outlier, a uniform bulk is kept whole', () => {
+  const obs = new RangeObserver();
+  // 200k standard normal values (σ = 1) and one outlier at 1000: min-max would spend the 256 levels on the outlier.
+  const g = normal(200000, 7);
+  g[0] = 1000;
+  obs.observe('gauss', g);
+  obs.observeHistogram('gauss', g);
+  const e = obs.entropyRange('gauss');
+  assert.equal(obs.range('gauss').max, 1000);
+  assert.ok(e.max > 2 && e.max < 8 && e.min < -2 && e.min >= obs.range('gauss').min, JSON.stringify(e));
+  // Without the outlier the histogram is finer, and the cut lands in the same place (a property of the data, not of the bins).
+  const g2 = normal(200000, 7);
+  const obs2 = new RangeObserver();
+  obs2.observe('gauss', g2);
+  obs2.observeHistogram('gauss', g2);
+  assert.ok(Math.abs(obs2.entropyRange('gauss').max - e.max) < 1, `${obs2.entropyRange('gauss').max} vs ${e.max}`);
+  // Uniform values in [0, 1): nothing to gain by clipping — the range stays the bulk's.
+  const u = Float32Array.from({ length: 100000 }, (_, i) => (i % 1000) / 1000);
+  const obs3 = new RangeObserver();
+  obs3.observe('u', u);
+  obs3.observeHistogram('u', u);
+  const r = obs3.entropyRange('u');
+  assert.ok(r.min === 0 && r.max > 0.9 && r.max <= obs3.range('u').max, JSON.stringify(r));
+});
+
 const TINY = { family: 'convnextv2', depths: [1, 1, 2, 1], dims: [16, 32, 48, 64], num_classes: 5 } as const;
 const S = 32;
 const N = 8;
@@ -195,6 +220,10 @@ test('export static: percentile input ranges within the min-max ones; keepFloat 
   assert.deepEqual(pc.layers.map((l) => l.name), mm.layers.map((l) => l.name));
   assert.ok(pc.layers.every((l, i) => l.input.scale <= mm.layers[i]!.input.scale * (1 + 1e-6)));
   assert.ok(pc.layers.some((l, i) => l.input.scale < 0.95 * mm.layers[i]!.input.scale), 'some range is clipped');
+  const en = (await exportOnnx(m, { ...base, path: join(dir, 'en.onnx'), calibration: { images, method: 'entropy' } })).quantization!;
+  assert.equal(en.method, 'entropy');
+  assert.ok(en.layers.every((l, i) => l.input.scale <= mm.layers[i]!.input.scale * (1 + 1e-6)), 'entropy ranges lie within min-max');
+  assert.ok(Number.isFinite(en.overall.relL2) && en.overall.relL2 < 0.5, JSON.stringify(en.overall));
   const all = (await exportOnnx(m, { ...base, path: join(dir, 'all.onnx'), calibration: { images, keepFloat: [] } })).quantization!;
   assert.deepEqual(all.float32, []);
   assert.deepEqual(all.layers.map((l) => l.name).filter((n) => n === 'stem.0' || n === 'head.fc'), ['stem.0', 'head.fc']);
@@ -211,7 +240,7 @@ test('export static: bad options are ConfigErrors naming the option', async () =
     [{ dtype: 'float16', quantization: 'static', calibration: { images } }, /quantization applies to dtype 'int8'/],
     [{ dtype: 'int8', calibration: { images } }, /calibration is for quantization 'static'/],
     [{ dtype: 'int8', quantization: 'static', calibration: { images: new Tensor(normal(2 * 3 * 16 * 16, 1), [2, 3, 16, 16], 'float32') } }, /calibration\.images must be float32 \[N, 3, 32, 32\]/],
-    [{ dtype: 'int8', quantization: 'static', calibration: { images, method: 'entropy' } as unknown as CalibrationOptions }, /calibration\.method must be/],
+    [{ dtype: 'int8', quantization: 'static', calibration: { images, method: 'kl' } as unknown as CalibrationOptions }, /calibration\.method must be 'minmax', 'percentile' or 'entropy', got 'kl'/],
     [{ dtype: 'int8', quantization: 'static', calibration: { images, method: 'percentile', percentile: 40 } }, /calibration\.percentile must be in \(50, 100\]/],
     [{ dtype: 'int8', quantization: 'static', calibration: { images, keepFloat: ['stages.9'] } }, /calibration\.keepFloat: 'stages\.9' names no layer/],
     [{ dtype: 'int8', quantization: 'static', batch: 4, calibration: { images } }, /2 images, fewer than the file's static batch of 4/],
