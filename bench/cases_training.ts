@@ -59,7 +59,8 @@ function trainRow<T>(ctx: SuiteContext, o: TrainCase<T>, r: TrainBench, fresh: T
   const p = r.profile;
   ctx.note(
     `${o.label} train step (batch ${o.batch}, ${o.size}²), one profiled step: ${p.kernels} kernels, ${p.totalMs.toFixed(0)} ms. ` +
-      `By phase — ${list(p.byPhase)}. By op type — ${list(p.byOp)}. By module part (backward with its forward part) — ${list(p.byModule)}.`,
+      `By phase — ${list(p.byPhase)}. By op type — ${list(p.byOp)}. By module part (backward with its forward part) — ${list(p.byModule)}.` +
+      (p.arena ? ` ORT's memory arena: ${(p.arena.inUsePeakBytes / 1e9).toFixed(2)} GB of tensors at once at most, ${(p.arena.heldBytes / 1e9).toFixed(2)} GB held.` : ''),
   );
   return {
     section: 'training',

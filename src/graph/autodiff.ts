@@ -5,7 +5,7 @@
  */
 import { ShapeError } from '../errors.js';
 import type { Node, Value } from './graph.js';
-import { add, expand, scalar } from './ops/index.js';
+import { add, expand, mul, reduceSum, scalar } from './ops/index.js';
 import { withGraph } from './graph.js';
 
 /** Gradients of scalar `loss` (or of `loss` weighted by `seed`) w.r.t. each of `wrt` (null if unreachable). */
@@ -30,6 +30,7 @@ export function gradients(loss: Value, wrt: readonly Value[], seed?: Value): (Va
     if (needsGrad.has(loss)) {
       accumulate(loss, seed ?? expand(scalar(1, loss.dtype), loss.shape));
     }
+    const schedule = new GradientSchedule(wrt);
 
     for (let i = nodes.length - 1; i >= 0; i--) {
       const n = nodes[i]!;
@@ -41,7 +42,7 @@ export function gradients(loss: Value, wrt: readonly Value[], seed?: Value): (Va
       const rule = n.op.vjp;
       if (!rule) throw new ShapeError(`${n.op.type} at ${n.scope || '<root>'}: no gradient rule (op is not differentiable)`);
       const dxs = g.inScope(`grad(${n.scope || n.op.type})`, () =>
-        rule({ node: n as Node<never>, inputs: n.inputs, outputs: n.outputs, attrs: n.attrs as never, dys, needs }),
+        schedule.tie(n.inputs, (inputs) => rule({ node: n as Node<never>, inputs, outputs: n.outputs, attrs: n.attrs as never, dys, needs })),
       );
       n.inputs.forEach((x, j) => {
         const dx = dxs[j];
@@ -51,8 +52,49 @@ export function gradients(loss: Value, wrt: readonly Value[], seed?: Value): (Va
             `${n.op.type} at ${n.scope || '<root>'}: gradient rule returned ${dx.toString()} for input ${j} of shape ${x.toString()}`,
           );
         accumulate(x, dx);
+        schedule.finished(x, dx);
       });
     }
     return wrt.map((w) => grads.get(w) ?? null);
   });
+}
+
+/**
+ * When the runtime computes parameter gradients. ONNX Runtime orders nodes depth-first from the graph
+ * outputs, so a parameter's gradient, which only the optimizer reads, is computed when the optimizer
+ * asks for it — after the whole backward — and its big inputs (the layer's activation and output
+ * gradient) stay alive until then: ConvNeXt V2-atto's b32 step held 1.9 GB of tensors at once in
+ * ORT's order against 1.2 GB in trace order. So each finished parameter gradient is tied into the next
+ * parameter the backward reads, w' = w + 0·Σ(gradients): the input gradient computed from w' needs
+ * them, so they run there and free their inputs. Exact for finite gradients (w + 0 = w; the sum is a
+ * few small reductions); only a zero's sign can change, which no product or sum notices.
+ */
+class GradientSchedule {
+  private readonly params: Set<Value>;
+  private pending: Value[] = [];
+
+  constructor(wrt: readonly Value[]) {
+    this.params = new Set(wrt);
+  }
+
+  /** A parameter gradient (or a contribution to one) is computed: tie it into the next parameter read. */
+  finished(x: Value, dx: Value): void {
+    if (this.params.has(x)) this.pending.push(dx);
+  }
+
+  /**
+   * Run a VJP rule with the node's first parameter input replaced by its tied copy. The pending
+   * gradients are done once a node the rule created reads the copy (a rule like Add's does not).
+   */
+  tie(inputs: Value[], rule: (inputs: Value[]) => (Value | null)[]): (Value | null)[] {
+    const j = inputs.findIndex((x) => this.params.has(x));
+    if (j < 0 || this.pending.length === 0) return rule(inputs);
+    const g = inputs[j]!.graph;
+    const total = this.pending.map((p) => reduceSum(p)).reduce((a, b) => add(a, b));
+    const tied = add(inputs[j]!, mul(total, scalar(0, total.dtype)));
+    const start = g.nodes.length;
+    const dxs = rule(inputs.map((x, k) => (k === j ? tied : x)));
+    if (g.nodes.slice(start).some((n) => n.inputs.includes(tied))) this.pending = [];
+    return dxs;
+  }
 }

@@ -189,10 +189,13 @@ export class RangeObserver {
     let bestKl = Infinity;
     const p = new Float64Array(h.length);
     const q = new Float64Array(h.length);
+    // tailFrom[i]: the values at or above bin i (those clipped at threshold i).
+    const tailFrom = new Float64Array(h.length + 1);
+    tailFrom[h.length] = beyond;
+    for (let b = h.length - 1; b >= 0; b--) tailFrom[b] = tailFrom[b + 1]! + h[b]!;
     for (let i = levels; i <= h.length; i++) {
       // P: the first i bins, the clipped tail counted in the last one.
-      let tail = beyond;
-      for (let b = i; b < h.length; b++) tail += h[b]!;
+      const tail = tailFrom[i]!;
       for (let b = 0; b < i; b++) p[b] = h[b]!;
       p[i - 1]! += tail;
       // Q: the first i bins (without the tail) merged into `levels` groups, each group's count spread evenly over its non-empty bins.

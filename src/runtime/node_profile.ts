@@ -28,7 +28,7 @@ interface ProfileEvent {
   name: string;
   ts: number;
   dur: number;
-  args?: { op_name?: string };
+  args?: { op_name?: string; mem_in_use_peak?: string; mem_arena_held?: string };
 }
 
 function summarise(times: Map<string, { ms: number; count: number }>, total: number): OpTime[] {
@@ -42,22 +42,39 @@ export interface KernelTime {
   ms: number;
 }
 
-/** Kernels of the last `model_run` recorded under `prefix`, in run order; deletes the file. */
-export function lastRunKernels(prefix: string): KernelTime[] {
+/**
+ * ORT's CPU memory arena over a session's runs (from the profile's kernel events): the most bytes its
+ * tensors used at once, and what the arena held from the system — more, as it grows in
+ * power-of-two regions and keeps them.
+ */
+export interface ArenaMemory {
+  inUsePeakBytes: number;
+  heldBytes: number;
+}
+
+/** The last `model_run` recorded under `prefix`: its kernels in run order, and the arena's memory (null without arena figures); deletes the file. */
+export function lastRun(prefix: string): { kernels: KernelTime[]; arena: ArenaMemory | null } {
   const dir = dirname(prefix);
   const stem = basename(prefix);
   const files = readdirSync(dir).filter((f) => f.startsWith(stem) && f.endsWith('.json')).sort();
   const file = files[files.length - 1];
-  if (!file) return [];
+  if (!file) return { kernels: [], arena: null };
   const path = join(dir, file);
   const events = JSON.parse(readFileSync(path, 'utf8')) as ProfileEvent[];
   unlinkSync(path);
   const runs = events.filter((e) => e.name === 'model_run');
   const last = runs[runs.length - 1];
-  if (!last) return [];
-  return events
-    .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= last.ts && e.ts <= last.ts + last.dur)
-    .map((e) => ({ node: e.name.slice(0, -'_kernel_time'.length), op: e.args?.op_name ?? '?', ms: e.dur / 1000 }));
+  if (!last) return { kernels: [], arena: null };
+  const inRun = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= last.ts && e.ts <= last.ts + last.dur);
+  const kernels = inRun.map((e) => ({ node: e.name.slice(0, -'_kernel_time'.length), op: e.args?.op_name ?? '?', ms: e.dur / 1000 }));
+  const most = (key: 'mem_in_use_peak' | 'mem_arena_held') => Math.max(0, ...inRun.map((e) => Number(e.args?.[key] ?? 0)));
+  const arena = inRun.some((e) => e.args?.mem_in_use_peak !== undefined) ? { inUsePeakBytes: most('mem_in_use_peak'), heldBytes: most('mem_arena_held') } : null;
+  return { kernels, arena };
+}
+
+/** Kernels of the last `model_run` recorded under `prefix`, in run order; deletes the file. */
+export function lastRunKernels(prefix: string): KernelTime[] {
+  return lastRun(prefix).kernels;
 }
 
 /** Name of nodes ORT renamed or inserted itself (see `scopeOf`). */

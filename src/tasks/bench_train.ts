@@ -8,7 +8,7 @@ import { traceModel } from '../models/trace.js';
 import { createNodeSession } from '../runtime/node.js';
 import { TRAIN_STEP_SESSION } from '../runtime/session.js';
 import { peakRssBytes, resetPeakRss } from '../io/host.js';
-import { groupKernels, kernelProfile, lastRunKernels, scopeOf, ORT_NODES, type OpTime, type RunProfile } from '../runtime/node_profile.js';
+import { groupKernels, kernelProfile, lastRun, scopeOf, ORT_NODES, type ArenaMemory, type OpTime, type RunProfile } from '../runtime/node_profile.js';
 import type { Objective } from '../train/objective.js';
 import { adamw } from '../train/optim.js';
 import { TrainStep } from '../train/step.js';
@@ -36,6 +36,8 @@ export interface TrainBenchOptions<T = unknown> {
 export interface TrainProfile extends RunProfile {
   /** forward, loss, backward, optimizer (and the nodes ORT renamed or inserted). */
   byPhase: OpTime[];
+  /** ORT's memory arena over the profiled session's runs (null where the profile has no figures). */
+  arena: ArenaMemory | null;
 }
 
 export interface TrainBench {
@@ -65,9 +67,10 @@ export function trainPhase(scope: string): 'forward' | 'loss' | 'backward' | 'op
 }
 
 /** One step's kernels by op type, by module part (backward nodes counted with their forward part) and by phase. */
-export function trainProfile(kernels: Parameters<typeof kernelProfile>[0]): TrainProfile {
+export function trainProfile(kernels: Parameters<typeof kernelProfile>[0], arena: ArenaMemory | null = null): TrainProfile {
   const part = (scope: string) => modulePart(scope.replace(/^grad\((.*)\)$/, '$1'));
   return {
+    arena,
     ...kernelProfile(kernels, part),
     byPhase: groupKernels(kernels, (k) => {
       const scope = scopeOf(k.node);
@@ -76,7 +79,7 @@ export function trainProfile(kernels: Parameters<typeof kernelProfile>[0]): Trai
   };
 }
 
-const NO_PROFILE: TrainProfile = { byOp: [], byModule: [], byPhase: [], kernels: 0, totalMs: 0 };
+const NO_PROFILE: TrainProfile = { byOp: [], byModule: [], byPhase: [], kernels: 0, totalMs: 0, arena: null };
 
 /** A model's compiled train step on a random batch, ready to time (and to profile). */
 async function prepareTrainStep<T>(o: TrainBenchOptions<T>) {
@@ -103,7 +106,8 @@ async function prepareTrainStep<T>(o: TrainBenchOptions<T>) {
     for (let i = 0; i < Math.max(2, o.warmup); i++) await run(profiled);
     await run(profiled);
     profiled.endProfiling();
-    const p = trainProfile(lastRunKernels(o.profilePrefix));
+    const profiledRun = lastRun(o.profilePrefix);
+    const p = trainProfile(profiledRun.kernels, profiledRun.arena);
     await profiled.release();
     return p;
   };
