@@ -2,7 +2,7 @@
 import { checkpointRssCase, featuresCase, loaderCase } from './cases_data.js';
 import { inferenceCase, webPeerCase } from './cases_inference.js';
 import { fcmaeStepsCase, trainStepCase } from './cases_training.js';
-import { exportedFilesCase } from './cases_export.js';
+import { exportedFilesCase, int8GemmCase } from './cases_export.js';
 import { webBundleCase } from './cases_web.js';
 import type { BenchCase } from './types.js';
 
@@ -24,6 +24,7 @@ export const cases: BenchCase[] = [
   // Exported files: int8 against fp32, interleaved (issue 24's 2× goal).
   exportedFilesCase(1),
   exportedFilesCase(8),
+  int8GemmCase(),
   trainStepCase('convnextv2_atto', 'ConvNeXt V2-A', 32, 224),
   // The model and batch of the Fashion-MNIST run in this file (1 channel, 2×2 stem, 32² input).
   trainStepCase(

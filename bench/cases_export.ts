@@ -11,12 +11,66 @@ import { join } from 'node:path';
 import { createModel, exportOnnx, type ExportOnnxOptions } from '../src/index.js';
 import { countMacs } from '../src/analysis/count.js';
 import { traceForward } from '../src/models/trace.js';
+import { emitModel, serializeModel } from '../src/graph/emit.js';
+import { Graph, withGraph } from '../src/graph/graph.js';
+import { matmul } from '../src/graph/ops/index.js';
+import { quantizeDynamicInt8 } from '../src/graph/quantize.js';
 import { createNodeSession } from '../src/runtime/node.js';
 import { randomTensor, runtimeVersions, timeInterleaved } from '../src/tasks/bench.js';
 import type { BenchCase, BenchRow } from './types.js';
 
 /** The files of the comparison: `model` ids of their rows (ratios.ts pairs them). */
 export const EXPORT_ROWS = { fp32: 'convnext_tiny.onnx fp32', dynamic: 'convnext_tiny.onnx int8 dynamic', static: 'convnext_tiny.onnx int8 static' } as const;
+
+/** `model` ids of the GEMM ceiling rows (ratios.ts pairs them). */
+export const GEMM_ROWS = { fp32: 'gemm fp32 2048³', int8: 'gemm int8 2048³' } as const;
+
+/**
+ * The int8 ceiling of this CPU: a 2048³ product with a constant right operand (a weight), as fp32
+ * MatMul and as the dynamic int8 graph of graph/quantize.ts (its activation quantized per run, 7-bit
+ * weights; ORT runs its u8·s8 integer GEMM), timed interleaved. A network's int8 speed-up cannot
+ * exceed its GEMMs', so this ratio bounds the ConvNeXt-T files' above.
+ */
+export function int8GemmCase(n = 2048, iters = { warmup: 2, iters: 8 }): BenchCase {
+  return {
+    id: `export/gemm/fp32+int8/${n}`,
+    async run(ctx) {
+      const g = new Graph(`gemm_${n}`);
+      withGraph(g, () => g.markOutput(matmul(g.input('a', [n, n]), g.constant(randomTensor([n, n], 2))), 'c'));
+      const fp32 = emitModel(g);
+      // The constant is the "weight" the quantizer looks for.
+      for (const i of fp32.initializers) i.param = true;
+      const int8 = structuredClone(fp32);
+      const q = quantizeDynamicInt8(int8);
+      if (q.matmul.length !== 1) throw new Error('the int8 GEMM graph quantized no MatMul');
+      const sessions = await Promise.all(
+        [fp32, int8].map((m, i) => createNodeSession(serializeModel(m).model, { threads: ctx.threads, label: `GEMM ${n}³ ${i ? 'int8' : 'fp32'}` })),
+      );
+      const a = { a: randomTensor([n, n], 1) };
+      const bar = ctx.progress(`GEMM ${n}³ fp32 + int8`, 2 * (iters.warmup + iters.iters), 1);
+      const timings = await timeInterleaved(
+        sessions.map((s) => () => s.run(a)),
+        { ...iters, onIteration: () => bar.tick() },
+      );
+      bar.done();
+      for (const s of sessions) await s.release();
+      return (['fp32', 'int8'] as const).map((kind, i): BenchRow => ({
+        section: 'inference',
+        label: `GEMM ${n}³, ${kind} (constant right operand)`,
+        model: GEMM_ROWS[kind],
+        runtime: `onnxruntime-node ${runtimeVersions().onnxruntimeNode}`,
+        batch: 1,
+        size: n,
+        threads: ctx.threads,
+        msPerImageMin: timings[i]!.minMs,
+        msPerImageMedian: timings[i]!.medianMs,
+        imagesPerSecond: 1000 / timings[i]!.medianMs,
+        flopsPerImage: 2 * n ** 3,
+        int8: kind === 'int8',
+      }));
+    },
+  };
+}
 
 export function exportedFilesCase(batch: number, iters = batch === 1 ? { warmup: 3, iters: 20 } : { warmup: 2, iters: 6 }): BenchCase {
   return {
@@ -58,6 +112,7 @@ export function exportedFilesCase(batch: number, iters = batch === 1 ? { warmup:
           msPerImageMedian: timings[i]!.medianMs / batch,
           imagesPerSecond: (1000 * batch) / timings[i]!.medianMs,
           flopsPerImage: flops,
+          int8: f.kind !== 'fp32',
         }));
       } finally {
         rmSync(dir, { recursive: true, force: true });

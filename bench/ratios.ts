@@ -1,5 +1,5 @@
 import { FCMAE_ROWS } from './cases_training.js';
-import { EXPORT_ROWS } from './cases_export.js';
+import { EXPORT_ROWS, GEMM_ROWS } from './cases_export.js';
 import type { BenchRow, Section } from './types.js';
 
 /**
@@ -54,6 +54,15 @@ export const comparisons: Comparison[] = [
       goalSource: 'issue 24 (int8 at least 2× the speed of fp32; it assumed AVX-512 VNNI, which this CPU lacks)',
     })),
   ),
+  {
+    // The kernel ceiling of the int8 rows above: their GEMMs cannot be faster than this.
+    label: 'int8 / fp32 GEMM 2048³ time',
+    model: GEMM_ROWS.int8,
+    reference: GEMM_ROWS.fp32,
+    batch: 1,
+    goal: 0.5,
+    goalSource: 'issue 24 (2× needs an int8 GEMM at least 2× fp32\'s: VNNI; AVX2 adds u8·s8 products pairwise in int16)',
+  },
   {
     // FCMAE's sparse encoder (ConvNeXt V2 §3): the pretrain step should cost less the more is masked.
     label: 'FCMAE step mask 0.6 / mask 0',

@@ -74,7 +74,8 @@ export const SECTIONS: Record<Section, SectionDef> = {
       `\`VisionModel.run\` on a random batch (random weights: fp32 timings do not depend on values), ${t} intra-op threads, ` +
       'weights compiled in as initializers. GFLOP/s count 2 × MACs from the traced graph and use the fastest iteration; ' +
       'img/s uses the median. The "ConvNeXt-T file" rows are exported ONNX files (fp32, dynamic int8, static int8) in plain ' +
-      'onnxruntime-node sessions, timed interleaved; their GFLOP/s count the fp32 network\'s MACs.',
+      'onnxruntime-node sessions, timed interleaved; their GFLOP/s count the fp32 network\'s MACs. The "GEMM 2048³" rows are ' +
+      'the int8 ceiling: one product with a constant right operand as fp32 MatMul and as our dynamic int8 graph, interleaved.',
     columns: THROUGHPUT_COLUMNS,
   },
   training: {

@@ -26,6 +26,11 @@ export interface BenchRow {
    * and backward). With it the suite computes GFLOP/s and the fraction of the GEMM peak.
    */
   flopsPerImage?: number;
+  /**
+   * The row computes in int8 (its FLOPs count the fp32 network's operations): its fractions of the
+   * fp32 GEMM peak and roofline may exceed 1 — that is the point of int8, not a measuring error.
+   */
+  int8?: boolean;
   /** Speed of a reference row divided by this row's speed (peers: how much faster native is). */
   slowdownVsReference?: number;
   /**
