@@ -1,7 +1,7 @@
 /**
  * int8 files against fp32 on a Fashion-MNIST run (issue 24: "test accuracy within 0.5 points of fp32,
  * ≥ 99% top-1 agreement"): exports the run as fp32, dynamic int8 and static int8 (calibrated on
- * `--calibration-images` training images by min-max, percentile and entropy ranges), runs each file with `loadOnnxModel` over the whole test
+ * `--calibration-images` training images by min-max, percentile and entropy ranges), and fp16, runs each file with `loadOnnxModel` over the whole test
  * split (the run's own eval transform) and prints accuracy, agreement with fp32 and file size;
  * `--out FILE` keeps them as JSON (bench/records/int8/, which BENCHMARKS.md lists).
  *
@@ -42,7 +42,7 @@ export interface Int8AccuracyRecord {
 
 export interface Int8AccuracyRow {
   /** 'int8 static' is calibrated by min-max; the others name their calibration. */
-  file: 'fp32' | 'int8 dynamic' | 'int8 static' | 'int8 static (percentile 99.99)' | 'int8 static (entropy)';
+  file: 'fp32' | 'fp16' | 'int8 dynamic' | 'int8 static' | 'int8 static (percentile 99.99)' | 'int8 static (entropy)';
   bytes: number;
   testAcc: number;
   /** Share of test images whose top-1 class equals the fp32 file's. */
@@ -60,6 +60,7 @@ async function main(argv: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'visionmix-int8-'));
   const kinds: [Int8AccuracyRow['file'], Partial<ExportJobOptions>][] = [
     ['fp32', {}],
+    ['fp16', { dtype: 'float16' }],
     ['int8 dynamic', { dtype: 'int8' }],
     ['int8 static', { dtype: 'int8', quantization: 'static', calibrationSource: { data: v.data, count: v.calibrationImages } }],
     ['int8 static (percentile 99.99)', { dtype: 'int8', quantization: 'static', calibrationSource: { data: v.data, count: v.calibrationImages, method: 'percentile', percentile: 99.99 } }],

@@ -114,10 +114,10 @@ function renderInt8Records(): string[] {
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
     const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Int8AccuracyRecord;
     out.push(
-      `## int8 accuracy: ${r.run}`,
+      `## int8 and fp16 accuracy: ${r.run}`,
       '',
       `\`bench/int8_accuracy.ts\` (measured ${r.measuredAt.slice(0, 16).replace('T', ' ')} UTC, file \`bench/records/int8/${f}\`): the run exported as fp32, ` +
-        `dynamic int8 and static int8 (calibrated on ${r.calibrationImages} training images; "int8 static" by min-max ranges), each file run over the ${r.testImages} test images of \`${r.data}\`.`,
+        `${r.rows.some((x) => x.file === 'fp16') ? 'fp16 weights, ' : ''}dynamic int8 and static int8 (calibrated on ${r.calibrationImages} training images; "int8 static" by min-max ranges), each file run over the ${r.testImages} test images of \`${r.data}\`.`,
       '',
       '| file | size | test accuracy | top-1 agreement with fp32 |',
       '| --- | ---: | ---: | ---: |',
