@@ -63,8 +63,9 @@ export function gradients(loss: Value, wrt: readonly Value[], seed?: Value): (Va
  * When the runtime computes parameter gradients. ONNX Runtime orders nodes depth-first from the graph
  * outputs, so a parameter's gradient, which only the optimizer reads, is computed when the optimizer
  * asks for it — after the whole backward — and its big inputs (the layer's activation and output
- * gradient) stay alive until then: ConvNeXt V2-atto's b32 step held 1.9 GB of tensors at once in
- * ORT's order against 1.2 GB in trace order. So each finished parameter gradient is tied into the next
+ * gradient) stay alive until then: ConvNeXt V2-atto's b32 step had 1.87 GB of tensors in ORT's arena
+ * at once (1.44 GB with this schedule), where trace order keeps 1.25 GB alive at most (measured with
+ * test/train/step_memory.test.ts's method). So each finished parameter gradient is tied into the next
  * parameter the backward reads, w' = w + 0·Σ(gradients): the input gradient computed from w' needs
  * them, so they run there and free their inputs. Exact for finite gradients (w + 0 = w; the sum is a
  * few small reductions); only a zero's sign can change, which no product or sum notices.
