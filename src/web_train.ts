@@ -29,6 +29,7 @@ import { ConfigError, DataError, VisionmixError } from './errors.js';
 import { checkpointEntries, checkpointFromEntries } from './io/checkpoint_format.js';
 import { parseChecksummed, serializeChecksummed } from './io/safetensors_bytes.js';
 import type { VisionModel } from './models/base.js';
+import { LIMITS } from './models/config.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from './models/registry.js';
 import type { Engine } from './tasks/engine.js';
 import type { EvalResult } from './train/evaluate.js';
@@ -62,7 +63,9 @@ export async function prepareImages(
   size: number,
   model?: VisionModel,
 ): Promise<ImageDataset> {
-  if (!(Number.isInteger(size) && size >= 8)) throw new ConfigError(`prepareImages: size must be an integer ≥ 8, got ${size}`);
+  // Bounded above too: the size is a caller's number that sizes one allocation per image.
+  if (!(Number.isInteger(size) && size >= 8 && size <= LIMITS.imageSide))
+    throw new ConfigError(`prepareImages: size must be an integer from 8 to ${LIMITS.imageSide}, got ${size}`);
   if (classes.length < 2 || classes.length > 256) throw new ConfigError(`prepareImages: 2 to 256 classes, got ${classes.length}`);
   const { mean, std } = normalisation(model);
   const plane = 3 * size * size;

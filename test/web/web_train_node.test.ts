@@ -14,7 +14,7 @@ import { Engine, trainStepBytes } from '../../src/tasks/engine.js';
 import { MEMORY_SHARE } from '../../src/tasks/input_size.js';
 import { crossEntropy } from '../../src/train/losses.js';
 import { adamw } from '../../src/train/optim.js';
-import { classFolders, droppedFiles, trainInBrowser, type BrowserTrainEvent, type CheckpointStore, type PickedFile } from '../../src/web_train.js';
+import { classFolders, droppedFiles, prepareImages, trainInBrowser, type BrowserTrainEvent, type CheckpointStore, type PickedFile } from '../../src/web_train.js';
 
 const file = (path: string): PickedFile => Object.assign(new Blob([new Uint8Array(4)]), { name: path.split('/').pop()!, webkitRelativePath: path });
 
@@ -83,4 +83,9 @@ test('droppedFiles walks dropped folders (entries read in chunks) and gives each
   const { items, classes } = classFolders(files);
   assert.deepEqual(classes, ['cat', 'dog']);
   assert.deepEqual(items.map((i) => i.label), [0, 0, 1]);
+});
+
+test('prepareImages refuses a size outside 8 … 1024 before allocating anything', async () => {
+  for (const size of [4, 8.5, 100_000]) await assert.rejects(prepareImages([], ['a', 'b'], size), (e: unknown) => e instanceof ConfigError && /size must be an integer from 8 to 1024, got/.test(e.message));
+  assert.equal((await prepareImages([], ['a', 'b'], 32)).count, 0);
 });
