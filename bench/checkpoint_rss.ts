@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { peakRssBytes } from '../src/io/host.js';
 import { writeTorchCheckpoint } from '../src/io/pytorch.js';
 import { readWeightsSource } from '../src/io/weights_source.js';
 import { Tensor } from '../src/tensor.js';
@@ -50,8 +51,9 @@ export function measureCheckpointRss(tensorCount = 75, elementsPerTensor = 1 << 
 async function child(file: string): Promise<void> {
   const baseline = process.memoryUsage().rss;
   const sd = await readWeightsSource(file);
-  // maxRSS is in KiB; it covers the whole life of the process, which did nothing else.
-  const peak = process.resourceUsage().maxRSS * 1024;
+  // VmHWM: this process image's own peak (getrusage's maxRSS carries over the parent's through fork).
+  const peak = peakRssBytes();
+  if (peak === null) throw new Error('this system does not report a peak RSS (/proc/self/status VmHWM)');
   process.stdout.write(JSON.stringify({ baseline, peak, tensors: sd.size }));
 }
 

@@ -82,7 +82,11 @@ test('the vector roofline is cores × 2 FMA pipes × lanes × 2 × clock, from c
 
 test('a train step\'s peak memory is read in a fresh process, and a probe that cannot build its model says so', async () => {
   const spec = { family: 'convnext', depths: [1, 1, 1, 1], dims: [8, 16, 24, 32], num_classes: 3 } as const;
+  // The parent holds 800 MB while the child runs: the child's own peak must not include them
+  // (getrusage's maxRSS would: Linux carries it over fork and exec).
+  const ballast = Buffer.alloc(800e6, 1);
   const small = await measureTrainStepRss({ spec, batch: 2, size: 32, threads: 1 });
+  assert.ok(small.peakBytes < 500e6 && ballast[12345] === 1, `the child reported the parent's memory: ${JSON.stringify(small)}`);
   // A fresh Node process (tens of MB) that then loaded ORT, compiled and ran the step.
   assert.ok(small.baselineBytes > 10e6 && small.peakBytes > small.baselineBytes + 5e6, JSON.stringify(small));
   const big = await measureTrainStepRss({ spec: { ...spec, dims: [32, 64, 96, 128] }, batch: 16, size: 96, threads: 1 });
