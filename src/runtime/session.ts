@@ -24,11 +24,6 @@ export interface SessionOptions {
    * (default true). See TRAIN_STEP_SESSION for why train steps turn it off.
    */
   memPattern?: boolean;
-  /**
-   * ONNX Runtime session configuration entries (onnxruntime_session_options_config_keys.h), e.g.
-   * `{ 'session.intra_op.allow_spinning': '0' }`.
-   */
-  config?: Readonly<Record<string, string>>;
   /** Graph optimisation level (default 'all'). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Write ORT's optimised model here (debugging; Node only). */
@@ -118,7 +113,6 @@ export class Session {
       logSeverityLevel: 3,
     };
     if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
-    if (opts.config) options.extra = { ...opts.config };
     if (opts.keepOnDevice?.length && options.executionProviders?.[0] === 'webgpu')
       options.preferredOutputLocation = Object.fromEntries(opts.keepOnDevice.map((n) => [n, 'gpu-buffer' as const]));
     if (opts.optimizedModelPath) options.optimizedModelFilePath = opts.optimizedModelPath;
