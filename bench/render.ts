@@ -106,28 +106,6 @@ export function renderMarkdown(result: SuiteResult): string {
  * repeated by every suite run; their throughput is set against this run's GEMM peak through the
  * suite's train-step row for the same model, batch and input size.
  */
-/** The int8 accuracy records (bench/int8_accuracy.ts, in bench/records/int8/): one table each. */
-function renderInt8Records(): string[] {
-  const dir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'records', 'int8');
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
-    const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Int8AccuracyRecord;
-    out.push(
-      `## int8 and fp16 accuracy: ${r.run}`,
-      '',
-      `\`bench/int8_accuracy.ts\` (measured ${r.measuredAt.slice(0, 16).replace('T', ' ')} UTC, file \`bench/records/int8/${f}\`): the run exported as fp32, ` +
-        `${r.rows.some((x) => x.file === 'fp16') ? 'fp16 weights, ' : ''}dynamic int8 and static int8 (calibrated on ${r.calibrationImages} training images; "int8 static" by min-max ranges), each file run over the ${r.testImages} test images of \`${r.data}\`.`,
-      '',
-      '| file | size | test accuracy | top-1 agreement with fp32 |',
-      '| --- | ---: | ---: | ---: |',
-      ...r.rows.map((x) => `| ${x.file} | ${(x.bytes / 2 ** 20).toFixed(2)} MiB | ${(100 * x.testAcc).toFixed(2)}% | ${(100 * x.agreement).toFixed(2)}% |`),
-      '',
-    );
-  }
-  return out;
-}
-
 function renderRecords(result: SuiteResult): string[] {
   const signedPoints = (d: number) => `${d >= 0 ? '+' : ''}${(d * 100).toFixed(2)}`;
   const dir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'records');
@@ -180,6 +158,28 @@ function renderRecords(result: SuiteResult): string[] {
         : rowLabel
           ? ['- (run the full suite for the same-run fraction of the GEMM peak)']
           : []),
+      '',
+    );
+  }
+  return out;
+}
+
+/** The int8 accuracy records (bench/int8_accuracy.ts, in bench/records/int8/): one table each. */
+function renderInt8Records(): string[] {
+  const dir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'records', 'int8');
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
+    const r = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Int8AccuracyRecord;
+    out.push(
+      `## int8 and fp16 accuracy: ${r.run}`,
+      '',
+      `\`bench/int8_accuracy.ts\` (measured ${r.measuredAt.slice(0, 16).replace('T', ' ')} UTC, file \`bench/records/int8/${f}\`): the run exported as fp32, ` +
+        `${r.rows.some((x) => x.file === 'fp16') ? 'fp16 weights, ' : ''}dynamic int8 and static int8 (calibrated on ${r.calibrationImages} training images; "int8 static" by min-max ranges), each file run over the ${r.testImages} test images of \`${r.data}\`.`,
+      '',
+      '| file | size | test accuracy | top-1 agreement with fp32 |',
+      '| --- | ---: | ---: | ---: |',
+      ...r.rows.map((x) => `| ${x.file} | ${(x.bytes / 2 ** 20).toFixed(2)} MiB | ${(100 * x.testAcc).toFixed(2)}% | ${(100 * x.agreement).toFixed(2)}% |`),
       '',
     );
   }

@@ -10,7 +10,6 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createModel } from '../src/index.js';
-import { peakRssBytes } from '../src/io/host.js';
 import type { ModelSpec } from '../src/models/registry.js';
 import { benchTrainStep } from '../src/tasks/bench_train.js';
 import { fcmaeTrainCase } from './cases_training.js';
@@ -48,10 +47,11 @@ async function child(probe: TrainStepProbe): Promise<void> {
     'spec' in probe
       ? { model: createModel(probe.spec) }
       : (({ model, objective, targets }) => ({ model, objective, targets }))(fcmaeTrainCase(probe.fcmaeMask, probe.batch, probe.size));
-  await benchTrainStep({ ...step, batch: probe.batch, size: probe.size, threads: probe.threads, warmup: 1, iters: 2 } as Parameters<typeof benchTrainStep>[0]);
-  // VmHWM: this process image's own peak. Not getrusage's maxRSS, which Linux carries over from the
-  // parent through fork and exec (a child of a 3 GB bench process reported 2.92 GB for every step).
-  const peak = peakRssBytes();
+  // benchTrainStep reads VmHWM, this process image's own peak. Not getrusage's maxRSS, which Linux
+  // carries over from the parent through fork and exec (a child of a 3 GB bench process reported
+  // 2.92 GB for every step).
+  const r = await benchTrainStep({ ...step, batch: probe.batch, size: probe.size, threads: probe.threads, warmup: 1, iters: 2 } as Parameters<typeof benchTrainStep>[0]);
+  const peak = r.peakRssBytes;
   if (peak === null) throw new Error('this system does not report a peak RSS (/proc/self/status VmHWM)');
   process.stdout.write(JSON.stringify({ baseline, peak }));
 }

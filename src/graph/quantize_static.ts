@@ -145,19 +145,24 @@ export class RangeObserver {
     this.ranges.set(name, r);
   }
 
-  /** Second pass (percentile): counts over the first pass's range. */
-  observeHistogram(name: string, values: Float32Array): void {
+  /**
+   * Second pass: counts over the first pass's range — of the values for 'percentile', of |x| for
+   * 'entropy' (each method fills only the histogram it reads).
+   */
+  observeHistogram(name: string, values: Float32Array, method: 'percentile' | 'entropy'): void {
     const r = this.range(name);
-    const bins = RangeObserver.BINS;
-    let h = this.histograms.get(name);
-    if (!h) this.histograms.set(name, (h = new Float64Array(bins)));
-    let a = this.absHistograms.get(name);
-    if (!a) this.absHistograms.set(name, (a = new Float64Array(RangeObserver.ABS_BINS)));
-    const width = (r.max - r.min) / bins;
-    if (!(width > 0)) return;
-    for (let i = 0; i < values.length; i++) h[Math.min(bins - 1, Math.max(0, Math.floor((values[i]! - r.min) / width)))]!++;
-    const absWidth = Math.max(-r.min, r.max) / a.length;
-    for (let i = 0; i < values.length; i++) a[Math.min(a.length - 1, Math.floor(Math.abs(values[i]!) / absWidth))]!++;
+    const [store, bins] = method === 'percentile' ? [this.histograms, RangeObserver.BINS] : [this.absHistograms, RangeObserver.ABS_BINS];
+    let h = store.get(name);
+    if (!h) store.set(name, (h = new Float64Array(bins)));
+    if (method === 'percentile') {
+      const width = (r.max - r.min) / bins;
+      if (!(width > 0)) return;
+      for (let i = 0; i < values.length; i++) h[Math.min(bins - 1, Math.max(0, Math.floor((values[i]! - r.min) / width)))]!++;
+    } else {
+      const width = Math.max(-r.min, r.max) / bins;
+      if (!(width > 0)) return;
+      for (let i = 0; i < values.length; i++) h[Math.min(bins - 1, Math.floor(Math.abs(values[i]!) / width))]!++;
+    }
   }
 
   /**

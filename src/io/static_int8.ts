@@ -179,7 +179,7 @@ export async function quantizeStaticInt8(m: OnnxModel, model: VisionModel, c: Ca
     if (method !== 'minmax')
       for (const x of runs()) {
         const r = await calib.run({ [input]: x });
-        for (const name of observed) observer.observeHistogram(name, r[name]!.data as Float32Array);
+        for (const name of observed) observer.observeHistogram(name, r[name]!.data as Float32Array, method);
       }
   } finally {
     await calib.release();

@@ -120,7 +120,7 @@ test('percentile ranges clip outliers and are never wider than min-max', () => {
   v[5] = 100;
   v[6] = -50;
   obs.observe('t', v);
-  obs.observeHistogram('t', v);
+  obs.observeHistogram('t', v, 'percentile');
   const mm = obs.range('t');
   const p = obs.percentileRange('t', 99.9);
   assert.deepEqual(mm, { min: -50, max: 100 });
@@ -136,7 +136,7 @@ test('entropy ranges: a Gaussian is cut a few σ out whatever its outlier, a uni
   const g = normal(200000, 7);
   g[0] = 1000;
   obs.observe('gauss', g);
-  obs.observeHistogram('gauss', g);
+  obs.observeHistogram('gauss', g, 'entropy');
   const e = obs.entropyRange('gauss');
   assert.equal(obs.range('gauss').max, 1000);
   assert.ok(e.max > 2 && e.max < 8 && e.min < -2 && e.min >= obs.range('gauss').min, JSON.stringify(e));
@@ -144,13 +144,13 @@ test('entropy ranges: a Gaussian is cut a few σ out whatever its outlier, a uni
   const g2 = normal(200000, 7);
   const obs2 = new RangeObserver();
   obs2.observe('gauss', g2);
-  obs2.observeHistogram('gauss', g2);
+  obs2.observeHistogram('gauss', g2, 'entropy');
   assert.ok(Math.abs(obs2.entropyRange('gauss').max - e.max) < 1, `${obs2.entropyRange('gauss').max} vs ${e.max}`);
   // Uniform values in [0, 1): nothing to gain by clipping — the range stays the bulk's.
   const u = Float32Array.from({ length: 100000 }, (_, i) => (i % 1000) / 1000);
   const obs3 = new RangeObserver();
   obs3.observe('u', u);
-  obs3.observeHistogram('u', u);
+  obs3.observeHistogram('u', u, 'entropy');
   const r = obs3.entropyRange('u');
   assert.ok(r.min === 0 && r.max > 0.9 && r.max <= obs3.range('u').max, JSON.stringify(r));
 });
