@@ -103,7 +103,7 @@ export function fcmaeStepsCase(batch: number, size = 224, iters = { warmup: 2, i
           '(LayerNorm, MLP, GRN) on the visible positions only (gathered rows, scattered back into zero maps) and sums its depthwise convs\' weight gradients ' +
           'over the visible patches only (each patch\'s tile and conv window gathered; graph/ops/sparse_conv.ts); the depthwise convs\' forward and input gradient ' +
           'run on the whole masked map, which ONNX Runtime does faster than on gathered tiles (a batch of 14×14 tiles ran at a third of the speed); ' +
-          'on the 7×7 maps of the last stage and the decoder the depthwise convs run as MatMuls (both rows). GFLOP/s count the MACs of each graph. ' +
+          'on the 14×14 and 7×7 maps of the last two stages and the decoder the depthwise convs run as MatMuls (both rows; graph/ops/conv_small_map.ts). GFLOP/s count the MACs of each graph. ' +
           'Mask 0 is the same network fed a mask hiding one patch per image (the loss needs a masked patch), run dense: ' +
           'with nothing to skip the gathers would only cost more. The two steps are timed interleaved. The decoder (one 512-wide block and the 512→3072 ' +
           'prediction on all 7×7 positions), the loss, the optimizer and the depthwise convs\' forward and input gradient do not shrink with the mask.',

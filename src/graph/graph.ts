@@ -261,14 +261,15 @@ export class Graph {
     this.bufferUpdates.set(key, value);
   }
 
-  /** A constant tensor (an initializer). Small constants are shared by value. */
-  constant(tensor: Tensor): Value {
-    let cacheKey: string | undefined;
-    if (tensor.size <= 16) {
-      cacheKey = `${tensor.dtype}|${tensor.shape.join(',')}|${tensor.toArray().join(',')}`;
-      const hit = this.constCache.get(cacheKey);
-      if (hit) return hit;
-    }
+  /**
+   * A constant tensor (an initializer). Small constants are shared by value; large ones by `key`
+   * where the caller names what determines their values (two keyed constants must not differ).
+   */
+  constant(tensor: Tensor, key?: string): Value {
+    const cacheKey =
+      key !== undefined ? `key|${key}` : tensor.size <= 16 ? `${tensor.dtype}|${tensor.shape.join(',')}|${tensor.toArray().join(',')}` : undefined;
+    const hit = cacheKey === undefined ? undefined : this.constCache.get(cacheKey);
+    if (hit) return hit;
     const v = this.newValue(tensor.shape, tensor.dtype, null);
     this.bindings.set(v, { kind: 'constant', tensor });
     if (cacheKey) this.constCache.set(cacheKey, v);

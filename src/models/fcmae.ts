@@ -215,7 +215,7 @@ export class FcmaeEncoder extends Module {
  * Measured on the pretrain step (ConvNeXt V2-atto, decoder 512, 224², batch 32, AdamW, 2 threads; the
  * two steps timed interleaved on a shared 2-core machine, whose noise is ±0.03 on these ratios): at
  * mask 0.6 the sparse step takes 0.56–0.58× the dense mask-0 step — 0.67 with only the per-position
- * part sparse; summing the depthwise weight gradients over the visible tiles, running the 7×7 maps'
+ * part sparse; summing the depthwise weight gradients over the visible tiles, running the small maps'
  * depthwise convs as MatMuls (graph/ops/conv.ts) and the sparse stem and downsampling brought it down.
  * With 1 of 49 patches masked the sparse step costs more than the dense one (gathers and scatters
  * with nothing to skip); hence sparse from a mask ratio of 0.05 on. What does not scale — the

@@ -13,7 +13,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { ShapeError } from '../../src/errors.js';
 import { Emitter, Graph, defineOp, gradients, registeredOps, toModelProto, withGraph, F, type Value } from '../../src/graph/index.js';
-import { onnxOpCounts } from '../../src/graph/emit.js';
+import { emitModel, onnxOpCounts } from '../../src/graph/emit.js';
 import { resizeMatrix } from '../../src/graph/ops/index.js';
 import type { ConvAttrs, PoolAttrs, ResizeAttrs } from '../../src/graph/ops/index.js';
 import { createNodeSession } from '../../src/runtime/node.js';
@@ -354,29 +354,34 @@ test('Conv: a depthwise conv on a small map with fed weights is emitted without 
     F.conv2d(x!, w!, b!, { padding: [2, 1, 1, 3], groups: 3 }),
   );
   await check(t, 'Conv', 'depthwise 3×3 p1 on a 3×3 map (float64)', [s(2, 4, 3, 3), s(4, 1, 3, 3)], (x, w) => F.conv2d(x!, w!, null, { padding: 1, groups: 4 }));
+  await check(t, 'Conv', 'depthwise 3×3 p1 on an 8×7 map at batch 6, 6.2× the kernel (float64)', [s(6, 3, 8, 7), s(3, 1, 3, 3), s(3)], (x, w, b) =>
+    F.conv2d(x!, w!, b!, { padding: 1, groups: 3 }),
+  );
 });
 
 test('TiledDepthwiseConv: read on tiles only, its gradients equal the conv\'s (weight gradient summed over the tiles)', async (t) => {
-  // Maps [2, 3, 8, 8] of 4×4 tiles; 7×7 windows reach past the map (the zero pixel) and into the other tiles.
+  // Maps [2, 3, 20, 20] (above the small-map bound, where the op would be a plain conv) of 4×4 tiles;
+  // 7×7 windows reach past the map (the zero pixel) and into the other tiles.
+  const side = 20;
   const tiles = [[0, 0, 1], [1, 1, 0], [1, 0, 0]] as const;
-  const geometry = { n: 2, h: 8, w: 8, tile: 4, kh: 7, kw: 7, padTop: 3, padLeft: 3 };
+  const geometry = { n: 2, h: side, w: side, tile: 4, kh: 7, kw: 7, padTop: 3, padLeft: 3 };
   const { window, pixels } = F.tileIndices(tiles, geometry);
-  const keep = new Float32Array(2 * 64);
-  for (const [n, ty, tx] of tiles) for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) keep[n * 64 + (ty * 4 + a) * 8 + tx * 4 + b] = 1;
-  // The first tile's window: row −3 is outside (the zero pixel, 2·8·8), its row 3 starts at image 0, column 4 − 3 = 1.
-  assert.equal(window[0], 128n);
-  assert.equal(window[3 * 10], BigInt(0 * 64 + 0 * 8 + 1));
-  assert.deepEqual(Array.from(pixels.subarray(0, 5), Number), [4, 5, 6, 7, 12]);
+  const keep = new Float32Array(2 * side * side);
+  for (const [n, ty, tx] of tiles) for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) keep[n * side * side + (ty * 4 + a) * side + tx * 4 + b] = 1;
+  // The first tile's window: row −3 is outside (the zero pixel, 2·20·20), its row 3 starts at image 0, column 4 − 3 = 1.
+  assert.equal(window[0], BigInt(2 * side * side));
+  assert.equal(window[3 * 10], 1n);
+  assert.deepEqual(Array.from(pixels.subarray(0, 5), Number), [4, 5, 6, 7, side + 4]);
   const o = { padding: 3, groups: 3 };
-  await check(t, 'TiledDepthwiseConv', 'TiledDepthwiseConv', [s(2, 3, 8, 8), s(3, 1, 7, 7), s(3)], (x, w, b) => {
+  await check(t, 'TiledDepthwiseConv', 'TiledDepthwiseConv', [s(2, 3, side, side), s(3, 1, 7, 7), s(3)], (x, w, b) => {
     const tileSet = { tile: 4, window: F.constant(new Tensor(window, [window.length], 'int64')), pixels: F.constant(new Tensor(pixels, [pixels.length], 'int64')) };
     const y = F.tiledDepthwiseConv2d(x!, w!, b!, o, tileSet);
     // Read on the tiles only (the op's contract): elsewhere the output is multiplied by zero.
-    return F.mul(y, F.constant(new Tensor(keep, [2, 1, 8, 8], 'float32')));
+    return F.mul(y, F.constant(new Tensor(keep, [2, 1, side, side], 'float32')));
   }, LIN32);
 });
 
-test('depthwise conv on a map no larger than its kernel: MatMul with weights fed at run time, the same numbers as Conv', async () => {
+test('depthwise conv on a small map: MatMul with weights fed at run time, the same numbers as Conv', async () => {
   const [xs, ws] = [[3, 8, 7, 7], [8, 1, 7, 7]];
   const rng = new Rng(3);
   const random = (shape: number[]) => new Tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()), shape, 'float32');
@@ -416,6 +421,9 @@ test('depthwise conv on a small map with fed weights: forward, dx and dW are emi
   });
   const ops = [...onnxOpCounts(g).keys()];
   assert.ok(ops.includes('MatMul') && !ops.some((o) => o.startsWith('Conv')), `${ops}`);
+  // Both convs' weight gradients read one copy of the taps matrix [H·W·Ho·Wo, kh·kw] (keyed by shape, not per conv).
+  const tapsCopies = emitModel(g).initializers.filter((i) => i.tensor.shape.join() === `${49 * 49},49`);
+  assert.equal(tapsCopies.length, 1);
   // The same parameter as an initializer (inference graph): the forward stays a Conv.
   const h = new Graph();
   withGraph(h, () => {
@@ -440,11 +448,19 @@ test('Conv VJPs use the fast formulations', () => {
     });
   };
   const has = (ops: string[], t: string) => ops.includes(t);
-  // Depthwise 7×7 s1: dx = flipped depthwise Conv; dW = one grouped Conv.
-  let ops = backwardOps([2, 8, 14, 14], [8, 1, 7, 7], { padding: 3, groups: 8 }, 'x');
+  // Depthwise 7×7 s1 on a map above the small-map bound (20² > 8·7²): dx = flipped depthwise Conv; dW = one grouped Conv.
+  let ops = backwardOps([2, 8, 20, 20], [8, 1, 7, 7], { padding: 3, groups: 8 }, 'x');
   assert.ok(has(ops, 'Conv') && has(ops, 'Slice') && !has(ops, 'ConvTranspose'), `depthwise dx: ${ops}`);
-  ops = backwardOps([2, 8, 14, 14], [8, 1, 7, 7], { padding: 3, groups: 8 }, 'w');
+  ops = backwardOps([2, 8, 20, 20], [8, 1, 7, 7], { padding: 3, groups: 8 }, 'w');
   assert.ok(has(ops, 'Conv') && !has(ops, 'MatMul') && !has(ops, 'Concat'), `depthwise dW: ${ops}`);
+  // Small maps are MatMuls while their MACs are worth it (conv_small_map.ts's bound, which grows with the batch):
+  // at batch 128 up to 23² for 7×7 kernels and 11² for 3×3 ones, at batch 8 up to 10² and 8².
+  const bounds = [[128, 7, 23], [128, 3, 11], [8, 7, 10], [8, 3, 8]] as const;
+  for (const [n, k, side] of bounds)
+    for (const s of [side, side + 1]) {
+      ops = backwardOps([n, 4, s, s], [4, 1, k, k], { padding: (k - 1) / 2, groups: 4 }, 'w');
+      assert.equal(has(ops, 'MatMul') && !has(ops, 'Conv'), s === side, `depthwise ${k}×${k} dW on ${s}² at batch ${n}: ${ops}`);
+    }
   // Dense 3×3 s1: dx = Conv; dW = im2col + MatMul.
   ops = backwardOps([2, 4, 8, 8], [6, 4, 3, 3], { padding: 1 }, 'x');
   assert.ok(has(ops, 'Conv') && !has(ops, 'ConvTranspose'), `dense s1 dx: ${ops}`);

@@ -22,8 +22,8 @@
  * included), dilation and group count.
  *
  * The forward Conv node (and each Conv a backward emits) is lowered when the graph is emitted
- * (`emitConv`): a depthwise conv on a map no larger than its kernel with weights fed at run time
- * becomes a batched MatMul; tracing does not look at how the weight is bound.
+ * (`emitConv`): a depthwise conv on a small map (conv_small_map.ts's bound) with weights fed at run
+ * time becomes a batched MatMul; tracing does not look at how the weight is bound.
  */
 import { ShapeError } from '../../errors.js';
 import { Tensor, type DType } from '../../tensor.js';

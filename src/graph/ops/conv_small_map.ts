@@ -1,5 +1,5 @@
 /**
- * A depthwise conv on a map no larger than its kernel, as batched MatMuls: the emission conv.ts's
+ * A depthwise conv on a small map, as batched MatMuls: the emission conv.ts's
  * `emitConv` chooses for it when its weights are fed at run time, and the weight gradient that
  * `convWeightGrad` builds for it.
  */
@@ -12,18 +12,36 @@ import { reshape, transpose } from './layout.js';
 import { matmul } from './matmul.js';
 
 /**
+ * How much faster ORT's GEMMs run than its depthwise Conv with weights fed at run time (train steps),
+ * per MAC, on small maps: 23× measured on a ConvNeXt V2 train step at 32² (batch 128, one thread;
+ * the 7×7 convs on 16² maps took 165 ms per block as Convs — forward, dx, dW — and 51 ms as MatMuls);
+ * set a little lower so that a near tie keeps the Conv.
+ */
+const GEMM_TO_DEPTHWISE_SPEED = 16;
+
+/**
  * Depthwise (one input channel per group, one output channel per input channel), stride 1, no
- * dilation, the map no larger than the kernel (ConvNeXt's last stage at 224², FCMAE's decoder). With
- * weights fed at run time (train steps) ORT's Conv runs such maps at a few GFLOP/s, so `emitConv`
- * emits them as y[c] = x[c]·T[c] instead, T[c] [H·W, Ho·Wo] made from the kernel and the padding:
- * HW/N + 1 times the MACs at GEMM speed (8× faster on 7×7). Their weight gradient is MatMuls too
- * (`convWeightGrad`), and the input gradient — a conv of dy with the flipped kernel, a computed
- * value — is emitted the same way.
+ * dilation, on a map small enough that MatMuls win (ConvNeXt's last stages, FCMAE's decoder, the
+ * small maps of Fashion-MNIST-sized models). With weights fed at run time (train steps) `emitConv`
+ * emits such convs as y[c] = x[c]·T[c] instead, T[c] [H·W, Ho·Wo] made from the kernel and the
+ * padding. Their weight gradient is MatMuls too (`convWeightGrad`), and the input gradient — a conv
+ * of dy with the flipped kernel, a computed value — is emitted the same way.
+ *
+ * Cost per channel, in MACs: the conv kh·kw·Ho·Wo per image; the MatMul form H·W·Ho·Wo per image
+ * (every input pixel times every output pixel, most of T zeros) plus kh·kw·H·W·Ho·Wo per batch to
+ * make T (and as much for dW's taps sum). So MatMuls win while (N + kh·kw)·H·W stays under
+ * GEMM_TO_DEPTHWISE_SPEED · N · kh·kw: at batch 128 a 7×7 kernel up to 23² maps, a 3×3 one up to
+ * 11²; at batch 8 up to 10² and 8². Measured at batch 128 (one thread, interleaved): the ConvNeXt V2
+ * Fashion-MNIST step 1529 → 1062 ms (its 16² and 8² maps), MobileViT's, CMT's and GLNet's 6%, 15% and
+ * 24% faster (3×3 convs on 8² maps); 3×3 convs on 16² maps (28× the MACs) gained nothing more.
  */
 export function isSmallMapDepthwise(xShape: Shape, wShape: Shape, a: ConvAttrs): boolean {
-  const [, c, h, wd] = xShape as [number, number, number, number];
+  const [n, c, h, wd] = xShape as [number, number, number, number];
   const [o, cg, kh, kw] = wShape as [number, number, number, number];
-  return cg === 1 && o === c && a.groups === c && [...a.strides, ...a.dilations].every((v) => v === 1) && h * wd <= kh * kw;
+  const depthwiseStride1 = cg === 1 && o === c && a.groups === c && [...a.strides, ...a.dilations].every((v) => v === 1);
+  // A map no larger than the kernel always (the bound's first form; below batch 4 the two are within
+  // 1.5× of each other there), larger ones while the MatMuls' MACs are worth it.
+  return depthwiseStride1 && (h * wd <= kh * kw || (n + kh * kw) * h * wd <= GEMM_TO_DEPTHWISE_SPEED * n * kh * kw);
 }
 
 /**
@@ -81,11 +99,14 @@ export function smallMapDepthwiseWeightGrad(x: Value, dy: Value, wShape: Shape, 
   const [, , ho, wo] = dy.shape as [number, number, number, number];
   const [, , kh, kw] = wShape as [number, number, number, number];
   const m = h * wd * ho * wo;
+  const dtype = x.dtype as 'float32' | 'float64';
   const taps = smallMapTaps(h, wd, kh, kw, ho, wo, a);
   const tapsT = new Float64Array(m * kh * kw);
   for (let tap = 0; tap < kh * kw; tap++) for (let j = 0; j < m; j++) tapsT[j * kh * kw + tap] = taps[tap * m + j]!;
+  // One copy per graph of each shape's taps (3.2M values for a 7×7 kernel on 16² maps).
+  const tapsKey = `depthwise-taps-transposed|${dtype}|${[h, wd, kh, kw, ho, wo, ...a.pads].join(',')}`;
   const xt = transpose(reshape(x, [n, c, h * wd]), [1, 2, 0]); // [C, H·W, N]
   const d = transpose(reshape(dy, [n, c, ho * wo]), [1, 0, 2]); // [C, N, Ho·Wo]
   const dT = reshape(matmul(xt, d), [c, m]);
-  return reshape(matmul(dT, constant(floatTensor(tapsT, [m, kh * kw], x.dtype as 'float32' | 'float64'))), wShape);
+  return reshape(matmul(dT, constant(floatTensor(tapsT, [m, kh * kw], dtype), tapsKey)), wShape);
 }

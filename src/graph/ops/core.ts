@@ -34,8 +34,8 @@ export function scalar(v: number, dtype: DType = 'float32'): Value {
 }
 
 /** A constant tensor in the current graph. */
-export function constant(t: Tensor): Value {
-  return currentGraph().constant(t);
+export function constant(t: Tensor, key?: string): Value {
+  return currentGraph().constant(t, key);
 }
 
 export function apply<A>(op: OpDef<A>, inputs: Value[], attrs: A): Value[] {

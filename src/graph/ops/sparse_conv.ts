@@ -82,7 +82,7 @@ interface TiledAttrs extends ConvAttrs {
  *  - Nothing reads y outside the tiles: the gradient reaching y is zero there (FCMAE gathers the
  *    visible tiles' pixels and scatters them back). dW sums over the tiles only; dx and db are the
  *    ordinary conv's, exact for any gradient.
- *  - Maps no larger than the kernel are not tiled: `tiledDepthwiseConv2d` gives them to `conv2d`.
+ *  - Small maps (conv_small_map.ts's bound) are not tiled: `tiledDepthwiseConv2d` gives them to `conv2d`.
  */
 const TiledDepthwiseConv = defineOp<TiledAttrs>({
   type: 'TiledDepthwiseConv',
@@ -139,8 +139,8 @@ function tiledWeightGrad(x: Value, dy: Value, window: Value, pixels: Value, wSha
  */
 export function tiledDepthwiseConv2d(x: Value, w: Value, b: Value | null, o: ConvOptions, tiles: ConvTiles): Value {
   const a = convAttrsFrom(o);
-  // Every tile's window of a map no larger than the kernel is the whole map: nothing to save. The
-  // plain conv is emitted as a MatMul when its weights are fed (conv.ts), with a MatMul dW.
+  // On a small map the plain conv is emitted as MatMuls when its weights are fed (conv.ts), its dW
+  // included: at GEMM speed over the whole map, faster than ORT's Conv summing over the tiles.
   if (isSmallMapDepthwise(x.shape, w.shape, a)) return conv2d(x, w, b, o);
   const inputs = [x, w, tiles.window, tiles.pixels];
   return apply1(TiledDepthwiseConv, b ? [...inputs, b] : inputs, { ...a, tile: tiles.tile, hasBias: !!b });
