@@ -31,9 +31,10 @@ const GEMM_TO_DEPTHWISE_SPEED = 16;
  * (every input pixel times every output pixel, most of T zeros) plus kh·kw·H·W·Ho·Wo per batch to
  * make T (and as much for dW's taps sum). So MatMuls win while (N + kh·kw)·H·W stays under
  * GEMM_TO_DEPTHWISE_SPEED · N · kh·kw: at batch 128 a 7×7 kernel up to 23² maps, a 3×3 one up to
- * 11²; at batch 8 up to 10² and 8². Measured at batch 128 (one thread, interleaved): the ConvNeXt V2
- * Fashion-MNIST step 1529 → 1062 ms (its 16² and 8² maps), MobileViT's, CMT's and GLNet's 6%, 15% and
- * 24% faster (3×3 convs on 8² maps); 3×3 convs on 16² maps (28× the MACs) gained nothing more.
+ * 11²; at batch 8 up to 10² and 8². Measured on the Fashion-MNIST configs' steps at batch 128 against
+ * the earlier bound (maps no larger than the kernel), interleaved: one thread, ConvNeXt V2 1529 → 1062
+ * ms (its 16² and 8² maps), MobileViT, CMT and GLNet 6%, 15% and 24% faster (3×3 convs on 8² maps);
+ * two threads, 29%, 4%, 8% and 20% (by min). 3×3 convs on 16² maps (28× the MACs) gained nothing more.
  */
 export function isSmallMapDepthwise(xShape: Shape, wShape: Shape, a: ConvAttrs): boolean {
   const [n, c, h, wd] = xShape as [number, number, number, number];
