@@ -16,6 +16,8 @@ export interface Comparison {
   batch: number;
   goal: number;
   goalSource: string;
+  /** Which time the goal is judged by (default 'min', the run's least disturbed reading). */
+  by?: 'min' | 'median';
 }
 
 export const comparisons: Comparison[] = [
@@ -71,7 +73,8 @@ export const comparisons: Comparison[] = [
     reference: FCMAE_ROWS.unmasked,
     batch: 32,
     goal: 0.6,
-    goalSource: 'issue 14 (a pretrain step whose cost scales with the visible patches; 40% of them are visible at mask 0.6)',
+    goalSource: 'issue 14 (a pretrain step whose cost scales with the visible patches; 40% of them are visible at mask 0.6), judged by median time as issue 26 asks',
+    by: 'median',
   },
 ];
 
@@ -79,6 +82,7 @@ export const comparisons: Comparison[] = [
 export interface RatioRow extends Comparison {
   ratioMin: number;
   ratioMedian: number;
+  by: 'min' | 'median';
   met: boolean;
 }
 
@@ -91,6 +95,8 @@ export function evaluateComparisons(rows: readonly BenchRow[]): RatioRow[] {
     const b = find(section, c.reference, c.batch);
     if (!a || !b) return [];
     const ratioMin = a.msPerImageMin / b.msPerImageMin;
-    return [{ ...c, ratioMin, ratioMedian: a.msPerImageMedian / b.msPerImageMedian, met: ratioMin <= c.goal }];
+    const ratioMedian = a.msPerImageMedian / b.msPerImageMedian;
+    const by = c.by ?? 'min';
+    return [{ ...c, ratioMin, ratioMedian, by, met: (by === 'median' ? ratioMedian : ratioMin) <= c.goal }];
   });
 }

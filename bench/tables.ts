@@ -10,6 +10,7 @@ export const RATIO_COLUMNS: TableColumn<RatioRow>[] = [
   { key: 'ratioMin', header: 'by min time', format: (v) => `${v.toFixed(2)}×` },
   { key: 'ratioMedian', header: 'by median time', format: (v) => `${v.toFixed(2)}×` },
   { key: 'goal', header: 'goal', format: (v) => `≤ ${v.toFixed(2)}×` },
+  { key: 'by', header: 'judged by' },
   { key: 'met', header: 'met', format: (v) => (v ? 'yes' : 'no') },
 ];
 
