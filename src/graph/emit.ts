@@ -185,8 +185,14 @@ export class Emitter {
     return outs;
   }
 
-  /** A constant initializer, shared by value (or by `key` for large ones); returns its name. */
-  constant(tensor: Tensor, key?: string): string {
+  /**
+   * A constant initializer, shared by value (or by `key` for large ones, which may then come as a
+   * function that builds the tensor on the key's first use); returns its name.
+   */
+  constant(make: Tensor | (() => Tensor), key?: string): string {
+    const known = key === undefined ? undefined : this.constNames.get(key);
+    if (known !== undefined) return known;
+    const tensor = typeof make === 'function' ? make() : make;
     key ??= `${tensor.dtype}|${tensor.shape.join(',')}|${Array.from(tensor.data as ArrayLike<number | bigint>).join(',')}`;
     let n = this.constNames.get(key);
     if (n === undefined) {

@@ -265,7 +265,11 @@ export class Graph {
    * A constant tensor (an initializer). Small constants are shared by value; large ones by `key`
    * where the caller names what determines their values (two keyed constants must not differ).
    */
-  constant(tensor: Tensor, key?: string): Value {
+  constant(make: Tensor | (() => Tensor), key?: string): Value {
+    const hit0 = key === undefined ? undefined : this.constCache.get(`key|${key}`);
+    if (hit0) return hit0;
+    // A keyed constant may come as a function: a large one is then only built on the key's first use.
+    const tensor = typeof make === 'function' ? make() : make;
     const cacheKey =
       key !== undefined ? `key|${key}` : tensor.size <= 16 ? `${tensor.dtype}|${tensor.shape.join(',')}|${tensor.toArray().join(',')}` : undefined;
     const hit = cacheKey === undefined ? undefined : this.constCache.get(cacheKey);

@@ -434,6 +434,19 @@ test('depthwise conv on a small map with fed weights: forward, dx and dW are emi
   assert.deepEqual([...onnxOpCounts(h).keys()], ['Conv']);
 });
 
+test('a keyed constant given as a function is built once per graph and per emitter, on its first use', () => {
+  // The small-map convs' taps matrices (megabytes each) are made this way: a second conv of the same shape reuses the first.
+  let built = 0;
+  const make = (): Tensor => (built++, new Tensor(new Float32Array(4).fill(1), [4], 'float32'));
+  const g = new Graph();
+  const [a, b] = withGraph(g, () => [F.constant(make, 'k'), F.constant(make, 'k')]);
+  assert.equal(a, b);
+  assert.equal(built, 1);
+  const e = new Emitter(17);
+  assert.equal(e.constant(make, 'k2'), e.constant(make, 'k2'));
+  assert.equal(built, 2);
+});
+
 test('Conv VJPs use the fast formulations', () => {
   // Which ONNX op types each backward emits (ENGINE.md's measured choices).
   const backwardOps = (xs: number[], ws: number[], o: F.ConvOptions, wrt: 'x' | 'w'): string[] => {

@@ -73,7 +73,7 @@ export function emitDepthwiseAsMatMul(e: Emitter, x: Value, w: Value, b: Value |
   const dtype = x.dtype as 'float32' | 'float64';
   const hw = h * wd;
   const tapsKey = `depthwise-taps|${dtype}|${[h, wd, kh, kw, ho, wo, ...a.pads].join(',')}`;
-  const taps = e.constant(floatTensor(smallMapTaps(h, wd, kh, kw, ho, wo, a), [kh * kw, hw * ho * wo], dtype), tapsKey);
+  const taps = e.constant(() => floatTensor(smallMapTaps(h, wd, kh, kw, ho, wo, a), [kh * kw, hw * ho * wo], dtype), tapsKey);
   // T = W[C, kh·kw] · taps → [C, H·W (in), Ho·Wo (out)]; then per channel, the N images' pixels times T[c].
   const [w2] = e.node('Reshape', [w, e.int64s([c, kh * kw])], 1);
   const [t2] = e.node('MatMul', [w2!, taps], 1);
@@ -101,13 +101,16 @@ export function smallMapDepthwiseWeightGrad(x: Value, dy: Value, wShape: Shape, 
   const [, , kh, kw] = wShape as [number, number, number, number];
   const m = h * wd * ho * wo;
   const dtype = x.dtype as 'float32' | 'float64';
-  const taps = smallMapTaps(h, wd, kh, kw, ho, wo, a);
-  const tapsT = new Float64Array(m * kh * kw);
-  for (let tap = 0; tap < kh * kw; tap++) for (let j = 0; j < m; j++) tapsT[j * kh * kw + tap] = taps[tap * m + j]!;
-  // One copy per graph of each shape's taps (3.2M values for a 7×7 kernel on 16² maps).
+  const tapsTransposed = (): Tensor => {
+    const taps = smallMapTaps(h, wd, kh, kw, ho, wo, a);
+    const tapsT = new Float64Array(m * kh * kw);
+    for (let tap = 0; tap < kh * kw; tap++) for (let j = 0; j < m; j++) tapsT[j * kh * kw + tap] = taps[tap * m + j]!;
+    return floatTensor(tapsT, [m, kh * kw], dtype);
+  };
+  // One copy per graph of each shape's taps (3.2M values for a 7×7 kernel on 16² maps), built once.
   const tapsKey = `depthwise-taps-transposed|${dtype}|${[h, wd, kh, kw, ho, wo, ...a.pads].join(',')}`;
   const xt = transpose(reshape(x, [n, c, h * wd]), [1, 2, 0]); // [C, H·W, N]
   const d = transpose(reshape(dy, [n, c, ho * wo]), [1, 0, 2]); // [C, N, Ho·Wo]
   const dT = reshape(matmul(xt, d), [c, m]);
-  return reshape(matmul(dT, constant(floatTensor(tapsT, [m, kh * kw], dtype), tapsKey)), wShape);
+  return reshape(matmul(dT, constant(tapsTransposed, tapsKey)), wShape);
 }

@@ -33,8 +33,8 @@ export function scalar(v: number, dtype: DType = 'float32'): Value {
   return currentGraph().constant(scalarTensor(v, dtype));
 }
 
-/** A constant tensor in the current graph. */
-export function constant(t: Tensor, key?: string): Value {
+/** A constant tensor in the current graph (with a key, `t` may be a function building it on the key's first use). */
+export function constant(t: Tensor | (() => Tensor), key?: string): Value {
   return currentGraph().constant(t, key);
 }
 
