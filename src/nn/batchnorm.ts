@@ -2,10 +2,10 @@
  * BatchNorm2d with torch/timm semantics and state-dict names (`weight`, `bias`, `running_mean`,
  * `running_var`, `num_batches_tracked`).
  *
- * Training mode is built from primitives (ReduceMean, Sub, Mul, …) rather than ONNX
+ * Training mode is emitted as primitives (ReduceMean, Sub, Mul, …) rather than ONNX
  * `BatchNormalization(training_mode=1)`: that op returns no saved statistics for the backward pass
  * and updates running_var with the *biased* variance, whereas torch uses the unbiased one
- * (ENGINE.md, pitfalls). Gradients then come for free from the primitives' VJP rules.
+ * (ENGINE.md, pitfalls). One graph op (`F.batchNormTrain`) emits them and gives the closed-form VJP.
  */
 import { ConfigError, ShapeError } from '../errors.js';
 import { currentGraph, type Value } from '../graph/graph.js';
@@ -43,20 +43,10 @@ function checkInput(x: Value, weight: Value, bias: Value): number {
 export function batchNorm2dTrain(x: Value, weight: Value, bias: Value, eps: number): BatchNormTrainResult {
   const c = checkInput(x, weight, bias);
   const [n, , h, w] = x.shape as [number, number, number, number];
-  const count = n * h * w;
-  const axes = [0, 2, 3];
-  const mean = F.reduceMean(x, axes, true); // [1, C, 1, 1]
-  const centred = F.sub(x, mean);
-  // Variance from the centred values (two passes) rather than E[x²] − E[x]², which cancels badly
-  // when |mean| ≫ std; the centred tensor is needed for the output anyway.
-  const variance = F.reduceMean(F.mul(centred, centred), axes, true);
-  const invStd = F.reciprocal(F.sqrt(F.add(variance, eps)));
-  // Fold the affine weight into the per-channel factor first, so the big tensor sees one Mul and
-  // one Add (and the backward pass reuses `centred` and this small factor).
-  const chan = [1, c, 1, 1];
-  const scale = F.mul(invStd, F.reshape(weight, chan));
-  const y = F.add(F.mul(centred, scale), F.reshape(bias, chan));
-  return { y, mean: F.reshape(mean, [c]), variance: F.reshape(variance, [c]), count };
+  // One graph op (graph/ops/norm.ts): the variance from the centred values (two passes) rather than
+  // E[x²] − E[x]², which cancels badly when |mean| ≫ std, and a closed-form VJP.
+  const [y, mean, variance] = F.batchNormTrain(x, weight, bias, eps);
+  return { y, mean: F.reshape(mean, [c]), variance: F.reshape(variance, [c]), count: n * h * w };
 }
 
 /**

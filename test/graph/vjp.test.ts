@@ -61,6 +61,46 @@ test('Add/Sub/Mul/Div with broadcasting', async (t) => {
   await check(t, 'Div', 'Div (scalar numerator)', [{ shape: [5], init: awayFromZero }], (b) => F.div(2, b!));
 });
 
+test('an Expand feeding Add/Sub/Mul/Div is read at its source (broadcast), with the same values; Sub negates a broadcast gradient after summing it', async () => {
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', [2, 3, 4, 4], 'float32');
+    const y = g.input('y', [2, 3, 4, 4], 'float32');
+    const b = g.input('b', [1, 3, 1, 1], 'float32');
+    // A reduction's gradient is an Expand; here it meets Add (two uses of x) and then Mul.
+    const loss = F.add(F.reduceSum(F.mul(F.reduceMean(x, [2, 3], true), y)), F.reduceSum(F.mul(F.sub(x, b), y)));
+    const [dx, db] = gradients(loss, [x, b]);
+    g.markOutput(F.mul(F.expand(b, [2, 3, 4, 4]), y), 'scaled');
+    g.markOutput(dx!, 'dx');
+    g.markOutput(db!, 'db');
+    const negs = g.nodes.filter((n) => n.op.type === 'Neg');
+    assert.deepEqual(negs.map((n) => n.outputs[0]!.shape), [[1, 3, 1, 1]], 'Neg on the summed gradient of b, not on dy');
+  });
+  assert.ok(!onnxOpCounts(g).has('Expand'), `no Expand emitted: ${[...onnxOpCounts(g).keys()]}`);
+  const rng = new Rng(3);
+  const feed = (shape: number[]) => new Tensor(Float32Array.from({ length: shape.reduce((a, d) => a * d, 1) }, () => rng.normal()), shape, 'float32');
+  const [x, y, b] = [feed([2, 3, 4, 4]), feed([2, 3, 4, 4]), feed([1, 3, 1, 1])];
+  const out = await (await createNodeSession(toModelProto(g))).run({ x, y, b });
+  const [yd, bd] = [y.data as Float32Array, b.data as Float32Array];
+  const scaled = out.scaled!.data as Float32Array;
+  const dx = out.dx!.data as Float32Array;
+  for (let i = 0; i < 96; i++) {
+    const c = Math.floor(i / 16) % 3;
+    const img = Math.floor(i / 48);
+    assert.equal(scaled[i], Math.fround(bd[c]! * yd[i]!));
+    // dx = mean over the map of y (per image and channel) / 16 … plus y itself.
+    let sumY = 0;
+    for (let j = 0; j < 16; j++) sumY += yd[img * 48 + c * 16 + j]!;
+    assert.ok(Math.abs(dx[i]! - (sumY / 16 + yd[i]!)) < 1e-5);
+  }
+  const db = out.db!.data as Float32Array;
+  for (let c = 0; c < 3; c++) {
+    let sumY = 0;
+    for (let i = 0; i < 96; i++) if (Math.floor(i / 16) % 3 === c) sumY += yd[i]!;
+    assert.ok(Math.abs(db[c]! + sumY) < 1e-4, `db[${c}]`);
+  }
+});
+
 test('Max/Min with broadcasting', async (t) => {
   await check(t, 'Max', 'Max', [s(2, 3, 4), s(3, 1)], (a, b) => F.maximum(a!, b!));
   await check(t, 'Min', 'Min', [s(4), s(2, 3, 4)], (a, b) => F.minimum(a!, b!));
@@ -298,6 +338,16 @@ test('LayerNormalization (input, weight, bias)', async (t) => {
   await check(t, 'LayerNormalization', 'LayerNorm axis 0', [s(3, 4), s(3, 4), s(3, 4)], (x, w, b) => F.layerNorm(x!, w!, b!, 0, 1e-5), opts);
   // float32 (the training dtype) reuses the op's saved Mean/InvStdDev outputs instead of recomputing.
   await check(t, 'LayerNormalization', 'LayerNorm float32', [s(2, 3, 8), s(8), s(8)], (x, w, b) => F.layerNorm(x!, w!, b!, -1, 1e-5), SMOOTH32);
+});
+
+test('BatchNormTrain (input, weight, bias; through y and through the batch statistics)', async (t) => {
+  const opts: GradcheckOptions = { tol: 1e-6 };
+  const input = [s(3, 2, 3, 4), s(2), s(2)];
+  await check(t, 'BatchNormTrain', 'BatchNorm y', input, (x, w, b) => F.batchNormTrain(x!, w!, b!, 1e-5)[0], opts);
+  // The running-statistic outputs carry their own gradients (∂μ/∂x, ∂σ²/∂x), alone and with y's.
+  await check(t, 'BatchNormTrain', 'BatchNorm mean and variance', input, (x, w, b) => F.batchNormTrain(x!, w!, b!, 1e-5).slice(1), opts);
+  await check(t, 'BatchNormTrain', 'BatchNorm all outputs', input, (x, w, b) => F.batchNormTrain(x!, w!, b!, 1e-3), opts);
+  await check(t, 'BatchNormTrain', 'BatchNorm float32', [s(4, 3, 2, 2), s(3), s(3)], (x, w, b) => F.batchNormTrain(x!, w!, b!, 1e-5)[0], SMOOTH32);
 });
 
 // ---- convolution ----------------------------------------------------------------------------------

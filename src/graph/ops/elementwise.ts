@@ -27,7 +27,8 @@ const Sub = defineOp<null>({
   emit: emitSimple('Sub'),
   vjp: ({ inputs: [a, b], dys: [dy], needs }) => [
     unbroadcast(dy!, a!.shape),
-    needs[1] ? unbroadcast(neg(dy!), b!.shape) : null,
+    // Negate after summing a broadcast operand's gradient: a pass over its own (smaller) shape (exact).
+    needs[1] ? neg(unbroadcast(dy!, b!.shape)) : null,
   ],
 });
 const Mul = defineOp<null>({
@@ -92,10 +93,27 @@ const Less = compareOp('Less');
 const GreaterOrEqual = compareOp('GreaterOrEqual');
 const LessOrEqual = compareOp('LessOrEqual');
 
-export const add = (a: Operand, b: Operand): Value => apply1(Add, operands(a, b), null);
-export const sub = (a: Operand, b: Operand): Value => apply1(Sub, operands(a, b), null);
-export const mul = (a: Operand, b: Operand): Value => apply1(Mul, operands(a, b), null);
-export const div = (a: Operand, b: Operand): Value => apply1(Div, operands(a, b), null);
+/**
+ * The arithmetic ops broadcast, so an operand made by Expand is read at its source where that gives
+ * the same result shape: the expanded copy (a full pass over the big tensor) is then not made unless
+ * something else needs it. Gradients of reductions come as such Expands (ReduceSum's and
+ * ReduceMean's VJPs), and most meet an Add or Mul next. Exact: the same values meet the same ops.
+ */
+function readExpandedAtSource([a, b]: [Value, Value]): [Value, Value] {
+  const out = broadcastShapes(a.shape, b.shape);
+  const source = (v: Value, other: Value): Value => {
+    const src = v.producer?.op.type === 'Expand' ? v.producer.inputs[0]! : undefined;
+    const same = src && out && broadcastShapes(src.shape, other.shape);
+    return src && same && same.length === out!.length && same.every((d, i) => d === out![i]) ? src : v;
+  };
+  const a1 = source(a, b);
+  return [a1, source(b, a1)];
+}
+const arithmetic = (op: OpDef<null>) => (a: Operand, b: Operand): Value => apply1(op, readExpandedAtSource(operands(a, b)), null);
+export const add = arithmetic(Add);
+export const sub = arithmetic(Sub);
+export const mul = arithmetic(Mul);
+export const div = arithmetic(Div);
 export const maximum = (a: Operand, b: Operand): Value => apply1(Max, operands(a, b), null);
 export const minimum = (a: Operand, b: Operand): Value => apply1(Min, operands(a, b), null);
 export const equal = (a: Operand, b: Operand): Value => apply1(Equal, operands(a, b), null);

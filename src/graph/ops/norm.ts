@@ -1,9 +1,10 @@
-/** Normalisation: LayerNormalization with its statistics kept for the backward pass. */
+/** Normalisation: LayerNormalization with its statistics kept for the backward pass; train-mode batch norm. */
 import { attr } from '../emit.js';
 import { defineOp, type Value } from '../graph.js';
 import { fmt, normAxis, sameShape } from '../shape.js';
-import { apply } from './core.js';
-import { add, cast, mul, reciprocal, sqrt, sub } from './elementwise.js';
+import { FLOAT_TYPES, apply, scalarTensor } from './core.js';
+import { add, cast, div, mul, reciprocal, sqrt, sub } from './elementwise.js';
+import { expand, reshape } from './layout.js';
 import { reduceMean, reduceSum } from './reduce.js';
 
 // ---- normalisation ----------------------------------------------------------------------------------
@@ -73,3 +74,88 @@ export function layerNorm(x: Value, weight: Value, bias: Value | null, axis = -1
   return apply(LayerNorm, inputs, { axis: normAxis(axis, x.rank), eps })[0]!;
 }
 
+
+// ---- batch normalisation (train mode) ---------------------------------------------------------------
+
+/**
+ * Train-mode batch norm over N, H, W of an NCHW tensor, y = (x − μ)·w/√(σ² + eps) + b with the
+ * batch's mean μ and biased variance σ². Outputs [y, μ, σ², x − μ, 1/√(σ² + eps)] (statistics
+ * [1, C, 1, 1]); the last two are for the VJP.
+ *
+ * Why an op rather than its primitives: the forward is the same ONNX nodes either way, but the
+ * primitives' VJPs add up to 13 passes over the activation (the variance's x·x alone gives two
+ * equal products and their sum), where the closed form
+ *   dx = s·(dy − mean(dy)) − (x − μ)·s·r²·mean(dy·(x − μ)),  s = w·r, r = 1/√(σ² + eps)
+ * takes 7 (three of them the reductions that dw and db need anyway). BatchNorm sits after almost
+ * every conv of MobileViT, CMT and GLNet.
+ */
+const BatchNormTrain = defineOp<{ eps: number }>({
+  type: 'BatchNormTrain',
+  infer: ([x, w, b], _a, fail) => {
+    if (x!.rank !== 4) fail(`expects an NCHW input, got ${fmt(x!.shape)}`);
+    if (!FLOAT_TYPES.has(x!.dtype)) fail(`needs a float tensor, got ${x!.dtype}`);
+    const c = x!.shape[1]!;
+    for (const v of [w!, b!]) if (v.rank !== 1 || v.shape[0] !== c || v.dtype !== x!.dtype) fail(`weight and bias must be ${x!.dtype}[${c}], got ${v.toString()}`);
+    const stat = { shape: [1, c, 1, 1], dtype: x!.dtype };
+    return [{ shape: x!.shape, dtype: x!.dtype }, stat, stat, { shape: x!.shape, dtype: x!.dtype }, stat];
+  },
+  emit: (e, n) => {
+    const [x, w, b] = n.inputs as [Value, Value, Value];
+    const [y, mean, variance, centred, invStd] = n.outputs as [Value, Value, Value, Value, Value];
+    const out = (v: Value) => (e.isUsed(v) ? [e.name(v)] : 1);
+    const reduceMean = (v: string, to: Value): string =>
+      (e.opset >= 18
+        ? e.node('ReduceMean', [v, e.int64s([0, 2, 3])], out(to), { keepdims: attr.int(1) })
+        : e.node('ReduceMean', [v], out(to), { axes: attr.ints([0, 2, 3]), keepdims: attr.int(1) }))[0]!;
+    const scalarConst = (v: number) => e.constant(scalarTensor(v, x.dtype));
+    const chan = e.int64s([1, x.shape[1]!, 1, 1]);
+    const m = reduceMean(e.name(x), mean);
+    const [xc] = e.node('Sub', [x, m], out(centred));
+    const [sq] = e.node('Mul', [xc!, xc!], 1);
+    const v = reduceMean(sq!, variance);
+    const [ve] = e.node('Add', [v, scalarConst(n.attrs.eps)], 1);
+    const [sd] = e.node('Sqrt', [ve!], 1);
+    const [r] = e.node('Reciprocal', [sd!], out(invStd));
+    const [w4] = e.node('Reshape', [w, chan], 1);
+    const [s] = e.node('Mul', [r!, w4!], 1);
+    const [xs] = e.node('Mul', [xc!, s!], 1);
+    const [b4] = e.node('Reshape', [b, chan], 1);
+    e.node('Add', [xs!, b4!], [e.name(y)]);
+  },
+  vjp: ({ inputs: [x, w], outputs: [, , , centred, invStd], dys: [dy, dMean, dVariance, dCentred, dInvStd], needs }) => {
+    if (dCentred || dInvStd) throw new Error('BatchNormTrain: its outputs x − μ and 1/√(σ² + eps) are for its own VJP only');
+    const [n, c, h, wd] = x!.shape as [number, number, number, number];
+    const count = n * h * wd;
+    const axes = [0, 2, 3];
+    let dx: Value | null = null;
+    let dw: Value | null = null;
+    let db: Value | null = null;
+    if (dy) {
+      const sumDy = reduceSum(dy, axes, true); // [1, C, 1, 1]
+      const sumDyXc = reduceSum(mul(dy, centred!), axes, true);
+      if (needs[2]) db = reshape(sumDy, [c]);
+      if (needs[1]) dw = reshape(mul(sumDyXc, invStd!), [c]);
+      if (needs[0]) {
+        const s = mul(invStd!, reshape(w!, [1, c, 1, 1]));
+        const k = mul(mul(s, mul(invStd!, invStd!)), div(sumDyXc, count));
+        dx = sub(mul(sub(dy, div(sumDy, count)), s), mul(centred!, k));
+      }
+    }
+    if (needs[0] && (dMean || dVariance)) {
+      // The statistics read x directly too: ∂μ/∂x = 1/n, ∂σ²/∂x = 2(x − μ)/n (Σ(x − μ) = 0).
+      let extra: Value | null = dMean ? expand(div(dMean, count), x!.shape) : null;
+      if (dVariance) {
+        const viaVariance = mul(centred!, mul(dVariance, 2 / count));
+        extra = extra ? add(extra, viaVariance) : viaVariance;
+      }
+      dx = dx ? add(dx, extra!) : extra;
+    }
+    return [dx, dw, db];
+  },
+});
+
+/** Train-mode batch norm of an NCHW tensor: [y, mean, biased variance] (statistics [1, C, 1, 1]). */
+export function batchNormTrain(x: Value, weight: Value, bias: Value, eps: number): [Value, Value, Value] {
+  const [y, mean, variance] = apply(BatchNormTrain, [x, weight, bias], { eps });
+  return [y!, mean!, variance!];
+}
