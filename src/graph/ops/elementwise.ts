@@ -3,6 +3,7 @@ import type { DType } from '../../tensor.js';
 import { attr } from '../emit.js';
 import { defineOp, type OpDef, type Value } from '../graph.js';
 import { broadcastShapes, fmt } from '../shape.js';
+import { emitBroadcasting } from './broadcast_emit.js';
 import { FLOAT_TYPES, apply1, emitSimple, operands, scalar, scalarTensor, unbroadcast, type Operand } from './core.js';
 
 // ---- elementwise binary ------------------------------------------------------------------------
@@ -18,13 +19,13 @@ function binaryInfer(inputs: Value[], _a: unknown, fail: (m: string) => never) {
 const Add = defineOp<null>({
   type: 'Add',
   infer: binaryInfer,
-  emit: emitSimple('Add'),
+  emit: emitBroadcasting('Add'),
   vjp: ({ inputs: [a, b], dys: [dy] }) => [unbroadcast(dy!, a!.shape), unbroadcast(dy!, b!.shape)],
 });
 const Sub = defineOp<null>({
   type: 'Sub',
   infer: binaryInfer,
-  emit: emitSimple('Sub'),
+  emit: emitBroadcasting('Sub'),
   vjp: ({ inputs: [a, b], dys: [dy], needs }) => [
     unbroadcast(dy!, a!.shape),
     // Negate after summing a broadcast operand's gradient: a pass over its own (smaller) shape (exact).
@@ -34,7 +35,7 @@ const Sub = defineOp<null>({
 const Mul = defineOp<null>({
   type: 'Mul',
   infer: binaryInfer,
-  emit: emitSimple('Mul'),
+  emit: emitBroadcasting('Mul'),
   vjp: ({ inputs: [a, b], dys: [dy], needs }) => [
     needs[0] ? unbroadcast(mul(dy!, b!), a!.shape) : null,
     needs[1] ? unbroadcast(mul(dy!, a!), b!.shape) : null,
@@ -43,7 +44,7 @@ const Mul = defineOp<null>({
 const Div = defineOp<null>({
   type: 'Div',
   infer: binaryInfer,
-  emit: emitSimple('Div'),
+  emit: emitBroadcasting('Div'),
   vjp: ({ inputs: [a, b], outputs: [y], dys: [dy], needs }) => {
     const da = needs[0] || needs[1] ? div(dy!, b!) : null;
     return [
