@@ -204,6 +204,30 @@ test('sums over middle axes of large tensors are emitted as a ones-GEMV', () => 
   assert.deepEqual(emitted(big, (x) => F.reduceMax(x, [1, 2])), ['ReduceMax']);
 });
 
+test('a sum or mean over size-1 axes and others is taken over the others ([N, C, 1, 1] summed over N: a GEMV), shapes kept', async () => {
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', [256, 512, 1, 1], 'float64');
+    const keep = F.reduceSum(x, [0, 2, 3], true);
+    const drop = F.reduceMean(x, [0, 3]);
+    assert.deepEqual([keep.shape, drop.shape], [[1, 512, 1, 1], [512, 1]]);
+    g.markOutput(keep, 'keep');
+    g.markOutput(drop, 'drop');
+  });
+  const ops = [...onnxOpCounts(g).keys()];
+  assert.ok(ops.includes('MatMul') && !ops.some((o) => o.startsWith('Reduce')), `${ops}`);
+  const rng = new Rng(5);
+  const x = new Tensor(Float64Array.from({ length: 256 * 512 }, () => rng.normal()), [256, 512, 1, 1], 'float64');
+  const out = await (await createNodeSession(toModelProto(g))).run({ x });
+  const xd = x.data as Float64Array;
+  for (const c of [0, 7, 511]) {
+    let sum = 0;
+    for (let n = 0; n < 256; n++) sum += xd[n * 512 + c]!;
+    assert.ok(Math.abs((out.keep!.data as Float64Array)[c]! - sum) < 1e-9);
+    assert.ok(Math.abs((out.drop!.data as Float64Array)[c]! - sum / 256) < 1e-12);
+  }
+});
+
 test('sums over middle axes as a ones-GEMV equal the plain reduction on large inputs (float32 and float64)', async () => {
   // [2, 64, 64, 9] = 73,728 elements (the GEMV threshold is 65,536); the reference is a plain float64 sum in JS.
   const shape = [2, 64, 64, 9];

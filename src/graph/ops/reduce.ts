@@ -132,10 +132,24 @@ function axesOf(x: Value, axes?: number | readonly number[]): number[] {
   const list = typeof axes === 'number' ? [axes] : [...axes];
   return list.map((a) => normAxis(a, x.rank)).sort((a, b) => a - b);
 }
+/**
+ * A sum or mean over some size-1 axes and others is taken over the others only, on the tensor with
+ * those axes dropped: ORT's reductions over [N, C, 1, 1] keeping C run one element per inner step
+ * (8.7 ns per element, where [N, C] summed over N is a GEMV at ~1 ns). The result is reshaped back.
+ */
+function reduceSkippingUnitAxes(op: OpDef<ReduceAttrs>, x: Value, axes: number[], keepdims: boolean): Value {
+  const unit = axes.filter((a) => x.shape[a] === 1);
+  if (unit.length === 0 || unit.length === axes.length) return apply1(op, [x], { axes, keepdims });
+  const kept = x.shape.map((_, i) => i).filter((i) => !unit.includes(i));
+  const squeezed = reshape(x, kept.map((i) => x.shape[i]!));
+  const r = apply1(op, [squeezed], { axes: axes.filter((a) => !unit.includes(a)).map((a) => kept.indexOf(a)), keepdims: false });
+  const outShape = keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+  return reshape(r, outShape);
+}
 export const reduceSum = (x: Value, axes?: number | readonly number[], keepdims = false): Value =>
-  apply1(ReduceSum, [x], { axes: axesOf(x, axes), keepdims });
+  reduceSkippingUnitAxes(ReduceSum, x, axesOf(x, axes), keepdims);
 export const reduceMean = (x: Value, axes?: number | readonly number[], keepdims = false): Value =>
-  apply1(ReduceMean, [x], { axes: axesOf(x, axes), keepdims });
+  reduceSkippingUnitAxes(ReduceMean, x, axesOf(x, axes), keepdims);
 export const reduceMax = (x: Value, axes?: number | readonly number[], keepdims = false): Value =>
   apply1(ReduceMax, [x], { axes: axesOf(x, axes), keepdims });
 export const reduceSumSquare = (x: Value, axes?: number | readonly number[], keepdims = false): Value =>
