@@ -81,6 +81,9 @@ test('long runs, equal shapes and small tensors are emitted as one node', async 
   await checkCase('add', [32, 64, 2, 2], [32, 64, 2, 2], false);
   await checkCase('mul', [2, 8, 2, 2], [1, 8, 1, 1], false);
   await checkCase('mul', [32, 2, 2, 64], [1, 1, 1, 64], false);
+  // Broadcast dims alternating between the operands (a stride-2 depthwise conv's input gradient): a
+  // full-size Expand would be as slow, so it stays as written.
+  await checkCase('mul', [16, 8, 4, 1, 4, 1], [1, 8, 1, 2, 1, 2], false);
 });
 
 test('a per-channel constant stays as written (ORT folds it into the Conv before it); a symbolic batch is left alone', () => {
@@ -98,4 +101,31 @@ test('a per-channel constant stays as written (ORT folds it into the Conv before
     h.markOutput(F.mul(x, 0.5), 'y');
   });
   assert.deepEqual(emitModel(h, { symbolicBatch: SYMBOLIC_BATCH }).nodes.map((n) => n.opType), ['Mul']);
+});
+
+test("train-mode batch norm's per-channel products on a 2×2 map are merged too, with batch norm's values", async () => {
+  const shape = [64, 32, 2, 2];
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', shape, 'float32');
+    const [y] = F.batchNormTrain(x, g.input('w', [32], 'float32'), g.input('b', [32], 'float32'), 1e-5);
+    g.markOutput(y, 'y');
+  });
+  const nodes = emittedNodes(g);
+  // x − μ, ·scale and +bias each read the channel values expanded over the 2×2 map.
+  assert.equal(nodes.filter((n) => n.opType === 'Expand').length, 3, `${nodes.map((n) => n.opType)}`);
+  const [x, w, b] = [random(shape, 1), random([32], 2), random([32], 3)];
+  const y = (await (await createNodeSession(toModelProto(g), { threads: 1 })).run({ x, w, b })).y!.data as Float32Array;
+  const [xd, wd, bd] = [x.data as Float32Array, w.data as Float32Array, b.data as Float32Array];
+  for (const c of [0, 13, 31]) {
+    const at = (n: number, p: number) => n * 128 + c * 4 + p;
+    let mean = 0;
+    for (let n = 0; n < 64; n++) for (let p = 0; p < 4; p++) mean += xd[at(n, p)]! / 256;
+    let variance = 0;
+    for (let n = 0; n < 64; n++) for (let p = 0; p < 4; p++) variance += (xd[at(n, p)]! - mean) ** 2 / 256;
+    for (const [n, p] of [[0, 0], [63, 3], [17, 2]] as const) {
+      const want = ((xd[at(n, p)]! - mean) / Math.sqrt(variance + 1e-5)) * wd[c]! + bd[c]!;
+      assert.ok(Math.abs(y[at(n, p)]! - want) < 1e-5, `channel ${c}, image ${n}, pixel ${p}`);
+    }
+  }
 });

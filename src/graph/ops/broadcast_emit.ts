@@ -41,11 +41,18 @@ function mergeGroups(groups: Group[]): Group[] {
  * them within a few ops (ORT folds those, and fuses a per-channel constant into a preceding Conv —
  * which a reshaped operand would prevent). Bounded, so that a fed value answers quickly.
  */
-function knownAtBuild(e: Emitter, v: Value, depth = 6): boolean {
+export function knownAtBuild(e: Emitter, v: Value, depth = 6): boolean {
   if (e.isInitializer(v)) return true;
   const p = v.producer;
   if (!p || depth === 0) return false;
   return p.inputs.every((x) => knownAtBuild(e, x, depth - 1));
+}
+
+/** An operand as the emission sees it: its ONNX name, its shape, and whether it is fixed at build time (asked only when it matters). */
+export interface BroadcastOperand {
+  name: string;
+  shape: readonly number[];
+  known: () => boolean;
 }
 
 /** How one operand is brought to the merged dims: a Reshape, and for a widened one an Expand and a second Reshape. */
@@ -56,54 +63,66 @@ interface OperandPlan {
 }
 
 const shapeOf = (gs: Group[], side: 'a' | 'b'): number[] => gs.map((g) => (g[side] ? g.size : 1));
+const count = (shape: readonly number[]): number => shape.reduce((x, y) => x * y, 1);
 
 /** The merged emission of a slow broadcast, or null to emit it as is. */
-function plan(e: Emitter, a: Value, b: Value, out: Value): { a: OperandPlan; b: OperandPlan; out: number[] } | null {
-  const r = out.rank;
-  if (r < 2 || out.size < 4096) return null;
+function plan(e: Emitter, a: BroadcastOperand, b: BroadcastOperand, out: readonly number[]): { a: OperandPlan; b: OperandPlan; out: number[] } | null {
+  const r = out.length;
+  const outSize = count(out);
+  if (r < 2 || outSize < 4096) return null;
   // Shapes traced at a symbolic batch are written with run-time dims: leave them.
-  if (out.shape.some((d) => e.batchFactor(d) !== 0)) return null;
+  if (out.some((d) => e.batchFactor(d) !== 0)) return null;
   const pad = (s: readonly number[]) => [...new Array<number>(r - s.length).fill(1), ...s];
   const [as, bs] = [pad(a.shape), pad(b.shape)];
-  const groups = mergeGroups(out.shape.flatMap((d, i) => (d === 1 ? [] : [{ size: d, a: as[i] === d, b: bs[i] === d }])));
+  const groups = mergeGroups(out.flatMap((d, i) => (d === 1 ? [] : [{ size: d, a: as[i] === d, b: bs[i] === d }])));
   const last = groups[groups.length - 1];
   if (!last) return null;
-  const trailingOne = out.shape[r - 1] === 1;
+  const trailingOne = out[r - 1] === 1;
   const shortRun = last.a !== last.b && last.size < SHORT_RUN && groups.length > 1;
   if (!trailingOne && !shortRun) return null;
   // A per-channel constant stays as written (ORT folds it into the Conv before it); a scalar need not.
   const small = last.a ? b : a;
-  if (small.size > 1 && knownAtBuild(e, small)) return null;
-  if (!shortRun) return { a: { reshape: shapeOf(groups, 'a') }, b: { reshape: shapeOf(groups, 'b') }, out: groups.map((g) => g.size) };
-  // Expand the broadcast operand over the short run (it stays small), then merge the dims again.
+  if (count(small.shape) > 1 && small.known()) return null;
+  const merged = { a: { reshape: shapeOf(groups, 'a') }, b: { reshape: shapeOf(groups, 'b') }, out: groups.map((g) => g.size) };
+  if (!shortRun) return merged;
+  // Expand the broadcast operand over the short run, then merge the dims again — where that leaves
+  // one plain broadcast (ORT's Expand has the same per-run cost, so a full-size one must end the
+  // pattern) or the expanded operand stays small.
   const side = last.a ? 'b' : 'a';
   const widened = groups.map((g, i) => (i === groups.length - 1 ? { ...g, [side]: true } : g));
-  const merged = mergeGroups(widened);
+  const remerged = mergeGroups(widened);
   const expanded = shapeOf(widened, side);
-  const wide: OperandPlan = { reshape: shapeOf(groups, side), expand: expanded, merged: shapeOf(merged, side) };
-  const other: OperandPlan = { reshape: shapeOf(merged, side === 'a' ? 'b' : 'a') };
-  return side === 'a' ? { a: wide, b: other, out: merged.map((g) => g.size) } : { a: other, b: wide, out: merged.map((g) => g.size) };
+  if (remerged.length > 2 && count(expanded) * 8 > outSize) return trailingOne ? merged : null;
+  const wide: OperandPlan = { reshape: shapeOf(groups, side), expand: expanded, merged: shapeOf(remerged, side) };
+  const other: OperandPlan = { reshape: shapeOf(remerged, side === 'a' ? 'b' : 'a') };
+  const outMerged = remerged.map((g) => g.size);
+  return side === 'a' ? { a: wide, b: other, out: outMerged } : { a: other, b: wide, out: outMerged };
 }
 
-/** The emission of a broadcasting binary op of ONNX type `type` (see the file comment). */
+/**
+ * Emit `type`(a, b) broadcasting to `out`, on merged shapes where that is faster (see the file
+ * comment); `outputs` names the result (or 1 for a temporary). Returns the result's name.
+ */
+export function emitBinary(e: Emitter, type: string, a: BroadcastOperand, b: BroadcastOperand, out: readonly number[], outputs: readonly (Value | string)[] | 1 = 1): string {
+  const p = plan(e, a, b, out);
+  if (!p) return e.node(type, [a.name, b.name], outputs)[0]!;
+  const operand = (v: BroadcastOperand, o: OperandPlan): string => {
+    // A scalar broadcasts as it is.
+    if (count(v.shape) === 1 && !o.expand) return v.name;
+    let name = e.node('Reshape', [v.name, e.int64s(o.reshape)], 1)[0]!;
+    if (o.expand) name = e.node('Expand', [name, e.int64s(o.expand)], 1)[0]!;
+    if (o.merged) name = e.node('Reshape', [name, e.int64s(o.merged)], 1)[0]!;
+    return name;
+  };
+  const [z] = e.node(type, [operand(a, p.a), operand(b, p.b)], 1);
+  return e.node('Reshape', [z!, e.int64s([...out])], outputs)[0]!;
+}
+
+/** The emission rule of a broadcasting binary op of ONNX type `type`. */
 export function emitBroadcasting(type: string) {
   return (e: Emitter, n: Node): void => {
+    const operand = (v: Value): BroadcastOperand => ({ name: e.name(v), shape: v.shape, known: () => knownAtBuild(e, v) });
     const [a, b] = n.inputs as [Value, Value];
-    const out = n.outputs[0]!;
-    const p = plan(e, a, b, out);
-    if (!p) {
-      e.node(type, n.inputs, n.outputs);
-      return;
-    }
-    const operand = (v: Value, o: OperandPlan): string => {
-      // A scalar broadcasts as it is.
-      if (v.size === 1 && !o.expand) return e.name(v);
-      let name = e.node('Reshape', [v, e.int64s(o.reshape)], 1)[0]!;
-      if (o.expand) name = e.node('Expand', [name, e.int64s(o.expand)], 1)[0]!;
-      if (o.merged) name = e.node('Reshape', [name, e.int64s(o.merged)], 1)[0]!;
-      return name;
-    };
-    const [z] = e.node(type, [operand(a, p.a), operand(b, p.b)], 1);
-    e.node('Reshape', [z!, e.int64s(out.shape)], n.outputs);
+    emitBinary(e, type, operand(a), operand(b), n.outputs[0]!.shape, n.outputs);
   };
 }

@@ -7,6 +7,7 @@ import { Tensor } from '../../tensor.js';
 import { attr, type Emitter } from '../emit.js';
 import type { Shape, Value } from '../graph.js';
 import type { ConvAttrs } from './conv.js';
+import { emitBinary, knownAtBuild } from './broadcast_emit.js';
 import { constant } from './core.js';
 import { reshape, transpose } from './layout.js';
 import { matmul } from './matmul.js';
@@ -88,7 +89,8 @@ export function emitDepthwiseAsMatMul(e: Emitter, x: Value, w: Value, b: Value |
   }
   const [y4] = e.node('Reshape', [y3!, e.int64s([n, c, ho, wo])], 1);
   const [b4] = e.node('Reshape', [b, e.int64s([1, c, 1, 1])], 1);
-  e.node('Add', [y4!, b4!], [y]);
+  // Per-channel on a small map: see broadcast_emit.ts.
+  emitBinary(e, 'Add', { name: y4!, shape: y.shape, known: () => false }, { name: b4!, shape: [1, c, 1, 1], known: () => knownAtBuild(e, b) }, y.shape, [y]);
 }
 
 /**

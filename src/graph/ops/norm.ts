@@ -6,6 +6,7 @@ import { FLOAT_TYPES, apply, scalarTensor } from './core.js';
 import { add, cast, div, mul, reciprocal, sqrt, sub } from './elementwise.js';
 import { expand, reshape } from './layout.js';
 import { reduceMean, reduceSum } from './reduce.js';
+import { emitBinary } from './broadcast_emit.js';
 
 // ---- normalisation ----------------------------------------------------------------------------------
 
@@ -107,20 +108,24 @@ const BatchNormTrain = defineOp<{ eps: number }>({
       (e.opset >= 18
         ? e.node('ReduceMean', [v, e.int64s([0, 2, 3])], out(to), { keepdims: attr.int(1) })
         : e.node('ReduceMean', [v], out(to), { axes: attr.ints([0, 2, 3]), keepdims: attr.int(1) }))[0]!;
-    const scalarConst = (v: number) => e.constant(scalarTensor(v, x.dtype));
-    const chan = e.int64s([1, x.shape[1]!, 1, 1]);
+    const c = x.shape[1]!;
+    const stat = [1, c, 1, 1];
+    // The full-size products go through `emitBinary` (its per-channel operands on small maps).
+    const big = (type: string, name: string, chan: string, to: readonly (Value | string)[] | 1 = 1): string =>
+      emitBinary(e, type, { name, shape: x.shape, known: () => false }, { name: chan, shape: stat, known: () => false }, x.shape, to);
+    const chanShape = e.int64s(stat);
     const m = reduceMean(e.name(x), mean);
-    const [xc] = e.node('Sub', [x, m], out(centred));
-    const [sq] = e.node('Mul', [xc!, xc!], 1);
+    const xc = big('Sub', e.name(x), m, e.isUsed(centred) ? [centred] : 1);
+    const [sq] = e.node('Mul', [xc, xc], 1);
     const v = reduceMean(sq!, variance);
-    const [ve] = e.node('Add', [v, scalarConst(n.attrs.eps)], 1);
+    const [ve] = e.node('Add', [v, e.constant(scalarTensor(n.attrs.eps, x.dtype))], 1);
     const [sd] = e.node('Sqrt', [ve!], 1);
     const [r] = e.node('Reciprocal', [sd!], out(invStd));
-    const [w4] = e.node('Reshape', [w, chan], 1);
+    const [w4] = e.node('Reshape', [w, chanShape], 1);
     const [s] = e.node('Mul', [r!, w4!], 1);
-    const [xs] = e.node('Mul', [xc!, s!], 1);
-    const [b4] = e.node('Reshape', [b, chan], 1);
-    e.node('Add', [xs!, b4!], [e.name(y)]);
+    const xs = big('Mul', xc, s!);
+    const [b4] = e.node('Reshape', [b, chanShape], 1);
+    big('Add', xs, b4!, [y]);
   },
   vjp: ({ inputs: [x, w], outputs: [, , , centred, invStd], dys: [dy, dMean, dVariance, dCentred, dInvStd], needs }) => {
     if (dCentred || dInvStd) throw new Error('BatchNormTrain: its outputs x − μ and 1/√(σ² + eps) are for its own VJP only');
