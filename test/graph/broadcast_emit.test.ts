@@ -79,6 +79,7 @@ test('a short innermost run (2×2 and 3×3 maps against per-channel values): the
 test('long runs, equal shapes and small tensors are emitted as one node', async () => {
   await checkCase('mul', [32, 64, 8, 8], [1, 64, 1, 1], false);
   await checkCase('add', [32, 64, 2, 2], [32, 64, 2, 2], false);
+  await checkCase('sub', [64, 128, 1, 1], [64, 128, 1, 1], false);
   await checkCase('mul', [2, 8, 2, 2], [1, 8, 1, 1], false);
   await checkCase('mul', [32, 2, 2, 64], [1, 1, 1, 64], false);
   // Broadcast dims alternating between the operands (a stride-2 depthwise conv's input gradient): a

@@ -76,12 +76,13 @@ function plan(e: Emitter, a: BroadcastOperand, b: BroadcastOperand, out: readonl
   const [as, bs] = [pad(a.shape), pad(b.shape)];
   const groups = mergeGroups(out.flatMap((d, i) => (d === 1 ? [] : [{ size: d, a: as[i] === d, b: bs[i] === d }])));
   const last = groups[groups.length - 1];
-  if (!last) return null;
+  // Equal shapes (up to size-1 dims) run as one long run already.
+  if (!last || groups.every((g) => g.a === g.b)) return null;
   const trailingOne = out[r - 1] === 1;
   const shortRun = last.a !== last.b && last.size < SHORT_RUN && groups.length > 1;
   if (!trailingOne && !shortRun) return null;
   // A per-channel constant stays as written (ORT folds it into the Conv before it); a scalar need not.
-  const small = last.a ? b : a;
+  const small = groups.some((g) => !g.a) ? a : b;
   if (count(small.shape) > 1 && small.known()) return null;
   const merged = { a: { reshape: shapeOf(groups, 'a') }, b: { reshape: shapeOf(groups, 'b') }, out: groups.map((g) => g.size) };
   if (!shortRun) return merged;
