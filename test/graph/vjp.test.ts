@@ -59,6 +59,20 @@ test('Add/Sub/Mul/Div with broadcasting', async (t) => {
   await check(t, 'Mul', 'Mul', [s(2, 1, 4), s(3, 1)], (a, b) => F.mul(a!, b!));
   await check(t, 'Div', 'Div', [s(2, 3, 4), { shape: [1, 3, 1], init: awayFromZero }], (a, b) => F.div(a!, b!));
   await check(t, 'Div', 'Div (scalar numerator)', [{ shape: [5], init: awayFromZero }], (b) => F.div(2, b!));
+  // x·x (a squared error): its own VJP form, one product with 2x.
+  await check(t, 'Mul', 'Mul (square)', [s(3, 4)], (a) => F.mul(a!, a!));
+});
+
+test('the gradient of x·x is one product with 2x (no sum of two equal products)', () => {
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', [3, 4], 'float32');
+    const start = g.nodes.length;
+    gradients(F.reduceSum(F.mul(F.mul(x, x), g.input('w', [3, 4], 'float32'))), [x]);
+    const ops = g.nodes.slice(start).map((n) => n.op.type);
+    assert.ok(!g.nodes.slice(start).some((n) => n.op.type === 'Add' && n.inputs[0] === n.inputs[1]), `${ops}`);
+    assert.equal(ops.filter((o) => o === 'Add').length, 0, `${ops}`);
+  });
 });
 
 test('an Expand feeding Add/Sub/Mul/Div is read at its source (broadcast), with the same values; Sub negates a broadcast gradient after summing it', async () => {

@@ -36,10 +36,12 @@ const Mul = defineOp<null>({
   type: 'Mul',
   infer: binaryInfer,
   emit: emitBroadcasting('Mul'),
-  vjp: ({ inputs: [a, b], dys: [dy], needs }) => [
-    needs[0] ? unbroadcast(mul(dy!, b!), a!.shape) : null,
-    needs[1] ? unbroadcast(mul(dy!, a!), b!.shape) : null,
-  ],
+  vjp: ({ inputs: [a, b], dys: [dy], needs }) => {
+    // x·x: one product with 2x rather than two equal products and their sum (the same numbers:
+    // doubling is exact), two passes over the tensor instead of three.
+    if (a === b) return [needs[0] ? mul(dy!, mul(a!, 2)) : null, null];
+    return [needs[0] ? unbroadcast(mul(dy!, b!), a!.shape) : null, needs[1] ? unbroadcast(mul(dy!, a!), b!.shape) : null];
+  },
 });
 const Div = defineOp<null>({
   type: 'Div',
