@@ -18,6 +18,12 @@ import type { Node, Value } from '../graph.js';
 
 /** Innermost runs shorter than this are widened (4×4 maps and smaller; a [1, C, 1, 1] operand on a 7×7 map is left alone). */
 const SHORT_RUN = 32;
+/**
+ * Runs shorter than this are widened even where the operand must be expanded to the output's size
+ * (a per-image-and-channel [N, C, 1, 1] on a 2×2 or 3×3 map: 7 ns per element as written, 1.4 with the
+ * Expand); longer ones gain too little for the extra tensor (ORT's peak memory in a train step).
+ */
+const FULL_EXPAND_RUN = 10;
 
 /** A merged dim: its size and whether each operand spans it (true) or is broadcast along it. */
 interface Group {
@@ -82,8 +88,8 @@ function plan(e: Emitter, a: BroadcastOperand, b: BroadcastOperand, out: readonl
   const shortRun = last.a !== last.b && last.size < SHORT_RUN && groups.length > 1;
   if (!trailingOne && !shortRun) return null;
   // A per-channel constant stays as written (ORT folds it into the Conv before it); a scalar need not.
-  const small = groups.some((g) => !g.a) ? a : b;
-  if (count(small.shape) > 1 && small.known()) return null;
+  const broadcast = groups.some((g) => !g.a) ? a : b;
+  if (count(broadcast.shape) > 1 && broadcast.known()) return null;
   const merged = { a: { reshape: shapeOf(groups, 'a') }, b: { reshape: shapeOf(groups, 'b') }, out: groups.map((g) => g.size) };
   if (!shortRun) return merged;
   // Expand the broadcast operand over the short run, then merge the dims again — where that leaves
@@ -93,7 +99,9 @@ function plan(e: Emitter, a: BroadcastOperand, b: BroadcastOperand, out: readonl
   const widened = groups.map((g, i) => (i === groups.length - 1 ? { ...g, [side]: true } : g));
   const remerged = mergeGroups(widened);
   const expanded = shapeOf(widened, side);
-  if (remerged.length > 2 && count(expanded) * 8 > outSize) return trailingOne ? merged : null;
+  // A full-size Expand also costs a pass and a tensor as big as the output: only for the shortest runs.
+  const small = count(expanded) * 8 <= outSize;
+  if (!small && (remerged.length > 2 || last.size >= FULL_EXPAND_RUN)) return trailingOne ? merged : null;
   const wide: OperandPlan = { reshape: shapeOf(groups, side), expand: expanded, merged: shapeOf(remerged, side) };
   const other: OperandPlan = { reshape: shapeOf(remerged, side === 'a' ? 'b' : 'a') };
   const outMerged = remerged.map((g) => g.size);
