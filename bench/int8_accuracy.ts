@@ -27,6 +27,7 @@ const spec = defineCommand({
     data: { type: 'string', default: 'fashion-mnist', placeholder: 'spec', description: 'fashion-mnist (Debian package) or fashion-mnist:bundled' },
     calibrationImages: { type: 'int', min: 1, default: 64, description: 'static int8: calibration images (training split)' },
     out: { type: 'string', placeholder: 'file', description: 'write the results as JSON here' },
+    note: { type: 'string', placeholder: 'text', description: 'what the run is, when it is not the record its folder name suggests (kept in the JSON)' },
   },
 });
 
@@ -38,6 +39,7 @@ export interface Int8AccuracyRecord {
   calibrationImages: number;
   rows: Int8AccuracyRow[];
   measuredAt: string;
+  note?: string;
 }
 
 export interface Int8AccuracyRow {
@@ -97,7 +99,7 @@ async function main(argv: string[]): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const result: Int8AccuracyRecord = { run: v.run, data: v.data, testImages: data.test.count, calibrationImages: v.calibrationImages, rows, measuredAt: new Date().toISOString() };
+  const result: Int8AccuracyRecord = { run: v.run, data: v.data, testImages: data.test.count, calibrationImages: v.calibrationImages, rows, measuredAt: new Date().toISOString(), ...(v.note ? { note: v.note } : {}) };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   if (v.out) writeFileSync(resolve(v.out), `${JSON.stringify(result, null, 2)}\n`);
 }

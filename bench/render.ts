@@ -176,6 +176,7 @@ function renderInt8Records(): string[] {
       '',
       `\`bench/int8_accuracy.ts\` (measured ${r.measuredAt.slice(0, 16).replace('T', ' ')} UTC, file \`bench/records/int8/${f}\`): the run exported as fp32, ` +
         `${r.rows.some((x) => x.file === 'fp16') ? 'fp16 weights, ' : ''}dynamic int8 and static int8 (calibrated on ${r.calibrationImages} training images; "int8 static" by min-max ranges), each file run over the ${r.testImages} test images of \`${r.data}\`.`,
+      ...(r.note ? ['', `- run: ${r.note}`] : []),
       '',
       '| file | size | test accuracy | top-1 agreement with fp32 |',
       '| --- | ---: | ---: | ---: |',
