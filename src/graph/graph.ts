@@ -266,13 +266,14 @@ export class Graph {
    * where the caller names what determines their values (two keyed constants must not differ).
    */
   constant(make: Tensor | (() => Tensor), key?: string): Value {
-    const hit0 = key === undefined ? undefined : this.constCache.get(`key|${key}`);
-    if (hit0) return hit0;
-    // A keyed constant may come as a function: a large one is then only built on the key's first use.
+    // A keyed constant is looked up before it is made: given as a function, a large one is only
+    // built on the key's first use.
+    const keyed = key === undefined ? undefined : `key|${key}`;
+    let hit = keyed === undefined ? undefined : this.constCache.get(keyed);
+    if (hit) return hit;
     const tensor = typeof make === 'function' ? make() : make;
-    const cacheKey =
-      key !== undefined ? `key|${key}` : tensor.size <= 16 ? `${tensor.dtype}|${tensor.shape.join(',')}|${tensor.toArray().join(',')}` : undefined;
-    const hit = cacheKey === undefined ? undefined : this.constCache.get(cacheKey);
+    const cacheKey = keyed ?? (tensor.size <= 16 ? `${tensor.dtype}|${tensor.shape.join(',')}|${tensor.toArray().join(',')}` : undefined);
+    hit = keyed === undefined && cacheKey !== undefined ? this.constCache.get(cacheKey) : undefined;
     if (hit) return hit;
     const v = this.newValue(tensor.shape, tensor.dtype, null);
     this.bindings.set(v, { kind: 'constant', tensor });

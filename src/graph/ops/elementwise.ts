@@ -2,7 +2,7 @@
 import type { DType } from '../../tensor.js';
 import { attr } from '../emit.js';
 import { defineOp, type OpDef, type Value } from '../graph.js';
-import { broadcastShapes, fmt } from '../shape.js';
+import { broadcastShapes, fmt, sameShape } from '../shape.js';
 import { emitBroadcasting } from './broadcast_emit.js';
 import { FLOAT_TYPES, apply1, emitSimple, operands, scalar, scalarTensor, unbroadcast, type Operand } from './core.js';
 
@@ -107,7 +107,7 @@ function readExpandedAtSource([a, b]: [Value, Value]): [Value, Value] {
   const source = (v: Value, other: Value): Value => {
     const src = v.producer?.op.type === 'Expand' ? v.producer.inputs[0]! : undefined;
     const same = src && out && broadcastShapes(src.shape, other.shape);
-    return src && same && same.length === out!.length && same.every((d, i) => d === out![i]) ? src : v;
+    return src && same && sameShape(same, out!) ? src : v;
   };
   const a1 = source(a, b);
   return [a1, source(b, a1)];

@@ -5,7 +5,7 @@ import { fmt, normAxis, sameShape } from '../shape.js';
 import { FLOAT_TYPES, apply, scalarTensor } from './core.js';
 import { add, cast, div, mul, reciprocal, sqrt, sub } from './elementwise.js';
 import { expand, reshape } from './layout.js';
-import { reduceMean, reduceSum } from './reduce.js';
+import { emitReduceNode, reduceMean, reduceSum } from './reduce.js';
 import { emitBinary } from './broadcast_emit.js';
 
 // ---- normalisation ----------------------------------------------------------------------------------
@@ -104,10 +104,7 @@ const BatchNormTrain = defineOp<{ eps: number }>({
     const [x, w, b] = n.inputs as [Value, Value, Value];
     const [y, mean, variance, centred, invStd] = n.outputs as [Value, Value, Value, Value, Value];
     const out = (v: Value) => (e.isUsed(v) ? [e.name(v)] : 1);
-    const reduceMean = (v: string, to: Value): string =>
-      (e.opset >= 18
-        ? e.node('ReduceMean', [v, e.int64s([0, 2, 3])], out(to), { keepdims: attr.int(1) })
-        : e.node('ReduceMean', [v], out(to), { axes: attr.ints([0, 2, 3]), keepdims: attr.int(1) }))[0]!;
+    const reduceMean = (v: string, to: Value): string => emitReduceNode(e, 'ReduceMean', v, [0, 2, 3], true, out(to));
     const c = x.shape[1]!;
     const stat = [1, c, 1, 1];
     // The full-size products go through `emitBinary` (its per-channel operands on small maps).
@@ -115,7 +112,7 @@ const BatchNormTrain = defineOp<{ eps: number }>({
       emitBinary(e, type, { name, shape: x.shape, known: () => false }, { name: chan, shape: stat, known: () => false }, x.shape, to);
     const chanShape = e.int64s(stat);
     const m = reduceMean(e.name(x), mean);
-    const xc = big('Sub', e.name(x), m, e.isUsed(centred) ? [centred] : 1);
+    const xc = big('Sub', e.name(x), m, out(centred));
     const [sq] = e.node('Mul', [xc, xc], 1);
     const v = reduceMean(sq!, variance);
     const [ve] = e.node('Add', [v, e.constant(scalarTensor(n.attrs.eps, x.dtype))], 1);

@@ -45,7 +45,17 @@ interface ReduceAttrs {
   keepdims: boolean;
 }
 
-function reduceOp(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceSumSquare'): OpDef<ReduceAttrs> {
+type ReduceType = 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceSumSquare';
+
+/** One ONNX reduction node (axes non-empty); returns its output's name. */
+export function emitReduceNode(e: Emitter, type: ReduceType, x: Value | string, axes: readonly number[], keepdims: boolean, outputs: readonly (Value | string)[] | 1): string {
+  const keep = { keepdims: attr.int(keepdims ? 1 : 0) };
+  // ReduceSum takes axes as an input since opset 13, the others since opset 18.
+  if (type === 'ReduceSum' || e.opset >= 18) return e.node(type, [x, e.int64s(axes)], outputs, keep)[0]!;
+  return e.node(type, [x], outputs, { axes: attr.ints(axes), ...keep })[0]!;
+}
+
+function reduceOp(type: ReduceType): OpDef<ReduceAttrs> {
   return defineOp<ReduceAttrs>({
     type,
     infer: ([x], { axes, keepdims }, fail) => {
@@ -67,10 +77,7 @@ function reduceOp(type: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceSumSqu
         else e.node('Identity', [x], n.outputs);
       }
       else if (type !== 'ReduceMax' && emitReduceAsGemv(e, n, type)) return;
-      // ReduceSum takes axes as an input since opset 13, the others since opset 18.
-      else if (type === 'ReduceSum' || e.opset >= 18)
-        e.node(type, [n.inputs[0]!, e.int64s(axes)], n.outputs, { keepdims: attr.int(keepdims ? 1 : 0) });
-      else e.node(type, n.inputs, n.outputs, { axes: attr.ints(axes), keepdims: attr.int(keepdims ? 1 : 0) });
+      else emitReduceNode(e, type, n.inputs[0]!, axes, keepdims, n.outputs);
     },
     vjp: ({ inputs: [x], outputs: [y], dys: [dy], attrs: { axes, keepdims } }) => {
       const kshape = x!.shape.map((d, i) => (axes.includes(i) ? 1 : d));
