@@ -105,8 +105,9 @@ export function fcmaeStepsCase(batch: number, size = 224, iters = { warmup: 2, i
           'run on the whole masked map, which ONNX Runtime does faster than on gathered tiles (a batch of 14×14 tiles ran at a third of the speed); ' +
           'on the 14×14 and 7×7 maps of the last two stages and the decoder the depthwise convs run as MatMuls (both rows; graph/ops/conv_small_map.ts). GFLOP/s count the MACs of each graph. ' +
           'Mask 0 is the same network fed a mask hiding one patch per image (the loss needs a masked patch), run dense: ' +
-          'with nothing to skip the gathers would only cost more. The two steps are timed interleaved. The decoder (one 512-wide block and the 512→3072 ' +
-          'prediction on all 7×7 positions), the loss, the optimizer and the depthwise convs\' forward and input gradient do not shrink with the mask.',
+          'with nothing to skip the gathers would only cost more. The two steps are timed interleaved. At mask 0.6 the decoder block\'s fc2 and residual and ' +
+          'the 512→3072 prediction run on the masked patches only, the rows the loss reads (their targets cut from the image channel-major: whole pixel rows moved); ' +
+          'the rest of the decoder (its GRN statistics see every position), the optimizer and the depthwise convs\' forward and input gradient do not shrink with the mask.',
       );
       const bar = ctx.progress('FCMAE train steps, interleaved', 2 * (iters.warmup + iters.iters), batch);
       const results = await benchTrainSteps(steps.map((o, i) => ({ ...trainBenchOptions(ctx, o), onIteration: i === 0 ? () => bar.tick() : undefined })) as TrainBenchOptions<unknown>[]);

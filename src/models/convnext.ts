@@ -98,11 +98,14 @@ class ConvNeXtMlp extends Module {
     this.fc2 = new Linear(hidden, dim, { init: 'trunc_normal', convWeight });
   }
 
-  /** `visible`: the rows as GRN's statistics must see them (masked positions zero, for FCMAE). */
-  forward(x: Value, visible: (rows: Value) => Value = (r) => r): Value {
+  /**
+   * `visible`: the rows as GRN's statistics must see them (masked positions zero, for FCMAE);
+   * `select`: the rows fc2 runs on (`ConvNeXtBlock.forwardAt`).
+   */
+  forward(x: Value, visible: (rows: Value) => Value = (r) => r, select: (rows: Value) => Value = (r) => r): Value {
     x = F.gelu(this.fc1.call(x));
     if (this.grn instanceof GRN) x = this.grn.call(visible(x));
-    return this.fc2.call(x);
+    return this.fc2.call(select(x));
   }
 }
 
@@ -161,6 +164,22 @@ export class ConvNeXtBlock extends Module {
     y = this.mlp.call(y, (r: Value) => at.visible(r));
     if (this.gamma) y = F.mul(y, this.gamma.value);
     return F.add(x, this.drop_path.call(at.map(y)));
+  }
+
+  /**
+   * The block's output at some positions only, as rows (`select` picks them from channels-last rows
+   * [N, H, W, ·]): FCMAE's decoder, whose prediction the loss reads at the masked patches. Up to GRN
+   * everything runs on every position (GRN's statistics see them all); fc2, the layer scale and the
+   * residual run on the selected rows. Without drop path, which draws per image, not per row.
+   */
+  forwardAt(x: Value, select: (rows: Value) => Value): Value {
+    if (!(this.drop_path instanceof Identity)) throw new ConfigError(`${this.path}: forwardAt runs blocks without drop path only`);
+    return currentGraph().inScope(this.path, () => {
+      let y = this.norm.call(EVERY_POSITION.rows(this.conv_dw.call(x)));
+      y = this.mlp.call(y, (r: Value) => r, select);
+      if (this.gamma) y = F.mul(y, this.gamma.value);
+      return F.add(select(EVERY_POSITION.rows(x)), y);
+    });
   }
 }
 

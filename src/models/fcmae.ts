@@ -217,10 +217,11 @@ export class FcmaeEncoder extends Module {
  * mask 0.6 the sparse step takes 0.56–0.58× the dense mask-0 step — 0.67 with only the per-position
  * part sparse; summing the depthwise weight gradients over the visible tiles, running the small maps'
  * depthwise convs as MatMuls (graph/ops/conv.ts) and the sparse stem and downsampling brought it down.
- * With 1 of 49 patches masked the sparse step costs more than the dense one (gathers and scatters
- * with nothing to skip); hence sparse from a mask ratio of 0.05 on. What does not scale — the
- * depthwise convs' forward and input gradient, the decoder and its 512→3072 prediction, the loss and
- * the optimizer — is most of the rest.
+ * The sparse formulation also runs the decoder's fc2 and its 512→3072 prediction on the masked
+ * patches only, the rows the loss reads (`maskedPrediction`). With 1 of 49 patches masked the sparse
+ * step costs more than the dense one (gathers and scatters with nothing to skip); hence sparse from a
+ * mask ratio of 0.05 on. What does not scale — the depthwise convs' forward and input gradient, the
+ * rest of the decoder and the optimizer — is most of the rest.
  */
 export type Formulation = 'dense' | 'sparse';
 
@@ -406,8 +407,49 @@ export class FcmaeNet extends VisionModel<'pred' | 'mask' | 'latent'> {
     const m = F.reshape(mask, [n, 1, h, w]);
     let d = this.proj.call(latent);
     d = F.add(F.mul(d, F.sub(1, m)), F.mul(this.mask_token.value, m));
-    d = this.decoder.call(d);
-    return { features, pred: this.pred.call(d), mask, latent };
+    const out: TracedOutputs = { features, pred: this.pred.call(this.decoder.call(d)), mask, latent };
+    // Sparse: the loss reads the prediction at the masked patches only (`maskedPrediction`); the full
+    // map `pred` stays for `run` and is left out of train graphs, which do not read it.
+    if (tiles) Object.assign(out, this.maskedPrediction(d, mask, h * w - shown));
+    return out;
+  }
+
+  /**
+   * The decoder and its prediction where the loss reads them — the masked patches, `masked` per image
+   * — from the decoder's input map `d`: `masked_pred` rows [M, C·p²] (M = N·masked) at
+   * `masked_patches` [M] (flat indices n·L + j). The last decoder block's fc2 and residual and the
+   * 512→p²·C prediction (with their backward) then cost masked/L of the full map's. Inside a patch the
+   * rows are channel-major (c, row, col), the pred conv's output channels permuted to that order, so
+   * that the loss's targets come from the image by moving whole pixel rows (p floats), not one float
+   * at a time (train/masked_mse.ts; patch normalisation and MSE do not depend on the order).
+   */
+  private maskedPrediction(d: Value, mask: Value, masked: number): { masked_pred: Value; masked_patches: Value } {
+    const g = currentGraph();
+    const [n, l] = mask.shape as [number, number];
+    const shown = l - masked;
+    const masked_patches = g.derivedInput('masked_patches', [n * masked], 'int64', mask, (m) => {
+      checkShown(m, shown);
+      const md = m.data as Float32Array;
+      const at = new BigInt64Array(n * masked);
+      let k = 0;
+      for (let j = 0; j < n * l; j++) if (md[j] === 1) at[k++] = BigInt(j);
+      return new Tensor(at, [n * masked], 'int64');
+    });
+    const blocks = this.decoder.namedChildren().map(([, m]) => m as ConvNeXtBlock);
+    const rows = g.inScope(this.decoder.path, () => {
+      for (const b of blocks.slice(0, -1)) d = b.call(d);
+      // Channels-last rows [N, h, w, ·] → the masked patches' rows (the decoder runs on the patch grid).
+      return blocks.at(-1)!.forwardAt(d, (r) => F.gather(F.reshape(r, [n * l, r.shape[3]!]), masked_patches, 0));
+    });
+    const masked_pred = g.inScope(this.pred.path, () => {
+      const [o, width] = this.pred.weight.shape as [number, number];
+      const c = this.defaultInputSize[0];
+      const pp = this.options.patch_size ** 2;
+      const channelMajor = (t: Value, inner: number[]) => F.reshape(F.transpose(F.reshape(t, [pp, c, ...inner]), [1, 0, ...inner.map((_, i) => i + 2)]), [o, ...inner]);
+      const y = F.matmul(rows, F.transpose(channelMajor(this.pred.weight.value, [width]), [1, 0]));
+      return this.pred.bias ? F.add(y, channelMajor(this.pred.bias.value, [])) : y;
+    });
+    return { masked_pred, masked_patches };
   }
 
   /** Official FCMAE checkpoints in the dense or the sparse (MinkowskiEngine) layout, wrapped or not. */

@@ -21,11 +21,23 @@ export function patchify(img: Value, p: number): Value {
   return F.reshape(F.transpose(x6, [0, 2, 4, 3, 5, 1]), [n, h * w, p * p * c]);
 }
 
-/** Per patch vector: (t − mean) / √(var + 1e-6) with torch's unbiased variance. */
+/**
+ * [N, C, h·p, w·p] → rows [N·L, C·p²], L = h·w row-major, channel-major inside a patch (c, row, col):
+ * the order of FCMAE's `masked_pred` rows. The transpose moves whole pixel rows (p floats), which
+ * ONNX Runtime does far faster than `patchify`'s channel-last order (one float at a time).
+ */
+export function patchRows(img: Value, p: number): Value {
+  const [n, c, hp, wp] = img.shape as [number, number, number, number];
+  const [h, w] = [hp / p, wp / p];
+  return F.reshape(F.transpose(F.reshape(img, [n, c, h, p, w, p]), [0, 2, 4, 1, 3, 5]), [n * h * w, c * p * p]);
+}
+
+/** Per patch vector (the last axis): (t − mean) / √(var + 1e-6) with torch's unbiased variance. */
 function normalizePatches(t: Value): Value {
-  const d = t.shape[2]!;
-  const centred = F.sub(t, F.reduceMean(t, [2], true));
-  const variance = F.div(F.reduceSum(F.mul(centred, centred), [2], true), d - 1);
+  const axis = t.rank - 1;
+  const d = t.shape[axis]!;
+  const centred = F.sub(t, F.reduceMean(t, [axis], true));
+  const variance = F.div(F.reduceSum(F.mul(centred, centred), [axis], true), d - 1);
   return F.div(centred, F.sqrt(F.add(variance, 1e-6)));
 }
 
@@ -36,7 +48,10 @@ export interface MaskedMseOptions {
 
 /**
  * Reads the model's `pred` [N, p²·3, h, w] and `mask` [N, L] (1 = masked) outputs and the input
- * image. Targets: a mask Tensor [N, L] to use instead of the model's random draw, or null.
+ * image — or, when the network predicted the masked patches only (FCMAE's sparse formulation), its
+ * `masked_pred` rows [M, 3·p²] (channel-major inside a patch) at `masked_patches` [M] (flat n·L + j):
+ * the same loss, with targets built for those patches only. Targets: a mask Tensor [N, L] to use
+ * instead of the model's random draw, or null.
  */
 export function maskedPatchMse(o: MaskedMseOptions): Objective<Tensor | null | undefined> {
   const p = o.patchSize;
@@ -49,12 +64,22 @@ export function maskedPatchMse(o: MaskedMseOptions): Objective<Tensor | null | u
       const mask = ctx.outputs.mask as Value;
       const [n, dim, h, w] = pred.shape as [number, number, number, number];
       const l = h * w;
-      let target = patchify(ctx.input, p);
-      if (norm) target = normalizePatches(target);
-      const predT = F.transpose(F.reshape(pred, [n, dim, l]), [0, 2, 1]);
-      const diff = F.sub(predT, target);
-      const perPatch = F.reduceMean(F.mul(diff, diff), [2]); // [N, L]
-      const loss = F.div(F.reduceSum(F.mul(perPatch, mask)), F.reduceSum(mask));
+      const maskedPred = ctx.outputs.masked_pred as Value | undefined;
+      let loss: Value;
+      if (maskedPred) {
+        // Every row is a masked patch of the same size: the mean over all is the mean of the per-patch means.
+        let target = F.gather(patchRows(ctx.input, p), ctx.outputs.masked_patches as Value, 0);
+        if (norm) target = normalizePatches(target);
+        const diff = F.sub(maskedPred, target);
+        loss = F.reduceMean(F.mul(diff, diff));
+      } else {
+        let target = patchify(ctx.input, p);
+        if (norm) target = normalizePatches(target);
+        const predT = F.transpose(F.reshape(pred, [n, dim, l]), [0, 2, 1]);
+        const diff = F.sub(predT, target);
+        const perPatch = F.reduceMean(F.mul(diff, diff), [2]); // [N, L]
+        loss = F.div(F.reduceSum(F.mul(perPatch, mask)), F.reduceSum(mask));
+      }
       const maskInput = mask.name!;
       return {
         loss,

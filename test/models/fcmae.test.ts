@@ -9,6 +9,8 @@ import { countMacs } from '../../src/analysis/count.js';
 import { ConfigError, ShapeError, Tensor, defaultEngine, readSafetensors } from '../../src/index.js';
 import type { Formulation } from '../../src/models/fcmae.js';
 import { traceModel } from '../../src/models/trace.js';
+import { liveSet } from '../../src/graph/emit.js';
+import { buildLossGraph } from '../../src/train/objective.js';
 import { adamw } from '../../src/train/optim.js';
 import { createFcmae, type Fcmae } from '../../src/tasks/fcmae.js';
 import { Rng } from '../../src/util/rng.js';
@@ -142,6 +144,25 @@ test("the sparse encoder's per-position MACs scale with the visible positions; t
   assert.ok(dense > 0);
   assert.equal(sparse / dense, 6 / 16, 'floor(16·(1 − 0.6)) = 6 of 16 patches visible');
   assert.equal(tiny({ mask_ratio: 0.02 }).net.formulation, 'dense', 'with almost nothing masked the gathers would not pay');
+});
+
+test("the sparse step predicts the masked patches only: its loss graph's prediction and decoder fc2 MACs are masked / L of the dense one's", () => {
+  const f = tiny();
+  const macs = (scope: RegExp) => {
+    const { graph, loss, grads } = buildLossGraph(f.net, f.objective, [2, 3, 128, 128]);
+    // The nodes loss and gradients need (the full map `pred` is traced but unread there).
+    const nodes = liveSet({ nodes: graph.nodes, outputs: [loss, ...grads] } as unknown as typeof graph).nodes.filter((n) => scope.test(n.scope) && (n.op.type === 'MatMul' || n.op.type === 'Conv'));
+    return countMacs({ nodes } as typeof graph);
+  };
+  const [tail, fc1] = [/^(grad\()?(pred|decoder\.0\.mlp\.fc2)\b/, /^(grad\()?decoder\.0\.mlp\.fc1\b/];
+  const sparse = { tail: macs(tail), fc1: macs(fc1) };
+  f.net.formulation = 'dense';
+  const dense = { tail: macs(tail), fc1: macs(fc1) };
+  assert.ok(dense.tail > 0 && sparse.tail > 0 && dense.fc1 > 0);
+  // Forward and both backward products: 10 of 16 patches masked per image. fc1 feeds GRN's
+  // statistics, which see every position.
+  assert.equal(sparse.tail / dense.tail, 10 / 16);
+  assert.equal(sparse.fc1, dense.fc1);
 });
 
 test('masks that do not show floor(L·(1 − ratio)) patches per image run dense, through run and lossAndGrads', async () => {
