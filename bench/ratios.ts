@@ -53,7 +53,7 @@ export const comparisons: Comparison[] = [
       reference: EXPORT_ROWS.fp32,
       batch,
       goal: 0.5,
-      goalSource: 'issue 24 (int8 at least 2× the speed of fp32; it assumed AVX-512 VNNI, which this CPU lacks)',
+      goalSource: 'issue 24 (int8 at least 2× the speed of fp32, on a CPU with AVX-512 VNNI: see the machine\'s int8 dot-product instructions above)',
     })),
   ),
   {
@@ -63,7 +63,7 @@ export const comparisons: Comparison[] = [
     reference: GEMM_ROWS.fp32,
     batch: 1,
     goal: 0.5,
-    goalSource: 'issue 24 (2× needs an int8 GEMM at least 2× fp32\'s: VNNI; AVX2 adds u8·s8 products pairwise in int16)',
+    goalSource: 'issue 24 (2× needs an int8 GEMM at least 2× fp32\'s: VNNI accumulates u8·s8 products in int32; AVX2 sums them pairwise in int16)',
   },
   {
     // FCMAE's sparse encoder (ConvNeXt V2 §3): the pretrain step should cost less the more is masked.

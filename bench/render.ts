@@ -45,6 +45,7 @@ export function renderMarkdown(result: SuiteResult): string {
     '## Machine',
     '',
     `- CPU: ${m.cpu}`,
+    `- int8 dot-product instructions: ${m.int8Dot}`,
     `- cores available: ${m.cores}`,
     `- OS: ${m.platform}`,
     `- Node ${m.node}, onnxruntime-node ${m.onnxruntimeNode}${webRuntime ? `, ${webRuntime.replace(' (wasm)', '')}` : ''}`,

@@ -29,6 +29,8 @@ export interface MachineInfo {
   onnxruntimeNode: string;
   /** 1-minute load average at the time of the call: > 0.5 on 2 cores means someone else is busy. */
   load1: number;
+  /** The CPU's int8 dot-product instructions, which bound an int8 GEMM's speed (`int8DotProduct`). */
+  int8Dot: string;
 }
 
 export function machineInfo(): MachineInfo {
@@ -39,7 +41,36 @@ export function machineInfo(): MachineInfo {
     platform: `${platform()} ${arch()}`,
     ...runtimeVersions(),
     load1: loadavg()[0] ?? 0,
+    int8Dot: int8DotProduct(),
   };
+}
+
+function readCpuinfo(): string | null {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function cpuFlags(info: string): Set<string> {
+  return new Set((/^(?:flags|Features)\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(/\s+/));
+}
+
+/**
+ * The int8 dot-product instructions /proc/cpuinfo flags: with VNNI (AVX-512 or AVX) one instruction
+ * multiplies u8·s8 and accumulates in int32, so an int8 GEMM can run at twice fp32's rate or more;
+ * without (AVX2, AVX-512F alone) products are summed pairwise in saturating int16 and an int8 GEMM
+ * gains much less. `cpuinfo`: its text (tests), instead of reading the file.
+ */
+export function int8DotProduct(cpuinfo?: string): string {
+  const info = cpuinfo ?? readCpuinfo();
+  if (info === null) return 'unknown (no /proc/cpuinfo)';
+  const flags = cpuFlags(info);
+  if (flags.has('avx512_vnni')) return 'AVX-512 VNNI';
+  if (flags.has('avx_vnni')) return 'AVX-VNNI';
+  if (flags.has('asimddp')) return 'Arm dot product (SDOT/UDOT)';
+  return flags.has('avx2') ? 'none: AVX2 sums u8·s8 products pairwise in saturating int16' : 'none flagged';
 }
 
 /** The fp32 arithmetic ceiling of the cores a benchmark uses, from what the CPU reports of itself. */
@@ -58,15 +89,11 @@ export interface VectorRoofline {
  * Linux) or names no clock. `cpuinfo`: its text (tests), instead of reading the file.
  */
 export function vectorRoofline(threads: number, cpuinfo?: string): VectorRoofline | null {
-  let info: string;
-  try {
-    info = cpuinfo ?? readFileSync('/proc/cpuinfo', 'utf8');
-  } catch {
-    return null;
-  }
+  const info = cpuinfo ?? readCpuinfo();
+  if (info === null) return null;
   const mhz = Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(info)?.[1]);
   if (!(mhz > 0)) return null;
-  const flags = new Set((/^(?:flags|Features)\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(/\s+/));
+  const flags = cpuFlags(info);
   const [lanes, ext] = flags.has('avx512f') ? [16, 'AVX-512'] : flags.has('avx2') || flags.has('avx') ? [8, 'AVX2'] : [4, '128-bit SIMD'];
   const flopsPerLane = flags.has('fma') || flags.has('avx512f') ? 2 : 1;
   const pipes = 2;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createModel } from '../../src/index.js';
 import { onnxOpCounts } from '../../src/graph/emit.js';
 import { traceModel } from '../../src/models/trace.js';
-import { vectorRoofline } from '../../src/runtime/node_machine.js';
+import { int8DotProduct, vectorRoofline } from '../../src/runtime/node_machine.js';
 import { machineRoofline } from '../../src/tasks/bench.js';
 import { modulePart, profileInference } from '../../src/tasks/bench_profile.js';
 import { benchTrainStep, trainPhase } from '../../src/tasks/bench_train.js';
@@ -62,6 +62,13 @@ test('a profiled train step splits its kernel time by phase, op type and module 
   if (process.platform === 'linux') {
     assert.ok(r.peakRssBytes !== null && r.peakRssBytes >= r.baseRssBytes * 0.9, `${r.peakRssBytes} vs ${r.baseRssBytes}`);
   }
+});
+
+test("the machine's int8 dot-product instructions come from cpuinfo's flags (VNNI or not)", () => {
+  assert.equal(int8DotProduct('flags\t\t: fpu avx2 fma avx512f avx512_vnni avx_vnni\n'), 'AVX-512 VNNI');
+  assert.equal(int8DotProduct('flags\t\t: fpu avx2 fma avx_vnni\n'), 'AVX-VNNI');
+  assert.match(int8DotProduct('flags\t\t: fpu avx2 fma avx512f\n'), /^none: AVX2 sums u8·s8 products pairwise/);
+  assert.equal(int8DotProduct('Features\t: fp asimd asimddp\n'), 'Arm dot product (SDOT/UDOT)');
 });
 
 test('the vector roofline is cores × 2 FMA pipes × lanes × 2 × clock, from cpuinfo; a faster GEMM replaces it', () => {
