@@ -13,7 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import { emitModel, serializeModel, StaticBatchError, SYMBOLIC_BATCH, type OnnxModel, type OnnxValueInfo } from '../graph/emit.js';
 import { storeWeightsAsFloat16 } from '../graph/fp16.js';
-import { quantizeDynamicInt8 } from '../graph/quantize.js';
+import { foldLayerScales, quantizeDynamicInt8 } from '../graph/quantize.js';
 import { findStaticLayers } from '../graph/quantize_static.js';
 import { quantizeStaticInt8, type CalibrationOptions, type StaticQuantReport } from './static_int8.js';
 import type { VisionModel } from '../models/base.js';
@@ -263,6 +263,9 @@ export async function exportOnnx(model: VisionModel, opts: ExportOnnxOptions): P
   }
   const extra: Record<string, string> = {};
   let report: StaticQuantReport | undefined;
+  // int8: layer scales move into the per-channel weight scales of the Linear before them (lossless there).
+  const layerScales = dtype === 'int8' ? foldLayerScales(onnx) : null;
+  if (layerScales) onnx = layerScales.model;
   if (dtype === 'int8' && opts.quantization === 'static') {
     // Measured on ConvNeXt-T (ORT 1.30, CPU): with static shapes ORT fuses a Linear's MatMul + Add
     // into Gemm before it fuses QDQ pairs, and that Gemm stays float behind DequantizeLinears run at
@@ -281,6 +284,7 @@ export async function exportOnnx(model: VisionModel, opts: ExportOnnxOptions): P
       weights: `int8, symmetric, per output channel${opts.calibration!.reduceRange === false ? '' : ', 7-bit range [-63, 63]'}`,
       activations: 'uint8 per tensor, calibrated (QuantizeLinear/DequantizeLinear)',
       layers: report.layers.length,
+      layer_scales_folded: layerScales!.folded.length,
       float32: report.float32.map((l) => l.name),
       overall: report.overall,
     });
@@ -294,6 +298,7 @@ export async function exportOnnx(model: VisionModel, opts: ExportOnnxOptions): P
       activations: 'uint8 per tensor, computed at run time (MatMul only)',
       matmul: r.matmul.length,
       conv: r.conv.length,
+      layer_scales_folded: layerScales!.folded.length,
       float32: r.excluded,
     });
   }

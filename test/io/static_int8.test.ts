@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createModel, Tensor } from '../../src/index.js';
 import { ConfigError } from '../../src/errors.js';
-import { attr, serializeModel, type OnnxModel, type OnnxNode } from '../../src/graph/emit.js';
+import { attr, emitModel, serializeModel, type OnnxModel, type OnnxNode } from '../../src/graph/emit.js';
+import { foldLayerScales } from '../../src/graph/quantize.js';
+import { traceModel } from '../../src/models/trace.js';
 import { calibrationModel, findStaticLayers, observedTensors, RangeObserver, withStaticQdq } from '../../src/graph/quantize_static.js';
 import { exportOnnx } from '../../src/io/onnx_export.js';
 import { readOnnxFile } from '../../src/io/onnx_file.js';
@@ -281,4 +283,44 @@ test('static int8 with a fixed batch warns that ORT runs the Linear layers in fl
   await exportOnnx(m, { path: join(dir, 'b1s8.onnx'), size: S, batch: 1, dtype: 'int8', quantization: 'static', calibration: { images: new Tensor(images.data.slice(0, 3 * S * S), [1, 3, S, S], 'float32') }, onWarning });
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /^static int8 with a fixed batch \(1\): ONNX Runtime fuses the Linear layers into Gemm .*export with a dynamic batch/);
+});
+
+test("int8 files fold ConvNeXt's layer scale into the Linear before it: no Mul left, logits as before the fold, int8 files close to fp32", async () => {
+  const m = createModel({ family: 'convnext', depths: [1, 1, 1, 1], dims: [16, 32, 48, 64], num_classes: 5 });
+  // Layer scales as training leaves them: of both signs and far from their 1e-6 init.
+  const sd = m.stateDict();
+  const rng = new Rng(4);
+  const gammas = Object.keys(sd).filter((k) => k.endsWith('.gamma'));
+  assert.equal(gammas.length, 4);
+  for (const k of gammas) sd[k] = new Tensor(Float32Array.from(sd[k]!.data as Float32Array, () => rng.normal(0, 0.5)), sd[k]!.shape, 'float32');
+  m.loadStateDict(sd);
+  const f32 = join(dir, 'ls_f32.onnx');
+  await exportOnnx(m, { path: f32, size: S });
+  m.eval();
+  const g = traceModel(m, [N, 3, S, S]).graph;
+  g.inputs[0]!.name = 'pixel_values';
+  const emitted = emitModel(g, { opset: 17 });
+  const { model: folded, folded: names } = foldLayerScales(emitted);
+  assert.deepEqual(names.sort(), gammas.sort());
+  const muls = (o: OnnxModel) => o.nodes.filter((n) => n.opType === 'Mul').length;
+  assert.equal(muls(folded), muls(emitted) - 4);
+  assert.ok(!folded.initializers.some((i) => i.name.endsWith('.gamma')));
+  const x = normal(N * 3 * S * S, 9);
+  const feeds = { pixel_values: new ort.Tensor('float32', x, [N, 3, S, S]) };
+  const ref = (await ortRun(f32, feeds)).logits!.data as Float32Array;
+  const got = (await ortRun(serializeModel(folded).model, feeds)).logits!.data as Float32Array;
+  const scale = Math.max(...ref.map(Math.abs));
+  assert.ok(ref.every((v, i) => Math.abs(v - got[i]!) <= 1e-5 * scale), 'the folded fp32 graph gives the same logits');
+  // Per-channel symmetric int8: γ moves into the scales, the int8 weights stay those of the unfolded weight.
+  for (const dtype of [{ dtype: 'int8' as const }, { dtype: 'int8' as const, quantization: 'static' as const, calibration: { images: new Tensor(x, [N, 3, S, S], 'float32') } }]) {
+    const path = join(dir, `ls_${dtype.quantization ?? 'dynamic'}.onnx`);
+    await exportOnnx(m, { path, size: S, ...dtype });
+    const info = readOnnxFile(path);
+    assert.equal(info.nodes.filter((n) => n.opType === 'Mul' && n.inputs.some((i) => i.endsWith('.gamma'))).length, 0);
+    assert.equal(JSON.parse(info.metadata.quantization!).layer_scales_folded, 4);
+    const q = (await ortRun(path, feeds)).logits!.data as Float32Array;
+    let [num, den] = [0, 0];
+    for (let i = 0; i < ref.length; i++) (num += (ref[i]! - q[i]!) ** 2), (den += ref[i]! ** 2);
+    assert.ok(Math.sqrt(num / den) < 0.1, `${dtype.quantization ?? 'dynamic'}: relative L2 ${Math.sqrt(num / den)} against fp32`);
+  }
 });
