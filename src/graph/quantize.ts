@@ -94,10 +94,12 @@ export function foldLayerScales(m: OnnxModel): { model: OnnxModel; folded: strin
   }
   const graphOutputs = new Set(m.outputs.map((o) => o.name));
   const readOnce = (name: string) => readers.get(name) === 1 && !graphOutputs.has(name);
-  /** A float32 parameter read only here; `size`: its element count, when it must have one. */
-  const param = (name: string, size?: number) => {
+  /** A float32 parameter read only here; `channels`: a vector along the last axis ([C], [1, …, 1, C]) of that many. */
+  const param = (name: string, channels?: number) => {
     const i = inits.get(name);
-    return i && i.param && !i.onnxType && i.tensor.dtype === 'float32' && readOnce(name) && (size === undefined || i.tensor.size === size) ? i : undefined;
+    const shape = i?.tensor.shape ?? [];
+    const vector = channels === undefined || (shape.at(-1) === channels && shape.slice(0, -1).every((d) => d === 1));
+    return i && i.param && !i.onnxType && i.tensor.dtype === 'float32' && readOnce(name) && vector ? i : undefined;
   };
   /** A MatMul's right operand [K, N] as a parameter: read directly (channels: its last axis), or the Transpose [1, 0] of one stored [N, K] (Linear; channels: its first axis), seen through Reshapes. */
   const weightOf = (name: string, transposed = false, depth = 0): { init: OnnxInitializer; channelAxisFirst: boolean } | undefined => {
