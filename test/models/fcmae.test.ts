@@ -131,6 +131,20 @@ test('the sparse encoder (gather → LN/MLP/GRN → scatter) equals the dense on
   t.diagnostic(`loss ${sparse.g.loss} vs ${dense.g.loss}; worst gradient difference ${worst.toExponential(2)} of its max`);
 });
 
+test('with two decoder blocks the sparse step (the last one on the masked patches) agrees with the dense one: loss and every gradient', async () => {
+  const f = tiny({ decoder_depth: 2 });
+  const x = await randomCase(f, 5);
+  const mask = maskOf([[0, 1, 2, 4, 7, 8, 9, 11, 14, 15], [1, 3, 5, 6, 8, 10, 11, 12, 13, 15]]);
+  const by = async (form: Formulation) => {
+    f.net.formulation = form;
+    return engine.lossAndGrads(f.net, x, mask, { objective: f.objective });
+  };
+  const [sparse, dense] = [await by('sparse'), await by('dense')];
+  assert.ok(Math.abs(sparse.loss - dense.loss) <= 1e-6 * Math.abs(dense.loss), `loss ${sparse.loss} vs ${dense.loss}`);
+  assert.ok(Object.keys(dense.grads).some((k) => k.startsWith('decoder.1.')));
+  for (const [k, gd] of Object.entries(dense.grads)) assert.ok(maxRelDiff(sparse.grads[k]!, gd) <= 1e-4, `grad ${k}: ${maxRelDiff(sparse.grads[k]!, gd)}`);
+});
+
 test("the sparse encoder's per-position MACs scale with the visible positions; the ratio picks the formulation", () => {
   const f = tiny();
   const blockMacs = () => {
