@@ -17,6 +17,7 @@ import * as F from '../graph/ops/index.js';
 export function toTokens(x: Value, patch = 1): Value {
   const [b, c, h, w] = x.shape as [number, number, number, number];
   if (patch === 1) return F.reshape(F.transpose(x, [0, 2, 3, 1]), [b, h * w, c]);
+  // (Written as two transposes like `toNCHW`'s, ONNX Runtime merges them back into this one.)
   const p = patch;
   const patches = F.reshape(x, [b, c, h / p, p, w / p, p]);
   return F.reshape(F.transpose(patches, [0, 3, 5, 2, 4, 1]), [b * p * p, (h / p) * (w / p), c]);
@@ -26,7 +27,11 @@ export function toTokens(x: Value, patch = 1): Value {
 export function toNCHW(t: Value, h: number, w: number, patch = 1): Value {
   const [bp, , c] = t.shape as [number, number, number];
   if (patch === 1) return F.transpose(F.reshape(t, [bp, h, w, c]), [0, 3, 1, 2]);
+  // Two transposes, not one: the patch reorder moving whole pixels (C floats), then NHWC → NCHW (a
+  // 2-D transpose, which ONNX Runtime runs fast). The single 6-D transpose, one float at a time, took
+  // 8.5 ns per element (MobileViT-XXS's 32×32 fold at batch 1: 0.56 ms, now 0.05 + a little).
   const p = patch;
   const patches = F.reshape(t, [bp / (p * p), p, p, h / p, w / p, c]);
-  return F.reshape(F.transpose(patches, [0, 5, 3, 1, 4, 2]), [bp / (p * p), c, h, w]);
+  const nhwc = F.reshape(F.transpose(patches, [0, 3, 1, 4, 2, 5]), [bp / (p * p), h, w, c]);
+  return F.transpose(nhwc, [0, 3, 1, 2]);
 }
