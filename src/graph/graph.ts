@@ -268,13 +268,16 @@ export class Graph {
   constant(make: Tensor | (() => Tensor), key?: string): Value {
     // A keyed constant is looked up before it is made: given as a function, a large one is only
     // built on the key's first use.
-    const keyed = key === undefined ? undefined : `key|${key}`;
-    let hit = keyed === undefined ? undefined : this.constCache.get(keyed);
+    const build = () => (typeof make === 'function' ? make() : make);
+    let cacheKey = key === undefined ? undefined : `key|${key}`;
+    let tensor: Tensor | undefined;
+    if (cacheKey === undefined) {
+      tensor = build();
+      if (tensor.size <= 16) cacheKey = `${tensor.dtype}|${tensor.shape.join(',')}|${tensor.toArray().join(',')}`;
+    }
+    const hit = cacheKey === undefined ? undefined : this.constCache.get(cacheKey);
     if (hit) return hit;
-    const tensor = typeof make === 'function' ? make() : make;
-    const cacheKey = keyed ?? (tensor.size <= 16 ? `${tensor.dtype}|${tensor.shape.join(',')}|${tensor.toArray().join(',')}` : undefined);
-    hit = keyed === undefined && cacheKey !== undefined ? this.constCache.get(cacheKey) : undefined;
-    if (hit) return hit;
+    tensor ??= build();
     const v = this.newValue(tensor.shape, tensor.dtype, null);
     this.bindings.set(v, { kind: 'constant', tensor });
     if (cacheKey) this.constCache.set(cacheKey, v);

@@ -130,7 +130,8 @@ export function foldLayerScales(m: OnnxModel): { model: OnnxModel; folded: strin
       const channels = w.channelAxisFirst ? w.init.tensor.shape[0]! : w.init.tensor.shape[w.init.tensor.shape.length - 1]!;
       const bias = param(add.inputs[1 - mmSide]!, channels);
       const gamma = param(gammaName, channels);
-      if (!bias || !gamma || [w.init, bias].some((i) => replaced.has(i.name))) continue;
+      // (Weight and bias are read once: no other Mul can fold into them.)
+      if (!bias || !gamma) continue;
       const g = gamma.tensor.data as Float32Array;
       const wd = w.init.tensor.data as Float32Array;
       const block = wd.length / channels;

@@ -410,23 +410,24 @@ export class FcmaeNet extends VisionModel<'pred' | 'mask' | 'latent'> {
     const out: TracedOutputs = { features, pred: this.pred.call(this.decoder.call(d)), mask, latent };
     // Sparse: the loss reads the prediction at the masked patches only (`maskedPrediction`); the full
     // map `pred` stays for `run` and is left out of train graphs, which do not read it.
-    if (tiles) Object.assign(out, this.maskedPrediction(d, mask, h * w - shown));
+    if (tiles) Object.assign(out, this.maskedPrediction(d, mask, shown));
     return out;
   }
 
   /**
-   * The decoder and its prediction where the loss reads them — the masked patches, `masked` per image
-   * — from the decoder's input map `d`: `masked_pred` rows [M, C·p²] (M = N·masked) at
-   * `masked_patches` [M] (flat indices n·L + j). The last decoder block's fc2 and residual and the
-   * 512→p²·C prediction (with their backward) then cost masked/L of the full map's. Inside a patch the
+   * The decoder and its prediction where the loss reads them — the masked patches, all but the
+   * `shown` visible ones per image — from the decoder's input map `d`: `masked_pred` rows [M, C·p²]
+   * (M = N·(L − shown)) at `masked_patches` [M] (flat indices n·L + j). The last decoder block's fc2
+   * and residual and the 512→p²·C prediction (with their backward) then cost (L − shown)/L of the
+   * full map's. Inside a patch the
    * rows are channel-major (c, row, col), the pred conv's output channels permuted to that order, so
    * that the loss's targets come from the image by moving whole pixel rows (p floats), not one float
    * at a time (train/masked_mse.ts; patch normalisation and MSE do not depend on the order).
    */
-  private maskedPrediction(d: Value, mask: Value, masked: number): { masked_pred: Value; masked_patches: Value } {
+  private maskedPrediction(d: Value, mask: Value, shown: number): { masked_pred: Value; masked_patches: Value } {
     const g = currentGraph();
     const [n, l] = mask.shape as [number, number];
-    const shown = l - masked;
+    const masked = l - shown;
     const masked_patches = g.derivedInput('masked_patches', [n * masked], 'int64', mask, (m) => {
       checkShown(m, shown);
       const md = m.data as Float32Array;
