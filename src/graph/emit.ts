@@ -85,6 +85,13 @@ export interface EmitOptions {
   producer?: string;
   /** Write parameters bound as initializers into the model (default true). */
   includeInitializers?: boolean;
+  /**
+   * ONNX Runtime's NCHWc block size on this machine (`nchwcBlockSize` in runtime/node.ts: 16 with
+   * AVX-512, 8 with AVX2), for graphs only onnxruntime-node's CPU EP runs (train steps): depthwise
+   * convs with weights fed at run time are emitted as its `com.microsoft.nchwc` kernels (see
+   * conv_nchwc.ts). 0 or absent (exports, browsers, other EPs): standard ONNX only.
+   */
+  nchwcBlock?: number;
 }
 
 export interface OnnxNode {
@@ -120,6 +127,8 @@ export class Emitter {
     readonly symbolicBatch = 0,
     /** The graph input whose dim 0 is the batch (its `Shape` gives the batch at run time). */
     private readonly batchSource = '',
+    /** `EmitOptions.nchwcBlock` (0: no NCHWc kernels). */
+    readonly nchwcBlock = 0,
   ) {
     this.opset = opset;
   }
@@ -262,6 +271,9 @@ export class Emitter {
   }
 }
 
+/** The operator set of ONNX Runtime's NCHWc kernels (CPU EP only; `EmitOptions.nchwcBlock`). */
+export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
+
 /** An initializer of an emitted model. */
 export interface OnnxInitializer {
   name: string;
@@ -311,9 +323,9 @@ export function liveSet(graph: Graph): { nodes: Node[]; used: Set<Value> } {
 }
 
 /** The ONNX nodes a graph emits (the live nodes' emissions), with the values it uses. */
-function emitNodes(graph: Graph, opset: number, target: Target = 'cpu', symbolicBatch = 0): { e: Emitter; used: Set<Value> } {
+function emitNodes(graph: Graph, opset: number, target: Target = 'cpu', symbolicBatch = 0, nchwcBlock = 0): { e: Emitter; used: Set<Value> } {
   const source = symbolicBatch > 0 ? graph.inputs.find((v) => v.shape[0] === symbolicBatch) : undefined;
-  const e = new Emitter(opset, graph.bindings, target, symbolicBatch, source ? (source.name ?? `v${source.id}`) : '');
+  const e = new Emitter(opset, graph.bindings, target, symbolicBatch, source ? (source.name ?? `v${source.id}`) : '', nchwcBlock);
   const { nodes, used } = liveSet(graph);
 
   // Output values take their output names, unless they are also graph inputs/bound values
@@ -337,9 +349,9 @@ function emitNodes(graph: Graph, opset: number, target: Target = 'cpu', symbolic
 }
 
 /** ONNX nodes the graph emits, by op type (what a runtime is handed before its own fusions). */
-export function onnxOpCounts(graph: Graph, opts: Pick<EmitOptions, 'opset' | 'target'> = {}): Map<string, number> {
+export function onnxOpCounts(graph: Graph, opts: Pick<EmitOptions, 'opset' | 'target' | 'nchwcBlock'> = {}): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const n of emitNodes(graph, opts.opset ?? 17, opts.target).e.nodes) counts.set(n.opType, (counts.get(n.opType) ?? 0) + 1);
+  for (const n of emitNodes(graph, opts.opset ?? 17, opts.target, 0, opts.nchwcBlock).e.nodes) counts.set(n.opType, (counts.get(n.opType) ?? 0) + 1);
   return counts;
 }
 
@@ -360,7 +372,7 @@ export function emittedNodes(
 export function emitModel(graph: Graph, opts: EmitOptions = {}): OnnxModel {
   const opset = opts.opset ?? 17;
   const batch = opts.symbolicBatch ?? 0;
-  const { e, used } = emitNodes(graph, opset, opts.target, batch);
+  const { e, used } = emitNodes(graph, opset, opts.target, batch, opts.nchwcBlock);
   const initializers: OnnxInitializer[] = [];
   const includeInit = opts.includeInitializers ?? true;
   for (const [v, b] of graph.bindings) {
@@ -384,7 +396,7 @@ export function emitModel(graph: Graph, opts: EmitOptions = {}): OnnxModel {
     inputs: graph.inputs.map((v) => ({ name: e.name(v), dtype: v.dtype, dims: dims(v.shape) })),
     outputs: graph.outputs.map((v) => ({ name: graph.outputNames.get(v)!, dtype: v.dtype, dims: dims(v.shape) })),
     metadata: [],
-    domains: { 'com.microsoft': 1 },
+    domains: { 'com.microsoft': 1, ...(e.nodes.some((n) => n.domain === NCHWC_DOMAIN) ? { [NCHWC_DOMAIN]: 1 } : {}) },
   };
   if (batch > 0) checkNoBakedBatch(model, e);
   return model;

@@ -8,6 +8,8 @@ import './node_env.js';
 import { totalmem } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { RuntimeError } from '../errors.js';
+import { NCHWC_DOMAIN, serializeModel, type OnnxModel } from '../graph/emit.js';
+import { Tensor } from '../tensor.js';
 import { defaultThreads, runtimeVersions } from './node_machine.js';
 import type { Runtime } from './runtime.js';
 import { Session, type OrtModule, type SessionOptions } from './session.js';
@@ -66,7 +68,43 @@ export function nodeRuntime(readWeights: Runtime['readWeights'], o: { device?: N
     device: async () => settled ?? 'cpu',
     // Graphs for the WebGPU EP are lowered for it (graph/emit.ts); 'auto' emits them so too until it is settled on the CPU.
     emitTarget: async () => (requested === 'cpu' || settled === 'cpu' ? 'cpu' : 'webgpu'),
+    nchwcBlock: async () => (requested === 'cpu' || settled === 'cpu' ? nchwcBlockSize() : 0),
   };
+}
+
+let nchwcBlockProbe: Promise<number> | undefined;
+
+/**
+ * ONNX Runtime's NCHWc block size on this machine, for graphs that use its NCHWc kernels directly
+ * (graph/ops/conv_nchwc.ts): MLAS picks it from the CPU (16 with AVX-512, 8 with AVX2, 1 where it
+ * has no NCHWc kernels). Read once per process from a ReorderInput of four channels (the fewest it
+ * takes), which pads the channels to the block; 0 where the kernels are not there at all.
+ */
+export function nchwcBlockSize(): Promise<number> {
+  nchwcBlockProbe ??= (async () => {
+    const probe: OnnxModel = {
+      name: 'nchwc-block-probe',
+      opset: 17,
+      producer: 'visionmix',
+      nodes: [{ opType: 'ReorderInput', domain: NCHWC_DOMAIN, inputs: ['x'], outputs: ['y'], attrs: {}, name: 'reorder' }],
+      initializers: [],
+      inputs: [{ name: 'x', dtype: 'float32', dims: [1, 4, 1, 1] }],
+      outputs: [{ name: 'y', dtype: 'float32', dims: [], shapeUnknown: true }],
+      metadata: [],
+      domains: { [NCHWC_DOMAIN]: 1 },
+    };
+    try {
+      const session = await Session.create(nodeOrt, serializeModel(probe).model, { threads: 1, label: 'NCHWc block probe' });
+      const { y } = await session.run({ x: new Tensor(new Float32Array(4), [1, 4, 1, 1], 'float32') });
+      await session.release();
+      // Fewer than 4 back: no blocking (a block of 1 reorders nothing).
+      const block = (y as Tensor).shape[1]!;
+      return block > 4 ? block : 0;
+    } catch {
+      return 0;
+    }
+  })();
+  return nchwcBlockProbe;
 }
 
 /** A session on onnxruntime-node (tests, benchmarks and tools that compile graphs themselves); `model` may be a file path. */

@@ -29,4 +29,9 @@ export interface Runtime {
   readonly sessionDefaults?: Partial<SessionOptions>;
   /** What graphs are emitted for (graph/emit.ts `Target`): 'webgpu' lowers them for its EP; default 'cpu'. */
   emitTarget?(): Promise<Target>;
+  /**
+   * ONNX Runtime's NCHWc block size where graphs run on onnxruntime-node's CPU EP (graph/emit.ts
+   * `EmitOptions.nchwcBlock`); absent or 0 elsewhere (browsers, the WebGPU EP).
+   */
+  nchwcBlock?(): Promise<number>;
 }

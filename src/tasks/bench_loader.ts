@@ -6,7 +6,7 @@
 import type { ImageSample } from '../data/image_folder.js';
 import type { TrainTransformConfig } from '../data/train_transform.js';
 import type { VisionModel } from '../models/base.js';
-import { createNodeSession } from '../runtime/node.js';
+import { createNodeSession, nchwcBlockSize } from '../runtime/node.js';
 import { crossEntropy } from '../train/losses.js';
 import { adamw } from '../train/optim.js';
 import { TrainStep } from '../train/step.js';
@@ -59,7 +59,7 @@ export async function benchLoader(o: LoaderBenchOptions): Promise<LoaderBench> {
 
   const { model, threads, steps } = o.trainStep;
   model.train();
-  const step = await TrainStep.compile(model, crossEntropy(), { optimizer: adamw(), batchShape: [o.batch, 3, o.size, o.size] }, (bytes, label) =>
+  const step = await TrainStep.compile(model, crossEntropy(), { optimizer: adamw(), batchShape: [o.batch, 3, o.size, o.size], nchwcBlock: await nchwcBlockSize() }, (bytes, label) =>
     createNodeSession(bytes, { threads, label }),
   );
   loader = make();

@@ -5,7 +5,7 @@
 import { countMacs } from '../analysis/count.js';
 import type { VisionModel } from '../models/base.js';
 import { traceModel } from '../models/trace.js';
-import { createNodeSession } from '../runtime/node.js';
+import { createNodeSession, nchwcBlockSize } from '../runtime/node.js';
 import { TRAIN_STEP_SESSION } from '../runtime/session.js';
 import { peakRssBytes, resetPeakRss } from '../io/host.js';
 import { groupKernels, kernelProfile, lastRun, scopeOf, ORT_NODES, type ArenaMemory, type OpTime, type RunProfile } from '../runtime/node_profile.js';
@@ -91,8 +91,9 @@ async function prepareTrainStep<T>(o: TrainBenchOptions<T>) {
   const gmacs = countMacs(traceModel(m, [1, c, o.size, o.size], { outputs: objective.reads }).graph) / 1e9;
   m.train();
   const shape = [o.batch, c, o.size, o.size];
+  const nchwcBlock = await nchwcBlockSize();
   const compile = (profilePrefix?: string) =>
-    TrainStep.compile(m, objective, { optimizer: adamw(), batchShape: shape }, (bytes, label) =>
+    TrainStep.compile(m, objective, { optimizer: adamw(), batchShape: shape, nchwcBlock }, (bytes, label) =>
       createNodeSession(bytes, { ...TRAIN_STEP_SESSION, threads: o.threads, label, profilePrefix }),
     );
   const x = randomTensor(shape, 1);

@@ -10,7 +10,7 @@
  * weight updates, and BatchNorm's running statistics come back as outputs.
  */
 import { ConfigError, ShapeError } from '../errors.js';
-import { toModelProto } from '../graph/emit.js';
+import { toModelProto, type Target } from '../graph/emit.js';
 import { withGraph, type Graph } from '../graph/graph.js';
 import type { ForwardHeadOptions, LossAndGrads, LossOptions, ModelBackend, ReadWeightsOptions, RunOptions, RunResult, TensorTree, VisionModel, WeightsProgress } from '../models/base.js';
 import { approxBytes, approxCount, countElements } from '../models/model_size.js';
@@ -243,7 +243,7 @@ export class Engine implements ModelBackend {
       const name = model.name || model.family;
       model.onCompile?.({ status: 'compile', model: name, graph: label });
       const t0 = performance.now();
-      const session = await this.createSession(toModelProto(c.graph, { target: (await this.runtime.emitTarget?.()) ?? 'cpu' }), { threads, label: `${name} ${label}` });
+      const session = await this.createSession(toModelProto(c.graph, await this.emitOptions()), { threads, label: `${name} ${label}` });
       model.onCompile?.({ status: 'compiled', model: name, graph: label, ms: performance.now() - t0 });
       return session;
     });
@@ -391,8 +391,14 @@ export class Engine implements ModelBackend {
     model.train();
     const microBatch = this.fitMicroBatch(model, objective as Objective<unknown>, o);
     // Emitted for this engine's runtime (WebGPU: no node wider than its buffer limit) unless the caller says.
-    const target = o.target ?? (await this.runtime.emitTarget?.()) ?? 'cpu';
-    return TrainStep.compile(model, objective, { ...o, microBatch, target }, this.trainStepSessions(session));
+    const emit = o.target === undefined ? await this.emitOptions() : { target: o.target };
+    return TrainStep.compile(model, objective, { ...emit, ...o, microBatch }, this.trainStepSessions(session));
+  }
+
+  /** How graphs are emitted for this engine's runtime: its target and, on onnxruntime-node's CPU EP, its NCHWc block size. */
+  async emitOptions(): Promise<{ target: Target; nchwcBlock: number }> {
+    const target = (await this.runtime.emitTarget?.()) ?? 'cpu';
+    return { target, nchwcBlock: target === 'cpu' ? ((await this.runtime.nchwcBlock?.()) ?? 0) : 0 };
   }
 
   /**

@@ -192,7 +192,7 @@ async function runWith(
     writeMetrics: (r: MetricsRecord) => log.write(r),
     now: () => performance.now(),
     // An engine on WebGPU (Node's `device: 'webgpu'`) needs its graphs lowered for it.
-    target: (await engine.runtime.emitTarget?.()) ?? 'cpu',
+    ...(await engine.emitOptions()),
   };
   let trainer;
   try {

@@ -4,7 +4,7 @@
  * optimizer state go in as inputs and come back as outputs (ORT's Node API has no IO binding).
  */
 import { ConfigError } from '../errors.js';
-import { toModelProto, type Target } from '../graph/emit.js';
+import { toModelProto, type EmitOptions, type Target } from '../graph/emit.js';
 import { Graph, withGraph, type Value } from '../graph/graph.js';
 import * as F from '../graph/ops/index.js';
 import type { VisionModel } from '../models/base.js';
@@ -31,6 +31,8 @@ export interface TrainStepOptions {
   frozen?: ReadonlySet<string>;
   /** The runtime the step graph is emitted for (default 'cpu'; 'webgpu' lowers wide and reversed nodes exactly). */
   target?: Target;
+  /** ONNX Runtime's NCHWc block size where the step runs on onnxruntime-node's CPU EP (graph/emit.ts `EmitOptions.nchwcBlock`; default 0: standard ONNX). */
+  nchwcBlock?: number;
   /**
    * Run each batch as micro-batches of at most this many images (the last one may be smaller),
    * summing their gradients — each weighted by its share of the batch — before one update
@@ -322,6 +324,10 @@ export class TrainStep<T = unknown> {
     return step;
   }
 
+  private get emitOptions(): EmitOptions {
+    return { target: this.options.target, nchwcBlock: this.options.nchwcBlock };
+  }
+
   private get microBatching(): boolean {
     return this.options.microBatch !== undefined;
   }
@@ -343,7 +349,7 @@ export class TrainStep<T = unknown> {
       throw new ConfigError(`TrainStep: the graph for ${label} reads other parameters than the first one`);
     // The whole step's new state ('new.<key>') can stay on the device: the next step reads it from there.
     const keepOnDevice = keepState && this.options.keepStateOnDevice ? [...built.graph.outputNames.values()].filter((n) => n.startsWith('new.')) : undefined;
-    return { graph: built.graph, session: await this.createSession(toModelProto(built.graph, { target: this.options.target }), `${this.model.name} ${label}`, { keepOnDevice }) };
+    return { graph: built.graph, session: await this.createSession(toModelProto(built.graph, this.emitOptions), `${this.model.name} ${label}`, { keepOnDevice }) };
   }
 
   /**
@@ -369,7 +375,7 @@ export class TrainStep<T = unknown> {
       }
       if (!this.update) {
         const graph = buildUpdateGraph(this.model, this.buckets, this.bufferKeys, this.options);
-        this.update = { graph, session: await this.createSession(toModelProto(graph, { target: this.options.target }), `${this.model.name} update`) };
+        this.update = { graph, session: await this.createSession(toModelProto(graph, this.emitOptions), `${this.model.name} update`) };
       }
     }
     this.compiled.set(key, c);

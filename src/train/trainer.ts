@@ -129,6 +129,8 @@ export interface TrainerIO {
   createSession: SessionFactory;
   /** What the step graph is emitted for (default 'cpu'; the session factory's runtime decides: WebGPU needs 'webgpu'). */
   target?: Target;
+  /** ONNX Runtime's NCHWc block size (TrainStepOptions.nchwcBlock; the session factory's runtime decides). */
+  nchwcBlock?: number;
   /** Keep the training state on the device between steps (TrainStepOptions.keepStateOnDevice: onnxruntime-web on WebGPU). */
   keepStateOnDevice?: boolean;
   saveCheckpoint(ckpt: Checkpoint): Promise<void>;
@@ -272,6 +274,7 @@ export class Trainer<T = ClassTargets> {
         frozen: config.freezeBackbone ? backboneKeys(model) : undefined,
         microBatch: config.microBatch,
         target: io.target,
+        nchwcBlock: io.nchwcBlock,
         keepStateOnDevice: io.keepStateOnDevice,
       },
       io.createSession,

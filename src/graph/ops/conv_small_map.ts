@@ -42,8 +42,11 @@ export function isSmallMapDepthwise(xShape: Shape, wShape: Shape, a: ConvAttrs):
   const [o, cg, kh, kw] = wShape as [number, number, number, number];
   const depthwiseStride1 = cg === 1 && o === c && a.groups === c && [...a.strides, ...a.dilations].every((v) => v === 1);
   // A map no larger than the kernel always (the bound's first form; below batch 4 the two are within
-  // 1.5× of each other there), larger ones while the MatMuls' MACs are worth it.
-  return depthwiseStride1 && (h * wd <= kh * kw || (n + kh * kw) * h * wd <= GEMM_TO_DEPTHWISE_SPEED * n * kh * kw);
+  // 1.5× of each other there), larger ones while the MatMuls' MACs are worth it. Not a "kernel" of
+  // more than 9×9 taps: that is a weight gradient correlating a map with its output gradient
+  // (conv.ts's depthwise dW, one image per channel), whose T would hold kh·kw·H·W·Ho·Wo values.
+  const convKernel = kh * kw <= 81;
+  return depthwiseStride1 && convKernel && (h * wd <= kh * kw || (n + kh * kw) * h * wd <= GEMM_TO_DEPTHWISE_SPEED * n * kh * kw);
 }
 
 /**
