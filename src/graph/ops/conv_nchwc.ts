@@ -11,7 +11,8 @@
  * two threads, AVX-512). The kernels take their weights as an input, so we feed them reordered:
  *
  *   x [N, C, H, W] ─ ReorderInput → [N, Cp, H, W] blocked (Cp: C rounded up to the block, zero channels)
- *   w [C, 1, kh, kw] ─ Pad to Cp, [Cp/B, B, kh·kw] → [Cp/B, kh·kw, B] (MLAS's OIHWBo order for depthwise)
+ *   w [C, 1, kh, kw] ─ as one image [1, C, kh, kw], ReorderInput → [Cp/B, kh·kw, B] in memory (MLAS's
+ *                      OIHWBo order for depthwise weights), seen as [Cp, 1, kh, kw]
  *   nchwc.Conv(x, w, b padded to Cp), group Cp ─ ReorderOutput (channels C) → y [N, C, Ho, Wo]
  *
  * The block size B is the machine's (MLAS picks it from the CPU), so the graph is only valid there:
@@ -38,13 +39,15 @@ export function emitDepthwiseNchwc(e: Emitter, x: Value, w: Value, b: Value | nu
   const c = x.shape[1]!;
   const [, , kh, kw] = w.shape as [number, number, number, number];
   const padded = Math.ceil(c / block) * block;
-  const padChannels = (v: Value | string, rank: number): string =>
-    padded === c ? (typeof v === 'string' ? v : e.name(v)) : e.node('Pad', [v, e.int64s([0, ...Array(rank - 1).fill(0), padded - c, ...Array(rank - 1).fill(0)])], 1)[0]!;
-  const [blocks] = e.node('Reshape', [padChannels(w, 4), e.int64s([padded / block, block, kh * kw])], 1);
-  const [tapsMajor] = e.node('Transpose', [blocks!], 1, { perm: attr.ints([0, 2, 1]) });
-  const [wBlocked] = e.node('Reshape', [tapsMajor!, e.int64s([padded, 1, kh, kw])], 1);
+  // The weights' blocked order [Cp/B, kh, kw, B] is the NCHWc layout of w seen as one image of C
+  // channels: ReorderInput makes it (and the zero channels) faster than a Transpose, which matters
+  // where the "weights" are a whole map (conv.ts's depthwise weight gradient).
+  const [wImage] = e.node('Reshape', [w, e.int64s([1, c, kh, kw])], 1);
+  const [wImageBlocked] = e.node('ReorderInput', [wImage!], 1, {}, NCHWC_DOMAIN);
+  const [wBlocked] = e.node('Reshape', [wImageBlocked!, e.int64s([padded, 1, kh, kw])], 1);
   const [xBlocked] = e.node('ReorderInput', [x], 1, {}, NCHWC_DOMAIN);
-  const inputs = [xBlocked!, wBlocked!, ...(b ? [padChannels(b, 1)] : [])];
+  const bias = !b || padded === c ? b : e.node('Pad', [b, e.int64s([0, padded - c])], 1)[0]!;
+  const inputs = [xBlocked!, wBlocked!, ...(bias ? [bias] : [])];
   const [yBlocked] = e.node('Conv', inputs, 1, { ...convAttrs({ ...a, groups: padded }, [kh, kw]) }, NCHWC_DOMAIN);
   e.node('ReorderOutput', [yBlocked!], [y], { channels: attr.int(c) }, NCHWC_DOMAIN);
 }

@@ -115,8 +115,9 @@ const TiledDepthwiseConv = defineOp<TiledAttrs>({
 
 /**
  * dW from the tiles where dy may be non-zero: each tile's input window [C, T, f + kh − 1, f + kw − 1]
- * correlated with its dy [C, T, f, f] by one grouped Conv with the tiles as channels (as conv.ts's
- * depthwise weight gradient does with the batch) — work ∝ the tiles, not the map. Windows and tiles
+ * correlated with its dy [C, T, f, f] by one depthwise Conv over the (channel, tile) pairs, then
+ * summed over the tiles (as conv.ts's depthwise weight gradient does with the images: the form
+ * ONNX Runtime's NCHWc kernels take) — work ∝ the tiles, not the map. Windows and tiles
  * are gathered as pixel rows of the NHWC maps: each index copies C values (gathering single values
  * from channel-major maps was twice as slow).
  */
@@ -127,8 +128,9 @@ function tiledWeightGrad(x: Value, dy: Value, window: Value, pixels: Value, wSha
   // The map's pixels as rows, plus one zero row past the last pixel, read where a window leaves the map.
   const windows = gather(pad(reshape(transpose(x, [0, 2, 3, 1]), [n * h * w, c]), [0, 0, 1, 0]), window, 0);
   const xt = reshape(transpose(windows, [1, 0]), [1, c * t, f + kh - 1, f + kw - 1]);
-  const dyt = reshape(transpose(gatherPositions(dy, pixels), [1, 0]), [c, t, f, f]);
-  return reshape(applyConv(xt, dyt, { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], groups: c }), wShape);
+  const dyt = reshape(transpose(gatherPositions(dy, pixels), [1, 0]), [c * t, 1, f, f]);
+  const perPair = applyConv(xt, dyt, { strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], groups: c * t });
+  return reshape(reduceSum(reshape(perPair, [c, t, kh, kw]), [1]), wShape);
 }
 
 /**
