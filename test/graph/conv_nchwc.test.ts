@@ -1,8 +1,9 @@
 /**
- * Depthwise convs on ONNX Runtime's NCHWc kernels (graph/ops/conv_nchwc.ts): what train steps on
- * onnxruntime-node's CPU EP emit for depthwise convs with fed weights — the forward, the input
- * gradient (a conv with the flipped kernel) and the weight gradient (a depthwise conv over the
- * (image, channel) pairs). Each is checked against the same graph emitted as standard ONNX.
+ * Convs on ONNX Runtime's NCHWc kernels (graph/ops/conv_nchwc.ts): what train steps on
+ * onnxruntime-node's CPU EP emit for depthwise and dense k×k convs with fed weights — the forward,
+ * the input gradient (a conv with the flipped kernel) and, for depthwise convs, the weight gradient
+ * (a depthwise conv over the (image, channel) pairs). Each is checked against the same graph emitted
+ * as standard ONNX.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,26 +15,31 @@ import { Rng } from '../../src/util/rng.js';
 
 const cases = [
   // Channels not a multiple of the block (padded), bias, a 7×7 kernel as in ConvNeXt.
-  { name: '7×7 p3, 20 channels, bias', x: [3, 20, 12, 12], k: 7, o: { padding: 3, groups: 20 }, bias: true },
+  { name: 'depthwise 7×7 p3, 20 channels, bias', x: [3, 20, 12, 12], w: [20, 1, 7, 7], o: { padding: 3, groups: 20 }, bias: true, nchwcConvs: 3 },
   // Stride 2 (MobileNetV2's downsampling blocks): only the forward — dx is a ConvTranspose, and the
   // weight gradient's conv is dilated by the stride.
-  { name: '3×3 s2 p1, 24 channels', x: [2, 24, 9, 9], k: 3, o: { padding: 1, stride: 2, groups: 24 }, bias: false },
-  { name: '5×5 asymmetric pads, 8 channels, bias', x: [2, 8, 11, 10], k: 5, o: { padding: [2, 1, 1, 3] as [number, number, number, number], groups: 8 }, bias: true },
+  { name: 'depthwise 3×3 s2 p1, 24 channels', x: [2, 24, 9, 9], w: [24, 1, 3, 3], o: { padding: 1, stride: 2, groups: 24 }, bias: false, nchwcConvs: 1 },
+  { name: 'depthwise 5×5 asymmetric pads, 8 channels, bias', x: [2, 8, 11, 10], w: [8, 1, 5, 5], o: { padding: [2, 1, 1, 3] as [number, number, number, number], groups: 8 }, bias: true, nchwcConvs: 3 },
+  // Dense k×k: the forward and dx (a conv with the flipped, transposed kernel); dW is an im2col MatMul.
+  { name: 'dense 3×3 p1, 12 → 20 channels, bias', x: [2, 12, 6, 6], w: [20, 12, 3, 3], o: { padding: 1 }, bias: true, nchwcConvs: 2 },
+  { name: 'dense 3×2 asymmetric pads, 8 → 8 channels', x: [2, 8, 7, 6], w: [8, 8, 3, 2], o: { padding: [1, 0, 1, 1] as [number, number, number, number] }, bias: false, nchwcConvs: 2 },
+  // 1×1 convs stay ONNX Convs (no gain measured).
+  { name: 'dense 1×1, 8 → 16 channels', x: [2, 8, 5, 5], w: [16, 8, 1, 1], o: {}, bias: true, nchwcConvs: 0 },
 ];
 
-test('depthwise convs with fed weights on the NCHWc kernels: forward, dx, dW and db equal the standard ONNX graph\'s', async (t) => {
+test('convs with fed weights on the NCHWc kernels: forward, dx, dW and db equal the standard ONNX graph\'s', async (t) => {
   const block = await nchwcBlockSize();
   if (block === 0) return t.skip('ONNX Runtime has no NCHWc kernels on this CPU: the emission is never chosen here');
   const rng = new Rng(5);
   const random = (shape: readonly number[]) => new Tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()), shape, 'float32');
   for (const c of cases) {
-    const c1 = c.x[1]!;
-    const wShape = [c1, 1, c.k, c.k];
+    const wShape = c.w;
+    const o1 = c.w[0]!;
     const g = new Graph();
     withGraph(g, () => {
       const x = g.input('x', c.x, 'float32');
       const w = g.param('w', { shape: wShape, dtype: 'float32', tensor: random(wShape) }, true);
-      const b = c.bias ? g.param('b', { shape: [c1], dtype: 'float32', tensor: random([c1]) }, true) : null;
+      const b = c.bias ? g.param('b', { shape: [o1], dtype: 'float32', tensor: random([o1]) }, true) : null;
       const y = F.conv2d(x, w, b, c.o);
       const r = g.input('r', y.shape, 'float32');
       const grads = gradients(F.reduceSum(F.mul(y, r)), [x, w, ...(b ? [b] : [])]);
@@ -41,15 +47,14 @@ test('depthwise convs with fed weights on the NCHWc kernels: forward, dx, dW and
       for (const [i, name] of ['dx', 'dw', 'db'].slice(0, grads.length).entries()) g.markOutput(grads[i]!, name);
     });
     const blocked = emitModel(g, { nchwcBlock: block });
-    // At stride 1 the forward, dx and dW convs; at stride 2 the forward only.
     const nchwcConvs = blocked.nodes.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv').length;
-    assert.equal(nchwcConvs, c.o.stride === 2 ? 1 : 3, `${c.name}: NCHWc convs emitted`);
-    assert.equal(blocked.domains[NCHWC_DOMAIN], 1);
+    assert.equal(nchwcConvs, c.nchwcConvs, `${c.name}: NCHWc convs emitted`);
+    assert.equal(blocked.domains[NCHWC_DOMAIN], c.nchwcConvs > 0 ? 1 : undefined);
     const standard = emitModel(g);
     assert.ok(!standard.nodes.some((n) => n.domain === NCHWC_DOMAIN) && !(NCHWC_DOMAIN in standard.domains), 'standard ONNX without the option');
 
     const feeds: Record<string, Tensor> = { x: random(c.x), w: random(wShape), r: random(g.outputs[0]!.shape) };
-    if (c.bias) feeds.b = random([c1]);
+    if (c.bias) feeds.b = random([o1]);
     const [a, s] = await Promise.all([blocked, standard].map(async (m) => (await createNodeSession(serializeModel(m).model)).run(feeds)));
     for (const name of Object.keys(a!)) {
       const [p, q] = [a![name]!.data as Float32Array, s![name]!.data as Float32Array];

@@ -24,9 +24,9 @@
  *
  * The forward Conv node (and each Conv a backward emits) is lowered when the graph is emitted
  * (`emitConv`): a depthwise conv on a small map (conv_small_map.ts's bound) with weights fed at run
- * time becomes a batched MatMul, other depthwise convs with fed weights ONNX Runtime's NCHWc kernels
- * where the graph is for onnxruntime-node's CPU EP (conv_nchwc.ts); tracing does not look at how
- * the weight is bound.
+ * time becomes a batched MatMul, other depthwise and dense k×k convs with fed weights ONNX
+ * Runtime's NCHWc kernels where the graph is for onnxruntime-node's CPU EP (conv_nchwc.ts); tracing
+ * does not look at how the weight is bound.
  */
 import { ShapeError } from '../../errors.js';
 import { Tensor, type DType } from '../../tensor.js';
@@ -39,7 +39,7 @@ import { concat, pad, reshape, slice, transpose } from './layout.js';
 import { matmul, transposeLast2 } from './matmul.js';
 import { reduceSum } from './reduce.js';
 import { emitDepthwiseAsMatMul, isSmallMapDepthwise, smallMapDepthwiseWeightGrad } from './conv_small_map.js';
-import { emitDepthwiseNchwc, isNchwcDepthwise } from './conv_nchwc.js';
+import { emitNchwc, isNchwcConv } from './conv_nchwc.js';
 
 export interface ConvAttrs {
   strides: number[];
@@ -93,7 +93,7 @@ export function emitConv(e: Emitter, inputs: readonly Value[], y: Value, a: Conv
   const fedWeights = !e.isInitializer(w);
   if (isSmallMapDepthwise(x.shape, w.shape, a) && fedWeights && (x.dtype === 'float32' || x.dtype === 'float64'))
     emitDepthwiseAsMatMul(e, x, w, b ?? null, y, a);
-  else if (e.nchwcBlock > 1 && fedWeights && x.dtype === 'float32' && isNchwcDepthwise(x.shape, w.shape, a)) emitDepthwiseNchwc(e, x, w, b ?? null, y, a);
+  else if (e.nchwcBlock > 1 && fedWeights && x.dtype === 'float32' && isNchwcConv(x.shape, w.shape, a)) emitNchwc(e, x, w, b ?? null, y, a);
   else e.node('Conv', b ? [x, w, b] : [x, w], [y], convAttrs(a, w.shape.slice(2)));
 }
 
