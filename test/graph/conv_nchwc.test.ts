@@ -70,3 +70,15 @@ test('the NCHWc block probe reads a block of at least 8 channels, or 0 where ORT
   assert.ok(block === 0 || (block >= 8 && block % 8 === 0), `block ${block}`);
   assert.equal(await nchwcBlockSize(), block, 'read once per process');
 });
+
+test('convs whose weights ORT folds from initializers (inference graphs) keep ONNX Conv: ORT\'s own NCHWc rewrite takes them', () => {
+  // A kernel scaled per output channel, as inference graphs fold BatchNorm into convs: known at build time.
+  const g = new Graph();
+  withGraph(g, () => {
+    const x = g.input('x', [2, 16, 12, 12], 'float32');
+    const w = g.param('w', { shape: [16, 1, 3, 3], dtype: 'float32', tensor: new Tensor(new Float32Array(144), [16, 1, 3, 3], 'float32') }, false);
+    const scale = F.constant(new Tensor(new Float32Array(16).fill(2), [16, 1, 1, 1], 'float32'));
+    g.markOutput(F.conv2d(x, F.mul(w, scale), null, { padding: 1, groups: 16 }), 'y');
+  });
+  assert.ok(!emitModel(g, { nchwcBlock: 16 }).nodes.some((n) => n.domain === NCHWC_DOMAIN));
+});
