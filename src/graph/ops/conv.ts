@@ -1,5 +1,6 @@
 /**
- * Convolution and transposed convolution: shape rules, emission and VJP rules side by side.
+ * Convolution: shape rule, emission and VJP rules side by side (transposed convolution, its
+ * adjoint, in conv_transpose.ts).
  *
  * ORT's npm builds have
  * no fused gradient kernels (ConvGrad & co.), so every backward here is built from standard ONNX
@@ -40,6 +41,7 @@ import { matmul, transposeLast2 } from './matmul.js';
 import { reduceSum } from './reduce.js';
 import { emitDepthwiseAsMatMul, isSmallMapDepthwise, smallMapDepthwiseWeightGrad } from './conv_small_map.js';
 import { emitNchwc, isNchwcConv } from './conv_nchwc.js';
+import { applyConvTranspose } from './conv_transpose.js';
 import { knownAtBuild } from './broadcast_emit.js';
 
 export interface ConvAttrs {
@@ -124,51 +126,10 @@ export function conv2d(x: Value, w: Value, b: Value | null, o: ConvOptions = {})
   return apply1(Conv, b ? [x, w, b] : [x, w], convAttrsFrom(o));
 }
 
-export interface ConvTransposeAttrs extends ConvAttrs {
-  outputPadding: number[];
-}
-
-export const ConvTranspose = defineOp<ConvTransposeAttrs>({
-  type: 'ConvTranspose',
-  infer: ([x, w, b], a, fail) => {
-    if (x!.rank !== 4 || w!.rank !== 4) fail('expects NCHW input and [C_in, C_out/g, kh, kw] weight');
-    const [n, c, h, wd] = x!.shape as [number, number, number, number];
-    const [ci, og, kh, kw] = w!.shape as [number, number, number, number];
-    if (ci !== c) fail(`weight expects ${ci} input channels, input has ${c}`);
-    const o = og * a.groups;
-    if (b && (b.rank !== 1 || b.shape[0] !== o)) fail(`bias ${fmt(b.shape)} must be [${o}]`);
-    const oh = a.strides[0]! * (h - 1) + a.outputPadding[0]! + (kh - 1) * a.dilations[0]! + 1 - a.pads[0]! - a.pads[2]!;
-    const ow = a.strides[1]! * (wd - 1) + a.outputPadding[1]! + (kw - 1) * a.dilations[1]! + 1 - a.pads[1]! - a.pads[3]!;
-    if (oh <= 0 || ow <= 0) fail(`output would be ${oh}x${ow}`);
-    return [{ shape: [n, o, oh, ow], dtype: x!.dtype }];
-  },
-  emit: (e, n) => {
-    const w = n.inputs[1]!;
-    e.node('ConvTranspose', n.inputs, n.outputs, {
-      ...convAttrs(n.attrs, w.shape.slice(2)),
-      output_padding: attr.ints(n.attrs.outputPadding),
-    });
-  },
-  vjp: convTransposeVjp,
-});
-
-export function convTranspose2d(
-  x: Value,
-  w: Value,
-  b: Value | null,
-  o: ConvOptions & { outputPadding?: number | [number, number] } = {},
-): Value {
-  return apply1(ConvTranspose, b ? [x, w, b] : [x, w], { ...convAttrsFrom(o), outputPadding: pair(o.outputPadding, 0) });
-}
-
 // ---- small helpers ---------------------------------------------------------------------------------
 
 export function applyConv(x: Value, w: Value, a: ConvAttrs): Value {
   return currentGraph().apply(Conv, [x, w], a)[0]!;
-}
-
-function applyConvTranspose(x: Value, w: Value, a: ConvTransposeAttrs): Value {
-  return currentGraph().apply(ConvTranspose, [x, w], a)[0]!;
 }
 
 /** A constant tensor of the given float dtype. */
@@ -385,23 +346,3 @@ function convVjp({ inputs: [x, w, b], dys: [dy], attrs, needs }: VjpArgs<ConvAtt
     b && needs[2] ? reduceSum(dy!, [0, 2, 3]) : null,
   ];
 }
-
-// ---- ConvTranspose ----------------------------------------------------------------------------------
-
-/*
- * ConvTranspose(x, W) is the adjoint of Conv(·, W) with the same strides/pads/dilations/groups
- * (its weight [C_in, C_out/g, kh, kw] is laid out like that Conv's [O, C/g, kh, kw]). So:
- *   dx = Conv(dy, W)                         — the adjoint of the adjoint;
- *   dW = the Conv weight gradient with the roles swapped: "input" dy, "output gradient" x.
- */
-function convTransposeVjp({ inputs: [x, w, b], dys: [dy], attrs, needs }: VjpArgs<ConvTransposeAttrs>): (Value | null)[] {
-  const conv: ConvAttrs = { strides: attrs.strides, pads: attrs.pads, dilations: attrs.dilations, groups: attrs.groups };
-  let dx: Value | null = null;
-  if (needs[0]) {
-    // output_padding rows are never read back by the conv's windows, except that an
-    // output_padding ≥ stride yields extra output rows: crop them.
-    dx = cropSpatial(applyConv(dy!, w!, conv), x!.shape[2]!, x!.shape[3]!);
-  }
-  return [dx, needs[1] ? convWeightGrad(dy!, x!, w!.shape, conv) : null, b && needs[2] ? reduceSum(dy!, [0, 2, 3]) : null];
-};
-

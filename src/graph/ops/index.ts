@@ -10,6 +10,7 @@ export * from './matmul.js';
 export * from './layout.js';
 export * from './norm.js';
 export * from './conv.js';
+export * from './conv_transpose.js';
 export * from './sparse_conv.js';
 export * from './pool.js';
 export * from './gather.js';
