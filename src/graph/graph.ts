@@ -178,6 +178,12 @@ export class Graph {
 
   /** Parameters become graph inputs (training graphs) instead of initializers (inference). */
   paramsAsInputs = false;
+  /**
+   * ONNX Runtime's NCHWc block size the graph will be emitted for (`EmitOptions.nchwcBlock`), set
+   * before differentiating a train step's loss: gradient formulations that only pay on the NCHWc
+   * kernels are chosen by it (conv.ts's dense weight gradient). 0: standard ONNX.
+   */
+  nchwcBlock = 0;
   private paramValues = new Map<object, Value>();
 
   /** The graph value of a model parameter (created on first use, then shared). */

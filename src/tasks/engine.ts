@@ -315,8 +315,9 @@ export class Engine implements ModelBackend {
     const objective = (opts.objective ?? crossEntropy()) as Objective<unknown>;
     const variant = opts.variant || model.graphVariant;
     const key = `loss|${input.shape.join('x')}|${objective.name}|${model.training ? 'train' : 'eval'}|th${threads}|${variant}`;
+    const { nchwcBlock } = await this.emitOptions();
     const c = this.compiled(this.state(model), key, () => {
-      const lg = buildLossGraph(model, objective, input.shape, { variant });
+      const lg = buildLossGraph(model, objective, input.shape, { variant, nchwcBlock });
       const g = lg.graph;
       withGraph(g, () => {
         g.markOutput(lg.loss, 'loss');

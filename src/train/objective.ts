@@ -71,10 +71,12 @@ export function buildLossGraph<T>(
   model: VisionModel,
   objective: Objective<T>,
   inputShape: readonly number[],
-  o: { withGradients?: boolean; frozen?: ReadonlySet<string>; variant?: string } = {},
+  o: { withGradients?: boolean; frozen?: ReadonlySet<string>; variant?: string; nchwcBlock?: number } = {},
 ): LossGraph<T> {
   const withGradients = o.withGradients ?? true;
   const { graph, outputs } = traceModel(model, inputShape, { outputs: objective.reads, paramsAsInputs: withGradients, unmarked: true, variant: o.variant });
+  // The backward is built for the kernels the graph will be emitted for (Graph.nchwcBlock).
+  graph.nchwcBlock = o.nchwcBlock ?? 0;
   for (const name of objective.reads)
     if (!outputs[name]) throw new ConfigError(`objective ${objective.name} reads output '${name}', which ${model.name || model.family} does not have (its outputs: ${model.outputNames.join(', ')})`);
   const named = new Map(model.namedParameters());

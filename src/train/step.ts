@@ -166,7 +166,7 @@ function flatten(vs: Value[]): Value {
 /** The loss graph of one (micro-)batch, checked for a train step: something must train. */
 function trainLossGraph<T>(model: VisionModel, objective: Objective<T>, o: TrainStepOptions, batchShape: number[]) {
   if (!model.training) throw new ConfigError('buildTrainGraph: call model.train() first');
-  const lg = buildLossGraph(model, objective, batchShape, { frozen: o.frozen });
+  const lg = buildLossGraph(model, objective, batchShape, { frozen: o.frozen, nchwcBlock: o.nchwcBlock });
   if (o.frozen && lg.paramKeys.every((k) => o.frozen!.has(k))) throw new ConfigError('buildTrainGraph: every parameter is frozen; nothing would train');
   const buckets = paramBuckets(new Map(model.namedParameters()), lg.paramKeys, o);
   const index = new Map(lg.paramKeys.map((key, i) => [key, i] as const));

@@ -23,6 +23,9 @@ const cases = [
   // Dense k×k: the forward and dx (a conv with the flipped, transposed kernel); dW is an im2col MatMul.
   { name: 'dense 3×3 p1, 12 → 20 channels, bias', x: [2, 12, 6, 6], w: [20, 12, 3, 3], o: { padding: 1 }, bias: true, nchwcConvs: 2 },
   { name: 'dense 3×2 asymmetric pads, 8 → 8 channels', x: [2, 8, 7, 6], w: [8, 8, 3, 2], o: { padding: [1, 0, 1, 1] as [number, number, number, number] }, bias: false, nchwcConvs: 2 },
+  // A graph traced for NCHWc kernels (Graph.nchwcBlock) takes dense dW on maps up to 8² at batches of
+  // 4k as a conv with the images as channels: compared with the im2col dW of the graph traced without.
+  { name: 'dense 3×3 p1 on a 4×4 map, batch 4, 12 → 20 channels, bias', x: [4, 12, 4, 4], w: [20, 12, 3, 3], o: { padding: 1 }, bias: true, nchwcConvs: 3 },
   // 1×1 convs stay ONNX Convs (no gain measured).
   { name: 'dense 1×1, 8 → 16 channels', x: [2, 8, 5, 5], w: [16, 8, 1, 1], o: {}, bias: true, nchwcConvs: 0 },
 ];
@@ -35,18 +38,24 @@ test('convs with fed weights on the NCHWc kernels: forward, dx, dW and db equal 
   for (const c of cases) {
     const wShape = c.w;
     const o1 = c.w[0]!;
-    const g = new Graph();
-    withGraph(g, () => {
-      const x = g.input('x', c.x, 'float32');
-      const w = g.param('w', { shape: wShape, dtype: 'float32', tensor: random(wShape) }, true);
-      const b = c.bias ? g.param('b', { shape: [o1], dtype: 'float32', tensor: random([o1]) }, true) : null;
-      const y = F.conv2d(x, w, b, c.o);
-      const r = g.input('r', y.shape, 'float32');
-      const grads = gradients(F.reduceSum(F.mul(y, r)), [x, w, ...(b ? [b] : [])]);
-      g.markOutput(y, 'y');
-      for (const [i, name] of ['dx', 'dw', 'db'].slice(0, grads.length).entries()) g.markOutput(grads[i]!, name);
-    });
-    const blocked = emitModel(g, { nchwcBlock: block });
+    const build = (nchwcBlock: number): Graph => {
+      const g = new Graph();
+      g.nchwcBlock = nchwcBlock;
+      const zeros = (shape: readonly number[]) => new Tensor(new Float32Array(shape.reduce((a, b) => a * b)), shape, 'float32');
+      withGraph(g, () => {
+        const x = g.input('x', c.x, 'float32');
+        const w = g.param('w', { shape: wShape, dtype: 'float32', tensor: zeros(wShape) }, true);
+        const b = c.bias ? g.param('b', { shape: [o1], dtype: 'float32', tensor: zeros([o1]) }, true) : null;
+        const y = F.conv2d(x, w, b, c.o);
+        const r = g.input('r', y.shape, 'float32');
+        const grads = gradients(F.reduceSum(F.mul(y, r)), [x, w, ...(b ? [b] : [])]);
+        g.markOutput(y, 'y');
+        for (const [i, name] of ['dx', 'dw', 'db'].slice(0, grads.length).entries()) g.markOutput(grads[i]!, name);
+      });
+      return g;
+    };
+    const g = build(0);
+    const blocked = emitModel(build(block), { nchwcBlock: block });
     const nchwcConvs = blocked.nodes.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv').length;
     assert.equal(nchwcConvs, c.nchwcConvs, `${c.name}: NCHWc convs emitted`);
     assert.equal(blocked.domains[NCHWC_DOMAIN], c.nchwcConvs > 0 ? 1 : undefined);
