@@ -88,8 +88,8 @@ export interface EmitOptions {
   /**
    * ONNX Runtime's NCHWc block size on this machine (`nchwcBlockSize` in runtime/node.ts: 16 with
    * AVX-512, 8 with AVX2), for graphs only onnxruntime-node's CPU EP runs (train steps): depthwise
-   * convs with weights fed at run time are emitted as its `com.microsoft.nchwc` kernels (see
-   * conv_nchwc.ts). 0 or absent (exports, browsers, other EPs): standard ONNX only.
+   * and dense k×k convs with weights fed at run time are emitted as its `com.microsoft.nchwc`
+   * kernels (see conv_nchwc.ts). 0 or absent (exports, browsers, other EPs): standard ONNX only.
    */
   nchwcBlock?: number;
 }

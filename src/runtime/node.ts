@@ -97,7 +97,7 @@ export function nchwcBlockSize(): Promise<number> {
       const session = await Session.create(nodeOrt, serializeModel(probe).model, { threads: 1, label: 'NCHWc block probe' });
       const { y } = await session.run({ x: new Tensor(new Float32Array(4), [1, 4, 1, 1], 'float32') });
       await session.release();
-      // Fewer than 4 back: no blocking (a block of 1 reorders nothing).
+      // 4 back: a block of 4 or less, nothing to block the channels by.
       const block = (y as Tensor).shape[1]!;
       return block > 4 ? block : 0;
     } catch {

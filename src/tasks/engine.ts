@@ -243,7 +243,7 @@ export class Engine implements ModelBackend {
       const name = model.name || model.family;
       model.onCompile?.({ status: 'compile', model: name, graph: label });
       const t0 = performance.now();
-      const session = await this.createSession(toModelProto(c.graph, await this.emitOptions()), { threads, label: `${name} ${label}` });
+      const session = await this.createSession(toModelProto(c.graph, await this.emitOptions(c.graph.paramsAsInputs)), { threads, label: `${name} ${label}` });
       model.onCompile?.({ status: 'compiled', model: name, graph: label, ms: performance.now() - t0 });
       return session;
     });
@@ -396,10 +396,14 @@ export class Engine implements ModelBackend {
     return TrainStep.compile(model, objective, { ...emit, ...o, microBatch }, this.trainStepSessions(session));
   }
 
-  /** How graphs are emitted for this engine's runtime: its target and, on onnxruntime-node's CPU EP, its NCHWc block size. */
-  async emitOptions(): Promise<{ target: Target; nchwcBlock: number }> {
+  /**
+   * How graphs are emitted for this engine's runtime: its target and, on onnxruntime-node's CPU EP,
+   * its NCHWc block size — asked only for graphs that feed their parameters (train and loss graphs):
+   * inference graphs never use the NCHWc emission (conv.ts), so they skip the block probe's session.
+   */
+  async emitOptions(feedsParameters = true): Promise<{ target: Target; nchwcBlock: number }> {
     const target = (await this.runtime.emitTarget?.()) ?? 'cpu';
-    return { target, nchwcBlock: target === 'cpu' ? ((await this.runtime.nchwcBlock?.()) ?? 0) : 0 };
+    return { target, nchwcBlock: feedsParameters && target === 'cpu' ? ((await this.runtime.nchwcBlock?.()) ?? 0) : 0 };
   }
 
   /**

@@ -94,8 +94,7 @@ export const Conv = defineOp<ConvAttrs>({
  */
 export function emitConv(e: Emitter, inputs: readonly Value[], y: Value, a: ConvAttrs): void {
   const [x, w, b] = inputs as [Value, Value, Value | undefined];
-  const fedWeights = !e.isInitializer(w);
-  if (isSmallMapDepthwise(x.shape, w.shape, a) && fedWeights && (x.dtype === 'float32' || x.dtype === 'float64'))
+  if (isSmallMapDepthwise(x.shape, w.shape, a) && !e.isInitializer(w) && (x.dtype === 'float32' || x.dtype === 'float64'))
     emitDepthwiseAsMatMul(e, x, w, b ?? null, y, a);
   // Not for weights ORT folds from initializers (inference graphs' BatchNorm-scaled kernels): its own
   // NCHWc rewrite then keeps whole chains of ops blocked, which ran MobileViT-XXS 10–15% faster.
@@ -188,16 +187,18 @@ const isNonOverlapping = (k: ConvGeometry): boolean =>
   (k.dw === 1 || k.kw === 1) &&
   unpadded(k);
 
-/** A dense k×k stride-1 weight gradient on a map of at most 8² for a graph emitted on NCHWc kernels, as a conv with the images as channels. */
-const isDenseGradAsConv = (x: Value, ho: number, wo: number, k: ConvGeometry): boolean =>
-  currentGraph().nchwcBlock > 1 &&
-  x.dtype === 'float32' &&
-  k.g === 1 &&
-  k.kh * k.kw > 1 &&
-  [k.sh, k.sw, k.dh, k.dw].every((v) => v === 1) &&
-  ho * wo > 1 &&
-  ho * wo <= 64 &&
-  x.shape[0]! % 4 === 0;
+/**
+ * The dense weight gradient as a conv with the images as channels (`convWeightGrad`): for a graph
+ * emitted on NCHWc kernels, a map of at most 8², and a conv (x [C, N, H, W] with dy [O, N, Ho, Wo]
+ * as its kernel: the forward's dilation is its stride, its stride the dilation) that emitConv gives
+ * to those kernels.
+ */
+const isDenseGradAsConv = (x: Value, dyShape: Shape, k: ConvGeometry, a: ConvAttrs): boolean => {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const [, o, ho, wo] = dyShape as [number, number, number, number];
+  const gradConv: ConvAttrs = { strides: [k.dh, k.dw], pads: a.pads, dilations: [k.sh, k.sw], groups: 1 };
+  return currentGraph().nchwcBlock > 1 && x.dtype === 'float32' && k.g === 1 && k.kh * k.kw > 1 && ho * wo <= 64 && isNchwcConv([c, n, h, w], [o, n, ho, wo], gradConv);
+};
 
 /** One input channel per group and one output channel per input channel. */
 const isDepthwise = (k: ConvGeometry, c: number): boolean => k.cg === 1 && k.o === c;
@@ -330,10 +331,10 @@ export function convWeightGrad(x: Value, dy: Value, wShape: Shape, a: ConvAttrs)
     const kern = transpose(dy, [1, 0, 2, 3]);
     const out = applyConv(xc, kern, { strides: [k.dh, k.dw], pads: [...a.pads], dilations: [k.sh, k.sw], groups: c });
     // An input longer than the windows need yields extra positions past kh×kw: drop them.
-    return transpose(cropSpatial(out, kh, kw), [1, 0, 2, 3]);
+    return reshape(cropSpatial(out, kh, kw), wShape);
   }
 
-  if (isDenseGradAsConv(x, ho, wo, k)) {
+  if (isDenseGradAsConv(x, dy.shape, k, a)) {
     // A conv with the images as channels: x → [C, N, H, W] ("C images of N channels"), dy → the
     // kernel [O, N, Ho, Wo], output [C, O, kh, kw]. Only where the graph is for the NCHWc kernels
     // (Graph.nchwcBlock), which run it 1.2–2.7× faster than the im2col below on MobileViT's 3×3

@@ -67,6 +67,6 @@ export function emitNchwc(e: Emitter, x: Value, w: Value, b: Value | null, y: Va
   const [xBlocked] = e.node('ReorderInput', [x], 1, {}, NCHWC_DOMAIN);
   const bias = !b || outPadded === o ? b : e.node('Pad', [b, e.int64s([0, outPadded - o])], 1)[0]!;
   const inputs = [xBlocked!, wBlocked, ...(bias ? [bias] : [])];
-  const [yBlocked] = e.node('Conv', inputs, 1, { ...convAttrs({ ...a, groups: depthwise ? outPadded : 1 }, [kh, kw]) }, NCHWC_DOMAIN);
+  const [yBlocked] = e.node('Conv', inputs, 1, convAttrs({ ...a, groups: depthwise ? outPadded : 1 }, [kh, kw]), NCHWC_DOMAIN);
   e.node('ReorderOutput', [yBlocked!], [y], { channels: attr.int(o) }, NCHWC_DOMAIN);
 }
