@@ -391,9 +391,10 @@ export class Engine implements ModelBackend {
   async compileTrainStep<T>(model: VisionModel, objective: Objective<T>, o: TrainStepCompileOptions, session: SessionOptions = {}): Promise<TrainStep<T>> {
     model.train();
     const microBatch = this.fitMicroBatch(model, objective as Objective<unknown>, o);
-    // Emitted for this engine's runtime (WebGPU: no node wider than its buffer limit) unless the caller says.
-    const emit = o.target === undefined ? await this.emitOptions() : { target: o.target };
-    return TrainStep.compile(model, objective, { ...emit, ...o, microBatch }, this.trainStepSessions(session));
+    // Emitted for this engine's runtime (WebGPU: no node wider than its buffer limit) unless the caller
+    // names a target; the NCHWc block is always the runtime's (a wrong one would give wrong numbers).
+    const emit = o.target === undefined ? await this.emitOptions() : { target: o.target, nchwcBlock: 0 };
+    return TrainStep.compile(model, objective, { ...o, ...emit, microBatch }, this.trainStepSessions(session));
   }
 
   /**
@@ -522,8 +523,11 @@ function unpack(layout: { [name: string]: OutputLayout }, out: Record<string, Te
   return res;
 }
 
-/** `compileTrainStep`'s options: a train step's, with `microBatch: 'auto'` (the largest that fits in memory). */
-export type TrainStepCompileOptions = Omit<TrainStepOptions, 'microBatch'> & { microBatch?: number | 'auto' };
+/**
+ * `compileTrainStep`'s options: a train step's, with `microBatch: 'auto'` (the largest that fits in
+ * memory), and without the NCHWc block size, which is always the engine's runtime's.
+ */
+export type TrainStepCompileOptions = Omit<TrainStepOptions, 'microBatch' | 'nchwcBlock'> & { microBatch?: number | 'auto' };
 
 /**
  * Memory of a train step's graph: its float values alive at once (forward activations kept for the

@@ -12,6 +12,11 @@ import { emitModel, NCHWC_DOMAIN, serializeModel } from '../../src/graph/emit.js
 import { createNodeSession, nchwcBlockSize } from '../../src/runtime/node.js';
 import { Tensor } from '../../src/tensor.js';
 import { Rng } from '../../src/util/rng.js';
+import { createModel } from '../../src/index.js';
+import { compileTrainStep } from '../../src/train_entry.js';
+import type { TrainStepCompileOptions } from '../../src/tasks/engine.js';
+import { adamw } from '../../src/train/optim.js';
+import { crossEntropy } from '../../src/train/losses.js';
 
 const cases = [
   // Channels not a multiple of the block (padded), bias, a 7×7 kernel as in ConvNeXt.
@@ -90,4 +95,21 @@ test('convs whose weights ORT folds from initializers (inference graphs) keep ON
     g.markOutput(F.conv2d(x, F.mul(w, scale), null, { padding: 1, groups: 16 }), 'y');
   });
   assert.ok(!emitModel(g, { nchwcBlock: 16 }).nodes.some((n) => n.domain === NCHWC_DOMAIN));
+});
+
+test('compileTrainStep takes the NCHWc block from the engine\'s runtime: a caller\'s value cannot reach the step', async () => {
+  // A wrong block lays the weights out for other kernels (wrong numbers) or names kernels ORT lacks.
+  const block = await nchwcBlockSize();
+  const wrong = block > 0 ? 2 * block : 16;
+  const spec = { family: 'convnextv2', depths: [1, 1, 1, 1], dims: [16, 32, 64, 128], in_chans: 1, num_classes: 10 } as const;
+  const x = new Tensor(Float32Array.from({ length: 4 * 64 * 64 }, (_, i) => Math.sin(i)), [4, 1, 64, 64], 'float32');
+  const labels = Int32Array.from([0, 1, 2, 3]);
+  const results = [];
+  for (const extra of [{}, { nchwcBlock: wrong }]) {
+    const step = await compileTrainStep(createModel(spec), crossEntropy(), { optimizer: adamw(), batchShape: [4, 1, 64, 64], ...extra } as TrainStepCompileOptions);
+    results.push(await step.step(x, labels, 1e-3, new Rng(0)));
+    await step.release();
+  }
+  assert.equal(results[1]!.loss, results[0]!.loss);
+  assert.equal(results[1]!.gradNorm, results[0]!.gradNorm);
 });
